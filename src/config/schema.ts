@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { isIpv4, ipToInt, parseCidr, parseMac } from '../wire/ipv4.ts';
+
+const ipv4 = z.string().refine(isIpv4, { message: 'must be a dotted IPv4 address' });
+const cidr = z.string().refine(
+  (s) => {
+    try {
+      parseCidr(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a subnet in CIDR form with no host bits set, e.g. 10.0.0.0/24' },
+);
+const mac = z.string().refine(
+  (s) => {
+    try {
+      parseMac(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a MAC address like 52:54:00:12:34:56' },
+);
+const ifname = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'must be a network interface name (1-15 characters)');
+
+const range = z
+  .strictObject({ start: ipv4, end: ipv4 })
+  .refine((r) => ipToInt(r.start) <= ipToInt(r.end), { message: 'start must not be above end' });
+
+/** One subnet served by DHCP: the LAN's own, or one behind a relay (found by giaddr, RFC 2131 §4.3.1). */
+const subnetFields = {
+  subnet: cidr,
+  range,
+  router: ipv4.optional(),
+  dns: z.array(ipv4).default([]),
+  domain: z.string().max(253).optional(),
+};
+
+function rangeInsideSubnet(s: { subnet: string; range: { start: string; end: string } }): boolean {
+  const c = parseCidr(s.subnet);
+  const inside = (ip: string): boolean => ((ipToInt(ip) & c.mask) >>> 0) === c.network;
+  return inside(s.range.start) && inside(s.range.end);
+}
+const rangeMessage = { message: 'range must lie inside subnet', path: ['range'] };
+
+const reservation = z.strictObject({
+  mac,
+  ip: ipv4,
+  hostname: z.string().max(63).optional(),
+  profile: z.string().optional(),
+});
+
+const profile = z.union([
+  z.strictObject({ kernel: z.string(), initrd: z.array(z.string()).default([]), cmdline: z.string().default('') }),
+  z.strictObject({ sanboot: z.string() }),
+  z.strictObject({ chain: z.string().url() }),
+  z.strictObject({ exit: z.literal(true) }),
+]);
+
+export const configSchema = z
+  .strictObject({
+    dataDir: z.string().default('/var/lib/bootgate'),
+    interfaces: z.strictObject({ lan: ifname, wan: ifname.optional() }),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
+    dhcp: z
+      .strictObject({
+        mode: z.enum(['server', 'proxy', 'off']).default('server'),
+        /** the server identifier (option 54); defaults to the LAN interface's first IPv4 address */
+        serverId: ipv4.optional(),
+        ...subnetFields,
+        leaseSeconds: z.int().min(60).max(0x7fffffff).default(86400),
+        offerHoldSeconds: z.int().min(1).max(600).default(30),
+        declineQuarantineSeconds: z.int().min(0).default(3600),
+        authoritative: z.boolean().default(true),
+        /** key leases on option 61 instead of chaddr; off because PXE ROM, iPXE and the OS send different 61s */
+        matchClientId: z.boolean().default(false),
+        reservations: z.array(reservation).default([]),
+        relaySubnets: z.array(z.strictObject(subnetFields).refine(rangeInsideSubnet, rangeMessage)).default([]),
+        conflictCheck: z
+          .strictObject({ enabled: z.boolean().default(false), timeoutMs: z.int().min(100).max(5000).default(500) })
+          .prefault({}),
+        rateLimit: z
+          .strictObject({ perMacPerSecond: z.number().positive().default(10), burst: z.int().min(1).default(20) })
+          .prefault({}),
+      })
+      .refine(rangeInsideSubnet, rangeMessage),
+    boot: z
+      .strictObject({
+        /** where terminals fetch boot files (siaddr, TFTP and HTTP); defaults to the DHCP server identifier */
+        serverAddress: ipv4.optional(),
+        defaultProfile: z.string().default('default'),
+        files: z
+          .strictObject({
+            bios: z.string().max(127).default('undionly.kpxe'),
+            x64Efi: z.string().max(127).default('ipxe.efi'),
+            ia32Efi: z.string().max(127).default('ipxe-i386.efi'),
+            arm64Efi: z.string().max(127).default('ipxe-arm64.efi'),
+          })
+          .prefault({}),
+        /** the iPXE script path on the HTTP boot server; ${mac} is replaced by the terminal's MAC */
+        ipxeScriptPath: z.string().default('/boot.ipxe?mac=${mac}'),
+      })
+      .prefault({}),
+    profiles: z.record(z.string(), profile).default({}),
+    tftp: z.strictObject({ root: z.string().default('/srv/bootgate/tftp') }).prefault({}),
+    http: z.strictObject({ port: z.int().min(1).max(65535).default(80) }).prefault({}),
+    iscsi: z.strictObject({ port: z.int().min(1).max(65535).default(3260) }).prefault({}),
+    api: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port').default('127.0.0.1:8443') }).prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    const sub = parseCidr(c.dhcp.subnet);
+    c.dhcp.reservations.forEach((r, i) => {
+      const inLan = ((ipToInt(r.ip) & sub.mask) >>> 0) === sub.network;
+      const inRelay = c.dhcp.relaySubnets.some((s) => {
+        const rc = parseCidr(s.subnet);
+        return ((ipToInt(r.ip) & rc.mask) >>> 0) === rc.network;
+      });
+      if (!inLan && !inRelay) ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'ip'], message: 'is in no configured subnet', input: r.ip });
+      if (r.profile !== undefined && !(r.profile in c.profiles)) {
+        ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'profile'], message: 'names no profile under profiles', input: r.profile });
+      }
+    });
+    const macs = new Set<string>();
+    c.dhcp.reservations.forEach((r, i) => {
+      const k = parseMac(r.mac).toString('hex');
+      if (macs.has(k)) ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'mac'], message: 'is reserved twice', input: r.mac });
+      macs.add(k);
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type DhcpConfig = Config['dhcp'];
+export type SubnetConfig = Pick<DhcpConfig, 'subnet' | 'range' | 'router' | 'dns' | 'domain'>;

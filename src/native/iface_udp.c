@@ -1,0 +1,286 @@
+/*
+ * Interface-bound UDP sockets for bootgate (Linux).
+ *
+ * Node's dgram can neither bind a socket to a network device nor report the interface a datagram arrived on
+ * (nodejs/node#59670). A DHCP server on a gateway with a LAN and a WAN needs both: it must hear broadcasts
+ * (so it binds 0.0.0.0), answer only on the LAN, and send its broadcast replies out of the LAN. This addon
+ * opens a UDP socket with SO_BINDTODEVICE + IP_PKTINFO, polls it on Node's own libuv loop and hands each
+ * datagram (with its ingress ifindex and destination address) to a JS callback. It also installs ARP entries
+ * (SIOCSARP) so a reply can be unicast to a client that has no address yet, as dnsmasq does (RFC 2131 §4.1).
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <uv.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_DATAGRAM 65536
+
+typedef struct {
+  int fd;
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_ref self;
+  napi_async_context async_ctx;
+  char ifname[IF_NAMESIZE];
+  int closed;
+  unsigned char buf[MAX_DATAGRAM];
+} iface_socket;
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_value code, message, error;
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_value errnum;
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  iface_socket *s = (iface_socket *)handle->data;
+  (void)events;
+  if (s->closed || status < 0) return;
+  napi_env env = s->env;
+  for (int burst = 0; burst < 256; burst++) {
+    struct sockaddr_in src;
+    char control[CMSG_SPACE(sizeof(struct in_pktinfo))];
+    struct iovec iov = {.iov_base = s->buf, .iov_len = sizeof s->buf};
+    struct msghdr msg = {0};
+    msg.msg_name = &src;
+    msg.msg_namelen = sizeof src;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(s->fd, &msg, MSG_DONTWAIT);
+    if (n < 0) return; /* EAGAIN or a transient error: wait for the next readable event */
+    int ifindex = 0;
+    struct in_addr dst = {0};
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        struct in_pktinfo *pi = (struct in_pktinfo *)CMSG_DATA(c);
+        ifindex = pi->ipi_ifindex;
+        dst = pi->ipi_addr;
+      }
+    }
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value argv[5], cb, recv, result;
+    void *data;
+    napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[0]);
+    char addr[INET_ADDRSTRLEN], dstaddr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &src.sin_addr, addr, sizeof addr);
+    inet_ntop(AF_INET, &dst, dstaddr, sizeof dstaddr);
+    napi_create_string_utf8(env, addr, NAPI_AUTO_LENGTH, &argv[1]);
+    napi_create_int32(env, ntohs(src.sin_port), &argv[2]);
+    napi_create_int32(env, ifindex, &argv[3]);
+    napi_create_string_utf8(env, dstaddr, NAPI_AUTO_LENGTH, &argv[4]);
+    napi_get_reference_value(env, s->callback, &cb);
+    napi_get_global(env, &recv);
+    napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 5, argv, &result);
+    if (st == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+    napi_close_handle_scope(env, scope);
+    if (s->closed) return;
+  }
+}
+
+static void on_poll_closed(uv_handle_t *handle) {
+  iface_socket *s = (iface_socket *)handle->data;
+  free(s);
+}
+
+static void finalize_socket(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  iface_socket *s = (iface_socket *)data;
+  /* close() already released everything; an unclosed socket is kept alive by its self reference. */
+  (void)s;
+}
+
+static iface_socket *unwrap(napi_env env, napi_value v) {
+  iface_socket *s = NULL;
+  if (napi_unwrap(env, v, (void **)&s) != napi_ok || s == NULL || s->closed) return NULL;
+  return s;
+}
+
+/* open(ifname: string, port: number, onMessage: Function): object */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) return throw_type(env, "open(ifname, port, onMessage) needs 3 arguments");
+  char ifname[IF_NAMESIZE + 1] = {0};
+  size_t iflen = 0;
+  if (napi_get_value_string_utf8(env, argv[0], ifname, sizeof ifname, &iflen) != napi_ok)
+    return throw_type(env, "ifname must be a string");
+  if (iflen >= IF_NAMESIZE) return throw_type(env, "ifname too long");
+  int32_t port;
+  if (napi_get_value_int32(env, argv[1], &port) != napi_ok || port < 0 || port > 65535)
+    return throw_type(env, "port must be 0..65535");
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  if (t != napi_function) return throw_type(env, "onMessage must be a function");
+
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int one = 1;
+  int rcvbuf = 4 * 1024 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0) {
+    int e = errno; close(fd); return throw_errno(env, "SO_BROADCAST", e);
+  }
+  if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0) {
+    int e = errno; close(fd); return throw_errno(env, "IP_PKTINFO", e);
+  }
+  if (iflen > 0 && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)iflen) < 0) {
+    int e = errno; close(fd); return throw_errno(env, "SO_BINDTODEVICE", e);
+  }
+  struct sockaddr_in addr = {0};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port);
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    int e = errno; close(fd); return throw_errno(env, "bind", e);
+  }
+
+  iface_socket *s = calloc(1, sizeof *s);
+  if (!s) { close(fd); return throw_errno(env, "calloc", ENOMEM); }
+  s->fd = fd;
+  s->env = env;
+  memcpy(s->ifname, ifname, iflen);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init(loop, &s->poll, fd) != 0) { close(fd); free(s); return throw_errno(env, "uv_poll_init", EINVAL); }
+  s->poll.data = s;
+  napi_create_reference(env, argv[2], 1, &s->callback);
+  napi_value obj, resname;
+  napi_create_object(env, &obj);
+  napi_wrap(env, obj, s, finalize_socket, NULL, NULL);
+  napi_create_reference(env, obj, 1, &s->self);
+  napi_create_string_utf8(env, "bootgate:iface-udp", NAPI_AUTO_LENGTH, &resname);
+  napi_async_init(env, obj, resname, &s->async_ctx);
+  uv_poll_start(&s->poll, UV_READABLE, on_readable);
+
+  struct sockaddr_in bound;
+  socklen_t blen = sizeof bound;
+  getsockname(fd, (struct sockaddr *)&bound, &blen);
+  napi_value portv;
+  napi_create_int32(env, ntohs(bound.sin_port), &portv);
+  napi_set_named_property(env, obj, "port", portv);
+  return obj;
+}
+
+/* send(sock, buf, addr, port): 0 or errno (EAGAIN when the socket buffer is full: the caller counts a drop) */
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], ret;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) return throw_type(env, "send(sock, buf, addr, port) needs 4 arguments");
+  iface_socket *s = unwrap(env, argv[0]);
+  if (!s) return throw_type(env, "socket is closed");
+  void *data; size_t len;
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) return throw_type(env, "buf must be a Buffer");
+  char addr[INET_ADDRSTRLEN + 1] = {0};
+  napi_get_value_string_utf8(env, argv[2], addr, sizeof addr, NULL);
+  int32_t port;
+  napi_get_value_int32(env, argv[3], &port);
+  struct sockaddr_in to = {0};
+  to.sin_family = AF_INET;
+  to.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, addr, &to.sin_addr) != 1) return throw_type(env, "addr must be a dotted IPv4 address");
+  ssize_t n = sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
+  napi_create_int32(env, n < 0 ? errno : 0, &ret);
+  return ret;
+}
+
+/* setArp(sock, ip, mac: Buffer(6)): installs a complete ARP entry on the socket's device (dnsmasq's approach) */
+static napi_value js_set_arp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], ret;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) return throw_type(env, "setArp(sock, ip, mac) needs 3 arguments");
+  iface_socket *s = unwrap(env, argv[0]);
+  if (!s) return throw_type(env, "socket is closed");
+  char addr[INET_ADDRSTRLEN + 1] = {0};
+  napi_get_value_string_utf8(env, argv[1], addr, sizeof addr, NULL);
+  void *mac; size_t maclen;
+  if (napi_get_buffer_info(env, argv[2], &mac, &maclen) != napi_ok || maclen != 6) return throw_type(env, "mac must be a 6-byte Buffer");
+  struct arpreq req;
+  memset(&req, 0, sizeof req);
+  struct sockaddr_in *pa = (struct sockaddr_in *)&req.arp_pa;
+  pa->sin_family = AF_INET;
+  if (inet_pton(AF_INET, addr, &pa->sin_addr) != 1) return throw_type(env, "ip must be a dotted IPv4 address");
+  req.arp_ha.sa_family = ARPHRD_ETHER;
+  memcpy(req.arp_ha.sa_data, mac, 6);
+  req.arp_flags = ATF_COM;
+  memcpy(req.arp_dev, s->ifname, sizeof req.arp_dev);
+  int rc = ioctl(s->fd, SIOCSARP, &req);
+  napi_create_int32(env, rc < 0 ? errno : 0, &ret);
+  return ret;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  iface_socket *s = NULL;
+  if (argc < 1 || napi_unwrap(env, argv[0], (void **)&s) != napi_ok || s == NULL || s->closed) return NULL;
+  s->closed = 1;
+  uv_poll_stop(&s->poll);
+  close(s->fd);
+  napi_async_destroy(env, s->async_ctx);
+  napi_delete_reference(env, s->callback);
+  napi_delete_reference(env, s->self);
+  napi_remove_wrap(env, argv[0], NULL);
+  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  return NULL;
+}
+
+/* ifindex(name): number (0 when unknown) */
+static napi_value js_ifindex(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], ret;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char name[IF_NAMESIZE + 1] = {0};
+  napi_get_value_string_utf8(env, argv[0], name, sizeof name, NULL);
+  napi_create_uint32(env, if_nametoindex(name), &ret);
+  return ret;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
+    {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
+    {"setArp", NULL, js_set_arp, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+    {"ifindex", NULL, js_ifindex, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

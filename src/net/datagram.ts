@@ -1,0 +1,25 @@
+/** Where a datagram came from and which interface it arrived on (IP_PKTINFO). */
+export interface DatagramInfo {
+  address: string;
+  port: number;
+  ifindex: number;
+  /** the destination address of the datagram (255.255.255.255 for a broadcast) */
+  localAddress: string;
+}
+
+export interface DatagramSocket {
+  readonly port: number;
+  /** Sends without blocking; false when the kernel refused it (the caller counts a drop). */
+  send(buf: Buffer, address: string, port: number): boolean;
+  /** Installs an ARP entry so a reply can be unicast to a client that has no address yet; false if refused. */
+  setArp(ip: string, mac: Buffer): boolean;
+  close(): void;
+}
+
+export interface SocketSpec {
+  /** bind to this device only (SO_BINDTODEVICE); empty string: all interfaces */
+  ifname: string;
+  port: number;
+}
+
+export type SocketFactory = (spec: SocketSpec, onMessage: (buf: Buffer, info: DatagramInfo) => void) => DatagramSocket;
