@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { pino, destination as pinoDestination, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
@@ -10,6 +10,6 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Dest
       base: { app: 'bootgate' },
       redact: { paths: ['*.password', '*.secret', '*.chapSecret', 'authorization'], censor: '[redacted]' },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? pinoDestination({ dest: 1, sync: false }),
   );
 }

@@ -1,0 +1,53 @@
+import express from 'express';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { LeaseRepository } from '../store/lease-repository.ts';
+import { intToIp } from '../wire/ipv4.ts';
+
+export interface ManagementDeps {
+  listen: string;
+  registry: Registry;
+  leases: LeaseRepository;
+  logger: Logger;
+}
+
+/** The management listener: /metrics for Prometheus and the read side of /api/v1 (never on the terminal LAN). */
+export class ManagementServer {
+  private server: Server | undefined;
+
+  constructor(private readonly deps: ManagementDeps) {}
+
+  app(): express.Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.get('/metrics', async (_req, res) => {
+      res.type(this.deps.registry.contentType).send(await this.deps.registry.metrics());
+    });
+    app.get('/api/v1/leases', (_req, res) => {
+      res.json(this.deps.leases.all().map((l) => ({ ...l, ip: intToIp(l.ip), startsAt: new Date(l.startsAt).toISOString(), expiresAt: new Date(l.expiresAt).toISOString() })));
+    });
+    return app;
+  }
+
+  async start(): Promise<void> {
+    const idx = this.deps.listen.lastIndexOf(':');
+    const host = this.deps.listen.slice(0, idx);
+    const port = Number(this.deps.listen.slice(idx + 1));
+    const server = this.app().listen(port, host);
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    this.server = server;
+    this.deps.logger.info({ listen: this.deps.listen }, 'management API listening');
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}

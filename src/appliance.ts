@@ -1,0 +1,110 @@
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from 'pino';
+import { ManagementServer } from './api/management.ts';
+import type { Config } from './config/schema.ts';
+import { ConfiguredBootPolicy } from './dhcp/boot-policy.ts';
+import { createDhcpMetrics } from './dhcp/metrics.ts';
+import { DhcpServer } from './dhcp/server.ts';
+import { pingProbe } from './dhcp/ping-probe.ts';
+import { BootgateError } from './errors.ts';
+import type { SocketFactory } from './net/datagram.ts';
+import { interfaceSocketFactory } from './net/iface-socket.ts';
+import { openDatabase, type Db } from './store/database.ts';
+import { LeaseRepository } from './store/lease-repository.ts';
+import { ipToInt } from './wire/ipv4.ts';
+
+export interface ApplianceOptions {
+  logger: Logger;
+  socketFactory?: SocketFactory;
+}
+
+/** The first IPv4 address of an interface, from the OS. */
+export function interfaceAddress(name: string): string {
+  const addrs = networkInterfaces()[name];
+  if (!addrs) throw new BootgateError('INTERFACE_MISSING', `interfaces.lan = ${JSON.stringify(name)}: no such network interface`);
+  const v4 = addrs.find((a) => a.family === 'IPv4');
+  if (!v4) throw new BootgateError('INTERFACE_MISSING', `interfaces.lan = ${JSON.stringify(name)}: interface has no IPv4 address`);
+  return v4.address;
+}
+
+interface Service {
+  name: string;
+  start(): void | Promise<void>;
+  stop(): void | Promise<void>;
+}
+
+/** The composition root: builds every service from config, starts them in order, stops them in reverse. */
+export class Appliance {
+  readonly registry = new Registry();
+  private readonly services: Service[] = [];
+  private started: Service[] = [];
+  private db: Db | undefined;
+  dhcp: DhcpServer | undefined;
+
+  constructor(
+    readonly config: Readonly<Config>,
+    private readonly opts: ApplianceOptions,
+  ) {}
+
+  private build(): void {
+    const { config } = this;
+    const log = this.opts.logger;
+    collectDefaultMetrics({ register: this.registry, prefix: 'bootgate_' });
+    this.db = openDatabase(join(config.dataDir, 'bootgate.db'));
+    const leases = new LeaseRepository(this.db);
+
+    if (config.dhcp.mode !== 'off') {
+      const serverId = ipToInt(config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan));
+      const policy = new ConfiguredBootPolicy({
+        serverAddress: config.boot.serverAddress ? ipToInt(config.boot.serverAddress) : serverId,
+        httpPort: config.http.port,
+        files: config.boot.files,
+        ipxeScriptPath: config.boot.ipxeScriptPath,
+      });
+      const dhcp = new DhcpServer({
+        config: config.dhcp,
+        lanInterface: config.interfaces.lan,
+        serverId,
+        socketFactory: this.opts.socketFactory ?? interfaceSocketFactory,
+        leases,
+        policy,
+        logger: log.child({ module: 'dhcp' }),
+        metrics: createDhcpMetrics(this.registry),
+        conflictProbe: pingProbe,
+      });
+      this.dhcp = dhcp;
+      this.services.push({ name: 'dhcp', start: () => dhcp.start(), stop: () => dhcp.stop() });
+    }
+    const api = new ManagementServer({ listen: config.api.listen, registry: this.registry, leases, logger: log.child({ module: 'api' }) });
+    this.services.push({ name: 'api', start: () => api.start(), stop: () => api.stop() });
+  }
+
+  async start(): Promise<void> {
+    this.build();
+    try {
+      for (const s of this.services) {
+        await s.start();
+        this.started.push(s);
+      }
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.opts.logger.info({ services: this.started.map((s) => s.name) }, 'bootgate started');
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.started.reverse()) {
+      try {
+        await s.stop();
+      } catch (e) {
+        this.opts.logger.error({ err: e, service: s.name }, 'service failed to stop cleanly');
+      }
+    }
+    this.started = [];
+    this.db?.close();
+    this.db = undefined;
+  }
+}
