@@ -39,10 +39,15 @@ const subnetFields = {
   domain: z.string().max(253).optional(),
 };
 
+/** Refinements run even when a field already failed (zod 4); an unparsable field is reported by its own check. */
 function rangeInsideSubnet(s: { subnet: string; range: { start: string; end: string } }): boolean {
-  const c = parseCidr(s.subnet);
-  const inside = (ip: string): boolean => ((ipToInt(ip) & c.mask) >>> 0) === c.network;
-  return inside(s.range.start) && inside(s.range.end);
+  try {
+    const c = parseCidr(s.subnet);
+    const inside = (ip: string): boolean => ((ipToInt(ip) & c.mask) >>> 0) === c.network;
+    return inside(s.range.start) && inside(s.range.end);
+  } catch {
+    return true;
+  }
 }
 const rangeMessage = { message: 'range must lie inside subnet', path: ['range'] };
 
@@ -60,8 +65,7 @@ const profile = z.union([
   z.strictObject({ exit: z.literal(true) }),
 ]);
 
-export const configSchema = z
-  .strictObject({
+const baseSchema = z.strictObject({
     dataDir: z.string().default('/var/lib/bootgate'),
     interfaces: z.strictObject({ lan: ifname, wan: ifname.optional() }),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
@@ -109,8 +113,17 @@ export const configSchema = z
     http: z.strictObject({ port: z.int().min(1).max(65535).default(80) }).prefault({}),
     iscsi: z.strictObject({ port: z.int().min(1).max(65535).default(3260) }).prefault({}),
     api: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port').default('127.0.0.1:8443') }).prefault({}),
-  })
-  .superRefine((c, ctx) => {
+});
+
+export const configSchema = baseSchema.superRefine((c, ctx) => {
+    try {
+      crossCheck(c, ctx);
+    } catch {
+      /* a field this check reads failed its own validation, which already reported it */
+    }
+  });
+
+function crossCheck(c: z.output<typeof baseSchema>, ctx: z.RefinementCtx): void {
     const sub = parseCidr(c.dhcp.subnet);
     c.dhcp.reservations.forEach((r, i) => {
       const inLan = ((ipToInt(r.ip) & sub.mask) >>> 0) === sub.network;
@@ -129,7 +142,7 @@ export const configSchema = z
       if (macs.has(k)) ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'mac'], message: 'is reserved twice', input: r.mac });
       macs.add(k);
     });
-  });
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type DhcpConfig = Config['dhcp'];

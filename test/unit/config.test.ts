@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { loadConfig, parseConfig } from '../../src/config/load.ts';
+import { BootgateError } from '../../src/errors.ts';
+
+const minimal = { interfaces: { lan: 'eth1' }, dhcp: { subnet: '10.0.0.0/24', range: { start: '10.0.0.10', end: '10.0.0.20' } } };
+
+function configError(doc: unknown): BootgateError {
+  try {
+    parseConfig(doc);
+  } catch (e) {
+    assert.ok(e instanceof BootgateError);
+    return e;
+  }
+  assert.fail('config was accepted');
+}
+
+describe('config', () => {
+  it('the example config validates, and its documented values are the defaults', () => {
+    const example = loadConfig(join(import.meta.dirname, '../../config/bootgate.example.yaml'));
+    const defaults = parseConfig({ ...minimal, dhcp: { ...minimal.dhcp, subnet: example.dhcp.subnet, range: example.dhcp.range } });
+    assert.equal(example.dhcp.leaseSeconds, defaults.dhcp.leaseSeconds);
+    assert.deepEqual(example.boot, defaults.boot);
+    assert.deepEqual(example.dhcp.rateLimit, defaults.dhcp.rateLimit);
+    assert.deepEqual(example.dhcp.conflictCheck, defaults.dhcp.conflictCheck);
+    assert.equal(example.api.listen, defaults.api.listen);
+  });
+
+  it('is frozen', () => {
+    const c = parseConfig(minimal);
+    assert.ok(Object.isFrozen(c.dhcp.range));
+  });
+
+  it('unknown keys are rejected by name', () => {
+    const e = configError({ ...minimal, dhcp: { ...minimal.dhcp, leaseSecs: 60 } });
+    assert.equal(e.code, 'CONFIG_INVALID');
+    assert.match(e.message, /dhcp\.leaseSecs = unknown key: is not a known key/);
+  });
+
+  it('a bad value names the key, the value and the reason', () => {
+    const e = configError({ ...minimal, dhcp: { ...minimal.dhcp, router: '10.0.0.256' } });
+    assert.match(e.message, /dhcp\.router = "10\.0\.0\.256": must be a dotted IPv4 address/);
+    const r = configError({ ...minimal, dhcp: { ...minimal.dhcp, range: { start: '10.0.0.10', end: '10.0.1.20' } } });
+    assert.match(r.message, /dhcp\.range = .*range must lie inside subnet/);
+    const m = configError({ ...minimal, dhcp: { ...minimal.dhcp, reservations: [{ mac: 'zz', ip: '10.0.0.5' }] } });
+    assert.match(m.message, /dhcp\.reservations\.0\.mac = "zz": must be a MAC address/);
+    const p = configError({ ...minimal, dhcp: { ...minimal.dhcp, reservations: [{ mac: '52:54:00:00:00:01', ip: '10.0.0.5', profile: 'nope' }] } });
+    assert.match(p.message, /dhcp\.reservations\.0\.profile = "nope": names no profile/);
+  });
+
+  it('bootgate check-config prints the effective config, or fails with exit 2 and the reason', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bg-cfg-'));
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, JSON.stringify(minimal));
+    const out = execFileSync(process.execPath, [join(import.meta.dirname, '../../bin/bootgate.js'), 'check-config', good], { encoding: 'utf8' });
+    assert.equal(parse(out).dhcp.leaseSeconds, 86400);
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'interfaces: { lan: eth1 }\ndhcp: { subnet: 10.0.0.0/33, range: { start: 10.0.0.1, end: 10.0.0.2 } }\n');
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/bootgate.js'), 'check-config', bad], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /CONFIG_INVALID/);
+    assert.match(r.stderr, /dhcp\.subnet = "10\.0\.0\.0\/33"/);
+  });
+});
