@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Helpers for bench/dhcp/run.sh (stdlib only).
+
+  bench.py parse <perfdhcp-output> <server> <mode> <rep> <target-rate> <maxdrop> <extra.json>
+      parses one perfdhcp -4 run, prints one TSV line (see RUN_COLS) and exits 0 if the run passed
+      (drops < maxdrop % and achieved rate >= 95 % of target). With `-x t` in the output it also computes
+      latency percentiles from perfdhcp's per-exchange timestamps (perfdhcp 2.2 itself only prints
+      min/avg/max/std).
+  bench.py summary <results-dir>
+      reads runs.tsv and maxrate.tsv, prints the Markdown summary (median over repetitions).
+"""
+import json
+import math
+import re
+import statistics as st
+import sys
+from collections import defaultdict
+
+RUN_COLS = [
+    'server', 'mode', 'rep', 'rate_target', 'rate_achieved', 'drop_pct',
+    'do_sent', 'do_recv', 'ra_sent', 'ra_recv',
+    'do_avg_ms', 'do_p50_ms', 'do_p99_ms', 'do_max_ms',
+    'ra_avg_ms', 'ra_p50_ms', 'ra_p99_ms', 'ra_max_ms',
+    'srv_cpu_pct', 'cli_cpu_pct', 'other_cpu_pct', 'sys_busy_pct', 'srv_rcvbuf_err', 'cli_rcvbuf_err',
+    'srv_naks', 'srv_warn_lines', 'pass',
+]
+
+
+def pct(sorted_vals, p):
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_vals:
+        return float('nan')
+    k = max(0, math.ceil(p / 100.0 * len(sorted_vals)) - 1)
+    return sorted_vals[k]
+
+
+def blocks(text):
+    """perfdhcp sections: '***Statistics for: X***' and '***Timestamps for packets: X***'."""
+    out = {}
+    for m in re.finditer(r'\*\*\*(Statistics for|Timestamps for packets): ([A-Z-]+)\*\*\*\n(.*?)(?=\n\*\*\*|\Z)', text, re.S):
+        out[(m.group(1), m.group(2))] = m.group(3)
+    return out
+
+
+def num(block, key):
+    m = re.search(re.escape(key) + r': ([\d.]+)', block or '')
+    return float(m.group(1)) if m else float('nan')
+
+
+def latencies(block):
+    """Per-exchange delays (ms) from a '-x t' timestamps block: 'sent / received: S / R' in seconds."""
+    v = []
+    for m in re.finditer(r'sent / received: ([\d.]+) / ([\d.]+)', block or ''):
+        v.append((float(m.group(2)) - float(m.group(1))) * 1000.0)
+    v.sort()
+    return v
+
+
+def f(x, nd=3):
+    if isinstance(x, str):
+        return x
+    if x is None or x != x:
+        return 'NA'
+    return ('%.' + str(nd) + 'f') % x
+
+
+def parse(args):
+    path, server, mode, rep, target, maxdrop, extra_path = args
+    text = open(path, errors='replace').read()
+    extra = json.load(open(extra_path))
+    m = re.search(r'Rate: ([\d.]+)', text)
+    rate = float(m.group(1)) if m else 0.0
+    b = blocks(text)
+    do, ra = b.get(('Statistics for', 'DISCOVER-OFFER'), ''), b.get(('Statistics for', 'REQUEST-ACK'), '')
+    do_sent, do_recv, ra_sent, ra_recv = num(do, 'sent packets'), num(do, 'received packets'), num(ra, 'sent packets'), num(ra, 'received packets')
+    drop = 100.0 * (1 - ra_recv / do_sent) if do_sent == do_sent and do_sent > 0 and ra_recv == ra_recv else 100.0
+    ok = drop < float(maxdrop) and rate >= 0.95 * float(target)
+    do_l = latencies(b.get(('Timestamps for packets', 'DISCOVER-OFFER')))
+    ra_l = latencies(b.get(('Timestamps for packets', 'REQUEST-ACK')))
+    row = [server, mode, rep, target, f(rate, 1), f(drop, 2),
+           f(do_sent, 0), f(do_recv, 0), f(ra_sent, 0), f(ra_recv, 0),
+           f(num(do, 'avg delay')), f(pct(do_l, 50)), f(pct(do_l, 99)), f(num(do, 'max delay')),
+           f(num(ra, 'avg delay')), f(pct(ra_l, 50)), f(pct(ra_l, 99)), f(num(ra, 'max delay')),
+           f(extra.get('srv_cpu_pct'), 0), f(extra.get('cli_cpu_pct'), 0), f(extra.get('other_cpu_pct'), 0), f(extra.get('sys_busy_pct'), 0),
+           str(extra.get('srv_rcvbuf_err', 'NA')), str(extra.get('cli_rcvbuf_err', 'NA')),
+           str(extra.get('srv_naks', 'NA')), str(extra.get('srv_warn_lines', 'NA')),
+           'PASS' if ok else 'FAIL']
+    print('\t'.join(row))
+    return 0 if ok else 1
+
+
+def read_tsv(path):
+    try:
+        lines = [l.rstrip('\n').split('\t') for l in open(path) if l.strip() and not l.startswith('#')]
+    except FileNotFoundError:
+        return []
+    return lines
+
+
+def fl(x):
+    try:
+        return float(x)
+    except ValueError:
+        return float('nan')
+
+
+def med(v):
+    v = [x for x in v if x == x]
+    return st.median(v) if v else float('nan')
+
+
+def fmt(x):
+    if x != x:
+        return 'n/a'
+    return f'{x:,.0f}' if abs(x) >= 100 else f'{x:.3g}'
+
+
+def ratio(a, b):
+    return f'{a / b:.2f}×' if a == a and b == b and b > 0 else 'n/a'
+
+
+def summary(args):
+    d = args[0]
+    runs = [dict(zip(RUN_COLS, r)) for r in read_tsv(d + '/runs.tsv')]
+    maxr = read_tsv(d + '/maxrate.tsv')
+    order = []
+    for r in runs + [{'server': m[0]} for m in maxr]:
+        if r['server'] not in order:
+            order.append(r['server'])
+    peers = [s for s in order if s != 'bootgate']
+
+    # ---- throughput (ladder) ----
+    best = defaultdict(list)
+    for s, rep, rate in maxr:
+        best[s].append(fl(rate))
+    at_max = defaultdict(list)   # the passing run at each repetition's max rate
+    for s, reps in best.items():
+        for rep_i, rate in enumerate(reps, 1):
+            for r in runs:
+                if r['server'] == s and r['mode'] == 'ladder' and r['rep'] == str(rep_i) and fl(r['rate_target']) == rate and r['pass'] == 'PASS':
+                    at_max[s].append(r)
+    print('### Throughput: highest perfdhcp rate passed (< %s %% drops, achieved >= 95 %% of target)\n' % (args[1] if len(args) > 1 else '2'))
+    print('| server | max leases/s (median) | per repetition | drops at max | server CPU at max | perfdhcp CPU at max | bootgate / server |')
+    print('|---|---:|---|---:|---:|---:|---:|')
+    bg = med(best.get('bootgate', []))
+    for s in order:
+        v = best.get(s, [])
+        am = at_max.get(s, [])
+        print(f"| {s} | {fmt(med(v))} | {', '.join(fmt(x) for x in v)} | "
+              f"{fmt(med([fl(r['drop_pct']) for r in am]))} % | {fmt(med([fl(r['srv_cpu_pct']) for r in am]))} % | "
+              f"{fmt(med([fl(r['cli_cpu_pct']) for r in am]))} % | {'—' if s == 'bootgate' else ratio(bg, med(v))} |")
+
+    # ---- ladder detail ----
+    print('\nLadder detail (median over repetitions per target rate; CPU in % of one core, "other" = kernel time not charged to either process plus anything else running; rcvbuf = UDP receive-buffer overflows):\n')
+    print('| server | target/s | achieved/s | drops % | D-O avg ms | R-A avg ms | R-A max ms | server CPU % | perfdhcp CPU % | other CPU % | rcvbuf srv / cli | pass |')
+    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    for s in order:
+        byrate = defaultdict(list)
+        for r in runs:
+            if r['server'] == s and r['mode'] == 'ladder':
+                byrate[fl(r['rate_target'])].append(r)
+        for rate in sorted(byrate):
+            v = byrate[rate]
+            g = lambda k: med([fl(r[k]) for r in v])
+            print(f"| {s} | {fmt(rate)} | {fmt(g('rate_achieved'))} | {g('drop_pct'):.2f} | {fmt(g('do_avg_ms'))} | {fmt(g('ra_avg_ms'))} | "
+                  f"{fmt(g('ra_max_ms'))} | {fmt(g('srv_cpu_pct'))} | {fmt(g('cli_cpu_pct'))} | {fmt(g('other_cpu_pct'))} | {fmt(g('srv_rcvbuf_err'))} / {fmt(g('cli_rcvbuf_err'))} | "
+                  f"{sum(r['pass'] == 'PASS' for r in v)}/{len(v)} |")
+
+    # ---- latency (fixed rate) ----
+    lat = [r for r in runs if r['mode'] == 'latency']
+    if lat:
+        rate = lat[0]['rate_target']
+        print(f'\n### Latency at a fixed {rate} DORA/s (perfdhcp -x t per-exchange timestamps; median over repetitions)\n')
+        print('| server | drops % | DISCOVER→OFFER p50 / p99 / max ms | REQUEST→ACK p50 / p99 / max ms | server CPU % | p50 R-A bootgate / server | p99 R-A bootgate / server |')
+        print('|---|---:|---|---|---:|---:|---:|')
+        by = defaultdict(list)
+        for r in lat:
+            by[r['server']].append(r)
+        g = lambda s, k: med([fl(r[k]) for r in by.get(s, [])])
+        for s in order:
+            if s not in by:
+                continue
+            print(f"| {s} | {g(s, 'drop_pct'):.2f} | {fmt(g(s, 'do_p50_ms'))} / {fmt(g(s, 'do_p99_ms'))} / {fmt(g(s, 'do_max_ms'))} | "
+                  f"{fmt(g(s, 'ra_p50_ms'))} / {fmt(g(s, 'ra_p99_ms'))} / {fmt(g(s, 'ra_max_ms'))} | {fmt(g(s, 'srv_cpu_pct'))} | "
+                  f"{'—' if s == 'bootgate' else ratio(g('bootgate', 'ra_p50_ms'), g(s, 'ra_p50_ms'))} | "
+                  f"{'—' if s == 'bootgate' else ratio(g('bootgate', 'ra_p99_ms'), g(s, 'ra_p99_ms'))} |")
+
+    # ---- headline ratios ----
+    if 'bootgate' in best and peers:
+        print('\n### bootgate / peer\n')
+        print('| metric | ' + ' | '.join(f'bootgate / {p}' for p in peers) + ' |')
+        print('|---|' + '---:|' * len(peers))
+        print('| max leases/s (higher is better) | ' + ' | '.join(ratio(bg, med(best.get(p, []))) for p in peers) + ' |')
+        if lat:
+            by = defaultdict(list)
+            for r in lat:
+                by[r['server']].append(r)
+            g = lambda s, k: med([fl(r[k]) for r in by.get(s, [])])
+            for k, name in (('do_p50_ms', 'DISCOVER→OFFER p50'), ('do_p99_ms', 'DISCOVER→OFFER p99'),
+                            ('ra_p50_ms', 'REQUEST→ACK p50'), ('ra_p99_ms', 'REQUEST→ACK p99')):
+                print(f'| {name} latency (lower is better) | ' + ' | '.join(ratio(g('bootgate', k), g(p, k)) for p in peers) + ' |')
+    bad = [r for r in runs if r['server'] == 'bootgate' and (r['srv_naks'] not in ('0', 'NA') or r['srv_warn_lines'] not in ('0', 'NA'))]
+    if bad:
+        print('\nbootgate runs with NAKs or warn/error log lines: ' + ', '.join(f"{r['mode']} {r['rate_target']}/s rep {r['rep']} (NAKs {r['srv_naks']}, log lines {r['srv_warn_lines']})" for r in bad))
+    return 0
+
+
+if __name__ == '__main__':
+    cmd, rest = sys.argv[1], sys.argv[2:]
+    sys.exit(parse(rest) if cmd == 'parse' else summary(rest))

@@ -1,0 +1,74 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import type { NetnsLab } from '../../src/lab/netns.ts';
+
+export const BIN = join(fileURLToPath(import.meta.url), '../../../bin/bootgate.js');
+
+/** `bootgate serve` running inside a namespace, started and killed by the test. */
+export class BootgateProcess {
+  readonly dir = mkdtempSync(join(tmpdir(), 'bg-it-'));
+  readonly configFile = join(this.dir, 'bootgate.yaml');
+  child: ChildProcess | undefined;
+  output = '';
+
+  constructor(
+    private readonly lab: NetnsLab,
+    config: Record<string, unknown>,
+  ) {
+    writeFileSync(this.configFile, stringify({ dataDir: join(this.dir, 'data'), ...config }));
+  }
+
+  async start(): Promise<void> {
+    const child = this.lab.spawnIn(this.lab.server, process.execPath, [BIN, 'serve', '--config', this.configFile]);
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer): void => {
+        this.output += d.toString();
+        if (this.output.includes('bootgate started')) resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`bootgate exited (${code}) before start:\n${this.output}`)));
+    });
+  }
+
+  /** kill -9: no cleanup code runs in bootgate. */
+  async kill9(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    process.kill(c.pid!, 'SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<number | null> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return c?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
+    process.kill(c.pid!, 'SIGTERM');
+    return exited;
+  }
+
+  /** Scrapes one metric from /metrics inside the namespace (sum over series matching the label filter). */
+  metric(listen: string, name: string, labels: Record<string, string> = {}): number {
+    const text = this.lab.exec(this.lab.server, 'curl', ['-s', `http://${listen}/metrics`]);
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name)) continue;
+      const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) sum += Number(m[3]);
+    }
+    return sum;
+  }
+}
+
+export function writeScript(dir: string, name: string, body: string): string {
+  const f = join(dir, name);
+  writeFileSync(f, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  return f;
+}
