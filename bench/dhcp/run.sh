@@ -180,10 +180,12 @@ one_run() {
   sleep 0.3
   local srv0=$(rcvbuf_err $NS_SRV) cli0=$(rcvbuf_err $NS_CLI) st0=$(grp_ticks $SRV_PID) sy0
   sy0=$(sys_ticks)
+  python3 $HERE/bench.py snap $tag.snap0 $SRV_PID $MYPGID
   echo "loadavg-before: $(cat /proc/loadavg)" > $tag.txt
   $CC /usr/bin/time -f 'perfdhcp-cpu %U %S %e' -o $tag.time perfdhcp -4 -l vcli0 -r $r -p $secs -R $CLIENTS "$@" all >> $tag.txt 2>&1
   local st1=$(grp_ticks $SRV_PID) sy1 srv1=$(rcvbuf_err $NS_SRV) cli1=$(rcvbuf_err $NS_CLI)
   sy1=$(sys_ticks)
+  python3 $HERE/bench.py snap $tag.snap1 $SRV_PID $MYPGID
   local naks=NA
   if [ $s = bootgate ]; then
     $CS curl -s --max-time 5 http://$API/metrics > $tag.metrics 2>/dev/null
@@ -193,9 +195,12 @@ one_run() {
   local warn=NA
   [ $s = bootgate ] && warn=$(grep -c . $log)
   [ -s $log ] || rm -f $log
-  python3 - $tag.time $TCK "$st0" "$st1" "$sy0" "$sy1" "$srv0" "$srv1" "$cli0" "$cli1" "$naks" "$warn" > $tag.json <<'EOF'
+  python3 - $HERE $tag $TCK "$st0" "$st1" "$sy0" "$sy1" "$srv0" "$srv1" "$cli0" "$cli1" "$naks" "$warn" > $tag.json <<'EOF'
 import json, sys
-tf, tck, st0, st1, sy0, sy1, srv0, srv1, cli0, cli1, naks, warn = sys.argv[1:]
+here, tag, tck, st0, st1, sy0, sy1, srv0, srv1, cli0, cli1, naks, warn = sys.argv[1:]
+sys.path.insert(0, here); import bench
+tf = tag + '.time'
+fticks, ftop = bench.foreign(tag + '.snap0', tag + '.snap1')
 tck = float(tck); b0, t0 = map(float, sy0.split()); b1, t1 = map(float, sy1.split())
 u = s = e = float('nan')
 try:
@@ -207,18 +212,27 @@ print(json.dumps({
   'srv_cpu_pct': 100.0 * (float(st1) - float(st0)) / tck / el if el == el else None,
   'cli_cpu_pct': 100.0 * (u + s) / el if el == el else None,
   'sys_busy_pct': 100.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else None,   # of all CPUs
-  # everything else, in % of one core: kernel (softirq/net stack not charged to a task) and foreign processes
-  'other_cpu_pct': (100.0 * ((b1 - b0) - (float(st1) - float(st0))) / tck - 100.0 * (u + s)) / el if el == el else None,
+  # every other process (kernel threads included), in % of one core, and the biggest of them
+  'foreign_cpu_pct': 100.0 * fticks / tck / el if el == el else None,
+  'foreign_top': ['%s %.0f%%' % (k, 100.0 * v / tck / el) for k, v in ftop] if el == el else [],
   'srv_rcvbuf_err': int(srv1) - int(srv0), 'cli_rcvbuf_err': int(cli1) - int(cli0),
   'srv_naks': naks, 'srv_warn_lines': warn}))
 EOF
+  rm -f $tag.snap0 $tag.snap1
   local line rc
   line=$(python3 $HERE/bench.py parse $tag.txt $s $mode $rep $r $MAXDROP $tag.json); rc=$?
   echo "$line" >> $RUNS
-  echo "$line" | awk -F'\t' '{printf "  %-8s %-7s rep %s %6s/s -> %8s/s drops %6s%%  D-O avg %s ms  R-A avg %s ms  CPU srv/cli/other %s/%s/%s%%  rcvbuf srv/cli %s/%s  NAKs %s  %s\n", $1,$2,$3,$4,$5,$6,$11,$15,$19,$20,$21,$23,$24,$25,$27}'
+  echo "$line" | awk -F'\t' '{printf "  %-8s %-7s rep %s %6s/s -> %8s/s drops %6s%%  D-O avg %s ms  R-A avg %s ms  CPU srv/perfdhcp/other %s/%s/%s%%  rcvbuf srv/cli %s/%s  NAKs %s  %s\n", $1,$2,$3,$4,$5,$6,$11,$15,$19,$20,$21,$23,$24,$25,$27}'
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); f=d['foreign_cpu_pct'] or 0; f>20 and print('    note: other processes used %.0f%% of a core during this run: %s' % (f, ', '.join(d['foreign_top'])))" $tag.json
   return $rc
 }
 
+MYPGID=$(ps -o pgid= -p $$ | tr -d ' ')
+# preflight: the bench shares 2 cores with everything else on the box; say so if something else is busy
+python3 $HERE/bench.py snap $RUN/pre0 $MYPGID; sleep 2; python3 $HERE/bench.py snap $RUN/pre1 $MYPGID
+python3 -c "import sys; sys.path.insert(0,'$HERE'); import bench; t,top=bench.foreign('$RUN/pre0','$RUN/pre1'); p=100.0*t/$TCK/2
+print('preflight: other processes used %.0f%% of a core while idle%s' % (p, (' -- WARNING: results will be disturbed: ' + ', '.join(k for k,v in top)) if p > 10 else ''))" | tee -a $OUT/env.txt
+rm -f $RUN/pre0 $RUN/pre1
 T0=$(date +%s)
 net_up
 for phase in $PHASES; do
