@@ -14,5 +14,5 @@ if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules/.
   echo "installing npm packages (better-sqlite3 builds from source, about a minute)…" >&2
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 fi
-[ -f build/Release/bootgate_net.node ] || npx --no-install node-gyp rebuild --silent
+[ -f build/Release/bootgate_net.node ] && [ build/Release/bootgate_net.node -nt src/native/iface_udp.c ] || npm run install --silent
 node -e "require('better-sqlite3')" 2>/dev/null || npm rebuild better-sqlite3

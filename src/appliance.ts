@@ -9,6 +9,7 @@ import { createDhcpMetrics } from './dhcp/metrics.ts';
 import { DhcpServer } from './dhcp/server.ts';
 import { pingProbe } from './dhcp/ping-probe.ts';
 import { BootgateError } from './errors.ts';
+import { RouterAdvertiser } from './ipv6/advertiser.ts';
 import type { SocketFactory } from './net/datagram.ts';
 import { interfaceSocketFactory } from './net/iface-socket.ts';
 import { openDatabase, type Db } from './store/database.ts';
@@ -76,6 +77,11 @@ export class Appliance {
       });
       this.dhcp = dhcp;
       this.services.push({ name: 'dhcp', start: () => dhcp.start(), stop: () => dhcp.stop() });
+    }
+    const ra = config.ipv6.routerAdvertisements;
+    if (ra.enabled) {
+      const advertiser = new RouterAdvertiser({ interface: config.interfaces.lan, prefix: ra.prefix, intervalSeconds: ra.intervalSeconds }, log.child({ module: 'ipv6-ra' }));
+      this.services.push({ name: 'ipv6-ra', start: () => advertiser.start(), stop: () => advertiser.stop() });
     }
     const api = new ManagementServer({ listen: config.api.listen, registry: this.registry, leases, logger: log.child({ module: 'api' }) });
     this.services.push({ name: 'api', start: () => api.start(), stop: () => api.stop() });

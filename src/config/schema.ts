@@ -109,6 +109,18 @@ const baseSchema = z.strictObject({
       })
       .prefault({}),
     profiles: z.record(z.string(), profile).default({}),
+    ipv6: z
+      .strictObject({
+        /** RFC 4861 router advertisements on the LAN, so iPXE's IPv6 autoconf ends at once instead of after ~13 s */
+        routerAdvertisements: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            prefix: z.string().regex(/^[0-9a-fA-F:]+\/64$/, 'must be an IPv6 /64 prefix such as fd00:b007::/64').default('fd00:b007::/64'),
+            intervalSeconds: z.int().min(3).max(1800).default(30),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     tftp: z.strictObject({ root: z.string().default('/srv/bootgate/tftp') }).prefault({}),
     http: z.strictObject({ port: z.int().min(1).max(65535).default(80) }).prefault({}),
     iscsi: z.strictObject({ port: z.int().min(1).max(65535).default(3260) }).prefault({}),

@@ -9,8 +9,10 @@ interface NativeAddon {
   open(ifname: string, port: number, cb: (buf: Buffer, addr: string, port: number, ifindex: number, dst: string) => void): NativeSocket;
   send(s: NativeSocket, buf: Buffer, addr: string, port: number): number;
   setArp(s: NativeSocket, ip: string, mac: Buffer): number;
-  close(s: NativeSocket): void;
+  close(s: object): void;
   ifindex(name: string): number;
+  openIcmp6(ifname: string, cb: (buf: Buffer, from: string) => void): object;
+  sendIcmp6(s: object, buf: Buffer, addr: string): number;
 }
 
 let addon: NativeAddon | undefined;

@@ -47,6 +47,7 @@ describe('DHCP with real clients (busybox udhcpc, ISC dhclient, Kea perfdhcp)', 
         leaseSeconds: LEASE_SECONDS,
         rateLimit: { perMacPerSecond: 50, burst: 100 },
       },
+      ipv6: { routerAdvertisements: { prefix: 'fd00:66::/64', intervalSeconds: 3 } },
       api: { listen: API },
     });
     await bg.start();
@@ -235,6 +236,17 @@ print("sent")
     assert.match(udhcpc(udhcpcNs), /EVENT bound ip=10\.66\.0\.\d+/, 'still serving');
     assert.ok(bg.metric(API, 'bootgate_dhcp_drops_total') - malformedBefore >= 1000, 'drops counted');
     assert.equal(bg.child!.exitCode, null, 'bootgate still running');
+  });
+
+  it('sends IPv6 router advertisements on the LAN only: a terminal autoconfigures from the ULA prefix, the WAN side does not', async () => {
+    let addrs = '';
+    for (let i = 0; i < 100 && !addrs.includes('fd00:66:'); i++) {
+      // Linux answers our RA with SLAAC once its link-local address has passed DAD (about a second).
+      addrs = lab.exec(dhclientNs, 'ip', ['-6', 'addr', 'show', 'dev', 'eth0']);
+      if (!addrs.includes('fd00:66:')) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(addrs, /inet6 fd00:66::[0-9a-f:]+\/64 scope global/);
+    assert.doesNotMatch(lab.exec(wanNs, 'ip', ['-6', 'addr', 'show', 'dev', 'eth0']), /fd00:66:/);
   });
 
   it('stops cleanly on SIGTERM', async () => {
