@@ -41,8 +41,10 @@ export interface DhcpServerDeps {
   clock?: () => number;
   /** resolves true when something answers at the address (RFC 2131 §2.2 conflict check); only used if enabled */
   conflictProbe?: (ip: string, timeoutMs: number) => Promise<boolean>;
-  /** notified after a lease is committed (boot timeline, terminal registry) */
+  /** notified after a lease is committed (terminal registry) */
   onLeaseCommitted?: (lease: LeaseRecord) => void;
+  /** notified when boot firmware (PXE ROM, UEFI, iPXE) is offered or given a lease: the boot timeline */
+  onBootDhcp?: (e: { mac: string; ip: number; acked: boolean; ipxe: boolean; firmware: string; uuid?: string }) => void;
 }
 
 interface Incoming {
@@ -224,6 +226,20 @@ export class DhcpServer {
   private sendOffer(m: Incoming, pool: Pool, ip: number): void {
     const reply = this.reply(m, MessageType.OFFER, { yiaddr: ip, pool, lease: true });
     this.send(m, reply, false);
+    this.notifyBoot(m, ip, false);
+  }
+
+  private notifyBoot(m: Incoming, ip: number, acked: boolean): void {
+    if (!this.deps.onBootDhcp) return;
+    const info = clientBootInfo(m.req);
+    if (!info.pxe && !info.httpBoot && !info.ipxe) return;
+    const e: Parameters<NonNullable<DhcpServerDeps['onBootDhcp']>>[0] = { mac: m.mac, ip, acked, ipxe: info.ipxe, firmware: info.firmware };
+    if (info.uuid) e.uuid = info.uuid.subarray(1).toString('hex');
+    try {
+      this.deps.onBootDhcp(e);
+    } catch (err) {
+      this.log.error({ err }, 'boot timeline hook failed');
+    }
   }
 
   // ---- RFC 2131 §4.3.2 REQUEST -------------------------------------------------------------------------------
@@ -278,6 +294,7 @@ export class DhcpServer {
     const reply = this.reply(m, MessageType.ACK, { yiaddr: ip, pool, lease: true });
     this.persist(records);
     this.send(m, reply, true);
+    this.notifyBoot(m, ip, true);
   }
 
   private nak(m: Incoming, why: string): void {

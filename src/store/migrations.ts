@@ -16,4 +16,26 @@ export const migrations: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX leases_client ON leases (client_key);
     `,
   },
+  {
+    version: 2,
+    name: 'terminals and boot timelines',
+    sql: `
+      CREATE TABLE terminals (
+        mac         TEXT    PRIMARY KEY,          -- aa:bb:cc:dd:ee:ff
+        uuid        TEXT,                         -- SMBIOS UUID from option 97, normalised
+        firmware    TEXT,                         -- bios | x64-efi | ia32-efi | arm64-efi | unknown
+        last_ip     INTEGER,
+        first_seen  INTEGER NOT NULL,
+        last_seen   INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE boots (
+        id          INTEGER PRIMARY KEY,
+        mac         TEXT    NOT NULL REFERENCES terminals (mac),
+        started_at  INTEGER NOT NULL,             -- unix ms of the first event of this boot
+        stage       TEXT    NOT NULL,             -- the latest stage reached
+        events      TEXT    NOT NULL              -- JSON [{ stage, at, detail }] in order
+      ) STRICT;
+      CREATE INDEX boots_mac ON boots (mac, id);
+    `,
+  },
 ];
