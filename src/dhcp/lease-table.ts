@@ -118,10 +118,10 @@ export class LeaseTable {
     let ip: number | undefined;
     if (reservation && cidrContains(pool.cidr, reservation.ip)) ip = ok(reservation.ip) ? reservation.ip : undefined;
     else {
-      const held = this.offerByClient.get(clientKey);
+      const held = this.offeredTo(clientKey, now);
       const previous = this.byClient.get(clientKey);
       if (ok(previous)) ip = previous;
-      else if (held !== undefined && this.offers.get(held)?.expiresAt! > now && ok(held)) ip = held;
+      else if (ok(held)) ip = held;
       else if (ok(requested)) ip = requested;
       else ip = this.scan(pool, clientKey, mac, now, exclude);
     }
