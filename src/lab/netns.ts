@@ -120,3 +120,15 @@ export class NetnsLab {
     this.namespaces.length = 0;
   }
 }
+
+/** Creates tap device `tap` inside namespace `ns` (for a QEMU started in that namespace) and enslaves it to `bridge`. */
+export function addTap(ns: string, tap: string, bridge: string): void {
+  tryRun('ip', ['-n', ns, 'link', 'del', tap]);
+  ip('-n', ns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+  ip('-n', ns, 'link', 'set', tap, 'master', bridge, 'up');
+}
+
+/** Removes a link (tap, veth, bridge) from a namespace; never throws (it may already be gone with its namespace). */
+export function deleteLink(ns: string, name: string): void {
+  tryRun('ip', ['-n', ns, 'link', 'del', name]);
+}
