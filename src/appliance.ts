@@ -15,6 +15,10 @@ import { interfaceSocketFactory } from './net/iface-socket.ts';
 import { openDatabase, type Db } from './store/database.ts';
 import { LeaseRepository } from './store/lease-repository.ts';
 import { ipToInt } from './wire/ipv4.ts';
+import { BootTimeline, type FileKind } from './boot/timeline.ts';
+import { BootRepository } from './store/boot-repository.ts';
+import { TftpServer } from './tftp/server.ts';
+import { createTftpMetrics } from './tftp/metrics.ts';
 
 export interface ApplianceOptions {
   logger: Logger;
@@ -43,6 +47,7 @@ export class Appliance {
   private started: Service[] = [];
   private db: Db | undefined;
   dhcp: DhcpServer | undefined;
+  timeline: BootTimeline | undefined;
 
   constructor(
     readonly config: Readonly<Config>,
@@ -55,6 +60,17 @@ export class Appliance {
     collectDefaultMetrics({ register: this.registry, prefix: 'bootgate_' });
     this.db = openDatabase(join(config.dataDir, 'bootgate.db'));
     const leases = new LeaseRepository(this.db);
+    const timeline = new BootTimeline({
+      repo: new BootRepository(this.db),
+      registry: this.registry,
+      logger: log.child({ module: 'timeline' }),
+      macForIp: (ip) => {
+        const rec = this.dhcp?.table.recordAt(ipToInt(ip));
+        return rec && rec.state === 'bound' ? rec.mac : undefined;
+      },
+      classifyFile: (mac, path) => this.classifyBootFile(mac, path),
+    });
+    this.timeline = timeline;
 
     if (config.dhcp.mode !== 'off') {
       const serverId = ipToInt(config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan));
@@ -74,10 +90,21 @@ export class Appliance {
         logger: log.child({ module: 'dhcp' }),
         metrics: createDhcpMetrics(this.registry),
         conflictProbe: pingProbe,
+        onBootDhcp: (e) => timeline.dhcp(e),
       });
       this.dhcp = dhcp;
       this.services.push({ name: 'dhcp', start: () => dhcp.start(), stop: () => dhcp.stop() });
     }
+    const tftp = new TftpServer({
+      config: config.tftp,
+      lanInterface: config.interfaces.lan,
+      socketFactory: this.opts.socketFactory ?? interfaceSocketFactory,
+      logger: log.child({ module: 'tftp' }),
+      metrics: createTftpMetrics(this.registry),
+      onFileServed: (clientIp, path) => timeline.fileServed(clientIp, path),
+    });
+    this.services.push({ name: 'tftp', start: () => tftp.start(), stop: () => tftp.stop() });
+
     const ra = config.ipv6.routerAdvertisements;
     if (ra.enabled) {
       const advertiser = new RouterAdvertiser({ interface: config.interfaces.lan, prefix: ra.prefix, intervalSeconds: ra.intervalSeconds }, log.child({ module: 'ipv6-ra' }));
@@ -85,6 +112,19 @@ export class Appliance {
     }
     const api = new ManagementServer({ listen: config.api.listen, registry: this.registry, leases, logger: log.child({ module: 'api' }) });
     this.services.push({ name: 'api', start: () => api.start(), stop: () => api.stop() });
+  }
+
+  /** What a served file is for this terminal: its NBP, or its profile's kernel or initrd (boot timeline). */
+  private classifyBootFile(mac: string, path: string): FileKind | undefined {
+    const name = path.replace(/^\/+/, '').replace(/\?.*$/, '');
+    if (Object.values(this.config.boot.files).includes(name)) return 'nbp';
+    const reserved = this.config.dhcp.reservations.find((r) => r.mac.toLowerCase().replaceAll('-', ':') === mac);
+    const profile = this.config.profiles[reserved?.profile ?? this.config.boot.defaultProfile];
+    if (profile && 'kernel' in profile) {
+      if (profile.kernel.replace(/^\/+/, '') === name) return 'kernel';
+      if (profile.initrd.some((i) => i.replace(/^\/+/, '') === name)) return 'initrd';
+    }
+    return undefined;
   }
 
   async start(): Promise<void> {

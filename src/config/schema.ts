@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isIpv4, ipToInt, parseCidr, parseMac } from '../wire/ipv4.ts';
+import { tftpConfigSchema } from '../tftp/config.ts';
 
 const ipv4 = z.string().refine(isIpv4, { message: 'must be a dotted IPv4 address' });
 const cidr = z.string().refine(
@@ -121,7 +122,7 @@ const baseSchema = z.strictObject({
           .prefault({}),
       })
       .prefault({}),
-    tftp: z.strictObject({ root: z.string().default('/srv/bootgate/tftp') }).prefault({}),
+    tftp: tftpConfigSchema.prefault({}),
     http: z.strictObject({ port: z.int().min(1).max(65535).default(80) }).prefault({}),
     iscsi: z.strictObject({ port: z.int().min(1).max(65535).default(3260) }).prefault({}),
     api: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port').default('127.0.0.1:8443') }).prefault({}),
