@@ -19,6 +19,9 @@ import { BootTimeline, type FileKind } from './boot/timeline.ts';
 import { BootRepository } from './store/boot-repository.ts';
 import { TftpServer } from './tftp/server.ts';
 import { createTftpMetrics } from './tftp/metrics.ts';
+import { HttpBootServer } from './http/server.ts';
+import { createHttpMetrics } from './http/metrics.ts';
+import { ConfigProfileResolver } from './http/profile-resolver.ts';
 
 export interface ApplianceOptions {
   logger: Logger;
@@ -104,6 +107,34 @@ export class Appliance {
       onFileServed: (clientIp, path) => timeline.fileServed(clientIp, path),
     });
     this.services.push({ name: 'tftp', start: () => tftp.start(), stop: () => tftp.stop() });
+
+    // Without configured profiles every terminal boots its local disk (iPXE `exit`).
+    const profiles = Object.keys(config.profiles).length > 0 ? config.profiles : { [config.boot.defaultProfile]: { exit: true as const } };
+    if (profiles !== config.profiles) log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
+    const http = new HttpBootServer({
+      config: {
+        listen: config.http.listen,
+        port: config.http.port,
+        root: config.http.root ?? config.tftp.root,
+        publicBaseUrl: config.http.publicBaseUrl,
+        readChunkBytes: config.http.readChunkBytes,
+        readBuffers: config.http.readBuffers,
+        smallFileBytes: config.http.smallFileBytes,
+        cacheBytes: config.http.cacheBytes,
+        revalidateMs: config.http.revalidateMs,
+        workers: config.http.workers,
+      },
+      profiles: new ConfigProfileResolver({ reservations: config.dhcp.reservations, defaultProfile: config.boot.defaultProfile, profiles }),
+      logger: log.child({ module: 'http' }),
+      metrics: createHttpMetrics(this.registry),
+      iscsiPort: config.iscsi.port,
+      onBootEvent: (e) => {
+        if (e.kind === 'script' && e.mac) timeline.scriptServed(e.mac);
+        else if (e.kind === 'booted' && e.mac) timeline.booted(e.mac);
+        else if (e.kind === 'file' && e.path) timeline.fileServed(e.clientIp, e.path);
+      },
+    });
+    this.services.push({ name: 'http', start: () => http.start(), stop: () => http.stop() });
 
     const ra = config.ipv6.routerAdvertisements;
     if (ra.enabled) {

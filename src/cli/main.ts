@@ -7,8 +7,10 @@ import { BootgateError } from '../errors.ts';
 import { createLogger } from '../log/logger.ts';
 import { openDatabase } from '../store/database.ts';
 import { LeaseRepository } from '../store/lease-repository.ts';
+import { BootRepository } from '../store/boot-repository.ts';
+import { formatTimeline } from '../boot/timeline.ts';
 import { intToIp } from '../wire/ipv4.ts';
-import { runLabDemo } from './lab-demo.ts';
+import { registerLabCommands } from './lab-commands.ts';
 
 function fail(e: unknown): never {
   if (e instanceof BootgateError) {
@@ -87,17 +89,32 @@ program
     }
   });
 
-const lab = program.command('lab').description('an isolated lab network on this machine (network namespaces)');
-lab
-  .command('demo')
-  .description('create a lab LAN, run bootgate on it, show a client getting a lease, keep serving until Ctrl-C')
-  .option('--exit', 'exit after the client got its lease instead of serving on')
-  .action(async (opts: { exit?: boolean }) => {
+program
+  .command('terminals')
+  .description('list terminals and the timeline of their latest boot')
+  .requiredOption('-c, --config <file>', 'YAML configuration file (for dataDir)')
+  .option('--json', 'print JSON instead of text')
+  .action((opts: { config: string; json?: boolean }) => {
     try {
-      await runLabDemo({ keepServing: !opts.exit });
+      const config = loadConfig(opts.config);
+      const db = openDatabase(join(config.dataDir, 'bootgate.db'), { readonly: true });
+      const repo = new BootRepository(db);
+      const view = repo.terminals().map((t) => ({ ...t, lastIp: t.lastIp === null ? null : intToIp(t.lastIp), lastBoot: repo.latestBoot(t.mac) ?? null }));
+      db.close();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(view)}\n`);
+        return;
+      }
+      for (const t of view) {
+        const b = t.lastBoot;
+        process.stdout.write(`${t.mac}  ${t.lastIp ?? '-'}  ${t.firmware ?? '-'}  ${b ? `${b.stage} (${new Date(b.startedAt).toISOString()})` : 'never booted'}\n`);
+        if (b) process.stdout.write(`    ${formatTimeline(b)}\n`);
+      }
     } catch (e) {
       fail(e);
     }
   });
+
+registerLabCommands(program);
 
 await program.parseAsync(process.argv);

@@ -123,7 +123,24 @@ const baseSchema = z.strictObject({
       })
       .prefault({}),
     tftp: tftpConfigSchema.prefault({}),
-    http: z.strictObject({ port: z.int().min(1).max(65535).default(80) }).prefault({}),
+    http: z
+      .strictObject({
+        /** listen address; the LAN address keeps the boot server off the WAN side */
+        listen: ipv4.default('0.0.0.0'),
+        port: z.int().min(1).max(65535).default(80),
+        /** boot files; default: tftp.root */
+        root: z.string().optional(),
+        /** base URL written into iPXE scripts; default: the address and port the terminal connected to */
+        publicBaseUrl: z.string().url().optional(),
+        readChunkBytes: z.int().min(4096).max(64 << 20).default(1 << 20),
+        readBuffers: z.int().min(1).max(64).default(4),
+        smallFileBytes: z.int().min(0).default(64 << 10),
+        cacheBytes: z.int().min(0).default(64 << 20),
+        revalidateMs: z.int().min(0).default(1000),
+        /** extra processes sharing the listener for boot files (0: all in the main process) */
+        workers: z.int().min(0).max(64).default(0),
+      })
+      .prefault({}),
     iscsi: z.strictObject({ port: z.int().min(1).max(65535).default(3260) }).prefault({}),
     api: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port').default('127.0.0.1:8443') }).prefault({}),
 });
@@ -149,6 +166,9 @@ function crossCheck(c: z.output<typeof baseSchema>, ctx: z.RefinementCtx): void 
         ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'profile'], message: 'names no profile under profiles', input: r.profile });
       }
     });
+    if (Object.keys(c.profiles).length > 0 && !(c.boot.defaultProfile in c.profiles)) {
+      ctx.addIssue({ code: 'custom', path: ['boot', 'defaultProfile'], message: 'names no profile under profiles', input: c.boot.defaultProfile });
+    }
     const macs = new Set<string>();
     c.dhcp.reservations.forEach((r, i) => {
       const k = parseMac(r.mac).toString('hex');

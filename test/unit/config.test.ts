@@ -29,6 +29,9 @@ describe('config', () => {
     assert.deepEqual(example.dhcp.rateLimit, defaults.dhcp.rateLimit);
     assert.deepEqual(example.dhcp.conflictCheck, defaults.dhcp.conflictCheck);
     assert.equal(example.api.listen, defaults.api.listen);
+    assert.deepEqual(example.tftp, defaults.tftp);
+    assert.deepEqual(example.http, defaults.http);
+    assert.deepEqual(example.ipv6, defaults.ipv6);
   });
 
   it('is frozen', () => {

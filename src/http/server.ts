@@ -1,0 +1,290 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { BootFileServer, plain, type FileServerOptions } from './file-server.ts';
+import { clientIpOf, isFileRequest, serveFileRequest, splitTarget, type BootEvent, type RequestSink, type Route } from './file-route.ts';
+import { WorkerPool, type RelayedRequest } from './worker-pool.ts';
+import type { WireReply } from './worker-protocol.ts';
+import { hyphenMac, renderIpxeScript, ScriptError } from './ipxe-script.ts';
+import type { HttpMetrics } from './metrics.ts';
+import type { ProfileResolver } from './profile-resolver.ts';
+
+/** The `http` config slice (defaults in the report to the config owner). */
+export interface HttpBootConfig {
+  /** listen address; terminals reach the server on the LAN address */
+  listen: string;
+  port: number;
+  /** boot files, normally the same directory as `tftp.root` */
+  root: string;
+  /** base URL written into scripts; default: the address and port the terminal connected to */
+  publicBaseUrl?: string | undefined;
+  /** read size for streamed files */
+  readChunkBytes: number;
+  /** buffers per streamed transfer */
+  readBuffers: number;
+  /** files up to this size are served from memory */
+  smallFileBytes: number;
+  /** memory for cached small files */
+  cacheBytes: number;
+  /** cached small files are re-checked on disk this often */
+  revalidateMs: number;
+  /** extra processes sharing the listener for boot files (0: serve everything in this process) */
+  workers: number;
+}
+
+export const HTTP_BOOT_DEFAULTS: Omit<HttpBootConfig, 'root'> = {
+  listen: '0.0.0.0',
+  port: 80,
+  readChunkBytes: 1 << 20,
+  readBuffers: 4,
+  smallFileBytes: 64 << 10,
+  cacheBytes: 64 << 20,
+  revalidateMs: 1000,
+  workers: 0,
+};
+
+export type { BootEvent } from './file-route.ts';
+
+export interface HttpBootServerDeps {
+  config: Readonly<HttpBootConfig>;
+  profiles: ProfileResolver;
+  logger: Logger;
+  metrics: HttpMetrics;
+  /** where sanboot points; default: the address the terminal reached us on */
+  iscsiHost?: string;
+  iscsiPort: number;
+  /** boot timeline: a script served, a file streamed to the end, a `/booted` report */
+  onBootEvent?: (event: BootEvent) => void;
+  clock?: () => number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function textReply(status: number, text: string, extra: Record<string, string> = {}): WireReply {
+  const body = Buffer.from(text + '\n');
+  return { status, headers: { ...extra, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(body.length) }, body };
+}
+
+function writeReply(res: ServerResponse, r: WireReply): void {
+  res.writeHead(r.status, r.headers);
+  res.end(r.body);
+}
+
+/**
+ * The terminal-facing HTTP boot server (PROTOCOLS.md §4, §2 P11): per-terminal iPXE scripts at
+ * `/boot.ipxe?mac=…`, boot files (also the UEFI HTTP boot URL) from `config.root`, and `/booted` reports.
+ * `app` is an express 5 app with all three routes; the listening server sends GET/HEAD of boot files straight
+ * to the file server (same code express mounts) to skip express's per-request work on the hot path.
+ */
+export class HttpBootServer {
+  readonly app: Express;
+  private readonly files: BootFileServer;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private server: Server | undefined;
+  private pool: WorkerPool | undefined;
+  private readonly fileOptions: FileServerOptions;
+
+  constructor(private readonly deps: HttpBootServerDeps) {
+    this.log = deps.logger;
+    this.clock = deps.clock ?? Date.now;
+    const c = deps.config;
+    this.fileOptions = { root: c.root, readChunkBytes: c.readChunkBytes, readBuffers: c.readBuffers, smallFileBytes: c.smallFileBytes, cacheBytes: c.cacheBytes, revalidateMs: c.revalidateMs };
+    this.files = new BootFileServer(this.fileOptions);
+    this.app = this.buildApp();
+  }
+
+  private buildApp(): Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.disable('etag');
+    app.set('query parser', 'simple');
+    app.get('/boot.ipxe', (req, res) => writeReply(res, this.script(this.fromExpress(req))));
+    app.all('/booted', (req, res) => {
+      req.resume(); // a POST body is not read; drain it so keep-alive works
+      writeReply(res, this.booted(this.fromExpress(req)));
+    });
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      this.file(req, res).catch(next);
+    });
+    // express 5 passes rejected promises here; nothing from the network escapes the server (STYLE rule 5)
+    app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+      this.log.warn({ err, url: req.originalUrl, clientIp: clientIpOf(req) }, 'http request failed');
+      if (!res.headersSent) plain(res, 500, 'internal error');
+      else res.destroy();
+    });
+    return app;
+  }
+
+  /** The request handler for the listening socket: the boot-file fast path, everything else through express. */
+  handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!isFileRequest(req)) {
+      this.app(req as Request, res as Response);
+      return;
+    }
+    this.file(req, res).catch((err: unknown) => {
+      this.log.warn({ err, url: req.url, clientIp: clientIpOf(req) }, 'http file request failed');
+      if (!res.headersSent) plain(res, 500, 'internal error');
+      else res.destroy();
+    });
+  };
+
+  async start(): Promise<void> {
+    await this.files.init();
+    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, this.handle);
+    server.on('clientError', (err, socket) => {
+      this.sink.refused('bad_http');
+      this.log.debug({ err: (err as Error).message }, 'malformed HTTP request');
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.deps.config.port, this.deps.config.listen, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    if (this.deps.config.workers > 0) {
+      this.pool = new WorkerPool({ count: this.deps.config.workers, files: this.fileOptions, logger: this.log, sink: this.sink, relay: (r) => this.relayed(r) });
+      try {
+        await this.pool.start(server);
+      } catch (err) {
+        await this.stop();
+        throw err;
+      }
+    }
+    this.log.info({ listen: this.deps.config.listen, port: this.port, root: this.deps.config.root, workers: this.deps.config.workers }, 'http boot server listening');
+  }
+
+  /** PIDs of the worker processes sharing the listener (empty with `workers: 0`). */
+  get workerPids(): number[] {
+    return this.pool?.pids ?? [];
+  }
+
+  /** The bound port (useful with port 0 in tests). */
+  get port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? this.deps.config.port;
+  }
+
+  async stop(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    if (pool) await pool.stop();
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections(); // in-flight downloads are cut; terminals retry
+    });
+    this.files.clearCache();
+  }
+
+  /** Accounting for this process and for the workers' batches. */
+  private readonly sink: RequestSink = {
+    count: (route, status, bytes, n = 1) => {
+      this.deps.metrics.requests.inc({ route, status: String(status) }, n);
+      if (bytes > 0) this.deps.metrics.bytesSent.inc({ route }, bytes);
+    },
+    refused: (reason, n = 1) => this.deps.metrics.refused.inc({ reason }, n),
+    event: (e) => {
+      if (!this.deps.onBootEvent) return;
+      try {
+        this.deps.onBootEvent(e);
+      } catch (err) {
+        this.log.warn({ err }, 'onBootEvent hook threw');
+      }
+    },
+  };
+
+  private baseUrl(localAddress: string | undefined, localPort: number | undefined): string {
+    if (this.deps.config.publicBaseUrl) return this.deps.config.publicBaseUrl.replace(/\/+$/, '');
+    const addr = (localAddress || '127.0.0.1').replace(/^::ffff:/, '');
+    const host = addr.includes(':') ? `[${addr}]` : addr;
+    const port = localPort || this.port;
+    return port === 80 ? `http://${host}` : `http://${host}:${port}`;
+  }
+
+  private fromExpress(req: Request): RelayedRequest {
+    return { method: req.method, url: req.url, clientIp: clientIpOf(req), localAddress: req.socket.localAddress ?? '', localPort: req.socket.localPort ?? 0 };
+  }
+
+  /** A worker's `/boot.ipxe` or `/booted` request, answered here where the policy and timeline live. */
+  private relayed(r: RelayedRequest): WireReply {
+    const path = splitTarget(r.url).path;
+    if (path === '/boot.ipxe' && (r.method === 'GET' || r.method === 'HEAD')) return this.script(r);
+    if (path === '/booted') return this.booted(r);
+    this.sink.refused('method');
+    this.sink.count('file', 405, 0);
+    return textReply(405, 'method not allowed', { Allow: 'GET, HEAD' });
+  }
+
+  private refuse(route: Route, status: number, reason: string, text: string): WireReply {
+    this.sink.refused(reason);
+    this.sink.count(route, status, 0);
+    return textReply(status, text);
+  }
+
+  /** GET /boot.ipxe?mac=<mac>[&uuid=<uuid>] (PROTOCOLS.md §4 H3/H4, §7 check 25). */
+  private script(r: RelayedRequest): WireReply {
+    const q = new URLSearchParams(splitTarget(r.url).query);
+    const rawMac = q.get('mac') ?? undefined;
+    const rawUuid = q.get('uuid') ?? undefined;
+    const mac = rawMac !== undefined ? hyphenMac(rawMac) : undefined;
+    if (rawMac !== undefined && mac === undefined) return this.refuse('script', 400, 'bad_mac', 'mac must be a MAC address');
+    if (rawUuid !== undefined && !UUID.test(rawUuid)) return this.refuse('script', 400, 'bad_uuid', 'uuid must be a UUID');
+    const uuid = rawUuid?.toLowerCase();
+    const base = this.baseUrl(r.localAddress, r.localPort);
+    let body: string;
+    let profileName = '';
+    if (mac === undefined && uuid === undefined) {
+      // No identity in the URL (a static chain): ask iPXE to come back with its MAC.
+      body = `#!ipxe\nchain --autofree ${base}/boot.ipxe?mac=\${net0/mac:hexhyp}\n`;
+    } else {
+      try {
+        const { name, profile } = this.deps.profiles.profileFor(mac ?? '', uuid);
+        profileName = name;
+        const iscsiHost = this.deps.iscsiHost ?? new URL(base).hostname.replace(/^\[|\]$/g, '');
+        body = renderIpxeScript(name, profile, { mac, uuid, baseUrl: base, iscsiHost, iscsiPort: this.deps.iscsiPort });
+      } catch (err) {
+        if (!(err instanceof ScriptError)) throw err;
+        this.log.error({ code: err.code, mac, uuid, profile: profileName, msg: err.message }, 'profile cannot be rendered as an iPXE script');
+        return this.refuse('script', 500, err.code, 'profile cannot be rendered');
+      }
+    }
+    const buf = Buffer.from(body, 'utf8');
+    const head = r.method === 'HEAD';
+    this.sink.count('script', 200, head ? 0 : buf.length);
+    this.log.debug({ mac, uuid, profile: profileName, clientIp: r.clientIp }, 'ipxe script served');
+    const e: BootEvent = { clientIp: r.clientIp, kind: 'script', path: '/boot.ipxe', at: this.clock() };
+    if (mac) e.mac = mac.replaceAll('-', ':');
+    this.sink.event(e);
+    const reply: WireReply = { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(buf.length), 'Cache-Control': 'no-store' } };
+    if (!head) reply.body = buf;
+    return reply;
+  }
+
+  /** GET|POST /booted?mac=<mac>: the booted OS reports in; 204. */
+  private booted(r: RelayedRequest): WireReply {
+    if (r.method !== 'GET' && r.method !== 'POST') {
+      this.sink.refused('method');
+      this.sink.count('booted', 405, 0);
+      return textReply(405, 'method not allowed', { Allow: 'GET, POST' });
+    }
+    const rawMac = new URLSearchParams(splitTarget(r.url).query).get('mac') ?? undefined;
+    const mac = rawMac !== undefined ? hyphenMac(rawMac) : undefined;
+    if (rawMac !== undefined && mac === undefined) return this.refuse('booted', 400, 'bad_mac', 'mac must be a MAC address');
+    this.sink.count('booted', 204, 0);
+    const e: BootEvent = { clientIp: r.clientIp, kind: 'booted', at: this.clock() };
+    if (mac) e.mac = mac.replaceAll('-', ':');
+    this.sink.event(e);
+    return { status: 204, headers: {} };
+  }
+
+  private file(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    return serveFileRequest(this.files, req, res, this.clock, this.sink);
+  }
+}
