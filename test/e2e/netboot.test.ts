@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Lab, ROOT } from '../../src/lab/lab.ts';
+import type { BootRecord } from '../../src/store/boot-repository.ts';
+
+/**
+ * Real terminals boot the demo OS through bootgate alone: DHCP (with RAs), TFTP and HTTP boot all served by one
+ * `bootgate serve` in a lab namespace; QEMU under TCG. The serial console must show the OS marker and the store
+ * must hold a complete timeline for each terminal.
+ */
+describe('e2e: QEMU terminals netboot through bootgate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bg-e2e-'));
+  // Images are shared with `npm start` (built once per checkout); the lab state is this test's own.
+  const lab = new Lab({ dir, ns: 'bge2e', imagesDir: process.env.BOOTGATE_IMAGES ?? join(ROOT, '.lab/images') });
+
+  before(async () => {
+    await lab.up();
+  });
+
+  after(async () => {
+    await lab.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const stagesOf = (b: BootRecord | undefined): string[] => (b ? [...new Set(b.events.map((e) => e.stage))] : []);
+
+  it('SeaBIOS + iPXE ROM: DHCP → script → kernel → initrd → booted', async () => {
+    const r = await lab.boot({ firmware: 'bios', mac: '52:54:00:e2:00:01', tap: 'tape2e1' });
+    assert.match(r.serial, /BOOTGATE-TERMINAL-BOOTED mac=52:54:00:e2:00:01 ip=10\.77\.0\.1\d\d/);
+    assert.equal(r.boot?.stage, 'booted');
+    assert.deepEqual(stagesOf(r.boot), ['ipxe-dhcp-offered', 'ipxe-dhcp-acked', 'script', 'kernel', 'initrd', 'booted']);
+  });
+
+  it('OVMF UEFI, native EDK2 PXE → ipxe.efi by TFTP → script → kernel → initrd → booted', async () => {
+    const r = await lab.boot({ firmware: 'uefi', uefiNetboot: 'edk2-pxe', mac: '52:54:00:e2:00:02', tap: 'tape2e2' });
+    assert.match(r.serial, /BOOTGATE-TERMINAL-BOOTED mac=52:54:00:e2:00:02/);
+    assert.equal(r.boot?.stage, 'booted');
+    assert.deepEqual(stagesOf(r.boot), ['dhcp-offered', 'dhcp-acked', 'nbp', 'ipxe-dhcp-offered', 'ipxe-dhcp-acked', 'script', 'kernel', 'initrd', 'booted']);
+  });
+});
