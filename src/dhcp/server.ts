@@ -19,7 +19,7 @@ import {
 import { LeaseTable, makePool, type Pool } from './lease-table.ts';
 import type { DhcpMetrics } from './metrics.ts';
 import { enc, messageTypeOf, optIp, optText, optU16, parseSubOptions } from './options.ts';
-import { clientBootInfo, type BootPolicy, type BootReply } from './pxe.ts';
+import { clientBootInfo, type BootPolicy, type BootReply, type ClientBootInfo } from './pxe.ts';
 import { RateLimiter } from './rate-limiter.ts';
 
 /** EDK2's HTTP boot client discards DHCP replies larger than an Ethernet payload minus IP/UDP (1472). */
@@ -54,6 +54,8 @@ interface Incoming {
   mac: string;
   clientKey: string;
   viaProxyPort: boolean;
+  /** parsed on first use: what the request says about the boot firmware */
+  bootInfo?: ClientBootInfo;
 }
 
 /**
@@ -143,7 +145,7 @@ export class DhcpServer {
     if (req.op !== BOOTREQUEST) return this.drop('not_request', info);
     const type = messageTypeOf(req);
     if (type === undefined) return this.drop('bootp_unsupported', info);
-    this.deps.metrics.packetsIn.inc({ type: messageTypeName[type] ?? 'UNKNOWN' });
+    this.deps.metrics.packetsIn.labels(messageTypeName[type] ?? 'UNKNOWN').inc();
     if (req.hlen === 0 || req.hlen > 16) return this.drop('bad_hlen', info);
     const mac = macToString(req.chaddr.subarray(0, req.hlen));
     if (!this.limiter.allow(mac, this.clock())) return this.drop('rate_limited', info, { mac });
@@ -176,8 +178,12 @@ export class DhcpServer {
     return this.table.poolFor(m.req.giaddr);
   }
 
+  private bootInfo(m: Incoming): ClientBootInfo {
+    return (m.bootInfo ??= clientBootInfo(m.req));
+  }
+
   private boot(m: Incoming): BootReply | undefined {
-    const info = clientBootInfo(m.req);
+    const info = this.bootInfo(m);
     if (!info.pxe && !info.httpBoot && !info.ipxe) return undefined;
     return this.deps.policy.bootReply(info, m.mac);
   }
@@ -231,7 +237,7 @@ export class DhcpServer {
 
   private notifyBoot(m: Incoming, ip: number, acked: boolean): void {
     if (!this.deps.onBootDhcp) return;
-    const info = clientBootInfo(m.req);
+    const info = this.bootInfo(m);
     if (!info.pxe && !info.httpBoot && !info.ipxe) return;
     const e: Parameters<NonNullable<DhcpServerDeps['onBootDhcp']>>[0] = { mac: m.mac, ip, acked, ipxe: info.ipxe, firmware: info.firmware };
     if (info.uuid) e.uuid = info.uuid.subarray(1).toString('hex');
@@ -481,7 +487,7 @@ export class DhcpServer {
     });
     if (dropped.length) this.log.warn({ dropped, mac: m.mac }, 'dhcp reply options did not fit the client\'s size limit');
     const type = messageTypeName[reply.options.get(Opt.MESSAGE_TYPE)![0]!] ?? 'UNKNOWN';
-    if (m.socket.send(bytes, dest.address, dest.port)) this.deps.metrics.packetsOut.inc({ type });
+    if (m.socket.send(bytes, dest.address, dest.port)) this.deps.metrics.packetsOut.labels(type).inc();
     else this.deps.metrics.drops.inc({ reason: 'send_failed' });
   }
 
