@@ -63,8 +63,9 @@ export class Appliance {
     collectDefaultMetrics({ register: this.registry, prefix: 'bootgate_' });
     this.db = openDatabase(join(config.dataDir, 'bootgate.db'));
     const leases = new LeaseRepository(this.db);
+    const boots = new BootRepository(this.db);
     const timeline = new BootTimeline({
-      repo: new BootRepository(this.db),
+      repo: boots,
       registry: this.registry,
       logger: log.child({ module: 'timeline' }),
       macForIp: (ip) => {
@@ -141,7 +142,7 @@ export class Appliance {
       const advertiser = new RouterAdvertiser({ interface: config.interfaces.lan, prefix: ra.prefix, intervalSeconds: ra.intervalSeconds }, log.child({ module: 'ipv6-ra' }));
       this.services.push({ name: 'ipv6-ra', start: () => advertiser.start(), stop: () => advertiser.stop() });
     }
-    const api = new ManagementServer({ listen: config.api.listen, registry: this.registry, leases, logger: log.child({ module: 'api' }) });
+    const api = new ManagementServer({ listen: config.api.listen, registry: this.registry, leases, boots, logger: log.child({ module: 'api' }) });
     this.services.push({ name: 'api', start: () => api.start(), stop: () => api.stop() });
   }
 

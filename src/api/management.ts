@@ -3,12 +3,14 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { LeaseRepository } from '../store/lease-repository.ts';
+import type { BootRepository } from '../store/boot-repository.ts';
 import { intToIp } from '../wire/ipv4.ts';
 
 export interface ManagementDeps {
   listen: string;
   registry: Registry;
   leases: LeaseRepository;
+  boots: BootRepository;
   logger: Logger;
 }
 
@@ -26,6 +28,18 @@ export class ManagementServer {
     });
     app.get('/api/v1/leases', (_req, res) => {
       res.json(this.deps.leases.all().map((l) => ({ ...l, ip: intToIp(l.ip), startsAt: new Date(l.startsAt).toISOString(), expiresAt: new Date(l.expiresAt).toISOString() })));
+    });
+    app.get('/api/v1/terminals', (_req, res) => {
+      res.json(
+        this.deps.boots.terminals().map((t) => ({
+          ...t,
+          lastIp: t.lastIp === null ? null : intToIp(t.lastIp),
+          lastBoot: this.deps.boots.latestBoot(t.mac) ?? null,
+        })),
+      );
+    });
+    app.get('/api/v1/terminals/:mac/boots', (req, res) => {
+      res.json(this.deps.boots.boots(req.params.mac.toLowerCase().replaceAll('-', ':'), 20));
     });
     return app;
   }

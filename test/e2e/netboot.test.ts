@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { Lab, ROOT } from '../../src/lab/lab.ts';
 import type { BootRecord } from '../../src/store/boot-repository.ts';
@@ -39,5 +40,19 @@ describe('e2e: QEMU terminals netboot through bootgate', () => {
     assert.match(r.serial, /BOOTGATE-TERMINAL-BOOTED mac=52:54:00:e2:00:02/);
     assert.equal(r.boot?.stage, 'booted');
     assert.deepEqual(stagesOf(r.boot), ['dhcp-offered', 'dhcp-acked', 'nbp', 'ipxe-dhcp-offered', 'ipxe-dhcp-acked', 'script', 'kernel', 'initrd', 'booted']);
+  });
+
+  it('the timelines are served by the API and printed by `bootgate terminals`', () => {
+    const api = JSON.parse(execFileSync('ip', ['netns', 'exec', 'bge2e', 'curl', '-sf', 'http://127.0.0.1:8443/api/v1/terminals'], { encoding: 'utf8' })) as Array<{
+      mac: string;
+      firmware: string;
+      lastBoot: { stage: string } | null;
+    }>;
+    const byMac = new Map(api.map((t) => [t.mac, t]));
+    assert.equal(byMac.get('52:54:00:e2:00:01')?.lastBoot?.stage, 'booted');
+    assert.equal(byMac.get('52:54:00:e2:00:02')?.firmware, 'x64-efi');
+    const text = execFileSync(process.execPath, [join(ROOT, 'bin/bootgate.js'), 'terminals', '--config', lab.configFile], { encoding: 'utf8' });
+    assert.match(text, /52:54:00:e2:00:02 {2}10\.77\.0\.\d+ {2}x64-efi {2}booted/);
+    assert.match(text, /dhcp-offered \+0\.00s, .*booted \+\d+\.\d\ds/);
   });
 });
