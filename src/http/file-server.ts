@@ -164,8 +164,14 @@ export class BootFileServer {
 
   constructor(private readonly opts: FileServerOptions) {}
 
+  /** Resolves the root; a root that does not exist yet is not an error (it is looked up again per request). */
   async init(): Promise<void> {
-    this.rootReal = await realpath(this.opts.root);
+    try {
+      this.rootReal = await realpath(this.opts.root);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      this.rootReal = undefined;
+    }
   }
 
   clearCache(): void {
@@ -183,7 +189,11 @@ export class BootFileServer {
     if (hit && now - hit.checkedAt < this.opts.revalidateMs) return this.send(req, res, hit.relPath, hit.meta, hit.data, undefined);
 
     if (this.rootReal === undefined) await this.init();
-    const r = await resolveBootPath(this.rootReal!, urlPath);
+    if (this.rootReal === undefined) {
+      plain(res, 404, 'not found');
+      return { status: 404, bytes: 0, completed: false };
+    }
+    const r = await resolveBootPath(this.rootReal, urlPath);
     if (!r.ok) {
       plain(res, r.status, r.status === 404 ? 'not found' : r.status === 403 ? 'forbidden' : 'bad request');
       const out: FileOutcome = { status: r.status, bytes: 0, completed: false };
