@@ -22,6 +22,10 @@ import { createTftpMetrics } from './tftp/metrics.ts';
 import { HttpBootServer } from './http/server.ts';
 import { createHttpMetrics } from './http/metrics.ts';
 import { ConfigProfileResolver } from './http/profile-resolver.ts';
+import { IscsiTarget } from './iscsi/target.ts';
+import { OverlayManager } from './overlay/manager.ts';
+import { OverlayDeviceProvider } from './overlay/provider.ts';
+import { intToIp } from './wire/ipv4.ts';
 
 export interface ApplianceOptions {
   logger: Logger;
@@ -50,6 +54,7 @@ export class Appliance {
   private started: Service[] = [];
   private db: Db | undefined;
   dhcp: DhcpServer | undefined;
+  overlays: OverlayManager | undefined;
   timeline: BootTimeline | undefined;
 
   constructor(
@@ -109,6 +114,50 @@ export class Appliance {
     });
     this.services.push({ name: 'tftp', start: () => tftp.start(), stop: () => tftp.stop() });
 
+    const overlays = new OverlayManager({
+      dataDir: config.dataDir,
+      images: { ...config.iscsi.images },
+      defaultMode: config.iscsi.overlays.defaultMode,
+      terminalModes: { ...config.iscsi.overlays.terminals },
+      ...(config.iscsi.overlays.limitBytes !== undefined ? { overlayLimitBytes: config.iscsi.overlays.limitBytes } : {}),
+      logger: log.child({ module: 'overlay' }),
+    });
+    this.overlays = overlays;
+    const macColons = (mac: string): string => mac.toLowerCase().replaceAll('-', ':');
+    const iscsi = new IscsiTarget({
+      config: {
+        listenAddress: config.iscsi.listen,
+        port: config.iscsi.port,
+        portalGroupTag: config.iscsi.portalGroupTag,
+        cmdWindow: config.iscsi.cmdWindow,
+        maxWriteBytes: config.iscsi.maxWriteBytes,
+        maxConnections: config.iscsi.maxConnections,
+      },
+      logger: log.child({ module: 'iscsi' }),
+      registry: this.registry,
+      provider: new OverlayDeviceProvider({
+        manager: overlays,
+        // Isolation: a terminal's disk opens only from the address its MAC holds a lease for.
+        ipForMac: (mac) => {
+          const ip = this.dhcp?.table.boundIpOf(macColons(mac), Date.now());
+          return ip === undefined ? undefined : intToIp(ip);
+        },
+        macsForIp: (ip) => {
+          const rec = this.dhcp?.table.recordAt(ipToInt(ip));
+          return rec && rec.state === 'bound' ? [rec.mac] : [];
+        },
+        chap: (image) => config.iscsi.chap[image],
+      }),
+    });
+    if (Object.keys(config.iscsi.images).length > 0) {
+      this.services.push({ name: 'overlays', start: () => overlays.start(), stop: () => overlays.stop() });
+      this.services.push({ name: 'iscsi', start: () => iscsi.start(), stop: () => iscsi.stop() });
+    }
+    const markOverlayBoot = (mac: string): void => {
+      // A terminal fetching its script is rebooting: its discard overlay starts clean at its next iSCSI login.
+      if (Object.keys(config.iscsi.images).length > 0) overlays.markBoot(mac);
+    };
+
     // Without configured profiles every terminal boots its local disk (iPXE `exit`).
     const profiles = Object.keys(config.profiles).length > 0 ? config.profiles : { [config.boot.defaultProfile]: { exit: true as const } };
     if (profiles !== config.profiles) log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
@@ -130,7 +179,10 @@ export class Appliance {
       metrics: createHttpMetrics(this.registry),
       iscsiPort: config.iscsi.port,
       onBootEvent: (e) => {
-        if (e.kind === 'script' && e.mac) timeline.scriptServed(e.mac);
+        if (e.kind === 'script' && e.mac) {
+          timeline.scriptServed(e.mac);
+          markOverlayBoot(e.mac);
+        }
         else if (e.kind === 'booted' && e.mac) timeline.booted(e.mac);
         else if (e.kind === 'file' && e.path) timeline.fileServed(e.clientIp, e.path);
       },

@@ -141,7 +141,32 @@ const baseSchema = z.strictObject({
         workers: z.int().min(0).max(64).default(0),
       })
       .prefault({}),
-    iscsi: z.strictObject({ port: z.int().min(1).max(65535).default(3260) }).prefault({}),
+    iscsi: z
+      .strictObject({
+        listen: ipv4.default('0.0.0.0'),
+        port: z.int().min(1).max(65535).default(3260),
+        portalGroupTag: z.int().min(1).max(65535).default(1),
+        /** commands in flight per session (CmdSN window) */
+        cmdWindow: z.int().min(1).max(1024).default(64),
+        maxWriteBytes: z.int().min(4096).default(32 << 20),
+        maxConnections: z.int().min(1).default(1024),
+        /** golden disk images: name → file; each terminal sees `iqn.2026-11.io.bootgate:disk.<name>.<mac>` */
+        images: z.record(z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'image names are lowercase letters, digits, "." and "-"'), z.string()).default({}),
+        overlays: z
+          .strictObject({
+            /** discard: clean image at every boot; keep: writes survive reboots; super: writes become a new image version on commit */
+            defaultMode: z.enum(['discard', 'keep', 'super']).default('discard'),
+            terminals: z.record(mac, z.enum(['discard', 'keep', 'super'])).default({}),
+            /** per-terminal overlay bound; default: the disk size */
+            limitBytes: z.int().min(1 << 20).optional(),
+          })
+          .prefault({}),
+        /** CHAP per image (optional): the terminal's initiator must prove `secret`; target* makes it mutual */
+        chap: z
+          .record(z.string(), z.strictObject({ user: z.string().min(1), secret: z.string().min(12).max(255), targetUser: z.string().min(1).optional(), targetSecret: z.string().min(12).max(255).optional() }))
+          .default({}),
+      })
+      .prefault({}),
     api: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port').default('127.0.0.1:8443') }).prefault({}),
 });
 
@@ -168,6 +193,11 @@ function crossCheck(c: z.output<typeof baseSchema>, ctx: z.RefinementCtx): void 
     });
     if (Object.keys(c.profiles).length > 0 && !(c.boot.defaultProfile in c.profiles)) {
       ctx.addIssue({ code: 'custom', path: ['boot', 'defaultProfile'], message: 'names no profile under profiles', input: c.boot.defaultProfile });
+    }
+    for (const [name, p] of Object.entries(c.profiles)) {
+      if ('sanboot' in p && !(p.sanboot in c.iscsi.images)) {
+        ctx.addIssue({ code: 'custom', path: ['profiles', name, 'sanboot'], message: 'names no image under iscsi.images', input: p.sanboot });
+      }
     }
     const macs = new Set<string>();
     c.dhcp.reservations.forEach((r, i) => {

@@ -84,6 +84,13 @@ export class LeaseTable {
     return ip === undefined ? undefined : this.byIp.get(ip);
   }
 
+  /** The address bound to a MAC now (whatever the lease key), for services that identify terminals by MAC. */
+  boundIpOf(mac: string, now: number): number | undefined {
+    const direct = this.byClient.get(`hw:${mac}`);
+    const rec = direct !== undefined ? this.byIp.get(direct) : [...this.byIp.values()].find((r) => r.mac === mac && r.state === 'bound');
+    return rec && rec.mac === mac && rec.state === 'bound' && rec.expiresAt > now ? rec.ip : undefined;
+  }
+
   recordAt(ip: number): LeaseRecord | undefined {
     return this.byIp.get(ip);
   }

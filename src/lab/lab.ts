@@ -24,6 +24,8 @@ export interface LabOptions {
   ns?: string;
   /** the built boot images (boot-images/build.sh output) */
   imagesDir?: string;
+  /** merged over the lab's bootgate config (top-level keys replaced) */
+  configOverrides?: Record<string, unknown>;
 }
 
 interface LabState {
@@ -41,8 +43,10 @@ export class Lab {
   readonly imagesDir: string;
   readonly configFile: string;
   private readonly stateFile: string;
+  private readonly overrides: Record<string, unknown>;
 
   constructor(opts: LabOptions = {}) {
+    this.overrides = opts.configOverrides ?? {};
     this.dir = opts.dir ?? join(ROOT, '.lab');
     this.ns = opts.ns ?? 'bglab';
     this.imagesDir = opts.imagesDir ?? process.env.BOOTGATE_IMAGES ?? join(this.dir, 'images');
@@ -86,6 +90,7 @@ export class Lab {
       tftp: { root: this.imagesDir },
       http: { port: 80, root: this.imagesDir },
       api: { listen: '127.0.0.1:8443' },
+      ...this.overrides,
     };
   }
 

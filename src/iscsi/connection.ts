@@ -1,0 +1,1022 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { DecodeError } from '../wire/decode-error.ts';
+import type { BlockDeviceProvider, ChapCredentials, TargetResolution } from './block-device.ts';
+import { ChapAuthenticator } from './chap.ts';
+import {
+  BHS_LENGTH,
+  FINAL_BIT,
+  LoginStatus,
+  Op,
+  OPCODE_NAMES,
+  RejectReason,
+  RESERVED_TAG,
+  ScsiStatus,
+  Stage,
+  TmfFunction,
+  TmfResponse,
+} from './constants.ts';
+import { framePdu, PduFramer, type FramedPdu } from './framer.ts';
+import type { IscsiMetrics } from './metrics.ts';
+import { negotiateKey, outcomeValue, RFC_DEFAULTS, type SessionParams, type TargetPreferences } from './negotiation.ts';
+import { decodeLun, newBhs, pduCmdSn, pduImmediate, pduItt, pduOpcode, setDataLength, snAdd, snLe, snLt } from './pdu.ts';
+import { planCommand, type ScsiResult } from './scsi.ts';
+import { fixedSense, Senses, type Sense } from './sense.ts';
+import { SessionTable, type Session } from './session.ts';
+import { decodeText, encodeText, type TextPairs } from './text.ts';
+
+/** Everything one connection needs from the target (explicit dependencies, no globals). */
+export interface ConnectionDeps {
+  socket: Socket;
+  provider: BlockDeviceProvider;
+  sessions: SessionTable;
+  logger: Logger;
+  metrics: IscsiMetrics;
+  prefs: TargetPreferences;
+  portalGroupTag: number;
+  /** the port SendTargets advertises (the local IP comes from the socket, RFC 7143 §13.8 / LIO f2774f43) */
+  listenPort: number;
+  /** CHAP for discovery sessions (none: discovery is open) */
+  discoveryChap?: ChapCredentials;
+  /** CmdSN window: MaxCmdSN = ExpCmdSN + window - 1 */
+  cmdWindow: number;
+  /** largest Expected Data Transfer Length accepted for a write */
+  maxWriteBytes: number;
+  onClose(conn: Connection): void;
+}
+
+interface R2tState {
+  ttt: number;
+  offset: number;
+  length: number;
+  received: number;
+  nextDataSn: number;
+}
+
+interface Task {
+  itt: number;
+  lun: number;
+  lunField: Buffer;
+  cmdSn: number;
+  edtl: number;
+  aborted: boolean;
+  /** write tasks: collected Data-Out */
+  buf?: Buffer;
+  received?: number;
+  /** bytes the SCSI command wants (CDB transfer length) */
+  need?: number;
+  unsolicitedEnd?: number;
+  unsolicitedNext?: number;
+  unsolicitedDataSn?: number;
+  nextR2tOffset?: number;
+  r2tSn?: number;
+  r2ts?: Map<number, R2tState>;
+  run?: (data: Buffer) => Promise<ScsiResult>;
+}
+
+type Phase = 'login' | 'full-feature' | 'closed';
+
+/** A connection-level failure: the peer broke the protocol; we drop it (RFC 7143 §7.1.4 with ERL 0). */
+class ProtocolFailure extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/**
+ * One iSCSI connection, target side: the login state machine (RFC 7143 §6, §11.12/§11.13) then the full
+ * feature phase (SCSI commands with Data-In/Data-Out/R2T, NOP, Text, TMF, Logout). With MaxConnections=1 and
+ * ErrorRecoveryLevel=0 a session is one connection, so session state lives here too.
+ */
+export class Connection {
+  private phase: Phase = 'login';
+  private readonly framer: PduFramer;
+  private readonly log: Logger;
+  private chain: Promise<void> = Promise.resolve();
+  private statSn = 0;
+  params: SessionParams = { ...RFC_DEFAULTS };
+
+  // login state
+  private loginStarted = false;
+  private loginFailed = false;
+  private loginStage = 0;
+  private loginPending: Buffer[] = [];
+  private readonly negotiatedKeys = new Set<string>();
+  private initiatorName = '';
+  private targetName = '';
+  private sessionType: 'Normal' | 'Discovery' = 'Normal';
+  private isid = Buffer.alloc(6);
+  private resolution: TargetResolution | undefined;
+  private chapCreds: ChapCredentials | undefined;
+  private authMethod: 'None' | 'CHAP' | undefined;
+  private chap: ChapAuthenticator | undefined;
+  private authDone = false;
+  private declaredOurs = false;
+  private sentTpgt = false;
+
+  // session state
+  session: Session | undefined;
+  private sessionKey = '';
+  private expCmdSn = 0;
+  private readonly pendingCmds = new Map<number, FramedPdu>();
+  private readonly tasks = new Map<number, Task>();
+  private readonly byTtt = new Map<number, Task>();
+  private nextTtt = 1;
+  private textContinuation: { ttt: number; rest: Buffer } | undefined;
+  private textPending: Buffer[] = [];
+  private textInTtt: number | undefined;
+  private closedPromise: Promise<void>;
+  private resolveClosed!: () => void;
+
+  readonly peer: string;
+
+  constructor(private readonly deps: ConnectionDeps) {
+    this.peer = `${deps.socket.remoteAddress}:${deps.socket.remotePort}`;
+    this.log = deps.logger.child({ peer: this.peer });
+    this.closedPromise = new Promise((r) => (this.resolveClosed = r));
+    // During login only 8192-byte data segments are allowed (RFC 7143 §13.12 default for login PDUs).
+    this.framer = new PduFramer({ maxDataBytes: Math.max(8192, deps.prefs.maxRecvDataSegmentLength) }, (pdu) => this.enqueue(pdu));
+    deps.socket.setNoDelay(true);
+    // A terminal that is power-cycled never closes its TCP connection; keepalive eventually ends the session.
+    // (No NOP-In pings: iPXE drops the connection on a NOP-In that asks for an answer.)
+    deps.socket.setKeepAlive(true, 10_000);
+    deps.socket.on('data', (chunk: Buffer) => {
+      try {
+        this.framer.push(chunk);
+      } catch (err) {
+        this.fail(err instanceof DecodeError ? err.code : 'FRAMING', err);
+      }
+    });
+    deps.socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
+    deps.socket.on('close', () => void this.teardown());
+  }
+
+  get closed(): Promise<void> {
+    return this.closedPromise;
+  }
+
+  /** Closes the connection (session reinstatement, logout, stop()). */
+  close(reason: string): Promise<void> {
+    if (this.phase !== 'closed') {
+      this.log.debug({ reason }, 'closing connection');
+      this.deps.socket.destroy();
+    }
+    return this.closedPromise;
+  }
+
+  private fail(reason: string, err?: unknown): void {
+    if (this.phase === 'closed') return;
+    this.deps.metrics.drops.inc({ reason });
+    this.log.debug({ reason, err: err instanceof Error ? err.message : err }, 'protocol failure, dropping connection');
+    this.framer.stop();
+    this.deps.socket.destroy();
+  }
+
+  private teardown = async (): Promise<void> => {
+    if (this.phase === 'closed') return;
+    const wasFfp = this.phase === 'full-feature';
+    this.phase = 'closed';
+    this.framer.stop();
+    for (const t of this.tasks.values()) t.aborted = true;
+    this.tasks.clear();
+    this.byTtt.clear();
+    const s = this.session;
+    if (s) {
+      this.deps.sessions.delete(this.sessionKey, s);
+      if (wasFfp) this.deps.metrics.sessions.dec({ type: s.type });
+      try {
+        await s.lease?.release();
+      } catch (err) {
+        this.log.warn({ err }, 'releasing the disk failed');
+      }
+    }
+    this.deps.onClose(this);
+    this.resolveClosed();
+  };
+
+  private enqueue(pdu: FramedPdu): void {
+    this.chain = this.chain
+      .then(() => (this.phase === 'closed' || this.loginFailed ? undefined : this.handle(pdu)))
+      .catch((err: unknown) => {
+        if (err instanceof ProtocolFailure) this.fail(err.reason, err);
+        else if (err instanceof DecodeError) this.fail(err.code, err);
+        else {
+          this.log.error({ err }, 'internal error handling a PDU');
+          this.fail('INTERNAL', err);
+        }
+      });
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  private get maxCmdSn(): number {
+    return snAdd(this.expCmdSn, this.deps.cmdWindow - 1);
+  }
+
+  /** StatSN / ExpCmdSN / MaxCmdSN at offsets 24/28/32 (every target PDU that has them). */
+  private stamp(bhs: Buffer, advanceStatSn: boolean): void {
+    bhs.writeUInt32BE(this.statSn, 24);
+    if (advanceStatSn) this.statSn = snAdd(this.statSn, 1);
+    bhs.writeUInt32BE(this.expCmdSn, 28);
+    bhs.writeUInt32BE(this.maxCmdSn, 32);
+  }
+
+  private send(bhs: Buffer, data?: Buffer): void {
+    if (this.phase === 'closed') return;
+    setDataLength(bhs, data?.length ?? 0);
+    const pieces = framePdu(bhs, data, this.params.headerDigest && this.phase === 'full-feature', this.params.dataDigest && this.phase === 'full-feature');
+    const s = this.deps.socket;
+    s.cork();
+    for (const p of pieces) s.write(p);
+    s.uncork();
+  }
+
+  private reject(pdu: FramedPdu, reason: number): void {
+    const bhs = newBhs(Op.REJECT, FINAL_BIT);
+    bhs[2] = reason;
+    bhs.writeUInt32BE(RESERVED_TAG, 16);
+    this.stamp(bhs, true);
+    this.deps.metrics.rejects.inc({ reason: String(reason) });
+    this.send(bhs, Buffer.from(pdu.bhs));
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  private async handle(pdu: FramedPdu): Promise<void> {
+    const op = pduOpcode(pdu);
+    if (this.phase === 'login') {
+      if (op !== Op.LOGIN_REQ) throw new ProtocolFailure('NOT_LOGGED_IN'); // RFC 7143 §6.3: only Login before FFP
+      return this.onLogin(pdu);
+    }
+    if (pdu.dataDigestError) {
+      // RFC 7143 §7.8: reject a PDU whose data digest failed; the command it carried fails
+      this.deps.metrics.drops.inc({ reason: 'DATA_DIGEST' });
+      this.reject(pdu, RejectReason.DATA_DIGEST);
+      const task = this.tasks.get(pduItt(pdu));
+      if (task && (op === Op.DATA_OUT || op === Op.SCSI_CMD)) this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.PROTOCOL_CRC_ERROR });
+      return;
+    }
+    switch (op) {
+      case Op.DATA_OUT:
+        return this.onDataOut(pdu);
+      case Op.SNACK:
+        this.reject(pdu, RejectReason.COMMAND_NOT_SUPPORTED); // ERL 0: no SNACK
+        return;
+      case Op.LOGIN_REQ:
+        this.reject(pdu, RejectReason.PROTOCOL_ERROR);
+        return;
+      case Op.NOP_OUT:
+      case Op.SCSI_CMD:
+      case Op.TMF_REQ:
+      case Op.TEXT_REQ:
+      case Op.LOGOUT_REQ:
+        return this.ordered(pdu);
+      default:
+        this.deps.metrics.drops.inc({ reason: 'BAD_OPCODE' });
+        this.reject(pdu, RejectReason.PROTOCOL_ERROR);
+    }
+  }
+
+  /**
+   * CmdSN ordering (RFC 7143 §4.2.2.1, §3.2.2.1): immediate commands run at once; others run in CmdSN order,
+   * those ahead of ExpCmdSN wait, and those outside [ExpCmdSN, MaxCmdSN] are dropped silently.
+   */
+  private async ordered(pdu: FramedPdu): Promise<void> {
+    const op = pduOpcode(pdu);
+    // A NOP-Out that is not a ping request carries no CmdSN of its own (§11.18)
+    if (pduImmediate(pdu) || (op === Op.NOP_OUT && pduItt(pdu) === RESERVED_TAG)) return this.execute(pdu);
+    const sn = pduCmdSn(pdu);
+    if (sn === this.expCmdSn) {
+      this.expCmdSn = snAdd(this.expCmdSn, 1);
+      await this.execute(pdu);
+      for (let next = this.pendingCmds.get(this.expCmdSn); next; next = this.pendingCmds.get(this.expCmdSn)) {
+        this.pendingCmds.delete(this.expCmdSn);
+        this.expCmdSn = snAdd(this.expCmdSn, 1);
+        await this.execute(next);
+      }
+      return;
+    }
+    if (snLt(this.expCmdSn, sn) && snLe(sn, this.maxCmdSn) && !this.pendingCmds.has(sn)) {
+      this.pendingCmds.set(sn, pdu);
+      return;
+    }
+    this.deps.metrics.drops.inc({ reason: 'CMDSN_OUT_OF_WINDOW' });
+    this.log.debug({ cmdSn: sn, expCmdSn: this.expCmdSn }, 'CmdSN outside the window: dropped');
+  }
+
+  private async execute(pdu: FramedPdu): Promise<void> {
+    switch (pduOpcode(pdu)) {
+      case Op.NOP_OUT:
+        return this.onNop(pdu);
+      case Op.SCSI_CMD:
+        return this.onScsiCommand(pdu);
+      case Op.TMF_REQ:
+        return this.onTmf(pdu);
+      case Op.TEXT_REQ:
+        return this.onText(pdu);
+      case Op.LOGOUT_REQ:
+        return this.onLogout(pdu);
+    }
+  }
+
+  // ---------------------------------------------------------------- login
+
+  private loginResponse(req: FramedPdu, status: number, transit: boolean, nsg: number, pairs: TextPairs, tsih = 0): void {
+    const bhs = newBhs(Op.LOGIN_RSP, (transit ? 0x80 : 0) | ((this.loginStage & 3) << 2) | (transit ? nsg & 3 : 0));
+    bhs[2] = 0; // Version-max
+    bhs[3] = 0; // Version-active
+    req.bhs.copy(bhs, 8, 8, 14); // ISID
+    bhs.writeUInt16BE(tsih, 14);
+    bhs.writeUInt32BE(pduItt(req), 16);
+    this.stamp(bhs, true);
+    bhs.writeUInt16BE(status, 36);
+    this.send(bhs, pairs.length ? encodeText(pairs) : undefined);
+  }
+
+  private loginFail(req: FramedPdu, status: number, reason: string): void {
+    this.deps.metrics.logins.inc({ result: reason });
+    this.log.info({ status: status.toString(16), reason, initiator: this.initiatorName, target: this.targetName }, 'login refused');
+    this.loginResponse(req, status, false, 0, []);
+    // §6.3: after a failed login the target closes the connection
+    this.loginFailed = true;
+    this.framer.stop();
+    this.deps.socket.end();
+    setTimeout(() => this.deps.socket.destroy(), 1000).unref();
+  }
+
+  private async onLogin(req: FramedPdu): Promise<void> {
+    const b = req.bhs;
+    const transit = (b[1]! & 0x80) !== 0;
+    const cont = (b[1]! & 0x40) !== 0;
+    const csg = (b[1]! >> 2) & 3;
+    const nsg = b[1]! & 3;
+    if (!this.loginStarted) {
+      this.loginStarted = true;
+      this.statSn = b.readUInt32BE(28); // ExpStatSN of the first login: where our StatSN starts (tgt does the same)
+      this.expCmdSn = pduCmdSn(req);
+      this.isid = Buffer.from(b.subarray(8, 14));
+      this.loginStage = csg;
+      // RFC 7143 §11.12.4: Version-min must be 0 (draft 20 / RFC 3720 / 7143 are all version 0)
+      if (b[3]! > 0) return this.loginFail(req, LoginStatus.UNSUPPORTED_VERSION, 'version');
+      const tsih = b.readUInt16BE(14);
+      if (tsih !== 0) {
+        // Adding a connection to an existing session: MaxConnections=1 (§13.2)
+        return this.loginFail(req, this.deps.sessions.byTsih(tsih) ? LoginStatus.TOO_MANY_CONNECTIONS : LoginStatus.SESSION_DOES_NOT_EXIST, 'tsih');
+      }
+    }
+    if (csg === 2 || csg === 3 || (transit && (nsg === 2 || nsg <= csg))) {
+      return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'bad-stage');
+    }
+    if (csg !== this.loginStage && !(csg === Stage.OPERATIONAL && this.loginStage === Stage.SECURITY && this.authDoneOrNone())) {
+      return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'bad-stage');
+    }
+    this.loginStage = csg;
+    // Text split over several PDUs with the C bit (§11.12.2): answer each with an empty response.
+    this.loginPending.push(req.data);
+    if (cont) {
+      this.loginResponse(req, 0, false, 0, []);
+      return;
+    }
+    const data = Buffer.concat(this.loginPending);
+    this.loginPending = [];
+    let pairs: TextPairs;
+    try {
+      pairs = decodeText(data);
+    } catch {
+      return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'bad-text');
+    }
+    const keys = new Map<string, string>();
+    for (const [k, v] of pairs) {
+      // §6.2: a key negotiated twice in one login is an initiator error
+      if (keys.has(k) || (this.negotiatedKeys.has(k) && !k.startsWith('CHAP_'))) return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'duplicate-key');
+      keys.set(k, v);
+    }
+    const answer: TextPairs = [];
+
+    if (!this.initiatorName) {
+      const ini = keys.get('InitiatorName');
+      if (!ini) return this.loginFail(req, LoginStatus.MISSING_PARAMETER, 'no-initiator-name');
+      this.initiatorName = ini;
+      const st = keys.get('SessionType') ?? 'Normal';
+      if (st !== 'Normal' && st !== 'Discovery') return this.loginFail(req, LoginStatus.SESSION_TYPE_NOT_SUPPORTED, 'session-type');
+      this.sessionType = st;
+      const clientIp = normaliseIp(this.deps.socket.remoteAddress ?? '');
+      if (st === 'Normal') {
+        const tn = keys.get('TargetName');
+        if (!tn) return this.loginFail(req, LoginStatus.MISSING_PARAMETER, 'no-target-name');
+        this.targetName = tn;
+        const r = await this.deps.provider.resolve({ targetName: tn, initiatorName: ini, clientIp });
+        if (this.phase === 'closed' as Phase) return;
+        if (r.status === 'not-found') return this.loginFail(req, LoginStatus.NOT_FOUND, 'not-found');
+        if (r.status === 'not-allowed') return this.loginFail(req, LoginStatus.AUTHORIZATION_FAILED, 'not-allowed');
+        this.resolution = r;
+        this.chapCreds = r.chap;
+      } else {
+        this.chapCreds = this.deps.discoveryChap;
+      }
+    }
+    for (const k of ['InitiatorName', 'TargetName', 'SessionType']) keys.delete(k);
+
+    // ---- security stage (§6.3.1, §12): AuthMethod, then CHAP
+    const authKeys = [...keys.keys()].filter((k) => k === 'AuthMethod' || k.startsWith('CHAP_'));
+    if (authKeys.length && csg !== Stage.SECURITY) return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'auth-key-outside-security');
+    if (csg === Stage.SECURITY) {
+      const am = keys.get('AuthMethod');
+      if (am !== undefined) {
+        keys.delete('AuthMethod');
+        this.negotiatedKeys.add('AuthMethod');
+        const offered = am.split(',');
+        if (this.chapCreds) {
+          if (!offered.includes('CHAP')) return this.loginFail(req, LoginStatus.AUTH_FAILED, 'chap-required');
+          this.authMethod = 'CHAP';
+          this.chap = new ChapAuthenticator(this.chapCreds);
+        } else if (offered.includes('None')) {
+          this.authMethod = 'None';
+          this.authDone = true;
+        } else {
+          return this.loginFail(req, LoginStatus.AUTH_FAILED, 'no-acceptable-auth');
+        }
+        answer.push(['AuthMethod', this.authMethod]);
+      }
+      const chapKeys = new Map([...keys].filter(([k]) => k.startsWith('CHAP_')));
+      for (const k of chapKeys.keys()) keys.delete(k);
+      if (chapKeys.size) {
+        if (!this.chap) return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'chap-not-negotiated');
+        const step = this.chap.step(chapKeys);
+        if (step.kind === 'close') {
+          this.deps.metrics.logins.inc({ result: step.reason });
+          this.log.warn({ initiator: this.initiatorName }, 'reflected CHAP challenge: connection closed');
+          return this.fail('CHAP_REFLECTION');
+        }
+        if (step.kind === 'fail') return this.loginFail(req, LoginStatus.AUTH_FAILED, `chap-${step.reason}`);
+        answer.push(...step.answer);
+        if (step.kind === 'done') this.authDone = true;
+      }
+    }
+    if (this.chapCreds && !this.authDone) {
+      // CHAP is required: no skipping the security stage, no leaving it before CHAP succeeded (§12)
+      if (csg !== Stage.SECURITY) return this.loginFail(req, LoginStatus.AUTH_FAILED, 'auth-required');
+      if (transit && !answer.some(([k]) => k === 'AuthMethod' || k.startsWith('CHAP_'))) {
+        return this.loginFail(req, LoginStatus.AUTH_FAILED, 'auth-required');
+      }
+    }
+
+    // ---- operational keys (allowed in either stage)
+    for (const [k, v] of keys) {
+      this.negotiatedKeys.add(k);
+      if (k === 'SendTargets' || k === 'TargetAlias' || k === 'TargetAddress' || k === 'TargetPortalGroupTag') {
+        answer.push([k, 'Reject']);
+        continue;
+      }
+      const out = negotiateKey(k, v, this.params, this.deps.prefs, false);
+      const val = outcomeValue(out);
+      if (val !== undefined) answer.push([k, val]);
+    }
+    // Discovery sessions carry no data: digests and bursts do not matter, but the answers stay valid.
+    if (!this.sentTpgt && this.sessionType === 'Normal') {
+      answer.push(['TargetPortalGroupTag', String(this.deps.portalGroupTag)]); // §13.9: in the first response
+      this.sentTpgt = true;
+    }
+
+    // ---- transition
+    let canTransit = transit;
+    if (transit && csg === Stage.SECURITY && this.chapCreds && !this.authDone) canTransit = false; // CHAP in progress
+    if (transit && csg === Stage.SECURITY && !this.chapCreds && this.authMethod === undefined) {
+      this.authDone = true; // initiator skipped AuthMethod: None by default (§13.5)
+    }
+    const entering = canTransit ? nsg : this.loginStage;
+    if (canTransit && (nsg === Stage.FULL_FEATURE || nsg === Stage.OPERATIONAL) && !this.declaredOurs) {
+      answer.push(['MaxRecvDataSegmentLength', String(this.deps.prefs.maxRecvDataSegmentLength)]);
+      this.params.targetMaxRecvDataSegmentLength = this.deps.prefs.maxRecvDataSegmentLength;
+      this.declaredOurs = true;
+    } else if (csg === Stage.OPERATIONAL && !this.declaredOurs) {
+      answer.push(['MaxRecvDataSegmentLength', String(this.deps.prefs.maxRecvDataSegmentLength)]);
+      this.params.targetMaxRecvDataSegmentLength = this.deps.prefs.maxRecvDataSegmentLength;
+      this.declaredOurs = true;
+    }
+    if (entering === Stage.FULL_FEATURE) return this.enterFullFeature(req, answer);
+    this.loginResponse(req, 0, canTransit, nsg, answer);
+    if (canTransit) this.loginStage = nsg;
+  }
+
+  private authDoneOrNone(): boolean {
+    return this.authDone || (!this.chapCreds && this.authMethod !== 'CHAP');
+  }
+
+  private async enterFullFeature(req: FramedPdu, answer: TextPairs): Promise<void> {
+    const sessions = this.deps.sessions;
+    const target = this.sessionType === 'Normal' ? this.targetName : '';
+    this.sessionKey = SessionTable.key(this.initiatorName, this.isid.toString('hex'), target);
+    // Session reinstatement (RFC 7143 §6.3.5): same initiator name + ISID (+ target) replaces the old session.
+    const old = sessions.get(this.sessionKey);
+    if (old) {
+      this.log.info({ initiator: this.initiatorName, oldTsih: old.tsih }, 'session reinstatement: closing the old session');
+      await old.close('reinstated');
+    }
+    if ((this.phase as Phase) === 'closed') return;
+    const session: Session = {
+      tsih: sessions.allocateTsih(),
+      type: this.sessionType,
+      initiatorName: this.initiatorName,
+      targetName: target,
+      isid: this.isid.toString('hex'),
+      params: this.params,
+      close: (reason) => this.close(reason),
+    };
+    if (this.resolution?.status === 'ok') {
+      try {
+        session.lease = await this.resolution.open({ reinstatement: old !== undefined });
+      } catch (err) {
+        this.log.error({ err, target }, 'opening the disk failed');
+        return this.loginFail(req, LoginStatus.OUT_OF_RESOURCES, 'open-failed');
+      }
+      if ((this.phase as Phase) === 'closed') {
+        await session.lease.release();
+        return;
+      }
+    }
+    this.session = session;
+    sessions.set(this.sessionKey, session);
+    this.loginResponse(req, 0, true, Stage.FULL_FEATURE, answer, session.tsih);
+    // Digests start with the first PDU after the final login response (§13.1); the initiator sends nothing
+    // before it has that response, so switching the framer now is exact.
+    this.phase = 'full-feature';
+    this.framer.headerDigest = this.params.headerDigest;
+    this.framer.dataDigest = this.params.dataDigest;
+    this.framer.maxDataBytes = this.deps.prefs.maxRecvDataSegmentLength;
+    this.deps.metrics.sessions.inc({ type: session.type });
+    this.deps.metrics.logins.inc({ result: 'success' });
+    this.log.info({ initiator: this.initiatorName, target, tsih: session.tsih, type: session.type, digests: [this.params.headerDigest, this.params.dataDigest] }, 'session established');
+  }
+
+  // ---------------------------------------------------------------- NOP
+
+  private onNop(pdu: FramedPdu): void {
+    const itt = pduItt(pdu);
+    if (itt === RESERVED_TAG) return; // answer to our NOP-In, or a ping that wants no reply (§11.18)
+    const bhs = newBhs(Op.NOP_IN, FINAL_BIT);
+    pdu.bhs.copy(bhs, 8, 8, 16);
+    bhs.writeUInt32BE(itt, 16);
+    bhs.writeUInt32BE(RESERVED_TAG, 20);
+    this.stamp(bhs, true);
+    const echo = pdu.data.length > this.params.initiatorMaxRecvDataSegmentLength ? pdu.data.subarray(0, this.params.initiatorMaxRecvDataSegmentLength) : pdu.data;
+    this.send(bhs, echo.length ? Buffer.from(echo) : undefined);
+  }
+
+  // ---------------------------------------------------------------- Text (§11.10/§11.11)
+
+  private onText(pdu: FramedPdu): void {
+    const b = pdu.bhs;
+    const final = (b[1]! & 0x80) !== 0;
+    const cont = (b[1]! & 0x40) !== 0;
+    const itt = pduItt(pdu);
+    const ttt = b.readUInt32BE(20);
+    if (ttt !== RESERVED_TAG && ttt !== this.textInTtt) {
+      // the initiator asks for the rest of a long answer (§11.11.1)
+      if (!this.textContinuation || this.textContinuation.ttt !== ttt) return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
+      return this.sendText(itt, this.textContinuation.rest, b.subarray(8, 16));
+    }
+    if (final && cont) return this.reject(pdu, RejectReason.PROTOCOL_ERROR);
+    if (ttt === RESERVED_TAG) this.textPending = []; // a new exchange
+    this.textPending.push(Buffer.from(pdu.data));
+    if (cont || !final) {
+      // the initiator's text continues in the next PDU (§11.10.2): empty answer with a TTT it echoes
+      const bhs = newBhs(Op.TEXT_RSP, 0);
+      bhs.writeUInt32BE(itt, 16);
+      this.textInTtt = this.nextTag();
+      bhs.writeUInt32BE(this.textInTtt, 20);
+      this.stamp(bhs, true);
+      this.send(bhs);
+      return;
+    }
+    this.textInTtt = undefined;
+    const data = Buffer.concat(this.textPending);
+    this.textPending = [];
+    let pairs: TextPairs;
+    try {
+      pairs = decodeText(data);
+    } catch {
+      return this.reject(pdu, RejectReason.PROTOCOL_ERROR);
+    }
+    const answer: TextPairs = [];
+    const seen = new Set<string>();
+    for (const [k, v] of pairs) {
+      if (seen.has(k)) return this.reject(pdu, RejectReason.PROTOCOL_ERROR);
+      seen.add(k);
+      if (k === 'SendTargets') {
+        answer.push(...this.sendTargets(v));
+        continue;
+      }
+      const val = outcomeValue(negotiateKey(k, v, this.params, this.deps.prefs, true));
+      if (val !== undefined) answer.push([k, val]);
+    }
+    void this.finishSendTargets(itt, answer, b.subarray(8, 16));
+  }
+
+  private pendingTargets: Promise<string[]> | undefined;
+
+  /** RFC 7143 §13.3 / Appendix C: All (discovery only), empty (this session's target) or one target name. */
+  private sendTargets(value: string): TextPairs {
+    if (value === 'All') {
+      if (this.session?.type !== 'Discovery') return [['SendTargets', 'Reject']];
+      this.pendingTargets = this.deps.provider.listTargets({ initiatorName: this.initiatorName, clientIp: normaliseIp(this.deps.socket.remoteAddress ?? '') });
+      return [];
+    }
+    const name = value === '' ? this.targetName : value;
+    if (this.session?.type === 'Normal' && name !== this.targetName) return [];
+    if (!name) return [];
+    this.pendingTargets = this.deps.provider
+      .listTargets({ initiatorName: this.initiatorName, clientIp: normaliseIp(this.deps.socket.remoteAddress ?? '') })
+      .then((all) => all.filter((t) => t === name || this.session?.type === 'Normal'));
+    return [];
+  }
+
+  private async finishSendTargets(itt: number, answer: TextPairs, lun: Buffer): Promise<void> {
+    if (this.pendingTargets) {
+      const list = await this.pendingTargets;
+      this.pendingTargets = undefined;
+      // The address the initiator reached us on, not 0.0.0.0 (LIO commit f2774f43)
+      const local = normaliseIp(this.deps.socket.localAddress ?? '');
+      const addr = local.includes(':') ? `[${local}]` : local;
+      for (const t of list) {
+        answer.push(['TargetName', t]);
+        answer.push(['TargetAddress', `${addr}:${this.deps.listenPort},${this.deps.portalGroupTag}`]);
+      }
+    }
+    this.sendText(itt, encodeText(answer), lun);
+  }
+
+  private sendText(itt: number, data: Buffer, lun: Buffer): void {
+    const max = this.params.initiatorMaxRecvDataSegmentLength;
+    const bhs = newBhs(Op.TEXT_RSP, FINAL_BIT);
+    lun.copy(bhs, 8);
+    bhs.writeUInt32BE(itt, 16);
+    if (data.length > max) {
+      // §11.11.1: C bit, F clear, a TTT the initiator echoes to fetch the rest
+      const ttt = this.nextTag();
+      bhs[1] = 0x40;
+      bhs.writeUInt32BE(ttt, 20);
+      this.textContinuation = { ttt, rest: data.subarray(max) };
+      data = data.subarray(0, max);
+    } else {
+      bhs.writeUInt32BE(RESERVED_TAG, 20);
+      this.textContinuation = undefined;
+    }
+    this.stamp(bhs, true);
+    this.send(bhs, data);
+  }
+
+  private nextTag(): number {
+    const t = this.nextTtt;
+    this.nextTtt = this.nextTtt >= 0xfffffffe ? 1 : this.nextTtt + 1;
+    return t;
+  }
+
+  // ---------------------------------------------------------------- Logout (§11.14/§11.15)
+
+  private onLogout(pdu: FramedPdu): void {
+    const reason = pdu.bhs[1]! & 0x7f;
+    const bhs = newBhs(Op.LOGOUT_RSP, FINAL_BIT);
+    bhs.writeUInt32BE(pduItt(pdu), 16);
+    // 0 close session, 1 close connection: both end our single-connection session; 2 (recovery) needs ERL 2
+    bhs[2] = reason === 2 ? 2 : 0;
+    this.stamp(bhs, true);
+    bhs.writeUInt16BE(this.params.defaultTime2Wait, 40);
+    bhs.writeUInt16BE(this.params.defaultTime2Retain, 42);
+    this.send(bhs);
+    if (reason !== 2) {
+      this.framer.stop();
+      this.deps.socket.end();
+    }
+  }
+
+  // ---------------------------------------------------------------- Task management (§11.5/§11.6)
+
+  private onTmf(pdu: FramedPdu): void {
+    const b = pdu.bhs;
+    const fn = b[1]! & 0x7f;
+    const lun = decodeLun(b.subarray(8, 16));
+    let response: number = TmfResponse.COMPLETE;
+    const abortWhere = (pred: (t: Task) => boolean): void => {
+      for (const t of [...this.tasks.values()]) if (pred(t)) this.abortTask(t);
+    };
+    switch (fn) {
+      case TmfFunction.ABORT_TASK: {
+        const ref = b.readUInt32BE(20);
+        const refCmdSn = b.readUInt32BE(32);
+        const t = this.tasks.get(ref);
+        if (t) this.abortTask(t);
+        // §11.5.1 b: a task we never received whose CmdSN is still in the window (≥ ExpCmdSN) and before the
+        // TMF counts as received and aborted; c: anything else (e.g. already completed) → task does not exist
+        else if (!(snLe(this.expCmdSn, refCmdSn) && snLt(refCmdSn, pduCmdSn(pdu)))) response = TmfResponse.NO_TASK;
+        break;
+      }
+      case TmfFunction.ABORT_TASK_SET:
+      case TmfFunction.CLEAR_TASK_SET:
+        if (lun !== 0) response = TmfResponse.NO_LUN;
+        else abortWhere((t) => t.lun === lun);
+        break;
+      case TmfFunction.LUN_RESET:
+        if (lun !== 0) response = TmfResponse.NO_LUN;
+        else abortWhere((t) => t.lun === lun);
+        break;
+      case TmfFunction.TARGET_WARM_RESET:
+      case TmfFunction.TARGET_COLD_RESET:
+        abortWhere(() => true);
+        break;
+      case TmfFunction.CLEAR_ACA:
+        response = TmfResponse.NOT_SUPPORTED;
+        break;
+      case TmfFunction.TASK_REASSIGN:
+        response = TmfResponse.NO_REASSIGN; // ERL 0 (§11.5.1)
+        break;
+      default:
+        response = TmfResponse.REJECTED;
+    }
+    const rsp = newBhs(Op.TMF_RSP, FINAL_BIT);
+    rsp[2] = response;
+    rsp.writeUInt32BE(pduItt(pdu), 16);
+    this.stamp(rsp, true);
+    this.send(rsp);
+    if (fn === TmfFunction.TARGET_COLD_RESET) {
+      this.framer.stop();
+      this.deps.socket.end(); // §11.5.1: a cold reset drops every connection
+    }
+  }
+
+  private abortTask(t: Task): void {
+    t.aborted = true;
+    this.tasks.delete(t.itt);
+    for (const r of t.r2ts?.values() ?? []) this.byTtt.delete(r.ttt);
+  }
+
+  // ---------------------------------------------------------------- SCSI (§11.3/§11.4)
+
+  private onScsiCommand(pdu: FramedPdu): void {
+    const b = pdu.bhs;
+    if (!this.session || this.session.type !== 'Normal') return this.reject(pdu, RejectReason.PROTOCOL_ERROR); // §4.4.2
+    const itt = pduItt(pdu);
+    if (this.tasks.has(itt)) return this.reject(pdu, RejectReason.TASK_IN_PROGRESS);
+    const flags = b[1]!;
+    const writeFlag = (flags & 0x20) !== 0;
+    const edtl = b.readUInt32BE(20);
+    const lun = decodeLun(b.subarray(8, 16));
+    let cdb = b.subarray(32, 48);
+    if (pdu.ahs.length >= 4 && pdu.ahs[2] === 1) {
+      // Extended CDB AHS (§11.3.4.1): CDBs over 16 bytes; none of ours are, the opcode tells what it is
+      cdb = Buffer.concat([cdb, pdu.ahs.subarray(4, 4 + pdu.ahs.readUInt16BE(0) - 1)]);
+    }
+    const device = lun === 0 ? this.session.lease?.device : undefined;
+    this.deps.metrics.commands.inc({ opcode: cdb[0]!.toString(16).padStart(2, '0') });
+    const task: Task = { itt, lun, lunField: Buffer.from(b.subarray(8, 16)), cmdSn: pduCmdSn(pdu), edtl, aborted: false };
+    const plan = planCommand(cdb, device, device ? [0] : []);
+    const immediate = pdu.data;
+    if (immediate.length > this.params.firstBurstLength || immediate.length > edtl || (immediate.length && !this.params.immediateData)) {
+      throw new ProtocolFailure('BAD_IMMEDIATE_DATA');
+    }
+    if (plan.kind === 'data-out' && writeFlag && edtl > 0) {
+      if (edtl > this.deps.maxWriteBytes) {
+        this.tasks.set(itt, task);
+        return this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.INVALID_FIELD_IN_CDB });
+      }
+      return this.startDataOut(task, plan.dataOutLength, plan.run, immediate);
+    }
+    this.tasks.set(itt, task);
+    // Data the initiator sends unsolicited for a command that takes none is discarded (RFC 7143 §11.4.5.1).
+    switch (plan.kind) {
+      case 'result':
+        return this.finishTask(task, plan.result);
+      case 'read':
+        void this.runRead(task, plan.offset, plan.length);
+        return;
+      case 'async':
+        void plan.run().then(
+          (r) => this.finishTask(task, r),
+          (err: unknown) => this.internalTaskError(task, err),
+        );
+        return;
+      case 'data-out':
+        // write command without data (EDTL 0 or no W bit): nothing is written, overflow residual (libiscsi)
+        return this.finishTask(task, { status: ScsiStatus.GOOD }, plan.dataOutLength);
+    }
+  }
+
+  private internalTaskError(task: Task, err: unknown): void {
+    this.log.error({ err, itt: task.itt }, 'SCSI command failed');
+    this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.UNRECOVERED_READ_ERROR });
+  }
+
+  /**
+   * Collects a write's data: immediate data, then unsolicited Data-Out up to FirstBurstLength when
+   * InitialR2T=No, then R2T-solicited bursts of at most MaxBurstLength, MaxOutstandingR2T at a time (§4.2.4).
+   */
+  private startDataOut(task: Task, need: number, run: (data: Buffer) => Promise<ScsiResult>, immediate: Buffer): void {
+    task.buf = Buffer.allocUnsafe(task.edtl);
+    task.need = need;
+    task.run = run;
+    task.received = 0;
+    task.r2ts = new Map();
+    task.r2tSn = 0;
+    if (immediate.length) {
+      immediate.copy(task.buf, 0);
+      task.received = immediate.length;
+      this.deps.metrics.bytesWritten.inc(immediate.length);
+    }
+    task.unsolicitedEnd = this.params.initialR2T ? immediate.length : Math.min(this.params.firstBurstLength, task.edtl);
+    task.unsolicitedNext = immediate.length;
+    task.unsolicitedDataSn = 0;
+    task.nextR2tOffset = task.unsolicitedEnd;
+    this.tasks.set(task.itt, task);
+    if (task.received === task.edtl) return void this.completeWrite(task);
+    this.issueR2ts(task);
+  }
+
+  private issueR2ts(task: Task): void {
+    const p = this.params;
+    while (task.r2ts!.size < p.maxOutstandingR2T && task.nextR2tOffset! < task.edtl) {
+      const length = Math.min(p.maxBurstLength, task.edtl - task.nextR2tOffset!);
+      const r: R2tState = { ttt: this.nextTag(), offset: task.nextR2tOffset!, length, received: 0, nextDataSn: 0 };
+      task.nextR2tOffset! += length;
+      task.r2ts!.set(r.ttt, r);
+      this.byTtt.set(r.ttt, task);
+      const bhs = newBhs(Op.R2T, FINAL_BIT);
+      task.lunField.copy(bhs, 8);
+      bhs.writeUInt32BE(task.itt, 16);
+      bhs.writeUInt32BE(r.ttt, 20);
+      this.stamp(bhs, false); // R2T carries StatSN but does not advance it (§11.8)
+      bhs.writeUInt32BE(task.r2tSn!, 36);
+      task.r2tSn!++;
+      bhs.writeUInt32BE(r.offset, 40);
+      bhs.writeUInt32BE(length, 44);
+      this.send(bhs);
+    }
+  }
+
+  private onDataOut(pdu: FramedPdu): void {
+    const b = pdu.bhs;
+    const itt = pduItt(pdu);
+    const ttt = b.readUInt32BE(20);
+    const dataSn = b.readUInt32BE(36);
+    const offset = b.readUInt32BE(40);
+    const len = pdu.data.length;
+    const task = this.tasks.get(itt);
+    if (!task || !task.buf || task.aborted) {
+      // Data for a command that already completed (e.g. failed before its data arrived) or was aborted.
+      if (ttt === RESERVED_TAG || this.byTtt.has(ttt) === false) {
+        this.deps.metrics.drops.inc({ reason: 'DATA_OUT_NO_TASK' });
+        return;
+      }
+      return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
+    }
+    const final = (b[1]! & 0x80) !== 0;
+    if (ttt === RESERVED_TAG) {
+      // unsolicited data (§4.2.5.2)
+      if (dataSn !== task.unsolicitedDataSn || offset !== task.unsolicitedNext || offset + len > task.unsolicitedEnd!) {
+        return this.dataSequenceError(task, 'UNSOLICITED_SEQUENCE');
+      }
+      task.unsolicitedDataSn!++;
+      task.unsolicitedNext! += len;
+    } else {
+      const r = task.r2ts!.get(ttt);
+      if (!r) return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
+      // DataPDUInOrder=Yes: offsets follow each other; DataSN counts from 0 within the R2T's sequence (§11.7.5)
+      if (dataSn !== r.nextDataSn || offset !== r.offset + r.received || r.received + len > r.length) {
+        return this.dataSequenceError(task, 'DATASN');
+      }
+      r.nextDataSn++;
+      r.received += len;
+      if (r.received === r.length) {
+        task.r2ts!.delete(ttt);
+        this.byTtt.delete(ttt);
+      } else if (final) {
+        return this.dataSequenceError(task, 'SHORT_BURST');
+      }
+    }
+    pdu.data.copy(task.buf, offset);
+    task.received! += len;
+    this.deps.metrics.bytesWritten.inc(len);
+    if (task.received === task.edtl) return void this.completeWrite(task);
+    if (ttt !== RESERVED_TAG) this.issueR2ts(task);
+  }
+
+  /** A Data-Out out of sequence (bad DataSN/offset): with ERL 0 the command fails (libiscsi iSCSIdatasn). */
+  private dataSequenceError(task: Task, reason: string): void {
+    this.deps.metrics.drops.inc({ reason });
+    for (const r of task.r2ts?.values() ?? []) this.byTtt.delete(r.ttt);
+    task.buf = undefined;
+    this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: { key: 0xb, asc: 0x4b, ascq: 0x00 } }); // DATA PHASE ERROR
+  }
+
+  private async completeWrite(task: Task): Promise<void> {
+    const buf = task.buf!;
+    task.buf = undefined;
+    const need = task.need!;
+    const edtl = task.edtl;
+    // EDTL below the CDB's length: write what arrived, whole blocks only (libiscsi Write10Residuals)
+    let data = need <= edtl ? buf.subarray(0, need) : buf;
+    let result: ScsiResult;
+    if (need > edtl && edtl % 512 !== 0) {
+      result = { status: ScsiStatus.CHECK_CONDITION, sense: { key: 0x5, asc: 0x0e, ascq: 0x03 } }; // INVALID FIELD IN COMMAND IU
+    } else {
+      try {
+        result = await task.run!(data);
+      } catch (err) {
+        this.log.error({ err }, 'write failed');
+        result = { status: ScsiStatus.CHECK_CONDITION, sense: Senses.WRITE_ERROR };
+      }
+    }
+    data = Buffer.alloc(0);
+    this.finishTask(task, result, need);
+  }
+
+  /** Reads straight into one buffer and sends it as Data-In PDUs (views, no copies), status in the last. */
+  private async runRead(task: Task, offset: number, length: number): Promise<void> {
+    const device = this.session!.lease!.device;
+    const send = Math.min(length, task.edtl);
+    let buf: Buffer | undefined;
+    if (send > 0) {
+      buf = Buffer.allocUnsafe(send);
+      try {
+        await device.read(offset, send, buf, 0);
+      } catch (err) {
+        this.log.error({ err }, 'read failed');
+        return this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.UNRECOVERED_READ_ERROR });
+      }
+    }
+    this.finishTask(task, { status: ScsiStatus.GOOD, data: buf }, length);
+  }
+
+  /**
+   * Sends a command's Data-In and status. `wanted` is what the CDB would transfer (for residuals, §11.4.5.2):
+   * EDTL below it → overflow, above it → underflow.
+   */
+  private finishTask(task: Task, result: ScsiResult, wanted?: number): void {
+    if (task.aborted || this.tasks.get(task.itt) !== task) return;
+    this.tasks.delete(task.itt);
+    if (this.phase !== 'full-feature') return;
+    const data = result.data;
+    const cdbBytes = wanted ?? data?.length ?? 0;
+    let resFlags = 0;
+    let residual = 0;
+    if (result.status === ScsiStatus.GOOD || data || wanted !== undefined) {
+      if (cdbBytes > task.edtl) {
+        resFlags = 0x04; // O
+        residual = cdbBytes - task.edtl;
+      } else if (cdbBytes < task.edtl) {
+        resFlags = 0x02; // U
+        residual = task.edtl - cdbBytes;
+      }
+    }
+    const payload = data && data.length > task.edtl ? data.subarray(0, task.edtl) : data;
+    if (payload && payload.length > 0) {
+      this.deps.metrics.bytesRead.inc(payload.length);
+      const max = this.params.initiatorMaxRecvDataSegmentLength;
+      const collapse = result.status === ScsiStatus.GOOD; // status in the last Data-In (§11.7.3)
+      let dataSn = 0;
+      const s = this.deps.socket;
+      s.cork();
+      for (let off = 0; off < payload.length; off += max) {
+        const seg = payload.subarray(off, Math.min(off + max, payload.length));
+        const last = off + seg.length >= payload.length;
+        const bhs = newBhs(Op.DATA_IN, last ? FINAL_BIT | (collapse ? 0x01 | resFlags : 0) : 0);
+        bhs.writeUInt32BE(task.itt, 16);
+        bhs.writeUInt32BE(RESERVED_TAG, 20);
+        if (last && collapse) {
+          bhs[3] = result.status;
+          this.stamp(bhs, true);
+          bhs.writeUInt32BE(residual, 44);
+        } else {
+          bhs.writeUInt32BE(this.expCmdSn, 28);
+          bhs.writeUInt32BE(this.maxCmdSn, 32);
+        }
+        bhs.writeUInt32BE(dataSn++, 36);
+        bhs.writeUInt32BE(off, 40);
+        this.send(bhs, seg);
+      }
+      s.uncork();
+      if (collapse) return;
+    }
+    const bhs = newBhs(Op.SCSI_RSP, FINAL_BIT | resFlags);
+    bhs[2] = 0; // command completed at target
+    bhs[3] = result.status;
+    bhs.writeUInt32BE(task.itt, 16);
+    this.stamp(bhs, true);
+    bhs.writeUInt32BE(residual, 44);
+    let senseData: Buffer | undefined;
+    if (result.sense) {
+      const sense = fixedSense(result.sense);
+      senseData = Buffer.alloc(2 + sense.length);
+      senseData.writeUInt16BE(sense.length, 0); // SenseLength (§11.4.7.2)
+      sense.copy(senseData, 2);
+    }
+    this.send(bhs, senseData);
+  }
+}
+
+/** "::ffff:10.0.0.1" → "10.0.0.1" (dual-stack sockets report IPv4 peers mapped). */
+export function normaliseIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+export type { Sense };
+export { BHS_LENGTH, OPCODE_NAMES };
