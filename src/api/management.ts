@@ -1,4 +1,4 @@
-import express from 'express';
+import express, { type Router } from 'express';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -12,6 +12,8 @@ export interface ManagementDeps {
   leases: LeaseRepository;
   boots: BootRepository;
   logger: Logger;
+  /** further /api/v1 routers (overlays, identity, …) */
+  routers?: Router[];
 }
 
 /** The management listener: /metrics for Prometheus and the read side of /api/v1 (never on the terminal LAN). */
@@ -23,6 +25,7 @@ export class ManagementServer {
   app(): express.Express {
     const app = express();
     app.disable('x-powered-by');
+    app.use(express.json({ limit: '64kb' }));
     app.get('/metrics', async (_req, res) => {
       res.type(this.deps.registry.contentType).send(await this.deps.registry.metrics());
     });
@@ -41,6 +44,7 @@ export class ManagementServer {
     app.get('/api/v1/terminals/:mac/boots', (req, res) => {
       res.json(this.deps.boots.boots(req.params.mac.toLowerCase().replaceAll('-', ':'), 20));
     });
+    for (const router of this.deps.routers ?? []) app.use('/api/v1', router);
     return app;
   }
 

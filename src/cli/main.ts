@@ -11,6 +11,7 @@ import { BootRepository } from '../store/boot-repository.ts';
 import { formatTimeline } from '../boot/timeline.ts';
 import { intToIp } from '../wire/ipv4.ts';
 import { registerLabCommands } from './lab-commands.ts';
+import { registerOverlayCommands } from './overlay-commands.ts';
 
 function fail(e: unknown): never {
   if (e instanceof BootgateError) {
@@ -116,5 +117,6 @@ program
   });
 
 registerLabCommands(program);
+registerOverlayCommands(program);
 
 await program.parseAsync(process.argv);

@@ -173,6 +173,11 @@ export class OverlayManager {
     };
   }
 
+  /** Image names reach paths: only configured images are accepted (no traversal through a crafted name). */
+  private requireImage(image: string): void {
+    if (!this.hasImage(image)) throw new OverlayError('IMAGE_UNKNOWN', `no image named ${JSON.stringify(image)}`);
+  }
+
   private terminalDir(image: string, mac: string): string {
     return join(this.root, 'terminals', image, mac);
   }
@@ -230,6 +235,7 @@ export class OverlayManager {
 
   /** Empties a terminal's overlay (refused while a session uses it). */
   async reset(image: string, mac: string): Promise<void> {
+    this.requireImage(image);
     const m = normaliseMac(mac);
     if (!m) throw new OverlayError('BAD_MAC', `not a MAC: ${mac}`);
     if (this.open.has(`${image}/${m}`)) throw new OverlayError('IN_USE', `${image}/${m} is in use`);
@@ -238,7 +244,9 @@ export class OverlayManager {
 
   /** Overlay bytes of a terminal (from the live disk or the map on file). */
   async overlayBytes(image: string, mac: string): Promise<number> {
-    const m = normaliseMac(mac) ?? mac;
+    this.requireImage(image);
+    const m = normaliseMac(mac);
+    if (!m) throw new OverlayError('BAD_MAC', `not a MAC: ${mac}`);
     const live = this.open.get(`${image}/${m}`);
     if (live) return live.disk.overlayBytes;
     const dir = this.terminalDir(image, m);

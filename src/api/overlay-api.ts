@@ -1,0 +1,75 @@
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { OverlayError, type OverlayManager, type OverlayMode } from '../overlay/manager.ts';
+
+const MODES: readonly OverlayMode[] = ['discard', 'keep', 'super'];
+
+/** Overlay errors are the caller's mistakes (unknown image, disk in use, …): 4xx with the stable code. */
+function handle(fn: (req: Request, res: Response) => Promise<void>) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    fn(req, res).catch((e: unknown) => {
+      if (e instanceof OverlayError) {
+        const status = e.code === 'IMAGE_UNKNOWN' || e.code === 'VERSION_UNKNOWN' ? 404 : e.code === 'BAD_MAC' ? 400 : 409;
+        res.status(status).json({ error: e.code, message: e.message });
+      } else next(e);
+    });
+  };
+}
+
+/**
+ * Images, versions and per-terminal overlays (issue 4): list, a terminal's overlay size, reset one overlay,
+ * commit a super terminal's writes as a new version, roll back. Mounted under /api/v1 on the management listener.
+ */
+export function createOverlayRouter(manager: OverlayManager): Router {
+  const r = Router();
+  r.get('/images', (_req, res) => {
+    res.json(manager.images());
+  });
+  r.get(
+    '/images/:image/overlays/:mac',
+    handle(async (req, res) => {
+      const { image, mac } = req.params as { image: string; mac: string };
+      res.json({ image, mac, mode: manager.modeOf(mac), bytes: await manager.overlayBytes(image, mac) });
+    }),
+  );
+  r.post(
+    '/images/:image/overlays/:mac/reset',
+    handle(async (req, res) => {
+      const { image, mac } = req.params as { image: string; mac: string };
+      await manager.reset(image, mac);
+      res.status(204).end();
+    }),
+  );
+  r.put('/overlays/:mac/mode', (req, res) => {
+    const mode = (req.body as { mode?: string } | undefined)?.mode;
+    if (!MODES.includes(mode as OverlayMode)) {
+      res.status(400).json({ error: 'BAD_MODE', message: `mode must be one of ${MODES.join(', ')}` });
+      return;
+    }
+    manager.setMode(String(req.params.mac), mode as OverlayMode);
+    res.status(204).end();
+  });
+  r.post(
+    '/images/:image/commit',
+    handle(async (req, res) => {
+      const body = (req.body ?? {}) as { mac?: string; note?: string };
+      if (typeof body.mac !== 'string') {
+        res.status(400).json({ error: 'BAD_REQUEST', message: 'body needs the super terminal\'s "mac"' });
+        return;
+      }
+      res.status(201).json(await manager.commit(String(req.params.image), body.mac, body.note));
+    }),
+  );
+  r.post(
+    '/images/:image/rollback',
+    handle(async (req, res) => {
+      const version = Number((req.body ?? {}).version);
+      if (!Number.isInteger(version) || version < 1) {
+        res.status(400).json({ error: 'BAD_REQUEST', message: 'body needs an integer "version" ≥ 1' });
+        return;
+      }
+      await manager.rollback(String(req.params.image), version);
+      res.status(204).end();
+    }),
+  );
+  return r;
+}
