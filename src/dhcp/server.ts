@@ -20,7 +20,7 @@ import { LeaseTable, makePool, type Pool } from './lease-table.ts';
 import type { DhcpMetrics } from './metrics.ts';
 import { enc, messageTypeOf, optIp, optText, optU16, parseSubOptions } from './options.ts';
 import { clientBootInfo, type BootPolicy, type BootReply, type ClientBootInfo } from './pxe.ts';
-import { RateLimiter } from './rate-limiter.ts';
+import { RateLimiter } from '../net/rate-limiter.ts';
 
 /** EDK2's HTTP boot client discards DHCP replies larger than an Ethernet payload minus IP/UDP (1472). */
 const HTTP_BOOT_REPLY_LIMIT = 1472;

@@ -12,7 +12,7 @@ import type { TftpMetrics } from './metrics.ts';
 import { toNetascii } from './netascii.ts';
 import { negotiate } from './options.ts';
 import { resolveTftpPath } from './path.ts';
-import { SourceRateLimiter } from './rate-limiter.ts';
+import { RateLimiter as SourceRateLimiter } from '../net/rate-limiter.ts';
 import { FileSource, MemorySource, type ByteSource } from './source.ts';
 import { Transfer, type TransferEnd, type TransferSocket } from './transfer.ts';
 

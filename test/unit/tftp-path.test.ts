@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileCache } from '../../src/tftp/file-cache.ts';
 import { normalizeTftpPath, resolveTftpPath } from '../../src/tftp/path.ts';
-import { SourceRateLimiter } from '../../src/tftp/rate-limiter.ts';
+import { RateLimiter as SourceRateLimiter } from '../../src/net/rate-limiter.ts';
 
 describe('TFTP path normalization (T8, check 24)', () => {
   it('maps \\ to /, drops a leading / and empty or "." components', () => {

@@ -1,5 +1,8 @@
-/** Token bucket per source address: a client (or a spoofer) flooding RRQs cannot start unbounded work. */
-export class SourceRateLimiter {
+/**
+ * Token bucket per key (a MAC for DHCP, a source address for TFTP): a flooding client (or a spoofer) cannot
+ * exhaust a pool or start unbounded work (RFC 2131 §7; TFTP reflection, PROTOCOLS.md §6).
+ */
+export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   constructor(
@@ -20,10 +23,14 @@ export class SourceRateLimiter {
     return true;
   }
 
-  /** Forgets full buckets so the map does not grow with every address ever seen. */
+  /** Forgets full buckets so the map does not grow with every key ever seen. */
   sweep(now: number): void {
     for (const [k, b] of this.buckets) {
       if (b.tokens + ((now - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(k);
     }
+  }
+
+  get size(): number {
+    return this.buckets.size;
   }
 }
