@@ -130,6 +130,34 @@ static iface_socket *unwrap(napi_env env, napi_value v) {
   return s;
 }
 
+/*
+ * Wraps an open, bound, non-blocking socket in a JS object and polls it on Node's libuv loop, calling
+ * `poll_cb` when readable. Takes ownership of fd (closed on failure). NULL with a pending exception on failure.
+ */
+static napi_value watch_socket(napi_env env, int fd, const char *ifname, int icmp6, unsigned int ifindex, napi_value callback,
+                               const char *resource, uv_poll_cb poll_cb) {
+  iface_socket *s = calloc(1, sizeof *s);
+  if (!s) { close(fd); return throw_errno(env, "calloc", ENOMEM); }
+  s->fd = fd;
+  s->icmp6 = icmp6;
+  s->ifindex = ifindex;
+  s->env = env;
+  strncpy(s->ifname, ifname, IF_NAMESIZE - 1);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init(loop, &s->poll, fd) != 0) { close(fd); free(s); return throw_errno(env, "uv_poll_init", EINVAL); }
+  s->poll.data = s;
+  napi_create_reference(env, callback, 1, &s->callback);
+  napi_value obj, resname;
+  napi_create_object(env, &obj);
+  napi_wrap(env, obj, s, finalize_socket, NULL, NULL);
+  napi_create_reference(env, obj, 1, &s->self);
+  napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &resname);
+  napi_async_init(env, obj, resname, &s->async_ctx);
+  uv_poll_start(&s->poll, UV_READABLE, poll_cb);
+  return obj;
+}
+
 /* open(ifname: string, port: number, onMessage: Function): object */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -171,23 +199,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     int e = errno; close(fd); return throw_errno(env, "bind", e);
   }
 
-  iface_socket *s = calloc(1, sizeof *s);
-  if (!s) { close(fd); return throw_errno(env, "calloc", ENOMEM); }
-  s->fd = fd;
-  s->env = env;
-  memcpy(s->ifname, ifname, iflen);
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  if (uv_poll_init(loop, &s->poll, fd) != 0) { close(fd); free(s); return throw_errno(env, "uv_poll_init", EINVAL); }
-  s->poll.data = s;
-  napi_create_reference(env, argv[2], 1, &s->callback);
-  napi_value obj, resname;
-  napi_create_object(env, &obj);
-  napi_wrap(env, obj, s, finalize_socket, NULL, NULL);
-  napi_create_reference(env, obj, 1, &s->self);
-  napi_create_string_utf8(env, "bootgate:iface-udp", NAPI_AUTO_LENGTH, &resname);
-  napi_async_init(env, obj, resname, &s->async_ctx);
-  uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  napi_value obj = watch_socket(env, fd, ifname, 0, 0, argv[2], "bootgate:iface-udp", on_readable);
+  if (!obj) return NULL;
 
   struct sockaddr_in bound;
   socklen_t blen = sizeof bound;
@@ -336,26 +349,7 @@ static napi_value js_open_icmp6(napi_env env, napi_callback_info info) {
   mreq.ipv6mr_interface = ifindex;
   setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mreq, sizeof mreq);
 
-  iface_socket *s = calloc(1, sizeof *s);
-  if (!s) { close(fd); return throw_errno(env, "calloc", ENOMEM); }
-  s->fd = fd;
-  s->icmp6 = 1;
-  s->ifindex = ifindex;
-  s->env = env;
-  memcpy(s->ifname, ifname, iflen);
-  uv_loop_t *uvloop;
-  napi_get_uv_event_loop(env, &uvloop);
-  if (uv_poll_init(uvloop, &s->poll, fd) != 0) { close(fd); free(s); return throw_errno(env, "uv_poll_init", EINVAL); }
-  s->poll.data = s;
-  napi_create_reference(env, argv[1], 1, &s->callback);
-  napi_value obj, resname;
-  napi_create_object(env, &obj);
-  napi_wrap(env, obj, s, finalize_socket, NULL, NULL);
-  napi_create_reference(env, obj, 1, &s->self);
-  napi_create_string_utf8(env, "bootgate:icmp6", NAPI_AUTO_LENGTH, &resname);
-  napi_async_init(env, obj, resname, &s->async_ctx);
-  uv_poll_start(&s->poll, UV_READABLE, on_readable_icmp6);
-  return obj;
+  return watch_socket(env, fd, ifname, 1, ifindex, argv[1], "bootgate:icmp6", on_readable_icmp6);
 }
 
 /* sendIcmp6(sock, buf, addr): 0 or errno; link-local destinations are scoped to the socket's interface */
