@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import { ManagementServer } from './api/management.ts';
+import { createIdentityServices } from './identity/services.ts';
 import { createOverlayRouter } from './api/overlay-api.ts';
 import type { Config } from './config/schema.ts';
 import { ConfiguredBootPolicy } from './dhcp/boot-policy.ts';
@@ -195,11 +196,23 @@ export class Appliance {
       const advertiser = new RouterAdvertiser({ interface: config.interfaces.lan, prefix: ra.prefix, intervalSeconds: ra.intervalSeconds }, log.child({ module: 'ipv6-ra' }));
       this.services.push({ name: 'ipv6-ra', start: () => advertiser.start(), stop: () => advertiser.stop() });
     }
+    const identity = createIdentityServices({
+      db: this.db,
+      dataDir: config.dataDir,
+      logger: log,
+      registry: this.registry,
+      macForIp: (ip) => {
+        const rec = this.dhcp?.table.recordAt(ipToInt(ip));
+        return rec && rec.state === 'bound' ? rec.mac : undefined;
+      },
+      retentionDays: config.audit.retentionDays,
+    });
+    this.services.push({ name: 'audit', start: () => identity.start(), stop: () => identity.stop() });
     const api = new ManagementServer({ listen: config.api.listen, registry: this.registry,
       leases,
       boots,
       logger: log.child({ module: 'api' }),
-      routers: Object.keys(config.iscsi.images).length > 0 ? [createOverlayRouter(overlays)] : [],
+      routers: [...(Object.keys(config.iscsi.images).length > 0 ? [createOverlayRouter(overlays)] : []), identity.router],
     });
     this.services.push({ name: 'api', start: () => api.start(), stop: () => api.stop() });
   }

@@ -12,6 +12,7 @@ import { formatTimeline } from '../boot/timeline.ts';
 import { intToIp } from '../wire/ipv4.ts';
 import { registerLabCommands } from './lab-commands.ts';
 import { registerOverlayCommands } from './overlay-commands.ts';
+import { registerIdentityCommands } from './identity-commands.ts';
 
 function fail(e: unknown): never {
   if (e instanceof BootgateError) {
@@ -118,5 +119,6 @@ program
 
 registerLabCommands(program);
 registerOverlayCommands(program);
+registerIdentityCommands(program);
 
 await program.parseAsync(process.argv);

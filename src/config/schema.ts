@@ -167,6 +167,12 @@ const baseSchema = z.strictObject({
           .default({}),
       })
       .prefault({}),
+    audit: z
+      .strictObject({
+        /** audit records older than this are purged behind a signed checkpoint; 0 keeps everything */
+        retentionDays: z.int().min(0).default(365),
+      })
+      .prefault({}),
     api: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port').default('127.0.0.1:8443') }).prefault({}),
 });
 

@@ -38,4 +38,78 @@ export const migrations: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX boots_mac ON boots (mac, id);
     `,
   },
+  {
+    version: 3,
+    name: 'identity, sessions, api principals, audit trail',
+    sql: `
+      CREATE TABLE users (
+        id            TEXT    PRIMARY KEY,        -- random UUID
+        name          TEXT    NOT NULL,           -- display name
+        doc_type      TEXT    NOT NULL,           -- identity document type (passport, id-card, ...)
+        doc_number    TEXT    NOT NULL,
+        doc_country   TEXT,                       -- issuing country (ISO 3166 alpha-2 or free text)
+        member        INTEGER NOT NULL DEFAULT 0 CHECK (member IN (0, 1)),
+        balance_minor INTEGER NOT NULL DEFAULT 0, -- member account balance, integer minor units
+        created_at    INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX users_doc ON users (doc_type, doc_number);
+      CREATE TABLE seat_groups (
+        name                 TEXT    PRIMARY KEY,
+        rate_minor_per_hour  INTEGER NOT NULL CHECK (rate_minor_per_hour >= 0)
+      ) STRICT;
+      INSERT INTO seat_groups (name, rate_minor_per_hour) VALUES ('default', 0);
+      CREATE TABLE seats (
+        name        TEXT    PRIMARY KEY,
+        mac         TEXT    NOT NULL UNIQUE,      -- aa:bb:cc:dd:ee:ff
+        group_name  TEXT    NOT NULL REFERENCES seat_groups (name),
+        created_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE sessions (
+        id                   TEXT    PRIMARY KEY,
+        user_id              TEXT    NOT NULL REFERENCES users (id),
+        seat                 TEXT    NOT NULL REFERENCES seats (name),
+        opened_at            INTEGER NOT NULL,
+        closed_at            INTEGER,
+        opened_by            TEXT    NOT NULL,
+        closed_by            TEXT,
+        rate_minor_per_hour  INTEGER NOT NULL,    -- the seat group's rate when the session opened
+        minutes              INTEGER,             -- started minutes, set on close
+        charge_minor         INTEGER,             -- set on close
+        payment              TEXT    CHECK (payment IN ('member', 'desk'))
+      ) STRICT;
+      CREATE UNIQUE INDEX sessions_one_open_per_seat ON sessions (seat) WHERE closed_at IS NULL;
+      CREATE INDEX sessions_user ON sessions (user_id, opened_at);
+      CREATE TABLE api_tokens (
+        id          TEXT    PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        role        TEXT    NOT NULL CHECK (role IN ('admin', 'cashier', 'auditor')),
+        token_hash  TEXT    NOT NULL UNIQUE,      -- sha256 hex of the bearer token
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+      ) STRICT;
+      CREATE TABLE operators (
+        username       TEXT    PRIMARY KEY,
+        role           TEXT    NOT NULL CHECK (role IN ('admin', 'cashier', 'auditor')),
+        password_hash  TEXT    NOT NULL,          -- scrypt$N$r$p$salt$hash (base64)
+        created_at     INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE audit (
+        seq          INTEGER PRIMARY KEY,         -- position in the hash chain
+        time         INTEGER NOT NULL,            -- unix ms, never decreasing along seq
+        kind         TEXT    NOT NULL,            -- http | tunnel | tls | flow | admin | checkpoint
+        seat         TEXT, ip TEXT, mac TEXT,
+        user_id      TEXT, user_name TEXT, doc_type TEXT, doc_number TEXT, doc_country TEXT,
+        session_id   TEXT,
+        method       TEXT, host TEXT, port INTEGER, url TEXT, sni TEXT, status INTEGER,
+        bytes_up     INTEGER, bytes_down INTEGER, duration_ms INTEGER, verdict TEXT,
+        actor        TEXT, action TEXT, target TEXT, detail TEXT,
+        prev_hash    TEXT    NOT NULL,            -- hash of record seq-1 (or of the purged anchor)
+        hash         TEXT    NOT NULL             -- sha256 over prev_hash and the canonical record
+      ) STRICT;
+      CREATE INDEX audit_time ON audit (time);
+      CREATE INDEX audit_user ON audit (user_id, time);
+      CREATE INDEX audit_seat ON audit (seat, time);
+      CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+    `,
+  },
 ];

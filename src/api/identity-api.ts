@@ -1,0 +1,249 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import { buildExport } from '../audit/export.ts';
+import type { AuditSigner } from '../audit/keys.ts';
+import { AUDIT_KINDS, type AuditRecord } from '../audit/record.ts';
+import { checkPassword, tokenHash } from '../identity/auth.ts';
+import { IdentityError } from '../identity/errors.ts';
+import type { SeatDirectory } from '../identity/seat-directory.ts';
+import type { IdentityService } from '../identity/service.ts';
+import type { AuditRepository } from '../store/audit-repository.ts';
+import type { IdentityRepository, Role } from '../store/identity-repository.ts';
+
+export interface IdentityApiDeps {
+  service: IdentityService;
+  repo: IdentityRepository;
+  auditRepo: AuditRepository;
+  signer: AuditSigner;
+  directory: SeatDirectory;
+  logger: Logger;
+}
+
+interface Principal {
+  /** what the audit trail names: token:<name> or operator:<username> */
+  actor: string;
+  role: Role;
+}
+
+type Handler = (req: Request, res: Response, principal: Principal) => unknown;
+
+const role = z.enum(['admin', 'cashier', 'auditor']);
+const minor = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer');
+const text = (max = 200) => z.string().trim().min(1).max(max);
+const schemas = {
+  user: z.strictObject({
+    name: text(),
+    docType: text(50),
+    docNumber: text(100),
+    docCountry: text(60).optional(),
+    member: z.boolean().optional(),
+    balanceMinor: minor.nonnegative().optional(),
+  }),
+  credit: z.strictObject({ amountMinor: minor }),
+  seat: z.strictObject({ name: text(64), mac: z.string(), group: text(64).optional() }),
+  group: z.strictObject({ rateMinorPerHour: minor.nonnegative() }),
+  open: z.strictObject({ userId: text(64), seat: text(64) }),
+  close: z.strictObject({ seat: text(64), payment: z.enum(['member', 'desk']).optional() }),
+  token: z.strictObject({ name: text(64), role }),
+  operator: z.strictObject({ username: text(64), password: z.string().min(8).max(200), role }),
+  time: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date/time'),
+};
+const searchQuery = z.strictObject({
+  from: schemas.time.optional(),
+  to: schemas.time.optional(),
+  user: z.string().optional(),
+  seat: z.string().optional(),
+  kind: z.enum(AUDIT_KINDS).optional(),
+  afterSeq: z.coerce.number().int().nonnegative().optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+});
+const exportBody = z.strictObject({
+  from: schemas.time.optional(),
+  to: schemas.time.optional(),
+  user: z.string().optional(),
+  seat: z.string().optional(),
+  format: z.enum(['csv', 'ndjson']),
+  fileName: z.string().max(255).optional(),
+});
+
+const view = {
+  record: (r: AuditRecord) => ({ ...r, time: new Date(r.time).toISOString() }),
+  iso: (t: number | null) => (t === null ? null : new Date(t).toISOString()),
+};
+
+/**
+ * /api/v1 for cashiers (users, seats, sessions), auditors (records, export) and admins (everything, tokens,
+ * operators). Authentication: `Authorization: Bearer <token>` (api_tokens) or Basic (operators, scrypt).
+ * Auditors only read and export. Every change is written to the audit trail as an admin record in the same
+ * transaction as the change, and the reply is sent after commit.
+ */
+export function createIdentityApi(deps: IdentityApiDeps): express.Router {
+  const router = express.Router();
+  router.use(express.json({ limit: '64kb' }));
+  const log = deps.logger;
+
+  async function authenticate(req: Request): Promise<Principal> {
+    const h = req.get('authorization') ?? '';
+    const bearer = /^Bearer\s+(\S+)$/i.exec(h);
+    if (bearer) {
+      const t = deps.repo.tokenByHash(tokenHash(bearer[1]!));
+      if (t && t.revokedAt === null) return { actor: `token:${t.name}`, role: t.role };
+    }
+    const basic = /^Basic\s+(\S+)$/i.exec(h);
+    if (basic) {
+      const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+      const i = decoded.indexOf(':');
+      const op = i > 0 ? deps.repo.operator(decoded.slice(0, i)) : undefined;
+      if (op && (await checkPassword(decoded.slice(i + 1), op.passwordHash))) return { actor: `operator:${op.username}`, role: op.role };
+    }
+    throw new IdentityError('UNAUTHENTICATED', 'a valid bearer token or operator password is required');
+  }
+
+  const route = (roles: readonly Role[], handler: Handler) => async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const principal = await authenticate(req);
+      if (!roles.includes(principal.role)) throw new IdentityError('FORBIDDEN', `role ${principal.role} may not ${req.method} ${req.path}`);
+      const out = await handler(req, res, principal);
+      if (!res.headersSent) res.json(out);
+    } catch (e) {
+      next(e);
+    }
+  };
+  const parse = <T>(schema: z.ZodType<T>, v: unknown): T => {
+    const r = schema.safeParse(v);
+    if (!r.success) throw new IdentityError('VALIDATION', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    return r.data;
+  };
+  const ANY: Role[] = ['admin', 'cashier', 'auditor'];
+  const DESK: Role[] = ['admin', 'cashier'];
+  const ADMIN: Role[] = ['admin'];
+  const AUDIT: Role[] = ['admin', 'auditor'];
+
+  const sessionView = (s: ReturnType<IdentityService['openSessions']>[number]) => {
+    const user = deps.service.user(s.userId);
+    return { ...s, openedAt: view.iso(s.openedAt), closedAt: view.iso(s.closedAt), userName: user?.name ?? null };
+  };
+  router.get('/whoami', route(ANY, (_q, _s, p) => p));
+
+  router.get('/users', route(ANY, () => deps.service.users()));
+  router.get(
+    '/users/:id',
+    route(ANY, (req) => deps.service.user(String(req.params.id)) ?? Promise.reject(new IdentityError('USER_NOT_FOUND', `no user ${String(req.params.id)}`))),
+  );
+  router.post(
+    '/users',
+    route(DESK, async (req, res, p) => {
+      const u = await deps.service.addUser(p.actor, parse(schemas.user, req.body));
+      res.status(201);
+      return u;
+    }),
+  );
+  router.post('/users/:id/credit', route(DESK, (req, _res, p) => deps.service.creditUser(p.actor, String(req.params.id), parse(schemas.credit, req.body).amountMinor)));
+
+  router.get('/seats', route(ANY, () => deps.service.seats()));
+  router.post(
+    '/seats',
+    route(ADMIN, async (req, res, p) => {
+      const s = await deps.service.addSeat(p.actor, parse(schemas.seat, req.body));
+      deps.directory.reload();
+      res.status(201);
+      return s;
+    }),
+  );
+  router.get('/seat-groups', route(ANY, () => deps.service.groups()));
+  // Who is behind an address right now (lease → seat → open session → user): what the gateway sees.
+  router.get(
+    '/whois',
+    route(ANY, (req) => {
+      const ip = parse(z.strictObject({ ip: z.ipv4() }), req.query).ip;
+      const hit = deps.directory.lookupByIp(ip);
+      if (!hit) throw new IdentityError('SEAT_NOT_FOUND', `no seat holds a lease for ${ip}`);
+      return { ip, seat: hit.seat.name, mac: hit.mac, user: hit.user ?? null, session: hit.session ? sessionView(hit.session) : null };
+    }),
+  );
+  router.put('/seat-groups/:name', route(ADMIN, (req, _res, p) => deps.service.setGroupRate(p.actor, { name: String(req.params.name), ...parse(schemas.group, req.body) })));
+
+
+  router.get(
+    '/sessions',
+    route(ANY, (req) => (req.query.all === 'true' ? deps.service.recentSessions(Number(req.query.limit ?? 100) || 100) : deps.service.openSessions()).map(sessionView)),
+  );
+  router.post(
+    '/sessions',
+    route(DESK, async (req, res, p) => {
+      const s = await deps.service.openSession(p.actor, parse(schemas.open, req.body));
+      res.status(201);
+      return sessionView(s);
+    }),
+  );
+  router.post('/sessions/close', route(DESK, async (req, _res, p) => sessionView(await deps.service.closeSession(p.actor, parse(schemas.close, req.body)))));
+
+  router.post(
+    '/tokens',
+    route(ADMIN, async (req, res, p) => {
+      const t = await deps.service.createToken(p.actor, parse(schemas.token, req.body));
+      res.status(201);
+      return t;
+    }),
+  );
+  router.post(
+    '/operators',
+    route(ADMIN, async (req, res, p) => {
+      const o = await deps.service.createOperator(p.actor, parse(schemas.operator, req.body));
+      res.status(201);
+      return o;
+    }),
+  );
+
+  router.get(
+    '/audit/records',
+    route(AUDIT, (req) => {
+      const q = parse(searchQuery, req.query);
+      return deps.auditRepo
+        .query({
+          ...(q.from !== undefined ? { from: Date.parse(q.from) } : {}),
+          ...(q.to !== undefined ? { to: Date.parse(q.to) } : {}),
+          ...(q.user !== undefined ? { userId: q.user } : {}),
+          ...(q.seat !== undefined ? { seat: q.seat } : {}),
+          ...(q.kind !== undefined ? { kind: q.kind } : {}),
+          ...(q.afterSeq !== undefined ? { afterSeq: q.afterSeq } : {}),
+          limit: q.limit ?? 1000,
+        })
+        .map(view.record);
+    }),
+  );
+  router.get('/audit/public-key', route(ANY, (_q, res) => res.type('application/x-pem-file').send(deps.signer.publicKeyPem())));
+  router.post(
+    '/audit/export',
+    route(AUDIT, async (req, _res, p) => {
+      const b = parse(exportBody, req.body);
+      const request = {
+        format: b.format,
+        fileName: b.fileName ?? `audit-export.${b.format}`,
+        ...(b.from !== undefined ? { from: Date.parse(b.from) } : {}),
+        ...(b.to !== undefined ? { to: Date.parse(b.to) } : {}),
+        ...(b.user !== undefined ? { userId: b.user } : {}),
+        ...(b.seat !== undefined ? { seat: b.seat } : {}),
+      };
+      // Who exported what is itself on the trail (committed before the export is handed out).
+      await deps.service.recordAction(p.actor, 'audit.export', request.fileName, { ...b });
+      return buildExport(deps.auditRepo, deps.signer, request);
+    }),
+  );
+
+  router.use((e: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (e instanceof IdentityError) {
+      res.status(e.status).json({ error: e.code, message: e.message });
+      return;
+    }
+    const status = (e as { status?: number; type?: string }).status;
+    if (status && status >= 400 && status < 500) {
+      res.status(status).json({ error: 'VALIDATION', message: (e as Error).message });
+      return;
+    }
+    log.error({ err: e, path: req.path }, 'identity API request failed');
+    res.status(500).json({ error: 'INTERNAL', message: 'internal error' });
+  });
+  return router;
+}

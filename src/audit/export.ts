@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import type { AuditQuery, AuditRepository } from '../store/audit-repository.ts';
+import { csvLine } from './csv.ts';
+import type { AuditSigner } from './keys.ts';
+import { CHAIN_ALGORITHM, FIELDS, GENESIS_HASH, type AuditRecord } from './record.ts';
+
+export type ExportFormat = 'csv' | 'ndjson';
+export const MANIFEST_FORMAT = 'bootgate-audit-export/1';
+export const SIGNATURE_ALGORITHM = 'ed25519';
+
+/** The columns of an export, in order: the canonical fields, then the chain links. */
+export const EXPORT_COLUMNS = [...FIELDS.map(([n]) => n), 'prevHash', 'hash'] as const;
+
+export interface ExportManifest {
+  format: typeof MANIFEST_FORMAT;
+  algorithm: { chain: typeof CHAIN_ALGORITHM; signature: typeof SIGNATURE_ALGORITHM; fileDigest: 'sha256' };
+  /** file name of the export (the manifest sits beside it as <file>.manifest.json) */
+  file: string;
+  recordFormat: ExportFormat;
+  range: { from: string | null; to: string | null };
+  /** null: every record in the range (the file is one contiguous stretch of the chain) */
+  filter: { userId: string | null; seat: string | null } | null;
+  count: number;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  /** the hash the first exported record links to (its prevHash) */
+  prevHash: string | null;
+  firstHash: string | null;
+  lastHash: string | null;
+  fileSha256: string;
+  createdAt: string;
+  publicKey: string;
+  keyFingerprint: string;
+  /** Ed25519 (base64) over manifestMessage() */
+  signature: string;
+}
+
+/** The signed bytes: the manifest without its signature, as JSON with sorted keys. */
+export function manifestMessage(m: Omit<ExportManifest, 'signature'> | ExportManifest): string {
+  const { signature: _sig, ...rest } = m as ExportManifest;
+  return stableJson(rest);
+}
+
+function stableJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+    .join(',')}}`;
+}
+
+/** One record as an export line (NDJSON: an object with the columns in order; CSV: a row). */
+export function exportLine(r: AuditRecord, format: ExportFormat): string {
+  const src = r as unknown as Record<string, unknown>;
+  const values = EXPORT_COLUMNS.map((c) => (c === 'time' ? new Date(r.time).toISOString() : (src[c] as string | number | null)));
+  if (format === 'csv') return csvLine(values);
+  const o: Record<string, unknown> = {};
+  EXPORT_COLUMNS.forEach((c, i) => (o[c] = values[i]));
+  return `${JSON.stringify(o)}\n`;
+}
+
+export interface ExportRequest {
+  from?: number;
+  to?: number;
+  userId?: string;
+  seat?: string;
+  format: ExportFormat;
+  /** the name the file will have (recorded in the manifest) */
+  fileName: string;
+}
+
+/** Builds an export and its signed manifest from the store. */
+export function buildExport(repo: AuditRepository, signer: AuditSigner, req: ExportRequest, now = Date.now()): { content: string; manifest: ExportManifest } {
+  const q: AuditQuery = {};
+  if (req.from !== undefined) q.from = req.from;
+  if (req.to !== undefined) q.to = req.to;
+  if (req.userId !== undefined) q.userId = req.userId;
+  if (req.seat !== undefined) q.seat = req.seat;
+  const parts: string[] = [];
+  if (req.format === 'csv') parts.push(csvLine([...EXPORT_COLUMNS]));
+  const digest = createHash('sha256');
+  let first: AuditRecord | undefined;
+  let last: AuditRecord | undefined;
+  let count = 0;
+  if (req.format === 'csv') digest.update(parts[0]!);
+  for (const r of repo.iterate(q)) {
+    const line = exportLine(r, req.format);
+    parts.push(line);
+    digest.update(line);
+    first ??= r;
+    last = r;
+    count++;
+  }
+  const unsigned: Omit<ExportManifest, 'signature'> = {
+    format: MANIFEST_FORMAT,
+    algorithm: { chain: CHAIN_ALGORITHM, signature: SIGNATURE_ALGORITHM, fileDigest: 'sha256' },
+    file: req.fileName,
+    recordFormat: req.format,
+    range: { from: req.from === undefined ? null : new Date(req.from).toISOString(), to: req.to === undefined ? null : new Date(req.to).toISOString() },
+    filter: req.userId !== undefined || req.seat !== undefined ? { userId: req.userId ?? null, seat: req.seat ?? null } : null,
+    count,
+    firstSeq: first?.seq ?? null,
+    lastSeq: last?.seq ?? null,
+    prevHash: first?.prevHash ?? null,
+    firstHash: first?.hash ?? null,
+    lastHash: last?.hash ?? null,
+    fileSha256: digest.digest('hex'),
+    createdAt: new Date(now).toISOString(),
+    publicKey: signer.publicKeyPem(),
+    keyFingerprint: signer.fingerprint(),
+  };
+  return { content: parts.join(''), manifest: { ...unsigned, signature: signer.sign(manifestMessage(unsigned)) } };
+}
+
+export { GENESIS_HASH };

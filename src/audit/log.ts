@@ -1,0 +1,211 @@
+import type { Logger } from 'pino';
+import type { AuditRepository } from '../store/audit-repository.ts';
+import type { AuditSigner } from './keys.ts';
+import type { AuditMetrics } from './metrics.ts';
+import { GENESIS_HASH, normalise, seal, type AuditInput, type AuditRecord } from './record.ts';
+import { checkpointMessage, type CheckpointDetail } from './checkpoint.ts';
+
+export interface AuditLogDeps {
+  repo: AuditRepository;
+  signer: AuditSigner;
+  logger: Logger;
+  metrics?: AuditMetrics;
+  /** unix ms; injected for tests */
+  clock?: () => number;
+  /** Records older than this many days are purged (with a signed checkpoint); 0 or undefined keeps everything. */
+  retentionDays?: number;
+  /** How often retention runs while started (default hourly). */
+  retentionIntervalMs?: number;
+}
+
+interface Pending {
+  /** Runs inside the commit transaction; its return value is the record to append. */
+  build: () => AuditInput;
+  /** build() writes to the store too: run it in its own savepoint so a failure undoes only this unit */
+  atomic: boolean;
+  resolve: (r: AuditRecord) => void;
+  reject: (e: unknown) => void;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The append-only audit trail with group commit: append() queues, one SQLite transaction per event-loop turn
+ * commits everything queued (synchronous=FULL), and only then do the callers' promises resolve — so a record
+ * acknowledged to anyone survives kill -9 and power loss. Each record carries the hash of the previous one.
+ */
+export class AuditLog {
+  private pending: Pending[] = [];
+  private flushScheduled = false;
+  private lastSeq = 0;
+  private lastHash = GENESIS_HASH;
+  private lastTime = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+
+  constructor(private readonly deps: AuditLogDeps) {
+    this.log = deps.logger;
+    this.clock = deps.clock ?? Date.now;
+    this.loadTail();
+  }
+
+  private loadTail(): void {
+    const last = this.deps.repo.last();
+    this.lastSeq = last?.seq ?? 0;
+    this.lastHash = last?.hash ?? GENESIS_HASH;
+    this.lastTime = last?.time ?? 0;
+  }
+
+  start(): void {
+    if (this.deps.retentionDays) {
+      this.purgeExpired();
+      this.timer = setInterval(() => this.purgeExpired(), this.deps.retentionIntervalMs ?? 3_600_000);
+      this.timer.unref();
+    }
+  }
+
+  /** Stops retention and commits what is queued (stop producers first: later appends commit on their own turn). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.flush();
+  }
+
+  /** Queues one record; resolves with the committed record (seq, time, hashes) once its transaction committed. */
+  append(input: AuditInput): Promise<AuditRecord> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ build: () => input, atomic: false, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Queues a change and its audit record as one unit: `build` runs inside the group-commit transaction (in a
+   * savepoint), so the change it makes through a repository on the same database and the record it returns
+   * commit together or not at all. If `build` throws, only this unit is rolled back and its promise rejects.
+   */
+  appendWith(build: () => AuditInput): Promise<AuditRecord> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ build, atomic: true, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** The next record time: the clock, but never before the previous record (time ranges = seq ranges). */
+  private nextTime(): number {
+    return Math.max(this.clock(), this.lastTime);
+  }
+
+  /** Commits every queued unit in one transaction, then settles the promises that waited for it. */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const done: Array<{ p: Pending; record?: AuditRecord; error?: unknown }> = [];
+    const repo = this.deps.repo;
+    let seq = this.lastSeq;
+    let hash = this.lastHash;
+    let time = this.lastTime;
+    try {
+      repo.transaction(() => {
+        for (const p of batch) {
+          try {
+            const write = (): AuditRecord => {
+              const body = normalise(p.build(), seq + 1, Math.max(this.clock(), time));
+              const r = seal(hash, body);
+              repo.append(r);
+              return r;
+            };
+            // A plain record fails only in normalise(), before anything is written: no savepoint needed.
+            const record = p.atomic ? repo.transaction(write) : write();
+            seq = record.seq;
+            hash = record.hash;
+            time = record.time;
+            done.push({ p, record });
+          } catch (error) {
+            done.push({ p, error });
+          }
+        }
+      });
+    } catch (e) {
+      // Not committed means not acknowledged: every caller in the batch gets the error.
+      this.deps.metrics?.failures.inc();
+      this.log.error({ err: e, count: batch.length }, 'audit commit failed; records not acknowledged');
+      this.loadTail();
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    this.lastSeq = seq;
+    this.lastHash = hash;
+    this.lastTime = time;
+    this.deps.metrics?.batches.observe(batch.length);
+    for (const d of done) {
+      if (d.record) {
+        this.deps.metrics?.records.inc({ kind: d.record.kind });
+        d.p.resolve(d.record);
+      } else d.p.reject(d.error);
+    }
+  }
+
+  /** The chain head: what the next record will link to. */
+  head(): { seq: number; hash: string; time: number } {
+    return { seq: this.lastSeq, hash: this.lastHash, time: this.lastTime };
+  }
+
+  /** Retention with the configured period; returns the checkpoint written, if any. */
+  purgeExpired(): AuditRecord | undefined {
+    const days = this.deps.retentionDays;
+    if (!days) return undefined;
+    return this.purgeOlderThan(this.clock() - days * DAY_MS);
+  }
+
+  /**
+   * Deletes every record older than `cutoff` (unix ms) and appends a checkpoint record, in one transaction. The
+   * checkpoint names the last purged seq and its hash (the anchor the oldest remaining record links to) and is
+   * signed with the appliance key, so the remaining chain verifies from it. Synchronous: nothing else can append
+   * in between (queued records are committed first).
+   */
+  purgeOlderThan(cutoff: number): AuditRecord | undefined {
+    this.flush();
+    const repo = this.deps.repo;
+    const lastPurged = repo.lastOlderThan(cutoff);
+    if (!lastPurged) return undefined;
+    const first = repo.first();
+    const time = this.nextTime();
+    const result = repo.transaction(() => {
+      const count = repo.purgeThrough(lastPurged.seq);
+      const detail: Omit<CheckpointDetail, 'signature'> = {
+        fromSeq: first?.seq ?? lastPurged.seq,
+        throughSeq: lastPurged.seq,
+        anchorHash: lastPurged.hash,
+        count,
+        cutoff: new Date(cutoff).toISOString(),
+        keyFingerprint: this.deps.signer.fingerprint(),
+      };
+      const signed: CheckpointDetail = { ...detail, signature: this.deps.signer.sign(checkpointMessage(detail)) };
+      const body = normalise(
+        { kind: 'checkpoint', actor: 'bootgate', action: 'retention-purge', target: `seq ${detail.fromSeq}..${detail.throughSeq}`, detail: JSON.stringify(signed) },
+        this.lastSeq + 1,
+        time,
+      );
+      const r = seal(this.lastHash, body);
+      repo.append(r);
+      return { r, count };
+    });
+    this.lastSeq = result.r.seq;
+    this.lastHash = result.r.hash;
+    this.lastTime = result.r.time;
+    this.deps.metrics?.purged.inc(result.count);
+    this.deps.metrics?.records.inc({ kind: 'checkpoint' });
+    this.log.info({ count: result.count, throughSeq: lastPurged.seq, cutoff: new Date(cutoff).toISOString() }, 'audit retention purge');
+    return result.r;
+  }
+}

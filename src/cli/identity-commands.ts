@@ -1,0 +1,225 @@
+import type { Command } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { loadConfig } from '../config/load.ts';
+import { ADMIN_TOKEN_FILE } from '../identity/auth.ts';
+import { verifyExportFile } from '../audit/verify.ts';
+import type { ExportManifest } from '../audit/export.ts';
+
+const out = (s: string): void => void process.stdout.write(s);
+
+/** A failed CLI command: printed as `bootgate: CODE: message`, exit status 2. */
+class CliError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function run(fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    const code = e instanceof CliError ? e.code : 'ERROR';
+    process.stderr.write(`bootgate: ${code}: ${(e as Error).message}\n`);
+    process.exitCode = 2;
+  }
+}
+
+interface ApiOpts {
+  config: string;
+  token?: string;
+}
+
+/**
+ * Calls the running appliance's /api/v1 (api.listen from the config) with a bearer token: --token-file, else
+ * $BOOTGATE_TOKEN, else the bootstrap admin token in <dataDir>/keys/admin.token (readable by root only).
+ */
+async function api(o: ApiOpts, method: string, path: string, body?: unknown): Promise<unknown> {
+  const config = loadConfig(o.config);
+  let token = process.env.BOOTGATE_TOKEN;
+  const tokenFile = o.token ?? (token ? undefined : join(config.dataDir, 'keys', ADMIN_TOKEN_FILE));
+  if (tokenFile) {
+    try {
+      token = readFileSync(tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new CliError('TOKEN_UNREADABLE', `cannot read the API token ${tokenFile}: ${(e as Error).message}`);
+    }
+  }
+  const url = `http://${config.api.listen}/api/v1${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (e) {
+    throw new CliError('API_UNREACHABLE', `cannot reach the appliance at ${url} (is bootgate serve running?): ${(e as Error).message}`);
+  }
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
+  if (!res.ok) {
+    const err = parsed as { error?: string; message?: string } | undefined;
+    throw new CliError(err?.error ?? `HTTP_${res.status}`, err?.message ?? `${method} ${path}: ${res.status}`);
+  }
+  return parsed;
+}
+
+function withApi(cmd: Command): Command {
+  return cmd
+    .requiredOption('-c, --config <file>', 'YAML configuration file (api.listen, dataDir)', process.env.BOOTGATE_CONFIG)
+    .option('--token <file>', 'file holding an API token (default: <dataDir>/keys/admin.token or $BOOTGATE_TOKEN)');
+}
+
+function table(rows: Array<Record<string, unknown>>, cols: string[]): void {
+  const cell = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)) + 2);
+  out(`${cols.map((c, i) => c.toUpperCase().padEnd(widths[i]!)).join('').trimEnd()}\n`);
+  for (const r of rows) out(`${cols.map((c, i) => cell(r[c]).padEnd(widths[i]!)).join('').trimEnd()}\n`);
+}
+
+function isoDate(label: string, v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (Number.isNaN(Date.parse(v))) throw new CliError('VALIDATION', `${label} ${JSON.stringify(v)} is not a date (ISO-8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`);
+  return new Date(Date.parse(v)).toISOString();
+}
+
+/** users / seats / sessions / audit: cashier and auditor operations on the running appliance. */
+export function registerIdentityCommands(program: Command): void {
+  const users = program.command('users').description('customers: identity and member accounts');
+  withApi(users.command('add').description('register a customer; prints the new user id'))
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--doc-type <type>', 'identity document type (passport, id-card, …)')
+    .requiredOption('--doc-number <number>', 'identity document number')
+    .option('--doc-country <country>', 'issuing country')
+    .option('--balance <minor>', 'open a member account with this balance (integer minor units)')
+    .action((o: ApiOpts & { name: string; docType: string; docNumber: string; docCountry?: string; balance?: string }) =>
+      run(async () => {
+        if (o.balance !== undefined && !/^\d+$/.test(o.balance)) throw new CliError('VALIDATION', '--balance must be a non-negative integer of minor units');
+        const u = (await api(o, 'POST', '/users', {
+          name: o.name,
+          docType: o.docType,
+          docNumber: o.docNumber,
+          ...(o.docCountry ? { docCountry: o.docCountry } : {}),
+          ...(o.balance !== undefined ? { member: true, balanceMinor: Number(o.balance) } : {}),
+        })) as { id: string };
+        out(`${u.id}\n`);
+      }),
+    );
+  withApi(users.command('list').description('list customers'))
+    .option('--json', 'print JSON')
+    .action((o: ApiOpts & { json?: boolean }) =>
+      run(async () => {
+        const rows = (await api(o, 'GET', '/users')) as Array<Record<string, unknown>>;
+        if (o.json) out(`${JSON.stringify(rows)}\n`);
+        else table(rows, ['id', 'name', 'docType', 'docNumber', 'docCountry', 'balanceMinor']);
+      }),
+    );
+
+  const seats = program.command('seats').description('seats: a name bound to a terminal MAC');
+  withApi(seats.command('add').description('bind a seat name to a terminal MAC'))
+    .requiredOption('--name <name>', 'seat name')
+    .requiredOption('--mac <mac>', 'terminal MAC address')
+    .option('--group <group>', 'seat group (billing rate)')
+    .action((o: ApiOpts & { name: string; mac: string; group?: string }) =>
+      run(async () => {
+        const s = (await api(o, 'POST', '/seats', { name: o.name, mac: o.mac, ...(o.group ? { group: o.group } : {}) })) as { name: string; mac: string };
+        out(`${s.name} ${s.mac}\n`);
+      }),
+    );
+  withApi(seats.command('list').description('list seats'))
+    .option('--json', 'print JSON')
+    .action((o: ApiOpts & { json?: boolean }) =>
+      run(async () => {
+        const rows = (await api(o, 'GET', '/seats')) as Array<Record<string, unknown>>;
+        if (o.json) out(`${JSON.stringify(rows)}\n`);
+        else table(rows, ['name', 'mac', 'group']);
+      }),
+    );
+
+  const sessions = program.command('sessions').description('cashier sessions: a customer at a seat');
+  withApi(sessions.command('open').description('open a session (the seat gets internet access)'))
+    .requiredOption('--user <id>', 'user id')
+    .requiredOption('--seat <name>', 'seat name')
+    .action((o: ApiOpts & { user: string; seat: string }) =>
+      run(async () => {
+        const s = (await api(o, 'POST', '/sessions', { userId: o.user, seat: o.seat })) as { id: string };
+        out(`${s.id}\n`);
+      }),
+    );
+  withApi(sessions.command('close').description("close the seat's session and print the charge"))
+    .requiredOption('--seat <name>', 'seat name')
+    .option('--payment <how>', 'member | desk (default: member balance if it covers the charge)')
+    .action((o: ApiOpts & { seat: string; payment?: string }) =>
+      run(async () => {
+        const s = (await api(o, 'POST', '/sessions/close', { seat: o.seat, ...(o.payment ? { payment: o.payment } : {}) })) as Record<string, unknown>;
+        out(`${String(s.id)} minutes=${String(s.minutes)} charge=${String(s.chargeMinor)} payment=${String(s.payment)}\n`);
+      }),
+    );
+  withApi(sessions.command('list').description('list open sessions'))
+    .option('--all', 'recent sessions, closed ones too')
+    .option('--json', 'print JSON')
+    .action((o: ApiOpts & { all?: boolean; json?: boolean }) =>
+      run(async () => {
+        const rows = (await api(o, 'GET', `/sessions${o.all ? '?all=true' : ''}`)) as Array<Record<string, unknown>>;
+        if (o.json) out(`${JSON.stringify(rows)}\n`);
+        else table(rows, ['seat', 'userId', 'userName', 'openedAt', 'closedAt', 'chargeMinor', 'id']);
+      }),
+    );
+
+  const audit = program.command('audit').description('the audit trail: signed exports and their offline verification');
+  withApi(audit.command('export').description('export records to FILE and a signed FILE.manifest.json'))
+    .option('--from <date>', 'first instant (inclusive, ISO-8601)')
+    .option('--to <date>', 'last instant (exclusive, ISO-8601)')
+    .option('--user <id>', 'only this user')
+    .option('--seat <name>', 'only this seat')
+    .option('--format <format>', 'csv | ndjson', 'ndjson')
+    .requiredOption('--out <file>', 'output file')
+    .action((o: ApiOpts & { from?: string; to?: string; user?: string; seat?: string; format: string; out: string }) =>
+      run(async () => {
+        if (o.format !== 'csv' && o.format !== 'ndjson') throw new CliError('VALIDATION', '--format must be csv or ndjson');
+        const from = isoDate('--from', o.from);
+        const to = isoDate('--to', o.to);
+        const r = (await api(o, 'POST', '/audit/export', {
+          format: o.format,
+          fileName: basename(o.out),
+          ...(from ? { from } : {}),
+          ...(to ? { to } : {}),
+          ...(o.user ? { user: o.user } : {}),
+          ...(o.seat ? { seat: o.seat } : {}),
+        })) as { content: string; manifest: ExportManifest };
+        writeFileSync(o.out, r.content);
+        writeFileSync(`${o.out}.manifest.json`, `${JSON.stringify(r.manifest, null, 2)}\n`);
+        out(`${o.out}: ${r.manifest.count} records (seq ${r.manifest.firstSeq ?? '-'}..${r.manifest.lastSeq ?? '-'}), signed by ${r.manifest.keyFingerprint}\n`);
+      }),
+    );
+  audit
+    .command('verify')
+    .description('check an export offline: manifest signature, every record hash, order and chain links')
+    .argument('<file>', 'export file (FILE.manifest.json beside it)')
+    .option('--public-key <pem>', "the appliance's public key (<dataDir>/keys/audit-ed25519.pub.pem); without it the key in the manifest is used")
+    .action((file: string, o: { publicKey?: string }) =>
+      run(() => {
+        let pem: string | undefined;
+        if (o.publicKey) {
+          try {
+            pem = readFileSync(o.publicKey, 'utf8');
+          } catch (e) {
+            throw new CliError('KEY_UNREADABLE', `${o.publicKey}: ${(e as Error).message}`);
+          }
+        }
+        const r = verifyExportFile(file, pem);
+        if (!r.ok) throw new CliError(r.code, r.reason);
+        out(`${file}: OK — ${r.count} records (seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}), chain intact, signed by ${r.keyFingerprint}\n`);
+        if (r.embeddedKey) out('note: checked against the key embedded in the manifest; pass --public-key to prove it came from this appliance\n');
+      }),
+    );
+}

@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+import type express from 'express';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createIdentityApi } from '../api/identity-api.ts';
+import { AuditLog } from '../audit/log.ts';
+import { AuditSigner } from '../audit/keys.ts';
+import { createAuditMetrics } from '../audit/metrics.ts';
+import { AuditRepository } from '../store/audit-repository.ts';
+import type { Db } from '../store/database.ts';
+import { IdentityRepository } from '../store/identity-repository.ts';
+import { ensureAdminToken } from './auth.ts';
+import { SeatDirectory } from './seat-directory.ts';
+import { IdentityService } from './service.ts';
+
+export interface IdentityServicesDeps {
+  db: Db;
+  dataDir: string;
+  logger: Logger;
+  registry: Registry;
+  /** ip → MAC of the bound lease (the appliance's DHCP lease table) */
+  macForIp: (ip: string) => string | undefined;
+  /** audit retention in days; 0 keeps everything */
+  retentionDays?: number;
+  clock?: () => number;
+}
+
+export interface IdentityServices {
+  audit: AuditLog;
+  auditRepo: AuditRepository;
+  signer: AuditSigner;
+  identity: IdentityService;
+  identityRepo: IdentityRepository;
+  directory: SeatDirectory;
+  /** mount under /api/v1 on the management server */
+  router: express.Router;
+  start(): void;
+  /** commits queued audit records; call before closing the database */
+  stop(): void;
+}
+
+/**
+ * Builds the identity and audit services on the appliance database: the signing key and the bootstrap admin token
+ * (`<dataDir>/keys/`), the group-committing audit log, cashier operations, the seat directory and the API router.
+ */
+export function createIdentityServices(deps: IdentityServicesDeps): IdentityServices {
+  const keysDir = join(deps.dataDir, 'keys');
+  const signer = AuditSigner.loadOrCreate(keysDir);
+  const auditRepo = new AuditRepository(deps.db);
+  const identityRepo = new IdentityRepository(deps.db);
+  ensureAdminToken(identityRepo, keysDir);
+  const audit = new AuditLog({
+    repo: auditRepo,
+    signer,
+    logger: deps.logger.child({ module: 'audit' }),
+    metrics: createAuditMetrics(deps.registry),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.retentionDays ? { retentionDays: deps.retentionDays } : {}),
+  });
+  const identity = new IdentityService({ repo: identityRepo, audit, logger: deps.logger.child({ module: 'identity' }), ...(deps.clock ? { clock: deps.clock } : {}) });
+  const directory = new SeatDirectory({ repo: identityRepo, service: identity, macForIp: deps.macForIp });
+  const router = createIdentityApi({ service: identity, repo: identityRepo, auditRepo, signer, directory, logger: deps.logger.child({ module: 'identity-api' }) });
+  return {
+    audit,
+    auditRepo,
+    signer,
+    identity,
+    identityRepo,
+    directory,
+    router,
+    start: () => audit.start(),
+    stop: () => {
+      directory.stop();
+      audit.stop();
+    },
+  };
+}

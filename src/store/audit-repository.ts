@@ -1,0 +1,157 @@
+import type { Db } from './database.ts';
+import type { AuditKind, AuditRecord } from '../audit/record.ts';
+
+interface Row {
+  seq: number;
+  time: number;
+  kind: AuditKind;
+  seat: string | null;
+  ip: string | null;
+  mac: string | null;
+  user_id: string | null;
+  user_name: string | null;
+  doc_type: string | null;
+  doc_number: string | null;
+  doc_country: string | null;
+  session_id: string | null;
+  method: string | null;
+  host: string | null;
+  port: number | null;
+  url: string | null;
+  sni: string | null;
+  status: number | null;
+  bytes_up: number | null;
+  bytes_down: number | null;
+  duration_ms: number | null;
+  verdict: string | null;
+  actor: string | null;
+  action: string | null;
+  target: string | null;
+  detail: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+const fromRow = (r: Row): AuditRecord => ({
+  seq: r.seq,
+  time: r.time,
+  kind: r.kind,
+  seat: r.seat,
+  ip: r.ip,
+  mac: r.mac,
+  userId: r.user_id,
+  userName: r.user_name,
+  docType: r.doc_type,
+  docNumber: r.doc_number,
+  docCountry: r.doc_country,
+  sessionId: r.session_id,
+  method: r.method,
+  host: r.host,
+  port: r.port,
+  url: r.url,
+  sni: r.sni,
+  status: r.status,
+  bytesUp: r.bytes_up,
+  bytesDown: r.bytes_down,
+  durationMs: r.duration_ms,
+  verdict: r.verdict,
+  actor: r.actor,
+  action: r.action,
+  target: r.target,
+  detail: r.detail,
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
+export interface AuditQuery {
+  /** unix ms, inclusive */
+  from?: number;
+  /** unix ms, exclusive */
+  to?: number;
+  userId?: string;
+  seat?: string;
+  kind?: AuditKind;
+  afterSeq?: number;
+  limit?: number;
+}
+
+/** The audit table: append (inside the writer's transaction), range reads, and the retention purge. */
+export class AuditRepository {
+  private readonly insert;
+  private readonly tail;
+  private readonly head;
+  private readonly lastBefore;
+  private readonly deleteThrough;
+  private readonly countThrough;
+  private readonly bySeq;
+
+  constructor(readonly db: Db) {
+    this.insert = db.prepare(
+      `INSERT INTO audit (seq, time, kind, seat, ip, mac, user_id, user_name, doc_type, doc_number, doc_country, session_id, method, host, port,
+         url, sni, status, bytes_up, bytes_down, duration_ms, verdict, actor, action, target, detail, prev_hash, hash)
+       VALUES (@seq, @time, @kind, @seat, @ip, @mac, @userId, @userName, @docType, @docNumber, @docCountry, @sessionId, @method, @host, @port,
+         @url, @sni, @status, @bytesUp, @bytesDown, @durationMs, @verdict, @actor, @action, @target, @detail, @prevHash, @hash)`,
+    );
+    this.tail = db.prepare<[], Row>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1');
+    this.head = db.prepare<[], Row>('SELECT * FROM audit ORDER BY seq ASC LIMIT 1');
+    this.lastBefore = db.prepare<[number], Row>('SELECT * FROM audit WHERE time < ? ORDER BY seq DESC LIMIT 1');
+    this.deleteThrough = db.prepare('DELETE FROM audit WHERE seq <= ?');
+    this.countThrough = db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM audit WHERE seq <= ?');
+    this.bySeq = db.prepare<[number], Row>('SELECT * FROM audit WHERE seq = ?');
+  }
+
+  /** Runs `fn` in a transaction (a savepoint when already inside one). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  append(r: AuditRecord): void {
+    this.insert.run(r);
+  }
+
+  last(): AuditRecord | undefined {
+    const r = this.tail.get();
+    return r ? fromRow(r) : undefined;
+  }
+
+  first(): AuditRecord | undefined {
+    const r = this.head.get();
+    return r ? fromRow(r) : undefined;
+  }
+
+  get(seq: number): AuditRecord | undefined {
+    const r = this.bySeq.get(seq);
+    return r ? fromRow(r) : undefined;
+  }
+
+  /** The newest record strictly older than `time` (the last one a purge at that cutoff removes). */
+  lastOlderThan(time: number): AuditRecord | undefined {
+    const r = this.lastBefore.get(time);
+    return r ? fromRow(r) : undefined;
+  }
+
+  /** Deletes every record with seq <= throughSeq; returns how many. */
+  purgeThrough(throughSeq: number): number {
+    const n = this.countThrough.get(throughSeq)?.n ?? 0;
+    this.deleteThrough.run(throughSeq);
+    return n;
+  }
+
+  /** Records in chain order, filtered; iterates lazily so exports never hold the whole table. */
+  *iterate(q: AuditQuery = {}): Generator<AuditRecord> {
+    const where: string[] = [];
+    const args: Record<string, unknown> = {};
+    if (q.from !== undefined) (where.push('time >= @from'), (args.from = q.from));
+    if (q.to !== undefined) (where.push('time < @to'), (args.to = q.to));
+    if (q.userId !== undefined) (where.push('user_id = @userId'), (args.userId = q.userId));
+    if (q.seat !== undefined) (where.push('seat = @seat'), (args.seat = q.seat));
+    if (q.kind !== undefined) (where.push('kind = @kind'), (args.kind = q.kind));
+    if (q.afterSeq !== undefined) (where.push('seq > @afterSeq'), (args.afterSeq = q.afterSeq));
+    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${q.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(q.limit))}` : ''}`;
+    for (const r of this.db.prepare<Record<string, unknown>, Row>(sql).iterate(args)) yield fromRow(r);
+  }
+
+  query(q: AuditQuery): AuditRecord[] {
+    return [...this.iterate(q)];
+  }
+}

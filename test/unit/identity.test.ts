@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createIdentityServices } from '../../src/identity/services.ts';
+import { IdentityError } from '../../src/identity/errors.ts';
+import { normaliseMac, type SessionChange } from '../../src/identity/service.ts';
+import { openDatabase } from '../../src/store/database.ts';
+import { verifyStoredChain } from '../../src/audit/verify-store.ts';
+import { verifyExport } from '../../src/audit/verify.ts';
+
+const silent = pino({ level: 'silent' });
+const T0 = Date.parse('2026-03-01T10:00:00.000Z');
+const MAC1 = '52:54:00:75:00:01';
+const MAC2 = '52:54:00:75:00:02';
+
+function setup(opts: { dir?: string; now?: { t: number } } = {}) {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'bg-id-'));
+  const now = opts.now ?? { t: T0 };
+  const db = openDatabase(join(dir, 'bootgate.db'));
+  const leases = new Map<string, string>([['10.75.0.21', MAC1], ['10.75.0.22', MAC2]]);
+  const svc = createIdentityServices({ db, dataDir: dir, logger: silent, registry: new Registry(), macForIp: (ip) => leases.get(ip), clock: () => now.t });
+  svc.start();
+  return { dir, db, now, svc, close: () => (svc.stop(), db.close()) };
+}
+
+const code = (c: string) => (e: unknown) => e instanceof IdentityError && e.code === c;
+
+describe('identity: users, seats, sessions, billing', () => {
+  it('normalises MAC spellings and rejects non-MACs', () => {
+    assert.equal(normaliseMac('52-54-00-AA-00-01'), '52:54:00:aa:00:01');
+    assert.equal(normaliseMac('5254.00aa.0001'), '52:54:00:aa:00:01');
+    assert.equal(normaliseMac('525400aa0001'), '52:54:00:aa:00:01');
+    assert.equal(normaliseMac('52:54:00:aa:00'), undefined);
+    assert.equal(normaliseMac('zz:54:00:aa:00:01'), undefined);
+  });
+
+  it('a seat has at most one open session; close charges per started minute from the member balance', async () => {
+    const { svc, now, close } = setup();
+    const id = svc.identity;
+    await id.setGroupRate('t', { name: 'vip', rateMinorPerHour: 300 });
+    const ann = await id.addUser('cashier1', { name: 'Ann', docType: 'passport', docNumber: 'P123', docCountry: 'FR', member: true, balanceMinor: 1000 });
+    const bob = await id.addUser('cashier1', { name: 'Bob', docType: 'id-card', docNumber: 'I9' });
+    await id.addSeat('admin', { name: 'A1', mac: MAC1.toUpperCase(), group: 'vip' });
+    await id.addSeat('admin', { name: 'A2', mac: MAC2 });
+    await assert.rejects(id.addSeat('admin', { name: 'A3', mac: MAC1 }), code('SEAT_EXISTS'));
+    await assert.rejects(id.addSeat('admin', { name: 'A4', mac: '52:54:00:75:00:04', group: 'nope' }), code('SEAT_GROUP_NOT_FOUND'));
+
+    const s = await id.openSession('cashier1', { userId: ann.id, seat: 'A1' });
+    await assert.rejects(id.openSession('cashier1', { userId: bob.id, seat: 'A1' }), code('SEAT_BUSY'));
+    await assert.rejects(id.openSession('cashier1', { userId: 'nobody', seat: 'A2' }), code('USER_NOT_FOUND'));
+    await assert.rejects(id.openSession('cashier1', { userId: bob.id, seat: 'Z9' }), code('SEAT_NOT_FOUND'));
+    await assert.rejects(id.closeSession('cashier1', { seat: 'A2' }), code('NO_OPEN_SESSION'));
+    assert.equal(s.rateMinorPerHour, 300);
+
+    now.t = T0 + 61 * 60_000 + 1; // 61 min 1 ms → 62 started minutes → 310
+    const closed = await id.closeSession('cashier2', { seat: 'A1' });
+    assert.deepEqual([closed.minutes, closed.chargeMinor, closed.payment, closed.closedBy], [62, 310, 'member', 'cashier2']);
+    assert.equal(id.user(ann.id)!.balanceMinor, 690);
+    // The seat is free again; Bob (no account) pays at the desk; the default group is free of charge.
+    await id.openSession('cashier1', { userId: bob.id, seat: 'A1' });
+    now.t += 30 * 60_000;
+    await assert.rejects(id.closeSession('c', { seat: 'A1', payment: 'member' }), code('NOT_A_MEMBER'));
+    const c2 = await id.closeSession('c', { seat: 'A1' });
+    assert.deepEqual([c2.minutes, c2.chargeMinor, c2.payment], [30, 150, 'desk']);
+    close();
+  });
+
+  it('sessions survive a restart; the directory maps ip → mac → seat → session → user and follows changes', async () => {
+    const a = setup();
+    const ann = await a.svc.identity.addUser('c', { name: 'Ann', docType: 'passport', docNumber: 'P1' });
+    await a.svc.identity.addSeat('admin', { name: 'A1', mac: MAC1 });
+    const changes: SessionChange[] = [];
+    a.svc.directory.onSessionChange((c) => changes.push(c));
+    assert.equal(a.svc.directory.lookupByIp('10.75.0.21')!.session, undefined);
+    assert.equal(a.svc.directory.lookupByIp('10.75.0.99'), undefined);
+    const s = await a.svc.identity.openSession('c', { userId: ann.id, seat: 'A1' });
+    assert.deepEqual(changes.map((c) => [c.type, c.seat.name, c.seat.mac, c.user.name]), [['open', 'A1', MAC1, 'Ann']]);
+    const hit = a.svc.directory.lookupByIp('10.75.0.21')!;
+    assert.equal(hit.session!.id, s.id);
+    assert.equal(hit.user!.docNumber, 'P1');
+    a.close();
+
+    const b = setup({ dir: a.dir });
+    const again = b.svc.directory.lookupByIp('10.75.0.21')!;
+    assert.equal(again.session!.id, s.id, 'the open session is still open after restart');
+    assert.deepEqual(b.svc.directory.occupied().map((o) => o.seat.name), ['A1']);
+    await b.svc.identity.closeSession('c', { seat: 'A1' });
+    assert.equal(b.svc.directory.lookupByIp('10.75.0.21')!.session, undefined);
+    assert.equal(verifyStoredChain(b.svc.auditRepo, b.svc.signer.publicKey).ok, true);
+    const actions = b.svc.auditRepo.query({ kind: 'admin' }).map((r) => [r.action, r.actor]);
+    assert.deepEqual(actions, [['user.add', 'c'], ['seat.add', 'admin'], ['session.open', 'c'], ['session.close', 'c']]);
+    b.close();
+  });
+
+  it('every change and its audit record commit together: a refused change leaves no record', async () => {
+    const { svc, close } = setup();
+    await assert.rejects(svc.identity.openSession('c', { userId: 'x', seat: 'y' }));
+    assert.equal(svc.auditRepo.query({}).length, 0);
+    close();
+  });
+});
+
+describe('identity API (/api/v1)', () => {
+  const ctx = setup();
+  const app = express();
+  app.use('/api/v1', ctx.svc.router);
+  const server = app.listen(0, '127.0.0.1');
+  after(() => {
+    server.close();
+    ctx.close();
+  });
+  const adminToken = readFileSync(join(ctx.dir, 'keys/admin.token'), 'utf8').trim();
+  async function call(method: string, path: string, auth: string | undefined, body?: unknown) {
+    const { port } = server.address() as AddressInfo;
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
+      method,
+      headers: { ...(auth ? { authorization: auth } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> & Array<Record<string, unknown>> };
+  }
+  const bearer = (t: string) => `Bearer ${t}`;
+
+  it('bootstraps an admin token file (0600) and refuses requests without valid credentials', async () => {
+    assert.equal(statSync(join(ctx.dir, 'keys/admin.token')).mode & 0o777, 0o600);
+    assert.equal((await call('GET', '/users', undefined)).status, 401);
+    assert.equal((await call('GET', '/users', bearer('bg_wrong'))).body.error, 'UNAUTHENTICATED');
+    assert.deepEqual((await call('GET', '/whoami', bearer(adminToken))).body, { actor: 'token:bootstrap-admin', role: 'admin' });
+  });
+
+  it('roles: a cashier opens sessions but cannot add seats; an auditor reads and exports but changes nothing', async () => {
+    const cashier = (await call('POST', '/tokens', bearer(adminToken), { name: 'desk1', role: 'cashier' })).body.token as string;
+    const op = await call('POST', '/operators', bearer(adminToken), { username: 'eve', password: 'correct horse', role: 'auditor' });
+    assert.equal(op.status, 201);
+    const auditor = `Basic ${Buffer.from('eve:correct horse').toString('base64')}`;
+    assert.equal((await call('GET', '/whoami', `Basic ${Buffer.from('eve:wrong pass').toString('base64')}`)).status, 401);
+
+    assert.equal((await call('POST', '/seats', bearer(cashier), { name: 'A1', mac: MAC1 })).body.error, 'FORBIDDEN');
+    assert.equal((await call('POST', '/seats', bearer(adminToken), { name: 'A1', mac: MAC1 })).status, 201);
+    const bad = await call('POST', '/users', bearer(cashier), { name: 'X', docType: 'passport' });
+    assert.deepEqual([bad.status, bad.body.error], [400, 'VALIDATION']);
+    const u = await call('POST', '/users', bearer(cashier), { name: 'Ann', docType: 'passport', docNumber: 'P1', docCountry: 'DE' });
+    assert.equal(u.status, 201);
+    const s = await call('POST', '/sessions', bearer(cashier), { userId: u.body.id, seat: 'A1' });
+    assert.equal(s.status, 201);
+    assert.equal((await call('POST', '/sessions', bearer(cashier), { userId: u.body.id, seat: 'A1' })).body.error, 'SEAT_BUSY');
+    const open = await call('GET', '/sessions', auditor);
+    assert.deepEqual(open.body.map((x) => [x.seat, x.userName]), [['A1', 'Ann']]);
+
+    for (const [m, p, b] of [
+      ['POST', '/users', { name: 'Y', docType: 't', docNumber: 'n' }],
+      ['POST', '/sessions/close', { seat: 'A1' }],
+      ['POST', '/tokens', { name: 'x', role: 'admin' }],
+      ['PUT', '/seat-groups/default', { rateMinorPerHour: 1 }],
+    ] as const)
+      assert.equal((await call(m, p, auditor, b)).body.error, 'FORBIDDEN', `${m} ${p}`);
+    assert.equal((await call('GET', '/audit/records', bearer(cashier))).body.error, 'FORBIDDEN');
+
+    assert.equal((await call('POST', '/sessions/close', bearer(cashier), { seat: 'A1' })).status, 200);
+    const records = await call('GET', '/audit/records?kind=admin', auditor);
+    assert.deepEqual(
+      records.body.map((r) => [r.actor, r.action]),
+      [
+        ['token:bootstrap-admin', 'token.create'],
+        ['token:bootstrap-admin', 'operator.create'],
+        ['token:bootstrap-admin', 'seat.add'],
+        ['token:desk1', 'user.add'],
+        ['token:desk1', 'session.open'],
+        ['token:desk1', 'session.close'],
+      ],
+    );
+    const ex = await call('POST', '/audit/export', auditor, { format: 'ndjson', fileName: 'a.ndjson' });
+    assert.equal(ex.status, 200);
+    const manifest = ex.body.manifest as { count: number };
+    assert.equal(manifest.count, 7, 'six changes, and the export action itself, recorded before the export is built');
+    assert.equal(verifyExport(ex.body.content as string, JSON.stringify(manifest), ctx.svc.signer.publicKeyPem()).ok, true);
+    const last = ctx.svc.auditRepo.last()!;
+    assert.deepEqual([last.actor, last.action], ['operator:eve', 'audit.export']);
+  });
+});
