@@ -212,7 +212,13 @@ export class Appliance {
       leases,
       boots,
       logger: log.child({ module: 'api' }),
-      routers: [...(Object.keys(config.iscsi.images).length > 0 ? [createOverlayRouter(overlays)] : []), identity.router],
+      routers: [
+        ...(Object.keys(config.iscsi.images).length > 0
+          ? [createOverlayRouter(overlays, { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) })]
+          : []),
+        identity.router,
+      ],
+      readGuard: identity.guard(['admin', 'cashier', 'auditor']),
     });
     this.services.push({ name: 'api', start: () => api.start(), stop: () => api.stop() });
   }

@@ -1,4 +1,4 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { buildExport } from '../audit/export.ts';
@@ -78,27 +78,43 @@ const view = {
  * Auditors only read and export. Every change is written to the audit trail as an admin record in the same
  * transaction as the change, and the reply is sent after commit.
  */
+/** Who is calling: a bearer API token or an operator's Basic password (scrypt), else UNAUTHENTICATED. */
+export async function authenticateRequest(repo: IdentityRepository, req: Request): Promise<Principal> {
+  const h = req.get('authorization') ?? '';
+  const bearer = /^Bearer\s+(\S+)$/i.exec(h);
+  if (bearer) {
+    const t = repo.tokenByHash(tokenHash(bearer[1]!));
+    if (t && t.revokedAt === null) return { actor: `token:${t.name}`, role: t.role };
+  }
+  const basic = /^Basic\s+(\S+)$/i.exec(h);
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    const op = i > 0 ? repo.operator(decoded.slice(0, i)) : undefined;
+    if (op && (await checkPassword(decoded.slice(i + 1), op.passwordHash))) return { actor: `operator:${op.username}`, role: op.role };
+  }
+  throw new IdentityError('UNAUTHENTICATED', 'a valid bearer token or operator password is required');
+}
+
+/** Middleware for routes outside this router (leases, terminals, images): 401/403 unless the caller has a role. */
+export function requireRoles(repo: IdentityRepository, roles: readonly Role[]): RequestHandler {
+  return (req, res, next) => {
+    authenticateRequest(repo, req).then(
+      (p) => {
+        if (roles.includes(p.role)) next();
+        else res.status(403).json({ error: 'FORBIDDEN', message: `role ${p.role} may not ${req.method} ${req.path}` });
+      },
+      (e: unknown) => res.status(401).json({ error: 'UNAUTHENTICATED', message: (e as Error).message }),
+    );
+  };
+}
+
 export function createIdentityApi(deps: IdentityApiDeps): express.Router {
   const router = express.Router();
   router.use(express.json({ limit: '64kb' }));
   const log = deps.logger;
 
-  async function authenticate(req: Request): Promise<Principal> {
-    const h = req.get('authorization') ?? '';
-    const bearer = /^Bearer\s+(\S+)$/i.exec(h);
-    if (bearer) {
-      const t = deps.repo.tokenByHash(tokenHash(bearer[1]!));
-      if (t && t.revokedAt === null) return { actor: `token:${t.name}`, role: t.role };
-    }
-    const basic = /^Basic\s+(\S+)$/i.exec(h);
-    if (basic) {
-      const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
-      const i = decoded.indexOf(':');
-      const op = i > 0 ? deps.repo.operator(decoded.slice(0, i)) : undefined;
-      if (op && (await checkPassword(decoded.slice(i + 1), op.passwordHash))) return { actor: `operator:${op.username}`, role: op.role };
-    }
-    throw new IdentityError('UNAUTHENTICATED', 'a valid bearer token or operator password is required');
-  }
+  const authenticate = (req: Request): Promise<Principal> => authenticateRequest(deps.repo, req);
 
   const route = (roles: readonly Role[], handler: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {

@@ -1,4 +1,4 @@
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -14,6 +14,8 @@ export interface ManagementDeps {
   logger: Logger;
   /** further /api/v1 routers (overlays, identity, …) */
   routers?: Router[];
+  /** authentication for the read routes here (leases, terminals); /metrics stays open for Prometheus */
+  readGuard?: RequestHandler;
 }
 
 /** The management listener: /metrics for Prometheus and the read side of /api/v1 (never on the terminal LAN). */
@@ -29,10 +31,11 @@ export class ManagementServer {
     app.get('/metrics', async (_req, res) => {
       res.type(this.deps.registry.contentType).send(await this.deps.registry.metrics());
     });
-    app.get('/api/v1/leases', (_req, res) => {
+    const guard: RequestHandler = this.deps.readGuard ?? ((_req, _res, next) => next());
+    app.get('/api/v1/leases', guard, (_req, res) => {
       res.json(this.deps.leases.all().map((l) => ({ ...l, ip: intToIp(l.ip), startsAt: new Date(l.startsAt).toISOString(), expiresAt: new Date(l.expiresAt).toISOString() })));
     });
-    app.get('/api/v1/terminals', (_req, res) => {
+    app.get('/api/v1/terminals', guard, (_req, res) => {
       res.json(
         this.deps.boots.terminals().map((t) => ({
           ...t,
@@ -41,8 +44,8 @@ export class ManagementServer {
         })),
       );
     });
-    app.get('/api/v1/terminals/:mac/boots', (req, res) => {
-      res.json(this.deps.boots.boots(req.params.mac.toLowerCase().replaceAll('-', ':'), 20));
+    app.get('/api/v1/terminals/:mac/boots', guard, (req, res) => {
+      res.json(this.deps.boots.boots(String(req.params.mac).toLowerCase().replaceAll('-', ':'), 20));
     });
     for (const router of this.deps.routers ?? []) app.use('/api/v1', router);
     return app;

@@ -1,4 +1,4 @@
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { OverlayError, type OverlayManager, type OverlayMode } from '../overlay/manager.ts';
 
 const MODES: readonly OverlayMode[] = ['discard', 'keep', 'super'];
@@ -19,13 +19,15 @@ function handle(fn: (req: Request, res: Response) => Promise<void>) {
  * Images, versions and per-terminal overlays (issue 4): list, a terminal's overlay size, reset one overlay,
  * commit a super terminal's writes as a new version, roll back. Mounted under /api/v1 on the management listener.
  */
-export function createOverlayRouter(manager: OverlayManager): Router {
+export function createOverlayRouter(manager: OverlayManager, guard: { read: RequestHandler; write: RequestHandler }): Router {
   const r = Router();
-  r.get('/images', (_req, res) => {
+  const { read, write } = guard;
+  r.get('/images', read, (_req, res) => {
     res.json(manager.images());
   });
   r.get(
     '/images/:image/overlays/:mac',
+    read,
     handle(async (req, res) => {
       const { image, mac } = req.params as { image: string; mac: string };
       res.json({ image, mac, mode: manager.modeOf(mac), bytes: await manager.overlayBytes(image, mac) });
@@ -33,13 +35,14 @@ export function createOverlayRouter(manager: OverlayManager): Router {
   );
   r.post(
     '/images/:image/overlays/:mac/reset',
+    write,
     handle(async (req, res) => {
       const { image, mac } = req.params as { image: string; mac: string };
       await manager.reset(image, mac);
       res.status(204).end();
     }),
   );
-  r.put('/overlays/:mac/mode', (req, res) => {
+  r.put('/overlays/:mac/mode', write, (req, res) => {
     const mode = (req.body as { mode?: string } | undefined)?.mode;
     if (!MODES.includes(mode as OverlayMode)) {
       res.status(400).json({ error: 'BAD_MODE', message: `mode must be one of ${MODES.join(', ')}` });
@@ -50,6 +53,7 @@ export function createOverlayRouter(manager: OverlayManager): Router {
   });
   r.post(
     '/images/:image/commit',
+    write,
     handle(async (req, res) => {
       const body = (req.body ?? {}) as { mac?: string; note?: string };
       if (typeof body.mac !== 'string') {
@@ -61,6 +65,7 @@ export function createOverlayRouter(manager: OverlayManager): Router {
   );
   r.post(
     '/images/:image/rollback',
+    write,
     handle(async (req, res) => {
       const version = Number((req.body ?? {}).version);
       if (!Number.isInteger(version) || version < 1) {

@@ -1,24 +1,76 @@
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig } from '../config/load.ts';
+import { ADMIN_TOKEN_FILE } from '../identity/auth.ts';
 
-/** Calls the running appliance's management API (api.listen from the config file). */
-export async function apiRequest(configFile: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const config = loadConfig(configFile);
+/** A failed CLI command: printed as `bootgate: CODE: message`, exit status 2. */
+export class CliError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function run(fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    const code = e instanceof CliError ? e.code : 'ERROR';
+    process.stderr.write(`bootgate: ${code}: ${(e as Error).message}\n`);
+    process.exitCode = 2;
+  }
+}
+
+export interface ApiOpts {
+  config: string;
+  token?: string;
+}
+
+/**
+ * Calls the running appliance's /api/v1 (api.listen from the config) with a bearer token: --token-file, else
+ * $BOOTGATE_TOKEN, else the bootstrap admin token in <dataDir>/keys/admin.token (readable by root only).
+ */
+export async function api(o: ApiOpts, method: string, path: string, body?: unknown): Promise<unknown> {
+  const config = loadConfig(o.config);
+  let token = process.env.BOOTGATE_TOKEN;
+  const tokenFile = o.token ?? (token ? undefined : join(config.dataDir, 'keys', ADMIN_TOKEN_FILE));
+  if (tokenFile) {
+    try {
+      token = readFileSync(tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new CliError('TOKEN_UNREADABLE', `cannot read the API token ${tokenFile}: ${(e as Error).message}`);
+    }
+  }
   const url = `http://${config.api.listen}/api/v1${path}`;
   let res: Response;
   try {
     res = await fetch(url, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (e) {
-    throw new Error(`cannot reach the appliance at ${url} (is bootgate serve running?): ${(e as Error).message}`);
+    throw new CliError('API_UNREACHABLE', `cannot reach the appliance at ${url} (is bootgate serve running?): ${(e as Error).message}`);
   }
   const text = await res.text();
-  const parsed: unknown = text ? JSON.parse(text) : undefined;
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
   if (!res.ok) {
     const err = parsed as { error?: string; message?: string } | undefined;
-    throw new Error(`${method} ${path}: ${res.status} ${err?.error ?? ''} ${err?.message ?? text}`.trim());
+    throw new CliError(err?.error ?? `HTTP_${res.status}`, err?.message ?? `${method} ${path}: ${res.status}`);
   }
   return parsed;
+}
+
+export function withApi(cmd: Command): Command {
+  return cmd
+    .requiredOption('-c, --config <file>', 'YAML configuration file (api.listen, dataDir)', process.env.BOOTGATE_CONFIG)
+    .option('--token <file>', 'file holding an API token (default: <dataDir>/keys/admin.token or $BOOTGATE_TOKEN)');
 }

@@ -1,83 +1,13 @@
 import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { loadConfig } from '../config/load.ts';
-import { ADMIN_TOKEN_FILE } from '../identity/auth.ts';
 import { verifyExportFile } from '../audit/verify.ts';
 import type { ExportManifest } from '../audit/export.ts';
 
+import { api, CliError, run, withApi, type ApiOpts } from './api-client.ts';
+
 const out = (s: string): void => void process.stdout.write(s);
 
-/** A failed CLI command: printed as `bootgate: CODE: message`, exit status 2. */
-class CliError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-async function run(fn: () => Promise<void> | void): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    const code = e instanceof CliError ? e.code : 'ERROR';
-    process.stderr.write(`bootgate: ${code}: ${(e as Error).message}\n`);
-    process.exitCode = 2;
-  }
-}
-
-interface ApiOpts {
-  config: string;
-  token?: string;
-}
-
-/**
- * Calls the running appliance's /api/v1 (api.listen from the config) with a bearer token: --token-file, else
- * $BOOTGATE_TOKEN, else the bootstrap admin token in <dataDir>/keys/admin.token (readable by root only).
- */
-async function api(o: ApiOpts, method: string, path: string, body?: unknown): Promise<unknown> {
-  const config = loadConfig(o.config);
-  let token = process.env.BOOTGATE_TOKEN;
-  const tokenFile = o.token ?? (token ? undefined : join(config.dataDir, 'keys', ADMIN_TOKEN_FILE));
-  if (tokenFile) {
-    try {
-      token = readFileSync(tokenFile, 'utf8').trim();
-    } catch (e) {
-      throw new CliError('TOKEN_UNREADABLE', `cannot read the API token ${tokenFile}: ${(e as Error).message}`);
-    }
-  }
-  const url = `http://${config.api.listen}/api/v1${path}`;
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  } catch (e) {
-    throw new CliError('API_UNREACHABLE', `cannot reach the appliance at ${url} (is bootgate serve running?): ${(e as Error).message}`);
-  }
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = text;
-  }
-  if (!res.ok) {
-    const err = parsed as { error?: string; message?: string } | undefined;
-    throw new CliError(err?.error ?? `HTTP_${res.status}`, err?.message ?? `${method} ${path}: ${res.status}`);
-  }
-  return parsed;
-}
-
-function withApi(cmd: Command): Command {
-  return cmd
-    .requiredOption('-c, --config <file>', 'YAML configuration file (api.listen, dataDir)', process.env.BOOTGATE_CONFIG)
-    .option('--token <file>', 'file holding an API token (default: <dataDir>/keys/admin.token or $BOOTGATE_TOKEN)');
-}
 
 function table(rows: Array<Record<string, unknown>>, cols: string[]): void {
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : String(v));

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type express from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createIdentityApi } from '../api/identity-api.ts';
+import { createIdentityApi, requireRoles } from '../api/identity-api.ts';
 import { AuditLog } from '../audit/log.ts';
 import { AuditSigner } from '../audit/keys.ts';
 import { createAuditMetrics } from '../audit/metrics.ts';
@@ -34,6 +34,8 @@ export interface IdentityServices {
   directory: SeatDirectory;
   /** mount under /api/v1 on the management server */
   router: express.Router;
+  /** authentication for routes outside the identity router (leases, terminals, images and overlays) */
+  guard(roles: ReadonlyArray<'admin' | 'cashier' | 'auditor'>): express.RequestHandler;
   start(): void;
   /** commits queued audit records; call before closing the database */
   stop(): void;
@@ -68,6 +70,7 @@ export function createIdentityServices(deps: IdentityServicesDeps): IdentityServ
     identityRepo,
     directory,
     router,
+    guard: (roles) => requireRoles(identityRepo, roles),
     start: () => audit.start(),
     stop: () => {
       directory.stop();

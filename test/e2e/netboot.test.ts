@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -43,7 +43,10 @@ describe('e2e: QEMU terminals netboot through bootgate', () => {
   });
 
   it('the timelines are served by the API and printed by `bootgate terminals`', () => {
-    const api = JSON.parse(execFileSync('ip', ['netns', 'exec', 'bge2e', 'curl', '-sf', 'http://127.0.0.1:8443/api/v1/terminals'], { encoding: 'utf8' })) as Array<{
+    const token = readFileSync(join(dir, 'data/keys/admin.token'), 'utf8').trim();
+    const api = JSON.parse(
+      execFileSync('ip', ['netns', 'exec', 'bge2e', 'curl', '-sf', '-H', `authorization: Bearer ${token}`, 'http://127.0.0.1:8443/api/v1/terminals'], { encoding: 'utf8' }),
+    ) as Array<{
       mac: string;
       firmware: string;
       lastBoot: { stage: string } | null;

@@ -85,7 +85,14 @@ describe('overlay administration through bootgate serve (CLI → API → overlay
     assert.match(qemuIo(nsB, B, 'read -P 0 1M 64k'), /read 65536\/65536 bytes/, 'B sees version 1 again');
   });
 
-  it('API errors are clear: unknown image → exit 1 with IMAGE_UNKNOWN', () => {
+  it('the API refuses callers without a token (401); /metrics stays open', () => {
+    const code = lab.exec(lab.server, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `http://${API}/api/v1/images/gold/rollback`, '-H', 'content-type: application/json', '-d', '{"version":1}']);
+    assert.equal(code, '401');
+    assert.equal(lab.exec(lab.server, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${API}/api/v1/leases`]), '401');
+    assert.equal(lab.exec(lab.server, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${API}/metrics`]), '200');
+  });
+
+  it('API errors are clear: unknown image → exit 2 with IMAGE_UNKNOWN', () => {
     assert.throws(() => cli('overlays', 'size', '--image', 'nope', '--mac', A), /IMAGE_UNKNOWN/);
   });
 });
