@@ -1,0 +1,93 @@
+/**
+ * The bootgate nftables table as text for `nft -f -`: pure (config → string), so it is unit-tested without a
+ * kernel. One table (family inet) holds everything bootgate does to packets; nothing outside it is touched.
+ *
+ *   set seats          addresses of seats with an open session, with per-element counters (bytes per seat)
+ *   nat prerouting     traffic to the gateway itself (DNS, DHCP, TFTP, HTTP boot, iSCSI, portal, proxy) is left
+ *                      alone; seats in @seats: tcp/80 → HTTP interceptor, tcp/443 → TLS interceptor; any other
+ *                      seat: tcp/80 → the portal ("please see the cashier")
+ *   filter forward     from the LAN only @seats pass; replies to the LAN only for established flows
+ *   nat postrouting    masquerade LAN → WAN
+ *
+ * The text starts with `table …` + `delete table …` so one `nft -f` transaction replaces the whole table
+ * atomically (nft(8) "add table" is idempotent; the delete then the new definition commit together).
+ */
+import { isIpv4, parseCidr } from '../../wire/ipv4.ts';
+
+export interface GateRulesetConfig {
+  /** nftables table name (family inet) */
+  table: string;
+  /** the terminal LAN interface (a bridge or a NIC) */
+  lanInterface: string;
+  /** the uplink; without it, masquerade applies to everything leaving by another interface than the LAN */
+  wanInterface?: string;
+  /** the LAN subnet, e.g. 10.76.1.0/24 */
+  lanSubnet: string;
+  httpInterceptPort: number;
+  tlsInterceptPort: number;
+  portalPort: number;
+  /** seat addresses with an open session when the table is (re)applied */
+  seats: readonly string[];
+}
+
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const TABLE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+/** Rejects anything that is not a plain name/number before it is pasted into nft syntax. */
+export function validateGateConfig(c: GateRulesetConfig): void {
+  if (!TABLE.test(c.table)) throw new RangeError(`bad nftables table name: ${c.table}`);
+  if (!IFNAME.test(c.lanInterface)) throw new RangeError(`bad interface name: ${c.lanInterface}`);
+  if (c.wanInterface !== undefined && !IFNAME.test(c.wanInterface)) throw new RangeError(`bad interface name: ${c.wanInterface}`);
+  parseCidr(c.lanSubnet);
+  for (const p of [c.httpInterceptPort, c.tlsInterceptPort, c.portalPort]) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`bad port: ${p}`);
+  }
+  for (const s of c.seats) if (!isIpv4(s)) throw new RangeError(`not an IPv4 seat address: ${s}`);
+}
+
+export function renderRuleset(c: GateRulesetConfig): string {
+  validateGateConfig(c);
+  const t = c.table;
+  const lan = JSON.stringify(c.lanInterface);
+  const elements = c.seats.length ? `\n\t\telements = { ${[...new Set(c.seats)].join(', ')} }` : '';
+  const masq = c.wanInterface
+    ? `oifname ${JSON.stringify(c.wanInterface)} ip saddr ${c.lanSubnet} counter masquerade`
+    : `oifname != ${lan} ip saddr ${c.lanSubnet} counter masquerade`;
+  return `table inet ${t}
+delete table inet ${t}
+table inet ${t} {
+\tset seats {
+\t\ttype ipv4_addr
+\t\tcounter${elements}
+\t}
+
+\tchain prerouting {
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\tiifname ${lan} fib daddr type local counter accept comment "services on the gateway: DNS DHCP TFTP HTTP-boot iSCSI portal proxy"
+\t\tiifname ${lan} ip saddr @seats tcp dport 80 counter redirect to :${c.httpInterceptPort} comment "seat HTTP to the interceptor"
+\t\tiifname ${lan} ip saddr @seats tcp dport 443 counter redirect to :${c.tlsInterceptPort} comment "seat TLS to the SNI interceptor"
+\t\tiifname ${lan} ip saddr != @seats tcp dport 80 counter redirect to :${c.portalPort} comment "no session: the portal"
+\t}
+
+\tchain forward {
+\t\ttype filter hook forward priority filter; policy accept;
+\t\tiifname ${lan} ip saddr @seats counter accept comment "seat with an open session"
+\t\tiifname ${lan} counter drop comment "no session"
+\t\toifname ${lan} ct state established,related counter accept
+\t\toifname ${lan} counter drop comment "nothing new into the LAN"
+\t}
+
+\tchain postrouting {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\t${masq}
+\t}
+}
+`;
+}
+
+/** The JSON command (libnftables-json(5)) that adds or deletes seat addresses. */
+export function seatElementCommand(table: string, op: 'add' | 'delete', ips: readonly string[]): string {
+  if (!TABLE.test(table)) throw new RangeError(`bad nftables table name: ${table}`);
+  for (const s of ips) if (!isIpv4(s)) throw new RangeError(`not an IPv4 seat address: ${s}`);
+  return JSON.stringify({ nftables: [{ [op]: { element: { family: 'inet', table, name: 'seats', elem: [...ips] } } }] });
+}

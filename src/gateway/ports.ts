@@ -1,0 +1,58 @@
+/**
+ * What the gateway needs from the rest of bootgate, as two small interfaces (identity and audit satisfy them;
+ * the composition root wires them). The gateway never reads the store itself.
+ */
+
+export interface SeatUser {
+  id: string;
+  name: string;
+  docType: string;
+  docNumber: string;
+  docCountry?: string;
+}
+
+/** The open session at a seat address. */
+export interface SeatSession {
+  seat: string;
+  mac: string;
+  user: SeatUser;
+  sessionId: string;
+}
+
+export interface SeatLookup {
+  /** undefined: no open session at this address, so the gateway refuses the connection. */
+  lookupByIp(ip: string): SeatSession | undefined;
+}
+
+export type AuditKind = 'http' | 'tunnel' | 'tls' | 'flow';
+export type AuditVerdict = 'allowed' | 'refused' | 'error';
+
+export interface AuditRecordInput {
+  time: string;
+  seat: string;
+  ip: string;
+  mac: string;
+  userId: string;
+  userName: string;
+  docType: string;
+  docNumber: string;
+  sessionId: string;
+  kind: AuditKind;
+  method?: string;
+  host: string;
+  port: number;
+  /** HTTP only */
+  url?: string;
+  /** TLS only */
+  sni?: string;
+  status?: number;
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+  verdict: AuditVerdict;
+}
+
+export interface AuditSink {
+  /** Resolves once the record is durably committed (group commit). */
+  append(record: AuditRecordInput): Promise<void>;
+}

@@ -1,0 +1,73 @@
+import type { Logger } from '../../log/logger.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { AuditKind, AuditRecordInput, AuditSink, AuditVerdict, SeatSession } from '../ports.ts';
+
+/** The client's IPv4 address as a seat address (IPv4-mapped IPv6 from a dual-stack listener unwrapped). */
+export function clientIp(remoteAddress: string | undefined): string {
+  const a = remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+export interface Activity {
+  kind: AuditKind;
+  method?: string;
+  host: string;
+  port: number;
+  url?: string;
+  sni?: string;
+  status?: number;
+  bytesUp: number;
+  bytesDown: number;
+  startedAt: number;
+  verdict: AuditVerdict;
+}
+
+/** Turns one request or tunnel into one audit record and hands it to the sink; failures are logged and counted. */
+export class AuditEmitter {
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly sink: AuditSink,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  emit(ip: string, s: SeatSession, a: Activity): Promise<void> {
+    const record: AuditRecordInput = {
+      time: new Date(a.startedAt).toISOString(),
+      seat: s.seat,
+      ip,
+      mac: s.mac,
+      userId: s.user.id,
+      userName: s.user.name,
+      docType: s.user.docType,
+      docNumber: s.user.docNumber,
+      sessionId: s.sessionId,
+      kind: a.kind,
+      host: a.host,
+      port: a.port,
+      bytesUp: a.bytesUp,
+      bytesDown: a.bytesDown,
+      durationMs: Math.max(0, this.now() - a.startedAt),
+      verdict: a.verdict,
+    };
+    if (a.method !== undefined) record.method = a.method;
+    if (a.url !== undefined) record.url = a.url;
+    if (a.sni !== undefined) record.sni = a.sni;
+    if (a.status !== undefined) record.status = a.status;
+    this.metrics.requests.inc({ kind: a.kind, verdict: a.verdict });
+    const p = this.sink.append(record).catch((err: unknown) => {
+      this.metrics.auditFailures.inc();
+      this.log.error({ err, ip, kind: a.kind, host: a.host }, 'audit record not committed');
+    });
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  /** Resolves when every record handed to the sink so far has been committed (or has failed). */
+  async drain(): Promise<void> {
+    while (this.inFlight.size) await Promise.all([...this.inFlight]);
+  }
+}

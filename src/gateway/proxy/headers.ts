@@ -1,0 +1,44 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+/** RFC 9110 §7.6.1: hop-by-hop fields are not forwarded, nor any field the Connection header names. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export function endToEndHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const named = new Set<string>();
+  const conn = h.connection;
+  if (typeof conn === 'string') for (const t of conn.split(',')) named.add(t.trim().toLowerCase());
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || named.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Splits an authority ("host:port", "[v6]:port", "host") into host and port. Undefined when malformed. */
+export function parseAuthority(authority: string, defaultPort: number): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]\s/@]+))(?::(\d{1,5}))?$/.exec(authority);
+  if (!m) return undefined;
+  const host = (m[1] ?? m[2])!.toLowerCase();
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host, port };
+}
+
+export function refusalPage(status: number, title: string, detail: string): { status: number; body: string } {
+  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return {
+    status,
+    body: `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title></head><body><h1>${esc(title)}</h1><p>${esc(detail)}</p></body></html>\n`,
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * Transparent TLS interception without decryption: seat tcp/443 is redirected here by nftables; we read the
+ * ClientHello, take the destination from its SNI (Node cannot read SO_ORIGINAL_DST from a redirected socket,
+ * so the server name is the destination), open <sni>:443 and splice the two connections, ClientHello first.
+ * A client without an open session is closed before anything is sent upstream; so is one that sends no SNI,
+ * or bytes that are not a ClientHello (DecodeError code → drop reason).
+ */
+import net, { type Socket } from 'node:net';
+import type { LookupFunction } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../log/logger.ts';
+import { DecodeError } from '../../wire/decode-error.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { AuditSink, SeatLookup } from '../ports.ts';
+import { AuditEmitter, clientIp, type Activity } from './audit.ts';
+import { scanClientHello } from './client-hello.ts';
+import { spliceTunnel } from './http-proxy.ts';
+
+export interface TlsInterceptorOptions {
+  host: string;
+  port: number;
+  /** port dialled on the SNI host */
+  upstreamPort: number;
+  /** the ClientHello must arrive within this time */
+  helloTimeoutMs: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export interface TlsInterceptorDeps {
+  options: TlsInterceptorOptions;
+  seats: SeatLookup;
+  audit: AuditSink;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  lookup?: LookupFunction;
+}
+
+export class TlsInterceptor {
+  private readonly log: Logger;
+  private readonly emitter: AuditEmitter;
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<Socket | Duplex>();
+
+  constructor(private readonly deps: TlsInterceptorDeps) {
+    this.log = deps.logger.child({ module: 'gateway.proxy.tls' });
+    this.emitter = new AuditEmitter(deps.audit, deps.metrics, this.log);
+  }
+
+  async start(): Promise<number> {
+    const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.deps.options.port, this.deps.options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as net.AddressInfo).port;
+    this.log.info({ host: this.deps.options.host, port }, 'TLS SNI interceptor listening');
+    return port;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await closed;
+    await this.emitter.drain();
+  }
+
+  private drop(sock: Socket, ip: string, reason: string, detail?: string): void {
+    this.deps.metrics.drops.inc({ reason });
+    this.log.debug({ ip, reason, detail }, 'TLS connection dropped');
+    sock.destroy();
+  }
+
+  private onConnection(sock: Socket): void {
+    const ip = clientIp(sock.remoteAddress);
+    sock.on('error', () => sock.destroy());
+    const session = this.deps.seats.lookupByIp(ip);
+    if (!session) return this.drop(sock, ip, 'no_session');
+    this.sockets.add(sock);
+    sock.once('close', () => this.sockets.delete(sock));
+    const startedAt = Date.now();
+    let buf: Buffer = Buffer.alloc(0);
+    sock.setTimeout(this.deps.options.helloTimeoutMs, () => this.drop(sock, ip, 'hello_timeout'));
+    const onData = (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      let scan;
+      try {
+        scan = scanClientHello(buf);
+      } catch (e) {
+        sock.off('data', onData);
+        if (e instanceof DecodeError) return this.drop(sock, ip, `tls_${e.code.toLowerCase()}`, e.message);
+        throw e;
+      }
+      if (!scan.done) return;
+      sock.off('data', onData);
+      sock.pause();
+      sock.setTimeout(0);
+      const sni = scan.hello.serverName;
+      if (!sni) return this.drop(sock, ip, 'no_sni');
+      this.sockets.delete(sock);
+      const act: Activity = { kind: 'tls', host: sni, port: this.deps.options.upstreamPort, sni, bytesUp: 0, bytesDown: 0, startedAt, verdict: 'allowed' };
+      spliceTunnel({
+        client: sock,
+        first: buf,
+        target: { host: sni, port: this.deps.options.upstreamPort },
+        lookup: this.deps.lookup,
+        connectTimeoutMs: this.deps.options.connectTimeoutMs,
+        idleTimeoutMs: this.deps.options.idleTimeoutMs,
+        tunnels: this.sockets,
+        metrics: this.deps.metrics,
+        onConnected: () => undefined,
+        onFailed: () => sock.destroy(),
+        onClosed: (verdict, up, down) => {
+          act.verdict = verdict;
+          act.bytesUp = up;
+          act.bytesDown = down;
+          void this.emitter.emit(ip, session, act);
+        },
+      });
+    };
+    sock.on('data', onData);
+  }
+}

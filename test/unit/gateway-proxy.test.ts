@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
+import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
+import { TlsInterceptor } from '../../src/gateway/proxy/tls-interceptor.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { MemoryAudit, MemorySeats, selfSignedCert, session, staticLookup } from '../helpers/gateway-harness.ts';
+
+const logger = createLogger('silent');
+const seats = new MemorySeats();
+let audit = new MemoryAudit();
+const sink = { append: (r: Parameters<MemoryAudit['append']>[0]) => audit.append(r) };
+const lookup = staticLookup({ 'web.bggw.test': '127.0.0.1', 'tls.bggw.test': '127.0.0.1' });
+const cert = selfSignedCert(['tls.bggw.test']);
+const BIG = 4 * 1024 * 1024;
+
+let upstreamRequests = 0;
+let upstreamTcp = 0;
+const web = http.createServer((req, res) => {
+  upstreamRequests++;
+  if (req.url === '/big') {
+    res.writeHead(200, { 'content-length': BIG });
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let sent = 0;
+    const pump = () => {
+      while (sent < BIG) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    return pump();
+  }
+  if (req.method === 'POST') {
+    res.writeHead(200, { 'x-echo': 'yes' });
+    return void req.pipe(res);
+  }
+  res.writeHead(200, { 'content-type': 'text/plain', 'x-host': req.headers.host ?? '' });
+  res.end(`hello ${req.url}`);
+});
+web.on('connection', () => upstreamTcp++);
+let tlsTcp = 0;
+const tlsServer = tls.createServer({ key: cert.key, cert: cert.cert }, (s) => {
+  s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecret'));
+});
+tlsServer.on('connection', () => tlsTcp++);
+
+const metrics = createGatewayMetrics(new Registry());
+let webPort = 0;
+let tlsPort = 0;
+let explicit: HttpProxy;
+let transparent: HttpProxy;
+let sni: TlsInterceptor;
+let explicitPort = 0;
+let transparentPort = 0;
+let sniPort = 0;
+
+const listen = (s: net.Server) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
+
+before(async () => {
+  webPort = await listen(web);
+  tlsPort = await listen(tlsServer);
+  const common = { seats, audit: sink, logger, metrics, lookup };
+  explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+  transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+  sni = new TlsInterceptor({ ...common, options: { host: '127.0.0.1', port: 0, upstreamPort: tlsPort, helloTimeoutMs: 2000, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+  explicitPort = await explicit.start();
+  transparentPort = await transparent.start();
+  sniPort = await sni.start();
+});
+after(async () => {
+  await Promise.all([explicit.stop(), transparent.stop(), sni.stop()]);
+  web.closeAllConnections();
+  await new Promise((r) => web.close(r));
+  await new Promise((r) => tlsServer.close(r));
+  cert.cleanup();
+});
+beforeEach(() => {
+  audit = new MemoryAudit();
+  seats.byIp.clear();
+  upstreamRequests = 0;
+  upstreamTcp = 0;
+  tlsTcp = 0;
+});
+
+function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer): Promise<{ status: number; body: Buffer; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Sends a CONNECT, returns the status line and the socket. */
+function connect(authority: string): Promise<{ status: string; sock: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(explicitPort, '127.0.0.1', () => sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+    let buf = '';
+    const onData = (c: Buffer) => {
+      buf += c.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        sock.off('data', onData);
+        resolve({ status: buf.split('\r\n')[0]!, sock });
+      }
+    };
+    sock.on('data', onData);
+    sock.on('error', reject);
+    sock.on('close', () => resolve({ status: buf.split('\r\n')[0] ?? '', sock }));
+  });
+}
+
+describe('explicit proxy', () => {
+  it('no open session: 403 page, nothing reaches upstream, no audit record', async () => {
+    const r = await get(explicitPort, `http://web.bggw.test:${webPort}/x`);
+    assert.equal(r.status, 403);
+    assert.match(r.body.toString(), /see the cashier/);
+    assert.equal(upstreamRequests, 0);
+    assert.equal(upstreamTcp, 0);
+    assert.equal(audit.records.length, 0);
+  });
+
+  it('open session: absolute-form GET goes through and is recorded with seat, user and URL', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-7'));
+    const r = await get(explicitPort, `http://web.bggw.test:${webPort}/page?q=1`, { 'proxy-connection': 'keep-alive' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'hello /page?q=1');
+    assert.equal(r.headers['x-host'], `web.bggw.test:${webPort}`);
+    const [rec] = await audit.waitFor(1);
+    assert.equal(rec!.kind, 'http');
+    assert.equal(rec!.seat, 'seat-7');
+    assert.equal(rec!.userName, 'Ana Pérez');
+    assert.equal(rec!.docNumber, 'X1234567');
+    assert.equal(rec!.url, `http://web.bggw.test:${webPort}/page?q=1`);
+    assert.equal(rec!.method, 'GET');
+    assert.equal(rec!.status, 200);
+    assert.equal(rec!.verdict, 'allowed');
+    assert.equal(rec!.bytesDown, 'hello /page?q=1'.length);
+  });
+
+  it('streams large bodies both ways and counts their bytes', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-7'));
+    const big = await get(explicitPort, `http://web.bggw.test:${webPort}/big`);
+    assert.equal(big.body.length, BIG);
+    const up = Buffer.alloc(3 * 1024 * 1024, 0x62);
+    const echo = await get(explicitPort, `http://web.bggw.test:${webPort}/echo`, {}, 'POST', up);
+    assert.equal(echo.body.length, up.length);
+    const recs = await audit.waitFor(2);
+    assert.equal(recs[0]!.bytesDown, BIG);
+    assert.equal(recs[1]!.bytesUp, up.length);
+    assert.equal(recs[1]!.method, 'POST');
+  });
+
+  it('an unreachable upstream gives 502 and an error record', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-7'));
+    const r = await get(explicitPort, 'http://nowhere.bggw.test/');
+    assert.equal(r.status, 502);
+    const [rec] = await audit.waitFor(1);
+    assert.equal(rec!.verdict, 'error');
+    assert.equal(rec!.host, 'nowhere.bggw.test');
+  });
+
+  it('origin-form requests are not proxy requests: 400', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-7'));
+    assert.equal((await get(explicitPort, '/local')).status, 400);
+    assert.equal(upstreamRequests, 0);
+  });
+
+  it('CONNECT: 403 without a session (no upstream connection); with one, a tunnel recorded with its bytes', async () => {
+    const refused = await connect(`web.bggw.test:${webPort}`);
+    assert.equal(refused.status, 'HTTP/1.1 403 Forbidden');
+    refused.sock.destroy();
+    assert.equal(upstreamTcp, 0);
+
+    seats.byIp.set('127.0.0.1', session('seat-9'));
+    const { status, sock } = await connect(`web.bggw.test:${webPort}`);
+    assert.equal(status, 'HTTP/1.1 200 Connection Established');
+    const reply = await new Promise<string>((resolve) => {
+      let b = '';
+      sock.on('data', (c: Buffer) => (b += c.toString()));
+      sock.on('close', () => resolve(b));
+      sock.write(`GET /tunnelled HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`);
+    });
+    assert.match(reply, /hello \/tunnelled/);
+    const [rec] = await audit.waitFor(1);
+    assert.equal(rec!.kind, 'tunnel');
+    assert.equal(rec!.method, 'CONNECT');
+    assert.equal(rec!.seat, 'seat-9');
+    assert.equal(rec!.port, webPort);
+    assert.equal(rec!.status, 200);
+    assert.ok(rec!.bytesUp > 30 && rec!.bytesDown > 100, JSON.stringify(rec));
+  });
+
+  it('CONNECT to a closed port: 502 and an error record', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-9'));
+    const probe = net.createServer();
+    const port = await listen(probe);
+    await new Promise((r) => probe.close(r));
+    const r = await connect(`127.0.0.1:${port}`);
+    assert.equal(r.status, 'HTTP/1.1 502 Bad Gateway');
+    const [rec] = await audit.waitFor(1);
+    assert.equal(rec!.verdict, 'error');
+  });
+});
+
+describe('transparent HTTP interceptor', () => {
+  it('takes the upstream from Host; refuses without a session', async () => {
+    assert.equal((await get(transparentPort, '/t', { host: `web.bggw.test:${webPort}` })).status, 403);
+    assert.equal(upstreamRequests, 0);
+    seats.byIp.set('127.0.0.1', session('seat-3'));
+    const r = await get(transparentPort, '/t?x', { host: `web.bggw.test:${webPort}` });
+    assert.equal(r.body.toString(), 'hello /t?x');
+    const [rec] = await audit.waitFor(1);
+    assert.equal(rec!.url, `http://web.bggw.test:${webPort}/t?x`);
+    assert.equal(rec!.seat, 'seat-3');
+  });
+});
+
+describe('TLS SNI interceptor', () => {
+  function tlsGet(servername: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: sniPort, servername, ca: cert.cert }, () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let b = '';
+      s.on('data', (c: Buffer) => (b += c.toString()));
+      s.on('end', () => resolve(b));
+      s.on('error', reject);
+    });
+  }
+
+  it('splices to <sni>:443 without decrypting (the client verifies the real server cert) and records the SNI', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-4'));
+    const body = await tlsGet('tls.bggw.test');
+    assert.match(body, /secret$/);
+    const [rec] = await audit.waitFor(1);
+    assert.equal(rec!.kind, 'tls');
+    assert.equal(rec!.sni, 'tls.bggw.test');
+    assert.equal(rec!.host, 'tls.bggw.test');
+    assert.equal(rec!.url, undefined);
+    assert.equal(rec!.seat, 'seat-4');
+    assert.ok(rec!.bytesUp > 200 && rec!.bytesDown > 200);
+  });
+
+  it('no session: closed before anything reaches upstream', async () => {
+    const r = await tlsGet('tls.bggw.test').catch(() => 'refused');
+    assert.doesNotMatch(r, /secret/);
+    assert.equal(tlsTcp, 0);
+    assert.equal(audit.records.length, 0);
+  });
+
+  it('not TLS: dropped, nothing upstream', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-4'));
+    const closed = await new Promise<boolean>((resolve) => {
+      const s = net.connect(sniPort, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\n\r\n'));
+      s.on('close', () => resolve(true));
+      s.on('error', () => undefined);
+    });
+    assert.ok(closed);
+    assert.equal(tlsTcp, 0);
+  });
+});
