@@ -21,7 +21,7 @@ RUN_COLS = [
     'do_sent', 'do_recv', 'ra_sent', 'ra_recv',
     'do_avg_ms', 'do_p50_ms', 'do_p99_ms', 'do_max_ms',
     'ra_avg_ms', 'ra_p50_ms', 'ra_p99_ms', 'ra_max_ms',
-    'srv_cpu_pct', 'cli_cpu_pct', 'foreign_cpu_pct', 'sys_busy_pct', 'srv_rcvbuf_err', 'cli_rcvbuf_err',
+    'srv_cpu_pct', 'cli_cpu_pct', 'foreign_cpu_pct', 'srv_rqwait_pct', 'sys_busy_pct', 'srv_rcvbuf_err', 'cli_rcvbuf_err',
     'srv_naks', 'srv_warn_lines', 'pass',
 ]
 
@@ -81,7 +81,7 @@ def parse(args):
            f(do_sent, 0), f(do_recv, 0), f(ra_sent, 0), f(ra_recv, 0),
            f(num(do, 'avg delay')), f(pct(do_l, 50)), f(pct(do_l, 99)), f(num(do, 'max delay')),
            f(num(ra, 'avg delay')), f(pct(ra_l, 50)), f(pct(ra_l, 99)), f(num(ra, 'max delay')),
-           f(extra.get('srv_cpu_pct'), 0), f(extra.get('cli_cpu_pct'), 0), f(extra.get('foreign_cpu_pct'), 0), f(extra.get('sys_busy_pct'), 0),
+           f(extra.get('srv_cpu_pct'), 0), f(extra.get('cli_cpu_pct'), 0), f(extra.get('foreign_cpu_pct'), 0), f(extra.get('srv_rqwait_pct'), 0), f(extra.get('sys_busy_pct'), 0),
            str(extra.get('srv_rcvbuf_err', 'NA')), str(extra.get('cli_rcvbuf_err', 'NA')),
            str(extra.get('srv_naks', 'NA')), str(extra.get('srv_warn_lines', 'NA')),
            'PASS' if ok else 'FAIL']
@@ -121,6 +121,48 @@ def foreign(a, b):
     return sum(per.values()), top
 
 
+def bursts(args):
+    """bench.py bursts <pcap> [gap-us]: how the server's replies are spaced on the wire (captured on the client
+    side). A burst is a run of replies each less than gap-us (default 50) after the previous one."""
+    import struct
+    path = args[0]
+    gap = float(args[1]) / 1e6 if len(args) > 1 else 50e-6
+    data = open(path, 'rb').read()
+    magic = struct.unpack('<I', data[:4])[0]
+    endian, nano = ('<', False) if magic in (0xa1b2c3d4, 0xa1b23c4d) else ('>', False)
+    nano = magic in (0xa1b23c4d, 0x4d3cb2a1)
+    off, ts = 24, []
+    while off + 16 <= len(data):
+        sec, frac, incl, _ = struct.unpack(endian + 'IIII', data[off:off + 16])
+        ts.append(sec + frac / (1e9 if nano else 1e6))
+        off += 16 + incl
+    if len(ts) < 2:
+        print(json.dumps({'packets': len(ts)}))
+        return 0
+    sizes, cur = [], 1
+    for a, b in zip(ts, ts[1:]):
+        if b - a < gap:
+            cur += 1
+        else:
+            sizes.append(cur)
+            cur = 1
+    sizes.append(cur)
+    # share of packets that travelled in bursts of at least N
+    n = len(ts)
+    share = {k: round(100.0 * sum(s for s in sizes if s >= k) / n, 1) for k in (8, 32, 100)}
+    # most replies inside any 1 ms window
+    j, most = 0, 0
+    for i in range(n):
+        while ts[i] - ts[j] > 1e-3:
+            j += 1
+        most = max(most, i - j + 1)
+    sizes.sort()
+    print(json.dumps({'packets': n, 'seconds': round(ts[-1] - ts[0], 3), 'bursts': len(sizes),
+                      'burst_p50': pct(sizes, 50), 'burst_p99': pct(sizes, 99), 'burst_max': sizes[-1],
+                      'pct_pkts_in_bursts_ge': share, 'max_in_1ms': most}))
+    return 0
+
+
 def read_tsv(path):
     try:
         lines = [l.rstrip('\n').split('\t') for l in open(path) if l.strip() and not l.startswith('#')]
@@ -147,13 +189,19 @@ def fmt(x):
     return f'{x:,.0f}' if abs(x) >= 100 else f'{x:.3g}'
 
 
+def pc(x):
+    return 'n/a' if x != x else fmt(x) + ' %'
+
+
 def ratio(a, b):
     return f'{a / b:.2f}×' if a == a and b == b and b > 0 else 'n/a'
 
 
 def summary(args):
     d = args[0]
-    runs = [dict(zip(RUN_COLS, r)) for r in read_tsv(d + '/runs.tsv')]
+    allruns = [dict(zip(RUN_COLS, r)) for r in read_tsv(d + '/runs.tsv')]
+    runs = [r for r in allruns if r['pass'] != 'DISTURBED']
+    disturbed = [r for r in allruns if r['pass'] == 'DISTURBED']
     maxr = read_tsv(d + '/maxrate.tsv')
     order = []
     for r in runs + [{'server': m[0]} for m in maxr]:
@@ -171,32 +219,34 @@ def summary(args):
             for r in runs:
                 if r['server'] == s and r['mode'] == 'ladder' and r['rep'] == str(rep_i) and fl(r['rate_target']) == rate and r['pass'] == 'PASS':
                     at_max[s].append(r)
-    print('### Throughput: highest perfdhcp rate passed (< %s %% drops, achieved >= 95 %% of target)\n' % (args[1] if len(args) > 1 else '2'))
-    print('| server | max leases/s (median) | per repetition | drops at max | server CPU at max | perfdhcp CPU at max | bootgate / server |')
-    print('|---|---:|---|---:|---:|---:|---:|')
-    bg = med(best.get('bootgate', []))
-    for s in order:
-        v = best.get(s, [])
-        am = at_max.get(s, [])
-        print(f"| {s} | {fmt(med(v))} | {', '.join(fmt(x) for x in v)} | "
-              f"{fmt(med([fl(r['drop_pct']) for r in am]))} % | {fmt(med([fl(r['srv_cpu_pct']) for r in am]))} % | "
-              f"{fmt(med([fl(r['cli_cpu_pct']) for r in am]))} % | {'—' if s == 'bootgate' else ratio(bg, med(v))} |")
+    if maxr:
+        print('### Throughput: highest perfdhcp rate passed (< %s %% drops, achieved >= 95 %% of target)\n' % (args[1] if len(args) > 1 else '2'))
+        print('| server | max leases/s (median) | per repetition | drops at max | server CPU at max | server CPU ms per lease | perfdhcp CPU at max | bootgate / server |')
+        print('|---|---:|---|---:|---:|---:|---:|---:|')
+        bg = med(best.get('bootgate', []))
+        for s in order:
+            v = best.get(s, [])
+            am = at_max.get(s, [])
+            print(f"| {s} | {fmt(med(v))} | {', '.join(fmt(x) for x in v)} | "
+                  f"{pc(med([fl(r['drop_pct']) for r in am]))} | {pc(med([fl(r['srv_cpu_pct']) for r in am]))} | "
+                  f"{fmt(med([10.0 * fl(r['srv_cpu_pct']) / fl(r['rate_achieved']) for r in am]))} | "
+                  f"{pc(med([fl(r['cli_cpu_pct']) for r in am]))} | {'—' if s == 'bootgate' else ratio(bg, med(v))} |")
 
-    # ---- ladder detail ----
-    print('\nLadder detail (median over repetitions per target rate; CPU in % of one core, "other" = every other process on the box, kernel threads such as ksoftirqd included; rcvbuf = UDP receive-buffer overflows):\n')
-    print('| server | target/s | achieved/s | drops % | D-O avg ms | R-A avg ms | R-A max ms | server CPU % | perfdhcp CPU % | other CPU % | rcvbuf srv / cli | pass |')
-    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
-    for s in order:
-        byrate = defaultdict(list)
-        for r in runs:
-            if r['server'] == s and r['mode'] == 'ladder':
-                byrate[fl(r['rate_target'])].append(r)
-        for rate in sorted(byrate):
-            v = byrate[rate]
-            g = lambda k: med([fl(r[k]) for r in v])
-            print(f"| {s} | {fmt(rate)} | {fmt(g('rate_achieved'))} | {g('drop_pct'):.2f} | {fmt(g('do_avg_ms'))} | {fmt(g('ra_avg_ms'))} | "
-                  f"{fmt(g('ra_max_ms'))} | {fmt(g('srv_cpu_pct'))} | {fmt(g('cli_cpu_pct'))} | {fmt(g('foreign_cpu_pct'))} | {fmt(g('srv_rcvbuf_err'))} / {fmt(g('cli_rcvbuf_err'))} | "
-                  f"{sum(r['pass'] == 'PASS' for r in v)}/{len(v)} |")
+        # ---- ladder detail ----
+        print('\nLadder detail (median over repetitions per target rate; CPU in % of one core, "other" = every other process on the box, kernel threads such as ksoftirqd included; run-queue wait = time the server main thread was runnable but had no CPU, in % of the run; rcvbuf = UDP receive-buffer overflows):\n')
+        print('| server | target/s | achieved/s | drops % | D-O avg ms | R-A avg ms | R-A max ms | server CPU % | perfdhcp CPU % | other CPU % | server run-queue wait % | rcvbuf srv / cli | pass |')
+        print('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+        for s in order:
+            byrate = defaultdict(list)
+            for r in runs:
+                if r['server'] == s and r['mode'] == 'ladder':
+                    byrate[fl(r['rate_target'])].append(r)
+            for rate in sorted(byrate):
+                v = byrate[rate]
+                g = lambda k: med([fl(r[k]) for r in v])
+                print(f"| {s} | {fmt(rate)} | {fmt(g('rate_achieved'))} | {g('drop_pct'):.2f} | {fmt(g('do_avg_ms'))} | {fmt(g('ra_avg_ms'))} | "
+                      f"{fmt(g('ra_max_ms'))} | {fmt(g('srv_cpu_pct'))} | {fmt(g('cli_cpu_pct'))} | {fmt(g('foreign_cpu_pct'))} | {fmt(g('srv_rqwait_pct'))} | {fmt(g('srv_rcvbuf_err'))} / {fmt(g('cli_rcvbuf_err'))} | "
+                      f"{sum(r['pass'] == 'PASS' for r in v)}/{len(v)} |")
 
     # ---- latency (fixed rate) ----
     lat = [r for r in runs if r['mode'] == 'latency']
@@ -231,6 +281,18 @@ def summary(args):
             for k, name in (('do_p50_ms', 'DISCOVER→OFFER p50'), ('do_p99_ms', 'DISCOVER→OFFER p99'),
                             ('ra_p50_ms', 'REQUEST→ACK p50'), ('ra_p99_ms', 'REQUEST→ACK p99')):
                 print(f'| {name} latency (lower is better) | ' + ' | '.join(ratio(g('bootgate', k), g(p, k)) for p in peers) + ' |')
+    brows = read_tsv(d + '/bursts.tsv')
+    if brows:
+        print('\n### Reply pacing on the wire (captured on the client side of the veth; a burst = replies < 50 µs apart)\n')
+        print('| server | rate/s | replies captured | median burst | p99 burst | largest burst | most replies in 1 ms | replies in bursts ≥ 32 | perfdhcp rcvbuf overflows |')
+        print('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+        for b in brows:
+            j = json.loads(b[2])
+            print(f"| {b[0]} | {b[1]} | {j.get('packets')} | {j.get('burst_p50')} | {j.get('burst_p99')} | {j.get('burst_max')} | "
+                  f"{j.get('max_in_1ms')} | {j.get('pct_pkts_in_bursts_ge', {}).get('32')} % | {b[3] if len(b) > 3 else 'n/a'} |")
+    if disturbed:
+        print(f'\nRepeated because other processes on the box used > {args[2] if len(args) > 2 else 25} % of a core during the run (excluded above): '
+              + ', '.join(f"{r['server']} {r['mode']} {r['rate_target']}/s rep {r['rep']} ({r['foreign_cpu_pct']} %)" for r in disturbed))
     bad = [r for r in runs if r['server'] == 'bootgate' and (r['srv_naks'] not in ('0', 'NA') or r['srv_warn_lines'] not in ('0', 'NA'))]
     if bad:
         print('\nbootgate runs with NAKs or warn/error log lines: ' + ', '.join(f"{r['mode']} {r['rate_target']}/s rep {r['rep']} (NAKs {r['srv_naks']}, log lines {r['srv_warn_lines']})" for r in bad))
@@ -239,4 +301,4 @@ def summary(args):
 
 if __name__ == '__main__':
     cmd, rest = sys.argv[1], sys.argv[2:]
-    sys.exit({'parse': parse, 'summary': summary, 'snap': snapshot}[cmd](rest))
+    sys.exit({'parse': parse, 'summary': summary, 'snap': snapshot, 'bursts': bursts}[cmd](rest))
