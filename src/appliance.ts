@@ -4,6 +4,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import { ManagementServer } from './api/management.ts';
 import { createIdentityServices } from './identity/services.ts';
+import { createGatewayServices } from './gateway/services.ts';
 import { createOverlayRouter } from './api/overlay-api.ts';
 import type { Config } from './config/schema.ts';
 import { ConfiguredBootPolicy } from './dhcp/boot-policy.ts';
@@ -208,6 +209,26 @@ export class Appliance {
       retentionDays: config.audit.retentionDays,
     });
     this.services.push({ name: 'audit', start: () => identity.start(), stop: () => identity.stop() });
+    if (config.gateway.enabled) {
+      // Registered after audit, so it stops first and its last records still commit.
+      const lanAddress = config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan);
+      const gw = config.gateway;
+      const gateway = createGatewayServices({
+        config: { ...gw, portal: { ...gw.portal, url: gw.portal.url ?? `http://${lanAddress}:${gw.portal.port}/` } },
+        lanInterface: config.interfaces.lan,
+        wanInterface: config.interfaces.wan,
+        lanSubnet: config.dhcp.subnet,
+        directory: identity.directory,
+        audit: identity.audit,
+        ipForMac: (mac) => {
+          const ip = this.dhcp?.table.boundIpOf(mac.toLowerCase().replaceAll('-', ':'), Date.now());
+          return ip === undefined ? undefined : intToIp(ip);
+        },
+        logger: log,
+        registry: this.registry,
+      });
+      this.services.push({ name: 'gateway', start: () => gateway.start(), stop: () => gateway.stop() });
+    }
     const api = new ManagementServer({ listen: config.api.listen, registry: this.registry,
       leases,
       boots,

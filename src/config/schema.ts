@@ -167,6 +167,33 @@ const baseSchema = z.strictObject({
           .default({}),
       })
       .prefault({}),
+    gateway: z
+      .strictObject({
+        /** bootgate as the terminals' logging gateway: nftables gate + proxies (needs interfaces.wan for NAT) */
+        enabled: z.boolean().default(false),
+        table: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'must be an nftables table name').default('bootgate'),
+        /** turn on IPv4 forwarding while the gateway runs (and restore it on stop) */
+        manageForwarding: z.boolean().default(true),
+        listen: ipv4.default('0.0.0.0'),
+        explicitProxyPort: z.int().min(1).max(65535).default(3128),
+        httpInterceptPort: z.int().min(1).max(65535).default(3129),
+        tlsInterceptPort: z.int().min(1).max(65535).default(3130),
+        tlsUpstreamPort: z.int().min(1).max(65535).default(443),
+        portal: z
+          .strictObject({
+            port: z.int().min(1).max(65535).default(8081),
+            /** default: http://<boot.serverAddress or the LAN address>:<port>/ */
+            url: z.string().url().optional(),
+            message: z.string().default('This seat has no open session. Please see the cashier.'),
+          })
+          .prefault({}),
+        connectTimeoutMs: z.int().min(100).default(10_000),
+        idleTimeoutMs: z.int().min(1000).default(120_000),
+        tlsHelloTimeoutMs: z.int().min(100).default(10_000),
+        /** fixed name → address answers for upstream lookups (labs and tests) */
+        hosts: z.record(z.string(), ipv4).default({}),
+      })
+      .prefault({}),
     audit: z
       .strictObject({
         /** audit records older than this are purged behind a signed checkpoint; 0 keeps everything */
