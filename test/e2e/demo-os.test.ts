@@ -177,7 +177,8 @@ describe('demo thin-client OS netboots in QEMU (stand-in dnsmasq + python http.s
   });
 
   /** console lines that show which path a terminal took, in the order they must appear */
-  const NETBOOT_KERNEL = [/^http:\/\/10\.73\.0\.1\/vmlinuz\.\.\. ok/, /^http:\/\/10\.73\.0\.1\/initrd\.gz\.\.\. ok/];
+  // iPXE may print a progress percentage before "ok" when a download is slow ("vmlinuz... 58%     ok").
+  const NETBOOT_KERNEL = [/^http:\/\/10\.73\.0\.1\/vmlinuz\.\.\.(?: +\d+%)? +ok/, /^http:\/\/10\.73\.0\.1\/initrd\.gz\.\.\.(?: +\d+%)? +ok/];
   const SAN_PATH = [/^Registered SAN device 0x80/, /^Booting from SAN device 0x80/];
 
   async function boot(t: TestContext, path: RegExp[], opts: Omit<TerminalOptions, 'ns' | 'bridge'>): Promise<Terminal> {
