@@ -10,6 +10,9 @@ export function execNft(binary = 'nft'): NftRunner {
         if (err) reject(new Error(`nft ${args.join(' ')}: ${stderr.trim() || err.message}`));
         else resolve(stdout);
       });
+      // nft may exit without reading stdin (a command given as arguments): the EPIPE that follows is not an
+      // error of ours, and unhandled it would crash the process. The exit status above decides.
+      child.stdin?.on('error', () => {});
       child.stdin?.end(stdin ?? '');
     });
 }
