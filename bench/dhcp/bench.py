@@ -233,7 +233,7 @@ def summary(args):
                   f"{pc(med([fl(r['cli_cpu_pct']) for r in am]))} | {'—' if s == 'bootgate' else ratio(bg, med(v))} |")
 
         # ---- ladder detail ----
-        print('\nLadder detail (median over repetitions per target rate; CPU in % of one core, "other" = every other process on the box, kernel threads such as ksoftirqd included; run-queue wait = time the server main thread was runnable but had no CPU, in % of the run; rcvbuf = UDP receive-buffer overflows):\n')
+        print('\nLadder detail (median over repetitions per target rate; CPU in % of one core, "other" = every other process on the box, kernel threads such as ksoftirqd included; run-queue wait = time the server main thread was runnable but had no CPU, in % of the run; rcvbuf = UDP receive-buffer overflows in the server / client namespace; Kea reads through a raw socket, so its own overflows do not show there):\n')
         print('| server | target/s | achieved/s | drops % | D-O avg ms | R-A avg ms | R-A max ms | server CPU % | perfdhcp CPU % | other CPU % | server run-queue wait % | rcvbuf srv / cli | pass |')
         print('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
         for s in order:

@@ -28,7 +28,7 @@
 #   RATES (one list for every server) or RATES_BOOTGATE / RATES_KEA / RATES_DNSMASQ
 #   BOOTGATE_NODE_FLAGS (extra node flags for bootgate, e.g. --cpu-prof)
 #   QUIET_WAIT [30]: before each run wait up to this many seconds for other processes on the box to go quiet
-#   NICE [0]: run servers and perfdhcp at this nice level (e.g. -10 on a box shared with other CPU-bound jobs;
+#   NICE [0]: run servers and perfdhcp with this nice level, set on their own scheduler autogroups (e.g. -10 on a box shared with other CPU-bound jobs;
 #     same for all three servers). The server's run-queue wait (srv_rqwait_pct) shows how much it still waited.
 #   DISTURBED [25]: a run during which other processes used more than this % of a core is repeated once
 #     (failed ladder steps and all latency runs); the disturbed attempt stays in runs.tsv marked DISTURBED
@@ -58,6 +58,7 @@ TCK=$(getconf CLK_TCK)
 die() { echo "run.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces)"
 for t in perfdhcp kea-dhcp4 dnsmasq node python3 curl ss; do command -v $t >/dev/null || die "$t not found"; done
+[[ " $PHASES " == *" burst "* ]] && { command -v tcpdump >/dev/null || die "tcpdump not found (PHASES=burst)"; }
 [ -f "$ROOT/build/Release/bootgate_net.node" ] || die "bootgate's native addon is not built (npm install in $ROOT)"
 
 mkdir -p "$OUT" "$RUN" "$RAW"
