@@ -60,6 +60,18 @@ static napi_value throw_type(napi_env env, const char *msg) {
   return NULL;
 }
 
+/* Calls the socket's JS callback with argv inside Node's async context; a throw becomes an uncaught exception. */
+static void deliver(iface_socket *s, size_t argc, napi_value *argv) {
+  napi_value cb, recv, result;
+  napi_get_reference_value(s->env, s->callback, &cb);
+  napi_get_global(s->env, &recv);
+  if (napi_make_callback(s->env, s->async_ctx, recv, cb, argc, argv, &result) == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(s->env, &exc);
+    napi_fatal_exception(s->env, exc);
+  }
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   iface_socket *s = (iface_socket *)handle->data;
   (void)events;
@@ -89,7 +101,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     }
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
-    napi_value argv[5], cb, recv, result;
+    napi_value argv[5];
     void *data;
     napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[0]);
     char addr[INET_ADDRSTRLEN], dstaddr[INET_ADDRSTRLEN];
@@ -99,14 +111,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     napi_create_int32(env, ntohs(src.sin_port), &argv[2]);
     napi_create_int32(env, ifindex, &argv[3]);
     napi_create_string_utf8(env, dstaddr, NAPI_AUTO_LENGTH, &argv[4]);
-    napi_get_reference_value(env, s->callback, &cb);
-    napi_get_global(env, &recv);
-    napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 5, argv, &result);
-    if (st == napi_pending_exception) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-    }
+    deliver(s, 5, argv);
     napi_close_handle_scope(env, scope);
     if (s->closed) return;
   }
@@ -290,20 +295,13 @@ static void on_readable_icmp6(uv_poll_t *handle, int status, int events) {
     if (n < 0) return;
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
-    napi_value argv[2], cb, recv, result;
+    napi_value argv[2];
     void *data;
     napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[0]);
     char addr[INET6_ADDRSTRLEN];
     inet_ntop(AF_INET6, &src.sin6_addr, addr, sizeof addr);
     napi_create_string_utf8(env, addr, NAPI_AUTO_LENGTH, &argv[1]);
-    napi_get_reference_value(env, s->callback, &cb);
-    napi_get_global(env, &recv);
-    napi_status st = napi_make_callback(env, s->async_ctx, recv, cb, 2, argv, &result);
-    if (st == napi_pending_exception) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-    }
+    deliver(s, 2, argv);
     napi_close_handle_scope(env, scope);
     if (s->closed) return;
   }
