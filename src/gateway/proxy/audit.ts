@@ -1,6 +1,6 @@
 import type { Logger } from '../../log/logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { AuditKind, AuditRecordInput, AuditSink, AuditVerdict, SeatSession } from '../ports.ts';
+import type { AuditRecordInput, AuditSink, SeatSession } from '../ports.ts';
 
 /** The client's IPv4 address as a seat address (IPv4-mapped IPv6 from a dual-stack listener unwrapped). */
 export function clientIp(remoteAddress: string | undefined): string {
@@ -8,19 +8,10 @@ export function clientIp(remoteAddress: string | undefined): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
-export interface Activity {
-  kind: AuditKind;
-  method?: string;
-  host: string;
-  port: number;
-  url?: string;
-  sni?: string;
-  status?: number;
-  bytesUp: number;
-  bytesDown: number;
+/** What one request or tunnel did: the record's own fields, with its start time (the seat's come from the session). */
+export type Activity = Pick<AuditRecordInput, 'kind' | 'method' | 'host' | 'port' | 'url' | 'sni' | 'status' | 'bytesUp' | 'bytesDown' | 'verdict'> & {
   startedAt: number;
-  verdict: AuditVerdict;
-}
+};
 
 /** Turns one request or tunnel into one audit record and hands it to the sink; failures are logged and counted. */
 export class AuditEmitter {
