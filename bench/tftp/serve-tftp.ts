@@ -2,7 +2,7 @@
  * Runs bootgate's TFTP server alone (the appliance wiring lives in src/appliance.ts): for the benchmark and the
  * integration tests. Usage:
  *   node --import tsx bench/tftp/serve-tftp.ts --root DIR --ifname br0 [--port 69] [--set key=value ...]
- * `--set` takes tftp config keys (numbers), e.g. --set maxTransfers=100 --set rateLimit.burst=1000.
+ * `--set` takes tftp config keys, e.g. --set maxTransfers=100 --set rateLimit.burst=1000 --set dataPath=js.
  * Prints "tftp ready port=N" on stdout when listening; SIGTERM/SIGINT stop it.
  */
 import { parseArgs } from 'node:util';
@@ -29,7 +29,7 @@ for (const kv of values.set) {
   const path = k!.split('.');
   let o = raw;
   for (const p of path.slice(0, -1)) o = (o[p] ??= {}) as Record<string, unknown>;
-  o[path.at(-1)!] = Number(v);
+  o[path.at(-1)!] = v !== undefined && v !== '' && !Number.isNaN(Number(v)) ? Number(v) : v;
 }
 const config = Object.freeze(tftpConfigSchema.parse(raw));
 const registry = new Registry();

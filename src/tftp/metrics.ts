@@ -6,7 +6,7 @@ export function createTftpMetrics(registry: Registry) {
     requests: new Counter({ name: 'bootgate_tftp_requests_total', help: 'TFTP requests received, by opcode', labelNames: ['op'], registers: [registry] }),
     drops: new Counter({ name: 'bootgate_tftp_drops_total', help: 'TFTP datagrams dropped, by reason', labelNames: ['reason'], registers: [registry] }),
     refused: new Counter({ name: 'bootgate_tftp_refused_total', help: 'Requests answered with an ERROR, by reason', labelNames: ['reason'], registers: [registry] }),
-    started: new Counter({ name: 'bootgate_tftp_transfers_started_total', help: 'Transfers started', registers: [registry] }),
+    started: new Counter({ name: 'bootgate_tftp_transfers_started_total', help: 'Transfers started, by data path (native C engine or js)', labelNames: ['path'], registers: [registry] }),
     completed: new Counter({ name: 'bootgate_tftp_transfers_completed_total', help: 'Transfers completed (last block acknowledged)', registers: [registry] }),
     failed: new Counter({ name: 'bootgate_tftp_transfers_failed_total', help: 'Transfers that ended early, by reason', labelNames: ['reason'], registers: [registry] }),
     bytesSent: new Counter({ name: 'bootgate_tftp_bytes_sent_total', help: 'File bytes sent in DATA packets, retransmissions included', registers: [registry] }),

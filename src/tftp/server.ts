@@ -4,7 +4,7 @@ import { open, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DatagramInfo, DatagramSocket, SocketFactory } from '../net/datagram.ts';
 import { DecodeError } from '../wire/decode-error.ts';
-import { decodeTftp, encodeError, type TftpRequest } from './codec.ts';
+import { decodeTftp, encodeError, encodeTftp, type TftpRequest } from './codec.ts';
 import { MODES, Op, TftpErrorCode, type TransferMode } from './constants.ts';
 import type { TftpConfig } from './config.ts';
 import { FileCache } from './file-cache.ts';
@@ -14,6 +14,7 @@ import { negotiate } from './options.ts';
 import { resolveTftpPath } from './path.ts';
 import { RateLimiter as SourceRateLimiter } from '../net/rate-limiter.ts';
 import { FileSource, MemorySource, type ByteSource } from './source.ts';
+import { NativeTransfer, type ActiveTransfer } from './native-transfer.ts';
 import { Transfer, type TransferEnd, type TransferSocket } from './transfer.ts';
 
 /** Opens the per-transfer socket bound to `localAddress` on an ephemeral port (its new TID, RFC 1350 §4). */
@@ -55,7 +56,10 @@ export interface TftpServerDeps {
   logger: Logger;
   metrics: TftpMetrics;
   clock?: () => number;
-  /** per-transfer sockets; defaults to node:dgram bound to the RRQ's destination address */
+  /**
+   * per-transfer sockets for the JS data path; defaults to node:dgram bound to the RRQ's destination address.
+   * Giving one (tests on an in-memory network) keeps every transfer on the JS path.
+   */
   transferSocketFactory?: TransferSocketFactory;
   /** notified when a file was sent completely (boot timeline) */
   onFileServed?: (clientIp: string, path: string, bytes: number) => void;
@@ -84,7 +88,7 @@ export class TftpServer {
   private listener: DatagramSocket | undefined;
   private rootReal = '';
   /** slots in use: key "ip:port" → transfer (undefined while it is being set up) */
-  private readonly active = new Map<string, Transfer | undefined>();
+  private readonly active = new Map<string, ActiveTransfer | undefined>();
   private readonly queue: Pending[] = [];
   private readonly queuedKeys = new Set<string>();
   private ticker: NodeJS.Timeout | undefined;
@@ -225,6 +229,38 @@ export class TftpServer {
     if (!this.running) return source.close();
     const n = negotiate(req.options, { maxBlksize: c.maxBlksize, maxWindowsize: c.maxWindowsize }, source.size, mode);
     const localAddress = isUnicast(info.localAddress) ? info.localAddress : UNICAST_ANY;
+    const m = this.deps.metrics;
+    const timeoutMs = n.timeoutSeconds !== undefined ? n.timeoutSeconds * 1000 : c.retransmitMs;
+    // cached files go through the C data path (src/native/tftp_engine.c): no JS call per datagram
+    if (c.dataPath === 'native' && !this.deps.transferSocketFactory && source instanceof MemorySource) {
+      const native = new NativeTransfer({
+        localAddress,
+        clientAddress: info.address,
+        clientPort: info.port,
+        data: source.data,
+        blksize: n.blksize,
+        windowsize: n.windowsize,
+        timeoutMs,
+        retries: c.retries,
+        oack: n.oack.size > 0 ? encodeTftp({ op: Op.OACK, options: n.oack }) : undefined,
+        onSent: (bytes, retransmits) => {
+          m.bytesSent.inc(bytes);
+          if (retransmits) m.retransmits.inc(retransmits);
+        },
+        onStray: (reason, count) => {
+          m.drops.inc({ reason }, count);
+        },
+        onEnd: (end, acked) => {
+          source.close();
+          this.ended(p, resolved.relPath, end, Math.min(source.size, acked * n.blksize), source.size);
+        },
+      });
+      this.active.set(p.key, native);
+      m.started.inc({ path: 'native' });
+      if (this.log.isLevelEnabled('debug'))
+        this.log.debug({ peer: p.key, path: resolved.relPath, size: source.size, tid: native.port, oack: Object.fromEntries(n.oack) }, 'tftp transfer started (native data path)');
+      return;
+    }
     let transfer: Transfer | undefined;
     let socket: TransferSocket;
     try {
@@ -237,7 +273,6 @@ export class TftpServer {
       socket.close();
       return source.close();
     }
-    const m = this.deps.metrics;
     transfer = new Transfer({
       clientAddress: info.address,
       clientPort: info.port,
@@ -245,11 +280,15 @@ export class TftpServer {
       source,
       blksize: n.blksize,
       windowsize: n.windowsize,
-      timeoutMs: n.timeoutSeconds !== undefined ? n.timeoutSeconds * 1000 : c.retransmitMs,
+      timeoutMs,
       retries: c.retries,
       oack: n.oack.size > 0 ? n.oack : undefined,
       now: this.clock,
-      onEnd: (t, end) => this.ended(p, resolved.relPath, t, end),
+      onEnd: (t, end) => {
+        socket.close();
+        source.close();
+        this.ended(p, resolved.relPath, end, Math.min(source.size, t.acked * t.p.blksize), source.size);
+      },
       onSent: (bytes, retransmit) => {
         m.bytesSent.inc(bytes);
         if (retransmit) m.retransmits.inc();
@@ -257,7 +296,7 @@ export class TftpServer {
       onStray: (reason) => this.drop(reason, info),
     });
     this.active.set(p.key, transfer);
-    m.started.inc();
+    m.started.inc({ path: 'js' });
     if (this.log.isLevelEnabled('debug'))
       this.log.debug({ peer: p.key, path: resolved.relPath, size: source.size, tid: socket.port, oack: Object.fromEntries(n.oack) }, 'tftp transfer started');
     transfer.start();
@@ -282,16 +321,13 @@ export class TftpServer {
     return new FileSource(fh, st.size, c.readChunkBytes);
   }
 
-  private ended(p: Pending, relPath: string, t: Transfer, end: TransferEnd): void {
-    t.p.socket.close();
-    t.p.source.close();
+  private ended(p: Pending, relPath: string, end: TransferEnd, bytes: number, size: number): void {
     const m = this.deps.metrics;
-    const bytes = Math.min(t.p.source.size, t.acked * t.p.blksize);
     if (end.ok) {
       m.completed.inc();
-      this.log.info({ peer: p.key, path: relPath, bytes: t.p.source.size, confirmed: end.confirmed }, 'tftp transfer complete');
+      this.log.info({ peer: p.key, path: relPath, bytes: size, confirmed: end.confirmed }, 'tftp transfer complete');
       try {
-        this.deps.onFileServed?.(p.info.address, relPath, t.p.source.size);
+        this.deps.onFileServed?.(p.info.address, relPath, size);
       } catch (e) {
         this.log.error({ err: e }, 'onFileServed callback failed');
       }

@@ -11,7 +11,7 @@ export interface ByteSource {
 }
 
 export class MemorySource implements ByteSource {
-  constructor(private readonly data: Buffer) {}
+  constructor(readonly data: Buffer) {}
   get size(): number {
     return this.data.length;
   }

@@ -16,7 +16,7 @@ export class TftpServerProcess {
     private readonly lab: NetnsLab,
     private readonly root: string,
     private readonly ifname: string,
-    private readonly settings: Record<string, number> = {},
+    private readonly settings: Record<string, number | string> = {},
   ) {}
 
   async start(): Promise<void> {

@@ -18,7 +18,9 @@ const RETRANSMIT_MS = 250;
 const RETRIES = 4;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-describe('TFTP with real clients (tftp-hpa, atftp, curl) and a raw-UDP probe', () => {
+// every check runs against both data paths: the addon's C engine (cached files) and src/tftp/transfer.ts
+for (const dataPath of ['native', 'js'] as const)
+describe(`TFTP with real clients (tftp-hpa, atftp, curl) and a raw-UDP probe, ${dataPath} data path`, () => {
   const lab = new NetnsLab('bgtftp');
   const dir = mkdtempSync(join(tmpdir(), 'bgtftp-'));
   const root = join(dir, 'root');
@@ -66,7 +68,9 @@ describe('TFTP with real clients (tftp-hpa, atftp, curl) and a raw-UDP probe', (
     srv = new TftpServerProcess(lab, root, 'br0', {
       retransmitMs: RETRANSMIT_MS,
       retries: RETRIES,
-      cacheMaxFileBytes: 8 * 1024 * 1024, // rollover.bin (33 MB) is read at an offset, never held whole
+      dataPath,
+      // js: rollover.bin (33 MB) is read at an offset, never held whole; native: it is cached and sent from memory
+      cacheMaxFileBytes: (dataPath === 'js' ? 8 : 64) * 1024 * 1024,
       maxTransfers: 4,
       'rateLimit.burst': 200,
       'rateLimit.perSourcePerSecond': 100,
@@ -291,6 +295,9 @@ describe('TFTP with real clients (tftp-hpa, atftp, curl) and a raw-UDP probe', (
   });
 
   it('metrics and onFileServed account for what happened', async () => {
+    // every transfer ran on the data path under test (native: all files are cached; js: by config)
+    assert.ok((await srv.metric('bootgate_tftp_transfers_started_total', { path: dataPath })) >= 20);
+    assert.equal(await srv.metric('bootgate_tftp_transfers_started_total', { path: dataPath === 'js' ? 'native' : 'js' }), 0);
     assert.ok((await srv.metric('bootgate_tftp_transfers_completed_total')) >= 20);
     assert.ok((await srv.metric('bootgate_tftp_transfers_failed_total', { reason: 'client_error' })) >= 1);
     assert.ok((await srv.metric('bootgate_tftp_refused_total', { reason: 'write_request' })) >= 2);
