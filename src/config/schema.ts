@@ -192,6 +192,8 @@ const baseSchema = z.strictObject({
         tlsHelloTimeoutMs: z.int().min(100).default(10_000),
         /** fixed name → address answers for upstream lookups (labs and tests) */
         hosts: z.record(z.string(), ipv4).default({}),
+        /** `flow` audit records for other forwarded traffic (UDP, ICMP, other TCP ports) from conntrack events */
+        flowLog: z.boolean().default(true),
       })
       .prefault({}),
     audit: z

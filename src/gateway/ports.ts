@@ -36,6 +36,8 @@ export interface AuditRecordInput {
   userName: string;
   docType: string;
   docNumber: string;
+  /** the document's issuing country, when the person's record has one */
+  docCountry?: string;
   sessionId: string;
   kind: AuditKind;
   method?: string;
@@ -50,6 +52,8 @@ export interface AuditRecordInput {
   bytesDown: number;
   durationMs: number;
   verdict: AuditVerdict;
+  /** flow only: JSON with what the kernel saw (start and end times, packets each way, conntrack id) */
+  detail?: string;
 }
 
 export interface AuditSink {

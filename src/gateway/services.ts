@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
 import { lookup as dnsLookup } from 'node:dns';
+import { networkInterfaces } from 'node:os';
 import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditLog } from '../audit/log.ts';
 import type { SeatDirectory } from '../identity/seat-directory.ts';
+import { createConntrackMetrics } from './conntrack/metrics.ts';
+import { ConntrackRecorder } from './conntrack/recorder.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { NftablesGate } from './nftables/gate.ts';
 import { execNft } from './nftables/nft-runner.ts';
@@ -26,6 +30,8 @@ export interface GatewayConfig {
   tlsHelloTimeoutMs: number;
   /** name → address answers for upstream lookups (lab and tests; empty in production) */
   hosts: Record<string, string>;
+  /** `flow` audit records for other forwarded traffic (UDP, ICMP, other TCP ports) from conntrack; default true */
+  flowLog?: boolean;
 }
 
 export interface GatewayServicesDeps {
@@ -41,10 +47,26 @@ export interface GatewayServicesDeps {
   registry: Registry;
 }
 
+/** Every address of this host (all interfaces, any 127/8), re-read at most once per `ttlMs`. */
+function localAddressTest(ttlMs = 5000): (ip: string) => boolean {
+  let at = -Infinity;
+  let addresses = new Set<string>();
+  return (ip) => {
+    if (ip.startsWith('127.')) return true;
+    const now = Date.now();
+    if (now - at > ttlMs) {
+      addresses = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)));
+      at = now;
+    }
+    return addresses.has(ip);
+  };
+}
+
 /**
  * The logging gateway wired to identity and audit: the seat directory answers "who is at this address" (only
  * seats with an open session pass), every request or tunnel goes to the audit trail, and session open/close
- * updates the nftables seat set. Start order: portal, proxies, then the gate; stop in reverse.
+ * updates the nftables seat set; with `flowLog`, other forwarded flows are recorded from conntrack events.
+ * Start order: portal, proxies, the gate, then the flow recorder; stop in reverse.
  */
 export function createGatewayServices(deps: GatewayServicesDeps): { start(): Promise<void>; stop(): Promise<void>; gate: NftablesGate } {
   const c = deps.config;
@@ -99,6 +121,18 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       manageForwarding: c.manageForwarding,
     },
   });
+  const flows =
+    (c.flowLog ?? true)
+      ? new ConntrackRecorder({
+          options: { lanSubnet: deps.lanSubnet },
+          spawn: (command, args) => spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }),
+          seats,
+          audit,
+          logger,
+          metrics: createConntrackMetrics(deps.registry),
+          isGatewayAddress: localAddressTest(),
+        })
+      : undefined;
   let unsubscribe: (() => void) | undefined;
   return {
     gate,
@@ -108,6 +142,7 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       await transparent.start();
       await tls.start();
       await gate.start();
+      await flows?.start();
       unsubscribe = deps.directory.onSessionChange((change) => {
         const ip = deps.ipForMac(change.seat.mac);
         if (!ip) return;
@@ -117,6 +152,7 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
     },
     async stop() {
       unsubscribe?.();
+      await flows?.stop();
       await Promise.all([explicit.stop(), transparent.stop(), tls.stop(), portal.stop()]);
       await gate.stop();
     },
