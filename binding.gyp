@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "bootgate_net",
-      "sources": ["src/native/iface_udp.c", "src/native/tftp_engine.c"],
+      "sources": ["src/native/iface_udp.c", "src/native/tftp_engine.c", "src/native/sendfile.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]

@@ -172,6 +172,7 @@ export class Appliance {
         publicBaseUrl: config.http.publicBaseUrl,
         readChunkBytes: config.http.readChunkBytes,
         readBuffers: config.http.readBuffers,
+        sendfile: config.http.sendfile,
         smallFileBytes: config.http.smallFileBytes,
         cacheBytes: config.http.cacheBytes,
         revalidateMs: config.http.revalidateMs,

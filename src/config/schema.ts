@@ -134,6 +134,8 @@ const baseSchema = z.strictObject({
         publicBaseUrl: z.string().url().optional(),
         readChunkBytes: z.int().min(4096).max(64 << 20).default(1 << 20),
         readBuffers: z.int().min(1).max(64).default(4),
+        /** large files go from the page cache to the socket with sendfile(2) (false: read + write through buffers) */
+        sendfile: z.boolean().default(true),
         smallFileBytes: z.int().min(0).default(64 << 10),
         cacheBytes: z.int().min(0).default(64 << 20),
         revalidateMs: z.int().min(0).default(1000),

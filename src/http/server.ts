@@ -23,6 +23,8 @@ export interface HttpBootConfig {
   readChunkBytes: number;
   /** buffers per streamed transfer */
   readBuffers: number;
+  /** stream large files with sendfile(2) instead of read + write */
+  sendfile: boolean;
   /** files up to this size are served from memory */
   smallFileBytes: number;
   /** memory for cached small files */
@@ -38,6 +40,7 @@ export const HTTP_BOOT_DEFAULTS: Omit<HttpBootConfig, 'root'> = {
   port: 80,
   readChunkBytes: 1 << 20,
   readBuffers: 4,
+  sendfile: true,
   smallFileBytes: 64 << 10,
   cacheBytes: 64 << 20,
   revalidateMs: 1000,
@@ -90,7 +93,7 @@ export class HttpBootServer {
     this.log = deps.logger;
     this.clock = deps.clock ?? Date.now;
     const c = deps.config;
-    this.fileOptions = { root: c.root, readChunkBytes: c.readChunkBytes, readBuffers: c.readBuffers, smallFileBytes: c.smallFileBytes, cacheBytes: c.cacheBytes, revalidateMs: c.revalidateMs };
+    this.fileOptions = { root: c.root, readChunkBytes: c.readChunkBytes, readBuffers: c.readBuffers, sendfile: c.sendfile, smallFileBytes: c.smallFileBytes, cacheBytes: c.cacheBytes, revalidateMs: c.revalidateMs };
     this.files = new BootFileServer(this.fileOptions);
     this.app = this.buildApp();
   }
