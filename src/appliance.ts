@@ -177,6 +177,7 @@ export class Appliance {
         cacheBytes: config.http.cacheBytes,
         revalidateMs: config.http.revalidateMs,
         workers: config.http.workers,
+        maxConnectionsPerClient: config.http.maxConnectionsPerClient,
       },
       profiles: new ConfigProfileResolver({ reservations: config.dhcp.reservations, defaultProfile: config.boot.defaultProfile, profiles }),
       logger: log.child({ module: 'http' }),

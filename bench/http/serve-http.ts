@@ -39,6 +39,8 @@ const server = new HttpBootServer({
     ...(values.workers ? { workers: Number(values.workers) } : {}),
     ...(values['read-buffers'] ? { readBuffers: Number(values['read-buffers']) } : {}),
     ...(values['small-file-bytes'] ? { smallFileBytes: Number(values['small-file-bytes']) } : {}),
+    // every benchmark client shares one address (nginx has no limit_conn by default either)
+    maxConnectionsPerClient: 0,
   },
   profiles: new ConfigProfileResolver({ reservations: [], defaultProfile: 'local', profiles: { local: { exit: true } } }),
   logger: logger.child({ module: 'http' }),

@@ -141,6 +141,8 @@ const baseSchema = z.strictObject({
         revalidateMs: z.int().min(0).default(1000),
         /** extra processes sharing the listener for boot files (0: all in the main process) */
         workers: z.int().min(0).max(64).default(0),
+        /** open connections one client address may hold (per process); more are closed at once; 0: no limit */
+        maxConnectionsPerClient: z.int().min(0).default(64),
       })
       .prefault({}),
     iscsi: z

@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { BootFileServer, plain, type FileServerOptions } from './file-server.ts';
+import { limitConnectionsPerClient } from './connection-limit.ts';
 import { clientIpOf, isFileRequest, serveFileRequest, type BootEvent, type RequestSink, type Route } from './file-route.ts';
 import type { ToParent, ToWorker, WireReply } from './worker-protocol.ts';
 
@@ -84,6 +85,7 @@ function main(): void {
         break;
       case 'listen':
         server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handle);
+        limitConnectionsPerClient(server, m.maxConnectionsPerClient, () => sink.refused('too_many_connections'));
         server.on('clientError', (_err, socket) => {
           sink.refused('bad_http');
           if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

@@ -8,6 +8,7 @@ import { WorkerPool, type RelayedRequest } from './worker-pool.ts';
 import type { WireReply } from './worker-protocol.ts';
 import { hyphenMac, renderIpxeScript, ScriptError } from './ipxe-script.ts';
 import type { HttpMetrics } from './metrics.ts';
+import { limitConnectionsPerClient } from './connection-limit.ts';
 import type { ProfileResolver } from './profile-resolver.ts';
 
 /** The `http` config slice (defaults in the report to the config owner). */
@@ -33,6 +34,8 @@ export interface HttpBootConfig {
   revalidateMs: number;
   /** extra processes sharing the listener for boot files (0: serve everything in this process) */
   workers: number;
+  /** open connections per client address (per process); 0: no limit */
+  maxConnectionsPerClient: number;
 }
 
 export const HTTP_BOOT_DEFAULTS: Omit<HttpBootConfig, 'root'> = {
@@ -45,6 +48,7 @@ export const HTTP_BOOT_DEFAULTS: Omit<HttpBootConfig, 'root'> = {
   cacheBytes: 64 << 20,
   revalidateMs: 1000,
   workers: 0,
+  maxConnectionsPerClient: 64,
 };
 
 export type { BootEvent } from './file-route.ts';
@@ -136,6 +140,7 @@ export class HttpBootServer {
   async start(): Promise<void> {
     await this.files.init();
     const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, this.handle);
+    limitConnectionsPerClient(server, this.deps.config.maxConnectionsPerClient, () => this.sink.refused('too_many_connections'));
     server.on('clientError', (err, socket) => {
       this.sink.refused('bad_http');
       this.log.debug({ err: (err as Error).message }, 'malformed HTTP request');
@@ -151,7 +156,7 @@ export class HttpBootServer {
     });
     this.server = server;
     if (this.deps.config.workers > 0) {
-      this.pool = new WorkerPool({ count: this.deps.config.workers, files: this.fileOptions, logger: this.log, sink: this.sink, relay: (r) => this.relayed(r) });
+      this.pool = new WorkerPool({ count: this.deps.config.workers, maxConnectionsPerClient: this.deps.config.maxConnectionsPerClient, files: this.fileOptions, logger: this.log, sink: this.sink, relay: (r) => this.relayed(r) });
       try {
         await this.pool.start(server);
       } catch (err) {

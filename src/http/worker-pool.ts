@@ -22,6 +22,8 @@ export interface RelayedRequest {
 export interface WorkerPoolDeps {
   count: number;
   files: FileServerOptions;
+  /** per-client connection limit, applied in each worker to the connections it accepts */
+  maxConnectionsPerClient: number;
   logger: Logger;
   sink: RequestSink;
   /** answers `/boot.ipxe` and `/booted` for a worker */
@@ -58,7 +60,7 @@ export class WorkerPool {
       child.on('message', (m: ToParent) => {
         switch (m.t) {
           case 'ready':
-            child.send({ t: 'listen' } satisfies ToWorker, server);
+            child.send({ t: 'listen', maxConnectionsPerClient: this.deps.maxConnectionsPerClient } satisfies ToWorker, server);
             break;
           case 'listening':
             child.off('exit', onExit);

@@ -9,7 +9,7 @@ export interface WireReply {
 
 export type ToWorker =
   | { t: 'init'; files: object }
-  | { t: 'listen' }
+  | { t: 'listen'; maxConnectionsPerClient: number }
   | { t: 'reply'; id: number; reply: WireReply }
   | { t: 'stop' };
 
