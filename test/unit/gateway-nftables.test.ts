@@ -46,7 +46,7 @@ describe('nftables ruleset renderer', () => {
   it('forward: only @seats from the LAN, replies only for established flows; masquerade to the WAN', () => {
     const text = renderRuleset(base);
     const fwd = /chain forward \{([\s\S]*?)\n\t\}/.exec(text)![1]!;
-    assert.ok(fwd.indexOf('ip saddr @seats counter accept') < fwd.indexOf('iifname "br-lan" counter drop'));
+    assert.ok(fwd.indexOf('ip saddr @seats counter accept') < fwd.indexOf('iifname "br-lan" meta l4proto tcp counter reject with tcp reset'));
     assert.match(fwd, /oifname "br-lan" ct state established,related counter accept/);
     assert.match(text, /oifname "eth1" ip saddr 10\.76\.1\.0\/24 counter masquerade/);
     assert.match(renderRuleset({ ...base, wanInterface: undefined }), /oifname != "br-lan" ip saddr 10\.76\.1\.0\/24 counter masquerade/);

@@ -6,7 +6,9 @@
  *   nat prerouting     traffic to the gateway itself (DNS, DHCP, TFTP, HTTP boot, iSCSI, portal, proxy) is left
  *                      alone; seats in @seats: tcp/80 → HTTP interceptor, tcp/443 → TLS interceptor; any other
  *                      seat: tcp/80 → the portal ("please see the cashier")
- *   filter forward     from the LAN only @seats pass; replies to the LAN only for established flows
+ *   filter forward     from the LAN only @seats pass, the rest is refused (TCP reset, else ICMP admin-prohibited)
+ *                      so a seat's browser fails at once instead of waiting; replies to the LAN only for
+ *                      established flows
  *   nat postrouting    masquerade LAN → WAN
  *
  * The text starts with `table …` + `delete table …` so one `nft -f` transaction replaces the whole table
@@ -72,7 +74,8 @@ table inet ${t} {
 \tchain forward {
 \t\ttype filter hook forward priority filter; policy accept;
 \t\tiifname ${lan} ip saddr @seats counter accept comment "seat with an open session"
-\t\tiifname ${lan} counter drop comment "no session"
+\t\tiifname ${lan} meta l4proto tcp counter reject with tcp reset comment "no session: TCP refused at once (HTTPS fails fast instead of hanging)"
+\t\tiifname ${lan} counter reject with icmpx type admin-prohibited comment "no session"
 \t\toifname ${lan} ct state established,related counter accept
 \t\toifname ${lan} counter drop comment "nothing new into the LAN"
 \t}
