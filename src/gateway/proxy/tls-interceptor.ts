@@ -41,6 +41,8 @@ export class TlsInterceptor {
   private readonly emitter: AuditEmitter;
   private server: net.Server | undefined;
   private readonly sockets = new Set<Socket | Duplex>();
+  /** every open client connection (waiting for its ClientHello or spliced) → the seat address it came from */
+  private readonly clients = new Map<Socket, string>();
 
   constructor(private readonly deps: TlsInterceptorDeps) {
     this.log = deps.logger.child({ module: 'gateway.proxy.tls' });
@@ -69,8 +71,27 @@ export class TlsInterceptor {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.clients.clear();
     await closed;
     await this.emitter.drain();
+  }
+
+  /**
+   * Cuts every connection from a seat address; for the composition root to call when the seat's session closes.
+   * A splice is attributed to the session that was open when it started: without this, a browser's kept-alive
+   * connection would go on carrying traffic after the session closed (conntrack keeps redirecting an established
+   * flow whatever the seat set says), recorded against the person who left. Each cut splice still gets its record.
+   */
+  closeSeat(ip: string): number {
+    let n = 0;
+    for (const [sock, from] of this.clients) {
+      if (from !== ip) continue;
+      this.deps.metrics.drops.inc({ reason: 'session_closed' });
+      sock.destroy();
+      n++;
+    }
+    if (n) this.log.info({ ip, connections: n }, 'session closed: TLS connections of the seat cut');
+    return n;
   }
 
   private drop(sock: Socket, ip: string, reason: string, detail?: string): void {
@@ -85,7 +106,11 @@ export class TlsInterceptor {
     const session = this.deps.seats.lookupByIp(ip);
     if (!session) return this.drop(sock, ip, 'no_session');
     this.sockets.add(sock);
-    sock.once('close', () => this.sockets.delete(sock));
+    this.clients.set(sock, ip);
+    sock.once('close', () => {
+      this.sockets.delete(sock);
+      this.clients.delete(sock);
+    });
     const startedAt = Date.now();
     let buf: Buffer = Buffer.alloc(0);
     sock.setTimeout(this.deps.options.helloTimeoutMs, () => this.drop(sock, ip, 'hello_timeout'));
