@@ -15,7 +15,7 @@
  *   - RFC 7440 §4: a partial ACK means the client saw a gap, so the next window starts after it;
  *   - RFC 2347: with an OACK, ACK 0 confirms it; an ERROR from the client (EDK2's tsize probe) ends at once;
  *   - RFC 1350 §4: a packet from another address/port gets ERROR 5 and the transfer goes on (check 23);
- *   - after the retries, a transfer whose last DATA went out and only its ACK is missing ends "unconfirmed".
+ *   - after the retries, a transfer whose every block but the last is acknowledged ends "unconfirmed".
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -179,7 +179,8 @@ static void on_timer(uv_timer_t *t) {
   xfer *x = (xfer *)t->data;
   if (x->end != END_NONE) return;
   if (++x->tries > x->retries) {
-    if (!x->awaiting_oack && x->sent == x->last_block && x->acked + x->windowsize >= x->last_block) return finish(x, END_UNCONFIRMED);
+    /* only the last block's ACK is missing (T5); an unacknowledged window of several blocks is a timeout */
+    if (!x->awaiting_oack && x->sent == x->last_block && x->acked + 1 == x->last_block) return finish(x, END_UNCONFIRMED);
     return finish(x, END_TIMEOUT);
   }
   if (x->awaiting_oack) {

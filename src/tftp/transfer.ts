@@ -145,8 +145,9 @@ export class Transfer {
   tick(now: number): void {
     if (this.ended || this.ioPending || now - this.lastSendAt < this.p.timeoutMs) return;
     if (++this.tries > this.p.retries) {
-      // the last DATA went out and only its ACK is missing: the client has the file (dnsmasq tolerates this, T5)
-      if (!this.awaitingOack && this.sent === this.lastBlock && this.acked >= this.lastBlock - this.p.windowsize)
+      // every block but the last is confirmed and only the last one's ACK is missing: the client most likely has
+      // the file (dnsmasq tolerates this, T5). With an unacknowledged window of several blocks it may not: timeout.
+      if (!this.awaitingOack && this.sent === this.lastBlock && this.acked === this.lastBlock - 1)
         return this.finish({ ok: true, confirmed: false });
       return this.finish({ ok: false, reason: 'timeout' });
     }

@@ -163,6 +163,17 @@ describe('TFTP transfer state machine', () => {
     x.advance(1000);
     assert.deepEqual(x.ends, [{ ok: true, confirmed: false }]);
   });
+
+  it('a last window with several unacknowledged blocks is not "delivered": the retries end in a timeout', () => {
+    const x = transfer(512 * 6 + 1, { windowsize: 4, retries: 1, oack: new Map([['windowsize', '4']]) });
+    x.t.start();
+    x.t.receive(ack(0), CLIENT, 2000);
+    x.t.receive(ack(4), CLIENT, 2000);
+    assert.deepEqual(x.blocks().slice(-3), [5, 6, 7]);
+    x.advance(1000);
+    x.advance(1000);
+    assert.deepEqual(x.ends, [{ ok: false, reason: 'timeout' }]);
+  });
 });
 
 describe('TFTP server (in-memory sockets)', () => {
