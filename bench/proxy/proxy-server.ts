@@ -1,22 +1,39 @@
 /**
- * bootgate's explicit proxy for the benchmark: every request is one audit record, appended to an NDJSON file
- * with group commit (records gathered while the previous fdatasync runs are written and synced together;
- * append() resolves only once its record is on disk). The identity/audit modules supply the real sink in the
- * appliance; this one stands in with the same durability contract so the cost is measured honestly.
+ * bootgate's explicit proxy for the benchmark: every request is one audit record, committed with group commit
+ * before the client sees its response complete (the proxy holds back the last chunk until the sink resolves).
+ * The sink is chosen with BENCH_SINK:
+ *   sqlite (default) — the appliance's own trail: src/audit/log.ts (hash chain, one SQLite transaction per
+ *                      event-loop turn, WAL + synchronous=FULL) on a fresh database in <audit-file>.d/
+ *   file             — NDJSON appended with group commit (records gathered while the previous fdatasync runs
+ *                      are written and synced together)
+ *   none             — resolves at once (not durable: isolates the proxy path's own cost)
  *
  *   node --import tsx bench/proxy/proxy-server.ts --port 18128 --audit-file FILE
+ * On SIGTERM it prints "audit records durable: N" (records committed to the sink) to stderr.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
+import { AuditSigner } from '../../src/audit/keys.ts';
+import { AuditLog } from '../../src/audit/log.ts';
+import { createAuditMetrics } from '../../src/audit/metrics.ts';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
 import type { AuditRecordInput, AuditSink } from '../../src/gateway/ports.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { createLogger } from '../../src/log/logger.ts';
+import { AuditRepository } from '../../src/store/audit-repository.ts';
+import { openDatabase } from '../../src/store/database.ts';
 
-class GroupCommitFileSink implements AuditSink {
+interface BenchSink extends AuditSink {
+  durable(): number;
+  close(): Promise<void>;
+}
+
+class GroupCommitFileSink implements BenchSink {
   private pending: Array<{ line: string; done: () => void; fail: (e: unknown) => void }> = [];
   private flushing = false;
+  private count = 0;
   batches = 0;
   constructor(private readonly fh: FileHandle) {}
   append(r: AuditRecordInput): Promise<void> {
@@ -34,6 +51,7 @@ class GroupCommitFileSink implements AuditSink {
         await this.fh.write(batch.map((b) => b.line).join(''));
         await this.fh.datasync();
         this.batches++;
+        this.count += batch.length;
         for (const b of batch) b.done();
       } catch (e) {
         for (const b of batch) b.fail(e);
@@ -41,11 +59,49 @@ class GroupCommitFileSink implements AuditSink {
     }
     this.flushing = false;
   }
+  durable(): number {
+    return this.count;
+  }
+  async close(): Promise<void> {
+    process.stderr.write(`fsync batches: ${this.batches}\n`);
+    await this.fh.close();
+  }
+}
+
+/** The appliance's audit trail, wired as src/gateway/services.ts wires it. */
+function sqliteSink(dir: string): BenchSink {
+  const db = openDatabase(join(dir, 'bootgate.db'));
+  const repo = new AuditRepository(db);
+  const registry = new Registry();
+  const metrics = createAuditMetrics(registry);
+  const log = new AuditLog({ repo, signer: AuditSigner.loadOrCreate(join(dir, 'keys')), logger: createLogger('warn'), metrics });
+  return {
+    append: async (r) => {
+      const { time: _time, ...fields } = r;
+      await log.append(fields);
+    },
+    durable: () => repo.last()?.seq ?? 0,
+    close: async () => {
+      log.stop();
+      const h = (await metrics.batches.get()).values;
+      const count = h.find((v) => v.metricName === 'bootgate_audit_batch_records_count')?.value ?? 0;
+      const sum = h.find((v) => v.metricName === 'bootgate_audit_batch_records_sum')?.value ?? 0;
+      process.stderr.write(`group commits: ${count} (${count ? (sum / count).toFixed(1) : '-'} records each)\n`);
+      db.close();
+    },
+  };
 }
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '18128' }, 'audit-file': { type: 'string' } } });
-const fh = await open(values['audit-file']!, 'a');
-const sink = process.env.BENCH_SINK === 'none' ? Object.assign({ append: async () => undefined }, { batches: 0 }) : new GroupCommitFileSink(fh);
+const file = values['audit-file']!;
+const kind = process.env.BENCH_SINK ?? 'sqlite';
+let sink: BenchSink;
+if (kind === 'sqlite') sink = sqliteSink(`${file}.d`);
+else if (kind === 'file') sink = new GroupCommitFileSink(await open(file, 'a'));
+else if (kind === 'none') {
+  let n = 0;
+  sink = { append: async () => void n++, durable: () => n, close: async () => undefined };
+} else throw new Error(`BENCH_SINK=${kind}: expected sqlite, file or none`);
 const seat = { seat: 'bench', mac: '52:54:00:00:00:01', sessionId: 's-bench', user: { id: 'u-bench', name: 'Bench User', docType: 'id', docNumber: 'B-1' } };
 const proxy = new HttpProxy({
   options: { mode: 'explicit', host: '127.0.0.1', port: Number(values.port), connectTimeoutMs: 5000, idleTimeoutMs: 60000 },
@@ -55,11 +111,11 @@ const proxy = new HttpProxy({
   metrics: createGatewayMetrics(new Registry()),
 });
 await proxy.start();
-process.stdout.write('proxy ready\n');
+process.stdout.write(`proxy ready (audit sink: ${kind})\n`);
 process.on('SIGTERM', () => {
   void proxy.stop().then(async () => {
-    await fh.close();
-    process.stderr.write(`fsync batches: ${sink.batches}\n`);
+    process.stderr.write(`audit records durable: ${sink.durable()}\n`);
+    await sink.close();
     process.exit(0);
   });
 });

@@ -5,6 +5,8 @@ import tls from 'node:tls';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
+import type { AuditRecordInput } from '../../src/gateway/ports.ts';
+import { endToEndRawHeaders } from '../../src/gateway/proxy/headers.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { TlsInterceptor } from '../../src/gateway/proxy/tls-interceptor.ts';
 import { createLogger } from '../../src/log/logger.ts';
@@ -13,7 +15,9 @@ import { MemoryAudit, MemorySeats, selfSignedCert, session, staticLookup } from 
 const logger = createLogger('silent');
 const seats = new MemorySeats();
 let audit = new MemoryAudit();
-const sink = { append: (r: Parameters<MemoryAudit['append']>[0]) => audit.append(r) };
+/** When set, the sink's append goes here instead (a test that controls when, or whether, a record commits). */
+let appendHook: ((r: AuditRecordInput) => Promise<void>) | undefined;
+const sink = { append: (r: AuditRecordInput) => (appendHook ? appendHook(r) : audit.append(r)) };
 const lookup = staticLookup({ 'web.bggw.test': '127.0.0.1', 'tls.bggw.test': '127.0.0.1' });
 const cert = selfSignedCert(['tls.bggw.test']);
 const BIG = 4 * 1024 * 1024;
@@ -34,6 +38,10 @@ const web = http.createServer((req, res) => {
       res.end();
     };
     return pump();
+  }
+  if (req.url === '/empty') {
+    res.writeHead(204);
+    return void res.end();
   }
   if (req.method === 'POST') {
     res.writeHead(200, { 'x-echo': 'yes' });
@@ -81,6 +89,7 @@ after(async () => {
 });
 beforeEach(() => {
   audit = new MemoryAudit();
+  appendHook = undefined;
   seats.byIp.clear();
   upstreamRequests = 0;
   upstreamTcp = 0;
@@ -146,6 +155,15 @@ describe('explicit proxy', () => {
     assert.equal(rec!.bytesDown, 'hello /page?q=1'.length);
   });
 
+  it('a URI that is not in normal form is normalised (WHATWG URL) before it goes upstream and into the record', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-7'));
+    const r = await get(explicitPort, `http://WEB.bggw.test:${webPort}/a/../b?x='y'`);
+    assert.equal(r.body.toString(), "hello /b?x=%27y%27");
+    const [rec] = await audit.waitFor(1);
+    assert.equal(rec!.url, `http://web.bggw.test:${webPort}/b?x=%27y%27`);
+    assert.equal(rec!.host, 'web.bggw.test');
+  });
+
   it('streams large bodies both ways and counts their bytes', async () => {
     seats.byIp.set('127.0.0.1', session('seat-7'));
     const big = await get(explicitPort, `http://web.bggw.test:${webPort}/big`);
@@ -208,6 +226,108 @@ describe('explicit proxy', () => {
     assert.equal(r.status, 'HTTP/1.1 502 Bad Gateway');
     const [rec] = await audit.waitFor(1);
     assert.equal(rec!.verdict, 'error');
+  });
+});
+
+describe('explicit proxy: a response completes only once its audit record is committed', () => {
+  /** Starts a GET through the proxy; `ended` is set once the client has the whole response. */
+  function start(path: string): { ended: () => boolean; done: Promise<{ status: number; body: string }>; failed: Promise<Error> } {
+    let ended = false;
+    let fail: (e: Error) => void = () => undefined;
+    const failed = new Promise<Error>((r) => (fail = r));
+    const done = new Promise<{ status: number; body: string }>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: explicitPort, path: `http://web.bggw.test:${webPort}${path}`, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          ended = true;
+          resolve({ status: res.statusCode!, body });
+        });
+        res.on('error', fail);
+        res.on('aborted', () => fail(new Error('aborted')));
+      });
+      req.on('error', fail);
+      req.end();
+    });
+    return { ended: () => ended, done, failed };
+  }
+
+  for (const [path, status, body] of [
+    ['/held', 200, 'hello /held'],
+    ['/empty', 204, ''],
+  ] as const) {
+    it(`${path}: held back while the commit is pending, delivered when it resolves`, async () => {
+      seats.byIp.set('127.0.0.1', session('seat-5'));
+      let commit: () => void = () => undefined;
+      const appended = new Promise<AuditRecordInput>((got) => {
+        appendHook = (r) => {
+          got(r);
+          return new Promise<void>((resolve) => (commit = resolve));
+        };
+      });
+      const c = start(path);
+      const rec = await appended; // the upstream response has ended at the proxy
+      assert.equal(rec.status, status);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(c.ended(), false, 'the client must not see the response complete before its record commits');
+      commit();
+      assert.deepEqual(await c.done, { status, body });
+    });
+  }
+
+  it('a commit that fails resets the client: it never sees the response complete', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-5'));
+    const before = (await metrics.auditFailures.get()).values[0]?.value ?? 0;
+    appendHook = () => Promise.reject(new Error('disk full'));
+    const c = start('/lost');
+    const outcome = await Promise.race([c.done.then(() => 'completed'), c.failed.then(() => 'reset')]);
+    assert.equal(outcome, 'reset');
+    assert.equal(c.ended(), false);
+    assert.equal((await metrics.auditFailures.get()).values[0]?.value, before + 1);
+  });
+});
+
+describe('explicit proxy: timeouts (one sweep, no per-request timers)', () => {
+  it('an upstream that accepts but never answers: 502 after the idle timeout, and an error record', async () => {
+    const silent = net.createServer(() => undefined);
+    const port = await listen(silent);
+    const quick = new HttpProxy({ seats, audit: sink, logger, metrics, lookup, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 300 } });
+    const quickPort = await quick.start();
+    try {
+      seats.byIp.set('127.0.0.1', session('seat-6'));
+      const r = await get(quickPort, `http://web.bggw.test:${port}/slow`);
+      assert.equal(r.status, 502);
+      const [rec] = await audit.waitFor(1);
+      assert.equal(rec!.verdict, 'error');
+      assert.equal(rec!.url, `http://web.bggw.test:${port}/slow`);
+    } finally {
+      await quick.stop();
+      silent.close();
+    }
+  });
+
+  it('an upstream connection that never opens (here: a name lookup that never answers): 502 after the connect timeout', async () => {
+    const hang = (() => undefined) as unknown as typeof lookup;
+    const quick = new HttpProxy({ seats, audit: sink, logger, metrics, lookup: hang, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 60_000 } });
+    const quickPort = await quick.start();
+    try {
+      seats.byIp.set('127.0.0.1', session('seat-6'));
+      const r = await get(quickPort, 'http://hang.bggw.test/');
+      assert.equal(r.status, 502);
+      const [rec] = await audit.waitFor(1);
+      assert.equal(rec!.verdict, 'error');
+      assert.equal(rec!.host, 'hang.bggw.test');
+    } finally {
+      await quick.stop();
+    }
+  });
+});
+
+describe('endToEndRawHeaders (RFC 9110 §7.6.1)', () => {
+  it('drops hop-by-hop fields and those the Connection header names, keeps repeats in order, replaces Host', () => {
+    const raw = ['Host', 'client.example', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'Proxy-Authorization', 'secret', 'set-cookie', 'b=2', 'Transfer-Encoding', 'chunked', 'Accept', '*/*'];
+    assert.deepEqual(endToEndRawHeaders(raw, 'web.test:8080'), ['Host', 'web.test:8080', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'Accept', '*/*']);
+    assert.deepEqual(endToEndRawHeaders(['Content-Length', '3', 'HOST', 'x']), ['Content-Length', '3', 'HOST', 'x']);
   });
 });
 

@@ -15,7 +15,9 @@ export type Activity = Pick<AuditRecordInput, 'kind' | 'method' | 'host' | 'port
 
 /** Turns one request or tunnel into one audit record and hands it to the sink; failures are logged and counted. */
 export class AuditEmitter {
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<boolean>>();
+  /** prom-client children per (kind, verdict): labels are hashed once, not on every request */
+  private readonly counters = new Map<string, { inc(): void }>();
 
   constructor(
     private readonly sink: AuditSink,
@@ -24,7 +26,8 @@ export class AuditEmitter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  emit(ip: string, s: SeatSession, a: Activity): Promise<void> {
+  /** Resolves true once the record is committed, false when the sink failed (logged and counted here). */
+  emit(ip: string, s: SeatSession, a: Activity): Promise<boolean> {
     const record: AuditRecordInput = {
       time: new Date(a.startedAt).toISOString(),
       seat: s.seat,
@@ -43,17 +46,28 @@ export class AuditEmitter {
       durationMs: Math.max(0, this.now() - a.startedAt),
       verdict: a.verdict,
     };
+    if (s.user.docCountry !== undefined) record.docCountry = s.user.docCountry;
     if (a.method !== undefined) record.method = a.method;
     if (a.url !== undefined) record.url = a.url;
     if (a.sni !== undefined) record.sni = a.sni;
     if (a.status !== undefined) record.status = a.status;
-    this.metrics.requests.inc({ kind: a.kind, verdict: a.verdict });
-    const p = this.sink.append(record).catch((err: unknown) => {
-      this.metrics.auditFailures.inc();
-      this.log.error({ err, ip, kind: a.kind, host: a.host }, 'audit record not committed');
-    });
+    const key = `${a.kind} ${a.verdict}`;
+    let counter = this.counters.get(key);
+    if (!counter) this.counters.set(key, (counter = this.metrics.requests.labels({ kind: a.kind, verdict: a.verdict })));
+    counter.inc();
+    const p = this.sink.append(record).then(
+      () => {
+        this.inFlight.delete(p);
+        return true;
+      },
+      (err: unknown) => {
+        this.inFlight.delete(p);
+        this.metrics.auditFailures.inc();
+        this.log.error({ err, ip, kind: a.kind, host: a.host }, 'audit record not committed');
+        return false;
+      },
+    );
     this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
     return p;
   }
 

@@ -25,6 +25,28 @@ export function endToEndHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
+/**
+ * The same rule over a raw header list (`IncomingMessage.rawHeaders`: name, value, name, value …), kept as a flat
+ * list for `http.request` / `writeHead`: no object is built, repeated fields (Set-Cookie) keep their order, and
+ * `host` (when given) replaces the client's Host field (RFC 9112 §3.2: a proxy sends the target's authority).
+ */
+export function endToEndRawHeaders(raw: readonly string[], host?: string): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      named ??= new Set();
+      for (const t of raw[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
+    }
+  }
+  const out: string[] = host === undefined ? [] : ['Host', host];
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(k) || named?.has(k) || (host !== undefined && k === 'host')) continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
 /** Splits an authority ("host:port", "[v6]:port", "host") into host and port. Undefined when malformed. */
 export function parseAuthority(authority: string, defaultPort: number): { host: string; port: number } | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]\s/@]+))(?::(\d{1,5}))?$/.exec(authority);

@@ -5,18 +5,27 @@
  *   transparent  — seat tcp/80 redirected here by nftables: origin-form requests, upstream taken from Host
  *                  (RFC 9112 §3.2.1). (Node cannot read SO_ORIGINAL_DST, so the Host header is the destination.)
  * A client address without an open session is refused (403) before anything is sent upstream. Each request or
- * tunnel becomes one audit record. Bodies stream through with backpressure (pipeline), never buffered.
+ * tunnel becomes one audit record. Bodies stream through with backpressure, never buffered.
+ *
+ * Durability: a response the client sees complete has its audit record committed. The last chunk of every
+ * response (or, for an empty body, the header block itself) is held back until the group commit holding the
+ * record has resolved; if the commit fails the client connection is reset instead, so it never sees a complete
+ * response that is missing from the trail.
+ *
+ * The per-request path is kept lean (docs/bench/proxy.md has the profile): no stream.pipeline() (it builds an
+ * AbortController per call and a DOMException with a stack trace when it finishes), headers copied as flat raw
+ * lists, no per-request timers (one sweep per proxy checks connect and idle deadlines), Nagle off once per
+ * upstream socket (agent option), and the URL split by hand in the common case.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
 import { AuditEmitter, clientIp, type Activity } from './audit.ts';
-import { endToEndHeaders, parseAuthority, refusalPage } from './headers.ts';
+import { endToEndRawHeaders, parseAuthority, refusalPage } from './headers.ts';
 
 export interface HttpProxyOptions {
   mode: 'explicit' | 'transparent';
@@ -40,17 +49,60 @@ export interface HttpProxyDeps {
 
 const NO_SESSION = refusalPage(403, 'No open session', 'This seat has no open session. Please see the cashier.');
 
+/** One proxied request in flight, as the timeout sweep sees it. */
+interface Exchange {
+  up: http.ClientRequest;
+  /** sweep tick of the last byte either way (or of the start) */
+  seen: number;
+  startTick: number;
+}
+
+/**
+ * The absolute-form URI split without `new URL` when it is already in the form URL would produce: a lower-case
+ * host without a trailing dot, no dot segments, only characters the WHATWG URL parser leaves alone in a path and
+ * query; anything else goes through URL, as does a host URL would read as an IPv4 number (last label numeric or
+ * 0x…) unless it is a plain dotted quad.
+ */
+const PLAIN_ABSOLUTE = /^http:\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d{1,5}))?(\/[A-Za-z0-9\-_~!$&()*+,;=:@/?%]*)?$/;
+const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)$/;
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 export class HttpProxy {
   private readonly log: Logger;
   private readonly emitter: AuditEmitter;
   private readonly agent: http.Agent;
   private server: http.Server | undefined;
   private readonly tunnels = new Set<Socket | Duplex>();
+  private readonly live = new Set<Exchange>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private tick = 0;
+  private readonly tickMs: number;
 
   constructor(private readonly deps: HttpProxyDeps) {
     this.log = deps.logger.child({ module: `gateway.proxy.${deps.options.mode}` });
     this.emitter = new AuditEmitter(deps.audit, deps.metrics, this.log);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 });
+    // noDelay here sets TCP_NODELAY once when the agent opens a socket, not on every reuse (a proxy relays small
+    // writes at once). No `timeout` option: it re-arms socket timers on every reuse (docs/bench/proxy.md).
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, noDelay: true } as http.AgentOptions);
+    const o = deps.options;
+    this.tickMs = Math.max(25, Math.min(1000, Math.floor(Math.min(o.connectTimeoutMs, o.idleTimeoutMs) / 4)));
+  }
+
+  /**
+   * Connect and idle deadlines for every request in flight, checked by one timer: a request only records the
+   * tick of its last activity, so nothing is armed or cleared per request (a deadline fires late by up to one
+   * tick, never early: a tick is at most a quarter of the shorter timeout, and at most 1 s).
+   */
+  private sweep(): void {
+    const now = ++this.tick;
+    const connectTicks = Math.ceil(this.deps.options.connectTimeoutMs / this.tickMs);
+    const idleTicks = Math.ceil(this.deps.options.idleTimeoutMs / this.tickMs);
+    for (const ex of this.live) {
+      // No socket yet (name lookup) or one still connecting: the connect deadline applies.
+      const s = ex.up.socket;
+      if ((!s || s.connecting) && now - ex.startTick > connectTicks) ex.up.destroy(new Error('upstream connect timeout'));
+      else if (now - ex.seen > idleTicks) ex.up.destroy(new Error('upstream timeout'));
+    }
   }
 
   async start(): Promise<number> {
@@ -71,6 +123,8 @@ export class HttpProxy {
         resolve();
       });
     });
+    this.sweeper = setInterval(() => this.sweep(), this.tickMs);
+    this.sweeper.unref();
     const port = (server.address() as net.AddressInfo).port;
     this.log.info({ host: this.deps.options.host, port }, `${this.deps.options.mode} HTTP proxy listening`);
     return port;
@@ -80,6 +134,8 @@ export class HttpProxy {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     for (const t of this.tunnels) t.destroy();
     this.tunnels.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -113,6 +169,14 @@ export class HttpProxy {
   /** Where a request goes: the absolute-form URI, else (transparent) the Host header. */
   private targetOf(req: IncomingMessage): { host: string; port: number; path: string; url: string } | undefined {
     const raw = req.url ?? '';
+    const m = PLAIN_ABSOLUTE.exec(raw);
+    if (m && !raw.includes('/.', 7) && (!NUMERIC_LABEL.test(m[1]!) || DOTTED_QUAD.test(m[1]!))) {
+      const port = m[2] === undefined ? 80 : Number(m[2]);
+      if (port < 1 || port > 65535) return undefined;
+      const path = m[3] ?? '/';
+      const authority = port === 80 ? m[1]! : `${m[1]!}:${port}`;
+      return { host: m[1]!, port, path, url: `http://${authority}${path}` };
+    }
     if (/^http:\/\//i.test(raw)) {
       let u: URL;
       try {
@@ -134,63 +198,85 @@ export class HttpProxy {
   private forward(req: IncomingMessage, res: ServerResponse, ip: string, session: SeatSession, t: { host: string; port: number; path: string; url: string }): void {
     const act: Activity = { kind: 'http', method: req.method, host: t.host, port: t.port, url: t.url, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
     let done = false;
-    const finish = (verdict: 'allowed' | 'error') => {
+    /** The record of a request that did not complete (the client does not see a complete response). */
+    const fail = () => {
       if (done) return;
       done = true;
-      act.verdict = act.verdict === 'error' ? 'error' : verdict;
+      this.live.delete(ex);
+      act.verdict = 'error';
       void this.emitter.emit(ip, session, act);
     };
-    const headers = endToEndHeaders(req.headers);
-    headers.host = t.port === 80 ? t.host : `${t.host}:${t.port}`;
     const up = http.request({
       host: t.host,
       port: t.port,
       method: req.method,
       path: t.path,
-      headers,
+      headers: endToEndRawHeaders(req.rawHeaders, t.port === 80 ? t.host : `${t.host}:${t.port}`),
       agent: this.agent,
       lookup: this.deps.lookup,
     });
-    // Timeouts are armed by hand: the `timeout` request/agent options re-arm socket timers on every reuse and
-    // halved throughput under load (docs/bench/proxy.md). Nagle off: a proxy relays small writes at once.
-    up.once('socket', (s: Socket) => {
-      s.setNoDelay(true);
-      const idle = () => up.setTimeout(this.deps.options.idleTimeoutMs);
-      if (!s.connecting) return idle();
-      const timer = setTimeout(() => up.destroy(new Error('upstream connect timeout')), this.deps.options.connectTimeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        idle();
-      });
-      s.once('close', () => clearTimeout(timer));
-    });
-    up.on('timeout', () => up.destroy(new Error('upstream timeout')));
+    const ex: Exchange = { up, seen: this.tick, startTick: this.tick };
+    this.live.add(ex);
     up.on('error', (err) => {
-      act.verdict = 'error';
       this.log.debug({ ip, url: t.url, err: err.message }, 'upstream error');
-      if (!res.headersSent) {
+      if (!res.headersSent && !done) {
         act.status = 502;
         this.refuse(res, refusalPage(502, 'Bad gateway', `The site ${t.host} could not be reached.`));
       } else res.destroy();
-      finish('error');
+      fail();
     });
     up.on('response', (ur) => {
       act.status = ur.statusCode;
-      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, endToEndHeaders(ur.headers));
-      ur.on('data', (c: Buffer) => (act.bytesDown += c.length));
-      pipeline(ur, res, (err) => finish(err ? 'error' : 'allowed'));
+      // Headers are only queued here: they leave with the first body chunk, or with res.end() for an empty body.
+      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, endToEndRawHeaders(ur.rawHeaders));
+      // One chunk is always held back, so the client cannot see the response complete (the last Content-Length
+      // byte or the last chunk) before the record is committed.
+      let held: Buffer | undefined;
+      let drainHooked = false;
+      ur.on('data', (c: Buffer) => {
+        act.bytesDown += c.length;
+        ex.seen = this.tick;
+        if (held !== undefined && !res.write(held)) {
+          ur.pause();
+          if (!drainHooked) res.on('drain', () => ur.resume());
+          drainHooked = true;
+        }
+        held = c;
+      });
+      ur.on('error', () => undefined); // reported by 'close' below (and by up's 'error')
+      ur.once('end', () => {
+        if (done) return;
+        done = true;
+        this.live.delete(ex);
+        void this.emitter.emit(ip, session, act).then((committed) => {
+          if (committed) res.end(held);
+          else res.destroy(); // not in the trail: the client must not see it complete
+        });
+      });
+      ur.once('close', () => {
+        if (!ur.complete) {
+          res.destroy();
+          fail();
+        }
+      });
     });
-    req.on('data', (c: Buffer) => (act.bytesUp += c.length));
-    pipeline(req, up, (err) => {
-      if (err) {
-        up.destroy();
-        finish('error');
-      }
-    });
-    res.on('close', () => {
+    // RFC 9112 §6.3: a request with neither Content-Length nor Transfer-Encoding has no body.
+    const te = req.headers['transfer-encoding'];
+    const cl = req.headers['content-length'];
+    if (te === undefined && (cl === undefined || cl === '0')) up.end();
+    else {
+      req.on('data', (c: Buffer) => {
+        act.bytesUp += c.length;
+        ex.seen = this.tick;
+        if (!up.write(c)) req.pause();
+      });
+      up.on('drain', () => req.resume());
+      req.once('end', () => up.end());
+    }
+    res.once('close', () => {
       if (!res.writableFinished) {
         up.destroy();
-        finish('error');
+        fail();
       }
     });
   }
