@@ -15,6 +15,9 @@ export interface BootPolicyConfig {
  * PXE option 43 for a reply that carries the boot file itself (dnsmasq's pxe_opts): sub-option 6
  * PXE_DISCOVERY_CONTROL = 8 (boot file present, download it directly) and sub-option 10 PXE_MENU_PROMPT with
  * timeout 0 ("PXE"), which makes old ROMs skip the boot-server discovery (PXE 2.1 Table 2-1).
+ * EDK2 (NetworkPkg/UefiPxeBcDxe): sub-option 6 makes the offer PxeOfferTypeDhcpPxe10, its first choice, so no
+ * BINL request to port 4011 follows; bit 3 with a boot file makes PxeBcSelectBootPrompt skip prompt and menu.
+ * Nothing here shortens EDK2's offer collection (up to 4 s): see docs/dhcp.md "Boot waits".
  */
 export const PXE_DIRECT_BOOT_OPTIONS = encodeSubOptions([
   [6, Buffer.from([0x08])],
@@ -22,8 +25,10 @@ export const PXE_DIRECT_BOOT_OPTIONS = encodeSubOptions([
 ]);
 
 /**
- * Option 175 for iPXE: sub-option 0xb0 (no-pxedhcp) = 1, so iPXE does not wait ~3 s for proxyDHCP offers
- * (iPXE net/udp/dhcp.c; measured in ../shared/lab).
+ * Option 175 for iPXE: sub-option 0xb0 (DHCP_EB_NO_PXEDHCP) = 1, so iPXE's dhcp_discovery_rx (net/udp/dhcp.c)
+ * requests our offer at once instead of waiting DHCP_DISC_PROXY_TIMEOUT_SEC (2 s) for ProxyDHCP offers. Our
+ * OFFER (60 = PXEClient plus a file) also counts as iPXE's proxy offer, which ends discovery by itself; 176
+ * keeps it so for replies without 60. See docs/dhcp.md "Boot waits".
  */
 export const IPXE_SKIP_PROXY = encodeSubOptions([[IpxeOpt.NO_PXEDHCP, Buffer.from([1])]], false);
 

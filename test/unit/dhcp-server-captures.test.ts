@@ -33,6 +33,26 @@ describe('DHCP server answering real captured requests', () => {
     h.close();
   });
 
+  it('boot waits (docs/dhcp.md): the OFFERs meet iPXE\'s and EDK2\'s conditions for going on at once', async () => {
+    const h = makeHarness();
+    // iPXE dhcp_discovery_rx leaves discovery on an offer with 175.176 (DHCP_EB_NO_PXEDHCP) = 1, or one that is
+    // also a ProxyDHCP offer (60 = "PXEClient" and a boot file). Ours is both. No 43: a PXE menu would prompt.
+    const [ipxe] = await h.exchange(hexFixture('dhcp', 'ipxe-bios-discover'));
+    assert.equal(optU8(ipxe!.p, Opt.MESSAGE_TYPE), T.OFFER);
+    assert.notEqual(ipxe!.p.yiaddr, 0, 'a DHCP offer (yiaddr set), not only a proxy offer');
+    assert.deepEqual(ipxe!.p.options.get(Opt.IPXE_ENCAP), Buffer.from([0xb0, 0x01, 0x01]));
+    assert.equal(ipxe!.p.options.get(Opt.VENDOR_CLASS)!.toString('latin1'), 'PXEClient');
+    assert.ok(ipxe!.p.options.get(Opt.BOOTFILE_NAME)!.length > 0 && ipxe!.p.file !== '');
+    assert.equal(ipxe!.p.options.has(Opt.VENDOR_SPECIFIC), false);
+    // EDK2 PxeBcParseDhcp4Packet: yiaddr set + 43.6 → PxeOfferTypeDhcpPxe10 (first choice, no port 4011 request);
+    // 43.6 bit 3 with a boot file → no prompt or menu (PxeBcSelectBootPrompt); 43.10 timeout 0; no 43.8/43.9.
+    const [edk2] = await h.exchange(hexFixture('dhcp', 'edk2-pxe-discover'));
+    assert.notEqual(edk2!.p.yiaddr, 0);
+    assert.deepEqual(edk2!.p.options.get(Opt.VENDOR_SPECIFIC), Buffer.from([6, 1, 0x08, 10, 4, 0, 0x50, 0x58, 0x45, 0xff]));
+    assert.equal(edk2!.p.file, 'ipxe.efi');
+    h.close();
+  });
+
   it('EDK2 UEFI HTTP boot DISCOVER → HTTPClient with an IP-literal http:// URL in option 67, ≤ 1472 bytes', async () => {
     const h = makeHarness();
     const [offer] = await h.exchange(hexFixture('dhcp', 'edk2-httpboot-discover'));
