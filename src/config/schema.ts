@@ -183,6 +183,8 @@ const baseSchema = z.strictObject({
         httpInterceptPort: z.int().min(1).max(65535).default(3129),
         tlsInterceptPort: z.int().min(1).max(65535).default(3130),
         tlsUpstreamPort: z.int().min(1).max(65535).default(443),
+        /** ports the explicit proxy opens CONNECT tunnels to ('any': no restriction); others are refused (and recorded) */
+        connectPorts: z.union([z.literal('any'), z.array(z.int().min(1).max(65535)).min(1)]).default([443]),
         portal: z
           .strictObject({
             port: z.int().min(1).max(65535).default(8081),

@@ -24,6 +24,8 @@ export interface GatewayConfig {
   httpInterceptPort: number;
   tlsInterceptPort: number;
   tlsUpstreamPort: number;
+  /** ports CONNECT may open (default [443]) */
+  connectPorts?: readonly number[] | 'any';
   portal: { port: number; url: string; message: string };
   connectTimeoutMs: number;
   idleTimeoutMs: number;
@@ -94,7 +96,7 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
   }) as LookupFunction;
   const timeouts = { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs };
   const common = { seats, audit, logger, metrics, lookup };
-  const explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: c.listen, port: c.explicitProxyPort, ...timeouts } });
+  const explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: c.listen, port: c.explicitProxyPort, connectPorts: c.connectPorts ?? [443], ...timeouts } });
   const transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host: c.listen, port: c.httpInterceptPort, ...timeouts } });
   const tls = new TlsInterceptor({
     ...common,
@@ -147,6 +149,8 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
         const ip = deps.ipForMac(change.seat.mac);
         if (!ip) return;
         const op = change.type === 'open' ? gate.allow(ip) : gate.deny(ip);
+        // connections the seat already holds would outlive the session (conntrack keeps redirecting them)
+        if (change.type === 'close') for (const p of [explicit, transparent, tls]) p.closeSeat(ip);
         op.catch((err: unknown) => logger.error({ err, ip, seat: change.seat.name }, 'gate update failed'));
       });
     },

@@ -73,7 +73,8 @@ before(async () => {
   webPort = await listen(web);
   tlsPort = await listen(tlsServer);
   const common = { seats, audit: sink, logger, metrics, lookup };
-  explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+  // upstreams listen on ephemeral ports here; the [443] default is tested with a proxy of its own below
+  explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000, connectPorts: 'any' } });
   transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
   sni = new TlsInterceptor({ ...common, options: { host: '127.0.0.1', port: 0, upstreamPort: tlsPort, helloTimeoutMs: 2000, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
   explicitPort = await explicit.start();
@@ -215,6 +216,48 @@ describe('explicit proxy', () => {
     assert.equal(rec!.port, webPort);
     assert.equal(rec!.status, 200);
     assert.ok(rec!.bytesUp > 30 && rec!.bytesDown > 100, JSON.stringify(rec));
+  });
+
+  it('CONNECT to a port outside connectPorts (default [443]): 403, a refused record, nothing upstream', async () => {
+    const strict = new HttpProxy({ seats, audit: sink, logger, metrics, lookup, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+    const port = await strict.start();
+    try {
+      seats.byIp.set('127.0.0.1', session('seat-9'));
+      const r = await new Promise<string>((resolve) => {
+        const sock = net.connect(port, '127.0.0.1', () => sock.write(`CONNECT web.bggw.test:${webPort} HTTP/1.1\r\nHost: x\r\n\r\n`));
+        let b = '';
+        sock.on('data', (c: Buffer) => (b += c.toString()));
+        sock.on('close', () => resolve(b.split('\r\n')[0]!));
+      });
+      assert.equal(r, 'HTTP/1.1 403 Forbidden');
+      assert.equal(upstreamTcp, 0);
+      const [rec] = await audit.waitFor(1);
+      assert.deepEqual([rec!.kind, rec!.verdict, rec!.status, rec!.port, rec!.seat], ['tunnel', 'refused', 403, webPort, 'seat-9']);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it('closeSeat cuts the seat\'s kept-alive connections and tunnels; other seats\' stay', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-9'));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await new Promise<net.Socket>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: explicitPort, path: `http://web.bggw.test:${webPort}/a`, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(req.socket!));
+      });
+      req.on('error', reject);
+    });
+    const tunnel = await connect(`web.bggw.test:${webPort}`);
+    assert.equal(tunnel.status, 'HTTP/1.1 200 Connection Established');
+    const closed = Promise.all([first, tunnel.sock].map((s) => (s.destroyed ? Promise.resolve() : new Promise((r) => s.once('close', r)))));
+    assert.equal(explicit.closeSeat('10.0.0.99'), 0, 'another address: nothing cut');
+    assert.equal(explicit.closeSeat('127.0.0.1'), 2);
+    await closed;
+    agent.destroy();
+    // both still get their records: the request that completed, and the tunnel that was cut
+    const recs = await audit.waitFor(2);
+    assert.deepEqual(recs.map((r) => r.kind).sort(), ['http', 'tunnel']);
   });
 
   it('CONNECT to a closed port: 502 and an error record', async () => {

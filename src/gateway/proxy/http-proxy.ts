@@ -35,6 +35,12 @@ export interface HttpProxyOptions {
   connectTimeoutMs: number;
   /** a request or tunnel with no traffic either way for this long is closed */
   idleTimeoutMs: number;
+  /**
+   * ports a CONNECT tunnel may open (explicit mode); others get 403 and a `refused` record. Default [443]: an
+   * open CONNECT lets a seat tunnel anything (mail, SSH, other proxies) past the logging, as squid's SSL_ports
+   * rule also prevents.
+   */
+  connectPorts?: readonly number[] | 'any';
 }
 
 export interface HttpProxyDeps {
@@ -73,6 +79,8 @@ export class HttpProxy {
   private readonly agent: http.Agent;
   private server: http.Server | undefined;
   private readonly tunnels = new Set<Socket | Duplex>();
+  /** every open client connection → the seat address it came from (for closeSeat) */
+  private readonly clients = new Map<Socket, string>();
   private readonly live = new Set<Exchange>();
   private sweeper: NodeJS.Timeout | undefined;
   private tick = 0;
@@ -105,8 +113,29 @@ export class HttpProxy {
     }
   }
 
+  /**
+   * Cuts every connection from a seat address (keep-alive and CONNECT tunnels); the composition root calls it when
+   * the seat's session closes, so a kept-alive connection cannot go on carrying the next person's traffic under the
+   * previous session. Requests and tunnels in flight still get their records. Returns how many were cut.
+   */
+  closeSeat(ip: string): number {
+    let n = 0;
+    for (const [sock, from] of this.clients) {
+      if (from !== ip) continue;
+      this.deps.metrics.drops.inc({ reason: 'session_closed' });
+      sock.destroy();
+      n++;
+    }
+    if (n) this.log.info({ ip, connections: n }, 'session closed: proxy connections of the seat cut');
+    return n;
+  }
+
   async start(): Promise<number> {
     const server = http.createServer({ noDelay: true, keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 });
+    server.on('connection', (sock: Socket) => {
+      this.clients.set(sock, clientIp(sock.remoteAddress));
+      sock.once('close', () => this.clients.delete(sock));
+    });
     server.on('request', (req, res) => this.onRequest(req, res));
     server.on('connect', (req, socket, head) => this.onConnect(req, socket, head));
     server.on('clientError', (err, socket) => {
@@ -138,6 +167,7 @@ export class HttpProxy {
     this.sweeper = undefined;
     for (const t of this.tunnels) t.destroy();
     this.tunnels.clear();
+    this.clients.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     this.agent.destroy();
@@ -298,6 +328,14 @@ export class HttpProxy {
       return reply('400 Bad Request');
     }
     const act: Activity = { kind: 'tunnel', method: 'CONNECT', host: target.host, port: target.port, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
+    const allowed = this.deps.options.connectPorts ?? [443];
+    if (allowed !== 'any' && !allowed.includes(target.port)) {
+      this.deps.metrics.drops.inc({ reason: 'connect_port' });
+      act.status = 403;
+      act.verdict = 'refused';
+      void this.emitter.emit(ip, session, act);
+      return reply('403 Forbidden');
+    }
     spliceTunnel({
       client,
       first: head,
