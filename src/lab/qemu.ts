@@ -31,7 +31,11 @@ export interface TerminalOptions {
   memoryMb?: number;
   /** also write the serial console, one line per line with seconds since start (like the lab's ts.py) */
   serialLogFile?: string;
-  /** QEMU NIC model; default e1000 (BIOS and UEFI iPXE ROM), virtio-net-pci for edk2-pxe */
+  /**
+   * QEMU NIC model; default virtio-net-pci for every mode. QEMU's e1000 model holds received frames for 1 s after
+   * every RCTL write (hw/net/e1000.c flush_queue_timer), which costs ~1 s in iPXE's DHCP and again in the OS's
+   * (docs/dhcp.md "Boot waits"); pass 'e1000' to see it.
+   */
   nic?: string;
   /** QEMU binary; default qemu-system-x86_64 */
   qemu?: string;
@@ -83,7 +87,7 @@ const TAIL_LINES = 25;
 export function qemuArgs(opts: TerminalOptions, varsFile?: string): string[] {
   const uefiNetboot = opts.uefiNetboot ?? 'ipxe-rom';
   const edk2 = opts.firmware === 'uefi' && uefiNetboot === 'edk2-pxe';
-  const nic = opts.nic ?? (edk2 ? 'virtio-net-pci' : 'e1000');
+  const nic = opts.nic ?? 'virtio-net-pci';
   const args = ['-accel', 'tcg', '-m', String(opts.memoryMb ?? 256), '-smp', '1'];
   args.push('-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot');
   let device = `${nic},netdev=n0,mac=${opts.mac}`;
