@@ -16,6 +16,7 @@ import { RouterAdvertiser } from './ipv6/advertiser.ts';
 import type { SocketFactory } from './net/datagram.ts';
 import { interfaceSocketFactory } from './net/iface-socket.ts';
 import { openDatabase, type Db } from './store/database.ts';
+import { WalSync } from './store/wal-sync.ts';
 import { LeaseRepository } from './store/lease-repository.ts';
 import { ipToInt } from './wire/ipv4.ts';
 import { BootTimeline, type FileKind } from './boot/timeline.ts';
@@ -56,6 +57,7 @@ export class Appliance {
   private readonly services: Service[] = [];
   private started: Service[] = [];
   private db: Db | undefined;
+  private wal: WalSync | undefined;
   dhcp: DhcpServer | undefined;
   overlays: OverlayManager | undefined;
   timeline: BootTimeline | undefined;
@@ -69,7 +71,11 @@ export class Appliance {
     const { config } = this;
     const log = this.opts.logger;
     collectDefaultMetrics({ register: this.registry, prefix: 'bootgate_' });
-    this.db = openDatabase(join(config.dataDir, 'bootgate.db'));
+    // commits are made durable off the event loop (WalSync) before anything is acknowledged: see wal-sync.ts
+    this.db = openDatabase(join(config.dataDir, 'bootgate.db'), { syncInCommit: false });
+    const wal = new WalSync(join(config.dataDir, 'bootgate.db-wal'));
+    this.wal = wal;
+    const durable = (): Promise<void> => wal.sync();
     const leases = new LeaseRepository(this.db);
     const boots = new BootRepository(this.db);
     const timeline = new BootTimeline({
@@ -102,6 +108,7 @@ export class Appliance {
         logger: log.child({ module: 'dhcp' }),
         metrics: createDhcpMetrics(this.registry),
         conflictProbe: pingProbe,
+        durable,
         onBootDhcp: (e) => timeline.dhcp(e),
       });
       this.dhcp = dhcp;
@@ -209,6 +216,7 @@ export class Appliance {
         return rec && rec.state === 'bound' ? rec.mac : undefined;
       },
       retentionDays: config.audit.retentionDays,
+      durable,
     });
     this.services.push({ name: 'audit', start: () => identity.start(), stop: () => identity.stop() });
     if (config.gateway.enabled) {
@@ -282,6 +290,8 @@ export class Appliance {
       }
     }
     this.started = [];
+    await this.wal?.close();
+    this.wal = undefined;
     this.db?.close();
     this.db = undefined;
   }

@@ -24,6 +24,7 @@ import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { AuditRepository } from '../../src/store/audit-repository.ts';
 import { openDatabase } from '../../src/store/database.ts';
+import { WalSync } from '../../src/store/wal-sync.ts';
 
 interface BenchSink extends AuditSink {
   durable(): number;
@@ -70,11 +71,12 @@ class GroupCommitFileSink implements BenchSink {
 
 /** The appliance's audit trail, wired as src/gateway/services.ts wires it. */
 function sqliteSink(dir: string): BenchSink {
-  const db = openDatabase(join(dir, 'bootgate.db'));
+  const db = openDatabase(join(dir, 'bootgate.db'), { syncInCommit: false });
+  const wal = new WalSync(join(dir, 'bootgate.db-wal'));
   const repo = new AuditRepository(db);
   const registry = new Registry();
   const metrics = createAuditMetrics(registry);
-  const log = new AuditLog({ repo, signer: AuditSigner.loadOrCreate(join(dir, 'keys')), logger: createLogger('warn'), metrics });
+  const log = new AuditLog({ repo, signer: AuditSigner.loadOrCreate(join(dir, 'keys')), logger: createLogger('warn'), metrics, durable: () => wal.sync() });
   return {
     append: async (r) => {
       const { time: _time, ...fields } = r;
@@ -82,7 +84,8 @@ function sqliteSink(dir: string): BenchSink {
     },
     durable: () => repo.last()?.seq ?? 0,
     close: async () => {
-      log.stop();
+      await log.stop();
+      await wal.close();
       const h = (await metrics.batches.get()).values;
       const count = h.find((v) => v.metricName === 'bootgate_audit_batch_records_count')?.value ?? 0;
       const sum = h.find((v) => v.metricName === 'bootgate_audit_batch_records_sum')?.value ?? 0;

@@ -16,6 +16,11 @@ export interface AuditLogDeps {
   retentionDays?: number;
   /** How often retention runs while started (default hourly). */
   retentionIntervalMs?: number;
+  /**
+   * Makes what was committed so far durable (WalSync.sync) when the database does not sync inside COMMIT; callers'
+   * promises resolve only after it. Absent: COMMIT is durable by itself (synchronous=FULL).
+   */
+  durable?: () => Promise<void>;
 }
 
 interface Pending {
@@ -43,6 +48,8 @@ export class AuditLog {
   private timer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly clock: () => number;
+  /** commits waiting for their durable() sync */
+  private readonly syncing = new Set<Promise<void>>();
 
   constructor(private readonly deps: AuditLogDeps) {
     this.log = deps.logger;
@@ -65,11 +72,15 @@ export class AuditLog {
     }
   }
 
-  /** Stops retention and commits what is queued (stop producers first: later appends commit on their own turn). */
-  stop(): void {
+  /**
+   * Stops retention, commits what is queued and waits until it is durable (stop producers first: later appends
+   * commit on their own turn).
+   */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.flush();
+    while (this.syncing.size) await Promise.all([...this.syncing]);
   }
 
   /** Queues one record; resolves with the committed record (seq, time, hashes) once its transaction committed. */
@@ -147,6 +158,21 @@ export class AuditLog {
     this.lastHash = hash;
     this.lastTime = time;
     this.deps.metrics?.batches.observe(batch.length);
+    if (!this.deps.durable) return this.settle(done);
+    // committed but not yet on disk: acknowledge nothing until the WAL sync that covers this commit is done
+    const p = this.deps.durable().then(
+      () => this.settle(done),
+      (e: unknown) => {
+        this.deps.metrics?.failures.inc();
+        this.log.error({ err: e, count: batch.length }, 'audit sync failed; records not acknowledged');
+        for (const d of done) d.p.reject(e);
+      },
+    );
+    this.syncing.add(p);
+    void p.finally(() => this.syncing.delete(p));
+  }
+
+  private settle(done: Array<{ p: Pending; record?: AuditRecord; error?: unknown }>): void {
     for (const d of done) {
       if (d.record) {
         this.deps.metrics?.records.inc({ kind: d.record.kind });

@@ -43,6 +43,11 @@ export interface DhcpServerDeps {
   conflictProbe?: (ip: string, timeoutMs: number) => Promise<boolean>;
   /** notified after a lease is committed (terminal registry) */
   onLeaseCommitted?: (lease: LeaseRecord) => void;
+  /**
+   * Makes what was committed durable (WalSync.sync) when the database does not sync inside COMMIT: ACKs wait for
+   * it. Absent: the commit is durable by itself (synchronous=FULL) and ACKs leave right after it.
+   */
+  durable?: () => Promise<void>;
   /** notified when boot firmware (PXE ROM, UEFI, iPXE) is offered or given a lease: the boot timeline */
   onBootDhcp?: (e: { mac: string; ip: number; acked: boolean; ipxe: boolean; firmware: string; uuid?: string }) => void;
 }
@@ -74,6 +79,8 @@ export class DhcpServer {
   private pendingRecords: LeaseRecord[] = [];
   private pendingSends: Array<() => void> = [];
   private flushScheduled = false;
+  /** commits waiting for their durable() sync (stop() waits for them) */
+  private readonly syncing = new Set<Promise<void>>();
 
   constructor(private readonly deps: DhcpServerDeps) {
     const c = deps.config;
@@ -97,9 +104,11 @@ export class DhcpServer {
     this.log.info({ interface: ifname, mode: this.deps.config.mode, serverId: intToIp(this.deps.serverId) }, 'dhcp server listening');
   }
 
-  stop(): void {
+  /** Commits what is pending, lets the ACKs waiting for their sync leave, then closes the sockets. */
+  async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.flush();
+    while (this.syncing.size) await Promise.all([...this.syncing]);
     for (const s of this.sockets) s.close();
     this.sockets = [];
   }
@@ -521,6 +530,22 @@ export class DhcpServer {
         return;
       }
     }
+    // nothing new committed and no earlier commit still syncing: the replies may leave now
+    if (!this.deps.durable || (records.length === 0 && this.syncing.size === 0)) return this.release(records, sends);
+    // committed, not yet on disk: the ACKs wait for the WAL sync that covers this commit (RFC 2131 §4.3.1 wants
+    // the lease on stable storage before the ACK)
+    const p = this.deps.durable().then(
+      () => this.release(records, sends),
+      (e: unknown) => {
+        this.log.error({ err: e, count: records.length }, 'lease sync failed; ACKs withheld');
+        this.deps.metrics.drops.inc({ reason: 'commit_failed' }, sends.length);
+      },
+    );
+    this.syncing.add(p);
+    void p.finally(() => this.syncing.delete(p));
+  }
+
+  private release(records: LeaseRecord[], sends: Array<() => void>): void {
     for (const send of sends) send();
     if (this.deps.onLeaseCommitted) for (const r of records) if (r.state === 'bound') this.deps.onLeaseCommitted(r);
   }

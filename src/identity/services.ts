@@ -23,6 +23,8 @@ export interface IdentityServicesDeps {
   /** audit retention in days; 0 keeps everything */
   retentionDays?: number;
   clock?: () => number;
+  /** the database's WalSync.sync when it does not sync inside COMMIT (see AuditLogDeps.durable) */
+  durable?: () => Promise<void>;
 }
 
 export interface IdentityServices {
@@ -37,8 +39,8 @@ export interface IdentityServices {
   /** authentication for routes outside the identity router (leases, terminals, images and overlays) */
   guard(roles: ReadonlyArray<'admin' | 'cashier' | 'auditor'>): express.RequestHandler;
   start(): void;
-  /** commits queued audit records; call before closing the database */
-  stop(): void;
+  /** commits queued audit records and waits until they are durable; call before closing the database */
+  stop(): Promise<void>;
 }
 
 /**
@@ -52,6 +54,7 @@ export function createIdentityServices(deps: IdentityServicesDeps): IdentityServ
   const identityRepo = new IdentityRepository(deps.db);
   ensureAdminToken(identityRepo, keysDir);
   const audit = new AuditLog({
+    ...(deps.durable ? { durable: deps.durable } : {}),
     repo: auditRepo,
     signer,
     logger: deps.logger.child({ module: 'audit' }),
@@ -72,9 +75,9 @@ export function createIdentityServices(deps: IdentityServicesDeps): IdentityServ
     router,
     guard: (roles) => requireRoles(identityRepo, roles),
     start: () => audit.start(),
-    stop: () => {
+    stop: async () => {
       directory.stop();
-      audit.stop();
+      await audit.stop();
     },
   };
 }

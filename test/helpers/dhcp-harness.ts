@@ -42,7 +42,7 @@ export interface Harness {
   close(): void;
 }
 
-export function makeHarness(config = baseConfig(), opts: { db?: Db; probe?: (ip: string) => Promise<boolean> } = {}): Harness {
+export function makeHarness(config = baseConfig(), opts: { db?: Db; probe?: (ip: string) => Promise<boolean>; durable?: () => Promise<void> } = {}): Harness {
   const net = new MemoryNetwork();
   const db = opts.db ?? openDatabase(':memory:');
   const registry = new Registry();
@@ -58,6 +58,7 @@ export function makeHarness(config = baseConfig(), opts: { db?: Db; probe?: (ip:
     metrics: createDhcpMetrics(registry),
     clock: () => now.t,
     ...(opts.probe ? { conflictProbe: (ip: string) => opts.probe!(ip) } : {}),
+    ...(opts.durable ? { durable: opts.durable } : {}),
   });
   server.start();
   return {
@@ -78,7 +79,7 @@ export function makeHarness(config = baseConfig(), opts: { db?: Db; probe?: (ip:
       return Number(v?.value ?? 0);
     },
     close() {
-      server.stop();
+      void server.stop(); // no durable hook here: it completes synchronously
       if (!opts.db) db.close();
     },
   };
