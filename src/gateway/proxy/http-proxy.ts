@@ -25,6 +25,7 @@ import type { Logger } from '../../log/logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
 import { AuditEmitter, clientIp, type Activity } from './audit.ts';
+import { SeatConnections } from './seat-connections.ts';
 import { endToEndRawHeaders, parseAuthority, refusalPage } from './headers.ts';
 
 export interface HttpProxyOptions {
@@ -79,8 +80,8 @@ export class HttpProxy {
   private readonly agent: http.Agent;
   private server: http.Server | undefined;
   private readonly tunnels = new Set<Socket | Duplex>();
-  /** every open client connection → the seat address it came from (for closeSeat) */
-  private readonly clients = new Map<Socket, string>();
+  /** every open client connection by seat address (for closeSeat) */
+  private readonly clients = new SeatConnections();
   private readonly live = new Set<Exchange>();
   private sweeper: NodeJS.Timeout | undefined;
   private tick = 0;
@@ -119,23 +120,15 @@ export class HttpProxy {
    * previous session. Requests and tunnels in flight still get their records. Returns how many were cut.
    */
   closeSeat(ip: string): number {
-    let n = 0;
-    for (const [sock, from] of this.clients) {
-      if (from !== ip) continue;
-      this.deps.metrics.drops.inc({ reason: 'session_closed' });
-      sock.destroy();
-      n++;
-    }
+    const n = this.clients.cut(ip);
+    if (n) this.deps.metrics.drops.inc({ reason: 'session_closed' }, n);
     if (n) this.log.info({ ip, connections: n }, 'session closed: proxy connections of the seat cut');
     return n;
   }
 
   async start(): Promise<number> {
     const server = http.createServer({ noDelay: true, keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 });
-    server.on('connection', (sock: Socket) => {
-      this.clients.set(sock, clientIp(sock.remoteAddress));
-      sock.once('close', () => this.clients.delete(sock));
-    });
+    server.on('connection', (sock: Socket) => this.clients.track(sock, clientIp(sock.remoteAddress)));
     server.on('request', (req, res) => this.onRequest(req, res));
     server.on('connect', (req, socket, head) => this.onConnect(req, socket, head));
     server.on('clientError', (err, socket) => {

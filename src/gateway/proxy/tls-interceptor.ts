@@ -13,6 +13,7 @@ import { DecodeError } from '../../wire/decode-error.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup } from '../ports.ts';
 import { AuditEmitter, clientIp, type Activity } from './audit.ts';
+import { SeatConnections } from './seat-connections.ts';
 import { scanClientHello } from './client-hello.ts';
 import { spliceTunnel } from './http-proxy.ts';
 
@@ -41,8 +42,8 @@ export class TlsInterceptor {
   private readonly emitter: AuditEmitter;
   private server: net.Server | undefined;
   private readonly sockets = new Set<Socket | Duplex>();
-  /** every open client connection (waiting for its ClientHello or spliced) → the seat address it came from */
-  private readonly clients = new Map<Socket, string>();
+  /** every open client connection (waiting for its ClientHello or spliced) by seat address */
+  private readonly clients = new SeatConnections();
 
   constructor(private readonly deps: TlsInterceptorDeps) {
     this.log = deps.logger.child({ module: 'gateway.proxy.tls' });
@@ -83,13 +84,8 @@ export class TlsInterceptor {
    * flow whatever the seat set says), recorded against the person who left. Each cut splice still gets its record.
    */
   closeSeat(ip: string): number {
-    let n = 0;
-    for (const [sock, from] of this.clients) {
-      if (from !== ip) continue;
-      this.deps.metrics.drops.inc({ reason: 'session_closed' });
-      sock.destroy();
-      n++;
-    }
+    const n = this.clients.cut(ip);
+    if (n) this.deps.metrics.drops.inc({ reason: 'session_closed' }, n);
     if (n) this.log.info({ ip, connections: n }, 'session closed: TLS connections of the seat cut');
     return n;
   }
@@ -106,11 +102,8 @@ export class TlsInterceptor {
     const session = this.deps.seats.lookupByIp(ip);
     if (!session) return this.drop(sock, ip, 'no_session');
     this.sockets.add(sock);
-    this.clients.set(sock, ip);
-    sock.once('close', () => {
-      this.sockets.delete(sock);
-      this.clients.delete(sock);
-    });
+    this.clients.track(sock, ip);
+    sock.once('close', () => this.sockets.delete(sock));
     const startedAt = Date.now();
     let buf: Buffer = Buffer.alloc(0);
     sock.setTimeout(this.deps.options.helloTimeoutMs, () => this.drop(sock, ip, 'hello_timeout'));
