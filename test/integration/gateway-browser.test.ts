@@ -93,7 +93,7 @@ const handler = (scheme) => (req, res) => {
   send(404, 'text/plain', 'not found');
 };
 http.createServer(handler('http')).listen(80, ${JSON.stringify(WAN_HOST)}, () =>
-  https.createServer({ key: fs.readFileSync(${JSON.stringify(keyPath)}), cert: fs.readFileSync(${JSON.stringify(certPath)}) }, handler('https')).listen(443, ${JSON.stringify(WAN_HOST)}, () => console.log('wan ready')));
+  https.createServer({ key: fs.readFileSync(${JSON.stringify(keyPath)}), cert: fs.readFileSync(${JSON.stringify(certPath)}), keepAliveTimeout: 120000 }, handler('https')).listen(443, ${JSON.stringify(WAN_HOST)}, () => console.log('wan ready')));
 `;
 
 describe('a real browser (headless Chromium) through the logging gateway of bootgate serve', () => {
@@ -398,8 +398,21 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
   });
 
   it('session closed: the portal and the 403 page again, the CONNECT refused, nothing reaches the WAN or the trail', async () => {
+    // a browser that keeps its HTTPS connection alive across the close (the WAN keeps it for 120 s) …
+    const keptFrom = lastSeq();
+    const kept = await launch('transparent');
+    const k = await newPage(kept);
+    assert.equal((await k.page.goto(`https://${SECURE}/before-close`))?.status(), 200);
     cli('sessions', 'close', '--seat', 'S1');
     await waitGate(false);
+    // … cannot go on using it: closing the session cut the seat's spliced connections, and new ones are refused
+    await assert.rejects(k.page.goto(`https://${SECURE}/after-close`), /net::ERR_/);
+    assert.ok(!wanRequests.some((w) => w.url === '/after-close'), 'nothing after the close reached the WAN');
+    await closeBrowser(kept);
+    await waitTunnelsClosed();
+    // the cut connections were still recorded, under the session they belonged to
+    const cut = await waitRecords('tls', keptFrom, (rs) => [SECURE, SECURE_ASSETS].every((n) => rs.some((r) => r.sni === n)));
+    assert.ok([SECURE, SECURE_ASSETS].every((n) => cut.some((r) => r.sni === n)), JSON.stringify(cut));
     const from = lastSeq();
     const wanBefore = wanRequests.length;
     const transparent = await launch('transparent');
