@@ -260,6 +260,27 @@ describe('explicit proxy', () => {
     assert.deepEqual(recs.map((r) => r.kind).sort(), ['http', 'tunnel']);
   });
 
+  it('2,000 CONNECT tunnels open at once: each carries its own exchange, each gets its record', async () => {
+    seats.byIp.set('127.0.0.1', session('seat-9'));
+    const N = 2000;
+    const tunnels = await Promise.all(Array.from({ length: N }, () => connect(`web.bggw.test:${webPort}`)));
+    assert.equal(tunnels.filter((t) => t.status === 'HTTP/1.1 200 Connection Established').length, N, 'all established, all open together');
+    const replies = await Promise.all(
+      tunnels.map(
+        ({ sock }, i) =>
+          new Promise<string>((resolve) => {
+            let b = '';
+            sock.on('data', (c: Buffer) => (b += c.toString()));
+            sock.on('close', () => resolve(b));
+            sock.write(`GET /t${i} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`);
+          }),
+      ),
+    );
+    replies.forEach((r, i) => assert.match(r, new RegExp(`^HTTP/1.1 200 [^]*\\r\\nhello /t${i}\\r\\n`)));
+    const recs = await audit.waitFor(N);
+    assert.equal(recs.filter((r) => r.kind === 'tunnel' && r.status === 200 && r.bytesDown > 0).length, N);
+  });
+
   it('CONNECT to a closed port: 502 and an error record', async () => {
     seats.byIp.set('127.0.0.1', session('seat-9'));
     const probe = net.createServer();
