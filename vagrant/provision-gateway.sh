@@ -39,6 +39,8 @@ Wants=network-online.target
 [Service]
 ExecStart=/usr/bin/node /opt/bootgate/bin/bootgate.js serve --config /etc/bootgate/bootgate.yaml
 Restart=on-failure
+# thousands of proxied connections and tunnels: two descriptors each (the seat side and the upstream)
+LimitNOFILE=65536
 
 [Install]
 WantedBy=multi-user.target
