@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { buildExport } from '../audit/export.ts';
+import { ExportError, exportStreamContentType, streamExport } from '../audit/export-stream.ts';
 import type { AuditSigner } from '../audit/keys.ts';
 import { AUDIT_KINDS, type AuditRecord } from '../audit/record.ts';
 import { checkPassword, tokenHash } from '../identity/auth.ts';
@@ -230,9 +230,12 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
     }),
   );
   router.get('/audit/public-key', route(ANY, (_q, res) => res.type('application/x-pem-file').send(deps.signer.publicKeyPem())));
+  // The export streams: file bytes, then the signed manifest as the last line (framing in audit/export-stream.ts).
+  // Nothing is built in memory; the response is written with backpressure, so a slow reader holds the export
+  // back instead of growing a buffer here.
   router.post(
     '/audit/export',
-    route(AUDIT, async (req, _res, p) => {
+    route(AUDIT, async (req, res, p) => {
       const b = parse(exportBody, req.body);
       const request = {
         format: b.format,
@@ -244,7 +247,27 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
       };
       // Who exported what is itself on the trail (committed before the export is handed out).
       await deps.service.recordAction(p.actor, 'audit.export', request.fileName, { ...b });
-      return buildExport(deps.auditRepo, deps.signer, request);
+      res.status(200);
+      res.setHeader('content-type', exportStreamContentType(request.format));
+      res.setHeader('cache-control', 'no-store');
+      try {
+        const m = await streamExport(deps.auditRepo, deps.signer, request, res);
+        res.end();
+        log.info({ actor: p.actor, file: request.fileName, count: m.count, firstSeq: m.firstSeq, lastSeq: m.lastSeq }, 'audit export sent');
+      } catch (e) {
+        // Before the first byte the error handler can still answer with a JSON error; after it, the only honest
+        // signal is a broken response (the receiver sees the body end without its manifest).
+        if (!res.headersSent) {
+          res.removeHeader('content-type');
+          res.removeHeader('cache-control');
+          if (!(e instanceof ExportError)) throw e;
+          res.status(409).json({ error: e.code, message: e.message });
+          return;
+        }
+        if (e instanceof ExportError && e.code === 'EXPORT_ABORTED') log.info({ actor: p.actor, file: request.fileName }, e.message);
+        else log.error({ err: e, actor: p.actor, file: request.fileName }, 'audit export failed after it started; response cut');
+        res.destroy();
+      }
     }),
   );
 

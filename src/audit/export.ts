@@ -71,47 +71,83 @@ export interface ExportRequest {
   fileName: string;
 }
 
-/** Builds an export and its signed manifest from the store. */
-export function buildExport(repo: AuditRepository, signer: AuditSigner, req: ExportRequest, now = Date.now()): { content: string; manifest: ExportManifest } {
+/** The store query an export request selects (the time range, user and seat filters). */
+export function exportQuery(req: ExportRequest): AuditQuery {
   const q: AuditQuery = {};
   if (req.from !== undefined) q.from = req.from;
   if (req.to !== undefined) q.to = req.to;
   if (req.userId !== undefined) q.userId = req.userId;
   if (req.seat !== undefined) q.seat = req.seat;
-  const parts: string[] = [];
-  if (req.format === 'csv') parts.push(csvLine([...EXPORT_COLUMNS]));
-  const digest = createHash('sha256');
-  let first: AuditRecord | undefined;
-  let last: AuditRecord | undefined;
-  let count = 0;
-  if (req.format === 'csv') digest.update(parts[0]!);
-  for (const r of repo.iterate(q)) {
-    const line = exportLine(r, req.format);
-    parts.push(line);
-    digest.update(line);
-    first ??= r;
-    last = r;
-    count++;
+  return q;
+}
+
+/**
+ * The running state of one export: records go through line() in chain order and leave as export lines, while the
+ * file digest, the count and the first/last records accumulate; manifest() signs the result once the last line is
+ * out. Nothing here holds more than one record, so the same code serves an in-memory build and a streamed export.
+ */
+export class ExportAccumulator {
+  private readonly digest = createHash('sha256');
+  private first: AuditRecord | undefined;
+  private last: AuditRecord | undefined;
+  private count = 0;
+
+  constructor(
+    private readonly signer: AuditSigner,
+    private readonly req: ExportRequest,
+  ) {}
+
+  /** The bytes before the first record: the CSV header line, nothing for NDJSON. Call once, first. */
+  header(): string {
+    if (this.req.format !== 'csv') return '';
+    const h = csvLine([...EXPORT_COLUMNS]);
+    this.digest.update(h);
+    return h;
   }
-  const unsigned: Omit<ExportManifest, 'signature'> = {
-    format: MANIFEST_FORMAT,
-    algorithm: { chain: CHAIN_ALGORITHM, signature: SIGNATURE_ALGORITHM, fileDigest: 'sha256' },
-    file: req.fileName,
-    recordFormat: req.format,
-    range: { from: req.from === undefined ? null : new Date(req.from).toISOString(), to: req.to === undefined ? null : new Date(req.to).toISOString() },
-    filter: req.userId !== undefined || req.seat !== undefined ? { userId: req.userId ?? null, seat: req.seat ?? null } : null,
-    count,
-    firstSeq: first?.seq ?? null,
-    lastSeq: last?.seq ?? null,
-    prevHash: first?.prevHash ?? null,
-    firstHash: first?.hash ?? null,
-    lastHash: last?.hash ?? null,
-    fileSha256: digest.digest('hex'),
-    createdAt: new Date(now).toISOString(),
-    publicKey: signer.publicKeyPem(),
-    keyFingerprint: signer.fingerprint(),
-  };
-  return { content: parts.join(''), manifest: { ...unsigned, signature: signer.sign(manifestMessage(unsigned)) } };
+
+  line(r: AuditRecord): string {
+    const l = exportLine(r, this.req.format);
+    this.digest.update(l);
+    this.first ??= r;
+    this.last = r;
+    this.count++;
+    return l;
+  }
+
+  /** The signed manifest of every line produced so far (call once, after the last line). */
+  manifest(now: number): ExportManifest {
+    const req = this.req;
+    const unsigned: Omit<ExportManifest, 'signature'> = {
+      format: MANIFEST_FORMAT,
+      algorithm: { chain: CHAIN_ALGORITHM, signature: SIGNATURE_ALGORITHM, fileDigest: 'sha256' },
+      file: req.fileName,
+      recordFormat: req.format,
+      range: { from: req.from === undefined ? null : new Date(req.from).toISOString(), to: req.to === undefined ? null : new Date(req.to).toISOString() },
+      filter: req.userId !== undefined || req.seat !== undefined ? { userId: req.userId ?? null, seat: req.seat ?? null } : null,
+      count: this.count,
+      firstSeq: this.first?.seq ?? null,
+      lastSeq: this.last?.seq ?? null,
+      prevHash: this.first?.prevHash ?? null,
+      firstHash: this.first?.hash ?? null,
+      lastHash: this.last?.hash ?? null,
+      fileSha256: this.digest.digest('hex'),
+      createdAt: new Date(now).toISOString(),
+      publicKey: this.signer.publicKeyPem(),
+      keyFingerprint: this.signer.fingerprint(),
+    };
+    return { ...unsigned, signature: this.signer.sign(manifestMessage(unsigned)) };
+  }
+}
+
+/**
+ * Builds an export and its signed manifest in memory (small exports and tests; the API streams with
+ * streamExport() in export-stream.ts, which produces the same bytes and manifest).
+ */
+export function buildExport(repo: AuditRepository, signer: AuditSigner, req: ExportRequest, now = Date.now()): { content: string; manifest: ExportManifest } {
+  const acc = new ExportAccumulator(signer, req);
+  const parts: string[] = [acc.header()];
+  for (const r of repo.iterate(exportQuery(req))) parts.push(acc.line(r));
+  return { content: parts.join(''), manifest: acc.manifest(now) };
 }
 
 export { GENESIS_HASH };

@@ -32,8 +32,10 @@ export interface ApiOpts {
 /**
  * Calls the running appliance's /api/v1 (api.listen from the config) with a bearer token: --token-file, else
  * $BOOTGATE_TOKEN, else the bootstrap admin token in <dataDir>/keys/admin.token (readable by root only).
+ * Returns the response unread when it succeeded (for bodies that must be streamed); an error reply becomes a
+ * CliError with its code.
  */
-export async function api(o: ApiOpts, method: string, path: string, body?: unknown): Promise<unknown> {
+export async function apiRequest(o: ApiOpts, method: string, path: string, body?: unknown): Promise<Response> {
   const config = loadConfig(o.config);
   let token = process.env.BOOTGATE_TOKEN;
   const tokenFile = o.token ?? (token ? undefined : join(config.dataDir, 'keys', ADMIN_TOKEN_FILE));
@@ -55,18 +57,25 @@ export async function api(o: ApiOpts, method: string, path: string, body?: unkno
   } catch (e) {
     throw new CliError('API_UNREACHABLE', `cannot reach the appliance at ${url} (is bootgate serve running?): ${(e as Error).message}`);
   }
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = text;
-  }
   if (!res.ok) {
-    const err = parsed as { error?: string; message?: string } | undefined;
+    const err = parseBody(await res.text()) as { error?: string; message?: string } | undefined;
     throw new CliError(err?.error ?? `HTTP_${res.status}`, err?.message ?? `${method} ${path}: ${res.status}`);
   }
-  return parsed;
+  return res;
+}
+
+function parseBody(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return text;
+  }
+}
+
+/** apiRequest() for JSON replies: the parsed body. */
+export async function api(o: ApiOpts, method: string, path: string, body?: unknown): Promise<unknown> {
+  const res = await apiRequest(o, method, path, body);
+  return parseBody(await res.text());
 }
 
 export function withApi(cmd: Command): Command {

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { verifyExportFile } from '../audit/verify.ts';
-import type { ExportManifest } from '../audit/export.ts';
 
-import { api, CliError, run, withApi, type ApiOpts } from './api-client.ts';
+import { api, apiRequest, CliError, run, withApi, type ApiOpts } from './api-client.ts';
+import { receiveExport } from './audit-export-file.ts';
 
 const out = (s: string): void => void process.stdout.write(s);
 
@@ -118,17 +118,17 @@ export function registerIdentityCommands(program: Command): void {
         if (o.format !== 'csv' && o.format !== 'ndjson') throw new CliError('VALIDATION', '--format must be csv or ndjson');
         const from = isoDate('--from', o.from);
         const to = isoDate('--to', o.to);
-        const r = (await api(o, 'POST', '/audit/export', {
+        // Streamed to disk as it arrives (records, then the manifest); see receiveExport().
+        const res = await apiRequest(o, 'POST', '/audit/export', {
           format: o.format,
           fileName: basename(o.out),
           ...(from ? { from } : {}),
           ...(to ? { to } : {}),
           ...(o.user ? { user: o.user } : {}),
           ...(o.seat ? { seat: o.seat } : {}),
-        })) as { content: string; manifest: ExportManifest };
-        writeFileSync(o.out, r.content);
-        writeFileSync(`${o.out}.manifest.json`, `${JSON.stringify(r.manifest, null, 2)}\n`);
-        out(`${o.out}: ${r.manifest.count} records (seq ${r.manifest.firstSeq ?? '-'}..${r.manifest.lastSeq ?? '-'}), signed by ${r.manifest.keyFingerprint}\n`);
+        });
+        const m = await receiveExport(res, o.out);
+        out(`${o.out}: ${m.count} records (seq ${m.firstSeq ?? '-'}..${m.lastSeq ?? '-'}), signed by ${m.keyFingerprint}\n`);
       }),
     );
   audit

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -8,6 +8,12 @@ import { pino } from 'pino';
 import { AuditLog } from '../../src/audit/log.ts';
 import { AuditSigner } from '../../src/audit/keys.ts';
 import { buildExport, type ExportFormat } from '../../src/audit/export.ts';
+import { ExportStreamReader, streamExport, type ExportError } from '../../src/audit/export-stream.ts';
+import { Writable } from 'node:stream';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { receiveExport } from '../../src/cli/audit-export-file.ts';
+import type { CliError } from '../../src/cli/api-client.ts';
 import { verifyExport, verifyExportFile } from '../../src/audit/verify.ts';
 import { verifyStoredChain } from '../../src/audit/verify-store.ts';
 import { GENESIS_HASH, canonical, chainHash, normalise } from '../../src/audit/record.ts';
@@ -297,5 +303,228 @@ describe('audit keys and retention', () => {
     // Deleting a retained record behind the log's back is detected.
     h.db.prepare('DELETE FROM audit WHERE seq = 8').run();
     assert.equal((verifyStoredChain(h.repo, h.signer.publicKey) as { code: string }).code, 'RECORD_MISSING');
+  });
+});
+
+/** A receiver for streamExport: collects the body; `onChunk` runs before each write completes (slow or hostile peers). */
+function receiver(opts: { highWaterMark?: number; onChunk?: (i: number, chunk: Buffer) => void | 'hold'; } = {}) {
+  const chunks: Buffer[] = [];
+  let maxBuffered = 0;
+  const out = new Writable({
+    highWaterMark: opts.highWaterMark ?? 1024,
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      maxBuffered = Math.max(maxBuffered, out.writableLength);
+      if (opts.onChunk?.(chunks.length, chunk) === 'hold') return; // never completes: a client that stopped reading
+      setImmediate(cb);
+    },
+  });
+  return { out, chunks, body: () => Buffer.concat(chunks), maxBuffered: () => maxBuffered };
+}
+
+/** Feeds `body` to an ExportStreamReader in the given pieces; returns the file bytes and the manifest. */
+function readStream(body: Buffer, cuts: number[]) {
+  const r = new ExportStreamReader();
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const c of [...cuts, body.length]) {
+    parts.push(r.push(body.subarray(at, c)));
+    at = c;
+  }
+  return { file: Buffer.concat(parts).toString('utf8'), manifest: r.end() };
+}
+
+describe('streamed audit export', () => {
+  for (const format of ['ndjson', 'csv'] as ExportFormat[]) {
+    it(`${format}: same bytes and manifest as the in-memory export, whatever the batch and chunk sizes; verifies`, async () => {
+      const h = await filled(23);
+      const req = { format, fileName: `s.${format}` };
+      const expected = buildExport(h.repo, h.signer, req, T0);
+      for (const [batchRecords, chunkBytes] of [[1, 1], [5, 100], [23, 1 << 16], [5000, 1 << 16]] as const) {
+        const rx = receiver();
+        const m = await streamExport(h.repo, h.signer, req, rx.out, { batchRecords, chunkBytes, now: () => T0 });
+        assert.deepEqual(m, expected.manifest);
+        const got = readStream(rx.body(), []);
+        assert.equal(got.file, expected.content, `batch ${batchRecords} chunk ${chunkBytes}`);
+        assert.deepEqual(got.manifest, expected.manifest);
+        assert.equal(verifyExport(got.file, JSON.stringify(got.manifest), h.signer.publicKeyPem()).ok, true);
+      }
+    });
+  }
+
+  it('the reader recovers file and manifest with the body split at every byte (and in three pieces everywhere)', async () => {
+    const h = await filled(4);
+    for (const format of ['ndjson', 'csv'] as ExportFormat[]) {
+      const req = { format, fileName: 'x' };
+      const expected = buildExport(h.repo, h.signer, req, T0);
+      const rx = receiver();
+      await streamExport(h.repo, h.signer, req, rx.out, { now: () => T0 });
+      const body = rx.body();
+      const every = readStream(body, Array.from({ length: body.length - 1 }, (_, i) => i + 1));
+      assert.equal(every.file, expected.content);
+      for (let i = 0; i <= body.length; i += 7)
+        for (let j = i; j <= body.length; j += 13) assert.equal(readStream(body, [i, j]).file, expected.content);
+    }
+  });
+
+  it('an empty range: the body is only the manifest; the empty file verifies', async () => {
+    const h = await filled(3);
+    const rx = receiver();
+    const req = { format: 'ndjson' as const, fileName: 'e', from: T0 + 1_000_000 };
+    const m = await streamExport(h.repo, h.signer, req, rx.out);
+    assert.equal(m.count, 0);
+    const got = readStream(rx.body(), []);
+    assert.equal(got.file, '');
+    assert.equal(verifyExport('', JSON.stringify(got.manifest), h.signer.publicKeyPem()).ok, true);
+  });
+
+  it('a truncated stream is EXPORT_INCOMPLETE; a changed byte is EXPORT_DIGEST', async () => {
+    const h = await filled(10);
+    const rx = receiver();
+    await streamExport(h.repo, h.signer, { format: 'ndjson', fileName: 't' }, rx.out);
+    const body = rx.body();
+    const code = (f: () => unknown) => {
+      try {
+        f();
+        return 'none';
+      } catch (e) {
+        return (e as ExportError).code;
+      }
+    };
+    const nlBeforeManifest = body.lastIndexOf(0x0a);
+    assert.equal(code(() => readStream(body.subarray(0, nlBeforeManifest + 1), [])), 'EXPORT_INCOMPLETE');
+    assert.equal(code(() => readStream(body.subarray(0, body.length - 5), [])), 'EXPORT_INCOMPLETE');
+    assert.equal(code(() => readStream(body.subarray(0, 400), [])), 'EXPORT_INCOMPLETE');
+    const edited = Buffer.from(body);
+    edited[body.indexOf('example.test')]! ^= 1;
+    assert.equal(code(() => readStream(edited, [])), 'EXPORT_DIGEST');
+  });
+
+  it('records appended while the export runs are not in it (the seq window is fixed at the start); it verifies', async () => {
+    const h = await filled(20);
+    let appended = 0;
+    const rx = receiver({
+      onChunk: () => {
+        if (appended < 5) (appended++, void h.log.append(http(100 + appended)));
+      },
+    });
+    const m = await streamExport(h.repo, h.signer, { format: 'ndjson', fileName: 'w' }, rx.out, { batchRecords: 4, chunkBytes: 1 });
+    assert.equal(appended, 5);
+    assert.equal(h.repo.last()!.seq, 25, 'the appends committed during the export');
+    assert.deepEqual([m.count, m.firstSeq, m.lastSeq], [20, 1, 20]);
+    const got = readStream(rx.body(), []);
+    assert.equal(verifyExport(got.file, JSON.stringify(got.manifest), h.signer.publicKeyPem()).ok, true);
+  });
+
+  it('a retention purge of the unread part of the window fails the export with EXPORT_RANGE_PURGED', async () => {
+    let t = T0;
+    const h = makeLog(() => (t += 1000));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => h.log.append(http(i))));
+    let purged = false;
+    const rx = receiver({
+      onChunk: () => {
+        if (!purged) (purged = true, h.log.purgeOlderThan(T0 + 20_500));
+      },
+    });
+    await assert.rejects(streamExport(h.repo, h.signer, { format: 'csv', fileName: 'p' }, rx.out, { batchRecords: 5, chunkBytes: 1 }), (e: ExportError) => e.code === 'EXPORT_RANGE_PURGED');
+  });
+
+  it('a receiver that stops reading holds the export back: no further batch is read, nothing more is written', async () => {
+    const h = await filled(50);
+    const batches: number[] = [];
+    const exportBatch = h.repo.exportBatch.bind(h.repo);
+    h.repo.exportBatch = (s, after, limit) => (batches.push(after), exportBatch(s, after, limit));
+    const rx = receiver({ highWaterMark: 256, onChunk: () => 'hold' });
+    let settled = false;
+    const p = streamExport(h.repo, h.signer, { format: 'ndjson', fileName: 'h' }, rx.out, { batchRecords: 5, chunkBytes: 512 }).finally(() => (settled = true));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false);
+    assert.deepEqual(batches, [0], 'only the first batch was read');
+    assert.equal(rx.chunks.length, 1, 'one chunk handed to the receiver, then it waits for drain');
+    rx.out.destroy();
+    await assert.rejects(p, (e: ExportError) => e.code === 'EXPORT_ABORTED');
+    assert.deepEqual(batches, [0]);
+  });
+});
+
+describe('exports of the previous version (test/fixtures/audit: written by the in-memory buildExport + JSON reply)', () => {
+  const FIX = join(fileURLToPath(import.meta.url), '../../fixtures/audit');
+  const priv = createPrivateKey(readFileSync(join(FIX, 'test-only-signing-key.pem')));
+  const signer = new AuditSigner(priv, createPublicKey(priv));
+  // The records the fixtures were generated from (same clock, same fields).
+  const rec = (i: number) => ({
+    kind: (i % 4 === 0 ? 'admin' : 'http') as 'admin' | 'http',
+    seat: i % 3 ? `A${i % 3}` : null,
+    ip: '10.75.0.20',
+    userId: `u${i % 2}`,
+    userName: i % 2 ? 'Zoë "Q" Müller, jr.' : 'Ann\nLines',
+    url: `http://example.test/p/${i}?a=1,b=2`,
+    status: i % 5 ? 200 : null,
+    bytesDown: 1000 * i,
+    actor: i % 4 === 0 ? 'token:admin' : null,
+    detail: i === 3 ? '' : i % 4 === 0 ? JSON.stringify({ note: 'x\r\ny' }) : null,
+  });
+
+  for (const format of ['ndjson', 'csv'] as ExportFormat[]) {
+    it(`${format}: still verifies, and today's streamed export of the same records is byte-identical (file and manifest)`, async () => {
+      const file = join(FIX, `v1-export.${format}`);
+      const r = verifyExportFile(file, signer.publicKeyPem());
+      assert.equal(r.ok, true, JSON.stringify(r));
+      let t = T0;
+      const repo = new AuditRepository(openDatabase(':memory:'));
+      const log = new AuditLog({ repo, signer, logger: silent, clock: () => (t += 1000) });
+      for (let i = 0; i < 14; i++) await log.append(rec(i));
+      const rx = receiver();
+      await streamExport(repo, signer, { format, fileName: `v1-export.${format}` }, rx.out, { now: () => T0 + 100_000, batchRecords: 3, chunkBytes: 500 });
+      const got = readStream(rx.body(), []);
+      assert.equal(got.file, readFileSync(file, 'utf8'));
+      assert.equal(`${JSON.stringify(got.manifest, null, 2)}\n`, readFileSync(`${file}.manifest.json`, 'utf8'));
+    });
+  }
+});
+
+describe('bootgate audit export: receiving the stream into FILE and FILE.manifest.json', () => {
+  const streamed = async () => {
+    const h = await filled(40);
+    const rx = receiver();
+    await streamExport(h.repo, h.signer, { format: 'csv', fileName: 'r.csv' }, rx.out);
+    return { h, body: rx.body() };
+  };
+  /** A reply whose body arrives in 100-byte pieces and, optionally, breaks off after `failAt` bytes. */
+  const reply = (body: Buffer, failAt?: number) => {
+    let at = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (failAt !== undefined && at >= failAt) return c.error(new Error('connection reset'));
+        if (at >= body.length) return c.close();
+        c.enqueue(new Uint8Array(body.subarray(at, Math.min(at + 100, body.length, failAt ?? Infinity))));
+        at += 100;
+      },
+    });
+    return new Response(stream, { headers: { 'content-type': 'application/vnd.bootgate.audit-export-stream; framing=bootgate-audit-stream/1; format=csv' } });
+  };
+
+  it('a complete stream: FILE and FILE.manifest.json as the in-memory export wrote them; verifies; no .partial left', async () => {
+    const { h, body } = await streamed();
+    const dir = mkdtempSync(join(tmpdir(), 'bg-rx-'));
+    const file = join(dir, 'r.csv');
+    const m = await receiveExport(reply(body), file);
+    assert.equal(m.count, 40);
+    assert.equal(verifyExportFile(file, h.signer.publicKeyPem()).ok, true);
+    assert.deepEqual(readdirSync(dir).sort(), ['r.csv', 'r.csv.manifest.json']);
+  });
+
+  it('a stream that breaks off or ends without its manifest leaves no FILE (EXPORT_INCOMPLETE); a wrong digest is EXPORT_DIGEST', async () => {
+    const { body } = await streamed();
+    const dir = mkdtempSync(join(tmpdir(), 'bg-rx-'));
+    const file = join(dir, 'r.csv');
+    const code = (p: Promise<unknown>) => p.then(() => 'none', (e: CliError) => e.code);
+    assert.equal(await code(receiveExport(reply(body, 3000), file)), 'EXPORT_INCOMPLETE');
+    assert.equal(await code(receiveExport(reply(body.subarray(0, body.lastIndexOf(0x0a) + 1)), file)), 'EXPORT_INCOMPLETE');
+    const edited = Buffer.from(body);
+    edited[500]! ^= 1;
+    assert.equal(await code(receiveExport(reply(edited), file)), 'EXPORT_DIGEST');
+    assert.deepEqual(readdirSync(dir), []);
+    assert.equal(await code(receiveExport(new Response('{"content":"","manifest":{}}', { headers: { 'content-type': 'application/json' } }), file)), 'EXPORT_INCOMPLETE');
   });
 });

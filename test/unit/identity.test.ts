@@ -13,6 +13,7 @@ import { normaliseMac, type SessionChange } from '../../src/identity/service.ts'
 import { openDatabase } from '../../src/store/database.ts';
 import { verifyStoredChain } from '../../src/audit/verify-store.ts';
 import { verifyExport } from '../../src/audit/verify.ts';
+import { ExportStreamReader } from '../../src/audit/export-stream.ts';
 
 const silent = pino({ level: 'silent' });
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
@@ -175,11 +176,20 @@ describe('identity API (/api/v1)', () => {
         ['token:desk1', 'session.close'],
       ],
     );
-    const ex = await call('POST', '/audit/export', auditor, { format: 'ndjson', fileName: 'a.ndjson' });
+    // The export streams: the file, then the signed manifest as its last line (audit/export-stream.ts).
+    const { port } = server.address() as AddressInfo;
+    const ex = await fetch(`http://127.0.0.1:${port}/api/v1/audit/export`, {
+      method: 'POST',
+      headers: { authorization: auditor, 'content-type': 'application/json' },
+      body: JSON.stringify({ format: 'ndjson', fileName: 'a.ndjson' }),
+    });
     assert.equal(ex.status, 200);
-    const manifest = ex.body.manifest as { count: number };
+    assert.match(ex.headers.get('content-type') ?? '', /^application\/vnd\.bootgate\.audit-export-stream; framing=bootgate-audit-stream\/1; format=ndjson/);
+    const reader = new ExportStreamReader();
+    const content = reader.push(Buffer.from(await ex.arrayBuffer())).toString('utf8');
+    const manifest = reader.end();
     assert.equal(manifest.count, 7, 'six changes, and the export action itself, recorded before the export is built');
-    assert.equal(verifyExport(ex.body.content as string, JSON.stringify(manifest), ctx.svc.signer.publicKeyPem()).ok, true);
+    assert.equal(verifyExport(content, JSON.stringify(manifest), ctx.svc.signer.publicKeyPem()).ok, true);
     const last = ctx.svc.auditRepo.last()!;
     assert.deepEqual([last.actor, last.action], ['operator:eve', 'audit.export']);
   });
