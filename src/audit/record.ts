@@ -80,9 +80,9 @@ export type AuditRecord = { seq: number; time: number; kind: AuditKind } & { [K 
 /** Builds a full record body from an input (absent fields become null; numbers must be safe integers). */
 export function normalise(input: AuditInput, seq: number, time: number): Omit<AuditRecord, 'prevHash' | 'hash'> {
   const out: Record<string, unknown> = {};
-  const src = { ...input, seq, time } as Record<string, unknown>;
+  const src = input as unknown as Record<string, unknown>;
   for (const [name, type] of FIELDS) {
-    const v = src[name];
+    const v = name === 'seq' ? seq : name === 'time' ? time : src[name];
     if (v === undefined || v === null) out[name] = null;
     else if (type === 'str') out[name] = String(v);
     else {

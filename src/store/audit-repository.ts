@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import type { Db } from './database.ts';
 import type { AuditKind, AuditRecord } from '../audit/record.ts';
 
@@ -75,6 +76,15 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** A stretch of the chain an export reads: the filters plus the seq window fixed when the export started. */
+export interface ExportSnapshot {
+  query: AuditQuery;
+  /** first seq that can match (records before it are outside the time range); 0 when the range is empty */
+  startSeq: number;
+  /** last seq that can match: the chain head when the export started, or the last record before `to` */
+  throughSeq: number;
+}
+
 /** The audit table: append (inside the writer's transaction), range reads, and the retention purge. */
 export class AuditRepository {
   private readonly insert;
@@ -84,13 +94,16 @@ export class AuditRepository {
   private readonly deleteThrough;
   private readonly countThrough;
   private readonly bySeq;
+  private readonly firstAtOrAfter;
+  private readonly lastBeforeTime;
+  /** batch statements by SQL text (one per filter combination) */
+  private readonly batchStatements = new Map<string, Database.Statement<Record<string, unknown>, Row>>();
 
   constructor(readonly db: Db) {
     this.insert = db.prepare(
       `INSERT INTO audit (seq, time, kind, seat, ip, mac, user_id, user_name, doc_type, doc_number, doc_country, session_id, method, host, port,
          url, sni, status, bytes_up, bytes_down, duration_ms, verdict, actor, action, target, detail, prev_hash, hash)
-       VALUES (@seq, @time, @kind, @seat, @ip, @mac, @userId, @userName, @docType, @docNumber, @docCountry, @sessionId, @method, @host, @port,
-         @url, @sni, @status, @bytesUp, @bytesDown, @durationMs, @verdict, @actor, @action, @target, @detail, @prevHash, @hash)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.tail = db.prepare<[], Row>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1');
     this.head = db.prepare<[], Row>('SELECT * FROM audit ORDER BY seq ASC LIMIT 1');
@@ -98,6 +111,9 @@ export class AuditRepository {
     this.deleteThrough = db.prepare('DELETE FROM audit WHERE seq <= ?');
     this.countThrough = db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM audit WHERE seq <= ?');
     this.bySeq = db.prepare<[number], Row>('SELECT * FROM audit WHERE seq = ?');
+    // audit_time is (time, rowid): one index probe each. time never decreases along seq, so these are seq bounds.
+    this.firstAtOrAfter = db.prepare<[number], { seq: number }>('SELECT seq FROM audit WHERE time >= ? ORDER BY time, seq LIMIT 1');
+    this.lastBeforeTime = db.prepare<[number], { seq: number }>('SELECT seq FROM audit WHERE time < ? ORDER BY time DESC, seq DESC LIMIT 1');
   }
 
   /** Runs `fn` in a transaction (a savepoint when already inside one). */
@@ -105,8 +121,12 @@ export class AuditRepository {
     return this.db.transaction(fn)();
   }
 
+  /** Positional parameters: binding 28 named ones cost a property lookup each on every record (the proxy's hot path). */
   append(r: AuditRecord): void {
-    this.insert.run(r);
+    this.insert.run(
+      r.seq, r.time, r.kind, r.seat, r.ip, r.mac, r.userId, r.userName, r.docType, r.docNumber, r.docCountry, r.sessionId, r.method, r.host, r.port,
+      r.url, r.sni, r.status, r.bytesUp, r.bytesDown, r.durationMs, r.verdict, r.actor, r.action, r.target, r.detail, r.prevHash, r.hash,
+    );
   }
 
   last(): AuditRecord | undefined {
@@ -153,5 +173,44 @@ export class AuditRepository {
 
   query(q: AuditQuery): AuditRecord[] {
     return [...this.iterate(q)];
+  }
+
+  /**
+   * Fixes the seq window of an export now: from the first record at or after `from` to the chain head (or the last
+   * record before `to`). Records appended later are outside it, so a slow export is still one consistent stretch.
+   */
+  snapshot(q: AuditQuery): ExportSnapshot {
+    const head = this.tail.get()?.seq ?? 0;
+    const start = q.from === undefined ? (this.head.get()?.seq ?? 0) : (this.firstAtOrAfter.get(q.from)?.seq ?? 0);
+    const end = q.to === undefined ? head : Math.min(head, this.lastBeforeTime.get(q.to)?.seq ?? 0);
+    const empty = start === 0 || end === 0 || end < start;
+    return { query: { ...q }, startSeq: empty ? 0 : start, throughSeq: empty ? 0 : end };
+  }
+
+  /**
+   * Reads an export in batches by keyset (seq > cursor ... LIMIT n). Each batch is one complete `.all()`: no
+   * statement stays open and no read transaction outlives the batch, so between batches the connection is free
+   * for the audit writer (better-sqlite3 refuses other statements while an iterator is open) and WAL checkpoints
+   * are not held back by a snapshot that lives as long as the slowest client. NOT INDEXED keeps SQLite on the
+   * rowid (seq) range: with the time/seat/user indexes it could pick one and re-sort the rest of the range per
+   * batch.
+   */
+  exportBatch(s: ExportSnapshot, afterSeq: number, limit: number): AuditRecord[] {
+    if (s.throughSeq === 0) return [];
+    const q = s.query;
+    const where = ['seq > @afterSeq', 'seq <= @throughSeq'];
+    const args: Record<string, unknown> = { afterSeq: Math.max(afterSeq, s.startSeq - 1), throughSeq: s.throughSeq, limit: Math.max(1, Math.floor(limit)) };
+    if (q.from !== undefined) (where.push('time >= @from'), (args.from = q.from));
+    if (q.to !== undefined) (where.push('time < @to'), (args.to = q.to));
+    if (q.userId !== undefined) (where.push('user_id = @userId'), (args.userId = q.userId));
+    if (q.seat !== undefined) (where.push('seat = @seat'), (args.seat = q.seat));
+    if (q.kind !== undefined) (where.push('kind = @kind'), (args.kind = q.kind));
+    const sql = `SELECT * FROM audit NOT INDEXED WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`;
+    let stmt = this.batchStatements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare<Record<string, unknown>, Row>(sql);
+      this.batchStatements.set(sql, stmt);
+    }
+    return stmt.all(args).map(fromRow);
   }
 }
