@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # wrk through bootgate's explicit proxy vs tinyproxy (Debian) to the same local nginx, same run.
 # Usage: bash bench/proxy/run.sh [duration=10s] [connections=64]   (needs: wrk, nginx-light, tinyproxy)
+#   SINKS="sqlite file none" (default): which bootgate audit sinks to run
 # bootgate runs three times, once per audit sink (see bench/proxy/proxy-server.ts): sqlite (the appliance's own
 # trail, src/audit), file (NDJSON + fdatasync group commit), none (not durable: the proxy path alone).
 set -euo pipefail
@@ -61,7 +62,7 @@ summary() { # file → req/s|p50|p99|requests
   echo "$(awk '/Requests\/sec/ {print $2}' "$f")|$(awk '$1=="50%" {print $2}' "$f")|$(awk '$1=="99%" {print $2}' "$f")|$(awk '/requests in/ {print $1}' "$f")"
 }
 
-for sink in sqlite file none; do
+for sink in ${SINKS:-sqlite file none}; do
   echo "== bootgate explicit proxy (audit sink: $sink)"
   BENCH_SINK=$sink node --import tsx bench/proxy/proxy-server.ts --port $BG --audit-file "$tmp/audit-$sink.ndjson" > "$tmp/bg-$sink.out" 2> "$tmp/bg-$sink.err" & bgpid=$!; pids+=($bgpid)
   wait_port $BG
@@ -83,7 +84,7 @@ echo "uptime after: $(uptime)"
 {
   echo "| proxy | req/s | p50 | p99 | requests completed | audit records durable | proxy CPU per request | TCP connects during run |"
   echo "|---|---|---|---|---|---|---|---|"
-  for sink in sqlite file none; do
+  for sink in ${SINKS:-sqlite file none}; do
     IFS='|' read -r a b c d <<< "$(summary "$tmp/wrk-bootgate-$sink.txt")"
     IFS='|' read -r us opens < "$tmp/cpu-bootgate-$sink.txt"
     durable=$(awk '/audit records durable/ {print $4}' "$tmp/bg-$sink.err")
