@@ -16,6 +16,8 @@
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -53,6 +55,8 @@ static void finish(sf_job *j, int err) {
   if (j->ended) return;
   j->ended = 1;
   uv_poll_stop(&j->poll);
+  int zero = 0; /* uncork: the last partial segment leaves now, not after the kernel's 200 ms */
+  setsockopt(j->sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
   close(j->sock);
   uv_close((uv_handle_t *)&j->poll, on_closed);
   napi_env env = j->env;
@@ -126,6 +130,9 @@ static napi_value js_sendfile_start(napi_env env, napi_callback_info info) {
   if (t != napi_function) return throw_msg(env, "sendfileStart: cb must be a function", 0);
   int dupfd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
   if (dupfd < 0) return throw_msg(env, "dup", errno);
+  /* full segments only while the body streams (nginx's tcp_nopush); a non-TCP fd just refuses the option */
+  int one = 1;
+  setsockopt(dupfd, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
   sf_job *j = calloc(1, sizeof *j);
   if (!j) {
     close(dupfd);
