@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AuditRepository } from '../store/audit-repository.ts';
 import type { AuditSigner } from './keys.ts';
 import type { AuditMetrics } from './metrics.ts';
+import { SyncWaits } from '../store/wal-sync.ts';
 import { GENESIS_HASH, normalise, seal, type AuditInput, type AuditRecord } from './record.ts';
 import { checkpointMessage, type CheckpointDetail } from './checkpoint.ts';
 
@@ -49,7 +50,7 @@ export class AuditLog {
   private readonly log: Logger;
   private readonly clock: () => number;
   /** commits waiting for their durable() sync */
-  private readonly syncing = new Set<Promise<void>>();
+  private readonly syncing = new SyncWaits();
 
   constructor(private readonly deps: AuditLogDeps) {
     this.log = deps.logger;
@@ -80,7 +81,7 @@ export class AuditLog {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.flush();
-    while (this.syncing.size) await Promise.all([...this.syncing]);
+    await this.syncing.drain();
   }
 
   /** Queues one record; resolves with the committed record (seq, time, hashes) once its transaction committed. */
@@ -160,7 +161,8 @@ export class AuditLog {
     this.deps.metrics?.batches.observe(batch.length);
     if (!this.deps.durable) return this.settle(done);
     // committed but not yet on disk: acknowledge nothing until the WAL sync that covers this commit is done
-    const p = this.deps.durable().then(
+    this.syncing.after(
+      this.deps.durable,
       () => this.settle(done),
       (e: unknown) => {
         this.deps.metrics?.failures.inc();
@@ -168,8 +170,6 @@ export class AuditLog {
         for (const d of done) d.p.reject(e);
       },
     );
-    this.syncing.add(p);
-    void p.finally(() => this.syncing.delete(p));
   }
 
   private settle(done: Array<{ p: Pending; record?: AuditRecord; error?: unknown }>): void {

@@ -21,6 +21,7 @@ import type { DhcpMetrics } from './metrics.ts';
 import { enc, messageTypeOf, optIp, optText, optU16, parseSubOptions } from './options.ts';
 import { clientBootInfo, type BootPolicy, type BootReply, type ClientBootInfo } from './pxe.ts';
 import { RateLimiter } from '../net/rate-limiter.ts';
+import { SyncWaits } from '../store/wal-sync.ts';
 
 /** EDK2's HTTP boot client discards DHCP replies larger than an Ethernet payload minus IP/UDP (1472). */
 const HTTP_BOOT_REPLY_LIMIT = 1472;
@@ -80,7 +81,7 @@ export class DhcpServer {
   private pendingSends: Array<() => void> = [];
   private flushScheduled = false;
   /** commits waiting for their durable() sync (stop() waits for them) */
-  private readonly syncing = new Set<Promise<void>>();
+  private readonly syncing = new SyncWaits();
 
   constructor(private readonly deps: DhcpServerDeps) {
     const c = deps.config;
@@ -108,7 +109,7 @@ export class DhcpServer {
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.flush();
-    while (this.syncing.size) await Promise.all([...this.syncing]);
+    await this.syncing.drain();
     for (const s of this.sockets) s.close();
     this.sockets = [];
   }
@@ -534,15 +535,14 @@ export class DhcpServer {
     if (!this.deps.durable || (records.length === 0 && this.syncing.size === 0)) return this.release(records, sends);
     // committed, not yet on disk: the ACKs wait for the WAL sync that covers this commit (RFC 2131 §4.3.1 wants
     // the lease on stable storage before the ACK)
-    const p = this.deps.durable().then(
+    this.syncing.after(
+      this.deps.durable,
       () => this.release(records, sends),
       (e: unknown) => {
         this.log.error({ err: e, count: records.length }, 'lease sync failed; ACKs withheld');
         this.deps.metrics.drops.inc({ reason: 'commit_failed' }, sends.length);
       },
     );
-    this.syncing.add(p);
-    void p.finally(() => this.syncing.delete(p));
   }
 
   private release(records: LeaseRecord[], sends: Array<() => void>): void {

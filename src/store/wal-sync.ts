@@ -70,3 +70,25 @@ export class WalSync {
     await this.fh.datasync();
   }
 }
+
+/**
+ * Acknowledgements waiting for a durable() sync, as the DHCP server and the audit log hold them: `after` runs `ok`
+ * once the sync resolves (or `fail` if it rejects), and `drain` waits for every one still outstanding (stop()).
+ */
+export class SyncWaits {
+  private readonly pending = new Set<Promise<void>>();
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  after(durable: () => Promise<void>, ok: () => void, fail: (e: unknown) => void): void {
+    const p = durable().then(ok, fail);
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+}

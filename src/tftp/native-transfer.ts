@@ -53,20 +53,20 @@ interface TftpEngine {
 export class NativeTransfer implements ActiveTransfer {
   readonly port: number;
   private readonly handle: object;
+  private readonly engine = nativeAddon() as unknown as TftpEngine;
   private reported = 0;
   private ended = false;
 
   constructor(private readonly p: NativeTransferParams) {
-    const engine = nativeAddon() as unknown as TftpEngine;
     const { onSent: _s, onStray: _t, onEnd: _e, ...options } = p;
-    const started = engine.tftpSend(options, (r) => this.finished(r));
+    const started = this.engine.tftpSend(options, (r) => this.finished(r));
     this.port = started.port;
     this.handle = started.handle;
   }
 
   tick(): void {
     if (this.ended) return;
-    const sent = (nativeAddon() as unknown as TftpEngine).tftpProgress(this.handle) ?? 0;
+    const sent = this.engine.tftpProgress(this.handle) ?? 0;
     if (sent > this.reported) {
       this.p.onSent(sent - this.reported, 0);
       this.reported = sent;
@@ -74,7 +74,7 @@ export class NativeTransfer implements ActiveTransfer {
   }
 
   abort(): void {
-    if (!this.ended) (nativeAddon() as unknown as TftpEngine).tftpAbort(this.handle);
+    if (!this.ended) this.engine.tftpAbort(this.handle);
   }
 
   private finished(r: NativeResult): void {
