@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
 import type { AuditRecordInput } from '../../src/gateway/ports.ts';
-import { endToEndRawHeaders } from '../../src/gateway/proxy/headers.ts';
+import { forwardedHead } from '../../src/gateway/proxy/headers.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { TlsInterceptor } from '../../src/gateway/proxy/tls-interceptor.ts';
 import { createLogger } from '../../src/log/logger.ts';
@@ -387,11 +387,15 @@ describe('explicit proxy: timeouts (one sweep, no per-request timers)', () => {
   });
 });
 
-describe('endToEndRawHeaders (RFC 9110 §7.6.1)', () => {
-  it('drops hop-by-hop fields and those the Connection header names, keeps repeats in order, replaces Host', () => {
+describe('forwardedHead (RFC 9110 §7.6.1)', () => {
+  it('drops hop-by-hop fields and those the Connection header names, keeps repeats in order, drops Host on request', () => {
     const raw = ['Host', 'client.example', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'Proxy-Authorization', 'secret', 'set-cookie', 'b=2', 'Transfer-Encoding', 'chunked', 'Accept', '*/*'];
-    assert.deepEqual(endToEndRawHeaders(raw, 'web.test:8080'), ['Host', 'web.test:8080', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'Accept', '*/*']);
-    assert.deepEqual(endToEndRawHeaders(['Content-Length', '3', 'HOST', 'x']), ['Content-Length', '3', 'HOST', 'x']);
+    assert.equal(forwardedHead(raw, { dropHost: true }), 'Set-Cookie: a=1\r\nset-cookie: b=2\r\nAccept: */*\r\n');
+    assert.equal(forwardedHead(['Content-Length', '3', 'HOST', 'x'], {}), 'Content-Length: 3\r\nHOST: x\r\n');
+  });
+  it('keeps the body framing when the body is relayed as it arrived (chunked stays chunked, RFC 9112 §6.3 rule 3)', () => {
+    const raw = ['Transfer-Encoding', 'chunked', 'Content-Length', '10', 'TE', 'trailers', 'Date', 'x'];
+    assert.equal(forwardedHead(raw, { keepTransferEncoding: true, dropContentLength: true }), 'Transfer-Encoding: chunked\r\nDate: x\r\n');
   });
 });
 

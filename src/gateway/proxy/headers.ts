@@ -1,5 +1,3 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-
 /** RFC 9110 §7.6.1: hop-by-hop fields are not forwarded, nor any field the Connection header names. */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -13,36 +11,39 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-export function endToEndHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const named = new Set<string>();
-  const conn = h.connection;
-  if (typeof conn === 'string') for (const t of conn.split(',')) named.add(t.trim().toLowerCase());
-  const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || named.has(k)) continue;
-    out[k] = v;
-  }
-  return out;
+export interface ForwardOptions {
+  /** drop Host (the proxy writes the target's authority itself, RFC 9112 §3.2.2) */
+  dropHost?: boolean;
+  /**
+   * keep Transfer-Encoding: the body is relayed as it arrived, still in that coding (RFC 9112 §6.1 makes the
+   * field hop-by-hop only in that a recipient may change the coding; this proxy does not)
+   */
+  keepTransferEncoding?: boolean;
+  /** drop Content-Length (RFC 9112 §6.3 rule 3: a message with Transfer-Encoding must not forward it) */
+  dropContentLength?: boolean;
 }
 
 /**
- * The same rule over a raw header list (`IncomingMessage.rawHeaders`: name, value, name, value …), kept as a flat
- * list for `http.request` / `writeHead`: no object is built, repeated fields (Set-Cookie) keep their order, and
- * `host` (when given) replaces the client's Host field (RFC 9112 §3.2: a proxy sends the target's authority).
+ * The end-to-end fields of a head, as the header block to forward ("Name: value\r\n" lines, no final blank
+ * line): hop-by-hop fields and those the Connection header names dropped, repeated fields (Set-Cookie) kept in
+ * their order, names as sent. `fields` is the flat list of http1-head.ts (name, value, name, value …).
  */
-export function endToEndRawHeaders(raw: readonly string[], host?: string): string[] {
+export function forwardedHead(fields: readonly string[], o: ForwardOptions): string {
   let named: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i]!.length === 10 && fields[i]!.toLowerCase() === 'connection') {
       named ??= new Set();
-      for (const t of raw[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
+      for (const t of fields[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
     }
   }
-  const out: string[] = host === undefined ? [] : ['Host', host];
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(k) || named?.has(k) || (host !== undefined && k === 'host')) continue;
-    out.push(raw[i]!, raw[i + 1]!);
+  let out = '';
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const k = name.toLowerCase();
+    if (named?.has(k)) continue;
+    if (HOP_BY_HOP.has(k) && !(o.keepTransferEncoding && k === 'transfer-encoding')) continue;
+    if ((o.dropHost && k === 'host') || (o.dropContentLength && k === 'content-length')) continue;
+    out += `${name}: ${fields[i + 1]!}\r\n`;
   }
   return out;
 }

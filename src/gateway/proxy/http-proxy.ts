@@ -7,26 +7,32 @@
  * A client address without an open session is refused (403) before anything is sent upstream. Each request or
  * tunnel becomes one audit record. Bodies stream through with backpressure, never buffered.
  *
- * Durability: a response the client sees complete has its audit record committed. The last chunk of every
- * response (or, for an empty body, the header block itself) is held back until the group commit holding the
+ * HTTP/1.1 is spoken directly on net sockets (http1-head.ts, http1-body.ts) rather than through node:http: a
+ * proxy only needs each head parsed and each body's end found, and Node's server and client objects cost
+ * ~150 µs of CPU per proxied request here, most of the budget (docs/bench/proxy.md). Bodies are relayed as the
+ * bytes that arrived (chunked stays chunked), heads are rebuilt with the hop-by-hop fields removed.
+ *
+ * Durability: a response the client sees complete has its audit record committed. The bytes that complete a
+ * response (for a small response: all of it, head included) are held back until the group commit holding the
  * record has resolved; if the commit fails the client connection is reset instead, so it never sees a complete
  * response that is missing from the trail.
  *
- * The per-request path is kept lean (docs/bench/proxy.md has the profile): no stream.pipeline() (it builds an
- * AbortController per call and a DOMException with a stack trace when it finishes), headers copied as flat raw
- * lists, no per-request timers (one sweep per proxy checks connect and idle deadlines), Nagle off once per
- * upstream socket (agent option), and the URL split by hand in the common case.
+ * Timeouts without per-request timers: one sweep per proxy checks connect, idle, keep-alive and header deadlines.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
+import { DecodeError } from '../../wire/decode-error.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
 import { AuditEmitter, clientIp, type Activity } from './audit.ts';
 import { SeatConnections } from './seat-connections.ts';
-import { endToEndRawHeaders, parseAuthority, refusalPage } from './headers.ts';
+import { forwardedHead, parseAuthority, refusalPage } from './headers.ts';
+import { MAX_HEAD_BYTES, field, fieldValues, headEnd, listTokens, parseRequestHead, parseResponseHead, skipEmptyLines, type RequestHead, type ResponseHead } from './http1-head.ts';
+import { BodyReader, FramingError, requestFraming, responseFraming, type Framing } from './http1-body.ts';
+import { UpstreamPool, type Upstream, type UpstreamUser } from './upstream-pool.ts';
 
 export interface HttpProxyOptions {
   mode: 'explicit' | 'transparent';
@@ -42,6 +48,10 @@ export interface HttpProxyOptions {
    * rule also prevents.
    */
   connectPorts?: readonly number[] | 'any';
+  /** a kept-alive client connection with no request for this long is closed (default 5 s, as Node's server) */
+  keepAliveTimeoutMs?: number;
+  /** a request head must arrive completely within this (default 30 s) */
+  headersTimeoutMs?: number;
 }
 
 export interface HttpProxyDeps {
@@ -55,14 +65,12 @@ export interface HttpProxyDeps {
 }
 
 const NO_SESSION = refusalPage(403, 'No open session', 'This seat has no open session. Please see the cashier.');
-
-/** One proxied request in flight, as the timeout sweep sees it. */
-interface Exchange {
-  up: http.ClientRequest;
-  /** sweep tick of the last byte either way (or of the start) */
-  seen: number;
-  startTick: number;
-}
+const BAD_TARGET = refusalPage(400, 'Bad request', 'The request does not name a host this proxy can reach.');
+const BAD_REQUEST = refusalPage(400, 'Bad request', 'The request is not valid HTTP/1.1.');
+/** idle connections kept to origin servers, all hosts together */
+const MAX_IDLE_UPSTREAM = 1024;
+/** a body slice up to this size is copied into one write with the head; larger ones are written corked */
+const SMALL_BODY = 16 * 1024;
 
 /**
  * The absolute-form URI split without `new URL` when it is already in the form URL would produce: a lower-case
@@ -74,44 +82,56 @@ const PLAIN_ABSOLUTE = /^http:\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d{1,5}))?(\
 const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)$/;
 const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
+interface Target {
+  host: string;
+  port: number;
+  path: string;
+  url: string;
+}
+
 export class HttpProxy {
-  private readonly log: Logger;
-  private readonly emitter: AuditEmitter;
-  private readonly agent: http.Agent;
-  private server: http.Server | undefined;
+  readonly log: Logger;
+  readonly emitter: AuditEmitter;
+  readonly pool: UpstreamPool;
+  private server: net.Server | undefined;
   private readonly tunnels = new Set<Socket | Duplex>();
   /** every open client connection by seat address (for closeSeat) */
   private readonly clients = new SeatConnections();
-  private readonly live = new Set<Exchange>();
+  /** every open client connection, for the sweep */
+  readonly connections = new Set<ClientConnection>();
   private sweeper: NodeJS.Timeout | undefined;
-  private tick = 0;
+  /** sweep ticks so far: the proxy's clock for deadlines */
+  tick = 0;
   private readonly tickMs: number;
 
-  constructor(private readonly deps: HttpProxyDeps) {
+  constructor(readonly deps: HttpProxyDeps) {
     this.log = deps.logger.child({ module: `gateway.proxy.${deps.options.mode}` });
     this.emitter = new AuditEmitter(deps.audit, deps.metrics, this.log);
-    // noDelay here sets TCP_NODELAY once when the agent opens a socket, not on every reuse (a proxy relays small
-    // writes at once). No `timeout` option: it re-arms socket timers on every reuse (docs/bench/proxy.md).
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, noDelay: true } as http.AgentOptions);
+    this.pool = new UpstreamPool(MAX_IDLE_UPSTREAM, deps.lookup);
     const o = deps.options;
-    this.tickMs = Math.max(25, Math.min(1000, Math.floor(Math.min(o.connectTimeoutMs, o.idleTimeoutMs) / 4)));
+    this.tickMs = Math.max(25, Math.min(1000, Math.floor(Math.min(o.connectTimeoutMs, o.idleTimeoutMs, o.keepAliveTimeoutMs ?? 5000) / 4)));
+  }
+
+  ticks(ms: number): number {
+    return Math.ceil(ms / this.tickMs);
   }
 
   /**
-   * Connect and idle deadlines for every request in flight, checked by one timer: a request only records the
-   * tick of its last activity, so nothing is armed or cleared per request (a deadline fires late by up to one
-   * tick, never early: a tick is at most a quarter of the shorter timeout, and at most 1 s).
+   * Every deadline, checked by one timer: connections only record the tick of their last activity, so nothing is
+   * armed or cleared per request (a deadline fires late by up to one tick, never early: a tick is at most a
+   * quarter of the shortest timeout, and at most 1 s).
    */
   private sweep(): void {
     const now = ++this.tick;
-    const connectTicks = Math.ceil(this.deps.options.connectTimeoutMs / this.tickMs);
-    const idleTicks = Math.ceil(this.deps.options.idleTimeoutMs / this.tickMs);
-    for (const ex of this.live) {
-      // No socket yet (name lookup) or one still connecting: the connect deadline applies.
-      const s = ex.up.socket;
-      if ((!s || s.connecting) && now - ex.startTick > connectTicks) ex.up.destroy(new Error('upstream connect timeout'));
-      else if (now - ex.seen > idleTicks) ex.up.destroy(new Error('upstream timeout'));
-    }
+    const o = this.deps.options;
+    const deadlines = {
+      connect: this.ticks(o.connectTimeoutMs),
+      idle: this.ticks(o.idleTimeoutMs),
+      keepAlive: this.ticks(o.keepAliveTimeoutMs ?? 5000),
+      headers: this.ticks(o.headersTimeoutMs ?? 30_000),
+    };
+    for (const c of this.connections) c.checkDeadlines(now, deadlines);
+    this.pool.sweep(now, deadlines.idle);
   }
 
   /**
@@ -127,15 +147,13 @@ export class HttpProxy {
   }
 
   async start(): Promise<number> {
-    const server = http.createServer({ noDelay: true, keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 });
-    server.on('connection', (sock: Socket) => this.clients.track(sock, clientIp(sock.remoteAddress)));
-    server.on('request', (req, res) => this.onRequest(req, res));
-    server.on('connect', (req, socket, head) => this.onConnect(req, socket, head));
-    server.on('clientError', (err, socket) => {
-      this.deps.metrics.drops.inc({ reason: 'bad_request' });
-      this.log.debug({ err: (err as Error).message, peer: (socket as Socket).remoteAddress }, 'bad request');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
+    // allowHalfOpen: a client may send its request and shut down its side; the response still goes back.
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => {
+      const ip = clientIp(sock.remoteAddress);
+      this.clients.track(sock, ip);
+      const c = new ClientConnection(this, sock, ip);
+      this.connections.add(c);
+      sock.once('close', () => this.connections.delete(c));
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -162,36 +180,15 @@ export class HttpProxy {
     this.tunnels.clear();
     this.clients.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    this.agent.destroy();
+    for (const c of this.connections) c.sock.destroy();
+    this.pool.destroy();
     await closed;
     await this.emitter.drain(); // records of the requests and tunnels just closed reach the sink before we return
   }
 
-  private refuse(res: ServerResponse, page: { status: number; body: string }): void {
-    res.writeHead(page.status, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page.body), connection: 'close', 'cache-control': 'no-store' });
-    res.end(page.body);
-  }
-
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const ip = clientIp(req.socket.remoteAddress);
-    const session = this.deps.seats.lookupByIp(ip);
-    if (!session) {
-      this.deps.metrics.drops.inc({ reason: 'no_session' });
-      this.log.debug({ ip, url: req.url }, 'refused: no open session');
-      return this.refuse(res, NO_SESSION);
-    }
-    const target = this.targetOf(req);
-    if (!target) {
-      this.deps.metrics.drops.inc({ reason: 'bad_target' });
-      return this.refuse(res, refusalPage(400, 'Bad request', 'The request does not name a host this proxy can reach.'));
-    }
-    this.forward(req, res, ip, session, target);
-  }
-
   /** Where a request goes: the absolute-form URI, else (transparent) the Host header. */
-  private targetOf(req: IncomingMessage): { host: string; port: number; path: string; url: string } | undefined {
-    const raw = req.url ?? '';
+  targetOf(head: RequestHead): Target | undefined {
+    const raw = head.target;
     const m = PLAIN_ABSOLUTE.exec(raw);
     if (m && !raw.includes('/.', 7) && (!NUMERIC_LABEL.test(m[1]!) || DOTTED_QUAD.test(m[1]!))) {
       const port = m[2] === undefined ? 80 : Number(m[2]);
@@ -212,110 +209,27 @@ export class HttpProxy {
       return { ...a, path: `${u.pathname}${u.search}`, url: `http://${u.host}${u.pathname}${u.search}` };
     }
     if (this.deps.options.mode !== 'transparent' || !raw.startsWith('/')) return undefined;
-    const a = parseAuthority(req.headers.host ?? '', 80);
+    // RFC 9112 §3.2: exactly one Host field
+    const hosts = fieldValues(head.fields, 'host');
+    if (hosts.length !== 1) return undefined;
+    const a = parseAuthority(hosts[0]!, 80);
     if (!a) return undefined;
     const authority = a.port === 80 ? a.host : `${a.host}:${a.port}`;
     return { ...a, path: raw, url: `http://${authority}${raw}` };
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, ip: string, session: SeatSession, t: { host: string; port: number; path: string; url: string }): void {
-    const act: Activity = { kind: 'http', method: req.method, host: t.host, port: t.port, url: t.url, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
-    let done = false;
-    /** The record of a request that did not complete (the client does not see a complete response). */
-    const fail = () => {
-      if (done) return;
-      done = true;
-      this.live.delete(ex);
-      act.verdict = 'error';
-      void this.emitter.emit(ip, session, act);
-    };
-    const up = http.request({
-      host: t.host,
-      port: t.port,
-      method: req.method,
-      path: t.path,
-      headers: endToEndRawHeaders(req.rawHeaders, t.port === 80 ? t.host : `${t.host}:${t.port}`),
-      agent: this.agent,
-      lookup: this.deps.lookup,
-    });
-    const ex: Exchange = { up, seen: this.tick, startTick: this.tick };
-    this.live.add(ex);
-    up.on('error', (err) => {
-      this.log.debug({ ip, url: t.url, err: err.message }, 'upstream error');
-      if (!res.headersSent && !done) {
-        act.status = 502;
-        this.refuse(res, refusalPage(502, 'Bad gateway', `The site ${t.host} could not be reached.`));
-      } else res.destroy();
-      fail();
-    });
-    up.on('response', (ur) => {
-      act.status = ur.statusCode;
-      // Headers are only queued here: they leave with the first body chunk, or with res.end() for an empty body.
-      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, endToEndRawHeaders(ur.rawHeaders));
-      // One chunk is always held back, so the client cannot see the response complete (the last Content-Length
-      // byte or the last chunk) before the record is committed.
-      let held: Buffer | undefined;
-      let drainHooked = false;
-      ur.on('data', (c: Buffer) => {
-        act.bytesDown += c.length;
-        ex.seen = this.tick;
-        if (held !== undefined && !res.write(held)) {
-          ur.pause();
-          if (!drainHooked) res.on('drain', () => ur.resume());
-          drainHooked = true;
-        }
-        held = c;
-      });
-      ur.on('error', () => undefined); // reported by 'close' below (and by up's 'error')
-      ur.once('end', () => {
-        if (done) return;
-        done = true;
-        this.live.delete(ex);
-        void this.emitter.emit(ip, session, act).then((committed) => {
-          if (committed) res.end(held);
-          else res.destroy(); // not in the trail: the client must not see it complete
-        });
-      });
-      ur.once('close', () => {
-        if (!ur.complete) {
-          res.destroy();
-          fail();
-        }
-      });
-    });
-    // RFC 9112 §6.3: a request with neither Content-Length nor Transfer-Encoding has no body.
-    const te = req.headers['transfer-encoding'];
-    const cl = req.headers['content-length'];
-    if (te === undefined && (cl === undefined || cl === '0')) up.end();
-    else {
-      req.on('data', (c: Buffer) => {
-        act.bytesUp += c.length;
-        ex.seen = this.tick;
-        if (!up.write(c)) req.pause();
-      });
-      up.on('drain', () => req.resume());
-      req.once('end', () => up.end());
-    }
-    res.once('close', () => {
-      if (!res.writableFinished) {
-        up.destroy();
-        fail();
-      }
-    });
-  }
-
-  private onConnect(req: IncomingMessage, client: Duplex, head: Buffer): void {
-    const ip = clientIp((client as Socket).remoteAddress);
+  onConnect(c: ClientConnection, head: RequestHead, rest: Buffer | undefined): void {
+    const client = c.sock;
+    const ip = c.ip;
     const reply = (status: string): void => void client.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-    client.on('error', () => client.destroy());
     const session = this.deps.seats.lookupByIp(ip);
     if (!session) {
       this.deps.metrics.drops.inc({ reason: 'no_session' });
-      this.log.debug({ ip, target: req.url }, 'CONNECT refused: no open session');
+      this.log.debug({ ip, target: head.target }, 'CONNECT refused: no open session');
       return reply('403 Forbidden');
     }
     if (this.deps.options.mode !== 'explicit') return reply('405 Method Not Allowed');
-    const target = parseAuthority(req.url ?? '', 0);
+    const target = parseAuthority(head.target, 0);
     if (!target || target.port === 0) {
       this.deps.metrics.drops.inc({ reason: 'bad_target' });
       return reply('400 Bad Request');
@@ -331,7 +245,7 @@ export class HttpProxy {
     }
     spliceTunnel({
       client,
-      first: head,
+      first: rest ?? Buffer.alloc(0),
       target,
       lookup: this.deps.lookup,
       connectTimeoutMs: this.deps.options.connectTimeoutMs,
@@ -355,6 +269,520 @@ export class HttpProxy {
   }
 }
 
+/** The part of an exchange's life the client connection is in. */
+const enum Phase {
+  /** waiting for (more of) a request head */
+  Head,
+  /** a request is being relayed */
+  Exchange,
+  /** handed to a CONNECT tunnel */
+  Tunnel,
+  /** a final response is written or being written; nothing more is read */
+  Closing,
+}
+
+interface Deadlines {
+  connect: number;
+  idle: number;
+  keepAlive: number;
+  headers: number;
+}
+
+/**
+ * One client connection: reads request heads, runs one exchange at a time (pipelined requests wait in `buf`),
+ * and goes back to reading heads when a response is complete and kept alive.
+ */
+class ClientConnection {
+  private phase = Phase.Head;
+  /** client bytes not consumed yet (a partial head, or pipelined requests) */
+  buf: Buffer | undefined;
+  private scanned = 0;
+  /** tick of the last client activity, and of the first byte of the head being read */
+  private seen: number;
+  private headSince = -1;
+  private ex: Exchange | undefined;
+  /** the client half-closed: no more requests; close once the current response is out */
+  clientEnded = false;
+
+  constructor(
+    readonly proxy: HttpProxy,
+    readonly sock: Socket,
+    readonly ip: string,
+  ) {
+    this.seen = proxy.tick;
+    sock.on('data', (c: Buffer) => this.onData(c));
+    sock.on('end', () => this.onEnd());
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => this.ex?.clientClosed());
+  }
+
+  checkDeadlines(now: number, d: Deadlines): void {
+    if (this.ex) return this.ex.checkDeadlines(now, d);
+    if (this.phase !== Phase.Head) return;
+    if (this.buf ? now - this.headSince > d.headers : now - this.seen > d.keepAlive) this.sock.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.seen = this.proxy.tick;
+    if (this.phase === Phase.Exchange && this.ex!.wantsBody()) {
+      const used = this.ex!.requestBody(chunk);
+      if (used === chunk.length) return;
+      chunk = chunk.subarray(used);
+    }
+    if (this.phase === Phase.Closing || this.phase === Phase.Tunnel) return;
+    if (this.buf === undefined) {
+      this.buf = chunk;
+      this.headSince = this.seen;
+    } else this.buf = Buffer.concat([this.buf, chunk]);
+    if (this.phase === Phase.Head) this.nextRequest();
+    else if (this.buf.length > MAX_HEAD_BYTES) this.sock.pause(); // pipelined: wait for the current exchange
+  }
+
+  private onEnd(): void {
+    this.clientEnded = true;
+    if (this.phase === Phase.Head && !this.ex) this.sock.end();
+  }
+
+  /** Parses the next request head in `buf`, if it is complete, and starts its exchange. */
+  private nextRequest(): void {
+    const buf = this.buf;
+    if (!buf) return;
+    const start = skipEmptyLines(buf, 0);
+    let head: RequestHead;
+    let end: number;
+    try {
+      end = headEnd(buf, start, this.scanned);
+      if (end < 0) {
+        this.scanned = buf.length;
+        return;
+      }
+      head = parseRequestHead(buf, start, end);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.proxy.deps.metrics.drops.inc({ reason: 'bad_request' });
+      this.proxy.log.debug({ ip: this.ip, code: e.code, offset: e.offset }, 'bad request');
+      return this.refuse(e.code === 'head_too_large' ? refusalPage(431, 'Request header fields too large', 'The request head is too large.') : BAD_REQUEST);
+    }
+    this.scanned = 0;
+    this.buf = end < buf.length ? buf.subarray(end) : undefined;
+    if (this.buf) this.headSince = this.proxy.tick;
+    if (head.method === 'CONNECT') {
+      this.phase = Phase.Tunnel;
+      const rest = this.buf;
+      this.buf = undefined;
+      this.sock.removeAllListeners('data'); // the tunnel pipes the socket from here on
+      this.sock.removeAllListeners('end');
+      this.sock.pause();
+      return this.proxy.onConnect(this, head, rest);
+    }
+    this.request(head);
+  }
+
+  private request(head: RequestHead): void {
+    const p = this.proxy;
+    const session = p.deps.seats.lookupByIp(this.ip);
+    if (!session) {
+      p.deps.metrics.drops.inc({ reason: 'no_session' });
+      p.log.debug({ ip: this.ip, url: head.target }, 'refused: no open session');
+      return this.refuse(NO_SESSION);
+    }
+    const target = p.targetOf(head);
+    if (!target) {
+      p.deps.metrics.drops.inc({ reason: 'bad_target' });
+      return this.refuse(BAD_TARGET);
+    }
+    let framing: Framing;
+    try {
+      framing = requestFraming(head);
+    } catch (e) {
+      if (!(e instanceof FramingError)) throw e;
+      p.deps.metrics.drops.inc({ reason: 'bad_request' });
+      return this.refuse(refusalPage(e.status, STATUS_CODES[e.status] ?? 'Bad request', e.message));
+    }
+    // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; an HTTP/1.0 client gets its response and the close.
+    const keepAlive = head.minor === 1 && !listTokens(fieldValues(head.fields, 'connection')).includes('close');
+    this.phase = Phase.Exchange;
+    this.ex = new Exchange(this, session, head, target, framing, keepAlive);
+    this.ex.begin();
+    // bytes after the head are the start of the body (or, for a body-less request, pipelined requests)
+    if (this.buf && this.ex.wantsBody()) {
+      const b = this.buf;
+      this.buf = undefined;
+      const used = this.ex.requestBody(b);
+      if (used < b.length) this.buf = b.subarray(used);
+    }
+  }
+
+  /** A refusal page, then the connection closes. */
+  refuse(page: { status: number; body: string }, reason = STATUS_CODES[page.status] ?? ''): void {
+    this.phase = Phase.Closing;
+    this.buf = undefined;
+    this.sock.end(
+      `HTTP/1.1 ${page.status} ${reason}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\n` +
+        `cache-control: no-store\r\nconnection: close\r\n\r\n${page.body}`,
+    );
+    this.closeGracefully();
+  }
+
+  /** After our FIN, a client that never closes its side (or sent a body we did not read) cannot hold the socket. */
+  private closeGracefully(): void {
+    this.sock.setTimeout(this.proxy.deps.options.keepAliveTimeoutMs ?? 5000, () => this.sock.destroy());
+  }
+
+  /** The exchange failed: a refusal page if none of the response was sent, else the connection is cut. */
+  exchangeFailed(page: { status: number; body: string } | undefined): void {
+    this.ex = undefined;
+    if (page) this.refuse(page);
+    else {
+      this.phase = Phase.Closing;
+      this.sock.destroy();
+    }
+  }
+
+  /** The exchange is over and its response, if kept alive, fully written: read the next request. */
+  exchangeDone(keepAlive: boolean): void {
+    this.ex = undefined;
+    if (!keepAlive || this.clientEnded || this.sock.destroyed) {
+      this.phase = Phase.Closing;
+      this.buf = undefined;
+      this.sock.end();
+      this.closeGracefully();
+      return;
+    }
+    this.phase = Phase.Head;
+    this.seen = this.proxy.tick;
+    if (this.sock.isPaused()) this.sock.resume();
+    if (this.buf) {
+      this.headSince = this.proxy.tick;
+      this.nextRequest();
+    }
+  }
+}
+
+/** Where a response stands, as the exchange reads it from upstream. */
+const enum Reading {
+  Head,
+  Body,
+  Done,
+}
+
+/** One request and its response, relayed between a client connection and an upstream connection. */
+class Exchange implements UpstreamUser {
+  private readonly act: Activity;
+  private up: Upstream | undefined;
+  private reused = false;
+  private retried = false;
+  private readonly requestBodyReader: BodyReader | undefined;
+  /** response bytes from upstream not yet consumed (a partial head) */
+  private rbuf: Buffer | undefined;
+  private scanned = 0;
+  private reading = Reading.Head;
+  private responseBody: BodyReader | undefined;
+  /** response status line and forwarded fields, not yet written to the client */
+  private clientHeadStart: string | undefined;
+  /** response bytes held back (close-delimited bodies: the latest slice) */
+  private held: Buffer[] = [];
+  /** the client connection stays open after this response */
+  private keepAlive: boolean;
+  /** the upstream connection can carry another request after this response */
+  private upstreamReusable = true;
+  /** de-chunk the body for an HTTP/1.0 client */
+  private dechunk = false;
+  private headWritten = false;
+  private finished = false;
+  private startTick: number;
+  private seen: number;
+  private readonly head: string;
+
+  constructor(
+    private readonly conn: ClientConnection,
+    private readonly session: SeatSession,
+    private readonly request: RequestHead,
+    private readonly target: Target,
+    framing: Framing,
+    keepAlive: boolean,
+  ) {
+    this.keepAlive = keepAlive;
+    this.act = { kind: 'http', method: request.method, host: target.host, port: target.port, url: target.url, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
+    this.requestBodyReader = framing.type === 'none' ? undefined : new BodyReader(framing);
+    this.startTick = this.seen = conn.proxy.tick;
+    const authority = target.port === 80 ? target.host : `${target.host}:${target.port}`;
+    // RFC 9110 §6.2: an intermediary sends its own version; RFC 9112 §3.2.2: Host is the target's authority
+    this.head = `${request.method} ${target.path} HTTP/1.1\r\nHost: ${authority}\r\n${forwardedHead(request.fields, { dropHost: true })}Via: 1.${request.minor} bootgate\r\n\r\n`;
+  }
+
+  begin(): void {
+    const { up, reused } = this.conn.proxy.pool.acquire(this.target.host, this.target.port, this);
+    this.up = up;
+    this.reused = reused;
+    up.sock.write(this.head, 'latin1');
+  }
+
+  checkDeadlines(now: number, d: Deadlines): void {
+    if (this.finished || !this.up) return;
+    if (this.up.connecting) {
+      if (now - this.startTick > d.connect) this.up.destroy(new Error('upstream connect timeout'));
+    } else if (now - this.seen > d.idle) this.up.destroy(new Error('upstream timeout'));
+  }
+
+  wantsBody(): boolean {
+    return this.requestBodyReader !== undefined && !this.requestBodyReader.done && !this.finished;
+  }
+
+  /** Relays request body bytes upstream; returns how many of `chunk` belong to this body. */
+  requestBody(chunk: Buffer): number {
+    const r = this.requestBodyReader!;
+    let used: number;
+    try {
+      used = r.feed(chunk, 0, chunk.length);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.conn.proxy.deps.metrics.drops.inc({ reason: 'bad_request' });
+      this.fail(400, 'bad request body');
+      return chunk.length;
+    }
+    this.seen = this.conn.proxy.tick;
+    this.act.bytesUp = r.payload;
+    if (this.up && !this.up.sock.write(used === chunk.length ? chunk : chunk.subarray(0, used))) this.conn.sock.pause();
+    return used;
+  }
+
+  onUpstreamDrain(): void {
+    if (this.wantsBody() && this.conn.sock.isPaused()) this.conn.sock.resume();
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    this.seen = this.conn.proxy.tick;
+    if (this.finished) return;
+    if (this.reading === Reading.Done) {
+      // bytes after the end of the response: the server broke framing; the connection cannot be reused
+      this.upstreamReusable = false;
+      return;
+    }
+    let off = 0;
+    if (this.reading === Reading.Head) {
+      const buf = this.rbuf ? Buffer.concat([this.rbuf, chunk]) : chunk;
+      this.rbuf = undefined;
+      for (;;) {
+        let end: number;
+        let head: ResponseHead;
+        try {
+          end = headEnd(buf, off, this.scanned);
+          if (end < 0) {
+            this.rbuf = off ? buf.subarray(off) : buf;
+            this.scanned = this.rbuf.length;
+            return;
+          }
+          head = parseResponseHead(buf, off, end);
+        } catch (e) {
+          if (!(e instanceof DecodeError)) throw e;
+          return this.badUpstream(e.code);
+        }
+        this.scanned = 0;
+        off = end;
+        if (head.status >= 100 && head.status < 200) {
+          // RFC 9110 §15.2: interim responses are forwarded (not to HTTP/1.0 clients); 101 never is, since
+          // Upgrade is hop-by-hop and not forwarded
+          if (head.status === 101) return this.badUpstream('unrequested_upgrade');
+          if (this.request.minor === 1) this.conn.sock.write(`HTTP/1.1 ${head.status} ${head.reason}\r\n${forwardedHead(head.fields, {})}\r\n`, 'latin1');
+          continue;
+        }
+        let framing: Framing;
+        try {
+          framing = responseFraming(head, this.request.method);
+        } catch (e) {
+          if (!(e instanceof FramingError)) throw e;
+          return this.badUpstream(e.code);
+        }
+        this.startBody(head, framing);
+        break;
+      }
+      chunk = buf;
+    }
+    this.body(chunk, off);
+  }
+
+  private startBody(head: ResponseHead, framing: Framing): void {
+    this.act.status = head.status;
+    this.reading = Reading.Body;
+    // RFC 9112 §9.3: the server's connection persists unless it says close (or is HTTP/1.0 without keep-alive)
+    const conn = listTokens(fieldValues(head.fields, 'connection'));
+    if (conn.includes('close') || (head.minor === 0 && !conn.includes('keep-alive')) || framing.type === 'close') this.upstreamReusable = false;
+    if (framing.type === 'close') this.keepAlive = false;
+    this.dechunk = framing.type === 'chunked' && this.request.minor === 0;
+    const out = this.dechunk ? (b: Buffer, s: number, e: number) => this.out(b.subarray(s, e)) : undefined;
+    this.responseBody = new BodyReader(framing, out);
+    const te = framing.type !== 'none' && fieldValues(head.fields, 'transfer-encoding').length > 0;
+    this.clientHeadStart =
+      `HTTP/1.1 ${head.status} ${head.reason}\r\n` +
+      forwardedHead(head.fields, { keepTransferEncoding: te && !this.dechunk, dropContentLength: te }) +
+      `Via: 1.${head.minor} bootgate\r\n`;
+  }
+
+  /** The response head as the client gets it; whether the connection stays open is decided when it leaves. */
+  private clientHead(): string {
+    return `${this.clientHeadStart!}${this.keepAlive ? '' : 'Connection: close\r\n'}\r\n`;
+  }
+
+  /** Relays response body bytes from `chunk[off..]`; holds back what completes the response. */
+  private body(chunk: Buffer, off: number): void {
+    const r = this.responseBody!;
+    let used: number;
+    try {
+      used = r.feed(chunk, off, chunk.length);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      return this.badUpstream(e.code);
+    }
+    if (used < chunk.length) this.upstreamReusable = false; // more than the framing said
+    this.act.bytesDown = r.payload;
+    if (!this.dechunk && used > off) this.out(off === 0 && used === chunk.length ? chunk : chunk.subarray(off, used));
+    if (r.done) this.complete();
+    else this.flushUnlessClose();
+  }
+
+  /** Bytes for the client, queued in `held` until it is known whether they complete the response. */
+  private out(b: Buffer): void {
+    if (b.length) this.held.push(b);
+  }
+
+  /** While the response goes on, what was queued can go (close-delimited bodies keep their latest slice). */
+  private flushUnlessClose(): void {
+    const keep = this.responseBody!.delimitedByClose ? 1 : 0;
+    if (this.held.length <= keep && this.headWritten) return;
+    const send = this.held.splice(0, this.held.length - keep);
+    const sock = this.conn.sock;
+    sock.cork();
+    if (!this.headWritten) {
+      sock.write(this.clientHead(), 'latin1');
+      this.headWritten = true;
+    }
+    let ok = true;
+    for (const b of send) ok = sock.write(b);
+    sock.uncork();
+    if (!ok && this.up && !this.up.sock.isPaused()) {
+      const up = this.up;
+      up.sock.pause();
+      sock.once('drain', () => up.sock.resume());
+    }
+  }
+
+  /** The response is complete: record it, and let the client see it only once the record is committed. */
+  private complete(): void {
+    this.reading = Reading.Done;
+    this.finished = true;
+    const up = this.up;
+    const proxy = this.conn.proxy;
+    // a server may answer before the whole request body arrived (RFC 9112 §9.5): the rest of the body cannot be
+    // told from the next request, so this client connection ends with this response
+    if (this.wantsBodyUnfinished()) this.keepAlive = false;
+    // the upstream connection is free as soon as the response and the request body are through
+    if (up && this.upstreamReusable && !this.wantsBodyUnfinished()) {
+      this.up = undefined;
+      proxy.pool.release(up, proxy.tick);
+    } else if (up) {
+      this.up = undefined;
+      up.user = undefined;
+      up.destroy();
+    }
+    void proxy.emitter.emit(this.conn.ip, this.session, this.act).then((committed) => {
+      const sock = this.conn.sock;
+      if (!committed) return void sock.destroy(); // not in the trail: the client must not see it complete
+      if (sock.destroyed) return;
+      const held = this.held;
+      this.held = [];
+      if (!this.headWritten && held.length === 1 && held[0]!.length <= SMALL_BODY) {
+        // the common small response: head and body in one write
+        const head = this.clientHead();
+        const h = Buffer.byteLength(head, 'latin1');
+        const b = Buffer.allocUnsafe(h + held[0]!.length);
+        b.write(head, 0, 'latin1');
+        held[0]!.copy(b, h);
+        sock.write(b);
+      } else {
+        sock.cork();
+        if (!this.headWritten) sock.write(this.clientHead(), 'latin1');
+        for (const b of held) sock.write(b);
+        sock.uncork();
+      }
+      this.headWritten = true;
+      this.conn.exchangeDone(this.keepAlive);
+    });
+  }
+
+  private wantsBodyUnfinished(): boolean {
+    return this.requestBodyReader !== undefined && !this.requestBodyReader.done;
+  }
+
+  onUpstreamEnd(): void {
+    if (this.reading === Reading.Body && this.responseBody!.delimitedByClose) {
+      this.responseBody!.end();
+      this.upstreamReusable = false;
+      this.complete();
+    }
+    // otherwise the close that follows reports it
+  }
+
+  onUpstreamClose(err: Error | undefined): void {
+    this.up = undefined;
+    if (this.finished) return;
+    // A kept-alive connection the server had closed before our request reached it: one retry on a new
+    // connection, for a request without a body (nothing else was sent that could have had an effect).
+    if (this.reused && !this.retried && this.reading === Reading.Head && !this.rbuf && this.requestBodyReader === undefined) {
+      this.retried = true;
+      this.reused = false;
+      const proxy = this.conn.proxy;
+      const t = this.target;
+      this.up = proxy.pool.connect(t.host, t.port, `${t.host}:${t.port}`, this);
+      this.up.sock.write(this.head, 'latin1');
+      return;
+    }
+    this.fail(502, err?.message ?? 'upstream closed');
+  }
+
+  private badUpstream(code: string): void {
+    this.conn.proxy.deps.metrics.drops.inc({ reason: 'bad_upstream' });
+    this.conn.proxy.log.debug({ ip: this.conn.ip, url: this.target.url, code }, 'upstream broke HTTP/1.1');
+    this.fail(502, code);
+  }
+
+  /**
+   * The exchange failed: the client gets a 502 page if nothing of the response was sent yet, else its connection
+   * is cut (it sees a truncated response, never a complete one); either way an error record.
+   */
+  private fail(status: number, why: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const up = this.up;
+    this.up = undefined;
+    if (up) {
+      up.user = undefined;
+      up.destroy();
+    }
+    this.act.verdict = 'error';
+    const conn = this.conn;
+    conn.proxy.log.debug({ ip: conn.ip, url: this.target.url, why }, 'exchange failed');
+    if (!this.headWritten && !conn.sock.destroyed) {
+      this.act.status = status;
+      conn.exchangeFailed(status === 400 ? BAD_REQUEST : refusalPage(502, 'Bad gateway', `The site ${this.target.host} could not be reached.`));
+    } else conn.exchangeFailed(undefined);
+    void conn.proxy.emitter.emit(conn.ip, this.session, this.act);
+  }
+
+  /** The client went away mid-exchange. */
+  clientClosed(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const up = this.up;
+    this.up = undefined;
+    if (up) {
+      up.user = undefined;
+      up.destroy();
+    }
+    this.act.verdict = 'error';
+    void this.conn.proxy.emitter.emit(this.conn.ip, this.session, this.act);
+  }
+}
 export interface SpliceOptions {
   client: Duplex;
   /** bytes the client already sent, written upstream first */

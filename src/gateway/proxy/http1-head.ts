@@ -1,0 +1,174 @@
+/**
+ * HTTP/1.1 message heads (RFC 9112 §2–§5), as the logging proxy reads them from untrusted seats and from
+ * arbitrary origin servers: pure functions over a Buffer, no sockets. A head is the start line and the header
+ * section, up to and including the empty line.
+ *
+ * Deliberately strict where leniency is what request smuggling feeds on: CRLF line ends only, no whitespace
+ * between a field name and its colon (§5.1: MUST reject), no obsolete line folding (§5.2: rejected), no bare CR,
+ * LF or NUL inside a line, HTTP/1.0 and HTTP/1.1 only. Violations throw DecodeError with the offset of the line.
+ */
+import { DecodeError } from '../../wire/decode-error.ts';
+
+export const HTTP1 = 'http1';
+
+/** Heads larger than this are refused (nginx's large_client_header_buffers default is 4 × 8 KiB). */
+export const MAX_HEAD_BYTES = 64 * 1024;
+/** More fields than this are refused. */
+export const MAX_HEADER_FIELDS = 200;
+
+export interface RequestHead {
+  method: string;
+  /** request-target as sent (§3.2: origin-, absolute-, authority- or asterisk-form) */
+  target: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1 */
+  minor: number;
+  /** fields as a flat list: name, value, name, value … (names as sent, values without surrounding whitespace) */
+  fields: string[];
+  /** bytes the head took, blank line included */
+  length: number;
+}
+
+export interface ResponseHead {
+  status: number;
+  reason: string;
+  minor: number;
+  fields: string[];
+  length: number;
+}
+
+/** RFC 9110 §5.6.2 token characters. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** a CR, LF or NUL inside a line (lines are split on CRLF first) */
+const BAD_IN_LINE = /[\r\n\0]/;
+/** request-target: visible ASCII only (§3.2; no whitespace or controls) */
+const TARGET = /^[\x21-\x7e]+$/;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/**
+ * Where the head starting at `start` ends (the index just past its blank line), or -1 when it is not complete
+ * yet. `scanned` is how far an earlier call already looked, so a head arriving in many pieces is not rescanned.
+ * Throws when the head would exceed MAX_HEAD_BYTES.
+ */
+export function headEnd(buf: Buffer, start: number, scanned = start): number {
+  const i = buf.indexOf(CRLFCRLF, Math.max(start, scanned - 3));
+  if (i >= 0) {
+    if (i + 4 - start > MAX_HEAD_BYTES) throw new DecodeError(HTTP1, start, 'head_too_large', `head over ${MAX_HEAD_BYTES} bytes`);
+    return i + 4;
+  }
+  if (buf.length - start > MAX_HEAD_BYTES) throw new DecodeError(HTTP1, start, 'head_too_large', `head over ${MAX_HEAD_BYTES} bytes`);
+  return -1;
+}
+
+/** Splits the head's lines after the start line into the flat field list (§5). `offset` is the head's. */
+function parseFields(lines: string[], offset: number, lineOffsets: number[]): string[] {
+  const fields: string[] = [];
+  if (lines.length - 1 > MAX_HEADER_FIELDS) throw new DecodeError(HTTP1, offset, 'too_many_fields', `more than ${MAX_HEADER_FIELDS} header fields`);
+  for (let n = 1; n < lines.length; n++) {
+    const line = lines[n]!;
+    const at = offset + lineOffsets[n]!;
+    const first = line.charCodeAt(0);
+    // §5.2: obs-fold (a line starting with SP or HTAB continues the previous field): rejected
+    if (first === 0x20 || first === 0x09) throw new DecodeError(HTTP1, at, 'obs_fold', 'folded header line');
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new DecodeError(HTTP1, at, 'bad_field', 'header line without a field name and colon');
+    const name = line.slice(0, colon);
+    // §5.1: no whitespace between the name and the colon; names are tokens
+    if (!TOKEN.test(name)) throw new DecodeError(HTTP1, at, 'bad_field_name', 'field name is not a token');
+    const value = line.slice(colon + 1).trim();
+    if (BAD_IN_LINE.test(value)) throw new DecodeError(HTTP1, at, 'bad_field_value', 'CR, LF or NUL in a field value');
+    fields.push(name, value);
+  }
+  return fields;
+}
+
+/** Lines of the head (without the final blank line) and where each starts, relative to the head. */
+function splitLines(head: string): { lines: string[]; offsets: number[] } {
+  const lines = head.split('\r\n');
+  const offsets: number[] = new Array(lines.length);
+  let pos = 0;
+  for (let n = 0; n < lines.length; n++) {
+    offsets[n] = pos;
+    pos += lines[n]!.length + 2;
+  }
+  return { lines, offsets };
+}
+
+/** The version field of a start line: HTTP/1.0 → 0, HTTP/1.1 → 1, anything else undefined. */
+function minorOf(v: string): number | undefined {
+  if (v === 'HTTP/1.1') return 1;
+  if (v === 'HTTP/1.0') return 0;
+  return undefined;
+}
+
+/**
+ * Decodes the request head at buf[start, end) (`end` from headEnd). §2.2: a server SHOULD ignore at least one
+ * empty line before the request line — callers skip leading CRLFs with skipEmptyLines first.
+ */
+export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead {
+  const text = buf.toString('latin1', start, end - 4);
+  const { lines, offsets } = splitLines(text);
+  const line = lines[0]!;
+  // §3: request-line = method SP request-target SP HTTP-version, single spaces
+  const sp1 = line.indexOf(' ');
+  const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) throw new DecodeError(HTTP1, start, 'bad_request_line', 'request line is not "method target version"');
+  const method = line.slice(0, sp1);
+  const target = line.slice(sp1 + 1, sp2);
+  const minor = minorOf(line.slice(sp2 + 1));
+  if (!TOKEN.test(method)) throw new DecodeError(HTTP1, start, 'bad_method', 'method is not a token');
+  if (!TARGET.test(target)) throw new DecodeError(HTTP1, start + sp1 + 1, 'bad_target', 'request target has whitespace or control characters');
+  if (minor === undefined) throw new DecodeError(HTTP1, start + sp2 + 1, 'bad_version', 'not HTTP/1.0 or HTTP/1.1');
+  return { method, target, minor, fields: parseFields(lines, start, offsets), length: end - start };
+}
+
+/** Decodes the response head at buf[start, end). §4: status-line = HTTP-version SP status-code SP [reason-phrase]. */
+export function parseResponseHead(buf: Buffer, start: number, end: number): ResponseHead {
+  const text = buf.toString('latin1', start, end - 4);
+  const { lines, offsets } = splitLines(text);
+  const line = lines[0]!;
+  const minor = minorOf(line.slice(0, 8));
+  if (minor === undefined || line.charCodeAt(8) !== 0x20) throw new DecodeError(HTTP1, start, 'bad_status_line', 'status line does not start with HTTP/1.x');
+  const code = line.slice(9, 12);
+  if (!/^[1-9]\d\d$/.test(code) || (line.length > 12 && line.charCodeAt(12) !== 0x20)) throw new DecodeError(HTTP1, start + 9, 'bad_status', 'status code is not three digits');
+  const reason = line.slice(13);
+  if (/[\0-\x08\x0a-\x1f\x7f]/.test(reason)) throw new DecodeError(HTTP1, start + 13, 'bad_reason', 'control characters in the reason phrase');
+  return { status: Number(code), reason, minor, fields: parseFields(lines, start, offsets), length: end - start };
+}
+
+/** Index of the first byte after any empty lines (CRLF) at `start` (§2.2: ignored before a request line). */
+export function skipEmptyLines(buf: Buffer, start: number): number {
+  let i = start;
+  while (i + 1 < buf.length && buf[i] === 0x0d && buf[i + 1] === 0x0a) i += 2;
+  return i;
+}
+
+/** The value of the first field named `lower` (lower-case), or undefined. */
+export function field(fields: readonly string[], lower: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) {
+    const k = fields[i]!;
+    if (k.length === lower.length && k.toLowerCase() === lower) return fields[i + 1];
+  }
+  return undefined;
+}
+
+/** Every value of the fields named `lower`, in order. */
+export function fieldValues(fields: readonly string[], lower: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    const k = fields[i]!;
+    if (k.length === lower.length && k.toLowerCase() === lower) out.push(fields[i + 1]!);
+  }
+  return out;
+}
+
+/** The comma-separated tokens of a list-valued field (§5.6.1), lower-cased, empty elements dropped. */
+export function listTokens(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    for (const t of v.split(',')) {
+      const s = t.trim().toLowerCase();
+      if (s) out.push(s);
+    }
+  }
+  return out;
+}

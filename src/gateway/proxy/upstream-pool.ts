@@ -1,0 +1,128 @@
+import net, { type LookupFunction, type Socket } from 'node:net';
+
+/** What an upstream connection reports to the exchange using it. */
+export interface UpstreamUser {
+  onUpstreamData(chunk: Buffer): void;
+  /** the server half-closed (FIN): the end of a close-delimited body */
+  onUpstreamEnd(): void;
+  onUpstreamClose(err: Error | undefined): void;
+  onUpstreamDrain(): void;
+}
+
+/**
+ * One TCP connection to an origin server. Its socket listeners are attached once, when it opens, and forward to
+ * whichever exchange uses it now (`user`), so reusing a kept-alive connection costs no listener churn; while it
+ * sits idle in the pool, bytes from the server are a protocol error (no request is outstanding) and close it.
+ */
+export class Upstream {
+  user: UpstreamUser | undefined;
+  /** pool tick at which it went idle */
+  idleSince = 0;
+  /** requests it has carried */
+  uses = 0;
+  private error: Error | undefined;
+
+  constructor(
+    readonly sock: Socket,
+    readonly key: string,
+    private readonly pool: UpstreamPool,
+  ) {
+    sock.setNoDelay(true);
+    sock.on('data', (c: Buffer) => (this.user ? this.user.onUpstreamData(c) : sock.destroy()));
+    sock.on('end', () => this.user?.onUpstreamEnd());
+    sock.on('drain', () => this.user?.onUpstreamDrain());
+    sock.on('error', (e) => (this.error = e));
+    sock.on('close', () => {
+      const u = this.user;
+      this.user = undefined;
+      this.pool.forget(this);
+      u?.onUpstreamClose(this.error ?? new Error('upstream closed the connection'));
+    });
+  }
+
+  get connecting(): boolean {
+    return this.sock.connecting;
+  }
+
+  /** Closes it; its user, if any, gets onUpstreamClose(err). */
+  destroy(err?: Error): void {
+    if (err && !this.error) this.error = err;
+    this.sock.destroy();
+  }
+}
+
+/**
+ * Kept-alive connections to origin servers, by "host:port", most recently used first (the one least likely to
+ * have been closed by the server's keep-alive timeout). Connections idle longer than the idle timeout are closed by
+ * the proxy's sweep.
+ */
+export class UpstreamPool {
+  private readonly idle = new Map<string, Upstream[]>();
+  private idleCount = 0;
+  private readonly open = new Set<Upstream>();
+
+  constructor(
+    private readonly maxIdle: number,
+    private readonly lookup?: LookupFunction,
+  ) {}
+
+  /** An idle connection to host:port (reused: true), or a new one being opened. */
+  acquire(host: string, port: number, user: UpstreamUser): { up: Upstream; reused: boolean } {
+    const key = `${host}:${port}`;
+    const list = this.idle.get(key);
+    const pooled = list?.pop();
+    if (pooled) {
+      this.idleCount--;
+      if (list!.length === 0) this.idle.delete(key);
+      pooled.user = user;
+      pooled.uses++;
+      return { up: pooled, reused: true };
+    }
+    return { up: this.connect(host, port, key, user), reused: false };
+  }
+
+  /** A new connection, never pooled before (for a retry after a reused one turned out closed). */
+  connect(host: string, port: number, key: string, user: UpstreamUser): Upstream {
+    const up = new Upstream(net.connect({ host, port, lookup: this.lookup }), key, this);
+    up.user = user;
+    up.uses = 1;
+    this.open.add(up);
+    return up;
+  }
+
+  /** Back to the pool after a complete exchange on a persistent connection. */
+  release(up: Upstream, tick: number): void {
+    up.user = undefined;
+    if (up.sock.destroyed) return;
+    if (this.idleCount >= this.maxIdle) return void up.sock.destroy();
+    up.idleSince = tick;
+    let list = this.idle.get(up.key);
+    if (!list) this.idle.set(up.key, (list = []));
+    list.push(up);
+    this.idleCount++;
+  }
+
+  /** Called when a connection closes: it leaves the pool. */
+  forget(up: Upstream): void {
+    this.open.delete(up);
+    const list = this.idle.get(up.key);
+    if (!list) return;
+    const i = list.indexOf(up);
+    if (i < 0) return;
+    list.splice(i, 1);
+    this.idleCount--;
+    if (list.length === 0) this.idle.delete(up.key);
+  }
+
+  /** Closes connections idle since before `tick - maxIdleTicks`. */
+  sweep(tick: number, maxIdleTicks: number): void {
+    if (this.idleCount === 0) return;
+    for (const list of [...this.idle.values()]) for (const up of [...list]) if (tick - up.idleSince > maxIdleTicks) up.sock.destroy();
+  }
+
+  destroy(): void {
+    for (const up of [...this.open]) up.sock.destroy();
+    this.idle.clear();
+    this.idleCount = 0;
+  }
+}
