@@ -10,6 +10,9 @@ export const ErrorCodes = {
   SOCKET_BIND: 'a listening socket could not be opened',
   NATIVE_ADDON_MISSING: 'the interface-socket addon was not built',
   STORE_MIGRATION: 'the database could not be migrated',
+  AUDIT_SEQUENCE: 'an audit batch does not continue the committed chain (an earlier batch failed); refused',
+  AUDIT_COMMIT: 'the audit writer thread could not commit a batch',
+  AUDIT_WRITER_EXIT: 'the audit writer thread is not running',
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;
 

@@ -2,8 +2,11 @@
  * bootgate's explicit proxy for the benchmark: every request is one audit record, committed with group commit
  * before the client sees its response complete (the proxy holds back the last chunk until the sink resolves).
  * The sink is chosen with BENCH_SINK:
- *   sqlite (default) — the appliance's own trail: src/audit/log.ts (hash chain, one SQLite transaction per
- *                      event-loop turn, WAL + synchronous=FULL) on a fresh database in <audit-file>.d/
+ *   sqlite (default) — the appliance's own trail, wired as src/appliance.ts wires it: src/audit/log.ts assigns
+ *                      the hash chain, the audit writer thread (src/store/audit-writer-thread.ts) commits each
+ *                      group commit on its own connection (WAL + synchronous=FULL), on a fresh database in
+ *                      <audit-file>.d/
+ *   sqlite-main      — the same trail committed on the main thread (WAL + WalSync), as before the writer thread
  *   file             — NDJSON appended with group commit (records gathered while the previous fdatasync runs
  *                      are written and synced together)
  *   none             — resolves at once (not durable: isolates the proxy path's own cost)
@@ -24,6 +27,7 @@ import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { AuditRepository } from '../../src/store/audit-repository.ts';
 import { openDatabase } from '../../src/store/database.ts';
+import { AuditWriterThread } from '../../src/store/audit-writer-thread.ts';
 import { WalSync } from '../../src/store/wal-sync.ts';
 
 interface BenchSink extends AuditSink {
@@ -69,26 +73,39 @@ class GroupCommitFileSink implements BenchSink {
   }
 }
 
-/** The appliance's audit trail, wired as src/gateway/services.ts wires it. */
-function sqliteSink(dir: string): BenchSink {
+/** BENCH_LATENCY=1: each record's append → durable time, summarised at exit */
+const latencies: number[] | undefined = process.env.BENCH_LATENCY ? [] : undefined;
+
+/** The appliance's audit trail, wired as src/appliance.ts and src/gateway/services.ts wire it. */
+async function sqliteSink(dir: string, thread: boolean): Promise<BenchSink> {
   const db = openDatabase(join(dir, 'bootgate.db'), { syncInCommit: false });
   const wal = new WalSync(join(dir, 'bootgate.db-wal'));
   const repo = new AuditRepository(db);
   const registry = new Registry();
   const metrics = createAuditMetrics(registry);
-  const log = new AuditLog({ repo, signer: AuditSigner.loadOrCreate(join(dir, 'keys')), logger: createLogger('warn'), metrics, durable: () => wal.sync() });
+  const writer = thread ? new AuditWriterThread(join(dir, 'bootgate.db')) : undefined;
+  await writer?.start();
+  const log = new AuditLog({ repo, signer: AuditSigner.loadOrCreate(join(dir, 'keys')), logger: createLogger('warn'), metrics, durable: () => wal.sync(), ...(writer ? { writer } : {}) });
   return {
     append: async (r) => {
       const { time: _time, ...fields } = r;
+      const t0 = performance.now();
       await log.append(fields);
+      latencies?.push(performance.now() - t0);
     },
     durable: () => repo.last()?.seq ?? 0,
     close: async () => {
       await log.stop();
+      await writer?.close();
       await wal.close();
       const h = (await metrics.batches.get()).values;
       const count = h.find((v) => v.metricName === 'bootgate_audit_batch_records_count')?.value ?? 0;
       const sum = h.find((v) => v.metricName === 'bootgate_audit_batch_records_sum')?.value ?? 0;
+      if (latencies?.length) {
+        latencies.sort((x, y) => x - y);
+        const q = (f: number) => latencies[Math.floor(f * (latencies.length - 1))]!.toFixed(2);
+        process.stderr.write(`append → durable ms: p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${q(1)}\n`);
+      }
       process.stderr.write(`group commits: ${count} (${count ? (sum / count).toFixed(1) : '-'} records each)\n`);
       db.close();
     },
@@ -99,12 +116,12 @@ const { values } = parseArgs({ options: { port: { type: 'string', default: '1812
 const file = values['audit-file']!;
 const kind = process.env.BENCH_SINK ?? 'sqlite';
 let sink: BenchSink;
-if (kind === 'sqlite') sink = sqliteSink(`${file}.d`);
+if (kind === 'sqlite' || kind === 'sqlite-main') sink = await sqliteSink(`${file}.d`, kind === 'sqlite');
 else if (kind === 'file') sink = new GroupCommitFileSink(await open(file, 'a'));
 else if (kind === 'none') {
   let n = 0;
   sink = { append: async () => void n++, durable: () => n, close: async () => undefined };
-} else throw new Error(`BENCH_SINK=${kind}: expected sqlite, file or none`);
+} else throw new Error(`BENCH_SINK=${kind}: expected sqlite, sqlite-main, file or none`);
 const seat = { seat: 'bench', mac: '52:54:00:00:00:01', sessionId: 's-bench', user: { id: 'u-bench', name: 'Bench User', docType: 'id', docNumber: 'B-1' } };
 const proxy = new HttpProxy({
   options: { mode: 'explicit', host: '127.0.0.1', port: Number(values.port), connectTimeoutMs: 5000, idleTimeoutMs: 60000 },

@@ -22,6 +22,22 @@ export interface AuditLogDeps {
    * promises resolve only after it. Absent: COMMIT is durable by itself (synchronous=FULL).
    */
   durable?: () => Promise<void>;
+  /**
+   * Commits plain records off the event loop (store/audit-writer-thread.ts). Absent: every record is committed on
+   * the main connection. Present: seq and the hash chain are still assigned here, in order, and each group commit
+   * is posted to the writer as one batch; units that write through the main connection (appendWith, retention)
+   * wait until the writer is idle and then commit here, so the two connections never interleave in the chain.
+   */
+  writer?: AuditWriter;
+}
+
+/** Commits sealed audit records on a connection of its own. */
+export interface AuditWriter {
+  /**
+   * Resolves once the batch (consecutive seqs continuing the committed chain) is durably committed; rejects when
+   * none of it was.
+   */
+  write(records: AuditRecord[]): Promise<void>;
 }
 
 interface Pending {
@@ -37,8 +53,9 @@ const DAY_MS = 86_400_000;
 
 /**
  * The append-only audit trail with group commit: append() queues, one SQLite transaction per event-loop turn
- * commits everything queued (synchronous=FULL), and only then do the callers' promises resolve — so a record
- * acknowledged to anyone survives kill -9 and power loss. Each record carries the hash of the previous one.
+ * commits everything queued (here, or in the writer thread), and only once it is durable do the callers'
+ * promises resolve — so a record acknowledged to anyone survives kill -9 and power loss. Each record carries the
+ * hash of the previous one.
  */
 export class AuditLog {
   private pending: Pending[] = [];
@@ -51,6 +68,10 @@ export class AuditLog {
   private readonly clock: () => number;
   /** commits waiting for their durable() sync */
   private readonly syncing = new SyncWaits();
+  /** batches posted to the writer and not yet answered */
+  private writerBusy = 0;
+  /** main-connection jobs waiting for the writer to be idle; while any waits, nothing new is posted */
+  private readonly held: Array<() => void> = [];
 
   constructor(private readonly deps: AuditLogDeps) {
     this.log = deps.logger;
@@ -67,8 +88,9 @@ export class AuditLog {
 
   start(): void {
     if (this.deps.retentionDays) {
-      this.purgeExpired();
-      this.timer = setInterval(() => this.purgeExpired(), this.deps.retentionIntervalMs ?? 3_600_000);
+      const purge = () => void this.purgeExpired().catch((err: unknown) => this.log.error({ err }, 'audit retention purge failed'));
+      purge();
+      this.timer = setInterval(purge, this.deps.retentionIntervalMs ?? 3_600_000);
       this.timer.unref();
     }
   }
@@ -80,8 +102,35 @@ export class AuditLog {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.flush();
+    do {
+      this.flush();
+      await this.exclusive(() => undefined); // the writer has answered everything posted so far
+    } while (this.pending.length);
     await this.syncing.drain();
+  }
+
+  /**
+   * Runs `fn` on the main connection once no batch is with the writer (at once when none is), holding back new
+   * batches meanwhile: what `fn` commits then sits in the chain exactly where its seq says.
+   */
+  private exclusive<T>(fn: () => T): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const job = () => {
+        try {
+          resolve(fn());
+        } catch (e) {
+          reject(e);
+        }
+      };
+      if (this.writerBusy === 0 && this.held.length === 0) job();
+      else this.held.push(job);
+    });
+  }
+
+  private writerAnswered(): void {
+    if (--this.writerBusy > 0) return;
+    for (const job of this.held.splice(0)) job();
+    if (this.pending.length) this.scheduleFlush();
   }
 
   /** Queues one record; resolves with the committed record (seq, time, hashes) once its transaction committed. */
@@ -107,7 +156,8 @@ export class AuditLog {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    if (this.deps.writer && process.env.BG_MICRO) queueMicrotask(() => this.flush());
+    else setImmediate(() => this.flush());
   }
 
   /** The next record time: the clock, but never before the previous record (time ranges = seq ranges). */
@@ -118,9 +168,54 @@ export class AuditLog {
   /** Commits every queued unit in one transaction, then settles the promises that waited for it. */
   flush(): void {
     this.flushScheduled = false;
+    if (this.held.length) return; // a main-connection job waits for the writer: these go after it
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
+    const writer = this.deps.writer;
+    if (!writer) return this.commitHere(batch);
+    if (batch.some((p) => p.atomic)) return void this.exclusive(() => this.commitHere(batch));
+    this.postToWriter(writer, batch);
+  }
+
+  /** Seals the batch onto the chain and hands it to the writer; promises settle when the writer answers. */
+  private postToWriter(writer: AuditWriter, batch: Pending[]): void {
+    const done: Array<{ p: Pending; record?: AuditRecord; error?: unknown }> = [];
+    const records: AuditRecord[] = [];
+    for (const p of batch) {
+      try {
+        const r = seal(this.lastHash, normalise(p.build(), this.lastSeq + 1, Math.max(this.clock(), this.lastTime)));
+        this.lastSeq = r.seq;
+        this.lastHash = r.hash;
+        this.lastTime = r.time;
+        records.push(r);
+        done.push({ p, record: r });
+      } catch (error) {
+        done.push({ p, error });
+      }
+    }
+    if (records.length === 0) return this.settle(done);
+    this.writerBusy++;
+    this.deps.metrics?.batches.observe(records.length);
+    writer.write(records).then(
+      () => {
+        this.settle(done);
+        this.writerAnswered();
+      },
+      (e: unknown) => {
+        // Not committed means not acknowledged. Later batches were sealed on these records: the writer refuses
+        // them too (AUDIT_SEQUENCE), and once it is idle the chain head is read back from the table.
+        this.deps.metrics?.failures.inc();
+        this.log.error({ err: e, count: records.length }, 'audit commit failed; records not acknowledged');
+        for (const d of done) d.p.reject(d.record ? e : d.error);
+        this.held.push(() => this.loadTail());
+        this.writerAnswered();
+      },
+    );
+  }
+
+  /** Commits the batch on the main connection (no writer, or units that must share its transaction). */
+  private commitHere(batch: Pending[]): void {
     const done: Array<{ p: Pending; record?: AuditRecord; error?: unknown }> = [];
     const repo = this.deps.repo;
     let seq = this.lastSeq;
@@ -186,21 +281,28 @@ export class AuditLog {
     return { seq: this.lastSeq, hash: this.lastHash, time: this.lastTime };
   }
 
-  /** Retention with the configured period; returns the checkpoint written, if any. */
-  purgeExpired(): AuditRecord | undefined {
+  /** Retention with the configured period; resolves with the checkpoint written, if any. */
+  purgeExpired(): Promise<AuditRecord | undefined> {
     const days = this.deps.retentionDays;
-    if (!days) return undefined;
+    if (!days) return Promise.resolve(undefined);
     return this.purgeOlderThan(this.clock() - days * DAY_MS);
   }
 
   /**
    * Deletes every record older than `cutoff` (unix ms) and appends a checkpoint record, in one transaction. The
    * checkpoint names the last purged seq and its hash (the anchor the oldest remaining record links to) and is
-   * signed with the appliance key, so the remaining chain verifies from it. Synchronous: nothing else can append
-   * in between (queued records are committed first).
+   * signed with the appliance key, so the remaining chain verifies from it. Runs as soon as no batch is with the
+   * writer (synchronously when none is), with the records queued before it committed first; nothing else can
+   * append in between.
    */
-  purgeOlderThan(cutoff: number): AuditRecord | undefined {
-    this.flush();
+  purgeOlderThan(cutoff: number): Promise<AuditRecord | undefined> {
+    return this.exclusive(() => this.purgeNow(cutoff));
+  }
+
+  private purgeNow(cutoff: number): AuditRecord | undefined {
+    const queued = this.pending;
+    this.pending = [];
+    if (queued.length) this.commitHere(queued);
     const repo = this.deps.repo;
     const lastPurged = repo.lastOlderThan(cutoff);
     if (!lastPurged) return undefined;

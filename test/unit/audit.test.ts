@@ -289,7 +289,7 @@ describe('audit keys and retention', () => {
     }
     now = T0 + 10 * 86_400_000;
     const log = new AuditLog({ repo: h.repo, signer: h.signer, logger: silent, clock: () => now, retentionDays: 5 });
-    const cp = log.purgeExpired();
+    const cp = await log.purgeExpired();
     assert.ok(cp);
     assert.equal(cp.kind, 'checkpoint');
     const d = JSON.parse(cp.detail!) as { fromSeq: number; throughSeq: number; count: number };
@@ -299,7 +299,7 @@ describe('audit keys and retention', () => {
     await log.append(http(11));
     const { content, manifest } = buildExport(h.repo, h.signer, { format: 'ndjson', fileName: 'r' });
     assert.equal(verifyExport(content, JSON.stringify(manifest), h.signer.publicKeyPem()).ok, true);
-    assert.equal(log.purgeExpired(), undefined, 'nothing more to purge');
+    assert.equal(await log.purgeExpired(), undefined, 'nothing more to purge');
     // Deleting a retained record behind the log's back is detected.
     h.db.prepare('DELETE FROM audit WHERE seq = 8').run();
     assert.equal((verifyStoredChain(h.repo, h.signer.publicKey) as { code: string }).code, 'RECORD_MISSING');
