@@ -16,6 +16,7 @@ import { RouterAdvertiser } from './ipv6/advertiser.ts';
 import type { SocketFactory } from './net/datagram.ts';
 import { interfaceSocketFactory } from './net/iface-socket.ts';
 import { openDatabase, type Db } from './store/database.ts';
+import { AuditWriterThread } from './store/audit-writer-thread.ts';
 import { WalSync } from './store/wal-sync.ts';
 import { LeaseRepository } from './store/lease-repository.ts';
 import { ipToInt } from './wire/ipv4.ts';
@@ -206,8 +207,13 @@ export class Appliance {
       const advertiser = new RouterAdvertiser({ interface: config.interfaces.lan, prefix: ra.prefix, intervalSeconds: ra.intervalSeconds }, log.child({ module: 'ipv6-ra' }));
       this.services.push({ name: 'ipv6-ra', start: () => advertiser.start(), stop: () => advertiser.stop() });
     }
+    // The audit writer thread commits the gateway's per-request records on its own connection (docs/audit.md);
+    // registered before the audit log, so it starts first and stops after the log has handed it everything.
+    const auditWriter = new AuditWriterThread(join(config.dataDir, 'bootgate.db'));
+    this.services.push({ name: 'audit-writer', start: () => auditWriter.start(), stop: () => auditWriter.close() });
     const identity = createIdentityServices({
       db: this.db,
+      auditWriter,
       dataDir: config.dataDir,
       logger: log,
       registry: this.registry,

@@ -156,8 +156,7 @@ export class AuditLog {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    if (this.deps.writer && process.env.BG_MICRO) queueMicrotask(() => this.flush());
-    else setImmediate(() => this.flush());
+    setImmediate(() => this.flush());
   }
 
   /** The next record time: the clock, but never before the previous record (time ranges = seq ranges). */

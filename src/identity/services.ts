@@ -3,7 +3,7 @@ import type express from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createIdentityApi, requireRoles } from '../api/identity-api.ts';
-import { AuditLog } from '../audit/log.ts';
+import { AuditLog, type AuditWriter } from '../audit/log.ts';
 import { AuditSigner } from '../audit/keys.ts';
 import { createAuditMetrics } from '../audit/metrics.ts';
 import { AuditRepository } from '../store/audit-repository.ts';
@@ -25,6 +25,8 @@ export interface IdentityServicesDeps {
   clock?: () => number;
   /** the database's WalSync.sync when it does not sync inside COMMIT (see AuditLogDeps.durable) */
   durable?: () => Promise<void>;
+  /** commits plain audit records off the event loop (see AuditLogDeps.writer) */
+  auditWriter?: AuditWriter;
 }
 
 export interface IdentityServices {
@@ -55,6 +57,7 @@ export function createIdentityServices(deps: IdentityServicesDeps): IdentityServ
   ensureAdminToken(identityRepo, keysDir);
   const audit = new AuditLog({
     ...(deps.durable ? { durable: deps.durable } : {}),
+    ...(deps.auditWriter ? { writer: deps.auditWriter } : {}),
     repo: auditRepo,
     signer,
     logger: deps.logger.child({ module: 'audit' }),
