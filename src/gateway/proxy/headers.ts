@@ -11,6 +11,9 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** The fields that frame the body (RFC 9112 §6.3); only the proxy's options decide whether they go. */
+const FRAMING = new Set(['content-length', 'transfer-encoding']);
+
 export interface ForwardOptions {
   /** drop Host (the proxy writes the target's authority itself, RFC 9112 §3.2.2) */
   dropHost?: boolean;
@@ -40,7 +43,9 @@ export function forwardedHead(fields: readonly string[], o: ForwardOptions): str
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!;
     const k = name.toLowerCase();
-    if (named?.has(k)) continue;
+    // a connection option naming a framing field must not remove it: the body is relayed as framed, so without
+    // its Content-Length (or Transfer-Encoding) the next hop would read the body bytes as the next message
+    if (named?.has(k) && !FRAMING.has(k)) continue;
     if (HOP_BY_HOP.has(k) && !(o.keepTransferEncoding && k === 'transfer-encoding')) continue;
     if ((o.dropHost && k === 'host') || (o.dropContentLength && k === 'content-length')) continue;
     out += `${name}: ${fields[i + 1]!}\r\n`;
@@ -48,9 +53,14 @@ export function forwardedHead(fields: readonly string[], o: ForwardOptions): str
   return out;
 }
 
-/** Splits an authority ("host:port", "[v6]:port", "host") into host and port. Undefined when malformed. */
+/**
+ * Splits an authority ("host:port", "[v6]:port", "host") into host and port. Undefined when malformed. The host is
+ * an RFC 3986 §3.2.2 reg-name (unreserved, sub-delims, pct-encoded) or IP literal: no "#", "?", "\\", controls or
+ * other bytes that would make the URL written to the audit record name a different host than the one dialled
+ * (a Host of "bank.example#.evil.example" is looked up as such, but reads as bank.example).
+ */
 export function parseAuthority(authority: string, defaultPort: number): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]\s/@]+))(?::(\d{1,5}))?$/.exec(authority);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9\-._~!$&'()*+,;=%]+))(?::(\d{1,5}))?$/.exec(authority);
   if (!m) return undefined;
   const host = (m[1] ?? m[2])!.toLowerCase();
   const port = m[3] === undefined ? defaultPort : Number(m[3]);

@@ -472,6 +472,8 @@ class Exchange implements UpstreamUser {
   private up: Upstream | undefined;
   private reused = false;
   private retried = false;
+  /** a 1xx went to the client: the exchange has begun there and is not retried */
+  private interimSent = false;
   private readonly requestBodyReader: BodyReader | undefined;
   /** response bytes from upstream not yet consumed (a partial head) */
   private rbuf: Buffer | undefined;
@@ -508,7 +510,11 @@ class Exchange implements UpstreamUser {
     this.startTick = this.seen = conn.proxy.tick;
     const authority = target.port === 80 ? target.host : `${target.host}:${target.port}`;
     // RFC 9110 §6.2: an intermediary sends its own version; RFC 9112 §3.2.2: Host is the target's authority
-    this.head = `${request.method} ${target.path} HTTP/1.1\r\nHost: ${authority}\r\n${forwardedHead(request.fields, { dropHost: true })}Via: 1.${request.minor} bootgate\r\n\r\n`;
+    // The body is relayed as it arrived, so its framing goes with it: Transfer-Encoding for a chunked body, and
+    // for a sized one a single Content-Length (RFC 9110 §8.6: a proxy may fold "5, 5" or repeated fields to one)
+    const fields = forwardedHead(request.fields, { dropHost: true, keepTransferEncoding: framing.type === 'chunked', dropContentLength: true });
+    const length = framing.type === 'length' ? `Content-Length: ${framing.length}\r\n` : '';
+    this.head = `${request.method} ${target.path} HTTP/1.1\r\nHost: ${authority}\r\n${fields}${length}Via: 1.${request.minor} bootgate\r\n\r\n`;
   }
 
   begin(): void {
@@ -584,6 +590,7 @@ class Exchange implements UpstreamUser {
           // RFC 9110 §15.2: interim responses are forwarded (not to HTTP/1.0 clients); 101 never is, since
           // Upgrade is hop-by-hop and not forwarded
           if (head.status === 101) return this.badUpstream('unrequested_upgrade');
+          this.interimSent = true;
           if (this.request.minor === 1) this.conn.sock.write(`HTTP/1.1 ${head.status} ${head.reason}\r\n${forwardedHead(head.fields, {})}\r\n`, 'latin1');
           continue;
         }
@@ -609,14 +616,19 @@ class Exchange implements UpstreamUser {
     const conn = listTokens(fieldValues(head.fields, 'connection'));
     if (conn.includes('close') || (head.minor === 0 && !conn.includes('keep-alive')) || framing.type === 'close') this.upstreamReusable = false;
     if (framing.type === 'close') this.keepAlive = false;
+    const te = framing.type !== 'none' && fieldValues(head.fields, 'transfer-encoding').length > 0;
+    // RFC 9112 §6.1: after a response with Transfer-Encoding and Content-Length, or Transfer-Encoding from an
+    // HTTP/1.0 server, the connection is closed (its framing cannot be trusted for a next message)
+    if (te && (head.minor === 0 || fieldValues(head.fields, 'content-length').length > 0)) this.upstreamReusable = false;
     this.dechunk = framing.type === 'chunked' && this.request.minor === 0;
     const out = this.dechunk ? (b: Buffer, s: number, e: number) => this.out(b.subarray(s, e)) : undefined;
     this.responseBody = new BodyReader(framing, out);
-    const te = framing.type !== 'none' && fieldValues(head.fields, 'transfer-encoding').length > 0;
+    const length = framing.type === 'length' ? `Content-Length: ${framing.length}\r\n` : '';
     this.clientHeadStart =
       `HTTP/1.1 ${head.status} ${head.reason}\r\n` +
-      forwardedHead(head.fields, { keepTransferEncoding: te && !this.dechunk, dropContentLength: te }) +
-      `Via: 1.${head.minor} bootgate\r\n`;
+      // a HEAD, 204 or 304 response keeps its Content-Length as sent (it describes a body that is not there)
+      forwardedHead(head.fields, { keepTransferEncoding: te && !this.dechunk, dropContentLength: te || framing.type === 'length' }) +
+      `${length}Via: 1.${head.minor} bootgate\r\n`;
   }
 
   /** The response head as the client gets it; whether the connection stays open is decided when it leaves. */
@@ -728,9 +740,10 @@ class Exchange implements UpstreamUser {
     if (this.finished) return;
     // A kept-alive connection the server had closed before our request reached it: one retry on a new
     // connection, for a request without a body (nothing else was sent that could have had an effect).
-    if (this.reused && !this.retried && this.reading === Reading.Head && !this.rbuf && this.requestBodyReader === undefined) {
+    if (this.reused && !this.retried && !this.interimSent && this.reading === Reading.Head && !this.rbuf && this.requestBodyReader === undefined) {
       this.retried = true;
       this.reused = false;
+      this.startTick = this.seen = this.conn.proxy.tick; // a new connect deadline for the new connection
       const proxy = this.conn.proxy;
       const t = this.target;
       this.up = proxy.pool.connect(t.host, t.port, `${t.host}:${t.port}`, this);

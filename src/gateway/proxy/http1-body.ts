@@ -4,7 +4,7 @@
  * audit record must be committed) and reuse the connection for the next message. Pure: bytes in, positions out.
  */
 import { DecodeError } from '../../wire/decode-error.ts';
-import { HTTP1, MAX_HEAD_BYTES, fieldValues, listTokens, type RequestHead, type ResponseHead } from './http1-head.ts';
+import { HTTP1, MAX_HEAD_BYTES, fieldValues, listTokens, withoutOws, type RequestHead, type ResponseHead } from './http1-head.ts';
 
 export type Framing =
   | { type: 'none' }
@@ -33,7 +33,7 @@ function contentLength(values: readonly string[]): number | undefined | 'invalid
   let n: number | undefined;
   for (const v of values) {
     for (const part of v.split(',')) {
-      const s = part.trim();
+      const s = withoutOws(part);
       if (!/^\d{1,15}$/.test(s)) return 'invalid';
       const x = Number(s);
       if (n !== undefined && x !== n) return 'invalid';
@@ -80,6 +80,8 @@ export function responseFraming(h: ResponseHead, method: string): Framing {
 
 const enum Chunk {
   Size,
+  /** BWS after the chunk size: only ";" (an extension) or CR may follow */
+  ExtBws,
   Ext,
   SizeLf,
   Data,
@@ -93,13 +95,17 @@ const enum Chunk {
 
 /** 12 hex digits: chunks up to 256 TiB, well inside a double's exact integers */
 const MAX_SIZE_DIGITS = 12;
-/** chunk-ext (§7.1.1) is skipped but bounded */
+/** chunk-ext (§7.1.1) is skipped but bounded: bytes between the chunk size and its CR */
 const MAX_EXT_BYTES = 4096;
 
 /**
  * Follows one message body through the stream. `feed` returns where this message's bytes end within the slice
  * given; anything after belongs to the next message. `payload` counts body bytes without chunk framing (what the
  * audit record reports); `onPayload`, when given, receives those byte ranges (to de-chunk for an HTTP/1.0 client).
+ *
+ * The proxy relays chunked bytes as they arrived, so the next hop parses them again: wherever the two parsers
+ * could disagree on where the body ends (a bare LF, junk after a size) this reader refuses instead. Every error
+ * offset is the position of the offending byte in the stream, the same however the stream was split.
  */
 export class BodyReader {
   payload = 0;
@@ -117,8 +123,8 @@ export class BodyReader {
     private readonly framing: Framing,
     private readonly onPayload?: (buf: Buffer, start: number, end: number) => void,
   ) {
-    this.done = framing.type === 'none';
     this.remaining = framing.type === 'length' ? framing.length : 0;
+    this.done = framing.type === 'none' || (framing.type === 'length' && framing.length === 0);
   }
 
   /** The body ends only when the server closes the connection. */
@@ -138,14 +144,14 @@ export class BodyReader {
       const n = Math.min(this.remaining, end - start);
       this.remaining -= n;
       this.payload += n;
-      this.onPayload?.(buf, start, start + n);
+      if (n) this.onPayload?.(buf, start, start + n);
       this.pos += n;
       if (this.remaining === 0) this.done = true;
       return start + n;
     }
     if (t === 'close') {
       this.payload += end - start;
-      this.onPayload?.(buf, start, end);
+      if (end > start) this.onPayload?.(buf, start, end);
       this.pos += end - start;
       return end;
     }
@@ -175,22 +181,35 @@ export class BodyReader {
             this.state = Chunk.SizeLf;
             i++;
           } else if (c === 0x3b || c === 0x20 || c === 0x09) {
-            this.state = Chunk.Ext; // ";ext" (BWS before it tolerated, §7.1.1)
-            this.lineBytes = 0;
+            // §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+            this.state = c === 0x3b ? Chunk.Ext : Chunk.ExtBws;
+            this.lineBytes = 1;
             i++;
           } else this.fail(i - start, 'bad_chunk_size', 'unexpected byte after the chunk size');
           break;
         }
+        case Chunk.ExtBws: {
+          // whitespace after the size may only lead to ";" (or the line end): "5 6" is not a size of 5 here
+          // while the next hop reads it as 0x56 or refuses it
+          const c = buf[i]!;
+          if (++this.lineBytes > MAX_EXT_BYTES) this.fail(i - start, 'chunk_ext_too_large', 'chunk extension too long');
+          if (c === 0x3b) this.state = Chunk.Ext;
+          else if (c === 0x0d) this.state = Chunk.SizeLf;
+          else if (c !== 0x20 && c !== 0x09) this.fail(i - start, 'bad_chunk_size', 'unexpected byte after the chunk size');
+          i++;
+          break;
+        }
         case Chunk.Ext: {
-          const cr = buf.indexOf(0x0d, i);
-          const stop = cr < 0 || cr >= end ? end : cr;
-          this.lineBytes += stop - i;
-          if (this.lineBytes > MAX_EXT_BYTES) this.fail(i - start, 'chunk_ext_too_large', 'chunk extension too long');
-          if (buf.subarray(i, stop).includes(0x0a)) this.fail(i - start, 'bad_chunk_ext', 'bare LF in a chunk extension');
-          i = stop;
-          if (stop < end) {
-            this.state = Chunk.SizeLf;
-            i++;
+          // skipped up to its CR, byte by byte (bounded by MAX_EXT_BYTES), so an error's offset is the byte's own
+          for (; i < end; i++) {
+            const c = buf[i]!;
+            if (c === 0x0d) {
+              this.state = Chunk.SizeLf;
+              i++;
+              break;
+            }
+            if (++this.lineBytes > MAX_EXT_BYTES) this.fail(i - start, 'chunk_ext_too_large', 'chunk extension too long');
+            if (c === 0x0a || c === 0x00) this.fail(i - start, 'bad_chunk_ext', 'bare LF or NUL in a chunk extension');
           }
           break;
         }
@@ -234,19 +253,23 @@ export class BodyReader {
           }
           break;
         case Chunk.Trailer: {
-          const cr = buf.indexOf(0x0d, i);
-          const stop = cr < 0 || cr >= end ? end : cr;
-          this.trailerBytes += stop - i + 2;
-          if (this.trailerBytes > MAX_HEAD_BYTES) this.fail(i - start, 'trailer_too_large', 'trailer section too large');
-          i = stop;
-          if (stop < end) {
-            this.state = Chunk.TrailerLf;
-            i++;
+          // §7.1.2: trailer lines are field lines, ended by CRLF. A bare LF is refused: a next hop that takes it
+          // for a line end would see the body end early and the rest as another message (request smuggling).
+          for (; i < end; i++) {
+            const c = buf[i]!;
+            if (++this.trailerBytes > MAX_HEAD_BYTES) this.fail(i - start, 'trailer_too_large', 'trailer section too large');
+            if (c === 0x0d) {
+              this.state = Chunk.TrailerLf;
+              i++;
+              break;
+            }
+            if (c === 0x0a || c === 0x00) this.fail(i - start, 'bad_trailer', 'bare LF or NUL in a trailer line');
           }
           break;
         }
         case Chunk.TrailerLf:
           if (buf[i] !== 0x0a) this.fail(i - start, 'bad_trailer', 'trailer line not ended by CRLF');
+          if (++this.trailerBytes > MAX_HEAD_BYTES) this.fail(i - start, 'trailer_too_large', 'trailer section too large');
           this.state = Chunk.TrailerStart;
           i++;
           break;

@@ -15,6 +15,8 @@ export const HTTP1 = 'http1';
 export const MAX_HEAD_BYTES = 64 * 1024;
 /** More fields than this are refused. */
 export const MAX_HEADER_FIELDS = 200;
+/** Empty lines skipped before a request line (a client's stray CRLF after a body is one). */
+export const MAX_EMPTY_LINES = 8;
 
 export interface RequestHead {
   method: string;
@@ -59,6 +61,19 @@ export function headEnd(buf: Buffer, start: number, scanned = start): number {
   return -1;
 }
 
+/**
+ * line[from..] without OWS (RFC 9110 §5.6.3: SP / HTAB) at either end. Not String#trim, which also strips CR, LF,
+ * VT, FF and NBSP (so "chunked\v" would read as "chunked" here and as something else downstream); a loop, as
+ * /[ \t]+$/ backtracks quadratically.
+ */
+export function withoutOws(line: string, from = 0): string {
+  let a = from;
+  let b = line.length;
+  while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
+  return line.slice(a, b);
+}
+
 /** Splits the head's lines after the start line into the flat field list (§5). `offset` is the head's. */
 function parseFields(lines: string[], offset: number, lineOffsets: number[]): string[] {
   const fields: string[] = [];
@@ -74,7 +89,9 @@ function parseFields(lines: string[], offset: number, lineOffsets: number[]): st
     const name = line.slice(0, colon);
     // §5.1: no whitespace between the name and the colon; names are tokens
     if (!TOKEN.test(name)) throw new DecodeError(HTTP1, at, 'bad_field_name', 'field name is not a token');
-    const value = line.slice(colon + 1).trim();
+    // §5: OWS is SP and HTAB only. String#trim would also strip CR, LF, VT, FF and NBSP, so a value ending in a
+    // bare LF or CR ("X: a\n\r\n") would pass the check below with the byte silently dropped
+    const value = withoutOws(line, colon + 1);
     if (BAD_IN_LINE.test(value)) throw new DecodeError(HTTP1, at, 'bad_field_value', 'CR, LF or NUL in a field value');
     fields.push(name, value);
   }
@@ -135,10 +152,16 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   return { status: Number(code), reason, minor, fields: parseFields(lines, start, offsets), length: end - start };
 }
 
-/** Index of the first byte after any empty lines (CRLF) at `start` (§2.2: ignored before a request line). */
+/**
+ * Index of the first byte after the empty lines (CRLF) at `start` (§2.2: a server SHOULD ignore at least one before a
+ * request line), at most MAX_EMPTY_LINES of them: the bytes skipped count toward no head, so without a bound a peer
+ * sending nothing but CRLFs would be buffered without limit. Past the bound the next CRLF is the head's first line
+ * and parseRequestHead refuses it (bad_request_line).
+ */
 export function skipEmptyLines(buf: Buffer, start: number): number {
   let i = start;
-  while (i + 1 < buf.length && buf[i] === 0x0d && buf[i + 1] === 0x0a) i += 2;
+  const stop = start + 2 * MAX_EMPTY_LINES;
+  while (i < stop && i + 1 < buf.length && buf[i] === 0x0d && buf[i + 1] === 0x0a) i += 2;
   return i;
 }
 
@@ -166,7 +189,7 @@ export function listTokens(values: readonly string[]): string[] {
   const out: string[] = [];
   for (const v of values) {
     for (const t of v.split(',')) {
-      const s = t.trim().toLowerCase();
+      const s = withoutOws(t).toLowerCase();
       if (s) out.push(s);
     }
   }

@@ -29,7 +29,9 @@ export class Upstream {
   ) {
     sock.setNoDelay(true);
     sock.on('data', (c: Buffer) => (this.user ? this.user.onUpstreamData(c) : sock.destroy()));
-    sock.on('end', () => this.user?.onUpstreamEnd());
+    // a FIN while idle: the server closed a kept-alive connection (its keep-alive timeout); it cannot carry another
+    // request, so it goes now rather than when the close completes (acquire must not hand it out meanwhile)
+    sock.on('end', () => (this.user ? this.user.onUpstreamEnd() : sock.destroy()));
     sock.on('drain', () => this.user?.onUpstreamDrain());
     sock.on('error', (e) => (this.error = e));
     sock.on('close', () => {
@@ -38,6 +40,12 @@ export class Upstream {
       this.pool.forget(this);
       u?.onUpstreamClose(this.error ?? new Error('upstream closed the connection'));
     });
+  }
+
+  /** Can carry a request: not closed, not half-closed by the server (FIN read), not ended by us. */
+  get usable(): boolean {
+    const s = this.sock;
+    return !s.destroyed && s.writable && !s.readableEnded;
   }
 
   get connecting(): boolean {
@@ -70,10 +78,16 @@ export class UpstreamPool {
   acquire(host: string, port: number, user: UpstreamUser): { up: Upstream; reused: boolean } {
     const key = `${host}:${port}`;
     const list = this.idle.get(key);
-    const pooled = list?.pop();
-    if (pooled) {
+    let pooled: Upstream | undefined;
+    while (list && (pooled = list.pop())) {
       this.idleCount--;
-      if (list!.length === 0) this.idle.delete(key);
+      if (pooled.usable) break;
+      // closed by the server, its close not reported yet: not for a request (one with a body is not retried)
+      pooled.sock.destroy();
+      pooled = undefined;
+    }
+    if (list && list.length === 0) this.idle.delete(key);
+    if (pooled) {
       pooled.user = user;
       pooled.uses++;
       return { up: pooled, reused: true };
@@ -93,7 +107,7 @@ export class UpstreamPool {
   /** Back to the pool after a complete exchange on a persistent connection. */
   release(up: Upstream, tick: number): void {
     up.user = undefined;
-    if (up.sock.destroyed) return;
+    if (!up.usable) return void up.sock.destroy();
     if (this.idleCount >= this.maxIdle) return void up.sock.destroy();
     up.idleSince = tick;
     let list = this.idle.get(up.key);
