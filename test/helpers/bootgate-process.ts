@@ -25,10 +25,12 @@ export class BootgateProcess {
   async start(): Promise<void> {
     const child = this.lab.spawnIn(this.lab.server, process.execPath, [BIN, 'serve', '--config', this.configFile]);
     this.child = child;
+    // this run's output only: after a restart, the first run's "bootgate started" must not count
+    const from = this.output.length;
     await new Promise<void>((resolve, reject) => {
       const onData = (d: Buffer): void => {
         this.output += d.toString();
-        if (this.output.includes('bootgate started')) resolve();
+        if (this.output.includes('bootgate started', from)) resolve();
       };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
