@@ -2,8 +2,9 @@
 # wrk through bootgate's explicit proxy vs tinyproxy (Debian) to the same local nginx, same run.
 # Usage: bash bench/proxy/run.sh [duration=10s] [connections=64]   (needs: wrk, nginx-light, tinyproxy)
 #   SINKS="sqlite file none" (default): which bootgate audit sinks to run
-# bootgate runs three times, once per audit sink (see bench/proxy/proxy-server.ts): sqlite (the appliance's own
-# trail, src/audit), file (NDJSON + fdatasync group commit), none (not durable: the proxy path alone).
+# bootgate runs once per audit sink (see bench/proxy/proxy-server.ts): sqlite (the appliance's own trail,
+# src/audit, committed by the audit writer thread), sqlite-main (the same trail committed on the main thread, as
+# before the writer thread), file (NDJSON + fdatasync group commit), none (not durable: the proxy path alone).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10s}

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** What an audit record is about. `checkpoint` records mark a retention purge (see retention in log.ts). */
 export const AUDIT_KINDS = ['http', 'tunnel', 'tls', 'flow', 'admin', 'checkpoint'] as const;
@@ -106,10 +106,17 @@ export function canonical(r: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
 
 /** hash = SHA-256("bootgate-audit/1\n" + prevHash + "\n" + canonical(record)), lower-case hex. */
 export function chainHash(prevHash: string, r: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
-  return createHash('sha256').update(`bootgate-audit/1\n${prevHash}\n${canonical(r)}`).digest('hex');
+  return hash('sha256', `bootgate-audit/1\n${prevHash}\n${canonical(r)}`, 'hex');
 }
 
-/** Seals a normalised record into the chain after `prevHash`. */
+/**
+ * Seals a normalised record into the chain after `prevHash`: the body itself becomes the record (no copy of its
+ * 26 fields: this runs once per proxied request on the event loop).
+ */
 export function seal(prevHash: string, body: Omit<AuditRecord, 'prevHash' | 'hash'>): AuditRecord {
-  return { ...body, prevHash, hash: chainHash(prevHash, body) } as AuditRecord;
+  const h = chainHash(prevHash, body);
+  const r = body as AuditRecord;
+  r.prevHash = prevHash;
+  r.hash = h;
+  return r;
 }

@@ -1,7 +1,7 @@
-import type { AuditRecord } from '../audit/record.ts';
+import type { AuditRow } from './audit-repository.ts';
 
 /** Main thread → audit writer thread. */
-export type ToAuditWriter = { t: 'write'; id: number; records: AuditRecord[] } | { t: 'close' };
+export type ToAuditWriter = { t: 'write'; id: number; rows: AuditRow[] } | { t: 'close' };
 
 /** Audit writer thread → main thread (always an array: one message per turn of the writer). */
 export type FromAuditWriter =

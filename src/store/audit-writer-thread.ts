@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { AuditWriter } from '../audit/log.ts';
 import type { AuditRecord } from '../audit/record.ts';
 import { BootgateError, type ErrorCode } from '../errors.ts';
+import { auditRow } from './audit-repository.ts';
 import type { FromAuditWriter, ToAuditWriter } from './audit-writer-protocol.ts';
 
 const WORKER = new URL('./audit-writer-worker.ts', import.meta.url).href;
@@ -56,7 +57,7 @@ export class AuditWriterThread implements AuditWriter {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker!.postMessage({ t: 'write', id, records } satisfies ToAuditWriter);
+      this.worker!.postMessage({ t: 'write', id, rows: records.map(auditRow) } satisfies ToAuditWriter);
     });
   }
 

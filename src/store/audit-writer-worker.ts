@@ -9,8 +9,7 @@
  * gap that `audit verify` rejects. They are refused instead, until the main thread has re-read the tail.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { AuditRecord } from '../audit/record.ts';
-import { AuditRepository } from './audit-repository.ts';
+import { AuditRepository, type AuditRow } from './audit-repository.ts';
 import { openDatabase } from './database.ts';
 import type { ToAuditWriter, FromAuditWriter } from './audit-writer-protocol.ts';
 
@@ -18,7 +17,7 @@ const { file } = workerData as { file: string };
 const db = openDatabase(file, { syncInCommit: true });
 const repo = new AuditRepository(db);
 let tail = repo.last()?.seq ?? 0;
-let queued: Array<{ id: number; records: AuditRecord[] }> = [];
+let queued: Array<{ id: number; rows: AuditRow[] }> = [];
 let scheduled = false;
 const port = parentPort!;
 
@@ -30,7 +29,7 @@ function commitQueued(): void {
   const replies: FromAuditWriter[] = [];
   let next = tail;
   for (const b of batch) {
-    const first = b.records[0]?.seq;
+    const first = b.rows[0]?.[0];
     // the main connection may have extended the chain itself (identity changes, retention) since we last looked
     if (first !== next + 1 && accepted.length === 0) next = tail = repo.last()?.seq ?? 0;
     if (first !== next + 1) {
@@ -38,12 +37,12 @@ function commitQueued(): void {
       continue;
     }
     accepted.push(b);
-    next = b.records.at(-1)!.seq;
+    next = b.rows.at(-1)![0] as number;
   }
   if (accepted.length) {
     try {
       repo.transaction(() => {
-        for (const b of accepted) for (const r of b.records) repo.append(r);
+        for (const b of accepted) for (const r of b.rows) repo.appendRow(r);
       });
       tail = next;
       for (const b of accepted) replies.push({ t: 'done', id: b.id });
@@ -63,7 +62,7 @@ port.on('message', (m: ToAuditWriter) => {
     port.postMessage([{ t: 'closed' }] satisfies FromAuditWriter[]);
     return;
   }
-  queued.push({ id: m.id, records: m.records });
+  queued.push({ id: m.id, rows: m.rows });
   // every batch that arrives while this turn runs (or while a COMMIT fsyncs) goes into the next transaction
   if (!scheduled) {
     scheduled = true;
