@@ -31,7 +31,7 @@ import { AuditEmitter, clientIp, type Activity } from './audit.ts';
 import { SeatConnections } from './seat-connections.ts';
 import { forwardedHead, parseAuthority, refusalPage } from './headers.ts';
 import { MAX_HEAD_BYTES, field, fieldValues, headEnd, listTokens, parseRequestHead, parseResponseHead, skipEmptyLines, type RequestHead, type ResponseHead } from './http1-head.ts';
-import { BodyReader, FramingError, requestFraming, responseFraming, type Framing } from './http1-body.ts';
+import { BodyReader, FramingError, contentLength, requestFraming, responseFraming, type Framing } from './http1-body.ts';
 import { UpstreamPool, type Upstream, type UpstreamUser } from './upstream-pool.ts';
 
 export interface HttpProxyOptions {
@@ -221,7 +221,13 @@ export class HttpProxy {
   onConnect(c: ClientConnection, head: RequestHead, rest: Buffer | undefined): void {
     const client = c.sock;
     const ip = c.ip;
-    const reply = (status: string): void => void client.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    // The socket was paused (and its data listeners removed) for the tunnel: a refusal closes it gracefully, which
+    // resumes it so that its FIN is read (a paused socket never saw it: the connection stayed in `connections` for
+    // good, even after the client had gone) and closes a client that keeps its side open after a while.
+    const reply = (status: string): void => {
+      client.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      c.closeGracefully();
+    };
     const session = this.deps.seats.lookupByIp(ip);
     if (!session) {
       this.deps.metrics.drops.inc({ reason: 'no_session' });
@@ -256,7 +262,6 @@ export class HttpProxy {
       onFailed: () => {
         act.status = 502;
         reply('502 Bad Gateway');
-        client.once('finish', () => client.destroy());
       },
       onClosed: (verdict, up, down) => {
         act.verdict = verdict;
@@ -267,6 +272,11 @@ export class HttpProxy {
       },
     });
   }
+}
+
+/** Closes a client connection with a TCP reset (RST), so that nothing it received can pass for a complete response. */
+function reset(sock: Socket): void {
+  if (!sock.destroyed) sock.resetAndDestroy();
 }
 
 /** The part of an exchange's life the client connection is in. */
@@ -424,31 +434,36 @@ class ClientConnection {
     this.closeGracefully();
   }
 
-  /** After our FIN, a client that never closes its side (or sent a body we did not read) cannot hold the socket. */
-  private closeGracefully(): void {
+  /**
+   * After our FIN, a client that never closes its side (or sent a body we did not read) cannot hold the socket. A
+   * socket paused for backpressure or for a tunnel is resumed: what the client still sends is discarded (nothing
+   * reads it any more) and its FIN is seen, so the socket closes as soon as the client has closed too.
+   */
+  closeGracefully(): void {
+    if (this.sock.isPaused()) this.sock.resume();
     this.sock.setTimeout(this.proxy.deps.options.keepAliveTimeoutMs ?? 5000, () => this.sock.destroy());
   }
 
-  /** The exchange failed: a refusal page if none of the response was sent, else the connection is cut. */
+  /**
+   * The exchange failed: a refusal page if none of the response was sent, else the connection is cut — with a
+   * reset, not a FIN: after a response delimited by the close (no framing from upstream, or de-chunked for an
+   * HTTP/1.0 client) a FIN would make the truncated response look complete.
+   */
   exchangeFailed(page: { status: number; body: string } | undefined): void {
     this.ex = undefined;
     if (page) this.refuse(page);
     else {
       this.phase = Phase.Closing;
-      this.sock.destroy();
+      reset(this.sock);
     }
   }
 
   /** The exchange is over and its response, if kept alive, fully written: read the next request. */
   exchangeDone(keepAlive: boolean): void {
     this.ex = undefined;
-    if (!keepAlive || this.clientEnded || this.sock.destroyed) {
-      this.phase = Phase.Closing;
-      this.buf = undefined;
-      this.sock.end();
-      this.closeGracefully();
-      return;
-    }
+    // A client that half-closed still gets the answers to the requests it sent before its FIN (pipelined, in `buf`):
+    // they were received, and dropping them would leave them without a response and without a record.
+    if (!keepAlive || this.sock.destroyed || (this.clientEnded && !this.buf)) return this.endAfterResponse();
     this.phase = Phase.Head;
     this.seen = this.proxy.tick;
     if (this.sock.isPaused()) this.sock.resume();
@@ -456,6 +471,15 @@ class ClientConnection {
       this.headSince = this.proxy.tick;
       this.nextRequest();
     }
+    // after the client's FIN, a head that is still incomplete never will be
+    if (this.clientEnded && this.phase === Phase.Head && !this.ex) this.endAfterResponse();
+  }
+
+  private endAfterResponse(): void {
+    this.phase = Phase.Closing;
+    this.buf = undefined;
+    this.sock.end();
+    this.closeGracefully();
   }
 }
 
@@ -623,11 +647,17 @@ class Exchange implements UpstreamUser {
     this.dechunk = framing.type === 'chunked' && this.request.minor === 0;
     const out = this.dechunk ? (b: Buffer, s: number, e: number) => this.out(b.subarray(s, e)) : undefined;
     this.responseBody = new BodyReader(framing, out);
-    const length = framing.type === 'length' ? `Content-Length: ${framing.length}\r\n` : '';
+    // A sized body goes on with one Content-Length. So does a list of identical values ("0, 0", or the field
+    // repeated) on a body-less response (RFC 9110 §8.6: a recipient may fold it; a sender must not send a list, and
+    // llhttp refuses one); else a HEAD, 204 or 304 response keeps its Content-Length as sent (it describes a body
+    // that is not there).
+    const cls = te ? [] : fieldValues(head.fields, 'content-length');
+    const listed = cls.length > 1 || cls[0]?.includes(',') ? contentLength(cls) : undefined;
+    const folded = framing.type === 'length' ? framing.length : typeof listed === 'number' ? listed : undefined;
+    const length = folded === undefined ? '' : `Content-Length: ${folded}\r\n`;
     this.clientHeadStart =
       `HTTP/1.1 ${head.status} ${head.reason}\r\n` +
-      // a HEAD, 204 or 304 response keeps its Content-Length as sent (it describes a body that is not there)
-      forwardedHead(head.fields, { keepTransferEncoding: te && !this.dechunk, dropContentLength: te || framing.type === 'length' }) +
+      forwardedHead(head.fields, { keepTransferEncoding: te && !this.dechunk, dropContentLength: te || folded !== undefined }) +
       `${length}Via: 1.${head.minor} bootgate\r\n`;
   }
 
@@ -699,7 +729,7 @@ class Exchange implements UpstreamUser {
     }
     void proxy.emitter.emit(this.conn.ip, this.session, this.act).then((committed) => {
       const sock = this.conn.sock;
-      if (!committed) return void sock.destroy(); // not in the trail: the client must not see it complete
+      if (!committed) return reset(sock); // not in the trail: the client must not see it complete (a FIN could end a close-delimited body)
       if (sock.destroyed) return;
       const held = this.held;
       this.held = [];

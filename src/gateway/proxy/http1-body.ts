@@ -27,8 +27,8 @@ export class FramingError extends Error {
   }
 }
 
-/** §8.6: Content-Length values, all identical decimal numbers (a list of repeats is allowed); else undefined. */
-function contentLength(values: readonly string[]): number | undefined | 'invalid' {
+/** RFC 9110 §8.6: Content-Length values, all identical decimal numbers (a list of repeats is allowed); undefined if none. */
+export function contentLength(values: readonly string[]): number | undefined | 'invalid' {
   if (values.length === 0) return undefined;
   let n: number | undefined;
   for (const v of values) {
