@@ -794,15 +794,7 @@ class Exchange implements UpstreamUser {
    * is cut (it sees a truncated response, never a complete one); either way an error record.
    */
   private fail(status: number, why: string): void {
-    if (this.finished) return;
-    this.finished = true;
-    const up = this.up;
-    this.up = undefined;
-    if (up) {
-      up.user = undefined;
-      up.destroy();
-    }
-    this.act.verdict = 'error';
+    if (!this.abandon()) return;
     const conn = this.conn;
     conn.proxy.log.debug({ ip: conn.ip, url: this.target.url, why }, 'exchange failed');
     if (!this.headWritten && !conn.sock.destroyed) {
@@ -814,7 +806,13 @@ class Exchange implements UpstreamUser {
 
   /** The client went away mid-exchange. */
   clientClosed(): void {
-    if (this.finished) return;
+    if (!this.abandon()) return;
+    void this.conn.proxy.emitter.emit(this.conn.ip, this.session, this.act);
+  }
+
+  /** Ends an unfinished exchange as an error: its upstream connection is closed. False when it had ended already. */
+  private abandon(): boolean {
+    if (this.finished) return false;
     this.finished = true;
     const up = this.up;
     this.up = undefined;
@@ -823,7 +821,7 @@ class Exchange implements UpstreamUser {
       up.destroy();
     }
     this.act.verdict = 'error';
-    void this.conn.proxy.emitter.emit(this.conn.ip, this.session, this.act);
+    return true;
   }
 }
 export interface SpliceOptions {
