@@ -134,12 +134,9 @@ export class AuditRepository {
     return this.db.transaction(fn)();
   }
 
-  /** Positional parameters: binding 28 named ones cost a property lookup each on every record (the proxy's hot path). */
+  /** Positional parameters (auditRow): binding 28 named ones cost a property lookup each on every record. */
   append(r: AuditRecord): void {
-    this.insert.run(
-      r.seq, r.time, r.kind, r.seat, r.ip, r.mac, r.userId, r.userName, r.docType, r.docNumber, r.docCountry, r.sessionId, r.method, r.host, r.port,
-      r.url, r.sni, r.status, r.bytesUp, r.bytesDown, r.durationMs, r.verdict, r.actor, r.action, r.target, r.detail, r.prevHash, r.hash,
-    );
+    this.insert.run(auditRow(r));
   }
 
   /** A row from auditRow(): the audit writer thread's INSERT. */

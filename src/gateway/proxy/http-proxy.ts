@@ -583,12 +583,8 @@ class Exchange implements UpstreamUser {
 
   onUpstreamData(chunk: Buffer): void {
     this.seen = this.conn.proxy.tick;
+    // (after the response, the connection is back in the pool, where a server's stray bytes close it)
     if (this.finished) return;
-    if (this.reading === Reading.Done) {
-      // bytes after the end of the response: the server broke framing; the connection cannot be reused
-      this.upstreamReusable = false;
-      return;
-    }
     let off = 0;
     if (this.reading === Reading.Head) {
       const buf = this.rbuf ? Buffer.concat([this.rbuf, chunk]) : chunk;
