@@ -11,7 +11,7 @@
  *                      are written and synced together)
  *   none             — resolves at once (not durable: isolates the proxy path's own cost)
  *
- *   node --import tsx bench/proxy/proxy-server.ts --port 18128 --audit-file FILE
+ *   node --import tsx bench/proxy/proxy-server.ts [--host 127.0.0.1] --port 18128 [--seat-ip 127.0.0.1] --audit-file FILE
  * On SIGTERM it prints "audit records durable: N" (records committed to the sink) to stderr.
  */
 import { open, type FileHandle } from 'node:fs/promises';
@@ -112,7 +112,15 @@ async function sqliteSink(dir: string, thread: boolean): Promise<BenchSink> {
   };
 }
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: '18128' }, 'audit-file': { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '18128' },
+    'audit-file': { type: 'string' },
+    // the address the load generator connects from (the one seat with an open session)
+    'seat-ip': { type: 'string', default: '127.0.0.1' },
+  },
+});
 const file = values['audit-file']!;
 const kind = process.env.BENCH_SINK ?? 'sqlite';
 let sink: BenchSink;
@@ -124,8 +132,8 @@ else if (kind === 'none') {
 } else throw new Error(`BENCH_SINK=${kind}: expected sqlite, sqlite-main, file or none`);
 const seat = { seat: 'bench', mac: '52:54:00:00:00:01', sessionId: 's-bench', user: { id: 'u-bench', name: 'Bench User', docType: 'id', docNumber: 'B-1' } };
 const proxy = new HttpProxy({
-  options: { mode: 'explicit', host: '127.0.0.1', port: Number(values.port), connectTimeoutMs: 5000, idleTimeoutMs: 60000 },
-  seats: { lookupByIp: (ip) => (ip === '127.0.0.1' ? seat : undefined) },
+  options: { mode: 'explicit', host: values.host!, port: Number(values.port), connectTimeoutMs: 5000, idleTimeoutMs: 60000 },
+  seats: { lookupByIp: (ip) => (ip === values['seat-ip'] ? seat : undefined) },
   audit: sink,
   logger: createLogger('warn'),
   metrics: createGatewayMetrics(new Registry()),
