@@ -44,7 +44,7 @@ const USER = { name: 'Ana Pérez', docType: 'passport', docNumber: 'X9400001', d
 
 /** One request line printed by the WAN server. */
 interface WanRequest {
-  scheme: 'http' | 'https';
+  scheme: 'http' | 'https' | 'ws';
   host: string;
   url: string;
   from: string;
@@ -76,8 +76,35 @@ interface ApiRecord {
 
 const PROXIED_KINDS = new Set(['http', 'tls', 'tunnel']);
 
-// The WAN: HTTP on :80 and HTTPS on :443, virtual hosts by Host header; prints one JSON line per request.
-const WAN_SERVER = (keyPath: string, certPath: string) => `import http from 'node:http'; import https from 'node:https'; import fs from 'node:fs';
+// The WAN: HTTP on :80 and HTTPS on :443, virtual hosts by Host header; prints one JSON line per request. On :80,
+// /ws is a WebSocket echo (RFC 6455: the opening handshake, then every text frame answered with "echo: " + it).
+const WAN_SERVER = (keyPath: string, certPath: string) => `import http from 'node:http'; import https from 'node:https'; import fs from 'node:fs'; import crypto from 'node:crypto';
+const wsFrame = (op, p) => Buffer.concat([p.length < 126 ? Buffer.from([0x80 | op, p.length]) : Buffer.from([0x80 | op, 126, p.length >> 8, p.length & 255]), p]);
+const wsEcho = (req, sock, head) => {
+  console.log(JSON.stringify({ scheme: 'ws', host: String(req.headers.host || '').replace(/:\\d+$/, ''), url: req.url, from: req.socket.remoteAddress }));
+  const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  sock.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
+  let buf = head;
+  sock.on('error', () => {});
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      if (buf.length < 2) return;
+      const op = buf[0] & 15, masked = buf[1] & 128;
+      let n = buf[1] & 127, at = 2;
+      if (n === 127) return sock.destroy();
+      if (n === 126) { if (buf.length < 4) return; n = buf.readUInt16BE(2); at = 4; }
+      if (buf.length < at + (masked ? 4 : 0) + n) return;
+      const mask = masked ? buf.subarray(at, at + 4) : undefined;
+      if (mask) at += 4;
+      const p = Buffer.from(buf.subarray(at, at + n));
+      if (mask) for (let i = 0; i < n; i++) p[i] ^= mask[i & 3];
+      buf = buf.subarray(at + n);
+      if (op === 8) return sock.end(wsFrame(8, p));
+      if (op === 1) sock.write(wsFrame(1, Buffer.from('echo: ' + p.toString())));
+    }
+  });
+};
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+P+/HgAFhAJ/wlseKgAAAABJRU5ErkJggg==', 'base64');
 const sites = { http: { page: ${JSON.stringify(SITE)}, assets: ${JSON.stringify(SITE_ASSETS)} }, https: { page: ${JSON.stringify(SECURE)}, assets: ${JSON.stringify(SECURE_ASSETS)} } };
 const handler = (scheme) => (req, res) => {
@@ -92,7 +119,7 @@ const handler = (scheme) => (req, res) => {
   if (host === s.assets && req.url === '/app.js') return send(200, 'text/javascript', "document.getElementById('from-script').textContent = 'script from ' + " + JSON.stringify(host) + ";");
   send(404, 'text/plain', 'not found');
 };
-http.createServer(handler('http')).listen(80, ${JSON.stringify(WAN_HOST)}, () =>
+http.createServer(handler('http')).on('upgrade', wsEcho).listen(80, ${JSON.stringify(WAN_HOST)}, () =>
   https.createServer({ key: fs.readFileSync(${JSON.stringify(keyPath)}), cert: fs.readFileSync(${JSON.stringify(certPath)}), keepAliveTimeout: 120000 }, handler('https')).listen(443, ${JSON.stringify(WAN_HOST)}, () => console.log('wan ready')));
 `;
 
@@ -351,6 +378,42 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
     // …yet the WAN did serve that path: the splice is end to end, not a refusal.
     assert.ok(wanRequests.some((w) => w.scheme === 'https' && w.host === SECURE && w.url === SECRET_PATH));
     assert.equal(proxied().filter((r) => r.seq > from && r.kind !== 'tls').length, 0, 'only tls records for this browsing');
+  });
+
+  it('session open, WebSocket transparently: ws:// through the HTTP interceptor echoes; one http record with status 101 and its bytes, at the close', async () => {
+    const from = lastSeq();
+    const browser = await launch('transparent');
+    const { page } = await newPage(browser);
+    assert.equal((await page.goto(`http://${SITE}/`))?.status(), 200);
+    const echoed = await page.evaluate(async (u) => {
+      const ws = new WebSocket(u);
+      await new Promise((resolve, reject) => {
+        ws.onopen = resolve;
+        ws.onerror = () => reject(new Error('WebSocket error'));
+      });
+      const got = new Promise<string>((resolve) => (ws.onmessage = (e) => resolve(String(e.data))));
+      ws.send('hello from seat S1');
+      const m = await got;
+      await new Promise((resolve) => {
+        ws.onclose = resolve;
+        ws.close(1000, 'done');
+      });
+      return m;
+    }, `ws://${SITE}/ws`);
+    assert.equal(echoed, 'echo: hello from seat S1');
+    await closeBrowser(browser);
+    await waitTunnelsClosed(); // the upgraded connection's record is written when it closes
+
+    const recs = await waitRecords('http', from, (rs) => rs.some((r) => r.status === 101));
+    const upgraded = recs.filter((r) => r.status === 101);
+    assert.equal(upgraded.length, 1, JSON.stringify(recs));
+    const r = upgraded[0]!;
+    assertAttributed(r);
+    assert.deepEqual([r.method, r.url, r.host, r.port], ['GET', `http://${SITE}/ws`, SITE, 80]);
+    // frames after the handshake: up, the masked text frame and the close; down, the echo and the close
+    assert.ok((r.bytesUp ?? 0) >= 6 + 'hello from seat S1'.length, `bytesUp ${r.bytesUp}`);
+    assert.ok((r.bytesDown ?? 0) >= 2 + 'echo: hello from seat S1'.length, `bytesDown ${r.bytesDown}`);
+    assert.ok(wanRequests.some((w) => w.scheme === 'ws' && w.host === SITE && w.url === '/ws' && w.from === WAN_GW), 'the WAN did the handshake');
   });
 
   it('session open, explicit proxy: HTTP in absolute form is an http record, an HTTPS page is a CONNECT tunnel record per host', async () => {

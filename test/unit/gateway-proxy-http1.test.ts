@@ -452,6 +452,173 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
   });
 });
 
+describe('protocol upgrade (WebSocket, RFC 6455 §4) through the proxy', () => {
+  const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+  const accept = (key: string) => createHash('sha1').update(key + WS_GUID).digest('base64');
+
+  /** A node:http server doing the WebSocket opening handshake, then echoing every byte (after `first`). */
+  async function echoServer(first: string): Promise<{ port: number; headers: http.IncomingHttpHeaders[]; close: () => Promise<void> }> {
+    const headers: http.IncomingHttpHeaders[] = [];
+    const socks = new Set<net.Socket>();
+    const server = http.createServer((_req, res) => res.writeHead(426).end());
+    server.on('upgrade', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
+      headers.push(req.headers);
+      socks.add(sock);
+      sock.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(String(req.headers['sec-websocket-key']))}\r\n\r\n${first}`,
+      );
+      if (head.length) sock.write(head);
+      sock.on('data', (d: Buffer) => sock.write(d));
+      sock.on('end', () => sock.end());
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    return { port, headers, close: () => new Promise((r) => (socks.forEach((s) => s.destroy()), server.close(() => r()))) };
+  }
+
+  /** node:http's client asks the proxy (explicit, absolute form) to upgrade; resolves with its 'upgrade' event. */
+  function upgradeThroughProxy(port: number, key: string): Promise<{ res: http.IncomingMessage; sock: net.Socket; head: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port: proxyPort,
+        path: url(port, '/chat?room=1'),
+        headers: { Host: `${HOST}:${port}`, Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '13' },
+      });
+      req.on('upgrade', (res, sock, head) => resolve({ res, sock, head }));
+      req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** Reads from `sock` (starting with `already`) until `n` bytes have arrived. */
+  function readBytes(sock: net.Socket, n: number, already: Buffer = Buffer.alloc(0)): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      let got: Buffer = already;
+      const check = () => {
+        if (got.length < n) return;
+        sock.off('data', onData);
+        resolve(got);
+      };
+      const onData = (d: Buffer) => ((got = Buffer.concat([got, d])), check());
+      sock.on('data', onData);
+      sock.once('close', () => reject(new Error(`closed after ${got.length} of ${n} bytes`)));
+      check();
+    });
+  }
+
+  it('node:http on both ends: the 101 with its accept key reaches the client, bytes go both ways intact, one record at the close', async () => {
+    const srv = await echoServer('srv-first');
+    try {
+      const key = randomBytes(16).toString('base64');
+      const { res, sock, head } = await upgradeThroughProxy(srv.port, key);
+      assert.equal(res.statusCode, 101);
+      assert.equal(res.headers.upgrade, 'websocket');
+      assert.equal(res.headers['sec-websocket-accept'], accept(key));
+      assert.equal(res.headers.via, '1.1 bootgate');
+      // what the server wrote right after its 101 arrives first
+      const first = await readBytes(sock, 'srv-first'.length, head);
+      assert.equal(first.toString(), 'srv-first');
+      const payload = randomBytes(256 * 1024);
+      const echoed = readBytes(sock, payload.length + 6);
+      sock.write('ping-1');
+      sock.write(payload);
+      const back = await echoed;
+      assert.equal(back.subarray(0, 6).toString(), 'ping-1');
+      assert.equal(createHash('sha256').update(back.subarray(6)).digest('hex'), createHash('sha256').update(payload).digest('hex'));
+      // the server was asked for the upgrade by the proxy itself (hop-by-hop fields), with the client's key
+      const [h] = srv.headers;
+      assert.deepEqual([h!.connection, h!.upgrade, h!['sec-websocket-key'], h!['sec-websocket-version'], h!.via], ['upgrade', 'websocket', key, '13', '1.1 bootgate']);
+      assert.equal(audit.records.length, 0, 'the record is written when the connection closes');
+      sock.end();
+      await new Promise((r) => sock.once('close', r));
+      const [rec] = await audit.waitFor(1);
+      assert.deepEqual(
+        [rec!.kind, rec!.method, rec!.url, rec!.status, rec!.verdict, rec!.bytesUp, rec!.bytesDown, rec!.seat],
+        ['http', 'GET', url(srv.port, '/chat?room=1'), 101, 'allowed', 6 + payload.length, 'srv-first'.length + 6 + payload.length, 'seat-2'],
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("closing the seat's session cuts an upgraded connection, and its record is written", async () => {
+    const srv = await echoServer('');
+    try {
+      const { sock } = await upgradeThroughProxy(srv.port, randomBytes(16).toString('base64'));
+      const echoed = readBytes(sock, 5);
+      sock.write('abcde');
+      await echoed;
+      const closed = new Promise((r) => sock.once('close', r));
+      assert.equal(proxy.closeSeat('127.0.0.1'), 1);
+      await closed;
+      const [rec] = await audit.waitFor(1);
+      assert.deepEqual([rec!.status, rec!.bytesUp, rec!.bytesDown], [101, 5, 5]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('the server closes the upgraded connection: the client gets its last bytes and the close, then the record', async () => {
+    const up = await new RawUpstream((c) => {
+      if (!c.data.includes('\r\n\r\n') || c.answered++) return;
+      c.sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n');
+      setTimeout(() => c.sock.end('last words'), 20);
+    }).listen();
+    const c = new RawClient();
+    c.write(`GET ${url(up.port, '/ws')} HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    assert.equal(await c.end(), 'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\nVia: 1.1 bootgate\r\n\r\nlast words');
+    c.sock.end();
+    await c.closed;
+    const [rec] = await audit.waitFor(1);
+    assert.deepEqual([rec!.status, rec!.verdict, rec!.bytesUp, rec!.bytesDown], [101, 'allowed', 0, 'last words'.length]);
+    assert.equal(up.text(), `GET /ws HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nConnection: upgrade\r\nUpgrade: websocket\r\nVia: 1.1 bootgate\r\n\r\n`);
+  });
+
+  it('the server declines (an ordinary 200): relayed as a response, and the connection carries the next request', async () => {
+    const up = await new RawUpstream((c) => {
+      for (const _ of requestsIn(c.data).slice(c.answered)) c.sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${++c.answered}${c.answered}`);
+    }).listen();
+    const c = new RawClient();
+    c.write(`GET ${url(up.port, '/ws')} HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    const one = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 bootgate\r\n\r\n11';
+    assert.equal(await c.bytes(one.length), one);
+    c.write(`GET ${url(up.port, '/next')} HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\n\r\n`);
+    assert.equal(await c.bytes(one.length * 2), one + one.replace('11', '22'));
+    const recs = await audit.waitFor(2);
+    assert.deepEqual(recs.map((r) => [r.url, r.status]), [[url(up.port, '/ws'), 200], [url(up.port, '/next'), 200]]);
+  });
+
+  it('a 101 to a protocol the client did not ask for: 502 and an error record', async () => {
+    const up = await new RawUpstream((c) => {
+      if (c.data.includes('\r\n\r\n')) c.sock.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n');
+    }).listen();
+    const c = new RawClient();
+    c.write(`GET ${url(up.port, '/ws')} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    assert.equal((await c.end()).split('\r\n')[0], 'HTTP/1.1 502 Bad Gateway');
+    const [rec] = await audit.waitFor(1);
+    assert.deepEqual([rec!.status, rec!.verdict], [502, 'error']);
+  });
+
+  for (const [what, request] of [
+    ['with a body', (p: number) => `POST ${url(p, '/ws')} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\nhi`],
+    ['from an HTTP/1.0 client', (p: number) => `GET ${url(p, '/ws')} HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`],
+    ['without the "upgrade" connection option', (p: number) => `GET ${url(p, '/ws')} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n`],
+  ] as const) {
+    it(`an upgrade request ${what}: the server is not asked to upgrade, and a 101 from it is refused (502)`, async () => {
+      const up = await new RawUpstream((c) => {
+        if (c.data.includes('\r\n\r\n')) c.sock.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      }).listen();
+      const c = new RawClient();
+      c.write(request(up.port));
+      assert.equal((await c.end()).split('\r\n')[0], 'HTTP/1.1 502 Bad Gateway');
+      assert.doesNotMatch(up.text(), /upgrade/i);
+    });
+  }
+});
+
 describe('explicit proxy with curl', () => {
   const FILE = randomBytes(1024 * 1024);
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -287,6 +287,8 @@ const enum Phase {
   Exchange,
   /** handed to a CONNECT tunnel */
   Tunnel,
+  /** the exchange switched protocols (101): bytes go both ways through it unparsed */
+  Upgraded,
   /** a final response is written or being written; nothing more is read */
   Closing,
 }
@@ -334,6 +336,7 @@ class ClientConnection {
 
   private onData(chunk: Buffer): void {
     this.seen = this.proxy.tick;
+    if (this.phase === Phase.Upgraded) return this.ex!.tunnelUp(chunk);
     if (this.phase === Phase.Exchange && this.ex!.wantsBody()) {
       const used = this.ex!.requestBody(chunk);
       if (used === chunk.length) return;
@@ -350,6 +353,7 @@ class ClientConnection {
 
   private onEnd(): void {
     this.clientEnded = true;
+    if (this.phase === Phase.Upgraded) return this.ex!.tunnelClientEnd();
     if (this.phase === Phase.Head && !this.ex) this.sock.end();
   }
 
@@ -410,9 +414,14 @@ class ClientConnection {
       return this.refuse(refusalPage(e.status, STATUS_CODES[e.status] ?? 'Bad request', e.message));
     }
     // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; an HTTP/1.0 client gets its response and the close.
-    const keepAlive = head.minor === 1 && !listTokens(fieldValues(head.fields, 'connection')).includes('close');
+    const options = listTokens(fieldValues(head.fields, 'connection'));
+    const keepAlive = head.minor === 1 && !options.includes('close');
+    // RFC 9110 §7.8: an HTTP/1.1 client asks to switch protocols (WebSocket, RFC 6455 §4.1) with Upgrade and the
+    // "upgrade" connection option; both are hop-by-hop, so the proxy asks the next hop itself. Only for a request
+    // without a body: after a 101 every byte belongs to the new protocol, and a body could not be told from it.
+    const upgrade = head.minor === 1 && framing.type === 'none' && options.includes('upgrade') ? listTokens(fieldValues(head.fields, 'upgrade')) : [];
     this.phase = Phase.Exchange;
-    this.ex = new Exchange(this, session, head, target, framing, keepAlive);
+    this.ex = new Exchange(this, session, head, target, framing, keepAlive, upgrade);
     this.ex.begin();
     // bytes after the head are the start of the body (or, for a body-less request, pipelined requests)
     if (this.buf && this.ex.wantsBody()) {
@@ -475,6 +484,21 @@ class ClientConnection {
     if (this.clientEnded && this.phase === Phase.Head && !this.ex) this.endAfterResponse();
   }
 
+  /** The exchange switched protocols: what the client sent after its request goes to the server as it is. */
+  upgraded(): void {
+    this.phase = Phase.Upgraded;
+    const b = this.buf;
+    this.buf = undefined;
+    if (b) this.ex!.tunnelUp(b);
+    if (this.clientEnded) this.ex?.tunnelClientEnd();
+  }
+
+  /** The upgraded connection's server side is gone: the client gets what is still queued, then the close. */
+  tunnelClosed(): void {
+    this.ex = undefined;
+    this.endAfterResponse();
+  }
+
   private endAfterResponse(): void {
     this.phase = Phase.Closing;
     this.buf = undefined;
@@ -488,6 +512,8 @@ const enum Reading {
   Head,
   Body,
   Done,
+  /** switched protocols (101): relaying both ways until either side closes */
+  Tunnel,
 }
 
 /** One request and its response, relayed between a client connection and an upstream connection. */
@@ -527,6 +553,8 @@ class Exchange implements UpstreamUser {
     private readonly target: Target,
     framing: Framing,
     keepAlive: boolean,
+    /** the protocols the client asks to upgrade to (lower case), none if it does not */
+    private readonly upgrade: readonly string[],
   ) {
     this.keepAlive = keepAlive;
     this.act = { kind: 'http', method: request.method, host: target.host, port: target.port, url: target.url, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
@@ -538,7 +566,8 @@ class Exchange implements UpstreamUser {
     // for a sized one a single Content-Length (RFC 9110 §8.6: a proxy may fold "5, 5" or repeated fields to one)
     const fields = forwardedHead(request.fields, { dropHost: true, keepTransferEncoding: framing.type === 'chunked', dropContentLength: true });
     const length = framing.type === 'length' ? `Content-Length: ${framing.length}\r\n` : '';
-    this.head = `${request.method} ${target.path} HTTP/1.1\r\nHost: ${authority}\r\n${fields}${length}Via: 1.${request.minor} bootgate\r\n\r\n`;
+    const upgrading = upgrade.length ? `Connection: upgrade\r\nUpgrade: ${fieldValues(request.fields, 'upgrade').join(', ')}\r\n` : '';
+    this.head = `${request.method} ${target.path} HTTP/1.1\r\nHost: ${authority}\r\n${fields}${length}${upgrading}Via: 1.${request.minor} bootgate\r\n\r\n`;
   }
 
   begin(): void {
@@ -578,11 +607,12 @@ class Exchange implements UpstreamUser {
   }
 
   onUpstreamDrain(): void {
-    if (this.wantsBody() && this.conn.sock.isPaused()) this.conn.sock.resume();
+    if ((this.wantsBody() || this.reading === Reading.Tunnel) && this.conn.sock.isPaused()) this.conn.sock.resume();
   }
 
   onUpstreamData(chunk: Buffer): void {
     this.seen = this.conn.proxy.tick;
+    if (this.reading === Reading.Tunnel) return this.tunnelDown(chunk);
     // (after the response, the connection is back in the pool, where a server's stray bytes close it)
     if (this.finished) return;
     let off = 0;
@@ -607,9 +637,9 @@ class Exchange implements UpstreamUser {
         this.scanned = 0;
         off = end;
         if (head.status >= 100 && head.status < 200) {
-          // RFC 9110 §15.2: interim responses are forwarded (not to HTTP/1.0 clients); 101 never is, since
-          // Upgrade is hop-by-hop and not forwarded
-          if (head.status === 101) return this.badUpstream('unrequested_upgrade');
+          // RFC 9110 §15.2: interim responses are forwarded (not to HTTP/1.0 clients); a 101 only answers an
+          // upgrade the client asked for, and ends HTTP on both connections
+          if (head.status === 101) return this.switchProtocols(head, buf.subarray(end));
           this.interimSent = true;
           if (this.request.minor === 1) this.conn.sock.write(`HTTP/1.1 ${head.status} ${head.reason}\r\n${forwardedHead(head.fields, {})}\r\n`, 'latin1');
           continue;
@@ -627,6 +657,69 @@ class Exchange implements UpstreamUser {
       chunk = buf;
     }
     this.body(chunk, off);
+  }
+
+  /**
+   * RFC 9110 §15.2.2 / §7.8: the server switched to a protocol the client asked for; the 101 goes to the client
+   * with the Upgrade and Connection fields this hop needs, and from here the two connections are spliced. The
+   * exchange's record is written when the tunnel closes, with the bytes each way (as for a CONNECT tunnel).
+   */
+  private switchProtocols(head: ResponseHead, rest: Buffer): void {
+    const protocols = fieldValues(head.fields, 'upgrade');
+    const chosen = listTokens(protocols);
+    if (this.upgrade.length === 0 || chosen.length === 0 || !chosen.every((p) => this.upgrade.includes(p))) return this.badUpstream('unrequested_upgrade');
+    const proxy = this.conn.proxy;
+    this.act.status = 101;
+    this.reading = Reading.Tunnel;
+    this.upstreamReusable = false;
+    this.headWritten = true;
+    this.interimSent = true;
+    proxy.deps.metrics.activeTunnels.inc();
+    const sock = this.conn.sock;
+    sock.cork();
+    sock.write(`HTTP/1.1 101 ${head.reason}\r\n${forwardedHead(head.fields, {})}Connection: upgrade\r\nUpgrade: ${protocols.join(', ')}\r\nVia: 1.${head.minor} bootgate\r\n\r\n`, 'latin1');
+    if (rest.length) this.tunnelDown(rest);
+    sock.uncork();
+    this.conn.upgraded();
+  }
+
+  /** Switched protocols: client bytes go to the server as they are. */
+  tunnelUp(chunk: Buffer): void {
+    this.seen = this.conn.proxy.tick;
+    this.act.bytesUp += chunk.length;
+    if (this.up && !this.up.sock.write(chunk)) this.conn.sock.pause();
+  }
+
+  /** Switched protocols: server bytes go to the client as they are (the server waits while the client is slow). */
+  private tunnelDown(chunk: Buffer): void {
+    this.act.bytesDown += chunk.length;
+    const up = this.up;
+    if (!this.conn.sock.write(chunk) && up && !up.sock.isPaused()) {
+      up.sock.pause();
+      this.conn.sock.once('drain', () => up.sock.resume());
+    }
+  }
+
+  /** Switched protocols: the client half-closed; so does the connection to the server. */
+  tunnelClientEnd(): void {
+    this.up?.sock.end();
+  }
+
+  /** Switched protocols: either side closed; the other goes too, and the record is written. */
+  private endTunnel(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.reading = Reading.Done;
+    const up = this.up;
+    this.up = undefined;
+    if (up) {
+      up.user = undefined;
+      up.destroy();
+    }
+    const proxy = this.conn.proxy;
+    proxy.deps.metrics.activeTunnels.dec();
+    void proxy.emitter.emit(this.conn.ip, this.session, this.act);
+    this.conn.tunnelClosed();
   }
 
   private startBody(head: ResponseHead, framing: Framing): void {
@@ -753,6 +846,7 @@ class Exchange implements UpstreamUser {
   }
 
   onUpstreamEnd(): void {
+    if (this.reading === Reading.Tunnel) return void this.conn.sock.end();
     if (this.reading === Reading.Body && this.responseBody!.delimitedByClose) {
       this.responseBody!.end();
       this.upstreamReusable = false;
@@ -763,6 +857,7 @@ class Exchange implements UpstreamUser {
 
   onUpstreamClose(err: Error | undefined): void {
     this.up = undefined;
+    if (this.reading === Reading.Tunnel) return this.endTunnel();
     if (this.finished) return;
     // A kept-alive connection the server had closed before our request reached it: one retry on a new
     // connection, for a request without a body (nothing else was sent that could have had an effect).
@@ -802,6 +897,7 @@ class Exchange implements UpstreamUser {
 
   /** The client went away mid-exchange. */
   clientClosed(): void {
+    if (this.reading === Reading.Tunnel) return this.endTunnel();
     if (!this.abandon()) return;
     void this.conn.proxy.emitter.emit(this.conn.ip, this.session, this.act);
   }
