@@ -424,6 +424,36 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     assert.equal(up.conns.length, 2);
   });
 
+  it('a request head arriving one byte per segment is parsed and relayed whole', async () => {
+    const up = await new RawUpstream((c) => {
+      if (c.data.includes('\r\n\r\n') && !c.answered++) c.sock.write('HTTP/1.1 204 No Content\r\n\r\n');
+    }).listen();
+    const c = new RawClient();
+    c.sock.setNoDelay(true);
+    const fields = Array.from({ length: 40 }, (_, i) => `X-Field-${i}: ${'v'.repeat(50)}\r\n`).join('');
+    const head = `GET ${url(up.port, '/slow')} HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\n${fields}\r\n`;
+    for (let i = 0; i < head.length; i++) {
+      c.write(head[i]!);
+      if (i % 64 === 0) await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(await c.bytes(40), 'HTTP/1.1 204 No Content\r\nVia: 1.1 bootgate\r\n\r\n');
+    assert.equal(up.text(), `GET /slow HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\n${fields}Via: 1.1 bootgate\r\n\r\n`);
+  });
+
+  it('the client half-closes in the middle of its request body: 400 at once, the upstream connection closed, an error record', async () => {
+    const up = await new RawUpstream(() => undefined).listen();
+    const upClosed = new Promise<void>((r) => up.server.once('connection', (s) => s.once('close', () => r())));
+    const c = new RawClient();
+    c.write(`POST ${url(up.port, '/cut')} HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nContent-Length: 10\r\n\r\nabcd`);
+    await new Promise((r) => setTimeout(r, 50));
+    c.sock.end();
+    assert.equal((await c.end()).split('\r\n')[0], 'HTTP/1.1 400 Bad Request');
+    await upClosed;
+    assert.match(up.text(), /\r\n\r\nabcd$/);
+    const [rec] = await audit.waitFor(1);
+    assert.deepEqual([rec!.url, rec!.status, rec!.verdict, rec!.bytesUp], [url(up.port, '/cut'), 400, 'error', 4]);
+  });
+
   it('100 Continue is relayed to an HTTP/1.1 client before the final response', async () => {
     const up = await new RawUpstream((c) => {
       const s = c.data.toString('latin1');

@@ -27,6 +27,7 @@ import type { Logger } from '../../log/logger.ts';
 import { DecodeError } from '../../wire/decode-error.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
+import { appendBytes } from './append-bytes.ts';
 import { AuditEmitter, clientIp, type Activity } from './audit.ts';
 import { SeatConnections } from './seat-connections.ts';
 import { forwardedHead, parseAuthority, refusalPage } from './headers.ts';
@@ -346,7 +347,7 @@ class ClientConnection {
     if (this.buf === undefined) {
       this.buf = chunk;
       this.headSince = this.seen;
-    } else this.buf = Buffer.concat([this.buf, chunk]);
+    } else this.buf = appendBytes(this.buf, chunk);
     if (this.phase === Phase.Head) this.nextRequest();
     else if (this.buf.length > MAX_HEAD_BYTES) this.sock.pause(); // pipelined: wait for the current exchange
   }
@@ -354,6 +355,9 @@ class ClientConnection {
   private onEnd(): void {
     this.clientEnded = true;
     if (this.phase === Phase.Upgraded) return this.ex!.tunnelClientEnd();
+    // the client's FIN in the middle of its request body: the body can never be complete, so the exchange fails
+    // now (400, error record) instead of waiting for the idle deadline with a half-sent request upstream
+    if (this.phase === Phase.Exchange && this.ex!.wantsBody()) return this.ex!.bodyCutByClient();
     if (this.phase === Phase.Head && !this.ex) this.sock.end();
   }
 
@@ -606,6 +610,11 @@ class Exchange implements UpstreamUser {
     return used;
   }
 
+  /** The client half-closed before the request body was complete. */
+  bodyCutByClient(): void {
+    this.fail(400, 'request body cut short by the client');
+  }
+
   onUpstreamDrain(): void {
     if ((this.wantsBody() || this.reading === Reading.Tunnel) && this.conn.sock.isPaused()) this.conn.sock.resume();
   }
@@ -617,7 +626,7 @@ class Exchange implements UpstreamUser {
     if (this.finished) return;
     let off = 0;
     if (this.reading === Reading.Head) {
-      const buf = this.rbuf ? Buffer.concat([this.rbuf, chunk]) : chunk;
+      const buf = this.rbuf ? appendBytes(this.rbuf, chunk) : chunk;
       this.rbuf = undefined;
       for (;;) {
         let end: number;

@@ -12,6 +12,7 @@ import type { Logger } from '../../log/logger.ts';
 import { DecodeError } from '../../wire/decode-error.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup } from '../ports.ts';
+import { appendBytes } from './append-bytes.ts';
 import { AuditEmitter, clientIp, type Activity } from './audit.ts';
 import { SeatConnections } from './seat-connections.ts';
 import { scanClientHello } from './client-hello.ts';
@@ -108,7 +109,7 @@ export class TlsInterceptor {
     let buf: Buffer = Buffer.alloc(0);
     sock.setTimeout(this.deps.options.helloTimeoutMs, () => this.drop(sock, ip, 'hello_timeout'));
     const onData = (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      buf = buf.length ? appendBytes(buf, chunk) : chunk;
       let scan;
       try {
         scan = scanClientHello(buf);
