@@ -9,6 +9,7 @@
 #   env: ROUNDS=3  WRK_ARGS="-t2 -c50 -d10s" (the peer script's)  WARMUP=3s (a wrk run before each measured one, for
 #        every proxy; 0 = none)  AB_N=5000 (ab -X, HTTP/1.0 without keep-alive: one connection per request)
 #        PROXIES="tinyproxy-Warning bootgate-sqlite bootgate-none tinyproxy-Info"  OUT=/tmp/bgproxy-bench
+#        BG_NODE_ARGS="" (extra node flags for bootgate, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
 # bootgate is bench/proxy/proxy-server.ts (the real HttpProxy, explicit mode; bootgate-<sink>, see that file):
 # with the sqlite sink every request is one record in the appliance's audit trail, committed (synchronous=FULL)
 # before the client sees its response complete. After each bootgate run the script checks that the trail holds at
@@ -111,13 +112,13 @@ EOF
     bootgate-*)
       local sink=${1#bootgate-}
       rm -rf $RUN/audit-$sink.ndjson $RUN/audit-$sink.ndjson.d
-      echo "cd $REPO && BENCH_SINK=$sink exec node --import tsx bench/proxy/proxy-server.ts --host $SRV_IP --port $PORT --seat-ip $CLI_IP --audit-file $RUN/audit-$sink.ndjson" ;;
+      echo "cd $REPO && BENCH_SINK=$sink exec node ${BG_NODE_ARGS:-} --import tsx bench/proxy/proxy-server.ts --host $SRV_IP --port $PORT --seat-ip $CLI_IP --audit-file $RUN/audit-$sink.ndjson" ;;
     *) echo "unknown proxy $1" >&2; exit 2 ;;
   esac
 }
 
 TSV=$OUT/results.tsv
-echo -e "# label\tround\treq/s\tp50_ms\tp99_ms\twrk_requests\tcpu_us_per_req\tab_req/s\tab_p99_ms\tlost\tnote" > $TSV
+echo -e "# label\tround\treq/s\tp50_ms\tp99_ms\twrk_requests\tcpu_us_per_req\tab_req/s\tab_p99_ms\tab_cpu_us_per_req\tlost\tnote" > $TSV
 net_up
 start_srv nginx $NS_WAN "exec nginx -c $RUN/nginx.conf"
 for i in $(seq 50); do $CS bash -c "exec 3<>/dev/tcp/$WAN_IP/80" 2>/dev/null && break; sleep 0.1; done
@@ -139,10 +140,11 @@ for round in $(seq $ROUNDS); do
     $CC wrk $WRK_ARGS --latency -s $RUN/proxy.lua http://$SRV_IP:$PORT/ > $LOGS/$label-$round-wrk.txt 2>&1
     c1=$(awk '{print $14+$15}' /proc/$pid/stat)
     $CC ab -q -n $AB_N -c 50 -X $SRV_IP:$PORT $URL > $LOGS/$label-$round-ab.txt 2>&1
+    c2=$(awk '{print $14+$15}' /proc/$pid/stat)
     stop_srv proxy
-    python3 - "$label" "$round" "$LOGS/$label-$round-wrk.txt" "$LOGS/$label-$round-ab.txt" "$RUN/proxy.err" $(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) )) $served <<'EOF' | tee -a $TSV
+    python3 - "$label" "$round" "$LOGS/$label-$round-wrk.txt" "$LOGS/$label-$round-ab.txt" "$RUN/proxy.err" $(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) )) $served $(( (c2 - c1) * 1000000 / $(getconf CLK_TCK) )) <<'EOF' | tee -a $TSV
 import re, sys
-label, rnd, wrkf, abf, errf, cpu_us, served = sys.argv[1:8]
+label, rnd, wrkf, abf, errf, cpu_us, served, ab_cpu_us = sys.argv[1:9]
 t = open(wrkf).read()
 def ms(pct):
     m = re.search(r'\n\s+%s\s+([\d.]+)(us|ms|s)\b' % pct, t)
@@ -161,7 +163,8 @@ if label.startswith('bootgate-') and label != 'bootgate-none':
     responses = int(served) + n + ab_ok
     lost = str(max(0, responses - int(m.group(1)))) if m else 'no count'
     note += 'responses=%d durable=%s' % (responses, m.group(1) if m else '?')
-print('%s\t%s\t%.0f\t%.2f\t%.2f\t%d\t%d\t%.0f\t%s\t%s\t%s' % (label, rnd, rps, ms('50%'), ms('99%'), n, int(cpu_us) / n, ab_rps, ab_p99, lost, note.strip()))
+ab_n = int(re.search(r'Complete requests:\s+(\d+)', a).group(1))
+print('%s\t%s\t%.0f\t%.2f\t%.2f\t%d\t%d\t%.0f\t%s\t%d\t%s\t%s' % (label, rnd, rps, ms('50%'), ms('99%'), n, int(cpu_us) / n, ab_rps, ab_p99, int(ab_cpu_us) / ab_n, lost, note.strip()))
 EOF
   done
 done
@@ -174,12 +177,12 @@ labels = sys.argv[2].split()
 by = {l: [r for r in rows if r[0] == l] for l in labels}
 def med(l, i): return st.median(float(r[i]) for r in by[l])
 def rng(l, i): v = [float(r[i]) for r in by[l]]; return '%g..%g' % (min(v), max(v))
-print('| proxy | req/s median (range) | p50 ms | p99 ms median (range) | CPU µs/request | ab -X req/s | ab p99 ms | responses without a durable record |')
-print('|---|---|---|---|---|---|---|---|')
+print('| proxy | req/s median (range) | p50 ms | p99 ms median (range) | CPU µs/request | ab -X req/s | ab p99 ms | ab CPU µs/request | responses without a durable record |')
+print('|---|---|---|---|---|---|---|---|---|')
 for l in labels:
     if not by[l]: continue
-    lost = ', '.join(r[9] for r in by[l])
-    print('| %s | %.0f (%s) | %.2f | %.2f (%s) | %.0f | %.0f | %.0f | %s |' % (l, med(l, 2), rng(l, 2), med(l, 3), med(l, 4), rng(l, 4), med(l, 6), med(l, 7), med(l, 8), lost))
+    lost = ', '.join(r[10] for r in by[l])
+    print('| %s | %.0f (%s) | %.2f | %.2f (%s) | %.0f | %.0f | %.0f | %.0f | %s |' % (l, med(l, 2), rng(l, 2), med(l, 3), med(l, 4), rng(l, 4), med(l, 6), med(l, 7), med(l, 8), med(l, 9), lost))
 base = 'tinyproxy-Warning'
 if by.get(base):
     print()

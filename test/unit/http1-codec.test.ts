@@ -152,6 +152,11 @@ describe('HTTP/1.1 request heads (RFC 9112 §2–§5)', () => {
       ['bare LF ending a value', bytes(START, 'X-B: a\n\r\n', 'Host: x\r\n', '\r\n'), 'bad_field_value', 16],
       ['bare CR ending a value', bytes(START, 'X-B: a\r\r\n', 'Host: x\r\n', '\r\n'), 'bad_field_value', 16],
       ['bare LF as a whole value', bytes(START, 'X-B:\n\r\n', '\r\n'), 'bad_field_value', 16],
+      // RFC 9110 §5.5: the other controls are invalid too, and the next hop's parser would see them
+      ['VT in a value', bytes(START, 'X-A: a\vb\r\n', '\r\n'), 'bad_field_value', 16],
+      ['FF in a value', bytes(START, 'X-A: \fa\r\n', '\r\n'), 'bad_field_value', 16],
+      ['ESC in a value', bytes(START, 'X-A: a\x1b[0m\r\n', '\r\n'), 'bad_field_value', 16],
+      ['DEL in a value', bytes(START, 'X-A: a\x7f\r\n', '\r\n'), 'bad_field_value', 16],
       // §3: request-line = method SP request-target SP HTTP-version
       ['only two elements', bytes('GET /\r\n', '\r\n'), 'bad_request_line', 0],
       ['one element', bytes('GET\r\n', '\r\n'), 'bad_request_line', 0],
@@ -254,8 +259,9 @@ describe('listTokens (RFC 9110 §5.6.1)', () => {
   });
   it('only SP and HTAB are OWS: a VT, FF or NBSP stays part of the token', () => {
     assert.deepEqual(listTokens(['chunked\v', '\fchunked', 'chunked\xa0']), ['chunked\v', '\fchunked', 'chunked\xa0']);
-    const h = request(bytes('POST / HTTP/1.1\r\n', 'X-A: \v a \xa0\r\n', '\r\n'));
-    assert.equal(field(h.fields, 'x-a'), '\v a \xa0');
+    // (in a field value the codec refuses VT and FF outright; NBSP is obs-text, kept as it is)
+    const h = request(bytes('POST / HTTP/1.1\r\n', 'X-A: \ta \xa0\r\n', '\r\n'));
+    assert.equal(field(h.fields, 'x-a'), 'a \xa0');
   });
 });
 
