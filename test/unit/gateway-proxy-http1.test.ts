@@ -357,6 +357,9 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     ['an invalid Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello'],
     ['an unsolicited 101', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n'],
     ['a status line and then the close', 'HTTP/1.1 200 OK\r\n'],
+    // (found by test/fuzz/gateway-proxy.fuzz.test.ts: these were relayed, and llhttp-based clients cannot read them)
+    ['a status code over 599', 'HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n'],
+    ['a control character in a field value', 'HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n'],
   ] as const) {
     it(`an upstream that sends ${what}: 502 and an error record`, async () => {
       const up = await new RawUpstream((c) => {
@@ -422,6 +425,61 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     const recs = await audit.waitFor(2);
     assert.deepEqual(recs.map((r) => [r.status, r.verdict]), [[200, 'allowed'], [200, 'allowed']]);
     assert.equal(up.conns.length, 2);
+  });
+
+  // The cases below were found by the live fuzz test (test/fuzz/gateway-proxy.fuzz.test.ts), each pinned here.
+  it('requests pipelined just before the client half-closes are all answered, each with its record, then the close', async () => {
+    const up = await new RawUpstream((c) => {
+      for (const [head] of requestsIn(c.data).slice(c.answered)) {
+        c.answered++;
+        const path = head.split(' ')[1]!;
+        c.sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`);
+      }
+    }).listen();
+    const c = new RawClient();
+    c.write(`GET ${url(up.port, '/one')} HTTP/1.1\r\nHost: x\r\n\r\nGET ${url(up.port, '/two')} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    c.sock.end();
+    const got = await c.end();
+    assert.equal(got, ['/one', '/two'].map((b) => `HTTP/1.1 200 OK\r\nContent-Length: 4\r\nVia: 1.1 bootgate\r\n\r\n${b}`).join(''));
+    const recs = await audit.waitFor(2);
+    assert.deepEqual(recs.map((r) => r.url), [url(up.port, '/one'), url(up.port, '/two')]);
+  });
+
+  it('a body-less response with a Content-Length list ("0, 0") goes on with one Content-Length', async () => {
+    const up = await new RawUpstream((c) => {
+      if (c.data.includes('\r\n\r\n') && !c.answered++) c.sock.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 0, 0\r\nETag: "x"\r\n\r\n');
+    }).listen();
+    const c = new RawClient();
+    c.write(`GET ${url(up.port, '/cached')} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const want = 'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\nContent-Length: 0\r\nVia: 1.1 bootgate\r\n\r\n';
+    assert.equal(await c.bytes(want.length), want);
+  });
+
+  it('a response to an HTTP/1.0 client (delimited by the close) broken mid-body is cut with a reset, never a FIN that would complete it', async () => {
+    const up = await new RawUpstream((c) => {
+      if (!c.data.includes('\r\n\r\n') || c.answered++) return;
+      c.sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      setTimeout(() => c.sock.write('zz\r\nnot a chunk size\r\n'), 30);
+    }).listen();
+    const c = new RawClient();
+    c.write(`GET ${url(up.port, '/broken')} HTTP/1.0\r\n\r\n`);
+    await c.closed;
+    assert.equal(c.text(), 'HTTP/1.1 200 OK\r\nVia: 1.1 bootgate\r\nConnection: close\r\n\r\nhello');
+    assert.equal(c.ended, false, 'no FIN: the client saw a reset');
+    const [rec] = await audit.waitFor(1);
+    assert.deepEqual([rec!.status, rec!.verdict], [200, 'error']);
+  });
+
+  it('a refused CONNECT: the connection leaves the proxy once the client closes (it was kept forever, paused)', async () => {
+    seats.byIp.clear();
+    const before = proxy.connections.size;
+    const c = new RawClient();
+    c.write(`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`);
+    assert.match(await c.end(), /^HTTP\/1\.1 403 Forbidden\r\n/);
+    c.sock.end();
+    await c.closed;
+    for (let i = 0; i < 50 && proxy.connections.size > before; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(proxy.connections.size, before);
   });
 
   it('a request head arriving one byte per segment is parsed and relayed whole', async () => {
