@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AuditRepository } from '../store/audit-repository.ts';
+import type { AuditRepository, OpenRow } from '../store/audit-repository.ts';
 import type { AuditSigner } from './keys.ts';
 import type { AuditMetrics } from './metrics.ts';
 import { SyncWaits } from '../store/wal-sync.ts';
@@ -37,7 +37,13 @@ export interface AuditWriter {
    * Resolves once the batch (consecutive seqs continuing the committed chain) is durably committed; rejects when
    * none of it was.
    */
-  write(records: AuditRecord[]): Promise<void>;
+  write(records: AuditRecord[], ops?: OpenOps): Promise<void>;
+}
+
+/** audit_open rows to insert and to delete, committed in the same transaction as the records they go with. */
+export interface OpenOps {
+  opens: OpenRow[];
+  closes: number[];
 }
 
 interface Pending {
@@ -47,6 +53,8 @@ interface Pending {
   atomic: boolean;
   resolve: (r: AuditRecord) => void;
   reject: (e: unknown) => void;
+  /** the audit_open row this record replaces (the connection it describes has closed) */
+  closes?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -72,11 +80,15 @@ export class AuditLog {
   private writerBusy = 0;
   /** main-connection jobs waiting for the writer to be idle; while any waits, nothing new is posted */
   private readonly held: Array<() => void> = [];
+  /** connections opened since the last group commit (audit_open rows to write with it) */
+  private opens: OpenRow[] = [];
+  private lastOpenId: number;
 
   constructor(private readonly deps: AuditLogDeps) {
     this.log = deps.logger;
     this.clock = deps.clock ?? Date.now;
     this.loadTail();
+    this.lastOpenId = deps.repo.maxOpenId();
   }
 
   private loadTail(): void {
@@ -87,6 +99,7 @@ export class AuditLog {
   }
 
   start(): void {
+    void this.exclusive(() => this.recordInterrupted());
     if (this.deps.retentionDays) {
       const purge = () => void this.purgeExpired().catch((err: unknown) => this.log.error({ err }, 'audit retention purge failed'));
       purge();
@@ -105,7 +118,7 @@ export class AuditLog {
     do {
       this.flush();
       await this.exclusive(() => undefined); // the writer has answered everything posted so far
-    } while (this.pending.length);
+    } while (this.pending.length || this.opens.length);
     await this.syncing.drain();
   }
 
@@ -133,12 +146,28 @@ export class AuditLog {
     if (this.pending.length) this.scheduleFlush();
   }
 
-  /** Queues one record; resolves with the committed record (seq, time, hashes) once its transaction committed. */
-  append(input: AuditInput): Promise<AuditRecord> {
+  /**
+   * Queues one record; resolves with the committed record (seq, time, hashes) once its transaction committed.
+   * `closes`: the id open() gave for the connection this record describes; its audit_open row goes in the same
+   * transaction.
+   */
+  append(input: AuditInput, closes?: number): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ build: () => input, atomic: false, resolve, reject });
+      this.pending.push(closes === undefined ? { build: () => input, atomic: false, resolve, reject } : { build: () => input, atomic: false, resolve, reject, closes });
       this.scheduleFlush();
     });
+  }
+
+  /**
+   * A connection whose record is written when it closes (a tunnel) has opened: until then an audit_open row stands
+   * for it, written with the next group commit (not awaited: the connection does not wait for it), so that after a
+   * crash it still gets a record ("interrupted", see recordInterrupted). Returns the id to pass to append().
+   */
+  open(input: AuditInput): number {
+    const id = ++this.lastOpenId;
+    this.opens.push([id, this.clock(), JSON.stringify(input)]);
+    this.scheduleFlush();
+    return id;
   }
 
   /**
@@ -169,16 +198,37 @@ export class AuditLog {
     this.flushScheduled = false;
     if (this.held.length) return; // a main-connection job waits for the writer: these go after it
     const batch = this.pending;
-    if (batch.length === 0) return;
+    if (batch.length === 0 && this.opens.length === 0) return;
     this.pending = [];
+    const ops = this.openOps(batch);
     const writer = this.deps.writer;
-    if (!writer) return this.commitHere(batch);
-    if (batch.some((p) => p.atomic)) return void this.exclusive(() => this.commitHere(batch));
-    this.postToWriter(writer, batch);
+    if (!writer) return this.commitHere(batch, ops);
+    if (batch.some((p) => p.atomic)) return void this.exclusive(() => this.commitHere(batch, ops));
+    this.postToWriter(writer, batch, ops);
+  }
+
+  /** The audit_open rows this commit writes and deletes; a connection that opened and closed since the last one needs neither. */
+  private openOps(batch: Pending[]): OpenOps {
+    let opens = this.opens;
+    this.opens = [];
+    const closes: number[] = [];
+    if (opens.length === 0) {
+      for (const p of batch) if (p.closes !== undefined) closes.push(p.closes);
+      return { opens, closes };
+    }
+    const openedNow = new Set(opens.map((o) => o[0]));
+    const cancelled = new Set<number>();
+    for (const p of batch) {
+      if (p.closes === undefined) continue;
+      if (openedNow.has(p.closes)) cancelled.add(p.closes);
+      else closes.push(p.closes);
+    }
+    if (cancelled.size) opens = opens.filter((o) => !cancelled.has(o[0]));
+    return { opens, closes };
   }
 
   /** Seals the batch onto the chain and hands it to the writer; promises settle when the writer answers. */
-  private postToWriter(writer: AuditWriter, batch: Pending[]): void {
+  private postToWriter(writer: AuditWriter, batch: Pending[], ops: OpenOps): void {
     const done: Array<{ p: Pending; record?: AuditRecord; error?: unknown }> = [];
     const records: AuditRecord[] = [];
     for (const p of batch) {
@@ -193,10 +243,11 @@ export class AuditLog {
         done.push({ p, error });
       }
     }
-    if (records.length === 0) return this.settle(done);
+    const hasOps = ops.opens.length > 0 || ops.closes.length > 0;
+    if (records.length === 0 && !hasOps) return this.settle(done);
     this.writerBusy++;
-    this.deps.metrics?.batches.observe(records.length);
-    writer.write(records).then(
+    if (records.length) this.deps.metrics?.batches.observe(records.length);
+    writer.write(records, hasOps ? ops : undefined).then(
       () => {
         this.settle(done);
         this.writerAnswered();
@@ -214,7 +265,7 @@ export class AuditLog {
   }
 
   /** Commits the batch on the main connection (no writer, or units that must share its transaction). */
-  private commitHere(batch: Pending[]): void {
+  private commitHere(batch: Pending[], ops: OpenOps = { opens: [], closes: [] }): void {
     const done: Array<{ p: Pending; record?: AuditRecord; error?: unknown }> = [];
     const repo = this.deps.repo;
     let seq = this.lastSeq;
@@ -240,6 +291,7 @@ export class AuditLog {
             done.push({ p, error });
           }
         }
+        repo.applyOpenOps(ops.opens, ops.closes);
       });
     } catch (e) {
       // Not committed means not acknowledged: every caller in the batch gets the error.
@@ -252,7 +304,7 @@ export class AuditLog {
     this.lastSeq = seq;
     this.lastHash = hash;
     this.lastTime = time;
-    this.deps.metrics?.batches.observe(batch.length);
+    if (batch.length) this.deps.metrics?.batches.observe(batch.length);
     if (!this.deps.durable) return this.settle(done);
     // committed but not yet on disk: acknowledge nothing until the WAL sync that covers this commit is done
     this.syncing.after(
@@ -273,6 +325,32 @@ export class AuditLog {
         d.p.resolve(d.record);
       } else d.p.reject(d.error);
     }
+  }
+
+  /**
+   * Connections that were open when bootgate last stopped without closing them (a crash, kill -9, power loss): each
+   * gets its record now — the fields known when it opened, verdict "interrupted", bytes and duration unknown — and
+   * its audit_open row goes in the same transaction. A graceful stop closes every connection first, leaving none.
+   */
+  private recordInterrupted(): void {
+    const rows = this.deps.repo.openRows();
+    if (rows.length === 0) return;
+    const log = this.log;
+    const units: Pending[] = rows.map(([id, openedAt, json]) => ({
+      build: (): AuditInput => ({
+        ...(JSON.parse(json) as AuditInput),
+        verdict: 'interrupted',
+        bytesUp: null,
+        bytesDown: null,
+        durationMs: null,
+        detail: `open since ${new Date(openedAt).toISOString()}; bootgate stopped before it closed`,
+      }),
+      atomic: false,
+      resolve: () => undefined,
+      reject: (err: unknown) => log.error({ err, id, input: json }, 'an interrupted connection could not be recorded'),
+    }));
+    this.commitHere(units, { opens: [], closes: rows.map((r) => r[0]) });
+    log.warn({ count: rows.length }, 'connections open when bootgate last stopped recorded as interrupted');
   }
 
   /** The chain head: what the next record will link to. */

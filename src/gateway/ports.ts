@@ -57,6 +57,15 @@ export interface AuditRecordInput {
 }
 
 export interface AuditSink {
-  /** Resolves once the record is durably committed (group commit). */
-  append(record: AuditRecordInput): Promise<void>;
+  /**
+   * Resolves once the record is durably committed (group commit). `openId`: what open() returned for the
+   * connection this record describes.
+   */
+  append(record: AuditRecordInput, openId?: number): Promise<void>;
+  /**
+   * A connection whose record comes when it closes (a tunnel) has opened: the sink keeps a note of it, so that a
+   * crash before the close still leaves a record ("interrupted"). Not awaited. Optional: a sink without it simply
+   * has no record of connections a crash cut.
+   */
+  open?(record: AuditRecordInput): number;
 }

@@ -83,9 +83,13 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
     },
   };
   const audit: AuditSink = {
-    append: async (r) => {
+    append: async (r, openId) => {
       const { time: _time, ...fields } = r;
-      await deps.audit.append(fields);
+      await deps.audit.append(fields, openId);
+    },
+    open: (r) => {
+      const { time: _time, ...fields } = r;
+      return deps.audit.open(fields);
     },
   };
   const lookup: LookupFunction = ((hostname: string, options: unknown, cb: (...a: unknown[]) => void) => {

@@ -99,7 +99,15 @@ export interface ExportSnapshot {
 }
 
 /** The audit table: append (inside the writer's transaction), range reads, and the retention purge. */
+/** A row of audit_open: id, opened_at (unix ms), the record's input as JSON. */
+export type OpenRow = [number, number, string];
+interface OpenStatements {
+  insert: Database.Statement;
+  remove: Database.Statement;
+}
+
 export class AuditRepository {
+  private open: OpenStatements | undefined;
   private readonly insert;
   private readonly tail;
   private readonly head;
@@ -127,6 +135,33 @@ export class AuditRepository {
     // audit_time is (time, rowid): one index probe each. time never decreases along seq, so these are seq bounds.
     this.firstAtOrAfter = db.prepare<[number], { seq: number }>('SELECT seq FROM audit WHERE time >= ? ORDER BY time, seq LIMIT 1');
     this.lastBeforeTime = db.prepare<[number], { seq: number }>('SELECT seq FROM audit WHERE time < ? ORDER BY time DESC, seq DESC LIMIT 1');
+  }
+
+  /** Open connections awaiting their record (audit_open): [id, opened_at, input JSON]. */
+  openStatements(): OpenStatements {
+    this.open ??= {
+      insert: this.db.prepare('INSERT INTO audit_open (id, opened_at, input) VALUES (?, ?, ?)'),
+      remove: this.db.prepare('DELETE FROM audit_open WHERE id = ?'),
+    };
+    return this.open;
+  }
+
+  /** Writes what opened and removes what closed (inside the caller's transaction). */
+  applyOpenOps(opens: readonly OpenRow[], closes: readonly number[]): void {
+    if (opens.length === 0 && closes.length === 0) return;
+    const st = this.openStatements();
+    for (const o of opens) st.insert.run(o);
+    for (const id of closes) st.remove.run(id);
+  }
+
+  /** Every row of audit_open, oldest first. */
+  openRows(): OpenRow[] {
+    return this.db.prepare<[], { id: number; opened_at: number; input: string }>('SELECT id, opened_at, input FROM audit_open ORDER BY id').all().map((r) => [r.id, r.opened_at, r.input] as OpenRow);
+  }
+
+  /** The highest id in audit_open (0 when empty): new ids continue after it. */
+  maxOpenId(): number {
+    return this.db.prepare<[], { m: number }>('SELECT coalesce(max(id), 0) AS m FROM audit_open').get()?.m ?? 0;
   }
 
   /** Runs `fn` in a transaction (a savepoint when already inside one). */

@@ -1,7 +1,9 @@
-import type { AuditRow } from './audit-repository.ts';
+import type { AuditRow, OpenRow } from './audit-repository.ts';
 
 /** Main thread → audit writer thread. */
-export type ToAuditWriter = { t: 'write'; id: number; rows: AuditRow[] } | { t: 'close' };
+export type ToAuditWriter =
+  /** rows: consecutive chain records; opens/closes: audit_open rows to insert and ids to delete, same transaction */
+  { t: 'write'; id: number; rows: AuditRow[]; opens?: OpenRow[]; closes?: number[] } | { t: 'close' };
 
 /** Audit writer thread → main thread (always an array: one message per turn of the writer). */
 export type FromAuditWriter =

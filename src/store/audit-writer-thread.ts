@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { AuditWriter } from '../audit/log.ts';
+import type { AuditWriter, OpenOps } from '../audit/log.ts';
 import type { AuditRecord } from '../audit/record.ts';
 import { BootgateError, type ErrorCode } from '../errors.ts';
 import { auditRow } from './audit-repository.ts';
@@ -51,13 +51,14 @@ export class AuditWriterThread implements AuditWriter {
     worker.on('exit', (code) => this.fail(new BootgateError('AUDIT_WRITER_EXIT', `audit writer thread exited (code ${code})`)));
   }
 
-  write(records: AuditRecord[]): Promise<void> {
+  write(records: AuditRecord[], ops?: OpenOps): Promise<void> {
     if (this.dead) return Promise.reject(this.dead);
     if (!this.worker) return Promise.reject(new BootgateError('AUDIT_WRITER_EXIT', 'audit writer thread not started'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker!.postMessage({ t: 'write', id, rows: records.map(auditRow) } satisfies ToAuditWriter);
+      const m: ToAuditWriter = ops ? { t: 'write', id, rows: records.map(auditRow), opens: ops.opens, closes: ops.closes } : { t: 'write', id, rows: records.map(auditRow) };
+      this.worker!.postMessage(m);
     });
   }
 

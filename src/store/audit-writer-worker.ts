@@ -9,7 +9,7 @@
  * gap that `audit verify` rejects. They are refused instead, until the main thread has re-read the tail.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { AuditRepository, type AuditRow } from './audit-repository.ts';
+import { AuditRepository, type AuditRow, type OpenRow } from './audit-repository.ts';
 import { openDatabase } from './database.ts';
 import type { ToAuditWriter, FromAuditWriter } from './audit-writer-protocol.ts';
 
@@ -17,7 +17,7 @@ const { file } = workerData as { file: string };
 const db = openDatabase(file, { syncInCommit: true });
 const repo = new AuditRepository(db);
 let tail = repo.last()?.seq ?? 0;
-let queued: Array<{ id: number; rows: AuditRow[] }> = [];
+let queued: Array<{ id: number; rows: AuditRow[]; opens?: OpenRow[]; closes?: number[] }> = [];
 let scheduled = false;
 const port = parentPort!;
 
@@ -29,9 +29,14 @@ function commitQueued(): void {
   const replies: FromAuditWriter[] = [];
   let next = tail;
   for (const b of batch) {
+    // a batch with no records (only open connections coming and going) does not touch the chain
+    if (b.rows.length === 0) {
+      accepted.push(b);
+      continue;
+    }
     const first = b.rows[0]?.[0];
     // the main connection may have extended the chain itself (identity changes, retention) since we last looked
-    if (first !== next + 1 && accepted.length === 0) next = tail = repo.last()?.seq ?? 0;
+    if (first !== next + 1 && next === tail) next = tail = repo.last()?.seq ?? 0;
     if (first !== next + 1) {
       replies.push({ t: 'done', id: b.id, error: { code: 'AUDIT_SEQUENCE', message: `batch starts at seq ${first}, the chain is at ${next}` } });
       continue;
@@ -42,7 +47,10 @@ function commitQueued(): void {
   if (accepted.length) {
     try {
       repo.transaction(() => {
-        for (const b of accepted) for (const r of b.rows) repo.appendRow(r);
+        for (const b of accepted) {
+          for (const r of b.rows) repo.appendRow(r);
+          repo.applyOpenOps(b.opens ?? [], b.closes ?? []);
+        }
       });
       tail = next;
       for (const b of accepted) replies.push({ t: 'done', id: b.id });
@@ -62,7 +70,7 @@ port.on('message', (m: ToAuditWriter) => {
     port.postMessage([{ t: 'closed' }] satisfies FromAuditWriter[]);
     return;
   }
-  queued.push({ id: m.id, rows: m.rows });
+  queued.push(m);
   // every batch that arrives while this turn runs (or while a COMMIT fsyncs) goes into the next transaction
   if (!scheduled) {
     scheduled = true;

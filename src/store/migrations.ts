@@ -112,4 +112,17 @@ export const migrations: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
     `,
   },
+  {
+    version: 4,
+    name: 'open connections awaiting their audit record',
+    sql: `
+      -- A tunnel's record (CONNECT, TLS splice, upgraded connection) is written when it closes; while it is open,
+      -- this row stands for it, so a crash leaves an "interrupted" record instead of nothing (src/audit/log.ts).
+      CREATE TABLE audit_open (
+        id         INTEGER PRIMARY KEY,         -- assigned by the audit log, increasing
+        opened_at  INTEGER NOT NULL,            -- unix ms
+        input      TEXT    NOT NULL             -- JSON: the record's fields as known when it opened
+      ) STRICT;
+    `,
+  },
 ];

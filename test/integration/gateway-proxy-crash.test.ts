@@ -10,6 +10,8 @@ import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.t
  * A seat with an open session runs a storm of keep-alive requests (each with its own path /r/<n>) through the
  * explicit proxy of `bootgate serve`; bootgate is killed with SIGKILL mid-storm, restarted on the same data
  * directory, and every request the client logged as complete must be in the exported trail, which verifies.
+ * A CONNECT tunnel held open across the kill (its record is written at its close, which never comes) must be in the
+ * trail too, as "interrupted", with the seat and the person it belonged to.
  */
 const GW_LAN = '10.95.1.1';
 const WAN_HOST = '10.95.2.2';
@@ -58,6 +60,26 @@ async function loop() {
 for (let i = 0; i < Number(conns); i++) void loop();
 `;
 
+/** A CONNECT tunnel through the proxy, one request inside it, then held open: prints "open" once through. */
+const TUNNEL = `
+import net from 'node:net';
+const [proxyHost, proxyPort, host] = process.argv.slice(2);
+const s = net.connect(Number(proxyPort), proxyHost, () => s.write('CONNECT ' + host + ':80 HTTP/1.1\\r\\nHost: ' + host + ':80\\r\\n\\r\\n'));
+let got = '';
+let inside = false;
+s.on('data', (d) => {
+  got += d.toString('latin1');
+  if (!inside && got.includes('\\r\\n\\r\\n')) {
+    if (!got.startsWith('HTTP/1.1 200')) { console.log('refused ' + got.split('\\r\\n')[0]); process.exit(1); }
+    inside = true;
+    got = '';
+    s.write('GET /in-tunnel HTTP/1.1\\r\\nHost: ' + host + '\\r\\n\\r\\n');
+  } else if (inside && got.includes('ok /in-tunnel')) console.log('open');
+});
+s.on('error', () => {});
+s.on('close', () => process.exit(0));
+`;
+
 describe('logging proxy: no completed request is lost when bootgate is killed (-9) during a request storm', () => {
   const lab = new NetnsLab('bgpk');
   let bg: BootgateProcess;
@@ -71,7 +93,7 @@ describe('logging proxy: no completed request is lost when bootgate is killed (-
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0', wan: 'wan0' },
       dhcp: { subnet: '10.95.1.0/24', range: { start: '10.95.1.100', end: '10.95.1.150' }, router: GW_LAN, dns: [GW_LAN] },
-      gateway: { enabled: true, table: 'bootgate_bgpk', hosts: { [HOST]: WAN_HOST } },
+      gateway: { enabled: true, table: 'bootgate_bgpk', hosts: { [HOST]: WAN_HOST }, connectPorts: [80, 443] },
       api: { listen: API },
     });
     clientLog = join(bg.dir, 'client.log');
@@ -88,6 +110,7 @@ http { access_log off; keepalive_requests 100000; client_body_temp_path ${www}-b
     );
     lab.spawnIn(wanNs, 'nginx', ['-c', join(bg.dir, 'nginx.conf'), '-p', bg.dir]);
     writeFileSync(join(bg.dir, 'storm.mjs'), CLIENT);
+    writeFileSync(join(bg.dir, 'tunnel.mjs'), TUNNEL);
     await bg.start();
     const script = writeScript(
       bg.dir,
@@ -130,6 +153,17 @@ http { access_log off; keepalive_requests 100000; client_body_temp_path ${www}-b
     for (let i = 0; i < 600 && completed().length < 3000; i++) await new Promise((r) => setTimeout(r, 100));
     const before = completed().length;
     assert.ok(before >= 3000, `the storm completed only ${before} requests through the proxy`);
+    // a tunnel held open across the kill
+    const tunnel = lab.spawnIn(seatNs, process.execPath, [join(bg.dir, 'tunnel.mjs'), GW_LAN, '3128', HOST]);
+    let tunnelOut = '';
+    await new Promise<void>((resolve, reject) => {
+      tunnel.stdout!.on('data', (c: Buffer) => {
+        tunnelOut += c.toString();
+        if (tunnelOut.includes('open')) resolve();
+      });
+      tunnel.once('exit', (code) => reject(new Error(`tunnel client exited (${code}): ${tunnelOut}`)));
+    });
+    await new Promise((r) => setTimeout(r, 300)); // its note reaches the trail with the storm's next group commits
     await bg.kill9();
     await new Promise((r) => setTimeout(r, 500)); // failed requests settle in the client
     process.kill(storm.pid!, 'SIGTERM');
@@ -149,12 +183,19 @@ http { access_log off; keepalive_requests 100000; client_body_temp_path ${www}-b
     const records = readFileSync(file, 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { kind: string; url: string | null; seat: string | null; docNumber: string | null });
+      .map((l) => JSON.parse(l) as { kind: string; url: string | null; seat: string | null; docNumber: string | null; host: string | null; port: number | null; verdict: string; status: number | null; bytesUp: number | null });
     const recorded = new Set(records.filter((r) => r.kind === 'http' && r.seat === 'S1' && r.docNumber === 'X1234567').map((r) => r.url));
     const missing = done.filter((path) => !recorded.has(`http://${HOST}${path}`));
     t.diagnostic(`${done.length} requests completed (${before} when the kill was sent), ${recorded.size} http records after restart, ${missing.length} missing`);
     assert.deepEqual(missing.slice(0, 20), [], `${missing.length} of ${done.length} completed requests are missing from the trail`);
     assert.ok(recorded.size >= done.length, `${recorded.size} http records for ${done.length} completed requests`);
+    const tunnels = records.filter((r) => r.kind === 'tunnel');
+    assert.deepEqual(
+      tunnels.map((r) => [r.host, r.port, r.verdict, r.status, r.seat, r.docNumber, r.bytesUp]),
+      [[HOST, 80, 'interrupted', 200, 'S1', 'X1234567', null]],
+      'the tunnel open at the kill is recorded as interrupted, once',
+    );
+    assert.match(bg.output, /recorded as interrupted/);
 
     assert.equal(await bg.stop(), 0);
   });

@@ -26,8 +26,44 @@ export class AuditEmitter {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /**
+   * A tunnel (CONNECT, TLS splice, upgraded connection) is through: the sink notes it as open, so a crash before
+   * its close still leaves a record of it. Returns the id to pass to emit() at the close.
+   */
+  opened(ip: string, s: SeatSession, a: Activity): number | undefined {
+    if (!this.sink.open) return undefined;
+    try {
+      return this.sink.open(this.record(ip, s, a));
+    } catch (err) {
+      this.log.error({ err, ip, kind: a.kind, host: a.host }, 'open connection not noted');
+      return undefined;
+    }
+  }
+
   /** Resolves true once the record is committed, false when the sink failed (logged and counted here). */
-  emit(ip: string, s: SeatSession, a: Activity): Promise<boolean> {
+  emit(ip: string, s: SeatSession, a: Activity, openId?: number): Promise<boolean> {
+    const record = this.record(ip, s, a);
+    const key = `${a.kind} ${a.verdict}`;
+    let counter = this.counters.get(key);
+    if (!counter) this.counters.set(key, (counter = this.metrics.requests.labels({ kind: a.kind, verdict: a.verdict })));
+    counter.inc();
+    const p = this.sink.append(record, openId).then(
+      () => {
+        this.inFlight.delete(p);
+        return true;
+      },
+      (err: unknown) => {
+        this.inFlight.delete(p);
+        this.metrics.auditFailures.inc();
+        this.log.error({ err, ip, kind: a.kind, host: a.host }, 'audit record not committed');
+        return false;
+      },
+    );
+    this.inFlight.add(p);
+    return p;
+  }
+
+  private record(ip: string, s: SeatSession, a: Activity): AuditRecordInput {
     const record: AuditRecordInput = {
       time: new Date(a.startedAt).toISOString(),
       seat: s.seat,
@@ -51,24 +87,7 @@ export class AuditEmitter {
     if (a.url !== undefined) record.url = a.url;
     if (a.sni !== undefined) record.sni = a.sni;
     if (a.status !== undefined) record.status = a.status;
-    const key = `${a.kind} ${a.verdict}`;
-    let counter = this.counters.get(key);
-    if (!counter) this.counters.set(key, (counter = this.metrics.requests.labels({ kind: a.kind, verdict: a.verdict })));
-    counter.inc();
-    const p = this.sink.append(record).then(
-      () => {
-        this.inFlight.delete(p);
-        return true;
-      },
-      (err: unknown) => {
-        this.inFlight.delete(p);
-        this.metrics.auditFailures.inc();
-        this.log.error({ err, ip, kind: a.kind, host: a.host }, 'audit record not committed');
-        return false;
-      },
-    );
-    this.inFlight.add(p);
-    return p;
+    return record;
   }
 
   /** Resolves when every record handed to the sink so far has been committed (or has failed). */

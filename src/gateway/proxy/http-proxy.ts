@@ -250,6 +250,7 @@ export class HttpProxy {
       void this.emitter.emit(ip, session, act);
       return reply('403 Forbidden');
     }
+    let openId: number | undefined;
     spliceTunnel({
       client,
       first: rest ?? Buffer.alloc(0),
@@ -259,7 +260,10 @@ export class HttpProxy {
       idleTimeoutMs: this.deps.options.idleTimeoutMs,
       tunnels: this.tunnels,
       metrics: this.deps.metrics,
-      onConnected: () => client.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
+      onConnected: () => {
+        openId = this.emitter.opened(ip, session, { ...act, status: 200 });
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      },
       onFailed: () => {
         act.status = 502;
         reply('502 Bad Gateway');
@@ -269,7 +273,7 @@ export class HttpProxy {
         act.bytesUp = up;
         act.bytesDown = down;
         if (act.status === undefined) act.status = verdict === 'allowed' ? 200 : 502;
-        void this.emitter.emit(ip, session, act);
+        void this.emitter.emit(ip, session, act, openId);
       },
     });
   }
@@ -546,6 +550,8 @@ class Exchange implements UpstreamUser {
   private dechunk = false;
   private headWritten = false;
   private finished = false;
+  /** switched protocols: the audit log's note of this open connection (see AuditEmitter.opened) */
+  private openId: number | undefined;
   private startTick: number;
   private seen: number;
   private readonly head: string;
@@ -684,6 +690,7 @@ class Exchange implements UpstreamUser {
     this.headWritten = true;
     this.interimSent = true;
     proxy.deps.metrics.activeTunnels.inc();
+    this.openId = proxy.emitter.opened(this.conn.ip, this.session, this.act);
     const sock = this.conn.sock;
     sock.cork();
     sock.write(`HTTP/1.1 101 ${head.reason}\r\n${forwardedHead(head.fields, {})}Connection: upgrade\r\nUpgrade: ${protocols.join(', ')}\r\nVia: 1.${head.minor} bootgate\r\n\r\n`, 'latin1');
@@ -727,7 +734,7 @@ class Exchange implements UpstreamUser {
     }
     const proxy = this.conn.proxy;
     proxy.deps.metrics.activeTunnels.dec();
-    void proxy.emitter.emit(this.conn.ip, this.session, this.act);
+    void proxy.emitter.emit(this.conn.ip, this.session, this.act, this.openId);
     this.conn.tunnelClosed();
   }
 

@@ -126,6 +126,7 @@ export class TlsInterceptor {
       if (!sni) return this.drop(sock, ip, 'no_sni');
       this.sockets.delete(sock);
       const act: Activity = { kind: 'tls', host: sni, port: this.deps.options.upstreamPort, sni, bytesUp: 0, bytesDown: 0, startedAt, verdict: 'allowed' };
+      let openId: number | undefined;
       spliceTunnel({
         client: sock,
         first: buf,
@@ -135,13 +136,13 @@ export class TlsInterceptor {
         idleTimeoutMs: this.deps.options.idleTimeoutMs,
         tunnels: this.sockets,
         metrics: this.deps.metrics,
-        onConnected: () => undefined,
+        onConnected: () => void (openId = this.emitter.opened(ip, session, act)),
         onFailed: () => sock.destroy(),
         onClosed: (verdict, up, down) => {
           act.verdict = verdict;
           act.bytesUp = up;
           act.bytesDown = down;
-          void this.emitter.emit(ip, session, act);
+          void this.emitter.emit(ip, session, act, openId);
         },
       });
     };
