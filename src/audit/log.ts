@@ -143,7 +143,7 @@ export class AuditLog {
   private writerAnswered(): void {
     if (--this.writerBusy > 0) return;
     for (const job of this.held.splice(0)) job();
-    if (this.pending.length) this.scheduleFlush();
+    if (this.pending.length || this.opens.length) this.scheduleFlush();
   }
 
   /**

@@ -126,4 +126,24 @@ describe('open connections: what reaches the writer', () => {
     assert.deepEqual(a.repo.openRows(), []);
     await a.stop();
   });
+
+  it('an open queued while a main-connection unit waits for the writer is written once that unit is through', async () => {
+    let release: (() => void) | undefined;
+    const a = await life(fresh(), true, (w) => ({
+      write: (records, ops) => (release ? w.write(records, ops) : new Promise<void>((resolve) => (release = resolve)).then(() => w.write(records, ops))),
+    }));
+    const first = a.log.append(http(1)); // held in the (wrapped) writer
+    await new Promise((r) => setImmediate(r));
+    const change = a.log.appendWith(() => ({ kind: 'admin', actor: 'op', action: 'test', target: 't' })); // waits for the writer
+    await new Promise((r) => setImmediate(r)); // its flush ran: the unit is held until the writer answers
+    const id = a.log.open(tunnel('during.example'));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(a.repo.openRows(), [], 'nothing posted while the unit waits');
+    release!();
+    await first;
+    await change;
+    for (let i = 0; i < 100 && a.repo.openRows().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(a.repo.openRows().map((r) => r[0]), [id]);
+    await a.stop();
+  });
 });
