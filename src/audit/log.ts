@@ -153,7 +153,9 @@ export class AuditLog {
    */
   append(input: AuditInput, closes?: number): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
-      this.pending.push(closes === undefined ? { build: () => input, atomic: false, resolve, reject } : { build: () => input, atomic: false, resolve, reject, closes });
+      const p: Pending = { build: () => input, atomic: false, resolve, reject };
+      if (closes !== undefined) p.closes = closes;
+      this.pending.push(p);
       this.scheduleFlush();
     });
   }
@@ -211,16 +213,12 @@ export class AuditLog {
   private openOps(batch: Pending[]): OpenOps {
     let opens = this.opens;
     this.opens = [];
+    const openedNow = opens.length ? new Set(opens.map((o) => o[0])) : undefined;
     const closes: number[] = [];
-    if (opens.length === 0) {
-      for (const p of batch) if (p.closes !== undefined) closes.push(p.closes);
-      return { opens, closes };
-    }
-    const openedNow = new Set(opens.map((o) => o[0]));
     const cancelled = new Set<number>();
     for (const p of batch) {
       if (p.closes === undefined) continue;
-      if (openedNow.has(p.closes)) cancelled.add(p.closes);
+      if (openedNow?.has(p.closes)) cancelled.add(p.closes);
       else closes.push(p.closes);
     }
     if (cancelled.size) opens = opens.filter((o) => !cancelled.has(o[0]));

@@ -11,7 +11,7 @@ import { ConntrackRecorder } from './conntrack/recorder.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { NftablesGate } from './nftables/gate.ts';
 import { execNft } from './nftables/nft-runner.ts';
-import type { AuditSink, SeatLookup } from './ports.ts';
+import type { AuditRecordInput, AuditSink, SeatLookup } from './ports.ts';
 import { Portal } from './portal.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';
 import { TlsInterceptor } from './proxy/tls-interceptor.ts';
@@ -82,15 +82,11 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       return { seat: o.seat.name, mac: o.mac, user, sessionId: o.session.id };
     },
   };
+  // the audit log stamps each record with its commit time (time never decreases along the chain)
+  const withoutTime = ({ time: _time, ...fields }: AuditRecordInput) => fields;
   const audit: AuditSink = {
-    append: async (r, openId) => {
-      const { time: _time, ...fields } = r;
-      await deps.audit.append(fields, openId);
-    },
-    open: (r) => {
-      const { time: _time, ...fields } = r;
-      return deps.audit.open(fields);
-    },
+    append: async (r, openId) => void (await deps.audit.append(withoutTime(r), openId)),
+    open: (r) => deps.audit.open(withoutTime(r)),
   };
   const lookup: LookupFunction = ((hostname: string, options: unknown, cb: (...a: unknown[]) => void) => {
     const fixed = c.hosts[hostname.toLowerCase()];

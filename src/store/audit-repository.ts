@@ -98,17 +98,14 @@ export interface ExportSnapshot {
   throughSeq: number;
 }
 
-/** The audit table: append (inside the writer's transaction), range reads, and the retention purge. */
 /** A row of audit_open: id, opened_at (unix ms), the record's input as JSON. */
 export type OpenRow = [number, number, string];
-interface OpenStatements {
-  insert: Database.Statement;
-  remove: Database.Statement;
-}
 
+/** The audit table: append (inside the writer's transaction), range reads, and the retention purge. */
 export class AuditRepository {
-  private open: OpenStatements | undefined;
   private readonly insert;
+  private readonly insertOpen;
+  private readonly removeOpen;
   private readonly tail;
   private readonly head;
   private readonly lastBefore;
@@ -126,6 +123,8 @@ export class AuditRepository {
          url, sni, status, bytes_up, bytes_down, duration_ms, verdict, actor, action, target, detail, prev_hash, hash)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.insertOpen = db.prepare<[OpenRow]>('INSERT INTO audit_open (id, opened_at, input) VALUES (?, ?, ?)');
+    this.removeOpen = db.prepare<[number]>('DELETE FROM audit_open WHERE id = ?');
     this.tail = db.prepare<[], Row>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1');
     this.head = db.prepare<[], Row>('SELECT * FROM audit ORDER BY seq ASC LIMIT 1');
     this.lastBefore = db.prepare<[number], Row>('SELECT * FROM audit WHERE time < ? ORDER BY seq DESC LIMIT 1');
@@ -137,21 +136,10 @@ export class AuditRepository {
     this.lastBeforeTime = db.prepare<[number], { seq: number }>('SELECT seq FROM audit WHERE time < ? ORDER BY time DESC, seq DESC LIMIT 1');
   }
 
-  /** Open connections awaiting their record (audit_open): [id, opened_at, input JSON]. */
-  openStatements(): OpenStatements {
-    this.open ??= {
-      insert: this.db.prepare('INSERT INTO audit_open (id, opened_at, input) VALUES (?, ?, ?)'),
-      remove: this.db.prepare('DELETE FROM audit_open WHERE id = ?'),
-    };
-    return this.open;
-  }
-
-  /** Writes what opened and removes what closed (inside the caller's transaction). */
+  /** Open connections awaiting their record (audit_open): writes what opened, removes what closed (inside the caller's transaction). */
   applyOpenOps(opens: readonly OpenRow[], closes: readonly number[]): void {
-    if (opens.length === 0 && closes.length === 0) return;
-    const st = this.openStatements();
-    for (const o of opens) st.insert.run(o);
-    for (const id of closes) st.remove.run(id);
+    for (const o of opens) this.insertOpen.run(o);
+    for (const id of closes) this.removeOpen.run(id);
   }
 
   /** Every row of audit_open, oldest first. */

@@ -57,8 +57,7 @@ export class AuditWriterThread implements AuditWriter {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      const m: ToAuditWriter = ops ? { t: 'write', id, rows: records.map(auditRow), opens: ops.opens, closes: ops.closes } : { t: 'write', id, rows: records.map(auditRow) };
-      this.worker!.postMessage(m);
+      this.worker!.postMessage({ t: 'write', id, rows: records.map(auditRow), ...ops } satisfies ToAuditWriter);
     });
   }
 

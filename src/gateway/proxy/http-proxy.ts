@@ -709,11 +709,7 @@ class Exchange implements UpstreamUser {
   /** Switched protocols: server bytes go to the client as they are (the server waits while the client is slow). */
   private tunnelDown(chunk: Buffer): void {
     this.act.bytesDown += chunk.length;
-    const up = this.up;
-    if (!this.conn.sock.write(chunk) && up && !up.sock.isPaused()) {
-      up.sock.pause();
-      this.conn.sock.once('drain', () => up.sock.resume());
-    }
+    if (!this.conn.sock.write(chunk)) this.upstreamWaitsForClient();
   }
 
   /** Switched protocols: the client half-closed; so does the connection to the server. */
@@ -807,11 +803,15 @@ class Exchange implements UpstreamUser {
     let ok = true;
     for (const b of send) ok = sock.write(b);
     sock.uncork();
-    if (!ok && this.up && !this.up.sock.isPaused()) {
-      const up = this.up;
-      up.sock.pause();
-      sock.once('drain', () => up.sock.resume());
-    }
+    if (!ok) this.upstreamWaitsForClient();
+  }
+
+  /** The client's socket is full: the server's connection is paused until it drains (backpressure). */
+  private upstreamWaitsForClient(): void {
+    const up = this.up;
+    if (!up || up.sock.isPaused()) return;
+    up.sock.pause();
+    this.conn.sock.once('drain', () => up.sock.resume());
   }
 
   /** The response is complete: record it, and let the client see it only once the record is committed. */

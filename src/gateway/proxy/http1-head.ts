@@ -155,7 +155,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   // RFC 9110 §15: values outside 100..599 are invalid (a gateway answers them with 502, never relays them)
   if (!/^[1-5]\d\d$/.test(code) || (line.length > 12 && line.charCodeAt(12) !== 0x20)) throw new DecodeError(HTTP1, start + 9, 'bad_status', 'status code is not three digits from 100 to 599');
   const reason = line.slice(13);
-  if (/[\0-\x08\x0a-\x1f\x7f]/.test(reason)) throw new DecodeError(HTTP1, start + 13, 'bad_reason', 'control characters in the reason phrase');
+  if (CONTROL_IN_VALUE.test(reason)) throw new DecodeError(HTTP1, start + 13, 'bad_reason', 'control characters in the reason phrase');
   return { status: Number(code), reason, minor, fields: parseFields(lines, start, offsets), length: end - start };
 }
 
