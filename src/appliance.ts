@@ -234,6 +234,7 @@ export class Appliance {
         lanInterface: config.interfaces.lan,
         wanInterface: config.interfaces.wan,
         lanSubnet: config.dhcp.subnet,
+        lanSubnets: [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)],
         directory: identity.directory,
         audit: identity.audit,
         ipForMac: (mac) => {

@@ -24,6 +24,8 @@ import { createAuditMetrics } from '../../src/audit/metrics.ts';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
 import type { AuditRecordInput, AuditSink } from '../../src/gateway/ports.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
+import { DestinationPolicy } from '../../src/gateway/destination/policy.ts';
+import { fixedHostsLookup } from '../../src/gateway/destination/lookup.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { AuditRepository } from '../../src/store/audit-repository.ts';
 import { openDatabase } from '../../src/store/database.ts';
@@ -119,6 +121,8 @@ const { values } = parseArgs({
     'audit-file': { type: 'string' },
     // the address the load generator connects from (the one seat with an open session)
     'seat-ip': { type: 'string', default: '127.0.0.1' },
+    // networks the origin servers are on (private in the benchmark's namespaces): the destination policy allows them
+    allow: { type: 'string', multiple: true, default: ['127.0.0.0/8', '10.0.0.0/8'] },
   },
 });
 const file = values['audit-file']!;
@@ -137,6 +141,8 @@ const proxy = new HttpProxy({
   audit: sink,
   logger: createLogger('warn'),
   metrics: createGatewayMetrics(new Registry()),
+  // the policy of the appliance (its cost is part of the measurement), with the bench's origins allowed
+  destinations: new DestinationPolicy({ options: { allow: values.allow!, lanSubnets: [] }, gatewayAddresses: () => [], lookup: fixedHostsLookup({}) }),
 });
 await proxy.start();
 process.stdout.write(`proxy ready (audit sink: ${kind})\n`);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isIpv4, ipToInt, parseCidr, parseMac } from '../wire/ipv4.ts';
 import { tftpConfigSchema } from '../tftp/config.ts';
+import { networksOverlap, parseIpNetwork, type IpNetwork } from '../wire/ip-address.ts';
 
 const ipv4 = z.string().refine(isIpv4, { message: 'must be a dotted IPv4 address' });
 const cidr = z.string().refine(
@@ -25,6 +26,18 @@ const mac = z.string().refine(
   },
   { message: 'must be a MAC address like 52:54:00:12:34:56' },
 );
+/** An allow-list entry: a network in CIDR form that does not reach the gateway's own loopback or "this host". */
+const allowedNetwork = z.string().superRefine((s, ctx) => {
+  let net: IpNetwork;
+  try {
+    net = parseIpNetwork(s);
+  } catch (e) {
+    return void ctx.addIssue({ code: 'custom', message: `must be a network in CIDR form, e.g. 192.168.50.0/24 or fd00:50::/64 (${(e as Error).message})` });
+  }
+  for (const forbidden of ['127.0.0.0/8', '0.0.0.0/8', '::1/128', '::/128'].map((c) => parseIpNetwork(c))) {
+    if (networksOverlap(net, forbidden)) ctx.addIssue({ code: 'custom', message: `overlaps ${forbidden.text}: the gateway itself is never an allowed destination` });
+  }
+});
 const ifname = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'must be a network interface name (1-15 characters)');
 
 const range = z
@@ -182,7 +195,6 @@ const baseSchema = z.strictObject({
         explicitProxyPort: z.int().min(1).max(65535).default(3128),
         httpInterceptPort: z.int().min(1).max(65535).default(3129),
         tlsInterceptPort: z.int().min(1).max(65535).default(3130),
-        tlsUpstreamPort: z.int().min(1).max(65535).default(443),
         /** ports the explicit proxy opens CONNECT tunnels to ('any': no restriction); others are refused (and recorded) */
         connectPorts: z.union([z.literal('any'), z.array(z.int().min(1).max(65535)).min(1)]).default([443]),
         portal: z
@@ -200,6 +212,10 @@ const baseSchema = z.strictObject({
         hosts: z.record(z.string(), ipv4).default({}),
         /** `flow` audit records for other forwarded traffic (UDP, ICMP, other TCP ports) from conntrack events */
         flowLog: z.boolean().default(true),
+        /** private networks seats may reach anyway (the shop's own servers); never the gateway itself or loopback */
+        allowDestinations: z.array(allowedNetwork).default([]),
+        /** intercepted HTTP/TLS whose Host or SNI names another place than the address dialled: record, or also refuse */
+        hostMismatch: z.enum(['record', 'refuse']).default('record'),
       })
       .prefault({}),
     audit: z

@@ -52,7 +52,11 @@ export interface AuditRecordInput {
   bytesDown: number;
   durationMs: number;
   verdict: AuditVerdict;
-  /** flow only: JSON with what the kernel saw (start and end times, packets each way, conntrack id) */
+  /**
+   * JSON. flow: what the kernel saw (start and end times, packets each way, conntrack id); proxied kinds: `dst`, the
+   * address:port actually dialled, `hostMismatch` when the Host field or SNI named another place, and for a refusal
+   * `reason` (destination policy, src/gateway/destination/)
+   */
   detail?: string;
 }
 

@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
-import { lookup as dnsLookup } from 'node:dns';
 import { networkInterfaces } from 'node:os';
-import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditLog } from '../audit/log.ts';
 import type { SeatDirectory } from '../identity/seat-directory.ts';
 import { createConntrackMetrics } from './conntrack/metrics.ts';
+import { fixedHostsLookup } from './destination/lookup.ts';
+import { DestinationPolicy } from './destination/policy.ts';
+import { specialRange } from './destination/ranges.ts';
+import { parseIpLiteral } from '../wire/ip-address.ts';
 import { ConntrackRecorder } from './conntrack/recorder.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { NftablesGate } from './nftables/gate.ts';
@@ -23,7 +25,6 @@ export interface GatewayConfig {
   explicitProxyPort: number;
   httpInterceptPort: number;
   tlsInterceptPort: number;
-  tlsUpstreamPort: number;
   /** ports CONNECT may open (default [443]) */
   connectPorts?: readonly number[] | 'any';
   portal: { port: number; url: string; message: string };
@@ -34,6 +35,10 @@ export interface GatewayConfig {
   hosts: Record<string, string>;
   /** `flow` audit records for other forwarded traffic (UDP, ICMP, other TCP ports) from conntrack; default true */
   flowLog?: boolean;
+  /** private networks seats may reach anyway (the shop's own servers), CIDR */
+  allowDestinations: readonly string[];
+  /** a Host field or SNI naming another place than the address dialled: recorded, or also refused */
+  hostMismatch: 'record' | 'refuse';
 }
 
 export interface GatewayServicesDeps {
@@ -41,6 +46,8 @@ export interface GatewayServicesDeps {
   lanInterface: string;
   wanInterface?: string | undefined;
   lanSubnet: string;
+  /** every subnet terminals are on (the LAN's and relayed ones): not a destination through the gateway */
+  lanSubnets: readonly string[];
   directory: SeatDirectory;
   audit: AuditLog;
   /** the address a seat's MAC holds a lease for now */
@@ -49,19 +56,9 @@ export interface GatewayServicesDeps {
   registry: Registry;
 }
 
-/** Every address of this host (all interfaces, any 127/8), re-read at most once per `ttlMs`. */
-function localAddressTest(ttlMs = 5000): (ip: string) => boolean {
-  let at = -Infinity;
-  let addresses = new Set<string>();
-  return (ip) => {
-    if (ip.startsWith('127.')) return true;
-    const now = Date.now();
-    if (now - at > ttlMs) {
-      addresses = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)));
-      at = now;
-    }
-    return addresses.has(ip);
-  };
+/** Every address of this host, all interfaces. */
+export function hostAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
 }
 
 /**
@@ -88,19 +85,19 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
     append: async (r, openId) => void (await deps.audit.append(withoutTime(r), openId)),
     open: (r) => deps.audit.open(withoutTime(r)),
   };
-  const lookup: LookupFunction = ((hostname: string, options: unknown, cb: (...a: unknown[]) => void) => {
-    const fixed = c.hosts[hostname.toLowerCase()];
-    if (!fixed) return dnsLookup(hostname, options as object, cb as never);
-    if ((options as { all?: boolean }).all) process.nextTick(cb, null, [{ address: fixed, family: 4 }]);
-    else process.nextTick(cb, null, fixed, 4);
-  }) as LookupFunction;
+  // one destination policy for every path out (proxies here; the ruleset renders the same ranges for forwarding)
+  const destinations = new DestinationPolicy({
+    options: { allow: c.allowDestinations, lanSubnets: deps.lanSubnets },
+    gatewayAddresses: hostAddresses,
+    lookup: fixedHostsLookup(c.hosts),
+  });
   const timeouts = { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs };
-  const common = { seats, audit, logger, metrics, lookup };
+  const common = { seats, audit, logger, metrics, destinations };
   const explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: c.listen, port: c.explicitProxyPort, connectPorts: c.connectPorts ?? [443], ...timeouts } });
-  const transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host: c.listen, port: c.httpInterceptPort, ...timeouts } });
+  const transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host: c.listen, port: c.httpInterceptPort, hostMismatch: c.hostMismatch, ...timeouts } });
   const tls = new TlsInterceptor({
     ...common,
-    options: { host: c.listen, port: c.tlsInterceptPort, upstreamPort: c.tlsUpstreamPort, helloTimeoutMs: c.tlsHelloTimeoutMs, ...timeouts },
+    options: { host: c.listen, port: c.tlsInterceptPort, hostMismatch: c.hostMismatch, helloTimeoutMs: c.tlsHelloTimeoutMs, ...timeouts },
   });
   const portal = new Portal({ logger, options: { host: c.listen, port: c.portal.port, publicUrl: c.portal.url, message: c.portal.message } });
   const occupiedIps = (): string[] =>
@@ -132,7 +129,10 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
           audit,
           logger,
           metrics: createConntrackMetrics(deps.registry),
-          isGatewayAddress: localAddressTest(),
+          isGatewayAddress: (ip) => {
+            const a = parseIpLiteral(ip);
+            return a !== undefined && (specialRange(a) === 'loopback' || destinations.isGatewayAddress(a));
+          },
         })
       : undefined;
   let unsubscribe: (() => void) | undefined;

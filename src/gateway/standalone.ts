@@ -4,7 +4,7 @@
  *
  *   node --import tsx src/gateway/standalone.ts --lan IF --lan-subnet CIDR --portal-url URL [--wan IF]
  *        [--explicit-port 3128] [--http-port 3129] [--tls-port 3130] [--portal-port 8081] [--table bootgate]
- *        [--upstream-tls-port 443] [--host-map name=ip ...] [--no-nft] [--log-level warn]
+ *        [--allow CIDR ...] [--host-mismatch record|refuse] [--host-map name=ip ...] [--no-nft] [--log-level warn]
  *
  * Sessions and audit live in memory and are driven over stdin/stdout, one JSON object per line:
  *   in:  {"op":"open","ip":"10.76.1.10","session":{seat,mac,user:{...},sessionId}} | {"op":"close","ip":…}
@@ -23,8 +23,9 @@ import type { AuditRecordInput, SeatSession } from './ports.ts';
 import { Portal } from './portal.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';
 import { TlsInterceptor } from './proxy/tls-interceptor.ts';
-import type { LookupFunction } from 'node:net';
-import { lookup as dnsLookup } from 'node:dns';
+import { fixedHostsLookup } from './destination/lookup.ts';
+import { DestinationPolicy } from './destination/policy.ts';
+import { hostAddresses } from './services.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +38,8 @@ const { values } = parseArgs({
     'http-port': { type: 'string', default: '3129' },
     'tls-port': { type: 'string', default: '3130' },
     'portal-port': { type: 'string', default: '8081' },
-    'upstream-tls-port': { type: 'string', default: '443' },
+    allow: { type: 'string', multiple: true },
+    'host-mismatch': { type: 'string', default: 'record' },
     table: { type: 'string', default: 'bootgate' },
     'host-map': { type: 'string', multiple: true },
     'no-nft': { type: 'boolean', default: false },
@@ -55,12 +57,12 @@ const audit = {
   },
 };
 const hostMap = new Map((values['host-map'] ?? []).map((s) => s.split('=') as [string, string]));
-const lookup: LookupFunction = ((hostname: string, options: unknown, cb: (...a: unknown[]) => void) => {
-  const fixed = hostMap.get(hostname.toLowerCase());
-  if (!fixed) return dnsLookup(hostname, options as object, cb as never);
-  if ((options as { all?: boolean }).all) process.nextTick(cb, null, [{ address: fixed, family: 4 }]);
-  else process.nextTick(cb, null, fixed, 4);
-}) as LookupFunction;
+const destinations = new DestinationPolicy({
+  options: { allow: values.allow ?? [], lanSubnets: values['lan-subnet'] ? [values['lan-subnet']] : [] },
+  gatewayAddresses: hostAddresses,
+  lookup: fixedHostsLookup(hostMap),
+});
+const hostMismatch = values['host-mismatch'] === 'refuse' ? 'refuse' : 'record';
 
 const host = values.listen!;
 const ports = {
@@ -70,10 +72,10 @@ const ports = {
   portal: Number(values['portal-port']),
 };
 const timeouts = { connectTimeoutMs: 10_000, idleTimeoutMs: 120_000 };
-const common = { seats, audit, logger, metrics, lookup };
+const common = { seats, audit, logger, metrics, destinations };
 const explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host, port: ports.explicit, ...timeouts } });
-const transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host, port: ports.http, ...timeouts } });
-const tlsInt = new TlsInterceptor({ ...common, options: { host, port: ports.tls, upstreamPort: Number(values['upstream-tls-port']), helloTimeoutMs: 10_000, ...timeouts } });
+const transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host, port: ports.http, hostMismatch, ...timeouts } });
+const tlsInt = new TlsInterceptor({ ...common, options: { host, port: ports.tls, hostMismatch, helloTimeoutMs: 10_000, ...timeouts } });
 const portal = new Portal({ logger, options: { host, port: ports.portal, publicUrl: values['portal-url'] ?? `http://127.0.0.1:${ports.portal}/`, message: 'This seat has no open session. Please see the cashier.' } });
 const gate = values['no-nft']
   ? undefined

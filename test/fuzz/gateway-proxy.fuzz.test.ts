@@ -32,10 +32,10 @@ import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
 import type { AuditRecordInput } from '../../src/gateway/ports.ts';
 import { BodyReader, FramingError, requestFraming, responseFraming } from '../../src/gateway/proxy/http1-body.ts';
 import { headEnd, parseRequestHead, parseResponseHead, skipEmptyLines } from '../../src/gateway/proxy/http1-head.ts';
-import { HttpProxy, type HttpProxyOptions } from '../../src/gateway/proxy/http-proxy.ts';
+import { HttpProxy, type HttpProxyDeps, type HttpProxyOptions } from '../../src/gateway/proxy/http-proxy.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { DecodeError } from '../../src/wire/decode-error.ts';
-import { MemoryAudit, MemorySeats, session, staticLookup } from '../helpers/gateway-harness.ts';
+import { loopbackDestinations, MemoryAudit, MemorySeats, session } from '../helpers/gateway-harness.ts';
 
 const HOST = 'web.bggw.test';
 const SEAT_IP = '127.0.0.1';
@@ -58,14 +58,15 @@ after(() => {
 
 const listen = (s: net.Server) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
 
-function makeProxy(mode: HttpProxyOptions['mode'], seats: MemorySeats, audit: MemoryAudit, extra: Partial<HttpProxyOptions> = {}): HttpProxy {
+function makeProxy(mode: HttpProxyOptions['mode'], seats: MemorySeats, audit: MemoryAudit, extra: Partial<HttpProxyOptions> = {}, deps: Partial<HttpProxyDeps> = {}): HttpProxy {
   return new HttpProxy({
     seats,
     audit,
     logger: createLogger('silent'),
     metrics: createGatewayMetrics(new Registry()),
-    lookup: staticLookup({ [HOST]: '127.0.0.1' }),
+    destinations: loopbackDestinations({ [HOST]: '127.0.0.1' }),
     options: { mode, host: '127.0.0.1', port: 0, ...TIMEOUTS, ...extra },
+    ...deps,
   });
 }
 
@@ -264,7 +265,8 @@ describe('HTTP proxy, client side: random and damaged requests at the live expli
     ports.web = await listen(web);
     ports.tunnel = await listen(tunnelled);
     explicit = makeProxy('explicit', seats, audit, { connectPorts: [ports.tunnel] });
-    transparent = makeProxy('transparent', seats, audit);
+    // the transparent proxy's connections "were going to" the web server (no nftables redirect in-process)
+    transparent = makeProxy('transparent', seats, audit, {}, { originalDestination: () => ({ address: '127.0.0.1', port: ports.web }) });
     ports.explicit = await explicit.start();
     ports.transparent = await transparent.start();
   });

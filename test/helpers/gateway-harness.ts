@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DestinationPolicy } from '../../src/gateway/destination/policy.ts';
 import type { AuditRecordInput, AuditSink, SeatLookup, SeatSession } from '../../src/gateway/ports.ts';
 
 /** Seat sessions held in memory, opened and closed by the test. */
@@ -60,4 +61,13 @@ export function selfSignedCert(names: string[]): { key: string; cert: string; di
     '-keyout', keyPath, '-out', certPath,
   ], { stdio: 'pipe' });
   return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), dir, certPath, keyPath, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * The gateway's destination policy for tests whose origin servers listen on loopback: 127.0.0.0/8 allow-listed
+ * (the appliance's config refuses that; here it stands for "the shop's own servers"), no gateway addresses,
+ * names answered by `map`.
+ */
+export function loopbackDestinations(map: Record<string, string> = {}, allow: string[] = ['127.0.0.0/8']): DestinationPolicy {
+  return new DestinationPolicy({ options: { allow, lanSubnets: [] }, gatewayAddresses: () => [], lookup: staticLookup(map) });
 }

@@ -16,7 +16,7 @@ import { Registry } from 'prom-client';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { MemoryAudit, MemorySeats, session, staticLookup } from '../helpers/gateway-harness.ts';
+import { MemoryAudit, MemorySeats, session, loopbackDestinations } from '../helpers/gateway-harness.ts';
 
 const run = promisify(execFile);
 const seats = new MemorySeats();
@@ -33,7 +33,7 @@ before(async () => {
     logger: createLogger('silent'),
     metrics: createGatewayMetrics(new Registry()),
     // the second name stands for a DNS zone an attacker controls, which answers any label
-    lookup: staticLookup({ [HOST]: '127.0.0.1', 'bank.example#.evil.example': '127.0.0.1' }),
+    destinations: loopbackDestinations({ [HOST]: '127.0.0.1', 'bank.example#.evil.example': '127.0.0.1' }),
     options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000, connectPorts: 'any' },
   });
   proxyPort = await proxy.start();

@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
+import net, { type LookupFunction } from 'node:net';
 import tls from 'node:tls';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { DestinationPolicy } from '../../src/gateway/destination/policy.ts';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
 import type { AuditRecordInput } from '../../src/gateway/ports.ts';
 import { forwardedHead } from '../../src/gateway/proxy/headers.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { TlsInterceptor } from '../../src/gateway/proxy/tls-interceptor.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { MemoryAudit, MemorySeats, selfSignedCert, session, staticLookup } from '../helpers/gateway-harness.ts';
+import { loopbackDestinations, MemoryAudit, MemorySeats, selfSignedCert, session } from '../helpers/gateway-harness.ts';
 
 const logger = createLogger('silent');
 const seats = new MemorySeats();
@@ -18,7 +19,8 @@ let audit = new MemoryAudit();
 /** When set, the sink's append goes here instead (a test that controls when, or whether, a record commits). */
 let appendHook: ((r: AuditRecordInput) => Promise<void>) | undefined;
 const sink = { append: (r: AuditRecordInput) => (appendHook ? appendHook(r) : audit.append(r)) };
-const lookup = staticLookup({ 'web.bggw.test': '127.0.0.1', 'tls.bggw.test': '127.0.0.1' });
+const names = { 'web.bggw.test': '127.0.0.1', 'tls.bggw.test': '127.0.0.1' };
+const destinations = loopbackDestinations(names);
 const cert = selfSignedCert(['tls.bggw.test']);
 const BIG = 4 * 1024 * 1024;
 
@@ -72,11 +74,11 @@ const listen = (s: net.Server) => new Promise<number>((r) => s.listen(0, '127.0.
 before(async () => {
   webPort = await listen(web);
   tlsPort = await listen(tlsServer);
-  const common = { seats, audit: sink, logger, metrics, lookup };
+  const common = { seats, audit: sink, logger, metrics, destinations };
   // upstreams listen on ephemeral ports here; the [443] default is tested with a proxy of its own below
   explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000, connectPorts: 'any' } });
-  transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
-  sni = new TlsInterceptor({ ...common, options: { host: '127.0.0.1', port: 0, upstreamPort: tlsPort, helloTimeoutMs: 2000, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+  transparent = new HttpProxy({ ...common, originalDestination: () => ({ address: '127.0.0.1', port: webPort }), options: { mode: 'transparent', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+  sni = new TlsInterceptor({ ...common, originalDestination: () => ({ address: '127.0.0.1', port: tlsPort }), options: { host: '127.0.0.1', port: 0, helloTimeoutMs: 2000, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
   explicitPort = await explicit.start();
   transparentPort = await transparent.start();
   sniPort = await sni.start();
@@ -219,7 +221,7 @@ describe('explicit proxy', () => {
   });
 
   it('CONNECT to a port outside connectPorts (default [443]): 403, a refused record, nothing upstream', async () => {
-    const strict = new HttpProxy({ seats, audit: sink, logger, metrics, lookup, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+    const strict = new HttpProxy({ seats, audit: sink, logger, metrics, destinations, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
     const port = await strict.start();
     try {
       seats.byIp.set('127.0.0.1', session('seat-9'));
@@ -355,7 +357,7 @@ describe('explicit proxy: timeouts (one sweep, no per-request timers)', () => {
   it('an upstream that accepts but never answers: 502 after the idle timeout, and an error record', async () => {
     const silent = net.createServer(() => undefined);
     const port = await listen(silent);
-    const quick = new HttpProxy({ seats, audit: sink, logger, metrics, lookup, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 300 } });
+    const quick = new HttpProxy({ seats, audit: sink, logger, metrics, destinations, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 300 } });
     const quickPort = await quick.start();
     try {
       seats.byIp.set('127.0.0.1', session('seat-6'));
@@ -371,8 +373,9 @@ describe('explicit proxy: timeouts (one sweep, no per-request timers)', () => {
   });
 
   it('an upstream connection that never opens (here: a name lookup that never answers): 502 after the connect timeout', async () => {
-    const hang = (() => undefined) as unknown as typeof lookup;
-    const quick = new HttpProxy({ seats, audit: sink, logger, metrics, lookup: hang, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 60_000 } });
+    const hang = (() => undefined) as unknown as LookupFunction;
+    const never = new DestinationPolicy({ options: { allow: [], lanSubnets: [] }, gatewayAddresses: () => [], lookup: hang });
+    const quick = new HttpProxy({ seats, audit: sink, logger, metrics, destinations: never, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 60_000 } });
     const quickPort = await quick.start();
     try {
       seats.byIp.set('127.0.0.1', session('seat-6'));

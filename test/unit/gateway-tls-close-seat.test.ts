@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
 import { TlsInterceptor } from '../../src/gateway/proxy/tls-interceptor.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { MemoryAudit, MemorySeats, selfSignedCert, session, staticLookup } from '../helpers/gateway-harness.ts';
+import { MemoryAudit, MemorySeats, selfSignedCert, session, loopbackDestinations } from '../helpers/gateway-harness.ts';
 
 /**
  * TlsInterceptor.closeSeat: a seat's session closes while its browser holds kept-alive TLS connections. Those
@@ -34,8 +34,9 @@ describe('TLS SNI interceptor: closeSeat cuts the connections of one seat', () =
       audit,
       logger: createLogger('silent'),
       metrics,
-      lookup: staticLookup({ 'keep.bgcr.test': '127.0.0.1' }),
-      options: { host: '127.0.0.1', port: 0, upstreamPort, helloTimeoutMs: 2000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 },
+      destinations: loopbackDestinations({ 'keep.bgcr.test': '127.0.0.1' }),
+      originalDestination: () => ({ address: '127.0.0.1', port: upstreamPort }),
+      options: { host: '127.0.0.1', port: 0, helloTimeoutMs: 2000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 },
     });
     port = await interceptor.start();
   });

@@ -77,41 +77,41 @@ describe('UpstreamPool', () => {
   it('a released connection is reused for the same host:port, not for another', async () => {
     const pool = newPool();
     const u1 = new User();
-    const a = pool.acquire('127.0.0.1', port, u1);
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u1);
     assert.equal(a.reused, false);
     await exchange(a.up, u1, 1);
     pool.release(a.up, 0);
     const u2 = new User();
-    const b = pool.acquire('127.0.0.1', port, u2);
+    const b = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u2);
     assert.deepEqual([b.up === a.up, b.reused, b.up.uses, b.up.user === u2], [true, true, 2, true]);
     await exchange(b.up, u2, 2);
     assert.equal(u1.data, 'ok 1\n', 'the first user no longer gets the connection\'s bytes');
     pool.release(b.up, 0);
-    const other = pool.acquire('127.0.0.2', port, new User());
+    const other = pool.acquireOrConnect(`127.0.0.2:${port}`, '127.0.0.2', port, new User());
     assert.equal(other.reused, false, 'another key');
   });
 
   it('the most recently released connection is handed out first', async () => {
     const pool = newPool();
     const [u1, u2] = [new User(), new User()];
-    const a = pool.acquire('127.0.0.1', port, u1);
-    const b = pool.acquire('127.0.0.1', port, u2);
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u1);
+    const b = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u2);
     await Promise.all([exchange(a.up, u1, 1), exchange(b.up, u2, 2)]);
     pool.release(a.up, 0);
     pool.release(b.up, 1);
-    assert.equal(pool.acquire('127.0.0.1', port, new User()).up, b.up);
-    assert.equal(pool.acquire('127.0.0.1', port, new User()).up, a.up);
+    assert.equal(pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, new User()).up, b.up);
+    assert.equal(pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, new User()).up, a.up);
   });
 
   it('a connection the server closes while idle is not handed out, even before its close is reported', async () => {
     const pool = newPool();
     const u = new User();
-    const a = pool.acquire('127.0.0.1', port, u);
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u);
     await exchange(a.up, u, 1);
     pool.release(a.up, 0);
     // the moment the FIN is read (the pool's own 'end' listener ran first), the next request wants a connection
     const got = await new Promise<{ up: Upstream; reused: boolean }>((resolve) => {
-      a.up.sock.once('end', () => resolve(pool.acquire('127.0.0.1', port, new User())));
+      a.up.sock.once('end', () => resolve(pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, new User())));
       serverOf(a.up).end();
     });
     assert.equal(got.reused, false);
@@ -123,11 +123,11 @@ describe('UpstreamPool', () => {
   it('unsolicited bytes from the server on an idle connection close it; it is not handed out', async () => {
     const pool = newPool();
     const u = new User();
-    const a = pool.acquire('127.0.0.1', port, u);
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u);
     await exchange(a.up, u, 1);
     pool.release(a.up, 0);
     const got = await new Promise<{ up: Upstream; reused: boolean }>((resolve) => {
-      a.up.sock.once('data', () => resolve(pool.acquire('127.0.0.1', port, new User())));
+      a.up.sock.once('data', () => resolve(pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, new User())));
       serverOf(a.up).write('HTTP/1.1 408 Request Timeout\r\n\r\n');
     });
     assert.equal(got.reused, false);
@@ -137,21 +137,21 @@ describe('UpstreamPool', () => {
   it('a connection that ended or was destroyed is not pooled on release', async () => {
     const pool = newPool();
     const u = new User();
-    const a = pool.acquire('127.0.0.1', port, u);
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u);
     await exchange(a.up, u, 1);
     const ended = new Promise<void>((r) => a.up.sock.once('end', () => r()));
     serverOf(a.up).end();
     await ended;
     pool.release(a.up, 0);
     assert.equal(a.up.sock.destroyed, true);
-    assert.equal(pool.acquire('127.0.0.1', port, new User()).reused, false);
+    assert.equal(pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, new User()).reused, false);
   });
 
   it('no more than maxIdle idle connections are kept; the rest are closed', async () => {
     const pool = newPool(1);
     const [u1, u2] = [new User(), new User()];
-    const a = pool.acquire('127.0.0.1', port, u1);
-    const b = pool.acquire('127.0.0.1', port, u2);
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u1);
+    const b = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u2);
     await Promise.all([exchange(a.up, u1, 1), exchange(b.up, u2, 2)]);
     pool.release(a.up, 0);
     pool.release(b.up, 0);
@@ -161,8 +161,8 @@ describe('UpstreamPool', () => {
   it('sweep closes the connections idle longer than the limit, keeps the others', async () => {
     const pool = newPool();
     const [u1, u2] = [new User(), new User()];
-    const a = pool.acquire('127.0.0.1', port, u1);
-    const b = pool.acquire('127.0.0.1', port, u2);
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u1);
+    const b = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u2);
     await Promise.all([exchange(a.up, u1, 1), exchange(b.up, u2, 2)]);
     const serverA = serverOf(a.up);
     pool.release(a.up, 10);
@@ -170,19 +170,19 @@ describe('UpstreamPool', () => {
     pool.sweep(20, 5);
     assert.deepEqual([a.up.sock.destroyed, b.up.sock.destroyed], [true, false]);
     await new Promise<void>((r) => (serverA.destroyed ? r() : serverA.once('close', () => r())));
-    assert.equal(pool.acquire('127.0.0.1', port, new User()).up, b.up);
+    assert.equal(pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, new User()).up, b.up);
   });
 
   it('the user in charge hears of a close, with the error that caused it', async () => {
     const pool = newPool();
     const u = new User();
-    const a = pool.acquire('127.0.0.1', port, u);
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u);
     await exchange(a.up, u, 1);
     serverOf(a.up).resetAndDestroy();
     await u.closedP;
     assert.ok(u.closed instanceof Error);
     const v = new User();
-    const b = pool.acquire('127.0.0.1', port, v);
+    const b = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, v);
     b.up.destroy(new Error('upstream timeout'));
     await v.closedP;
     assert.equal(v.closed?.message, 'upstream timeout');

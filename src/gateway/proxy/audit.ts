@@ -9,7 +9,7 @@ export function clientIp(remoteAddress: string | undefined): string {
 }
 
 /** What one request or tunnel did: the record's own fields, with its start time (the seat's come from the session). */
-export type Activity = Pick<AuditRecordInput, 'kind' | 'method' | 'host' | 'port' | 'url' | 'sni' | 'status' | 'bytesUp' | 'bytesDown' | 'verdict'> & {
+export type Activity = Pick<AuditRecordInput, 'kind' | 'method' | 'host' | 'port' | 'url' | 'sni' | 'status' | 'bytesUp' | 'bytesDown' | 'verdict' | 'detail'> & {
   startedAt: number;
 };
 
@@ -87,6 +87,7 @@ export class AuditEmitter {
     if (a.url !== undefined) record.url = a.url;
     if (a.sni !== undefined) record.sni = a.sni;
     if (a.status !== undefined) record.status = a.status;
+    if (a.detail !== undefined) record.detail = a.detail;
     return record;
   }
 
@@ -94,4 +95,14 @@ export class AuditEmitter {
   async drain(): Promise<void> {
     while (this.inFlight.size) await Promise.all([...this.inFlight]);
   }
+}
+
+/** A refusal's record detail: the reason and the address that would have been dialled. */
+export function refusalDetail(reason: string, dst: string | undefined): string {
+  return dst === undefined ? `{"reason":"${reason}"}` : `{"reason":"${reason}","dst":"${dst}"}`;
+}
+
+/** An allowed connection's record detail: the address dialled (JSON built by hand: it runs once per request). */
+export function dstDetail(dst: string, hostMismatch = false): string {
+  return hostMismatch ? `{"dst":"${dst}","hostMismatch":true}` : `{"dst":"${dst}"}`;
 }

@@ -2,10 +2,13 @@
  * The logging HTTP proxy, in one of two modes:
  *   explicit     — seats configured to use it: absolute-form requests (RFC 9112 §3.2.2) and CONNECT tunnels
  *                  (RFC 9110 §9.3.6).
- *   transparent  — seat tcp/80 redirected here by nftables: origin-form requests, upstream taken from Host
- *                  (RFC 9112 §3.2.1). (Node cannot read SO_ORIGINAL_DST, so the Host header is the destination.)
- * A client address without an open session is refused (403) before anything is sent upstream. Each request or
- * tunnel becomes one audit record. Bodies stream through with backpressure, never buffered.
+ *   transparent  — seat tcp/80 redirected here by nftables: origin-form requests (RFC 9112 §3.2.1), sent to the
+ *                  address the seat dialled (SO_ORIGINAL_DST of the redirect), never to where the Host field
+ *                  points; a Host naming another place is recorded (`hostMismatch`) and, if configured, refused.
+ * A client address without an open session is refused (403) before anything is sent upstream; so is a destination
+ * the destination policy refuses (destination/policy.ts: the gateway itself, the LAN, private ranges), judged on
+ * the address that is then dialled. Each request or tunnel becomes one audit record. Bodies stream through with
+ * backpressure, never buffered.
  *
  * HTTP/1.1 is spoken directly on net sockets (http1-head.ts, http1-body.ts) rather than through node:http: a
  * proxy only needs each head parsed and each body's end found, and Node's server and client objects cost
@@ -21,19 +24,21 @@
  */
 import { STATUS_CODES } from 'node:http';
 import net, { type Socket } from 'node:net';
-import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
 import { DecodeError } from '../../wire/decode-error.ts';
+import { formatIp } from '../../wire/ip-address.ts';
+import { endpointText, REFUSAL_EXPLANATION, type Decision, type DestinationPolicy, type RefusalReason } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
 import { appendBytes } from './append-bytes.ts';
-import { AuditEmitter, clientIp, type Activity } from './audit.ts';
+import { AuditEmitter, clientIp, dstDetail, refusalDetail, type Activity } from './audit.ts';
 import { SeatConnections } from './seat-connections.ts';
 import { forwardedHead, parseAuthority, refusalPage } from './headers.ts';
 import { MAX_HEAD_BYTES, field, fieldValues, headEnd, listTokens, parseRequestHead, parseResponseHead, skipEmptyLines, type RequestHead, type ResponseHead } from './http1-head.ts';
 import { BodyReader, FramingError, contentLength, requestFraming, responseFraming, type Framing } from './http1-body.ts';
 import { UpstreamPool, type Upstream, type UpstreamUser } from './upstream-pool.ts';
+import { conntrackOriginalDestination, dialledOf, type Dialled, type OriginalDestinationReader } from './original-destination.ts';
 
 export interface HttpProxyOptions {
   mode: 'explicit' | 'transparent';
@@ -53,6 +58,11 @@ export interface HttpProxyOptions {
   keepAliveTimeoutMs?: number;
   /** a request head must arrive completely within this (default 30 s) */
   headersTimeoutMs?: number;
+  /**
+   * transparent mode: a Host field naming another place than the address dialled is always recorded
+   * (`hostMismatch` in the record's detail); 'refuse' also refuses the request (403). Default 'record'.
+   */
+  hostMismatch?: 'record' | 'refuse';
 }
 
 export interface HttpProxyDeps {
@@ -61,13 +71,22 @@ export interface HttpProxyDeps {
   audit: AuditSink;
   logger: Logger;
   metrics: GatewayMetrics;
-  /** name resolution for upstream hosts (default: the system resolver) */
-  lookup?: LookupFunction;
+  /** judges every destination and resolves names (once: the address it returns is the one dialled) */
+  destinations: DestinationPolicy;
+  /** transparent mode: the address a redirected connection was going to (default: the kernel's conntrack entry) */
+  originalDestination?: OriginalDestinationReader;
 }
 
 const NO_SESSION = refusalPage(403, 'No open session', 'This seat has no open session. Please see the cashier.');
 const BAD_TARGET = refusalPage(400, 'Bad request', 'The request does not name a host this proxy can reach.');
 const BAD_REQUEST = refusalPage(400, 'Bad request', 'The request is not valid HTTP/1.1.');
+const HOST_MISMATCH = refusalPage(403, 'Destination refused', 'The Host field names another site than the address this connection was made to.');
+const NOT_REDIRECTED = refusalPage(403, 'Destination refused', 'This connection did not come through the gateway’s redirect.');
+
+/** The 403 page for a destination the policy refuses. */
+export function destinationRefusalPage(reason: RefusalReason): { status: number; body: string } {
+  return refusalPage(403, 'Destination refused', `This gateway does not connect seats to ${REFUSAL_EXPLANATION[reason]}.`);
+}
 /** idle connections kept to origin servers, all hosts together */
 const MAX_IDLE_UPSTREAM = 1024;
 /** a body slice up to this size is copied into one write with the head; larger ones are written corked */
@@ -108,7 +127,7 @@ export class HttpProxy {
   constructor(readonly deps: HttpProxyDeps) {
     this.log = deps.logger.child({ module: `gateway.proxy.${deps.options.mode}` });
     this.emitter = new AuditEmitter(deps.audit, deps.metrics, this.log);
-    this.pool = new UpstreamPool(MAX_IDLE_UPSTREAM, deps.lookup);
+    this.pool = new UpstreamPool(MAX_IDLE_UPSTREAM);
     const o = deps.options;
     this.tickMs = Math.max(25, Math.min(1000, Math.floor(Math.min(o.connectTimeoutMs, o.idleTimeoutMs, o.keepAliveTimeoutMs ?? 5000) / 4)));
   }
@@ -149,10 +168,11 @@ export class HttpProxy {
 
   async start(): Promise<number> {
     // allowHalfOpen: a client may send its request and shut down its side; the response still goes back.
+    const readDialled = this.deps.originalDestination ?? conntrackOriginalDestination;
     const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => {
       const ip = clientIp(sock.remoteAddress);
       this.clients.track(sock, ip);
-      const c = new ClientConnection(this, sock, ip);
+      const c = new ClientConnection(this, sock, ip, this.deps.options.mode === 'transparent' ? dialledOf(readDialled(sock)) : undefined);
       this.connections.add(c);
       sock.once('close', () => this.connections.delete(c));
     });
@@ -250,12 +270,50 @@ export class HttpProxy {
       void this.emitter.emit(ip, session, act);
       return reply('403 Forbidden');
     }
+    const decided = this.deps.destinations.decideWithin(target.host, this.deps.options.connectTimeoutMs);
+    const go = (d: Decision): void => {
+      if (client.destroyed) return;
+      if (!d.allowed && d.reason === 'unresolved') {
+        act.status = 502;
+        act.verdict = 'error';
+        void this.emitter.emit(ip, session, act);
+        return reply('502 Bad Gateway');
+      }
+      if (!d.allowed) {
+        this.countRefusal('connect', d.reason);
+        act.status = 403;
+        act.verdict = 'refused';
+        act.detail = refusalDetail(d.reason, endpointText(d.address, target.port));
+        void this.emitter.emit(ip, session, act);
+        const page = destinationRefusalPage(d.reason);
+        client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\nconnection: close\r\n\r\n${page.body}`);
+        return c.closeGracefully();
+      }
+      act.detail = dstDetail(endpointText(d.address, target.port));
+      this.splice(c, session, act, { host: d.address, port: target.port }, rest);
+    };
+    if (decided instanceof Promise) void decided.then(go);
+    else go(decided);
+  }
+
+  /** A refused destination, counted by path and reason (the record carries the reason too). */
+  countRefusal(path: string, reason: string): void {
+    this.deps.metrics.destinationRefusals.inc({ path, reason });
+    this.log.debug({ path, reason }, 'destination refused');
+  }
+
+  private splice(c: ClientConnection, session: SeatSession, act: Activity, to: { host: string; port: number }, rest: Buffer | undefined): void {
+    const client = c.sock;
+    const ip = c.ip;
+    const reply = (status: string): void => {
+      client.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      c.closeGracefully();
+    };
     let openId: number | undefined;
     spliceTunnel({
       client,
       first: rest ?? Buffer.alloc(0),
-      target,
-      lookup: this.deps.lookup,
+      target: to,
       connectTimeoutMs: this.deps.options.connectTimeoutMs,
       idleTimeoutMs: this.deps.options.idleTimeoutMs,
       tunnels: this.tunnels,
@@ -325,6 +383,8 @@ class ClientConnection {
     readonly proxy: HttpProxy,
     readonly sock: Socket,
     readonly ip: string,
+    /** transparent mode: where the client's connection was going (null: nowhere known); explicit: undefined */
+    readonly dialled: Dialled | null | undefined,
   ) {
     this.seen = proxy.tick;
     sock.on('data', (c: Buffer) => this.onData(c));
@@ -555,6 +615,15 @@ class Exchange implements UpstreamUser {
   private startTick: number;
   private seen: number;
   private readonly head: string;
+  /** no upstream yet: the Host check or the destination decision (a name lookup) is under way */
+  private resolving = false;
+  /** request body bytes that arrived while resolving, written once the upstream connection exists */
+  private pendingBody: Buffer[] | undefined;
+  /** the pool key: the name and port as the client gave them (explicit), or the address dialled (transparent) */
+  private readonly key: string;
+  /** where the upstream connection goes once decided (an allowed IP literal), and its port */
+  private dst: { address: string; port: number } | undefined;
+  private hostMismatch = false;
 
   constructor(
     private readonly conn: ClientConnection,
@@ -567,7 +636,10 @@ class Exchange implements UpstreamUser {
     private readonly upgrade: readonly string[],
   ) {
     this.keepAlive = keepAlive;
-    this.act = { kind: 'http', method: request.method, host: target.host, port: target.port, url: target.url, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
+    const dialled = conn.dialled;
+    const port = dialled ? dialled.port : target.port;
+    this.key = dialled ? `${dialled.ip.value}:${port}` : `${target.host}:${port}`;
+    this.act = { kind: 'http', method: request.method, host: target.host, port, url: target.url, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
     this.requestBodyReader = framing.type === 'none' ? undefined : new BodyReader(framing);
     this.startTick = this.seen = conn.proxy.tick;
     const authority = target.port === 80 ? target.host : `${target.host}:${target.port}`;
@@ -580,15 +652,92 @@ class Exchange implements UpstreamUser {
     this.head = `${request.method} ${target.path} HTTP/1.1\r\nHost: ${authority}\r\n${fields}${length}${upgrading}Via: 1.${request.minor} bootgate\r\n\r\n`;
   }
 
+  /**
+   * Finds the upstream: (transparent) the Host field is checked against the address dialled; an idle connection
+   * under this exchange's key is reused; else the destination policy decides (a name is resolved, once) and a
+   * connection opens to the address it allowed. Any step may wait for a lookup; the connect deadline covers that.
+   */
   begin(): void {
-    const { up, reused } = this.conn.proxy.pool.acquire(this.target.host, this.target.port, this);
+    this.resolving = true;
+    const dialled = this.conn.dialled;
+    if (dialled === null) return this.refuseDestination('not_redirected', undefined);
+    if (!dialled) return this.findUpstream();
+    const same = this.conn.proxy.deps.destinations.names(this.target.host, dialled.ip);
+    if (typeof same === 'boolean') return this.afterHostCheck(same);
+    same.then(
+      (v) => this.afterHostCheck(v),
+      () => this.afterHostCheck(false),
+    );
+  }
+
+  private afterHostCheck(same: boolean): void {
+    if (this.finished) return;
+    if (!same) {
+      this.hostMismatch = true;
+      this.conn.proxy.deps.metrics.hostMismatches.inc({ path: 'transparent' });
+      if (this.conn.proxy.deps.options.hostMismatch === 'refuse') return this.refuseDestination('host_mismatch', this.dialledText());
+    }
+    this.findUpstream();
+  }
+
+  private dialledText(): string | undefined {
+    const d = this.conn.dialled;
+    return d ? endpointText(formatIp(d.ip), d.port) : undefined;
+  }
+
+  private findUpstream(): void {
+    const proxy = this.conn.proxy;
+    const pooled = proxy.pool.acquire(this.key, this);
+    if (pooled) return this.send(pooled, true);
+    const dialled = this.conn.dialled;
+    const decided = dialled ? proxy.deps.destinations.checkAddress(dialled.ip) : proxy.deps.destinations.decide(this.target.host);
+    if (decided instanceof Promise) void decided.then((d) => this.afterDecision(d));
+    else this.afterDecision(decided);
+  }
+
+  private afterDecision(d: Decision): void {
+    if (this.finished) return;
+    if (!d.allowed && d.reason === 'unresolved') return this.fail(502, 'name not resolved');
+    const port = this.act.port;
+    if (!d.allowed) return this.refuseDestination(d.reason, endpointText(d.address, port));
+    this.send(this.conn.proxy.pool.connect(this.key, d.address, port, this), false);
+  }
+
+  /** The upstream is there: the request head goes, then any body bytes that came meanwhile. */
+  private send(up: Upstream, reused: boolean): void {
+    this.resolving = false;
     this.up = up;
     this.reused = reused;
+    this.dst = { address: up.address, port: up.port };
+    this.act.detail = dstDetail(endpointText(up.address, up.port), this.hostMismatch);
     up.sock.write(this.head, 'latin1');
+    const pending = this.pendingBody;
+    if (!pending) return;
+    this.pendingBody = undefined;
+    let ok = true;
+    for (const b of pending) ok = up.sock.write(b);
+    if (ok && this.conn.sock.isPaused()) this.conn.sock.resume();
+  }
+
+  /** The destination is refused: a 403 page, a `refused` record with the reason, and the client connection closes. */
+  private refuseDestination(reason: RefusalReason | 'host_mismatch' | 'not_redirected', dst: string | undefined): void {
+    if (!this.abandon()) return;
+    const proxy = this.conn.proxy;
+    proxy.countRefusal(proxy.deps.options.mode, reason);
+    this.act.status = 403;
+    this.act.verdict = 'refused';
+    this.act.detail = refusalDetail(reason, dst);
+    this.conn.exchangeFailed(reason === 'host_mismatch' ? HOST_MISMATCH : reason === 'not_redirected' ? NOT_REDIRECTED : destinationRefusalPage(reason));
+    void proxy.emitter.emit(this.conn.ip, this.session, this.act);
   }
 
   checkDeadlines(now: number, d: Deadlines): void {
-    if (this.finished || !this.up) return;
+    if (this.finished) return;
+    if (this.resolving) {
+      if (now - this.startTick > d.connect) this.fail(502, 'destination lookup timeout');
+      return;
+    }
+    if (!this.up) return;
     if (this.up.connecting) {
       if (now - this.startTick > d.connect) this.up.destroy(new Error('upstream connect timeout'));
     } else if (now - this.seen > d.idle) this.up.destroy(new Error('upstream timeout'));
@@ -612,7 +761,12 @@ class Exchange implements UpstreamUser {
     }
     this.seen = this.conn.proxy.tick;
     this.act.bytesUp = r.payload;
-    if (this.up && !this.up.sock.write(used === chunk.length ? chunk : chunk.subarray(0, used))) this.conn.sock.pause();
+    const bytes = used === chunk.length ? chunk : chunk.subarray(0, used);
+    if (this.resolving) {
+      // no upstream yet: held (one chunk at most, the client is paused until the connection exists)
+      (this.pendingBody ??= []).push(bytes);
+      this.conn.sock.pause();
+    } else if (this.up && !this.up.sock.write(bytes)) this.conn.sock.pause();
     return used;
   }
 
@@ -881,9 +1035,8 @@ class Exchange implements UpstreamUser {
       this.retried = true;
       this.reused = false;
       this.startTick = this.seen = this.conn.proxy.tick; // a new connect deadline for the new connection
-      const proxy = this.conn.proxy;
-      const t = this.target;
-      this.up = proxy.pool.connect(t.host, t.port, `${t.host}:${t.port}`, this);
+      const dst = this.dst!;
+      this.up = this.conn.proxy.pool.connect(this.key, dst.address, dst.port, this);
       this.up.sock.write(this.head, 'latin1');
       return;
     }
@@ -936,8 +1089,8 @@ export interface SpliceOptions {
   client: Duplex;
   /** bytes the client already sent, written upstream first */
   first: Buffer;
+  /** an IP literal the destination policy allowed (never a name: it was resolved once, by the policy) */
   target: { host: string; port: number };
-  lookup?: LookupFunction;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
   tunnels: Set<Socket | Duplex>;
@@ -949,7 +1102,7 @@ export interface SpliceOptions {
 
 /** Opens the upstream connection and splices it to the client both ways (pipe keeps backpressure). */
 export function spliceTunnel(o: SpliceOptions): void {
-  const up = net.connect({ host: o.target.host, port: o.target.port, lookup: o.lookup });
+  const up = net.connect({ host: o.target.host, port: o.target.port });
   up.setNoDelay(true);
   o.tunnels.add(o.client);
   o.tunnels.add(up);

@@ -1,19 +1,23 @@
 /**
  * Transparent TLS interception without decryption: seat tcp/443 is redirected here by nftables; we read the
- * ClientHello, take the destination from its SNI (Node cannot read SO_ORIGINAL_DST from a redirected socket,
- * so the server name is the destination), open <sni>:443 and splice the two connections, ClientHello first.
- * A client without an open session is closed before anything is sent upstream; so is one that sends no SNI,
- * or bytes that are not a ClientHello (DecodeError code → drop reason).
+ * ClientHello (for its SNI: the record names the site), then open a connection to the address and port the seat
+ * dialled (SO_ORIGINAL_DST of the redirect, never the SNI's address) and splice the two, ClientHello first. The
+ * destination policy judges that address; an SNI that names another place is recorded (`hostMismatch`) and, if
+ * configured, refused. A client without an open session is closed before anything is sent upstream; so is one
+ * that sends bytes that are not a ClientHello (DecodeError code → drop reason), or a refused destination (with a
+ * `refused` record: TLS has no page to show).
  */
 import net, { type Socket } from 'node:net';
-import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
 import { DecodeError } from '../../wire/decode-error.ts';
+import { formatIp } from '../../wire/ip-address.ts';
+import { endpointText, type DestinationPolicy } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { AuditSink, SeatLookup } from '../ports.ts';
+import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
 import { appendBytes } from './append-bytes.ts';
-import { AuditEmitter, clientIp, type Activity } from './audit.ts';
+import { AuditEmitter, clientIp, dstDetail, refusalDetail, type Activity } from './audit.ts';
+import { conntrackOriginalDestination, dialledOf, type Dialled, type OriginalDestinationReader } from './original-destination.ts';
 import { SeatConnections } from './seat-connections.ts';
 import { scanClientHello } from './client-hello.ts';
 import { spliceTunnel } from './http-proxy.ts';
@@ -21,8 +25,8 @@ import { spliceTunnel } from './http-proxy.ts';
 export interface TlsInterceptorOptions {
   host: string;
   port: number;
-  /** port dialled on the SNI host */
-  upstreamPort: number;
+  /** an SNI naming another place than the address dialled is recorded; 'refuse' also refuses it. Default 'record'. */
+  hostMismatch?: 'record' | 'refuse';
   /** the ClientHello must arrive within this time */
   helloTimeoutMs: number;
   connectTimeoutMs: number;
@@ -35,7 +39,9 @@ export interface TlsInterceptorDeps {
   audit: AuditSink;
   logger: Logger;
   metrics: GatewayMetrics;
-  lookup?: LookupFunction;
+  destinations: DestinationPolicy;
+  /** the address a redirected connection was going to (default: the kernel's conntrack entry) */
+  originalDestination?: OriginalDestinationReader;
 }
 
 export class TlsInterceptor {
@@ -102,6 +108,7 @@ export class TlsInterceptor {
     sock.on('error', () => sock.destroy());
     const session = this.deps.seats.lookupByIp(ip);
     if (!session) return this.drop(sock, ip, 'no_session');
+    const dialled = dialledOf((this.deps.originalDestination ?? conntrackOriginalDestination)(sock));
     this.sockets.add(sock);
     this.clients.track(sock, ip);
     sock.once('close', () => this.sockets.delete(sock));
@@ -123,29 +130,59 @@ export class TlsInterceptor {
       sock.pause();
       sock.setTimeout(0);
       const sni = scan.hello.serverName;
-      if (!sni) return this.drop(sock, ip, 'no_sni');
-      this.sockets.delete(sock);
-      const act: Activity = { kind: 'tls', host: sni, port: this.deps.options.upstreamPort, sni, bytesUp: 0, bytesDown: 0, startedAt, verdict: 'allowed' };
-      let openId: number | undefined;
-      spliceTunnel({
-        client: sock,
-        first: buf,
-        target: { host: sni, port: this.deps.options.upstreamPort },
-        lookup: this.deps.lookup,
-        connectTimeoutMs: this.deps.options.connectTimeoutMs,
-        idleTimeoutMs: this.deps.options.idleTimeoutMs,
-        tunnels: this.sockets,
-        metrics: this.deps.metrics,
-        onConnected: () => void (openId = this.emitter.opened(ip, session, act)),
-        onFailed: () => sock.destroy(),
-        onClosed: (verdict, up, down) => {
-          act.verdict = verdict;
-          act.bytesUp = up;
-          act.bytesDown = down;
-          void this.emitter.emit(ip, session, act, openId);
-        },
-      });
+      const act: Activity = { kind: 'tls', host: sni ?? '', port: dialled?.port ?? 0, bytesUp: 0, bytesDown: 0, startedAt, verdict: 'allowed' };
+      if (sni) act.sni = sni;
+      if (!dialled) return this.refuse(sock, ip, session, act, 'not_redirected', undefined);
+      const address = formatIp(dialled.ip);
+      const dst = endpointText(address, dialled.port);
+      if (!sni) act.host = address;
+      const decision = this.deps.destinations.checkAddress(dialled.ip);
+      if (!decision.allowed) return this.refuse(sock, ip, session, act, decision.reason, dst);
+      const go = (same: boolean): void => {
+        if (sock.destroyed) return;
+        if (!same) {
+          this.deps.metrics.hostMismatches.inc({ path: 'tls' });
+          if (this.deps.options.hostMismatch === 'refuse') return this.refuse(sock, ip, session, act, 'host_mismatch', dst);
+        }
+        act.detail = dstDetail(dst, !same);
+        this.splice(sock, ip, session, act, buf, { host: decision.address, port: dialled.port });
+      };
+      // no SNI: nothing names another place; the record names the address
+      const same = sni ? this.deps.destinations.names(sni, dialled.ip) : true;
+      if (typeof same === 'boolean') go(same);
+      else same.then(go, () => go(false));
     };
     sock.on('data', onData);
+  }
+
+  private refuse(sock: Socket, ip: string, session: SeatSession, act: Activity, reason: string, dst: string | undefined): void {
+    this.deps.metrics.destinationRefusals.inc({ path: 'tls', reason });
+    this.log.debug({ ip, reason, dst, sni: act.sni }, 'TLS destination refused');
+    act.verdict = 'refused';
+    act.detail = refusalDetail(reason, dst);
+    void this.emitter.emit(ip, session, act);
+    sock.destroy();
+  }
+
+  private splice(sock: Socket, ip: string, session: SeatSession, act: Activity, hello: Buffer, to: { host: string; port: number }): void {
+    this.sockets.delete(sock);
+    let openId: number | undefined;
+    spliceTunnel({
+      client: sock,
+      first: hello,
+      target: to,
+      connectTimeoutMs: this.deps.options.connectTimeoutMs,
+      idleTimeoutMs: this.deps.options.idleTimeoutMs,
+      tunnels: this.sockets,
+      metrics: this.deps.metrics,
+      onConnected: () => void (openId = this.emitter.opened(ip, session, act)),
+      onFailed: () => sock.destroy(),
+      onClosed: (verdict, up, down) => {
+        act.verdict = verdict;
+        act.bytesUp = up;
+        act.bytesDown = down;
+        void this.emitter.emit(ip, session, act, openId);
+      },
+    });
   }
 }

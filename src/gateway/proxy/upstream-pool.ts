@@ -1,4 +1,4 @@
-import net, { type LookupFunction, type Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 
 /** What an upstream connection reports to the exchange using it. */
 export interface UpstreamUser {
@@ -25,6 +25,9 @@ export class Upstream {
   constructor(
     readonly sock: Socket,
     readonly key: string,
+    /** the address dialled (an IP literal the destination policy allowed), and its port */
+    readonly address: string,
+    readonly port: number,
     private readonly pool: UpstreamPool,
   ) {
     sock.setNoDelay(true);
@@ -60,23 +63,20 @@ export class Upstream {
 }
 
 /**
- * Kept-alive connections to origin servers, by "host:port", most recently used first (the one least likely to
- * have been closed by the server's keep-alive timeout). Connections idle longer than the idle timeout are closed by
- * the proxy's sweep.
+ * Kept-alive connections to origin servers, by a key the proxy chooses ("host:port" as the client named it, or the
+ * dialled address), most recently used first (the one least likely to have been closed by the server's keep-alive
+ * timeout). Connections idle longer than the idle timeout are closed by the proxy's sweep. The pool dials only
+ * addresses, never names: the destination policy resolved the name and judged the address before (policy.ts).
  */
 export class UpstreamPool {
   private readonly idle = new Map<string, Upstream[]>();
   private idleCount = 0;
   private readonly open = new Set<Upstream>();
 
-  constructor(
-    private readonly maxIdle: number,
-    private readonly lookup?: LookupFunction,
-  ) {}
+  constructor(private readonly maxIdle: number) {}
 
-  /** An idle connection to host:port (reused: true), or a new one being opened. */
-  acquire(host: string, port: number, user: UpstreamUser): { up: Upstream; reused: boolean } {
-    const key = `${host}:${port}`;
+  /** An idle connection under `key`, now used by `user`; undefined when there is none. */
+  acquire(key: string, user: UpstreamUser): Upstream | undefined {
     const list = this.idle.get(key);
     let pooled: Upstream | undefined;
     while (list && (pooled = list.pop())) {
@@ -90,14 +90,19 @@ export class UpstreamPool {
     if (pooled) {
       pooled.user = user;
       pooled.uses++;
-      return { up: pooled, reused: true };
     }
-    return { up: this.connect(host, port, key, user), reused: false };
+    return pooled;
   }
 
-  /** A new connection, never pooled before (for a retry after a reused one turned out closed). */
-  connect(host: string, port: number, key: string, user: UpstreamUser): Upstream {
-    const up = new Upstream(net.connect({ host, port, lookup: this.lookup }), key, this);
+  /** An idle connection under `key` (reused: true), or a new one to address:port being opened. */
+  acquireOrConnect(key: string, address: string, port: number, user: UpstreamUser): { up: Upstream; reused: boolean } {
+    const pooled = this.acquire(key, user);
+    return pooled ? { up: pooled, reused: true } : { up: this.connect(key, address, port, user), reused: false };
+  }
+
+  /** A new connection to an IP literal (no name lookup), pooled under `key` once released. */
+  connect(key: string, address: string, port: number, user: UpstreamUser): Upstream {
+    const up = new Upstream(net.connect({ host: address, port }), key, address, port, this);
     up.user = user;
     up.uses = 1;
     this.open.add(up);
