@@ -235,6 +235,8 @@ export class Appliance {
         wanInterface: config.interfaces.wan,
         lanSubnet: config.dhcp.subnet,
         lanSubnets: [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)],
+        // what terminals may reach on the gateway itself: DNS, DHCP, proxyDHCP, TFTP, HTTP boot, iSCSI (+ the proxy ports)
+        lanServices: { tcp: [53, config.http.port, config.iscsi.port], udp: [53, 67, 4011, config.tftp.port] },
         directory: identity.directory,
         audit: identity.audit,
         ipForMac: (mac) => {

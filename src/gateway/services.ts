@@ -7,7 +7,7 @@ import type { SeatDirectory } from '../identity/seat-directory.ts';
 import { createConntrackMetrics } from './conntrack/metrics.ts';
 import { fixedHostsLookup } from './destination/lookup.ts';
 import { DestinationPolicy } from './destination/policy.ts';
-import { specialRange } from './destination/ranges.ts';
+import { refusedIpv4Networks, specialRange } from './destination/ranges.ts';
 import { parseIpLiteral } from '../wire/ip-address.ts';
 import { ConntrackRecorder } from './conntrack/recorder.ts';
 import { createGatewayMetrics } from './metrics.ts';
@@ -48,6 +48,8 @@ export interface GatewayServicesDeps {
   lanSubnet: string;
   /** every subnet terminals are on (the LAN's and relayed ones): not a destination through the gateway */
   lanSubnets: readonly string[];
+  /** the gateway's own ports terminals may reach (boot, proxy, DNS …); the ruleset refuses the LAN all others */
+  lanServices: { tcp: readonly number[]; udp: readonly number[] };
   directory: SeatDirectory;
   audit: AuditLog;
   /** the address a seat's MAC holds a lease for now */
@@ -118,6 +120,12 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       tlsInterceptPort: c.tlsInterceptPort,
       portalPort: c.portal.port,
       manageForwarding: c.manageForwarding,
+      refusedDestinations: [...refusedIpv4Networks(), ...deps.lanSubnets],
+      allowedDestinations: c.allowDestinations.filter((n) => !n.includes(':')),
+      lanServices: {
+        tcp: [...deps.lanServices.tcp, c.explicitProxyPort, c.httpInterceptPort, c.tlsInterceptPort, c.portal.port],
+        udp: deps.lanServices.udp,
+      },
     },
   });
   const flows =

@@ -4,7 +4,9 @@
  *
  *   node --import tsx src/gateway/standalone.ts --lan IF --lan-subnet CIDR --portal-url URL [--wan IF]
  *        [--explicit-port 3128] [--http-port 3129] [--tls-port 3130] [--portal-port 8081] [--table bootgate]
- *        [--allow CIDR ...] [--host-mismatch record|refuse] [--host-map name=ip ...] [--no-nft] [--log-level warn]
+ *        [--allow CIDR ...] [--host-mismatch record|refuse] [--lan-tcp PORT ...] [--lan-udp PORT ...]
+ *        [--host-map name=ip ...] [--no-nft] [--log-level warn]
+ * The gate's input chain lets the LAN reach the proxy ports, the portal and the --lan-tcp/--lan-udp ports only.
  *
  * Sessions and audit live in memory and are driven over stdin/stdout, one JSON object per line:
  *   in:  {"op":"open","ip":"10.76.1.10","session":{seat,mac,user:{...},sessionId}} | {"op":"close","ip":…}
@@ -25,6 +27,7 @@ import { HttpProxy } from './proxy/http-proxy.ts';
 import { TlsInterceptor } from './proxy/tls-interceptor.ts';
 import { fixedHostsLookup } from './destination/lookup.ts';
 import { DestinationPolicy } from './destination/policy.ts';
+import { refusedIpv4Networks } from './destination/ranges.ts';
 import { hostAddresses } from './services.ts';
 
 const { values } = parseArgs({
@@ -40,6 +43,8 @@ const { values } = parseArgs({
     'portal-port': { type: 'string', default: '8081' },
     allow: { type: 'string', multiple: true },
     'host-mismatch': { type: 'string', default: 'record' },
+    'lan-tcp': { type: 'string', multiple: true },
+    'lan-udp': { type: 'string', multiple: true },
     table: { type: 'string', default: 'bootgate' },
     'host-map': { type: 'string', multiple: true },
     'no-nft': { type: 'boolean', default: false },
@@ -92,6 +97,12 @@ const gate = values['no-nft']
         tlsInterceptPort: ports.tls,
         portalPort: ports.portal,
         manageForwarding: true,
+        refusedDestinations: [...refusedIpv4Networks(), values['lan-subnet']!],
+        allowedDestinations: (values.allow ?? []).filter((n) => !n.includes(':')),
+        lanServices: {
+          tcp: [ports.explicit, ports.http, ports.tls, ports.portal, ...(values['lan-tcp'] ?? []).map(Number)],
+          udp: (values['lan-udp'] ?? []).map(Number),
+        },
       },
     });
 

@@ -28,7 +28,7 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0', wan: 'wan0' },
       dhcp: { subnet: '10.79.1.0/24', range: { start: '10.79.1.100', end: '10.79.1.150' }, router: GW_LAN, dns: [GW_LAN] },
-      gateway: { enabled: true, hosts: { 'www.bggwa.test': WAN_HOST } },
+      gateway: { enabled: true, hosts: { 'www.bggwa.test': WAN_HOST }, allowDestinations: ['10.79.2.0/24'] },
       api: { listen: API },
     });
     writeFileSync(join(bg.dir, 'index.html'), 'hello from the wan\n');

@@ -161,7 +161,7 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0', wan: 'wan0' },
       dhcp: { subnet: '10.94.1.0/24', range: { start: '10.94.1.100', end: '10.94.1.150' }, router: GW_LAN, dns: [GW_LAN] },
-      gateway: { enabled: true, hosts: Object.fromEntries(WAN_NAMES.map((n) => [n, WAN_HOST])) },
+      gateway: { enabled: true, hosts: Object.fromEntries(WAN_NAMES.map((n) => [n, WAN_HOST])), allowDestinations: ['10.94.2.0/24'] },
       api: { listen: API },
     });
     await bg.start();

@@ -86,7 +86,7 @@ describe('flow records from conntrack (bootgate serve: DHCP lease â†’ session â†
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0', wan: 'wan0' },
       dhcp: { subnet: '10.93.1.0/24', range: { start: '10.93.1.100', end: '10.93.1.150' }, router: GW_LAN, dns: [GW_LAN] },
-      gateway: { enabled: true },
+      gateway: { enabled: true, allowDestinations: ['10.93.2.0/24'] },
       api: { listen: API },
     });
     const wanScript = join(bg.dir, 'wan.mjs');

@@ -70,6 +70,8 @@ https.createServer({ key: fs.readFileSync('${cert.keyPath}'), cert: fs.readFileS
   gw = await GatewayProcess.start(lab, lab.server, [
     '--lan', 'bggwbr', '--wan', 'bggwwan', '--lan-subnet', '10.76.1.0/24', '--portal-url', `http://${GW_LAN}:8081/`,
     '--host-map', `www.bggw.test=${WAN_HOST}`, '--host-map', `secure.bggw.test=${WAN_HOST}`, '--log-level', 'info',
+    // the WAN namespace's network is private (RFC 1918): listed as an operator lists the shop's own servers
+    '--allow', '10.76.2.0/24',
   ]);
 });
 

@@ -93,7 +93,7 @@ describe('logging proxy: no completed request is lost when bootgate is killed (-
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0', wan: 'wan0' },
       dhcp: { subnet: '10.95.1.0/24', range: { start: '10.95.1.100', end: '10.95.1.150' }, router: GW_LAN, dns: [GW_LAN] },
-      gateway: { enabled: true, table: 'bootgate_bgpk', hosts: { [HOST]: WAN_HOST }, connectPorts: [80, 443] },
+      gateway: { enabled: true, table: 'bootgate_bgpk', hosts: { [HOST]: WAN_HOST }, connectPorts: [80, 443], allowDestinations: ['10.95.2.0/24'] },
       api: { listen: API },
     });
     clientLog = join(bg.dir, 'client.log');

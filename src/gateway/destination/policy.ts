@@ -75,7 +75,7 @@ export class DestinationPolicy {
     const family = mappedIpv4(a) === undefined ? 6 : 4;
     const special = specialRange(a);
     if (special === 'unspecified') return { allowed: false, reason: special, address };
-    if (this.isGatewayAddress(a)) return { allowed: false, reason: 'gateway_address', address };
+    if (this.isGatewayAddress(a)) return { allowed: false, reason: special === 'loopback' ? 'loopback' : 'gateway_address', address };
     const v4 = embeddedIpv4(a);
     const forms = v4 === undefined ? [a] : [a, ipv4Address(v4)];
     if (this.allow.some((n) => forms.some((f) => networkContains(n, f)))) return { allowed: true, address, family };

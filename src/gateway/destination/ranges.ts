@@ -66,3 +66,8 @@ export function specialRange(a: IpAddress): RefusalReason | undefined {
   if (v4 !== undefined && mappedIpv4(a) === undefined) return specialRange(ipv4Address(v4));
   return undefined;
 }
+
+/** The IPv4 networks of the table, for the nftables ruleset (forwarded flows meet the same policy as the proxies). */
+export function refusedIpv4Networks(): string[] {
+  return TABLE.filter(([cidr]) => cidr.includes('.')).map(([cidr]) => cidr);
+}

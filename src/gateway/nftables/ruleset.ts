@@ -8,7 +8,12 @@
  *                      seat: tcp/80 → the portal ("please see the cashier")
  *   filter forward     from the LAN only @seats pass, the rest is refused (TCP reset, else ICMP admin-prohibited)
  *                      so a seat's browser fails at once instead of waiting; replies to the LAN only for
- *                      established flows
+ *                      established flows. The destination policy for forwarded flows: @refused_destinations
+ *                      (the special-purpose ranges and the LAN subnets, destination/ranges.ts) are refused
+ *                      before the seat rule, unless in @allowed_destinations (gateway.allowDestinations)
+ *   filter input       (with lanServices) from the LAN only the gateway's terminal-facing services: DHCP,
+ *                      proxyDHCP, TFTP, DNS, HTTP boot, iSCSI, the proxy and interceptors, the portal, ICMP;
+ *                      the rest of the gateway's own ports (the management API, anything on the host) is refused
  *   nat postrouting    masquerade LAN → WAN
  *
  * The text starts with `table …` + `delete table …` so one `nft -f` transaction replaces the whole table
@@ -30,6 +35,12 @@ export interface GateRulesetConfig {
   portalPort: number;
   /** seat addresses with an open session when the table is (re)applied */
   seats: readonly string[];
+  /** IPv4 networks (CIDR) forwarded flows from the LAN may not reach (overlaps allowed: the set auto-merges) */
+  refusedDestinations?: readonly string[];
+  /** IPv4 networks inside those that seats may reach anyway */
+  allowedDestinations?: readonly string[];
+  /** the gateway's ports terminals may reach; present: everything else on the gateway is refused to the LAN */
+  lanServices?: { tcp: readonly number[]; udp: readonly number[] };
 }
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -45,6 +56,29 @@ export function validateGateConfig(c: GateRulesetConfig): void {
     if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`bad port: ${p}`);
   }
   for (const s of c.seats) if (!isIpv4(s)) throw new RangeError(`not an IPv4 seat address: ${s}`);
+  for (const n of [...(c.refusedDestinations ?? []), ...(c.allowedDestinations ?? [])]) parseCidr(n);
+  for (const p of [...(c.lanServices?.tcp ?? []), ...(c.lanServices?.udp ?? [])]) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`bad port: ${p}`);
+  }
+}
+
+function intervalSet(name: string, networks: readonly string[]): string {
+  return `\tset ${name} {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { ${[...new Set(networks)].join(', ')} }\n\t}\n\n`;
+}
+
+function inputChain(lan: string, services: { tcp: readonly number[]; udp: readonly number[] }): string {
+  const list = (ports: readonly number[]) => `{ ${[...new Set(ports)].sort((a, b) => a - b).join(', ')} }`;
+  const udp = services.udp.length ? `\n\t\tiifname ${lan} udp dport ${list(services.udp)} counter accept comment "terminal services (UDP)"` : '';
+  const tcp = services.tcp.length ? `\n\t\tiifname ${lan} tcp dport ${list(services.tcp)} counter accept comment "terminal services (TCP)"` : '';
+  return `
+\tchain input {
+\t\ttype filter hook input priority filter; policy accept;
+\t\tiifname ${lan} ct state established,related counter accept
+\t\tiifname ${lan} meta l4proto { icmp, ipv6-icmp } counter accept comment "ping, IPv6 neighbour and router discovery"${udp}${tcp}
+\t\tiifname ${lan} meta l4proto tcp counter reject with tcp reset comment "nothing else of the gateway's own"
+\t\tiifname ${lan} counter reject with icmpx type admin-prohibited comment "nothing else of the gateway's own"
+\t}
+`;
 }
 
 export function renderRuleset(c: GateRulesetConfig): string {
@@ -55,10 +89,18 @@ export function renderRuleset(c: GateRulesetConfig): string {
   const masq = c.wanInterface
     ? `oifname ${JSON.stringify(c.wanInterface)} ip saddr ${c.lanSubnet} counter masquerade`
     : `oifname != ${lan} ip saddr ${c.lanSubnet} counter masquerade`;
+  const refused = c.refusedDestinations?.length ? c.refusedDestinations : undefined;
+  const allowed = refused && c.allowedDestinations?.length ? c.allowedDestinations : undefined;
+  const sets = (refused ? intervalSet('refused_destinations', refused) : '') + (allowed ? intervalSet('allowed_destinations', allowed) : '');
+  const policyRules = refused
+    ? (allowed ? `\t\tiifname ${lan} ip saddr @seats ip daddr @allowed_destinations counter accept comment "allow-listed destinations"\n` : '') +
+      `\t\tiifname ${lan} ip daddr @refused_destinations meta l4proto tcp counter reject with tcp reset comment "destination policy"\n` +
+      `\t\tiifname ${lan} ip daddr @refused_destinations counter reject with icmpx type admin-prohibited comment "destination policy"\n`
+    : '';
   return `table inet ${t}
 delete table inet ${t}
 table inet ${t} {
-\tset seats {
+${sets}\tset seats {
 \t\ttype ipv4_addr
 \t\tcounter${elements}
 \t}
@@ -73,13 +115,13 @@ table inet ${t} {
 
 \tchain forward {
 \t\ttype filter hook forward priority filter; policy accept;
-\t\tiifname ${lan} ip saddr @seats counter accept comment "seat with an open session"
+${policyRules}\t\tiifname ${lan} ip saddr @seats counter accept comment "seat with an open session"
 \t\tiifname ${lan} meta l4proto tcp counter reject with tcp reset comment "no session: TCP refused at once (HTTPS fails fast instead of hanging)"
 \t\tiifname ${lan} counter reject with icmpx type admin-prohibited comment "no session"
 \t\toifname ${lan} ct state established,related counter accept
 \t\toifname ${lan} counter drop comment "nothing new into the LAN"
 \t}
-
+${c.lanServices ? inputChain(lan, c.lanServices) : ''}
 \tchain postrouting {
 \t\ttype nat hook postrouting priority srcnat; policy accept;
 \t\t${masq}
