@@ -225,6 +225,8 @@ export class Appliance {
       durable,
     });
     this.services.push({ name: 'audit', start: () => identity.start(), stop: () => identity.stop() });
+    // Registered seats keep their addresses whatever an unknown client floods the pool with (issue 11).
+    this.dhcp?.table.setKnownClients({ isKnown: (mac) => identity.directory.lookupByMac(mac) !== undefined, macs: () => identity.directory.macs() });
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
       const lanAddress = config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan);
@@ -252,6 +254,7 @@ export class Appliance {
       leases,
       boots,
       logger: log.child({ module: 'api' }),
+      ...(this.dhcp ? { dhcpStarvation: () => this.dhcp!.starvationStatus() } : {}),
       routers: [
         ...(Object.keys(config.iscsi.images).length > 0
           ? [createOverlayRouter(overlays, { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) })]

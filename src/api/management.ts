@@ -14,6 +14,8 @@ export interface ManagementDeps {
   logger: Logger;
   /** further /api/v1 routers (overlays, identity, …) */
   routers?: Router[];
+  /** the DHCP starvation guard's view: pool pressure and the sources it refused */
+  dhcpStarvation?: () => unknown;
   /** authentication for the read routes here (leases, terminals); /metrics stays open for Prometheus */
   readGuard?: RequestHandler;
 }
@@ -34,6 +36,10 @@ export class ManagementServer {
     const guard: RequestHandler = this.deps.readGuard ?? ((_req, _res, next) => next());
     app.get('/api/v1/leases', guard, (_req, res) => {
       res.json(this.deps.leases.all().map((l) => ({ ...l, ip: intToIp(l.ip), startsAt: new Date(l.startsAt).toISOString(), expiresAt: new Date(l.expiresAt).toISOString() })));
+    });
+    app.get('/api/v1/dhcp/pressure', guard, (_req, res) => {
+      if (!this.deps.dhcpStarvation) return res.status(404).json({ error: 'dhcp is off' });
+      res.json(this.deps.dhcpStarvation());
     });
     app.get('/api/v1/terminals', guard, (_req, res) => {
       res.json(

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isIpv4, ipToInt, parseCidr, parseMac } from '../wire/ipv4.ts';
 import { tftpConfigSchema } from '../tftp/config.ts';
+import { starvationConfigSchema } from '../dhcp/starvation-config.ts';
 import { networksOverlap, parseIpNetwork, type IpNetwork } from '../wire/ip-address.ts';
 
 const ipv4 = z.string().refine(isIpv4, { message: 'must be a dotted IPv4 address' });
@@ -103,6 +104,7 @@ const baseSchema = z.strictObject({
         rateLimit: z
           .strictObject({ perMacPerSecond: z.number().positive().default(10), burst: z.int().min(1).default(20) })
           .prefault({}),
+        starvation: starvationConfigSchema.prefault({}),
       })
       .refine(rangeInsideSubnet, rangeMessage),
     boot: z

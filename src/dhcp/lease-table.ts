@@ -30,14 +30,34 @@ export interface Reservation {
   profile?: string;
 }
 
+/** The room's registered terminals (seats), which keep their addresses whatever unknown clients do. */
+export interface KnownClients {
+  /** whether the MAC is a registered seat's (may read the store for a seat added since the last load) */
+  isKnown(mac: string): boolean;
+  /** the registered seats' MACs as last loaded: cheap, read once per allocation for an unknown client */
+  macs(): ReadonlySet<string>;
+}
+
+const NO_KNOWN_CLIENTS: KnownClients = { isKnown: () => false, macs: () => new Set() };
+
+/** Why `offer()` found nothing: every address taken, or only addresses kept for registered terminals left. */
+export type OfferShortfall = 'exhausted' | 'known_reserve';
+
 /**
  * Address bookkeeping for the DHCP server: committed lease records (mirrored from the store), offers held in
  * memory (RFC 2131 §3.1: an offer reserves its address until REQUEST or timeout), reservations and declined
  * addresses. Pure and synchronous: the server decides when to persist what this returns.
+ *
+ * Starvation (issue 11): addresses whose record belongs to a known client (a reservation or a registered
+ * seat) are never given to an unknown client, whatever their state; and an unknown client takes a new
+ * address only while enough stay free for every known client that has none yet (the known-client reserve).
  */
 export class LeaseTable {
   private readonly byIp = new Map<number, LeaseRecord>();
   private readonly byClient = new Map<string, number>();
+  /** MAC → address of its latest non-declined record (any client key) */
+  private readonly byMac = new Map<string, number>();
+  private known: KnownClients = NO_KNOWN_CLIENTS;
   private readonly offers = new Map<number, Offer>();
   private readonly offerByClient = new Map<string, number>();
   private readonly reservedByMac = new Map<string, Reservation>();
@@ -58,6 +78,16 @@ export class LeaseTable {
     }
   }
 
+  /** The seats' MACs (set by the composition root once the identity store is open). */
+  setKnownClients(known: KnownClients): void {
+    this.known = known;
+  }
+
+  /** A reservation's or a registered seat's MAC. */
+  isKnownClient(mac: string): boolean {
+    return this.reservedByMac.has(mac) || this.known.isKnown(mac);
+  }
+
   load(records: Iterable<LeaseRecord>): void {
     for (const r of records) this.put(r);
   }
@@ -65,9 +95,20 @@ export class LeaseTable {
   private put(r: LeaseRecord): void {
     const old = this.byIp.get(r.ip);
     if (old && old.clientKey !== r.clientKey && this.byClient.get(old.clientKey) === r.ip) this.byClient.delete(old.clientKey);
+    if (old && old.mac !== r.mac && this.byMac.get(old.mac) === r.ip) this.byMac.delete(old.mac);
     this.byIp.set(r.ip, r);
-    if (r.state !== 'declined') this.byClient.set(r.clientKey, r.ip);
-    else if (this.byClient.get(r.clientKey) === r.ip) this.byClient.delete(r.clientKey);
+    if (r.state !== 'declined') {
+      this.byClient.set(r.clientKey, r.ip);
+      this.byMac.set(r.mac, r.ip);
+    } else {
+      if (this.byClient.get(r.clientKey) === r.ip) this.byClient.delete(r.clientKey);
+      if (this.byMac.get(r.mac) === r.ip) this.byMac.delete(r.mac);
+    }
+  }
+
+  /** Whether a record keeps its address for a known client (a declined record keeps nothing for anyone). */
+  private heldForKnown(rec: LeaseRecord, knownMacs?: ReadonlySet<string>): boolean {
+    return rec.state !== 'declined' && (this.reservedByMac.has(rec.mac) || (knownMacs ?? this.known.macs()).has(rec.mac));
   }
 
   poolFor(ip: number): Pool | undefined {
@@ -111,14 +152,59 @@ export class LeaseTable {
     if (!rec) return true;
     if (rec.state === 'declined') return rec.expiresAt <= now;
     if (rec.clientKey === clientKey) return true;
+    if (rec.mac !== mac && this.heldForKnown(rec) && !this.isKnownClient(mac)) return false;
     return rec.state !== 'bound' || rec.expiresAt <= now;
   }
 
   /**
-   * Chooses an address for a DISCOVER (RFC 2131 §4.3.1): reservation, current binding, previous binding,
-   * the requested address (option 50), then the pool. Holds it as an offer. Undefined when the pool is full.
+   * Known clients with no address of their own yet in this pool's subnet (the LAN pool: seats are on the LAN);
+   * that many addresses stay out of unknown clients' reach.
    */
-  offer(pool: Pool, clientKey: string, mac: string, requested: number | undefined, now: number, exclude?: ReadonlySet<number>): number | undefined {
+  knownReserve(pool: Pool): number {
+    if (pool !== this.pools[0]) return 0;
+    let n = 0;
+    for (const mac of this.known.macs()) if (!this.reservedByMac.has(mac) && !this.byMac.has(mac)) n++;
+    return n;
+  }
+
+  /**
+   * Whether this client may take an address that is not already its own (a new allocation): known clients
+   * always; unknown ones only while the known-client reserve stays free after it.
+   */
+  mayAllocate(pool: Pool, clientKey: string, mac: string, now: number, exclude?: ReadonlySet<number>): boolean {
+    if (this.isKnownClient(mac)) return true;
+    const reserve = this.knownReserve(pool);
+    return reserve === 0 || this.countAvailable(pool, clientKey, mac, now, reserve + 1, exclude) > reserve;
+  }
+
+  /** Whether `ip` is this client's already: its binding (any state), or an offer held for it. */
+  isOwn(ip: number, clientKey: string, now: number): boolean {
+    return this.byClient.get(clientKey) === ip || this.offeredTo(clientKey, now) === ip;
+  }
+
+  /** Addresses of the pool this client could be offered now, counted up to `limit`. */
+  private countAvailable(pool: Pool, clientKey: string, mac: string, now: number, limit: number, exclude?: ReadonlySet<number>): number {
+    let n = 0;
+    for (let ip = pool.start; ip <= pool.end && n < limit; ip++) {
+      if (!exclude?.has(ip) && !this.reservedIps.has(ip) && this.isAvailable(ip, pool, clientKey, mac, now)) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Chooses an address for a DISCOVER (RFC 2131 §4.3.1): reservation, current binding, previous binding,
+   * the requested address (option 50), then the pool. Holds it as an offer (for `holdMs`, default the
+   * configured hold). Undefined when nothing may be offered; `shortfall` (if given) says why.
+   */
+  offer(
+    pool: Pool,
+    clientKey: string,
+    mac: string,
+    requested: number | undefined,
+    now: number,
+    exclude?: ReadonlySet<number>,
+    o: { holdMs?: number; shortfall?: OfferShortfall } = {},
+  ): number | undefined {
     const ok = (ip: number | undefined): ip is number =>
       ip !== undefined && !exclude?.has(ip) && this.isAvailable(ip, pool, clientKey, mac, now);
     const reservation = this.reservedByMac.get(mac);
@@ -129,17 +215,23 @@ export class LeaseTable {
       const previous = this.byClient.get(clientKey);
       if (ok(previous)) ip = previous;
       else if (ok(held)) ip = held;
-      else if (ok(requested)) ip = requested;
+      else if (!this.mayAllocate(pool, clientKey, mac, now, exclude)) {
+        o.shortfall = 'known_reserve';
+        return undefined;
+      } else if (ok(requested)) ip = requested;
       else ip = this.scan(pool, clientKey, mac, now, exclude);
     }
-    if (ip === undefined) return undefined;
-    this.hold(clientKey, ip, now);
+    if (ip === undefined) {
+      o.shortfall = 'exhausted';
+      return undefined;
+    }
+    this.hold(clientKey, ip, now, o.holdMs ?? this.offerHoldMs);
     return ip;
   }
 
-  private hold(clientKey: string, ip: number, now: number): void {
+  private hold(clientKey: string, ip: number, now: number, holdMs: number): void {
     this.dropOffer(clientKey);
-    this.offers.set(ip, { clientKey, ip, expiresAt: now + this.offerHoldMs });
+    this.offers.set(ip, { clientKey, ip, expiresAt: now + holdMs });
     this.offerByClient.set(clientKey, ip);
   }
 

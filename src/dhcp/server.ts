@@ -16,8 +16,9 @@ import {
   PROXY_PORT,
   SERVER_PORT,
 } from './constants.ts';
-import { LeaseTable, makePool, type Pool } from './lease-table.ts';
+import { LeaseTable, makePool, type KnownClients, type OfferShortfall, type Pool } from './lease-table.ts';
 import type { DhcpMetrics } from './metrics.ts';
+import { StarvationGuard, type StarvationStatus } from './starvation-guard.ts';
 import { enc, messageTypeOf, optIp, optText, optU16, parseSubOptions } from './options.ts';
 import { clientBootInfo, type BootPolicy, type BootReply, type ClientBootInfo } from './pxe.ts';
 import { RateLimiter } from '../net/rate-limiter.ts';
@@ -39,6 +40,8 @@ export interface DhcpServerDeps {
   policy: BootPolicy;
   logger: Logger;
   metrics: DhcpMetrics;
+  /** registered seats: their addresses are kept from unknown clients (LeaseTable.setKnownClients) */
+  knownClients?: KnownClients;
   clock?: () => number;
   /** resolves true when something answers at the address (RFC 2131 §2.2 conflict check); only used if enabled */
   conflictProbe?: (ip: string, timeoutMs: number) => Promise<boolean>;
@@ -60,6 +63,8 @@ interface Incoming {
   mac: string;
   clientKey: string;
   viaProxyPort: boolean;
+  /** the frame's Ethernet source for a directly attached client (absent when relayed or not seen) */
+  source: string | undefined;
   /** parsed on first use: what the request says about the boot firmware */
   bootInfo?: ClientBootInfo;
 }
@@ -71,6 +76,7 @@ interface Incoming {
  */
 export class DhcpServer {
   readonly table: LeaseTable;
+  private readonly guard: StarvationGuard;
   private readonly clock: () => number;
   private readonly log: Logger;
   private readonly limiter: RateLimiter;
@@ -90,6 +96,13 @@ export class DhcpServer {
     this.limiter = new RateLimiter(c.rateLimit.perMacPerSecond, c.rateLimit.burst);
     this.lanPool = makePool(c);
     this.table = new LeaseTable([this.lanPool, ...c.relaySubnets.map(makePool)], c.reservations, c.offerHoldSeconds * 1000);
+    if (deps.knownClients) this.table.setKnownClients(deps.knownClients);
+    this.guard = new StarvationGuard(c.starvation, this.table, deps.metrics.starvation, this.log, this.clock);
+  }
+
+  /** Pool pressure and the sources the starvation guard refused (for the API and the room UI). */
+  starvationStatus(): StarvationStatus {
+    return this.guard.status(this.table.pools);
   }
 
   start(): void {
@@ -97,8 +110,9 @@ export class DhcpServer {
     this.persist(this.table.expire(this.clock()));
     this.flush();
     const ifname = this.deps.lanInterface;
-    this.sockets.push(this.deps.socketFactory({ ifname, port: SERVER_PORT }, (buf, info) => this.receive(buf, info, 0)));
-    this.sockets.push(this.deps.socketFactory({ ifname, port: PROXY_PORT }, (buf, info) => this.receive(buf, info, 1)));
+    this.sockets.push(this.deps.socketFactory({ ifname, port: SERVER_PORT, linkSource: true }, (buf, info) => this.receive(buf, info, 0)));
+    this.sockets.push(this.deps.socketFactory({ ifname, port: PROXY_PORT, linkSource: true }, (buf, info) => this.receive(buf, info, 1)));
+    if (this.sockets[0]?.linkSource === false) this.log.warn({ interface: ifname }, 'no link-layer source for DHCP (AF_PACKET unavailable): per-source starvation limits are off');
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.updatePoolGauges();
@@ -118,6 +132,7 @@ export class DhcpServer {
     const now = this.clock();
     this.persist(this.table.expire(now));
     this.limiter.sweep(now);
+    this.guard.sweep(this.table.pools);
     this.updatePoolGauges();
     this.scheduleFlush();
   }
@@ -158,11 +173,15 @@ export class DhcpServer {
     this.deps.metrics.packetsIn.labels(messageTypeName[type] ?? 'UNKNOWN').inc();
     if (req.hlen === 0 || req.hlen > 16) return this.drop('bad_hlen', info);
     const mac = macToString(req.chaddr.subarray(0, req.hlen));
-    if (!this.limiter.allow(mac, this.clock())) return this.drop('rate_limited', info, { mac });
+    // A relayed request's frame comes from the relay, not the client: only direct ones are judged by source.
+    const source = req.giaddr === 0 ? info.linkSource : undefined;
+    if (this.guard.checkChaddr(source, mac, req.htype, req.hlen)) return this.drop('chaddr_mismatch', info, { mac, source });
+    // Rate limited per frame source when known (one machine, however many chaddrs it writes), else per chaddr.
+    if (!this.limiter.allow(source ?? mac, this.clock())) return this.drop('rate_limited', info, { mac, source });
     const clientId = req.options.get(Opt.CLIENT_ID);
     // D6: keyed on chaddr by default, because PXE ROM, iPXE and the OS send different option 61 values.
     const clientKey = this.deps.config.matchClientId && clientId ? `id:${clientId.toString('hex')}` : `hw:${mac}`;
-    const msg: Incoming = { req, info, socket, mac, clientKey, viaProxyPort };
+    const msg: Incoming = { req, info, socket, mac, clientKey, viaProxyPort, source };
 
     if (viaProxyPort) return this.onBootServerRequest(msg, type);
     if (this.deps.config.mode === 'proxy') return this.onProxyDhcp(msg, type);
@@ -204,13 +223,23 @@ export class DhcpServer {
     const pool = this.poolOf(m);
     if (!pool) return this.drop('unknown_relay_subnet', m.info, { giaddr: intToIp(m.req.giaddr) });
     const now = this.clock();
-    const ip = this.table.offer(pool, m.clientKey, m.mac, optIp(m.req, Opt.REQUESTED_IP), now);
-    if (ip === undefined) return this.exhausted(pool, m);
+    if (m.source !== undefined && this.guard.admitOffer(m.source, m.clientKey, m.mac, now)) return this.drop('starvation_guard', m.info, { mac: m.mac, source: m.source });
+    const known = this.table.isKnownClient(m.mac);
+    const o: { holdMs: number; shortfall?: OfferShortfall } = { holdMs: this.guard.offerHoldMs(pool, known, this.deps.config.offerHoldSeconds * 1000) };
+    const ip = this.table.offer(pool, m.clientKey, m.mac, optIp(m.req, Opt.REQUESTED_IP), now, undefined, o);
+    if (ip === undefined) return o.shortfall === 'known_reserve' ? this.reserveRefused(pool, m) : this.exhausted(pool, m);
+    if (m.source !== undefined) this.guard.noteOffer(m.source, m.clientKey);
     if (this.deps.config.conflictCheck.enabled && this.deps.conflictProbe) {
       void this.offerAfterProbe(m, pool, ip, new Set());
       return;
     }
     this.sendOffer(m, pool, ip);
+  }
+
+  /** Only addresses kept for registered terminals are left: an unknown client gets none of them. */
+  private reserveRefused(pool: Pool, m: Incoming): void {
+    this.guard.reserveRefused(m.source ?? m.info.linkSource, m.mac);
+    this.drop('known_reserve', m.info, { subnet: pool.name, mac: m.mac });
   }
 
   private exhausted(pool: Pool, m: Incoming): void {
@@ -276,6 +305,9 @@ export class DhcpServer {
       }
       const ip = requested ?? req.ciaddr;
       if (!ip) return this.drop('no_requested_address', m.info);
+      // A REQUEST for an address never offered to it is a new allocation: the reserve applies (a spoofer may skip DISCOVER).
+      const allocating = !this.table.isOwn(ip, m.clientKey, now) && !this.table.isKnownClient(m.mac);
+      if (allocating && !this.table.mayAllocate(pool, m.clientKey, m.mac, now)) return this.reserveRefused(pool, m);
       if (this.table.isAvailable(ip, pool, m.clientKey, m.mac, now)) return this.ack(m, pool, ip);
       return this.nak(m, 'requested address not available');
     }
@@ -305,6 +337,10 @@ export class DhcpServer {
 
   private ack(m: Incoming, pool: Pool, ip: number): void {
     const now = this.clock();
+    if (m.source !== undefined) {
+      if (this.guard.admitBinding(m.source, m.clientKey, m.mac, now)) return this.drop('starvation_guard', m.info, { mac: m.mac, source: m.source });
+      this.guard.noteBinding(m.source, m.clientKey);
+    }
     const hostname = optText(m.req, Opt.HOSTNAME) ?? this.table.reservationFor(m.mac)?.hostname ?? null;
     const records = this.table.bind(m.clientKey, m.mac, ip, hostname, this.deps.config.leaseSeconds * 1000, now);
     const reply = this.reply(m, MessageType.ACK, { yiaddr: ip, pool, lease: true });

@@ -23,6 +23,7 @@ export interface SeatDirectoryDeps {
  */
 export class SeatDirectory {
   private byMac = new Map<string, SeatOccupancy>();
+  private seatMacs: ReadonlySet<string> = new Set();
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: SeatDirectoryDeps) {
@@ -46,6 +47,12 @@ export class SeatDirectory {
       next.set(seat.mac, { seat, mac: seat.mac, session, user: session ? repo.user(session.userId) : undefined });
     }
     this.byMac = next;
+    this.seatMacs = new Set(next.keys());
+  }
+
+  /** Every registered seat's MAC, as last loaded (DHCP keeps their addresses from unknown clients). */
+  macs(): ReadonlySet<string> {
+    return this.seatMacs;
   }
 
   lookupByMac(mac: string): SeatOccupancy | undefined {

@@ -19,6 +19,9 @@
 #include <net/if_arp.h>
 #include <netinet/in.h>
 #include <netinet/icmp6.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -26,6 +29,20 @@
 #include <unistd.h>
 
 #define MAX_DATAGRAM 65536
+/* link-source ring: enough for one receive burst; older unmatched frames are overwritten */
+#define LINK_RING 512
+/* bytes of UDP payload compared to pair a frame with its datagram (DHCP: op..xid..chaddr) */
+#define LINK_KEY 34
+
+typedef struct {
+  int valid;
+  uint32_t saddr;    /* network order */
+  uint16_t sport;    /* host order */
+  uint16_t ulen;     /* UDP payload length */
+  uint8_t keylen;
+  uint8_t key[LINK_KEY];
+  uint8_t mac[6];
+} link_frame;
 
 typedef struct {
   int fd;
@@ -38,6 +55,10 @@ typedef struct {
   napi_async_context async_ctx;
   char ifname[IF_NAMESIZE];
   int closed;
+  /* AF_PACKET socket reporting the Ethernet source of each datagram (-1: not asked for, or not available) */
+  int pkt_fd;
+  unsigned int ring_next;
+  link_frame ring[LINK_RING];
   unsigned char buf[MAX_DATAGRAM];
 } iface_socket;
 
@@ -72,6 +93,94 @@ static void deliver(iface_socket *s, size_t argc, napi_value *argv) {
   }
 }
 
+/*
+ * The frame's Ethernet source for a datagram (DHCP snooping needs it: chaddr is whatever the sender wrote).
+ * The packet socket is an ETH_P_ALL tap on the device, which the kernel feeds before IP input
+ * (__netif_receive_skb_core: ptype_all first), so a datagram's frame is always queued before the datagram
+ * itself. Frames are read lazily into a ring and paired by (source address, port, UDP length, first bytes).
+ */
+static void read_frame(iface_socket *s, link_frame *f, const unsigned char *pkt, ssize_t n, const struct sockaddr_ll *sll) {
+  f->valid = 0;
+  if (sll->sll_pkttype == PACKET_OUTGOING || sll->sll_halen != 6 || n < 20) return;
+  unsigned ihl = (unsigned)(pkt[0] & 0x0f) * 4;
+  if (ihl < 20 || (ssize_t)(ihl + 8) > n) return;
+  const unsigned char *udp = pkt + ihl;
+  unsigned ulen = ((unsigned)udp[4] << 8 | udp[5]);
+  if (ulen < 8) return;
+  memcpy(&f->saddr, pkt + 12, 4);
+  f->sport = (uint16_t)((unsigned)udp[0] << 8 | udp[1]);
+  f->ulen = (uint16_t)(ulen - 8);
+  size_t have = (size_t)n - ihl - 8;
+  size_t k = f->ulen < LINK_KEY ? f->ulen : LINK_KEY;
+  if (have < k) k = have;
+  f->keylen = (uint8_t)k;
+  memcpy(f->key, udp + 8, k);
+  memcpy(f->mac, sll->sll_addr, 6);
+  f->valid = 1;
+  (void)s;
+}
+
+static int frame_matches(const link_frame *f, const struct sockaddr_in *src, size_t n, const unsigned char *payload) {
+  if (!f->valid || f->saddr != src->sin_addr.s_addr || f->sport != ntohs(src->sin_port) || f->ulen != n) return 0;
+  size_t k = n < LINK_KEY ? n : LINK_KEY;
+  return f->keylen == k && memcmp(f->key, payload, k) == 0;
+}
+
+/* Finds (and consumes) the frame that carried this datagram; 1 and *mac filled when found. */
+static int link_source(iface_socket *s, const struct sockaddr_in *src, size_t n, const unsigned char *payload, uint8_t mac[6]) {
+  if (s->pkt_fd < 0) return 0;
+  for (unsigned i = 0; i < LINK_RING; i++) {
+    link_frame *f = &s->ring[(s->ring_next + LINK_RING - 1 - i) % LINK_RING];
+    if (frame_matches(f, src, n, payload)) { memcpy(mac, f->mac, 6); f->valid = 0; return 1; }
+  }
+  unsigned char pkt[128];
+  for (int reads = 0; reads < 4 * LINK_RING; reads++) {
+    struct sockaddr_ll sll;
+    socklen_t slen = sizeof sll;
+    ssize_t m = recvfrom(s->pkt_fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&sll, &slen);
+    if (m < 0) return 0;
+    link_frame *f = &s->ring[s->ring_next];
+    read_frame(s, f, pkt, m, &sll);
+    if (!f->valid) continue;
+    if (frame_matches(f, src, n, payload)) { memcpy(mac, f->mac, 6); f->valid = 0; return 1; }
+    s->ring_next = (s->ring_next + 1) % LINK_RING;
+  }
+  return 0;
+}
+
+/*
+ * Opens the link-source tap for a UDP port on one device: AF_PACKET/SOCK_DGRAM (the frame's source comes in
+ * sockaddr_ll), a classic BPF filter passing only unfragmented IPv4 UDP to `port`, cut to 128 bytes.
+ * -1 when it cannot be opened (no CAP_NET_RAW): datagrams then arrive without a link source.
+ */
+static int open_link_tap(unsigned int ifindex, int port) {
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 8),
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 6),
+    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
+    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 4, 0),
+    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)port, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, 128),
+    BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); /* protocol 0: nothing arrives before bind */
+  if (fd < 0) return -1;
+  int rcvbuf = 4 * 1024 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) { close(fd); return -1; }
+  struct sockaddr_ll ll = {0};
+  ll.sll_family = AF_PACKET;
+  ll.sll_protocol = htons(ETH_P_ALL);
+  ll.sll_ifindex = (int)ifindex;
+  if (bind(fd, (struct sockaddr *)&ll, sizeof ll) < 0) { close(fd); return -1; }
+  return fd;
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   iface_socket *s = (iface_socket *)handle->data;
   (void)events;
@@ -101,7 +210,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     }
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
-    napi_value argv[5];
+    napi_value argv[6];
     void *data;
     napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[0]);
     char addr[INET_ADDRSTRLEN], dstaddr[INET_ADDRSTRLEN];
@@ -111,7 +220,12 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     napi_create_int32(env, ntohs(src.sin_port), &argv[2]);
     napi_create_int32(env, ifindex, &argv[3]);
     napi_create_string_utf8(env, dstaddr, NAPI_AUTO_LENGTH, &argv[4]);
-    deliver(s, 5, argv);
+    uint8_t mac[6];
+    char macstr[18] = "";
+    if (link_source(s, &src, (size_t)n, s->buf, mac))
+      snprintf(macstr, sizeof macstr, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    napi_create_string_utf8(env, macstr, NAPI_AUTO_LENGTH, &argv[5]);
+    deliver(s, 6, argv);
     napi_close_handle_scope(env, scope);
     if (s->closed) return;
   }
@@ -144,6 +258,7 @@ static napi_value watch_socket(napi_env env, int fd, const char *ifname, int icm
   iface_socket *s = calloc(1, sizeof *s);
   if (!s) { close(fd); return throw_errno(env, "calloc", ENOMEM); }
   s->fd = fd;
+  s->pkt_fd = -1;
   s->icmp6 = icmp6;
   s->ifindex = ifindex;
   s->env = env;
@@ -163,10 +278,14 @@ static napi_value watch_socket(napi_env env, int fd, const char *ifname, int icm
   return obj;
 }
 
-/* open(ifname: string, port: number, onMessage: Function): object */
+/*
+ * open(ifname: string, port: number, onMessage: Function, linkSource?: boolean): object
+ * linkSource (with an ifname): report each datagram's Ethernet source as onMessage's 6th argument ('' unknown);
+ * the returned object's `linkSource` says whether the tap could be opened.
+ */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 3) return throw_type(env, "open(ifname, port, onMessage) needs 3 arguments");
   char ifname[IF_NAMESIZE + 1] = {0};
@@ -204,8 +323,23 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     int e = errno; close(fd); return throw_errno(env, "bind", e);
   }
 
+  bool want_link = false;
+  if (argc >= 4) napi_get_value_bool(env, argv[3], &want_link);
+  int pkt_fd = -1;
+  if (want_link && iflen > 0) {
+    unsigned int ifindex = if_nametoindex(ifname);
+    /* opened before the UDP socket is polled, so no datagram arrives without its frame */
+    if (ifindex) pkt_fd = open_link_tap(ifindex, port);
+  }
+
   napi_value obj = watch_socket(env, fd, ifname, 0, 0, argv[2], "bootgate:iface-udp", on_readable);
-  if (!obj) return NULL;
+  if (!obj) { if (pkt_fd >= 0) close(pkt_fd); return NULL; }
+  iface_socket *sock = NULL;
+  napi_unwrap(env, obj, (void **)&sock);
+  sock->pkt_fd = pkt_fd;
+  napi_value linkv;
+  napi_get_boolean(env, pkt_fd >= 0, &linkv);
+  napi_set_named_property(env, obj, "linkSource", linkv);
 
   struct sockaddr_in bound;
   socklen_t blen = sizeof bound;
@@ -274,6 +408,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   s->closed = 1;
   uv_poll_stop(&s->poll);
   close(s->fd);
+  if (s->pkt_fd >= 0) close(s->pkt_fd);
   napi_async_destroy(env, s->async_ctx);
   napi_delete_reference(env, s->callback);
   napi_delete_reference(env, s->self);

@@ -4,9 +4,16 @@ import type { DatagramSocket, SocketFactory } from './datagram.ts';
 
 interface NativeSocket {
   port: number;
+  /** set when opened with linkSource: whether the AF_PACKET tap could be opened */
+  linkSource?: boolean;
 }
 interface NativeAddon {
-  open(ifname: string, port: number, cb: (buf: Buffer, addr: string, port: number, ifindex: number, dst: string) => void): NativeSocket;
+  open(
+    ifname: string,
+    port: number,
+    cb: (buf: Buffer, addr: string, port: number, ifindex: number, dst: string, linkSource: string) => void,
+    linkSource?: boolean,
+  ): NativeSocket;
   send(s: NativeSocket, buf: Buffer, addr: string, port: number): number;
   setArp(s: NativeSocket, ip: string, mac: Buffer): number;
   close(s: object): void;
@@ -34,8 +41,12 @@ export const interfaceSocketFactory: SocketFactory = (spec, onMessage) => {
   const native = nativeAddon();
   let sock: NativeSocket;
   try {
-    sock = native.open(spec.ifname, spec.port, (buf, address, port, ifindex, localAddress) =>
-      onMessage(buf, { address, port, ifindex, localAddress }),
+    sock = native.open(
+      spec.ifname,
+      spec.port,
+      (buf, address, port, ifindex, localAddress, linkSource) =>
+        onMessage(buf, linkSource ? { address, port, ifindex, localAddress, linkSource } : { address, port, ifindex, localAddress }),
+      spec.linkSource === true,
     );
   } catch (e) {
     throw new BootgateError('SOCKET_BIND', `cannot open UDP port ${spec.port} on ${spec.ifname || 'all interfaces'}: ${(e as Error).message}`);
@@ -43,6 +54,7 @@ export const interfaceSocketFactory: SocketFactory = (spec, onMessage) => {
   let closed = false;
   const s: DatagramSocket = {
     port: sock.port,
+    linkSource: sock.linkSource === true,
     send: (buf, address, port) => !closed && native.send(sock, buf, address, port) === 0,
     setArp: (ip, mac) => !closed && native.setArp(sock, ip, mac) === 0,
     close: () => {

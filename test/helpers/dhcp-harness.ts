@@ -37,12 +37,15 @@ export interface Harness {
   registry: Registry;
   now: { t: number };
   /** injects on port 67 (or 4011), lets the commit run, returns decoded replies */
-  exchange(buf: Buffer, port?: number, from?: { address?: string; port?: number }): Promise<Array<Sent & { p: DhcpPacket }>>;
+  exchange(buf: Buffer, port?: number, from?: { address?: string; port?: number; linkSource?: string }): Promise<Array<Sent & { p: DhcpPacket }>>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   close(): void;
 }
 
-export function makeHarness(config = baseConfig(), opts: { db?: Db; probe?: (ip: string) => Promise<boolean>; durable?: () => Promise<void> } = {}): Harness {
+export function makeHarness(
+  config = baseConfig(),
+  opts: { db?: Db; probe?: (ip: string) => Promise<boolean>; durable?: () => Promise<void>; seats?: Set<string> } = {},
+): Harness {
   const net = new MemoryNetwork();
   const db = opts.db ?? openDatabase(':memory:');
   const registry = new Registry();
@@ -59,6 +62,7 @@ export function makeHarness(config = baseConfig(), opts: { db?: Db; probe?: (ip:
     clock: () => now.t,
     ...(opts.probe ? { conflictProbe: (ip: string) => opts.probe!(ip) } : {}),
     ...(opts.durable ? { durable: opts.durable } : {}),
+    ...(opts.seats ? { knownClients: { isKnown: (mac: string) => opts.seats!.has(mac), macs: () => opts.seats! } } : {}),
   });
   server.start();
   return {
