@@ -10,6 +10,8 @@ import type { Config } from './config/schema.ts';
 import { ConfiguredBootPolicy } from './dhcp/boot-policy.ts';
 import { createDhcpMetrics } from './dhcp/metrics.ts';
 import { DhcpServer } from './dhcp/server.ts';
+import { DhcpBridgeGuard } from './dhcp/bridge-guard.ts';
+import { execNft } from './net/nft-runner.ts';
 import { pingProbe } from './dhcp/ping-probe.ts';
 import { BootgateError } from './errors.ts';
 import { RouterAdvertiser } from './ipv6/advertiser.ts';
@@ -114,6 +116,11 @@ export class Appliance {
       });
       this.dhcp = dhcp;
       this.services.push({ name: 'dhcp', start: () => dhcp.start(), stop: () => dhcp.stop() });
+      if (!this.opts.socketFactory) {
+        const storm = config.dhcp.starvation.bridgeRateLimit;
+        const bridgeGuard = new DhcpBridgeGuard({ lanInterface: config.interfaces.lan, ...storm }, execNft(), log.child({ module: 'dhcp' }), this.registry);
+        this.services.push({ name: 'dhcp-storm-control', start: () => bridgeGuard.start(), stop: () => bridgeGuard.stop() });
+      }
     }
     const tftp = new TftpServer({
       config: config.tftp,

@@ -28,6 +28,8 @@ import { SyncWaits } from '../store/wal-sync.ts';
 const HTTP_BOOT_REPLY_LIMIT = 1472;
 const BROADCAST = '255.255.255.255';
 const SWEEP_INTERVAL_MS = 10_000;
+/** how often the chaddr mismatches refused in the kernel are collected into metrics */
+const LINK_STATS_INTERVAL_MS = 1000;
 
 export interface DhcpServerDeps {
   config: Readonly<DhcpConfig>;
@@ -83,6 +85,7 @@ export class DhcpServer {
   private readonly lanPool: Pool;
   private sockets: DatagramSocket[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
+  private linkStatsTimer: NodeJS.Timeout | undefined;
   private pendingRecords: LeaseRecord[] = [];
   private pendingSends: Array<() => void> = [];
   private flushScheduled = false;
@@ -110,9 +113,15 @@ export class DhcpServer {
     this.persist(this.table.expire(this.clock()));
     this.flush();
     const ifname = this.deps.lanInterface;
-    this.sockets.push(this.deps.socketFactory({ ifname, port: SERVER_PORT, linkSource: true }, (buf, info) => this.receive(buf, info, 0)));
-    this.sockets.push(this.deps.socketFactory({ ifname, port: PROXY_PORT, linkSource: true }, (buf, info) => this.receive(buf, info, 1)));
+    // DHCP snooping: each request's frame source; spoofed chaddrs are refused in the kernel unless configured otherwise
+    const linkSource = this.deps.config.starvation.chaddrMismatch === 'refuse' ? 'refuse-mismatch' : 'report';
+    this.sockets.push(this.deps.socketFactory({ ifname, port: SERVER_PORT, linkSource }, (buf, info) => this.receive(buf, info, 0)));
+    this.sockets.push(this.deps.socketFactory({ ifname, port: PROXY_PORT, linkSource }, (buf, info) => this.receive(buf, info, 1)));
     if (this.sockets[0]?.linkSource === false) this.log.warn({ interface: ifname }, 'no link-layer source for DHCP (AF_PACKET unavailable): per-source starvation limits are off');
+    if (this.sockets.some((s) => s.linkStats)) {
+      this.linkStatsTimer = setInterval(() => this.collectLinkStats(), LINK_STATS_INTERVAL_MS);
+      this.linkStatsTimer.unref();
+    }
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.updatePoolGauges();
@@ -122,10 +131,23 @@ export class DhcpServer {
   /** Commits what is pending, lets the ACKs waiting for their sync leave, then closes the sockets. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.linkStatsTimer) clearInterval(this.linkStatsTimer);
+    this.collectLinkStats();
     this.flush();
     await this.syncing.drain();
     for (const s of this.sockets) s.close();
     this.sockets = [];
+  }
+
+  /** Spoofed-chaddr requests the kernel refused (they never reached us): counted and named by the guard. */
+  collectLinkStats(): void {
+    for (const s of this.sockets) {
+      const st = s.linkStats?.();
+      if (st && st.refused > 0) {
+        this.guard.kernelRefused(st.refused, st.sources);
+        this.deps.metrics.drops.inc({ reason: 'chaddr_mismatch' }, st.refused);
+      }
+    }
   }
 
   private sweep(): void {

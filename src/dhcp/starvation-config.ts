@@ -18,5 +18,12 @@ export const starvationConfigSchema = z.strictObject({
   pressureWatermark: z.number().gt(0).max(1).default(0.8),
   /** how long an offer to an unknown client holds its address under pressure (dhcp.offerHoldSeconds otherwise) */
   pressureOfferHoldSeconds: z.int().min(1).max(600).default(5),
+  /**
+   * storm control when the LAN interface is a bridge (the appliance is the room's switch): broadcast DHCP frames
+   * per second per Ethernet source, beyond which they are dropped before the bridge repeats them; 0: off
+   */
+  bridgeRateLimit: z
+    .strictObject({ perSourcePerSecond: z.int().min(0).max(100_000).default(50), burst: z.int().min(1).max(100_000).default(100) })
+    .prefault({}),
 });
 export type StarvationConfig = z.output<typeof starvationConfigSchema>;

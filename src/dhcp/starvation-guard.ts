@@ -98,6 +98,26 @@ export class StarvationGuard {
     return 'chaddr_mismatch';
   }
 
+  /**
+   * Mismatches the kernel refused (the tap's filter): `count` frames, `sample` the sources of some of them. The
+   * count is shared out by the sample (exact for a single flooding source); no sample: "unknown".
+   */
+  kernelRefused(count: number, sample: readonly string[]): void {
+    const bySource = new Map<string, number>();
+    for (const s of sample) bySource.set(s, (bySource.get(s) ?? 0) + 1);
+    if (bySource.size === 0) bySource.set('unknown', 1);
+    const total = sample.length || 1;
+    let left = count;
+    const entries = [...bySource.entries()].sort((a, b) => b[1] - a[1]);
+    entries.forEach(([source, n], i) => {
+      const share = i === entries.length - 1 ? left : Math.round((count * n) / total);
+      left -= share;
+      if (share <= 0) return;
+      this.metrics.chaddrMismatches.inc({ source: this.label(source) }, share);
+      this.refused('chaddr_mismatch', source, 'spoofed', share);
+    });
+  }
+
   /** Before offering to a client that has no offer or binding yet: the source's offer and binding bounds. */
   admitOffer(source: string, clientKey: string, mac: string, now: number): StarvationRefusal | undefined {
     const l = this.ledger(source);
@@ -241,12 +261,12 @@ export class StarvationGuard {
     return 'other';
   }
 
-  private refused(reason: StarvationRefusal, source: string, mac: string): void {
+  private refused(reason: StarvationRefusal, source: string, mac: string, n = 1): void {
     const now = this.clock();
-    this.metrics.refusals.inc({ reason, source: this.label(source) });
+    this.metrics.refusals.inc({ reason, source: this.label(source) }, n);
     const l = this.ledger(source);
-    l.refusals++;
-    l.refusedSinceWarn++;
+    l.refusals += n;
+    l.refusedSinceWarn += n;
     l.lastRefusal = { at: now, reason, mac };
     if (now - l.lastWarnAt >= WARN_INTERVAL_MS) {
       this.log.warn({ source, reason, mac, refused: l.refusedSinceWarn }, 'dhcp starvation guard refused requests from this source');

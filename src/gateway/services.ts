@@ -12,7 +12,7 @@ import { parseIpLiteral } from '../wire/ip-address.ts';
 import { ConntrackRecorder } from './conntrack/recorder.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { NftablesGate } from './nftables/gate.ts';
-import { execNft } from './nftables/nft-runner.ts';
+import { execNft } from '../net/nft-runner.ts';
 import type { AuditRecordInput, AuditSink, SeatLookup } from './ports.ts';
 import { Portal } from './portal.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';

@@ -20,7 +20,7 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../log/logger.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { NftablesGate } from './nftables/gate.ts';
-import { execNft } from './nftables/nft-runner.ts';
+import { execNft } from '../net/nft-runner.ts';
 import type { AuditRecordInput, SeatSession } from './ports.ts';
 import { Portal } from './portal.ts';
 import { HttpProxy } from './proxy/http-proxy.ts';

@@ -8,6 +8,12 @@
  * datagram (with its ingress ifindex and destination address) to a JS callback. It also installs ARP entries
  * (SIOCSARP) so a reply can be unicast to a client that has no address yet, as dnsmasq does (RFC 2131 §4.1),
  * and sends IPv6 router advertisements from a raw ICMPv6 socket (iPXE waits ~13 s for one otherwise).
+ *
+ * With `linkSource` (the DHCP server's ports), datagrams are read from an AF_PACKET tap on the device instead,
+ * so each one comes with its frame's Ethernet source (DHCP snooping: chaddr is whatever the sender wrote), and
+ * the UDP socket only sends. The tap's classic BPF filter can refuse, in the kernel, directly attached DHCP
+ * requests whose chaddr differs from the frame's source: a spoofing flood then never reaches user space, and
+ * a second tap only counts and samples them.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -29,20 +35,6 @@
 #include <unistd.h>
 
 #define MAX_DATAGRAM 65536
-/* link-source ring: enough for one receive burst; older unmatched frames are overwritten */
-#define LINK_RING 512
-/* bytes of UDP payload compared to pair a frame with its datagram (DHCP: op..xid..chaddr) */
-#define LINK_KEY 34
-
-typedef struct {
-  int valid;
-  uint32_t saddr;    /* network order */
-  uint16_t sport;    /* host order */
-  uint16_t ulen;     /* UDP payload length */
-  uint8_t keylen;
-  uint8_t key[LINK_KEY];
-  uint8_t mac[6];
-} link_frame;
 
 typedef struct {
   int fd;
@@ -55,10 +47,9 @@ typedef struct {
   napi_async_context async_ctx;
   char ifname[IF_NAMESIZE];
   int closed;
-  /* AF_PACKET socket reporting the Ethernet source of each datagram (-1: not asked for, or not available) */
+  /* the AF_PACKET tap datagrams are read from (-1: read the UDP socket), and the mismatch counter tap */
   int pkt_fd;
-  unsigned int ring_next;
-  link_frame ring[LINK_RING];
+  int mis_fd;
   unsigned char buf[MAX_DATAGRAM];
 } iface_socket;
 
@@ -93,94 +84,6 @@ static void deliver(iface_socket *s, size_t argc, napi_value *argv) {
   }
 }
 
-/*
- * The frame's Ethernet source for a datagram (DHCP snooping needs it: chaddr is whatever the sender wrote).
- * The packet socket is an ETH_P_ALL tap on the device, which the kernel feeds before IP input
- * (__netif_receive_skb_core: ptype_all first), so a datagram's frame is always queued before the datagram
- * itself. Frames are read lazily into a ring and paired by (source address, port, UDP length, first bytes).
- */
-static void read_frame(iface_socket *s, link_frame *f, const unsigned char *pkt, ssize_t n, const struct sockaddr_ll *sll) {
-  f->valid = 0;
-  if (sll->sll_pkttype == PACKET_OUTGOING || sll->sll_halen != 6 || n < 20) return;
-  unsigned ihl = (unsigned)(pkt[0] & 0x0f) * 4;
-  if (ihl < 20 || (ssize_t)(ihl + 8) > n) return;
-  const unsigned char *udp = pkt + ihl;
-  unsigned ulen = ((unsigned)udp[4] << 8 | udp[5]);
-  if (ulen < 8) return;
-  memcpy(&f->saddr, pkt + 12, 4);
-  f->sport = (uint16_t)((unsigned)udp[0] << 8 | udp[1]);
-  f->ulen = (uint16_t)(ulen - 8);
-  size_t have = (size_t)n - ihl - 8;
-  size_t k = f->ulen < LINK_KEY ? f->ulen : LINK_KEY;
-  if (have < k) k = have;
-  f->keylen = (uint8_t)k;
-  memcpy(f->key, udp + 8, k);
-  memcpy(f->mac, sll->sll_addr, 6);
-  f->valid = 1;
-  (void)s;
-}
-
-static int frame_matches(const link_frame *f, const struct sockaddr_in *src, size_t n, const unsigned char *payload) {
-  if (!f->valid || f->saddr != src->sin_addr.s_addr || f->sport != ntohs(src->sin_port) || f->ulen != n) return 0;
-  size_t k = n < LINK_KEY ? n : LINK_KEY;
-  return f->keylen == k && memcmp(f->key, payload, k) == 0;
-}
-
-/* Finds (and consumes) the frame that carried this datagram; 1 and *mac filled when found. */
-static int link_source(iface_socket *s, const struct sockaddr_in *src, size_t n, const unsigned char *payload, uint8_t mac[6]) {
-  if (s->pkt_fd < 0) return 0;
-  for (unsigned i = 0; i < LINK_RING; i++) {
-    link_frame *f = &s->ring[(s->ring_next + LINK_RING - 1 - i) % LINK_RING];
-    if (frame_matches(f, src, n, payload)) { memcpy(mac, f->mac, 6); f->valid = 0; return 1; }
-  }
-  unsigned char pkt[128];
-  for (int reads = 0; reads < 4 * LINK_RING; reads++) {
-    struct sockaddr_ll sll;
-    socklen_t slen = sizeof sll;
-    ssize_t m = recvfrom(s->pkt_fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&sll, &slen);
-    if (m < 0) return 0;
-    link_frame *f = &s->ring[s->ring_next];
-    read_frame(s, f, pkt, m, &sll);
-    if (!f->valid) continue;
-    if (frame_matches(f, src, n, payload)) { memcpy(mac, f->mac, 6); f->valid = 0; return 1; }
-    s->ring_next = (s->ring_next + 1) % LINK_RING;
-  }
-  return 0;
-}
-
-/*
- * Opens the link-source tap for a UDP port on one device: AF_PACKET/SOCK_DGRAM (the frame's source comes in
- * sockaddr_ll), a classic BPF filter passing only unfragmented IPv4 UDP to `port`, cut to 128 bytes.
- * -1 when it cannot be opened (no CAP_NET_RAW): datagrams then arrive without a link source.
- */
-static int open_link_tap(unsigned int ifindex, int port) {
-  struct sock_filter code[] = {
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 8),
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 6),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
-    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 4, 0),
-    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)port, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, 128),
-    BPF_STMT(BPF_RET | BPF_K, 0),
-  };
-  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
-  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); /* protocol 0: nothing arrives before bind */
-  if (fd < 0) return -1;
-  int rcvbuf = 4 * 1024 * 1024;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) { close(fd); return -1; }
-  struct sockaddr_ll ll = {0};
-  ll.sll_family = AF_PACKET;
-  ll.sll_protocol = htons(ETH_P_ALL);
-  ll.sll_ifindex = (int)ifindex;
-  if (bind(fd, (struct sockaddr *)&ll, sizeof ll) < 0) { close(fd); return -1; }
-  return fd;
-}
-
 static void on_readable(uv_poll_t *handle, int status, int events) {
   iface_socket *s = (iface_socket *)handle->data;
   (void)events;
@@ -210,7 +113,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     }
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
-    napi_value argv[6];
+    napi_value argv[5];
     void *data;
     napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[0]);
     char addr[INET_ADDRSTRLEN], dstaddr[INET_ADDRSTRLEN];
@@ -220,15 +123,144 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     napi_create_int32(env, ntohs(src.sin_port), &argv[2]);
     napi_create_int32(env, ifindex, &argv[3]);
     napi_create_string_utf8(env, dstaddr, NAPI_AUTO_LENGTH, &argv[4]);
-    uint8_t mac[6];
-    char macstr[18] = "";
-    if (link_source(s, &src, (size_t)n, s->buf, mac))
-      snprintf(macstr, sizeof macstr, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-    napi_create_string_utf8(env, macstr, NAPI_AUTO_LENGTH, &argv[5]);
+    deliver(s, 5, argv);
+    napi_close_handle_scope(env, scope);
+    if (s->closed) return;
+  }
+}
+
+static uint16_t ip_checksum(const unsigned char *p, size_t n, uint32_t sum) {
+  for (; n > 1; p += 2, n -= 2) sum += (uint32_t)p[0] << 8 | p[1];
+  if (n) sum += (uint32_t)p[0] << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+
+/*
+ * Datagrams from the tap: the IPv4 and UDP headers are checked here as the kernel's IP and UDP input would
+ * (version, header length and checksum, total length, UDP length and checksum when present, RFC 768), since
+ * a packet socket sees frames before IP input does. Frames to other hosts and our own are skipped.
+ */
+static void on_readable_link(uv_poll_t *handle, int status, int events) {
+  iface_socket *s = (iface_socket *)handle->data;
+  (void)events;
+  if (s->closed || status < 0) return;
+  napi_env env = s->env;
+  for (int burst = 0; burst < 256; burst++) {
+    struct sockaddr_ll sll;
+    char control[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+    struct iovec iov = {.iov_base = s->buf, .iov_len = sizeof s->buf};
+    struct msghdr msg = {0};
+    msg.msg_name = &sll;
+    msg.msg_namelen = sizeof sll;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(s->pkt_fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) return;
+    if (n > (ssize_t)sizeof s->buf || sll.sll_pkttype == PACKET_OUTGOING || sll.sll_pkttype == PACKET_OTHERHOST) continue;
+    /* a frame from a local sender (veth, bridge) may carry a checksum still to be filled in, or one the
+       driver already checked: PACKET_AUXDATA says so, as busybox udhcpc reads it */
+    unsigned int tp_status = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+      if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) tp_status = ((struct tpacket_auxdata *)CMSG_DATA(c))->tp_status;
+    const unsigned char *ip = s->buf;
+    if (n < 28 || ip[0] >> 4 != 4) continue;
+    size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
+    size_t total = (size_t)ip[2] << 8 | ip[3];
+    if (ihl < 20 || total < ihl + 8 || total > (size_t)n || ip_checksum(ip, ihl, 0) != 0xffff) continue;
+    const unsigned char *udp = ip + ihl;
+    size_t ulen = (size_t)udp[4] << 8 | udp[5];
+    if (ulen < 8 || ulen > total - ihl) continue;
+    if ((udp[6] | udp[7]) && !(tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID))) {
+      /* pseudo-header: source, destination, protocol, UDP length */
+      uint32_t sum = 0;
+      for (int i = 12; i < 20; i += 2) sum += (uint32_t)ip[i] << 8 | ip[i + 1];
+      sum += IPPROTO_UDP + (uint32_t)ulen;
+      if (ip_checksum(udp, ulen, sum) != 0xffff) continue;
+    }
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value argv[6];
+    void *data;
+    napi_create_buffer_copy(env, ulen - 8, udp + 8, &data, &argv[0]);
+    char addr[INET_ADDRSTRLEN], dstaddr[INET_ADDRSTRLEN], mac[18] = "";
+    inet_ntop(AF_INET, ip + 12, addr, sizeof addr);
+    inet_ntop(AF_INET, ip + 16, dstaddr, sizeof dstaddr);
+    if (sll.sll_halen == 6)
+      snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", sll.sll_addr[0], sll.sll_addr[1], sll.sll_addr[2], sll.sll_addr[3], sll.sll_addr[4], sll.sll_addr[5]);
+    napi_create_string_utf8(env, addr, NAPI_AUTO_LENGTH, &argv[1]);
+    napi_create_int32(env, (int32_t)((unsigned)udp[0] << 8 | udp[1]), &argv[2]);
+    napi_create_int32(env, (int32_t)s->ifindex, &argv[3]);
+    napi_create_string_utf8(env, dstaddr, NAPI_AUTO_LENGTH, &argv[4]);
+    napi_create_string_utf8(env, mac, NAPI_AUTO_LENGTH, &argv[5]);
     deliver(s, 6, argv);
     napi_close_handle_scope(env, scope);
     if (s->closed) return;
   }
+}
+
+/*
+ * Classic BPF for a tap on UDP `port` (the packet starts at the IPv4 header; SKF_LL_OFF reaches the Ethernet
+ * header): unfragmented IPv4 UDP to the port, then, for a DHCP request sent directly (htype 1, hlen 6,
+ * giaddr 0), whether chaddr equals the frame's Ethernet source. `which`: 0 = everything to the port, 1 = all
+ * but mismatches, 2 = only mismatches. Accepted packets are cut to `snap` bytes. Returns the length.
+ */
+static int make_filter(struct sock_filter *f, int port, int which, uint32_t snap) {
+  /* jump offsets count from the next instruction: J(from, to) */
+#define J(from, to) ((uint8_t)((to) - (from) - 1))
+  const int accept = which == 0 ? 9 : 23, drop = accept + 1;
+  const int not_mismatch = which == 2 ? drop : accept, mismatch = which == 2 ? accept : drop;
+  int n = 0;
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)); /* 0 */
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, J(1, drop));                 /* 1 */
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9);                                        /* 2 protocol */
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, J(3, drop));              /* 3 */
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6);                                        /* 4 flags, offset */
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, J(5, drop), 0);                 /* 5 a fragment */
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0);                                       /* 6 X = IP header length */
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2);                                        /* 7 UDP destination port */
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)port, 0, J(8, drop));          /* 8 */
+  if (which != 0) {
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 8 + 1);                                  /* 9 htype, hlen */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0106, 0, J(10, not_mismatch));       /* 10 */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_IND, 8 + 24);                                 /* 11 giaddr */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, J(12, not_mismatch));            /* 12 relayed */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_IND, 8 + 28);                                 /* 13 chaddr[0..3] */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_ST, 0);                                                        /* 14 */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 8 + 32);                                 /* 15 chaddr[4..5] */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_ST, 1);                                                        /* 16 */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_LL_OFF + 6));            /* 17 source[0..3] */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_MEM, 0);                                             /* 18 */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_X, 0, 0, J(19, mismatch));                /* 19 */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)(SKF_LL_OFF + 10));           /* 20 source[4..5] */
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_MEM, 1);                                             /* 21 */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_X, 0, J(22, not_mismatch), J(22, mismatch)); /* 22 */
+  }
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, snap); /* accept */
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);    /* drop */
+#undef J
+  return n;
+}
+
+/* An AF_PACKET/SOCK_DGRAM tap on one device with a filter from make_filter; -1 if it cannot be opened. */
+static int open_tap(unsigned int ifindex, int port, int which, uint32_t snap, int rcvbuf) {
+  struct sock_filter code[32];
+  struct sock_fprog prog = {.len = (unsigned short)make_filter(code, port, which, snap), .filter = code};
+  /* protocol 0 at socket(): nothing is queued before the filter is attached and bind() names ETH_P_ALL */
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  int one = 1;
+  setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) { close(fd); return -1; }
+  struct sockaddr_ll ll = {0};
+  ll.sll_family = AF_PACKET;
+  ll.sll_protocol = htons(ETH_P_ALL);
+  ll.sll_ifindex = (int)ifindex;
+  if (bind(fd, (struct sockaddr *)&ll, sizeof ll) < 0) { close(fd); return -1; }
+  return fd;
 }
 
 static void on_poll_closed(uv_handle_t *handle) {
@@ -253,19 +285,20 @@ static iface_socket *unwrap(napi_env env, napi_value v) {
  * Wraps an open, bound, non-blocking socket in a JS object and polls it on Node's libuv loop, calling
  * `poll_cb` when readable. Takes ownership of fd (closed on failure). NULL with a pending exception on failure.
  */
-static napi_value watch_socket(napi_env env, int fd, const char *ifname, int icmp6, unsigned int ifindex, napi_value callback,
+static napi_value watch_socket(napi_env env, int fd, int poll_fd, const char *ifname, int icmp6, unsigned int ifindex, napi_value callback,
                                const char *resource, uv_poll_cb poll_cb) {
   iface_socket *s = calloc(1, sizeof *s);
   if (!s) { close(fd); return throw_errno(env, "calloc", ENOMEM); }
   s->fd = fd;
   s->pkt_fd = -1;
+  s->mis_fd = -1;
   s->icmp6 = icmp6;
   s->ifindex = ifindex;
   s->env = env;
   strncpy(s->ifname, ifname, IF_NAMESIZE - 1);
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
-  if (uv_poll_init(loop, &s->poll, fd) != 0) { close(fd); free(s); return throw_errno(env, "uv_poll_init", EINVAL); }
+  if (uv_poll_init(loop, &s->poll, poll_fd) != 0) { close(fd); free(s); return throw_errno(env, "uv_poll_init", EINVAL); }
   s->poll.data = s;
   napi_create_reference(env, callback, 1, &s->callback);
   napi_value obj, resname;
@@ -279,9 +312,10 @@ static napi_value watch_socket(napi_env env, int fd, const char *ifname, int icm
 }
 
 /*
- * open(ifname: string, port: number, onMessage: Function, linkSource?: boolean): object
- * linkSource (with an ifname): report each datagram's Ethernet source as onMessage's 6th argument ('' unknown);
- * the returned object's `linkSource` says whether the tap could be opened.
+ * open(ifname: string, port: number, onMessage: Function, linkSource?: 0 | 1 | 2): object
+ * linkSource (needs an ifname and CAP_NET_RAW): 1 = datagrams come from the tap with their Ethernet source as
+ * onMessage's 6th argument; 2 = as 1, and DHCP requests whose chaddr is not their frame's source are refused in
+ * the kernel (see linkStats). The object's `linkSource` says whether the tap is in use.
  */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -323,20 +357,36 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     int e = errno; close(fd); return throw_errno(env, "bind", e);
   }
 
-  bool want_link = false;
-  if (argc >= 4) napi_get_value_bool(env, argv[3], &want_link);
-  int pkt_fd = -1;
-  if (want_link && iflen > 0) {
-    unsigned int ifindex = if_nametoindex(ifname);
-    /* opened before the UDP socket is polled, so no datagram arrives without its frame */
-    if (ifindex) pkt_fd = open_link_tap(ifindex, port);
+  int32_t link = 0;
+  if (argc >= 4) napi_get_value_int32(env, argv[3], &link);
+  unsigned int ifindex = iflen > 0 ? if_nametoindex(ifname) : 0;
+  int pkt_fd = -1, mis_fd = -1;
+  if (link > 0 && ifindex) {
+    pkt_fd = open_tap(ifindex, port, link == 2 ? 1 : 0, 0xffff, rcvbuf);
+    /* the counter tap keeps little: it overflows under a flood, and PACKET_STATISTICS still counts every frame */
+    if (pkt_fd >= 0 && link == 2) {
+      mis_fd = open_tap(ifindex, port, 2, 128, 64 * 1024);
+      if (mis_fd < 0) { close(pkt_fd); pkt_fd = -1; }
+    }
+    if (pkt_fd >= 0) {
+      /* the UDP socket only sends (and keeps the port from answering ICMP unreachable): queue nothing on it */
+      struct sock_filter none[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+      struct sock_fprog prog = {.len = 1, .filter = none};
+      setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+    }
   }
 
-  napi_value obj = watch_socket(env, fd, ifname, 0, 0, argv[2], "bootgate:iface-udp", on_readable);
-  if (!obj) { if (pkt_fd >= 0) close(pkt_fd); return NULL; }
+  napi_value obj = pkt_fd >= 0 ? watch_socket(env, fd, pkt_fd, ifname, 0, ifindex, argv[2], "bootgate:iface-link", on_readable_link)
+                               : watch_socket(env, fd, fd, ifname, 0, ifindex, argv[2], "bootgate:iface-udp", on_readable);
+  if (!obj) {
+    if (pkt_fd >= 0) close(pkt_fd);
+    if (mis_fd >= 0) close(mis_fd);
+    return NULL;
+  }
   iface_socket *sock = NULL;
   napi_unwrap(env, obj, (void **)&sock);
   sock->pkt_fd = pkt_fd;
+  sock->mis_fd = mis_fd;
   napi_value linkv;
   napi_get_boolean(env, pkt_fd >= 0, &linkv);
   napi_set_named_property(env, obj, "linkSource", linkv);
@@ -409,6 +459,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   uv_poll_stop(&s->poll);
   close(s->fd);
   if (s->pkt_fd >= 0) close(s->pkt_fd);
+  if (s->mis_fd >= 0) close(s->mis_fd);
   napi_async_destroy(env, s->async_ctx);
   napi_delete_reference(env, s->callback);
   napi_delete_reference(env, s->self);
@@ -482,7 +533,7 @@ static napi_value js_open_icmp6(napi_env env, napi_callback_info info) {
   mreq.ipv6mr_interface = ifindex;
   setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mreq, sizeof mreq);
 
-  return watch_socket(env, fd, ifname, 1, ifindex, argv[1], "bootgate:icmp6", on_readable_icmp6);
+  return watch_socket(env, fd, fd, ifname, 1, ifindex, argv[1], "bootgate:icmp6", on_readable_icmp6);
 }
 
 /* sendIcmp6(sock, buf, addr): 0 or errno; link-local destinations are scoped to the socket's interface */
@@ -504,6 +555,46 @@ static napi_value js_send_icmp6(napi_env env, napi_callback_info info) {
   if (inet_pton(AF_INET6, addr, &to.sin6_addr) != 1) return throw_type(env, "addr must be an IPv6 address");
   ssize_t n = sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
   napi_create_int32(env, n < 0 ? errno : 0, &ret);
+  return ret;
+}
+
+/*
+ * linkStats(sock): { refused: number, sources: string[] } — the chaddr mismatches the kernel refused since the
+ * last call (every frame, from PACKET_STATISTICS, including those the small counter tap had no room for),
+ * and the Ethernet sources of those it kept (a sample, at most 256).
+ */
+static napi_value js_link_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], ret, sources;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  iface_socket *s = argc >= 1 ? unwrap(env, argv[0]) : NULL;
+  if (!s) return throw_type(env, "socket is closed");
+  napi_create_object(env, &ret);
+  napi_create_array(env, &sources);
+  uint32_t refused = 0, kept = 0;
+  if (s->mis_fd >= 0) {
+    unsigned char pkt[128];
+    for (int i = 0; i < 256; i++) {
+      struct sockaddr_ll sll;
+      socklen_t slen = sizeof sll;
+      if (recvfrom(s->mis_fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&sll, &slen) < 0) break;
+      if (sll.sll_halen != 6 || sll.sll_pkttype == PACKET_OUTGOING) continue;
+      char mac[18];
+      snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", sll.sll_addr[0], sll.sll_addr[1], sll.sll_addr[2], sll.sll_addr[3], sll.sll_addr[4], sll.sll_addr[5]);
+      napi_value v;
+      napi_create_string_utf8(env, mac, NAPI_AUTO_LENGTH, &v);
+      napi_set_element(env, sources, kept++, v);
+    }
+    /* read after the drain: tp_packets counts every frame the filter accepted (queued or dropped), then resets */
+    struct tpacket_stats st;
+    socklen_t len = sizeof st;
+    if (getsockopt(s->mis_fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) refused = st.tp_packets;
+    if (refused < kept) refused = kept;
+  }
+  napi_value n;
+  napi_create_uint32(env, refused, &n);
+  napi_set_named_property(env, ret, "refused", n);
+  napi_set_named_property(env, ret, "sources", sources);
   return ret;
 }
 
@@ -529,6 +620,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setArp", NULL, js_set_arp, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
     {"ifindex", NULL, js_ifindex, NULL, NULL, NULL, napi_default, NULL},
+    {"linkStats", NULL, js_link_stats, NULL, NULL, NULL, napi_default, NULL},
     {"openIcmp6", NULL, js_open_icmp6, NULL, NULL, NULL, napi_default, NULL},
     {"sendIcmp6", NULL, js_send_icmp6, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -12,8 +12,9 @@ interface NativeAddon {
     ifname: string,
     port: number,
     cb: (buf: Buffer, addr: string, port: number, ifindex: number, dst: string, linkSource: string) => void,
-    linkSource?: boolean,
+    linkSource?: 0 | 1 | 2,
   ): NativeSocket;
+  linkStats(s: NativeSocket): { refused: number; sources: string[] };
   send(s: NativeSocket, buf: Buffer, addr: string, port: number): number;
   setArp(s: NativeSocket, ip: string, mac: Buffer): number;
   close(s: object): void;
@@ -46,7 +47,7 @@ export const interfaceSocketFactory: SocketFactory = (spec, onMessage) => {
       spec.port,
       (buf, address, port, ifindex, localAddress, linkSource) =>
         onMessage(buf, linkSource ? { address, port, ifindex, localAddress, linkSource } : { address, port, ifindex, localAddress }),
-      spec.linkSource === true,
+      spec.linkSource === 'refuse-mismatch' ? 2 : spec.linkSource === 'report' ? 1 : 0,
     );
   } catch (e) {
     throw new BootgateError('SOCKET_BIND', `cannot open UDP port ${spec.port} on ${spec.ifname || 'all interfaces'}: ${(e as Error).message}`);
@@ -55,6 +56,7 @@ export const interfaceSocketFactory: SocketFactory = (spec, onMessage) => {
   const s: DatagramSocket = {
     port: sock.port,
     linkSource: sock.linkSource === true,
+    ...(sock.linkSource && spec.linkSource === 'refuse-mismatch' ? { linkStats: () => (closed ? { refused: 0, sources: [] } : native.linkStats(sock)) } : {}),
     send: (buf, address, port) => !closed && native.send(sock, buf, address, port) === 0,
     setArp: (ip, mac) => !closed && native.setArp(sock, ip, mac) === 0,
     close: () => {

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { createLogger } from '../../src/log/logger.ts';
 import { GateVerifyError, NftablesGate, type GateOptions } from '../../src/gateway/nftables/gate.ts';
 import { renderRuleset, seatElementCommand, type GateRulesetConfig } from '../../src/gateway/nftables/ruleset.ts';
-import type { NftRunner } from '../../src/gateway/nftables/nft-runner.ts';
+import type { NftRunner } from '../../src/net/nft-runner.ts';
 
 const base: GateRulesetConfig = {
   table: 'bootgate',

@@ -10,7 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log/logger.ts';
 import { isIpv4 } from '../../wire/ipv4.ts';
 import { renderRuleset, seatElementCommand, type GateRulesetConfig } from './ruleset.ts';
-import type { NftRunner } from './nft-runner.ts';
+import type { NftRunner } from '../../net/nft-runner.ts';
 
 export interface GateOptions extends Omit<GateRulesetConfig, 'seats'> {
   /** turn on /proc/sys/net/ipv4/ip_forward (bootgate owns the gateway role) */
