@@ -171,8 +171,8 @@ export class LeaseTable {
    * Whether this client may take an address that is not already its own (a new allocation): known clients
    * always; unknown ones only while the known-client reserve stays free after it.
    */
-  mayAllocate(pool: Pool, clientKey: string, mac: string, now: number, exclude?: ReadonlySet<number>): boolean {
-    if (this.isKnownClient(mac)) return true;
+  mayAllocate(pool: Pool, clientKey: string, mac: string, now: number, exclude?: ReadonlySet<number>, known = this.isKnownClient(mac)): boolean {
+    if (known) return true;
     const reserve = this.knownReserve(pool);
     return reserve === 0 || this.countAvailable(pool, clientKey, mac, now, reserve + 1, exclude) > reserve;
   }
@@ -194,7 +194,8 @@ export class LeaseTable {
   /**
    * Chooses an address for a DISCOVER (RFC 2131 §4.3.1): reservation, current binding, previous binding,
    * the requested address (option 50), then the pool. Holds it as an offer (for `holdMs`, default the
-   * configured hold). Undefined when nothing may be offered; `shortfall` (if given) says why.
+   * configured hold). Undefined when nothing may be offered; `shortfall` (if given) says why. `known`: the
+   * caller's isKnownClient(mac), so the seat lookup is not made twice per DISCOVER.
    */
   offer(
     pool: Pool,
@@ -203,7 +204,7 @@ export class LeaseTable {
     requested: number | undefined,
     now: number,
     exclude?: ReadonlySet<number>,
-    o: { holdMs?: number; shortfall?: OfferShortfall } = {},
+    o: { holdMs?: number; shortfall?: OfferShortfall; known?: boolean } = {},
   ): number | undefined {
     const ok = (ip: number | undefined): ip is number =>
       ip !== undefined && !exclude?.has(ip) && this.isAvailable(ip, pool, clientKey, mac, now);
@@ -215,7 +216,7 @@ export class LeaseTable {
       const previous = this.byClient.get(clientKey);
       if (ok(previous)) ip = previous;
       else if (ok(held)) ip = held;
-      else if (!this.mayAllocate(pool, clientKey, mac, now, exclude)) {
+      else if (!this.mayAllocate(pool, clientKey, mac, now, exclude, o.known)) {
         o.shortfall = 'known_reserve';
         return undefined;
       } else if (ok(requested)) ip = requested;

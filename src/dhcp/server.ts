@@ -247,7 +247,7 @@ export class DhcpServer {
     const now = this.clock();
     if (m.source !== undefined && this.guard.admitOffer(m.source, m.clientKey, m.mac, now)) return this.drop('starvation_guard', m.info, { mac: m.mac, source: m.source });
     const known = this.table.isKnownClient(m.mac);
-    const o: { holdMs: number; shortfall?: OfferShortfall } = { holdMs: this.guard.offerHoldMs(pool, known, this.deps.config.offerHoldSeconds * 1000) };
+    const o: { holdMs: number; known: boolean; shortfall?: OfferShortfall } = { holdMs: this.guard.offerHoldMs(pool, known, this.deps.config.offerHoldSeconds * 1000), known };
     const ip = this.table.offer(pool, m.clientKey, m.mac, optIp(m.req, Opt.REQUESTED_IP), now, undefined, o);
     if (ip === undefined) return o.shortfall === 'known_reserve' ? this.reserveRefused(pool, m) : this.exhausted(pool, m);
     if (m.source !== undefined) this.guard.noteOffer(m.source, m.clientKey);
@@ -328,8 +328,7 @@ export class DhcpServer {
       const ip = requested ?? req.ciaddr;
       if (!ip) return this.drop('no_requested_address', m.info);
       // A REQUEST for an address never offered to it is a new allocation: the reserve applies (a spoofer may skip DISCOVER).
-      const allocating = !this.table.isOwn(ip, m.clientKey, now) && !this.table.isKnownClient(m.mac);
-      if (allocating && !this.table.mayAllocate(pool, m.clientKey, m.mac, now)) return this.reserveRefused(pool, m);
+      if (!this.table.isOwn(ip, m.clientKey, now) && !this.table.mayAllocate(pool, m.clientKey, m.mac, now)) return this.reserveRefused(pool, m);
       if (this.table.isAvailable(ip, pool, m.clientKey, m.mac, now)) return this.ack(m, pool, ip);
       return this.nak(m, 'requested address not available');
     }

@@ -129,6 +129,11 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   }
 }
 
+/* aa:bb:cc:dd:ee:ff, the form macToString gives in JS */
+static void format_mac(char out[18], const unsigned char *a) {
+  snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
 static uint16_t ip_checksum(const unsigned char *p, size_t n, uint32_t sum) {
   for (; n > 1; p += 2, n -= 2) sum += (uint32_t)p[0] << 8 | p[1];
   if (n) sum += (uint32_t)p[0] << 8;
@@ -188,8 +193,7 @@ static void on_readable_link(uv_poll_t *handle, int status, int events) {
     char addr[INET_ADDRSTRLEN], dstaddr[INET_ADDRSTRLEN], mac[18] = "";
     inet_ntop(AF_INET, ip + 12, addr, sizeof addr);
     inet_ntop(AF_INET, ip + 16, dstaddr, sizeof dstaddr);
-    if (sll.sll_halen == 6)
-      snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", sll.sll_addr[0], sll.sll_addr[1], sll.sll_addr[2], sll.sll_addr[3], sll.sll_addr[4], sll.sll_addr[5]);
+    if (sll.sll_halen == 6) format_mac(mac, sll.sll_addr);
     napi_create_string_utf8(env, addr, NAPI_AUTO_LENGTH, &argv[1]);
     napi_create_int32(env, (int32_t)((unsigned)udp[0] << 8 | udp[1]), &argv[2]);
     napi_create_int32(env, (int32_t)s->ifindex, &argv[3]);
@@ -580,7 +584,7 @@ static napi_value js_link_stats(napi_env env, napi_callback_info info) {
       if (recvfrom(s->mis_fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&sll, &slen) < 0) break;
       if (sll.sll_halen != 6 || sll.sll_pkttype == PACKET_OUTGOING) continue;
       char mac[18];
-      snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", sll.sll_addr[0], sll.sll_addr[1], sll.sll_addr[2], sll.sll_addr[3], sll.sll_addr[4], sll.sll_addr[5]);
+      format_mac(mac, sll.sll_addr);
       napi_value v;
       napi_create_string_utf8(env, mac, NAPI_AUTO_LENGTH, &v);
       napi_set_element(env, sources, kept++, v);
