@@ -386,14 +386,17 @@ static napi_value js_tftp_abort(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* tftpProgress(handle): bytes sent so far (live metrics); 0 after the end */
+/* tftpProgress(handle): {bytesSent, retransmits} so far, for live metrics (a resend is counted when it happens,
+ * not only when the transfer ends — which may be many timeouts after the client has its file) */
 static napi_value js_tftp_progress(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], ret;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   xfer *x = NULL;
   if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&x) != napi_ok || x == NULL) return NULL;
-  napi_create_double(env, (double)x->bytes_sent, &ret);
+  napi_create_object(env, &ret);
+  set_num(env, ret, "bytesSent", (double)x->bytes_sent);
+  set_num(env, ret, "retransmits", (double)x->retransmits);
   return ret;
 }
 

@@ -42,7 +42,7 @@ interface TftpEngine {
     onEnd: (r: NativeResult) => void,
   ): { port: number; handle: object };
   tftpAbort(handle: object): void;
-  tftpProgress(handle: object): number | undefined;
+  tftpProgress(handle: object): { bytesSent: number; retransmits: number } | undefined;
 }
 
 /**
@@ -55,6 +55,7 @@ export class NativeTransfer implements ActiveTransfer {
   private readonly handle: object;
   private readonly engine = nativeAddon() as unknown as TftpEngine;
   private reported = 0;
+  private reportedRetransmits = 0;
   private ended = false;
 
   constructor(private readonly p: NativeTransferParams) {
@@ -66,11 +67,13 @@ export class NativeTransfer implements ActiveTransfer {
 
   tick(): void {
     if (this.ended) return;
-    const sent = this.engine.tftpProgress(this.handle) ?? 0;
-    if (sent > this.reported) {
-      this.p.onSent(sent - this.reported, 0);
-      this.reported = sent;
-    }
+    const progress = this.engine.tftpProgress(this.handle);
+    if (!progress) return;
+    const bytes = progress.bytesSent - this.reported;
+    const retransmits = progress.retransmits - this.reportedRetransmits;
+    if (bytes > 0 || retransmits > 0) this.p.onSent(bytes, retransmits);
+    this.reported = progress.bytesSent;
+    this.reportedRetransmits = progress.retransmits;
   }
 
   abort(): void {
@@ -79,8 +82,9 @@ export class NativeTransfer implements ActiveTransfer {
 
   private finished(r: NativeResult): void {
     this.ended = true;
-    this.p.onSent(r.bytesSent - this.reported, r.retransmits);
+    this.p.onSent(r.bytesSent - this.reported, r.retransmits - this.reportedRetransmits);
     this.reported = r.bytesSent;
+    this.reportedRetransmits = r.retransmits;
     for (const [reason, count] of Object.entries(r.strays)) this.p.onStray(reason, count);
     const end: TransferEnd =
       r.reason === 'ok' || r.reason === 'unconfirmed'
