@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import { ManagementServer } from './api/management.ts';
-import { createIdentityServices } from './identity/services.ts';
-import { createGatewayServices } from './gateway/services.ts';
+import { createIdentityServices } from './compose/identity.ts';
+import { createGatewayServices } from './compose/gateway.ts';
 import { createOverlayRouter } from './api/overlay-api.ts';
 import type { Config } from './config/schema.ts';
-import { ConfiguredBootPolicy } from './dhcp/boot-policy.ts';
+import { ConfiguredBootPolicy } from './boot/policy.ts';
 import { createDhcpMetrics } from './dhcp/metrics.ts';
 import { DhcpServer } from './dhcp/server.ts';
 import { DhcpBridgeGuard } from './dhcp/bridge-guard.ts';
@@ -22,17 +22,18 @@ import { AuditWriterThread } from './store/audit-writer-thread.ts';
 import { WalSync } from './store/wal-sync.ts';
 import { LeaseRepository } from './store/lease-repository.ts';
 import { ipToInt } from './wire/ipv4.ts';
-import { BootTimeline, type FileKind } from './boot/timeline.ts';
+import { BootTimeline } from './boot/timeline.ts';
 import { BootRepository } from './store/boot-repository.ts';
 import { TftpServer } from './tftp/server.ts';
 import { createTftpMetrics } from './tftp/metrics.ts';
 import { HttpBootServer } from './http/server.ts';
 import { createHttpMetrics } from './http/metrics.ts';
-import { ConfigProfileResolver } from './http/profile-resolver.ts';
 import { IscsiTarget } from './iscsi/target.ts';
 import { OverlayManager } from './overlay/manager.ts';
 import { OverlayDeviceProvider } from './overlay/provider.ts';
 import { intToIp } from './wire/ipv4.ts';
+import { tryParseMac, type Mac } from './terminal/mac.ts';
+import type { TerminalLocator } from './terminal/client-address.ts';
 
 export interface ApplianceOptions {
   logger: Logger;
@@ -81,26 +82,38 @@ export class Appliance {
     const durable = (): Promise<void> => wal.sync();
     const leases = new LeaseRepository(this.db);
     const boots = new BootRepository(this.db);
+    // Where each terminal is: the one lookup between leases and MACs, for every module that needs it.
+    const terminals: TerminalLocator = {
+      macForIp: (ip) => {
+        const rec = this.dhcp?.table.recordAt(ipToInt(ip));
+        return rec && rec.state === 'bound' ? tryParseMac(rec.mac) : undefined;
+      },
+      ipForMac: (mac) => {
+        const ip = this.dhcp?.table.boundIpOf(mac, Date.now());
+        return ip === undefined ? undefined : intToIp(ip);
+      },
+    };
+    const serverId = config.dhcp.mode !== 'off' ? ipToInt(config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan)) : undefined;
+    // One answer to "what does this terminal boot?", consulted by DHCP, the HTTP boot server and the timeline.
+    const policy = new ConfiguredBootPolicy({
+      boot: config.boot,
+      profiles: config.profiles,
+      reservations: config.dhcp.reservations,
+      // with DHCP off no boot reply is ever made, so an unset address is never handed out
+      serverAddress: config.boot.serverAddress ? ipToInt(config.boot.serverAddress) : (serverId ?? 0),
+      httpPort: config.http.port,
+    });
+    if (policy.bootsLocalDisk) log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
     const timeline = new BootTimeline({
       repo: boots,
       registry: this.registry,
       logger: log.child({ module: 'timeline' }),
-      macForIp: (ip) => {
-        const rec = this.dhcp?.table.recordAt(ipToInt(ip));
-        return rec && rec.state === 'bound' ? rec.mac : undefined;
-      },
-      classifyFile: (mac, path) => this.classifyBootFile(mac, path),
+      terminals,
+      classifyFile: (mac, path) => policy.classifyFile(mac, path),
     });
     this.timeline = timeline;
 
-    if (config.dhcp.mode !== 'off') {
-      const serverId = ipToInt(config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan));
-      const policy = new ConfiguredBootPolicy({
-        serverAddress: config.boot.serverAddress ? ipToInt(config.boot.serverAddress) : serverId,
-        httpPort: config.http.port,
-        files: config.boot.files,
-        ipxeScriptPath: config.boot.ipxeScriptPath,
-      });
+    if (serverId !== undefined) {
       const dhcp = new DhcpServer({
         config: config.dhcp,
         lanInterface: config.interfaces.lan,
@@ -126,43 +139,25 @@ export class Appliance {
       config: config.tftp,
       lanInterface: config.interfaces.lan,
       socketFactory: this.opts.socketFactory ?? interfaceSocketFactory,
-      logger: log.child({ module: 'tftp' }),
+      logger: log,
       metrics: createTftpMetrics(this.registry),
       onFileServed: (clientIp, path) => timeline.fileServed(clientIp, path),
     });
     this.services.push({ name: 'tftp', start: () => tftp.start(), stop: () => tftp.stop() });
 
-    const overlays = new OverlayManager({
-      dataDir: config.dataDir,
-      images: { ...config.iscsi.images },
-      defaultMode: config.iscsi.overlays.defaultMode,
-      terminalModes: { ...config.iscsi.overlays.terminals },
-      ...(config.iscsi.overlays.limitBytes !== undefined ? { overlayLimitBytes: config.iscsi.overlays.limitBytes } : {}),
-      logger: log.child({ module: 'overlay' }),
-    });
+    const overlays = new OverlayManager({ dataDir: config.dataDir, settings: config.iscsi, logger: log });
     this.overlays = overlays;
-    const macColons = (mac: string): string => mac.toLowerCase().replaceAll('-', ':');
     const iscsi = new IscsiTarget({
-      config: {
-        listenAddress: config.iscsi.listen,
-        port: config.iscsi.port,
-        portalGroupTag: config.iscsi.portalGroupTag,
-        cmdWindow: config.iscsi.cmdWindow,
-        maxWriteBytes: config.iscsi.maxWriteBytes,
-        maxConnections: config.iscsi.maxConnections,
-      },
-      logger: log.child({ module: 'iscsi' }),
+      config: config.iscsi,
+      logger: log,
       registry: this.registry,
       provider: new OverlayDeviceProvider({
         manager: overlays,
         // Isolation: a terminal's disk opens only from the address its MAC holds a lease for.
-        ipForMac: (mac) => {
-          const ip = this.dhcp?.table.boundIpOf(macColons(mac), Date.now());
-          return ip === undefined ? undefined : intToIp(ip);
-        },
+        ipForMac: (mac) => terminals.ipForMac(mac),
         macsForIp: (ip) => {
-          const rec = this.dhcp?.table.recordAt(ipToInt(ip));
-          return rec && rec.state === 'bound' ? [rec.mac] : [];
+          const mac = terminals.macForIp(ip);
+          return mac ? [mac] : [];
         },
         chap: (image) => config.iscsi.chap[image],
       }),
@@ -171,30 +166,14 @@ export class Appliance {
       this.services.push({ name: 'overlays', start: () => overlays.start(), stop: () => overlays.stop() });
       this.services.push({ name: 'iscsi', start: () => iscsi.start(), stop: () => iscsi.stop() });
     }
-    const markOverlayBoot = (mac: string): void => {
+    const markOverlayBoot = (mac: Mac): void => {
       // A terminal fetching its script is rebooting: its discard overlay starts clean at its next iSCSI login.
       if (Object.keys(config.iscsi.images).length > 0) overlays.markBoot(mac);
     };
 
-    // Without configured profiles every terminal boots its local disk (iPXE `exit`).
-    const profiles = Object.keys(config.profiles).length > 0 ? config.profiles : { [config.boot.defaultProfile]: { exit: true as const } };
-    if (profiles !== config.profiles) log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
     const http = new HttpBootServer({
-      config: {
-        listen: config.http.listen,
-        port: config.http.port,
-        root: config.http.root ?? config.tftp.root,
-        publicBaseUrl: config.http.publicBaseUrl,
-        readChunkBytes: config.http.readChunkBytes,
-        readBuffers: config.http.readBuffers,
-        sendfile: config.http.sendfile,
-        smallFileBytes: config.http.smallFileBytes,
-        cacheBytes: config.http.cacheBytes,
-        revalidateMs: config.http.revalidateMs,
-        workers: config.http.workers,
-        maxConnectionsPerClient: config.http.maxConnectionsPerClient,
-      },
-      profiles: new ConfigProfileResolver({ reservations: config.dhcp.reservations, defaultProfile: config.boot.defaultProfile, profiles }),
+      config: { ...config.http, root: config.http.root ?? config.tftp.root },
+      profiles: policy,
       logger: log.child({ module: 'http' }),
       metrics: createHttpMetrics(this.registry),
       iscsiPort: config.iscsi.port,
@@ -224,16 +203,19 @@ export class Appliance {
       dataDir: config.dataDir,
       logger: log,
       registry: this.registry,
-      macForIp: (ip) => {
-        const rec = this.dhcp?.table.recordAt(ipToInt(ip));
-        return rec && rec.state === 'bound' ? rec.mac : undefined;
-      },
+      terminals,
       retentionDays: config.audit.retentionDays,
       durable,
     });
     this.services.push({ name: 'audit', start: () => identity.start(), stop: () => identity.stop() });
     // Registered seats keep their addresses whatever an unknown client floods the pool with (issue 11).
-    this.dhcp?.table.setKnownClients({ isKnown: (mac) => identity.directory.lookupByMac(mac) !== undefined, macs: () => identity.directory.macs() });
+    this.dhcp?.table.setKnownClients({
+      isKnown: (hardwareAddress) => {
+        const mac = tryParseMac(hardwareAddress);
+        return mac !== undefined && identity.directory.lookupByMac(mac) !== undefined;
+      },
+      macs: () => identity.directory.macs(),
+    });
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
       const lanAddress = config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan);
@@ -248,10 +230,7 @@ export class Appliance {
         lanServices: { tcp: [53, config.http.port, config.iscsi.port], udp: [53, 67, 4011, config.tftp.port] },
         directory: identity.directory,
         audit: identity.audit,
-        ipForMac: (mac) => {
-          const ip = this.dhcp?.table.boundIpOf(mac.toLowerCase().replaceAll('-', ':'), Date.now());
-          return ip === undefined ? undefined : intToIp(ip);
-        },
+        ipForMac: (mac) => terminals.ipForMac(mac),
         logger: log,
         registry: this.registry,
       });
@@ -271,19 +250,6 @@ export class Appliance {
       readGuard: identity.guard(['admin', 'cashier', 'auditor']),
     });
     this.services.push({ name: 'api', start: () => api.start(), stop: () => api.stop() });
-  }
-
-  /** What a served file is for this terminal: its NBP, or its profile's kernel or initrd (boot timeline). */
-  private classifyBootFile(mac: string, path: string): FileKind | undefined {
-    const name = path.replace(/^\/+/, '').replace(/\?.*$/, '');
-    if (Object.values(this.config.boot.files).includes(name)) return 'nbp';
-    const reserved = this.config.dhcp.reservations.find((r) => r.mac.toLowerCase().replaceAll('-', ':') === mac);
-    const profile = this.config.profiles[reserved?.profile ?? this.config.boot.defaultProfile];
-    if (profile && 'kernel' in profile) {
-      if (profile.kernel.replace(/^\/+/, '') === name) return 'kernel';
-      if (profile.initrd.some((i) => i.replace(/^\/+/, '') === name)) return 'initrd';
-    }
-    return undefined;
   }
 
   async start(): Promise<void> {

@@ -8,8 +8,10 @@ import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../src/log/logger.ts';
 import { createHttpMetrics } from '../../src/http/metrics.ts';
-import { ConfigProfileResolver } from '../../src/http/profile-resolver.ts';
-import { HTTP_BOOT_DEFAULTS, HttpBootServer } from '../../src/http/server.ts';
+import { ConfiguredBootPolicy } from '../../src/boot/policy.ts';
+import { bootConfigSchema } from '../../src/boot/config.ts';
+import { HttpBootServer } from '../../src/http/server.ts';
+import { httpConfigSchema } from '../../src/http/config.ts';
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +33,7 @@ const logger = createLogger('warn');
 const registry = new Registry();
 const server = new HttpBootServer({
   config: {
-    ...HTTP_BOOT_DEFAULTS,
+    ...httpConfigSchema.parse({}),
     root: values.root,
     listen: values.listen!,
     port: Number(values.port),
@@ -42,7 +44,7 @@ const server = new HttpBootServer({
     // every benchmark client shares one address (nginx has no limit_conn by default either)
     maxConnectionsPerClient: 0,
   },
-  profiles: new ConfigProfileResolver({ reservations: [], defaultProfile: 'local', profiles: { local: { exit: true } } }),
+  profiles: new ConfiguredBootPolicy({ boot: bootConfigSchema.parse({ defaultProfile: 'local' }), profiles: { local: { exit: true } }, reservations: [], serverAddress: 0, httpPort: 0 }),
   logger: logger.child({ module: 'http' }),
   metrics: createHttpMetrics(registry),
   iscsiPort: 3260,

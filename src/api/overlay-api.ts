@@ -1,5 +1,13 @@
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { OverlayError, type OverlayManager, type OverlayMode } from '../overlay/manager.ts';
+import { tryParseMac, type Mac } from '../terminal/mac.ts';
+
+/** The MAC in a path or body, parsed here at the edge; a malformed one is the caller's mistake (400 BAD_MAC). */
+function macParam(text: unknown): Mac {
+  const mac = typeof text === 'string' ? tryParseMac(text) : undefined;
+  if (!mac) throw new OverlayError('BAD_MAC', `not a MAC: ${String(text)}`);
+  return mac;
+}
 
 const MODES: readonly OverlayMode[] = ['discard', 'keep', 'super'];
 
@@ -29,8 +37,9 @@ export function createOverlayRouter(manager: OverlayManager, guard: { read: Requ
     '/images/:image/overlays/:mac',
     read,
     handle(async (req, res) => {
-      const { image, mac } = req.params as { image: string; mac: string };
-      res.json({ image, mac, mode: manager.modeOf(mac), bytes: await manager.overlayBytes(image, mac) });
+      const { image, mac: text } = req.params as { image: string; mac: string };
+      const mac = macParam(text);
+      res.json({ image, mac: text, mode: manager.modeOf(mac), bytes: await manager.overlayBytes(image, mac) });
     }),
   );
   r.post(
@@ -38,19 +47,23 @@ export function createOverlayRouter(manager: OverlayManager, guard: { read: Requ
     write,
     handle(async (req, res) => {
       const { image, mac } = req.params as { image: string; mac: string };
-      await manager.reset(image, mac);
+      await manager.reset(image, macParam(mac));
       res.status(204).end();
     }),
   );
-  r.put('/overlays/:mac/mode', write, (req, res) => {
-    const mode = (req.body as { mode?: string } | undefined)?.mode;
-    if (!MODES.includes(mode as OverlayMode)) {
-      res.status(400).json({ error: 'BAD_MODE', message: `mode must be one of ${MODES.join(', ')}` });
-      return;
-    }
-    manager.setMode(String(req.params.mac), mode as OverlayMode);
-    res.status(204).end();
-  });
+  r.put(
+    '/overlays/:mac/mode',
+    write,
+    handle(async (req, res) => {
+      const mode = (req.body as { mode?: string } | undefined)?.mode;
+      if (!MODES.includes(mode as OverlayMode)) {
+        res.status(400).json({ error: 'BAD_MODE', message: `mode must be one of ${MODES.join(', ')}` });
+        return;
+      }
+      manager.setMode(macParam(req.params.mac), mode as OverlayMode);
+      res.status(204).end();
+    }),
+  );
   r.post(
     '/images/:image/commit',
     write,
@@ -60,7 +73,7 @@ export function createOverlayRouter(manager: OverlayManager, guard: { read: Requ
         res.status(400).json({ error: 'BAD_REQUEST', message: 'body needs the super terminal\'s "mac"' });
         return;
       }
-      res.status(201).json(await manager.commit(String(req.params.image), body.mac, body.note));
+      res.status(201).json(await manager.commit(String(req.params.image), macParam(body.mac), body.note));
     }),
   );
   r.post(

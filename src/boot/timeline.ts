@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { BootRecord, BootRepository } from '../store/boot-repository.ts';
+import type { TerminalLocator } from '../terminal/client-address.ts';
+import type { Mac } from '../terminal/mac.ts';
 
 /** Stages of one netboot, in the order they happen. A boot's stage is the furthest one reached. */
 export const BOOT_STAGES = ['dhcp-offered', 'dhcp-acked', 'nbp', 'ipxe-dhcp-offered', 'ipxe-dhcp-acked', 'script', 'kernel', 'initrd', 'sanboot', 'booted'] as const;
@@ -18,9 +20,9 @@ export interface BootTimelineDeps {
   logger: Logger;
   clock?: () => number;
   /** the terminal holding a leased address (file requests carry only the client IP) */
-  macForIp: (ip: string) => string | undefined;
-  /** what a served file is for this terminal: its NBP, its profile's kernel or initrd, or nothing of interest */
-  classifyFile: (mac: string, path: string) => FileKind | undefined;
+  terminals: Pick<TerminalLocator, 'macForIp'>;
+  /** what a served file is for this terminal: its NBP, its profile's kernel or initrd (the boot policy) */
+  classifyFile: (mac: Mac, path: string) => FileKind | undefined;
 }
 
 /**
@@ -56,7 +58,7 @@ export class BootTimeline {
   }
 
   fileServed(clientIp: string, path: string): void {
-    const mac = this.deps.macForIp(clientIp);
+    const mac = this.deps.terminals.macForIp(clientIp);
     if (!mac) return;
     const kind = this.deps.classifyFile(mac, path);
     if (kind) this.event(mac, kind, path);

@@ -1,6 +1,7 @@
-import { cidrContains, intToIp, ipToInt, parseCidr, parseMac, type Cidr } from '../wire/ipv4.ts';
+import { cidrContains, intToIp, ipToInt, parseCidr, type Cidr } from '../wire/ipv4.ts';
+import { parseMac } from '../terminal/mac.ts';
 import type { LeaseRecord } from '../store/lease-repository.ts';
-import type { SubnetConfig } from '../config/schema.ts';
+import type { SubnetConfig } from './config.ts';
 
 /** One subnet's dynamic pool, with a cursor so a fresh pool hands out addresses in O(1). */
 export interface Pool {
@@ -69,7 +70,7 @@ export class LeaseTable {
     private readonly offerHoldMs: number,
   ) {
     for (const r of reservations) {
-      const mac = normalizeMac(r.mac);
+      const mac = parseMac(r.mac);
       const res: Reservation = { ip: ipToInt(r.ip), mac };
       if (r.hostname !== undefined) res.hostname = r.hostname;
       if (r.profile !== undefined) res.profile = r.profile;
@@ -339,8 +340,5 @@ export class LeaseTable {
   }
 }
 
-export function normalizeMac(mac: string): string {
-  return [...parseMac(mac)].map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
 
 export { intToIp };

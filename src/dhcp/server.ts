@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import type { DhcpConfig } from '../config/schema.ts';
+import type { DhcpConfig } from './config.ts';
 import type { DatagramInfo, DatagramSocket, SocketFactory } from '../net/datagram.ts';
 import type { LeaseRecord, LeaseRepository } from '../store/lease-repository.ts';
 import { DecodeError } from '../wire/decode-error.ts';
-import { broadcastOf, cidrContains, intToIp, macToString } from '../wire/ipv4.ts';
+import { broadcastOf, cidrContains, intToIp } from '../wire/ipv4.ts';
+import { hardwareAddressText } from '../terminal/mac.ts';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from './codec.ts';
 import {
   BOOTREPLY,
@@ -194,7 +195,7 @@ export class DhcpServer {
     if (type === undefined) return this.drop('bootp_unsupported', info);
     this.deps.metrics.packetsIn.labels(messageTypeName[type] ?? 'UNKNOWN').inc();
     if (req.hlen === 0 || req.hlen > 16) return this.drop('bad_hlen', info);
-    const mac = macToString(req.chaddr.subarray(0, req.hlen));
+    const mac = hardwareAddressText(req.chaddr.subarray(0, req.hlen));
     // A relayed request's frame comes from the relay, not the client: only direct ones are judged by source.
     const source = req.giaddr === 0 ? info.linkSource : undefined;
     if (this.guard.checkChaddr(source, mac, req.htype, req.hlen)) return this.drop('chaddr_mismatch', info, { mac, source });

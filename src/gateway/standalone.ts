@@ -28,7 +28,7 @@ import { TlsInterceptor } from './proxy/tls-interceptor.ts';
 import { fixedHostsLookup } from './destination/lookup.ts';
 import { DestinationPolicy } from './destination/policy.ts';
 import { refusedIpv4Networks } from './destination/ranges.ts';
-import { hostAddresses } from './services.ts';
+import { hostAddresses } from '../compose/gateway.ts';
 
 const { values } = parseArgs({
   options: {

@@ -1,10 +1,12 @@
+import { clientAddress } from '../terminal/client-address.ts';
+import type { Mac } from '../terminal/mac.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BootFileServer } from './file-server.ts';
 
 export type Route = 'script' | 'booted' | 'file';
 
 export interface BootEvent {
-  mac?: string;
+  mac?: Mac;
   clientIp: string;
   kind: 'script' | 'file' | 'booted';
   path?: string;
@@ -20,7 +22,7 @@ export interface RequestSink {
 }
 
 export function clientIpOf(req: IncomingMessage): string {
-  return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  return clientAddress(req.socket.remoteAddress);
 }
 
 /** Raw path (still percent-encoded) and query of a request target; origin-form only (RFC 9112 §3.2.1). */

@@ -8,6 +8,9 @@
  * contain whitespace at all; the command line may, but each of its tokens is checked.
  */
 
+import { macHyphens, type Mac } from '../terminal/mac.ts';
+import { IMAGE_NAME_RULE, INITIATOR_IQN_PREFIX, initiatorIqn, isImageName, targetIqn, targetIqnPrefix } from '../terminal/iqn.ts';
+
 /** A boot profile from config `profiles.<name>` (ARCHITECTURE.md contracts). */
 export type BootProfile =
   | { kernel: string; initrd?: readonly string[]; cmdline?: string }
@@ -24,7 +27,6 @@ export const ScriptErrorCodes = {
   SCRIPT_BAD_PATH: 'a boot file path is empty, absolute outside the root, or contains ..',
   SCRIPT_BAD_URL: 'a chain URL is not http(s)/tftp/iscsi or is malformed',
   SCRIPT_BAD_IMAGE: 'a sanboot image name is not a valid IQN component',
-  SCRIPT_BAD_MAC: 'the terminal MAC address is malformed',
   SCRIPT_BAD_PROFILE: 'the profile has none of kernel, sanboot, chain, exit',
 } as const;
 export type ScriptErrorCode = keyof typeof ScriptErrorCodes;
@@ -39,46 +41,12 @@ export class ScriptError extends Error {
   }
 }
 
-/** The per-terminal iSCSI target name prefix shared with src/iscsi (one disk per image per terminal). */
-export const TARGET_IQN_PREFIX = 'iqn.2026-11.io.bootgate:disk';
-/** The initiator name we give iPXE, so the target can tell terminals apart (RFC 7143 §4.2.7.1 naming). */
-export const INITIATOR_IQN_PREFIX = 'iqn.2026-11.io.bootgate:terminal';
-
-/** Normalises `52:54:00:AB:CD:EF` or `52-54-00-ab-cd-ef` to `52-54-00-ab-cd-ef`; undefined if malformed. */
-export function hyphenMac(mac: string): string | undefined {
-  const m = /^([0-9a-f]{2})([:-]?)([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})$/i.exec(mac);
-  if (!m) return undefined;
-  return [m[1], m[3], m[4], m[5], m[6], m[7]].join('-').toLowerCase();
-}
-
-/** iSCSI names (RFC 7143 §4.2.7.2, RFC 3722 stringprep) : we allow the ASCII subset a-z 0-9 '-' '.'. */
-const IQN_COMPONENT = /^[a-z0-9](?:[a-z0-9.-]{0,126}[a-z0-9])?$/;
-
 /** iPXE's own MAC in the form the IQNs use (lowercase, hyphens): expanded on the terminal (H4). */
 const CLIENT_MAC = '${net0/mac:hexhyp}';
 
-function targetIqnPrefix(image: string): string {
-  if (!IQN_COMPONENT.test(image)) throw new ScriptError('SCRIPT_BAD_IMAGE', `image name ${JSON.stringify(image)} is not [a-z0-9.-]`);
-  return `${TARGET_IQN_PREFIX}.${image}.`;
-}
-
-/** The per-terminal target IQN: `iqn.2026-11.io.bootgate:disk.<image>.<mac with hyphens, lowercase>`. */
-export function targetIqnFor(image: string, mac: string): string {
-  const prefix = targetIqnPrefix(image);
-  const hm = hyphenMac(mac);
-  if (!hm) throw new ScriptError('SCRIPT_BAD_MAC', `not a MAC address: ${JSON.stringify(mac)}`);
-  return prefix + hm;
-}
-
-export function initiatorIqnFor(mac: string): string {
-  const hm = hyphenMac(mac);
-  if (!hm) throw new ScriptError('SCRIPT_BAD_MAC', `not a MAC address: ${JSON.stringify(mac)}`);
-  return `${INITIATOR_IQN_PREFIX}.${hm}`;
-}
-
 export interface ScriptContext {
   /** the terminal, as reported in the request (any MAC form); absent when it identified itself by UUID only */
-  mac?: string | undefined;
+  mac?: Mac | undefined;
   uuid?: string | undefined;
   /** base URL of this HTTP server as the terminal reached it, e.g. `http://10.0.0.1:8080` (no trailing slash) */
   baseUrl: string;
@@ -180,14 +148,8 @@ function label(v: string): string {
  * the caller answers 500 and counts it, so a bad profile never turns into a half-written script.
  */
 export function renderIpxeScript(profileName: string, profile: BootProfile, ctx: ScriptContext): string {
-  let mac: string;
-  if (ctx.mac !== undefined) {
-    const m = hyphenMac(ctx.mac);
-    if (!m) throw new ScriptError('SCRIPT_BAD_MAC', `not a MAC address: ${JSON.stringify(ctx.mac)}`);
-    mac = m;
-  } else {
-    mac = CLIENT_MAC; // UUID-only request: iPXE fills in its own MAC
-  }
+  // a UUID-only request: iPXE fills in its own MAC
+  const mac = ctx.mac !== undefined ? macHyphens(ctx.mac) : CLIENT_MAC;
   const who = ctx.mac !== undefined ? mac : `uuid ${label(ctx.uuid ?? 'unknown')}`;
   const lines = ['#!ipxe', `echo bootgate: profile ${label(profileName)} for ${who}`];
   if ('kernel' in profile) {
@@ -203,11 +165,13 @@ export function renderIpxeScript(profileName: string, profile: BootProfile, ctx:
     lines.push(`imgargs ${token('kernel name', imageName(profile.kernel))}${args.length ? ' ' + args.join(' ') : ''}`);
     lines.push('boot');
   } else if ('sanboot' in profile) {
-    const iqn = mac === CLIENT_MAC ? targetIqnPrefix(profile.sanboot) + mac : targetIqnFor(profile.sanboot, mac);
+    // the same names the overlay provider accepts (terminal/iqn.ts): isolation depends on the two agreeing
+    if (!isImageName(profile.sanboot)) throw new ScriptError('SCRIPT_BAD_IMAGE', `image name ${JSON.stringify(profile.sanboot)} is not ${IMAGE_NAME_RULE}`);
+    const iqn = ctx.mac !== undefined ? targetIqn(profile.sanboot, ctx.mac) : targetIqnPrefix(profile.sanboot) + CLIENT_MAC;
     const host = token('iSCSI host', ctx.iscsiHost.includes(':') ? `[${ctx.iscsiHost}]` : ctx.iscsiHost);
     const port = ctx.iscsiPort === 3260 ? '' : String(ctx.iscsiPort);
     // root-path syntax iscsi:<server>:<protocol>:<port>:<lun>:<targetname> (RFC 4173 §5; iPXE net/tcp/iscsi.c)
-    lines.push(`set initiator-iqn ${mac === CLIENT_MAC ? `${INITIATOR_IQN_PREFIX}.${mac}` : initiatorIqnFor(mac)}`);
+    lines.push(`set initiator-iqn ${ctx.mac !== undefined ? initiatorIqn(ctx.mac) : `${INITIATOR_IQN_PREFIX}.${CLIENT_MAC}`}`);
     lines.push(`sanboot iscsi:${host}::${port}::${iqn}`);
   } else if ('chain' in profile) {
     lines.push(`chain --autofree ${chainUrl(profile.chain, ctx, mac)}`);

@@ -6,50 +6,15 @@ import { BootFileServer, plain, type FileServerOptions } from './file-server.ts'
 import { clientIpOf, isFileRequest, serveFileRequest, splitTarget, type BootEvent, type RequestSink, type Route } from './file-route.ts';
 import { WorkerPool, type RelayedRequest } from './worker-pool.ts';
 import type { WireReply } from './worker-protocol.ts';
-import { hyphenMac, renderIpxeScript, ScriptError } from './ipxe-script.ts';
+import { renderIpxeScript, ScriptError } from './ipxe-script.ts';
+import { tryParseMac } from '../terminal/mac.ts';
+import { clientAddress } from '../terminal/client-address.ts';
 import type { HttpMetrics } from './metrics.ts';
 import { limitConnectionsPerClient } from './connection-limit.ts';
 import type { ProfileResolver } from './profile-resolver.ts';
+import type { HttpBootConfig } from './config.ts';
 
-/** The `http` config slice (defaults in the report to the config owner). */
-export interface HttpBootConfig {
-  /** listen address; terminals reach the server on the LAN address */
-  listen: string;
-  port: number;
-  /** boot files, normally the same directory as `tftp.root` */
-  root: string;
-  /** base URL written into scripts; default: the address and port the terminal connected to */
-  publicBaseUrl?: string | undefined;
-  /** read size for streamed files */
-  readChunkBytes: number;
-  /** buffers per streamed transfer */
-  readBuffers: number;
-  /** stream large files with sendfile(2) instead of read + write */
-  sendfile: boolean;
-  /** files up to this size are served from memory */
-  smallFileBytes: number;
-  /** memory for cached small files */
-  cacheBytes: number;
-  /** cached small files are re-checked on disk this often */
-  revalidateMs: number;
-  /** extra processes sharing the listener for boot files (0: serve everything in this process) */
-  workers: number;
-  /** open connections per client address (per process); 0: no limit */
-  maxConnectionsPerClient: number;
-}
-
-export const HTTP_BOOT_DEFAULTS: Omit<HttpBootConfig, 'root'> = {
-  listen: '0.0.0.0',
-  port: 80,
-  readChunkBytes: 1 << 20,
-  readBuffers: 4,
-  sendfile: true,
-  smallFileBytes: 64 << 10,
-  cacheBytes: 64 << 20,
-  revalidateMs: 1000,
-  workers: 0,
-  maxConnectionsPerClient: 64,
-};
+export type { HttpBootConfig } from './config.ts';
 
 export type { BootEvent } from './file-route.ts';
 
@@ -210,7 +175,7 @@ export class HttpBootServer {
 
   private baseUrl(localAddress: string | undefined, localPort: number | undefined): string {
     if (this.deps.config.publicBaseUrl) return this.deps.config.publicBaseUrl.replace(/\/+$/, '');
-    const addr = (localAddress || '127.0.0.1').replace(/^::ffff:/, '');
+    const addr = clientAddress(localAddress || '127.0.0.1');
     const host = addr.includes(':') ? `[${addr}]` : addr;
     const port = localPort || this.port;
     return port === 80 ? `http://${host}` : `http://${host}:${port}`;
@@ -241,7 +206,7 @@ export class HttpBootServer {
     const q = new URLSearchParams(splitTarget(r.url).query);
     const rawMac = q.get('mac') ?? undefined;
     const rawUuid = q.get('uuid') ?? undefined;
-    const mac = rawMac !== undefined ? hyphenMac(rawMac) : undefined;
+    const mac = rawMac !== undefined ? tryParseMac(rawMac) : undefined;
     if (rawMac !== undefined && mac === undefined) return this.refuse('script', 400, 'bad_mac', 'mac must be a MAC address');
     if (rawUuid !== undefined && !UUID.test(rawUuid)) return this.refuse('script', 400, 'bad_uuid', 'uuid must be a UUID');
     const uuid = rawUuid?.toLowerCase();
@@ -253,7 +218,7 @@ export class HttpBootServer {
       body = `#!ipxe\nchain --autofree ${base}/boot.ipxe?mac=\${net0/mac:hexhyp}\n`;
     } else {
       try {
-        const { name, profile } = this.deps.profiles.profileFor(mac ?? '', uuid);
+        const { name, profile } = this.deps.profiles.profileFor(mac, uuid);
         profileName = name;
         const iscsiHost = this.deps.iscsiHost ?? new URL(base).hostname.replace(/^\[|\]$/g, '');
         body = renderIpxeScript(name, profile, { mac, uuid, baseUrl: base, iscsiHost, iscsiPort: this.deps.iscsiPort });
@@ -268,7 +233,7 @@ export class HttpBootServer {
     this.sink.count('script', 200, head ? 0 : buf.length);
     this.log.debug({ mac, uuid, profile: profileName, clientIp: r.clientIp }, 'ipxe script served');
     const e: BootEvent = { clientIp: r.clientIp, kind: 'script', path: '/boot.ipxe', at: this.clock() };
-    if (mac) e.mac = mac.replaceAll('-', ':');
+    if (mac) e.mac = mac;
     this.sink.event(e);
     const reply: WireReply = { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(buf.length), 'Cache-Control': 'no-store' } };
     if (!head) reply.body = buf;
@@ -283,11 +248,11 @@ export class HttpBootServer {
       return textReply(405, 'method not allowed', { Allow: 'GET, POST' });
     }
     const rawMac = new URLSearchParams(splitTarget(r.url).query).get('mac') ?? undefined;
-    const mac = rawMac !== undefined ? hyphenMac(rawMac) : undefined;
+    const mac = rawMac !== undefined ? tryParseMac(rawMac) : undefined;
     if (rawMac !== undefined && mac === undefined) return this.refuse('booted', 400, 'bad_mac', 'mac must be a MAC address');
     this.sink.count('booted', 204, 0);
     const e: BootEvent = { clientIp: r.clientIp, kind: 'booted', at: this.clock() };
-    if (mac) e.mac = mac.replaceAll('-', ':');
+    if (mac) e.mac = mac;
     this.sink.event(e);
     return { status: 204, headers: {} };
   }

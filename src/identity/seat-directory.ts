@@ -1,9 +1,11 @@
 import type { IdentityRepository, SeatRecord, SessionRecord, UserRecord } from '../store/identity-repository.ts';
 import type { IdentityService, SessionChange, SessionListener } from './service.ts';
+import type { TerminalLocator } from '../terminal/client-address.ts';
+import type { Mac } from '../terminal/mac.ts';
 
 export interface SeatOccupancy {
   seat: SeatRecord;
-  mac: string;
+  mac: Mac;
   /** undefined: the seat has no open session (the gate refuses its traffic) */
   user: UserRecord | undefined;
   session: SessionRecord | undefined;
@@ -12,8 +14,8 @@ export interface SeatOccupancy {
 export interface SeatDirectoryDeps {
   repo: IdentityRepository;
   service: IdentityService;
-  /** The terminal MAC holding a bound lease for an IPv4 address (from DHCP), aa:bb:cc:dd:ee:ff. */
-  macForIp: (ip: string) => string | undefined;
+  /** where terminals are (the DHCP leases, provided by the composition root) */
+  terminals: Pick<TerminalLocator, 'macForIp'>;
 }
 
 /**
@@ -22,8 +24,8 @@ export interface SeatDirectoryDeps {
  * lookup per connection costs two map reads.
  */
 export class SeatDirectory {
-  private byMac = new Map<string, SeatOccupancy>();
-  private seatMacs: ReadonlySet<string> = new Set();
+  private byMac = new Map<Mac, SeatOccupancy>();
+  private seatMacs: ReadonlySet<Mac> = new Set();
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: SeatDirectoryDeps) {
@@ -41,7 +43,7 @@ export class SeatDirectory {
   reload(): void {
     const repo = this.deps.repo;
     const open = new Map(repo.openSessions().map((s) => [s.seat, s]));
-    const next = new Map<string, SeatOccupancy>();
+    const next = new Map<Mac, SeatOccupancy>();
     for (const seat of repo.seats()) {
       const session = open.get(seat.name);
       next.set(seat.mac, { seat, mac: seat.mac, session, user: session ? repo.user(session.userId) : undefined });
@@ -51,17 +53,17 @@ export class SeatDirectory {
   }
 
   /** Every registered seat's MAC, as last loaded (DHCP keeps their addresses from unknown clients). */
-  macs(): ReadonlySet<string> {
+  macs(): ReadonlySet<Mac> {
     return this.seatMacs;
   }
 
-  lookupByMac(mac: string): SeatOccupancy | undefined {
-    return this.byMac.get(mac.toLowerCase()) ?? (this.reloadIfUnknown(mac) ? this.byMac.get(mac.toLowerCase()) : undefined);
+  lookupByMac(mac: Mac): SeatOccupancy | undefined {
+    return this.byMac.get(mac) ?? (this.reloadIfUnknown(mac) ? this.byMac.get(mac) : undefined);
   }
 
   /** The seat behind an address and who holds it; `session`/`user` are set only while a session is open. */
-  lookupByIp(ip: string): { seat: SeatRecord; mac: string; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined {
-    const mac = this.deps.macForIp(ip);
+  lookupByIp(ip: string): { seat: SeatRecord; mac: Mac; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined {
+    const mac = this.deps.terminals.macForIp(ip);
     return mac === undefined ? undefined : this.lookupByMac(mac);
   }
 
@@ -76,8 +78,8 @@ export class SeatDirectory {
   }
 
   /** A seat added since the last reload: one store read, then cached. */
-  private reloadIfUnknown(mac: string): boolean {
-    if (!this.deps.repo.seatByMac(mac.toLowerCase())) return false;
+  private reloadIfUnknown(mac: Mac): boolean {
+    if (!this.deps.repo.seatByMac(mac)) return false;
     this.reload();
     return true;
   }

@@ -6,6 +6,7 @@ import type { IdentityRepository, Role, SeatGroupRecord, SeatRecord, SessionReco
 import { chargeMinor, choosePayment, startedMinutes, type Payment } from './billing.ts';
 import { IdentityError } from './errors.ts';
 import { hashPassword, newToken } from './auth.ts';
+import { tryParseMac } from '../terminal/mac.ts';
 
 export interface IdentityServiceDeps {
   repo: IdentityRepository;
@@ -21,13 +22,6 @@ export interface SessionChange {
   user: UserRecord;
 }
 export type SessionListener = (change: SessionChange) => void;
-
-/** aa:bb:cc:dd:ee:ff from any common spelling; undefined if it is not a MAC. */
-export function normaliseMac(mac: string): string | undefined {
-  const m = mac.trim().toLowerCase();
-  if (!/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/.test(m) && !/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/.test(m) && !/^[0-9a-f]{12}$/.test(m)) return undefined;
-  return m.replace(/[^0-9a-f]/g, '').match(/../g)!.join(':');
-}
 
 const identityOf = (u: UserRecord) => ({ userId: u.id, userName: u.name, docType: u.docType, docNumber: u.docNumber, docCountry: u.docCountry });
 
@@ -126,7 +120,7 @@ export class IdentityService {
   }
 
   addSeat(actor: string, s: { name: string; mac: string; group?: string }): Promise<SeatRecord> {
-    const mac = normaliseMac(s.mac);
+    const mac = tryParseMac(s.mac);
     if (!mac) return Promise.reject(new IdentityError('VALIDATION', `${s.mac} is not a MAC address`));
     const seat: SeatRecord = { name: s.name, mac, group: s.group ?? 'default', createdAt: this.clock() };
     return this.change(() => {

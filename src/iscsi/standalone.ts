@@ -14,7 +14,9 @@
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { createLogger } from '../log/logger.ts';
-import { normaliseMac } from '../overlay/iqn.ts';
+import { parseMac, type Mac } from '../terminal/mac.ts';
+import { iscsiTargetConfigSchema } from './config.ts';
+import { overlaySettings } from '../overlay/config.ts';
 import { OverlayManager, type OverlayMode } from '../overlay/manager.ts';
 import { OverlayDeviceProvider } from '../overlay/provider.ts';
 import type { BlockDeviceProvider, ChapCredentials } from './block-device.ts';
@@ -55,14 +57,18 @@ if (values['overlay-image']?.length) {
   const images = Object.fromEntries(values['overlay-image'].map((s) => s.split('=') as [string, string]));
   manager = new OverlayManager({
     dataDir: values['data-dir'] ?? '/tmp/bootgate-iscsi',
-    images,
-    defaultMode: values.mode as OverlayMode,
-    terminalModes: Object.fromEntries((values['terminal-mode'] ?? []).map((s) => s.split('=') as [string, OverlayMode])),
-    overlayLimitBytes: values['overlay-limit-bytes'] ? Number(values['overlay-limit-bytes']) : undefined,
+    settings: overlaySettings({
+      images,
+      overlays: {
+        defaultMode: values.mode as OverlayMode,
+        terminals: Object.fromEntries((values['terminal-mode'] ?? []).map((s) => s.split('=') as [string, OverlayMode])),
+        ...(values['overlay-limit-bytes'] ? { limitBytes: Number(values['overlay-limit-bytes']) } : {}),
+      },
+    }),
     logger,
   });
   await manager.start();
-  const binds = new Map((values.bind ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]).map(([m, ip]) => [normaliseMac(m) ?? m, ip] as [string, string]));
+  const binds = new Map((values.bind ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]).map(([m, ip]) => [parseMac(m), ip] as [Mac, string]));
   provider = new OverlayDeviceProvider({
     manager,
     ipForMac: binds.size ? (mac) => binds.get(mac) : undefined,
@@ -86,7 +92,8 @@ if (values['overlay-image']?.length) {
 
 const target = new IscsiTarget({
   config: {
-    listenAddress: values.listen,
+    ...iscsiTargetConfigSchema.parse({}),
+    listen: values.listen,
     port: Number(values.port),
     preferences: {
       ...(values['immediate-data'] ? { immediateData: values['immediate-data'] === 'Yes' } : {}),

@@ -7,21 +7,16 @@ import { Connection } from './connection.ts';
 import { createIscsiMetrics, type IscsiMetrics } from './metrics.ts';
 import { DEFAULT_PREFERENCES, type TargetPreferences } from './negotiation.ts';
 import { SessionTable } from './session.ts';
+import type { IscsiTargetSettings } from './config.ts';
 
-/** The config slice the target reads (the appliance maps `iscsi.*` onto it). */
-export interface IscsiTargetConfig {
-  /** e.g. "0.0.0.0"; SendTargets still advertises the address each connection came in on */
-  listenAddress: string;
-  /** 3260 in production */
-  port: number;
-  portalGroupTag?: number;
-  /** CmdSN window (commands in flight per session) */
-  cmdWindow?: number;
-  maxWriteBytes?: number;
-  maxConnections?: number;
+/**
+ * What the target reads: its fields of the `iscsi:` slice as parsed (iscsi/config.ts; the per-image CHAP there
+ * reaches connections through the provider), plus what only tests and tools set.
+ */
+export type IscsiTargetConfig = Omit<IscsiTargetSettings, 'chap'> & {
   preferences?: Partial<TargetPreferences>;
   discoveryChap?: ChapCredentials;
-}
+};
 
 export interface IscsiTargetDeps {
   config: Readonly<IscsiTargetConfig>;
@@ -57,14 +52,14 @@ export class IscsiTarget {
   async start(): Promise<void> {
     const c = this.deps.config;
     const server = createServer((socket) => this.accept(socket));
-    server.maxConnections = c.maxConnections ?? 1024;
+    server.maxConnections = c.maxConnections;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new BootgateError('SOCKET_BIND', `iSCSI listen ${c.listenAddress}:${c.port}: ${err.message}`)));
-      server.listen(c.port, c.listenAddress, () => resolve());
+      server.once('error', (err) => reject(new BootgateError('SOCKET_BIND', `iSCSI listen ${c.listen}:${c.port}: ${err.message}`)));
+      server.listen(c.port, c.listen, () => resolve());
     });
     server.on('error', (err) => this.log.error({ err }, 'listener error'));
     this.server = server;
-    this.log.info({ address: c.listenAddress, port: this.port }, 'iSCSI target listening');
+    this.log.info({ address: c.listen, port: this.port }, 'iSCSI target listening');
   }
 
   /** Stops listening, closes every connection and releases every disk. */
@@ -92,11 +87,11 @@ export class IscsiTarget {
       logger: this.log,
       metrics: this.metrics,
       prefs: this.prefs,
-      portalGroupTag: c.portalGroupTag ?? 1,
+      portalGroupTag: c.portalGroupTag,
       listenPort: this.port,
       discoveryChap: c.discoveryChap,
-      cmdWindow: c.cmdWindow ?? 64,
-      maxWriteBytes: c.maxWriteBytes ?? 32 * 1024 * 1024,
+      cmdWindow: c.cmdWindow,
+      maxWriteBytes: c.maxWriteBytes,
       onClose: (cn) => {
         this.connections.delete(cn);
         this.metrics.connections.dec();

@@ -13,6 +13,8 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { OverlayError, OverlayManager } from './manager.ts';
+import { parseMac } from '../terminal/mac.ts';
+import { overlaySettings } from './config.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -25,8 +27,7 @@ if (!values['data-dir'] || !values.image?.length || !cmd) {
 }
 const manager = new OverlayManager({
   dataDir: values['data-dir'],
-  images: Object.fromEntries(values.image.map((s) => s.split('=') as [string, string])),
-  defaultMode: 'keep',
+  settings: overlaySettings({ images: Object.fromEntries(values.image.map((s) => s.split('=') as [string, string])), overlays: { defaultMode: 'keep' } }),
   logger: pino({ level: 'silent' }),
 });
 const out = (v: unknown): void => void process.stdout.write(JSON.stringify(v) + '\n');
@@ -37,15 +38,15 @@ try {
       out(manager.images());
       break;
     case 'size':
-      out({ image: a, mac: b, overlayBytes: await manager.overlayBytes(a!, b!) });
+      out({ image: a, mac: b, overlayBytes: await manager.overlayBytes(a!, parseMac(b!)) });
       break;
     case 'reset':
-      await manager.reset(a!, b!);
+      await manager.reset(a!, parseMac(b!));
       out({ image: a, mac: b, reset: true });
       break;
     case 'commit':
-      manager.setMode(b!, 'super');
-      out(await manager.commit(a!, b!, c));
+      manager.setMode(parseMac(b!), 'super');
+      out(await manager.commit(a!, parseMac(b!), c));
       break;
     case 'rollback':
       await manager.rollback(a!, Number(b));

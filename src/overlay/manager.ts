@@ -2,7 +2,9 @@ import { constants as fsc } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { IMAGE_NAME_RE, normaliseMac } from './iqn.ts';
+import { IMAGE_NAME_RULE, isImageName } from '../terminal/iqn.ts';
+import { macHyphens, tryParseMac, type Mac } from '../terminal/mac.ts';
+import type { OverlaySettings } from './config.ts';
 import { readManifest, writeFileAtomic, writeManifest, type ImageManifest, type ImageVersion } from './manifest.ts';
 import { OverlayDisk, writeFully } from './overlay-disk.ts';
 
@@ -11,18 +13,13 @@ import { OverlayDisk, writeFully } from './overlay-disk.ts';
  * keep: the overlay survives reboots (pinned to the image version it was created on; reset to move on);
  * super: a maintenance terminal whose overlay becomes the next image version on commit().
  */
-export type OverlayMode = 'discard' | 'keep' | 'super';
+export type OverlayMode = OverlaySettings['overlays']['defaultMode'];
 
 export interface OverlayManagerConfig {
   /** `<dataDir>/overlays/` holds everything this module writes */
   dataDir: string;
-  /** image name → golden image file (version 1; never written) */
-  images: Record<string, string>;
-  defaultMode: OverlayMode;
-  /** per-terminal mode (MAC, any notation) */
-  terminalModes?: Record<string, OverlayMode>;
-  /** bound per terminal overlay; undefined = the disk size */
-  overlayLimitBytes?: number;
+  /** the `iscsi.images` and `iscsi.overlays` config, as parsed (overlay/config.ts) */
+  settings: OverlaySettings;
   logger: Logger;
 }
 
@@ -68,15 +65,15 @@ export class OverlayManager {
   constructor(private readonly config: OverlayManagerConfig) {
     this.root = resolve(config.dataDir, 'overlays');
     this.log = config.logger.child({ module: 'overlay' });
-    for (const [mac, mode] of Object.entries(config.terminalModes ?? {})) {
-      const m = normaliseMac(mac);
-      if (m) this.modes.set(m, mode);
+    for (const [mac, mode] of Object.entries(config.settings.overlays.terminals)) {
+      const m = tryParseMac(mac);
+      if (m) this.modes.set(macHyphens(m), mode);
     }
   }
 
   async start(): Promise<void> {
-    for (const [image, path] of Object.entries(this.config.images)) {
-      if (!IMAGE_NAME_RE.test(image)) throw new OverlayError('IMAGE_UNKNOWN', `bad image name ${image}`);
+    for (const [image, path] of Object.entries(this.config.settings.images)) {
+      if (!isImageName(image)) throw new OverlayError('IMAGE_UNKNOWN', `bad image name ${image}: ${IMAGE_NAME_RULE}`);
       const file = this.manifestPath(image);
       let m = await readManifest(file);
       if (!m) {
@@ -103,13 +100,12 @@ export class OverlayManager {
     return [...this.manifests.values()].map((m) => ({ image: m.image, current: m.current, versions: [...m.versions] }));
   }
 
-  modeOf(mac: string): OverlayMode {
-    return this.modes.get(normaliseMac(mac) ?? mac) ?? this.config.defaultMode;
+  modeOf(mac: Mac): OverlayMode {
+    return this.modes.get(macHyphens(mac)) ?? this.config.settings.overlays.defaultMode;
   }
 
-  setMode(mac: string, mode: OverlayMode): void {
-    const m = normaliseMac(mac);
-    if (!m) throw new OverlayError('BAD_MAC', `not a MAC: ${mac}`);
+  setMode(mac: Mac, mode: OverlayMode): void {
+    const m = macHyphens(mac);
     this.modes.set(m, mode);
   }
 
@@ -117,25 +113,23 @@ export class OverlayManager {
    * The boot path calls this when a terminal (re)boots (its iPXE script is fetched): a discard-mode terminal's
    * next open starts clean even if a stale session still holds the disk.
    */
-  markBoot(mac: string): void {
-    const m = normaliseMac(mac);
-    if (m) this.booted.add(m);
+  markBoot(mac: Mac): void {
+    this.booted.add(macHyphens(mac));
   }
 
   /**
    * Opens (or shares) a terminal's disk. `newSession`: a login that is not a reinstatement; in discard mode
    * it empties the overlay when no other session holds the disk.
    */
-  async openTerminal(image: string, mac: string, opts: { newSession: boolean }): Promise<{ disk: OverlayDisk; release: () => Promise<void> }> {
-    const m = normaliseMac(mac);
-    if (!m) throw new OverlayError('BAD_MAC', `not a MAC: ${mac}`);
+  async openTerminal(image: string, mac: Mac, opts: { newSession: boolean }): Promise<{ disk: OverlayDisk; release: () => Promise<void> }> {
+    const m = macHyphens(mac);
     const manifest = this.manifests.get(image);
     if (!manifest) throw new OverlayError('IMAGE_UNKNOWN', `unknown image ${image}`);
     const key = `${image}/${m}`;
     const pending = this.opening.get(key);
     if (pending) await pending.catch(() => undefined);
     let entry = this.open.get(key);
-    const mode = this.modeOf(m);
+    const mode = this.modeOf(mac);
     if (entry && mode === 'discard' && this.booted.has(m)) {
       // The terminal rebooted (markBoot) while its old session still holds the disk (a power-cycled PC never
       // closes its TCP connection, and iPXE always logs in with the same ISID, so the new login even looks
@@ -178,8 +172,9 @@ export class OverlayManager {
     if (!this.hasImage(image)) throw new OverlayError('IMAGE_UNKNOWN', `no image named ${JSON.stringify(image)}`);
   }
 
-  private terminalDir(image: string, mac: string): string {
-    return join(this.root, 'terminals', image, mac);
+  /** `macKey`: the hyphen form (macHyphens), as the directories on disk are named */
+  private terminalDir(image: string, macKey: string): string {
+    return join(this.root, 'terminals', image, macKey);
   }
   private manifestPath(image: string): string {
     return join(this.root, 'images', image, 'manifest.json');
@@ -215,7 +210,7 @@ export class OverlayManager {
       basePath: version.path,
       dataPath: join(dir, 'data'),
       mapPath: join(dir, 'map'),
-      limitBytes: this.config.overlayLimitBytes,
+      limitBytes: this.config.settings.overlays.limitBytes,
       id: `${image}/${mac}`,
     });
     return { disk, refs: 0, meta: meta! };
@@ -234,19 +229,17 @@ export class OverlayManager {
   }
 
   /** Empties a terminal's overlay (refused while a session uses it). */
-  async reset(image: string, mac: string): Promise<void> {
+  async reset(image: string, mac: Mac): Promise<void> {
     this.requireImage(image);
-    const m = normaliseMac(mac);
-    if (!m) throw new OverlayError('BAD_MAC', `not a MAC: ${mac}`);
+    const m = macHyphens(mac);
     if (this.open.has(`${image}/${m}`)) throw new OverlayError('IN_USE', `${image}/${m} is in use`);
     await this.wipe(this.terminalDir(image, m));
   }
 
   /** Overlay bytes of a terminal (from the live disk or the map on file). */
-  async overlayBytes(image: string, mac: string): Promise<number> {
+  async overlayBytes(image: string, mac: Mac): Promise<number> {
     this.requireImage(image);
-    const m = normaliseMac(mac);
-    if (!m) throw new OverlayError('BAD_MAC', `not a MAC: ${mac}`);
+    const m = macHyphens(mac);
     const live = this.open.get(`${image}/${m}`);
     if (live) return live.disk.overlayBytes;
     const dir = this.terminalDir(image, m);
@@ -269,9 +262,8 @@ export class OverlayManager {
    * base version, apply the overlay, fsync, then switch the manifest. Terminals already running keep the
    * version they opened (their disk holds its file open); the next sessions get the new one.
    */
-  async commit(image: string, mac: string, note?: string): Promise<ImageVersion> {
-    const m = normaliseMac(mac);
-    if (!m) throw new OverlayError('BAD_MAC', `not a MAC: ${mac}`);
+  async commit(image: string, mac: Mac, note?: string): Promise<ImageVersion> {
+    const m = macHyphens(mac);
     const manifest = this.manifests.get(image);
     if (!manifest) throw new OverlayError('IMAGE_UNKNOWN', `unknown image ${image}`);
     const dir = this.terminalDir(image, m);

@@ -1,5 +1,6 @@
 import type { BlockDeviceProvider, ChapCredentials, TargetContext, TargetResolution } from '../iscsi/block-device.ts';
-import { parseTargetIqn, targetIqn, terminalMayOpen, type MacToIp } from './iqn.ts';
+import { parseTargetIqn, targetIqn } from '../terminal/iqn.ts';
+import type { Mac } from '../terminal/mac.ts';
 import type { OverlayManager } from './manager.ts';
 
 export interface OverlayProviderDeps {
@@ -9,11 +10,11 @@ export interface OverlayProviderDeps {
    * disk named after the MAC that holds its source IP (isolation). Without it (lab/bench only) any client
    * may open any terminal disk.
    */
-  ipForMac?: MacToIp;
+  ipForMac?: (mac: Mac) => string | undefined | Promise<string | undefined>;
   /** CHAP per image/terminal (optional) */
-  chap?: (image: string, mac: string) => ChapCredentials | undefined;
+  chap?: (image: string, mac: Mac) => ChapCredentials | undefined;
   /** MACs that SendTargets lists to a client IP (e.g. from leases); default: none */
-  macsForIp?: (ip: string) => string[] | Promise<string[]>;
+  macsForIp?: (ip: string) => Mac[] | Promise<Mac[]>;
 }
 
 /** Maps per-terminal IQNs onto overlay disks (the BlockDeviceProvider the target uses). */
@@ -24,7 +25,9 @@ export class OverlayDeviceProvider implements BlockDeviceProvider {
     const parsed = parseTargetIqn(ctx.targetName);
     if (!parsed || !this.deps.manager.hasImage(parsed.image)) return { status: 'not-found' };
     const { image, mac } = parsed;
-    if (this.deps.ipForMac && !(await terminalMayOpen(mac, ctx.clientIp, this.deps.ipForMac))) return { status: 'not-allowed' };
+    // Isolation: the connection's source address must be the one the MAC named in the IQN holds; a MAC we know
+    // no address for is refused (a terminal that booted from us has a lease).
+    if (this.deps.ipForMac && (await this.deps.ipForMac(mac)) !== ctx.clientIp) return { status: 'not-allowed' };
     return {
       status: 'ok',
       chap: this.deps.chap?.(image, mac),

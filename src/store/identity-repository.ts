@@ -1,4 +1,5 @@
 import type { Db } from './database.ts';
+import type { Mac } from '../terminal/mac.ts';
 
 export type Role = 'admin' | 'cashier' | 'auditor';
 
@@ -15,7 +16,8 @@ export interface UserRecord {
 
 export interface SeatRecord {
   name: string;
-  mac: string;
+  /** written canonical by IdentityService.addSeat (terminal/mac.ts) */
+  mac: Mac;
   group: string;
   createdAt: number;
 }
@@ -95,6 +97,8 @@ const sessionFromRow = (r: SessionRow): SessionRecord => ({
   payment: r.payment,
 });
 
+const seatOf = (r: { name: string; mac: string; group_name: string; created_at: number }): SeatRecord => ({ name: r.name, mac: r.mac as Mac, group: r.group_name, createdAt: r.created_at });
+
 /** Users, seats, seat groups, cashier sessions and API principals. */
 export class IdentityRepository {
   private readonly s;
@@ -156,14 +160,14 @@ export class IdentityRepository {
   }
   seat(name: string): SeatRecord | undefined {
     const r = this.s.seat.get(name);
-    return r ? { name: r.name, mac: r.mac, group: r.group_name, createdAt: r.created_at } : undefined;
+    return r ? seatOf(r) : undefined;
   }
-  seatByMac(mac: string): SeatRecord | undefined {
+  seatByMac(mac: Mac): SeatRecord | undefined {
     const r = this.s.seatByMac.get(mac);
-    return r ? { name: r.name, mac: r.mac, group: r.group_name, createdAt: r.created_at } : undefined;
+    return r ? seatOf(r) : undefined;
   }
   seats(): SeatRecord[] {
-    return this.s.seats.all().map((r) => ({ name: r.name, mac: r.mac, group: r.group_name, createdAt: r.created_at }));
+    return this.s.seats.all().map(seatOf);
   }
 
   upsertGroup(g: SeatGroupRecord): void {

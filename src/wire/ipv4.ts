@@ -60,12 +60,3 @@ export function broadcastOf(c: Cidr): number {
   return (c.network | (~c.mask >>> 0)) >>> 0;
 }
 
-export function macToString(b: Buffer): string {
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
-export function parseMac(s: string): Buffer {
-  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
-  if (!m) throw new RangeError(`not a MAC address: ${s}`);
-  return Buffer.from(m.slice(1).join(''), 'hex');
-}

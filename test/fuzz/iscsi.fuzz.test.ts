@@ -10,6 +10,7 @@ import { decodeText } from '../../src/iscsi/text.ts';
 import { DecodeError } from '../../src/wire/decode-error.ts';
 import { RawInitiator } from '../helpers/iscsi-initiator.ts';
 import { MemoryDevice, singleDiskProvider } from '../helpers/iscsi-memory-device.ts';
+import { iscsiTargetConfigSchema } from '../../src/iscsi/config.ts';
 
 const onlyDecodeErrors = (fn: () => void): void => {
   try {
@@ -48,7 +49,7 @@ describe('iSCSI decoders under random input', () => {
 describe('live target under random PDUs', () => {
   const IQN = 'iqn.2026-11.io.bootgate:fuzz';
   const { provider } = singleDiskProvider(IQN, new MemoryDevice(128));
-  const t = new IscsiTarget({ config: { listenAddress: '127.0.0.1', port: 0 }, logger: pino({ level: 'silent' }), registry: new Registry(), provider });
+  const t = new IscsiTarget({ config: { ...iscsiTargetConfigSchema.parse({}), listen: '127.0.0.1', port: 0 }, logger: pino({ level: 'silent' }), registry: new Registry(), provider });
   before(() => t.start());
   after(() => t.stop());
   it('random BHS after a good login: the target answers or drops the connection, and keeps serving', async () => {

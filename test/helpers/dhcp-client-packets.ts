@@ -1,6 +1,7 @@
 import { encodeDhcp, type DhcpPacket } from '../../src/dhcp/codec.ts';
 import { BROADCAST_FLAG, Opt } from '../../src/dhcp/constants.ts';
-import { ipToInt, parseMac } from '../../src/wire/ipv4.ts';
+import { ipToInt } from '../../src/wire/ipv4.ts';
+import { macBytes, parseMac } from '../../src/terminal/mac.ts';
 
 export interface ClientPacketSpec {
   type: number;
@@ -16,7 +17,7 @@ export interface ClientPacketSpec {
 /** A client message built field by field, for tests that need a precise request (real captures live in fixtures/). */
 export function clientPacket(s: ClientPacketSpec): Buffer {
   const chaddr = Buffer.alloc(16);
-  parseMac(s.mac).copy(chaddr);
+  macBytes(parseMac(s.mac)).copy(chaddr);
   const options = new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([s.type])]]);
   for (const [code, data] of s.options ?? []) options.set(code, data);
   const p: DhcpPacket = {

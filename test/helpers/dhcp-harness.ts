@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { ConfiguredBootPolicy } from '../../src/dhcp/boot-policy.ts';
+import { ConfiguredBootPolicy } from '../../src/boot/policy.ts';
 import { decodeDhcp, type DhcpPacket } from '../../src/dhcp/codec.ts';
 import { createDhcpMetrics } from '../../src/dhcp/metrics.ts';
 import { DhcpServer } from '../../src/dhcp/server.ts';
@@ -56,7 +56,7 @@ export function makeHarness(
     serverId: ipToInt(SERVER_ID),
     socketFactory: net.factory,
     leases: new LeaseRepository(db),
-    policy: new ConfiguredBootPolicy({ serverAddress: ipToInt(SERVER_ID), httpPort: config.http.port, files: config.boot.files, ipxeScriptPath: config.boot.ipxeScriptPath }),
+    policy: new ConfiguredBootPolicy({ boot: config.boot, profiles: config.profiles, reservations: config.dhcp.reservations, serverAddress: ipToInt(SERVER_ID), httpPort: config.http.port }),
     logger: createLogger('silent'),
     metrics: createDhcpMetrics(registry),
     clock: () => now.t,

@@ -6,8 +6,10 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../../src/log/logger.ts';
 import type { BootProfile } from '../../src/http/ipxe-script.ts';
 import { createHttpMetrics } from '../../src/http/metrics.ts';
-import { ConfigProfileResolver } from '../../src/http/profile-resolver.ts';
-import { HTTP_BOOT_DEFAULTS, HttpBootServer, type BootEvent, type HttpBootConfig } from '../../src/http/server.ts';
+import { ConfiguredBootPolicy } from '../../src/boot/policy.ts';
+import { bootConfigSchema } from '../../src/boot/config.ts';
+import { httpConfigSchema, type HttpBootConfig } from '../../src/http/config.ts';
+import { HttpBootServer, type BootEvent } from '../../src/http/server.ts';
 
 export interface CurlResult {
   status: number;
@@ -64,8 +66,14 @@ export async function startHttpBoot(opts: {
   const events: BootEvent[] = [];
   const profiles = opts.profiles ?? { thin: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0 bootgate=${bootgate}' } };
   const server = new HttpBootServer({
-    config: { ...HTTP_BOOT_DEFAULTS, listen: '127.0.0.1', port: 0, root, ...opts.config },
-    profiles: new ConfigProfileResolver({ reservations: opts.reservations ?? [], defaultProfile: opts.defaultProfile ?? Object.keys(profiles)[0]!, profiles }),
+    config: { ...httpConfigSchema.parse({}), listen: '127.0.0.1', port: 0, root, ...opts.config },
+    profiles: new ConfiguredBootPolicy({
+      boot: bootConfigSchema.parse({ defaultProfile: opts.defaultProfile ?? Object.keys(profiles)[0]! }),
+      profiles,
+      reservations: opts.reservations ?? [],
+      serverAddress: 0,
+      httpPort: 0,
+    }),
     logger: createLogger('silent').child({ module: 'http' }),
     metrics: createHttpMetrics(registry),
     iscsiPort: 3260,

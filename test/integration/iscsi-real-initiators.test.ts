@@ -6,7 +6,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { targetIqn } from '../../src/overlay/iqn.ts';
+import { targetIqn as iqnOf } from '../../src/terminal/iqn.ts';
+import { parseMac } from '../../src/terminal/mac.ts';
+
+const targetIqn = (image: string, mac: string): string => iqnOf(image, parseMac(mac));
 import { RawInitiator } from '../helpers/iscsi-initiator.ts';
 import { IscsiTargetProcess } from '../helpers/iscsi-target-process.ts';
 

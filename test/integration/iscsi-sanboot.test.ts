@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { targetIqn } from '../../src/overlay/iqn.ts';
+import { targetIqn as iqnOf } from '../../src/terminal/iqn.ts';
+import { parseMac } from '../../src/terminal/mac.ts';
+
+const targetIqn = (image: string, mac: string): string => iqnOf(image, parseMac(mac));
 import { IscsiTargetProcess } from '../helpers/iscsi-target-process.ts';
 
 /**

@@ -5,6 +5,7 @@ import { BootTimeline, formatTimeline } from '../../src/boot/timeline.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { BootRepository } from '../../src/store/boot-repository.ts';
 import { openDatabase } from '../../src/store/database.ts';
+import { parseMac } from '../../src/terminal/mac.ts';
 
 const MAC = '52:54:00:00:00:01';
 
@@ -18,7 +19,7 @@ function setup() {
     registry,
     logger: createLogger('silent'),
     clock: () => now.t,
-    macForIp: (ip) => (ip === '10.0.0.5' ? MAC : undefined),
+    terminals: { macForIp: (ip) => (ip === '10.0.0.5' ? parseMac(MAC) : undefined) },
     classifyFile: (_mac, path) => (path === 'undionly.kpxe' ? 'nbp' : path === '/vmlinuz' ? 'kernel' : path === '/initrd.gz' ? 'initrd' : undefined),
   });
   return { db, repo, now, timeline, registry };

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig, parseConfig } from '../../src/config/load.ts';
 import { BootgateError } from '../../src/errors.ts';
+import { parseTargetIqn, targetIqn } from '../../src/terminal/iqn.ts';
+import { parseMac } from '../../src/terminal/mac.ts';
 
 const minimal = { interfaces: { lan: 'eth1' }, dhcp: { subnet: '10.0.0.0/24', range: { start: '10.0.0.10', end: '10.0.0.20' } } };
 
@@ -56,6 +58,25 @@ describe('config', () => {
     assert.match(p.message, /dhcp\.reservations\.0\.profile = "nope": names no profile/);
   });
 
+
+  it('an image name the config accepts is one the target accepts (one rule, terminal/iqn.ts), and the reverse', () => {
+    const withImage = (name: string) => ({ ...minimal, iscsi: { images: { [name]: '/srv/disk.img' } } });
+    for (const good of ['debian-12.1', 'win10', 'a']) {
+      assert.deepEqual(Object.keys(parseConfig(withImage(good)).iscsi.images), [good]);
+      assert.equal(parseTargetIqn(targetIqn(good, parseMac('52:54:00:00:00:01')))?.image, good, good);
+    }
+    for (const bad of ['Debian', 'x.', '-x', 'a_b', 'a/b']) {
+      assert.match(configError(withImage(bad)).message, /iscsi\.images\..* image names are 1-63 lowercase letters/, bad);
+      assert.throws(() => targetIqn(bad, parseMac('52:54:00:00:00:01')), RangeError, bad);
+    }
+  });
+
+  it('a profile, reservation or image named like an Object prototype member is still unknown', () => {
+    const p = configError({ ...minimal, dhcp: { ...minimal.dhcp, reservations: [{ mac: '52:54:00:00:00:01', ip: '10.0.0.5', profile: 'toString' }] } });
+    assert.match(p.message, /dhcp\.reservations\.0\.profile = "toString": names no profile/);
+    const s = configError({ ...minimal, profiles: { disk: { sanboot: 'constructor' } }, boot: { defaultProfile: 'disk' } });
+    assert.match(s.message, /profiles\.disk\.sanboot = "constructor": names no image/);
+  });
   it('bootgate check-config prints the effective config, or fails with exit 2 and the reason', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bg-cfg-'));
     const good = join(dir, 'good.yaml');

@@ -7,9 +7,10 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { createIdentityServices } from '../../src/identity/services.ts';
+import { createIdentityServices } from '../../src/compose/identity.ts';
 import { IdentityError } from '../../src/identity/errors.ts';
-import { normaliseMac, type SessionChange } from '../../src/identity/service.ts';
+import type { SessionChange } from '../../src/identity/service.ts';
+import { parseMac, tryParseMac as normaliseMac, type Mac } from '../../src/terminal/mac.ts';
 import { openDatabase } from '../../src/store/database.ts';
 import { verifyStoredChain } from '../../src/audit/verify-store.ts';
 import { verifyExport } from '../../src/audit/verify.ts';
@@ -17,15 +18,15 @@ import { ExportStreamReader } from '../../src/audit/export-stream.ts';
 
 const silent = pino({ level: 'silent' });
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
-const MAC1 = '52:54:00:75:00:01';
-const MAC2 = '52:54:00:75:00:02';
+const MAC1 = parseMac('52:54:00:75:00:01');
+const MAC2 = parseMac('52:54:00:75:00:02');
 
 function setup(opts: { dir?: string; now?: { t: number } } = {}) {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'bg-id-'));
   const now = opts.now ?? { t: T0 };
   const db = openDatabase(join(dir, 'bootgate.db'));
-  const leases = new Map<string, string>([['10.75.0.21', MAC1], ['10.75.0.22', MAC2]]);
-  const svc = createIdentityServices({ db, dataDir: dir, logger: silent, registry: new Registry(), macForIp: (ip) => leases.get(ip), clock: () => now.t });
+  const leases = new Map<string, Mac>([['10.75.0.21', MAC1], ['10.75.0.22', MAC2]]);
+  const svc = createIdentityServices({ db, dataDir: dir, logger: silent, registry: new Registry(), terminals: { macForIp: (ip) => leases.get(ip) }, clock: () => now.t });
   svc.start();
   return { dir, db, now, svc, close: () => (svc.stop(), db.close()) };
 }

@@ -7,6 +7,7 @@ import { IscsiTarget } from '../../src/iscsi/target.ts';
 import { decodeText } from '../../src/iscsi/text.ts';
 import { ipxeOperationalKeys, RawInitiator } from '../helpers/iscsi-initiator.ts';
 import { MemoryDevice, singleDiskProvider } from '../helpers/iscsi-memory-device.ts';
+import { iscsiTargetConfigSchema } from '../../src/iscsi/config.ts';
 
 const IQN = 'iqn.2026-11.io.bootgate:disk.demo.52-54-00-00-00-01';
 const CHAP_IQN = 'iqn.2026-11.io.bootgate:disk.secure';
@@ -15,7 +16,7 @@ const logger = pino({ level: 'silent' });
 
 async function startTarget(provider: ConstructorParameters<typeof IscsiTarget>[0]['provider'], extra: Partial<ConstructorParameters<typeof IscsiTarget>[0]['config']> = {}) {
   const registry = new Registry();
-  const t = new IscsiTarget({ config: { listenAddress: '127.0.0.1', port: 0, ...extra }, logger, registry, provider });
+  const t = new IscsiTarget({ config: { ...iscsiTargetConfigSchema.parse({}), listen: '127.0.0.1', port: 0, ...extra }, logger, registry, provider });
   await t.start();
   return { t, registry };
 }

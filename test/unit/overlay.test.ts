@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { SpaceExhaustedError } from '../../src/iscsi/block-device.ts';
-import { normaliseMac, parseTargetIqn, targetIqn, terminalMayOpen } from '../../src/overlay/iqn.ts';
+import { targetIqn } from '../../src/terminal/iqn.ts';
+import { parseMac } from '../../src/terminal/mac.ts';
+import { overlaySettings } from '../../src/overlay/config.ts';
 import { OverlayManager } from '../../src/overlay/manager.ts';
 import { GRANULE_BYTES, OverlayDisk } from '../../src/overlay/overlay-disk.ts';
 import { OverlayDeviceProvider } from '../../src/overlay/provider.ts';
@@ -32,24 +34,6 @@ const read = async (d: OverlayDisk, off: number, len: number) => {
   await d.read(off, len, b, 0);
   return b;
 };
-
-describe('per-terminal target names and isolation', () => {
-  it('builds and parses iqn.2026-11.io.bootgate:disk.<image>.<mac>', () => {
-    assert.equal(targetIqn('win10', '52:54:00:AB:CD:EF'), 'iqn.2026-11.io.bootgate:disk.win10.52-54-00-ab-cd-ef');
-    assert.deepEqual(parseTargetIqn('iqn.2026-11.io.bootgate:disk.win10.52-54-00-ab-cd-ef'), { image: 'win10', mac: '52-54-00-ab-cd-ef' });
-    assert.equal(parseTargetIqn('iqn.2026-11.io.bootgate:disk.win10'), undefined);
-    assert.equal(parseTargetIqn('iqn.2026-11.io.bootgate:disk.../x.52-54-00-ab-cd-ef'), undefined);
-    assert.equal(normaliseMac('5254.00ab.cdef'), undefined);
-    assert.equal(normaliseMac('525400abcdef'), '52-54-00-ab-cd-ef');
-  });
-  it('a terminal only opens the disk named after its own MAC', async () => {
-    const leases = new Map([['52-54-00-00-00-01', '10.74.0.11']]);
-    const lookup = (mac: string) => leases.get(mac);
-    assert.equal(await terminalMayOpen('52-54-00-00-00-01', '10.74.0.11', lookup), true);
-    assert.equal(await terminalMayOpen('52-54-00-00-00-01', '10.74.0.12', lookup), false);
-    assert.equal(await terminalMayOpen('52-54-00-00-00-02', '10.74.0.11', lookup), false);
-  });
-});
 
 describe('overlay disk: copy-on-write over a read-only image', () => {
   it('reads the image, writes land in the overlay, unaligned writes keep the bytes around them', async () => {
@@ -125,11 +109,11 @@ describe('overlay disk: copy-on-write over a read-only image', () => {
 });
 
 describe('overlay manager: discard, keep, super + commit + rollback', () => {
-  const A = '52:54:00:00:00:0a';
-  const B = '52:54:00:00:00:0b';
-  const S = '52:54:00:00:00:5e';
+  const A = parseMac('52:54:00:00:00:0a');
+  const B = parseMac('52:54:00:00:00:0b');
+  const S = parseMac('52:54:00:00:00:5e');
   const mk = () =>
-    new OverlayManager({ dataDir: join(dir, 'data'), images: { demo: base }, defaultMode: 'discard', terminalModes: { [B]: 'keep', [S]: 'super' }, logger });
+    new OverlayManager({ dataDir: join(dir, 'data'), settings: overlaySettings({ images: { demo: base }, overlays: { defaultMode: 'discard', terminals: { [B]: 'keep', [S]: 'super' } } }), logger });
 
   it('discard: a new session starts from the image; keep: survives; isolation between terminals', async () => {
     const m = mk();
@@ -211,7 +195,7 @@ describe('overlay manager: discard, keep, super + commit + rollback', () => {
   it('provider: per-terminal IQN → that terminal overlay; other IPs refused; unknown image not found', async () => {
     const m = mk();
     await m.start();
-    const leases = new Map([[normaliseMac(A)!, '10.74.0.10']]);
+    const leases = new Map([[A, '10.74.0.10']]);
     const p = new OverlayDeviceProvider({ manager: m, ipForMac: (mac) => leases.get(mac), macsForIp: (ip) => [...leases].filter(([, v]) => v === ip).map(([k]) => k) });
     const iqn = targetIqn('demo', A);
     assert.equal((await p.resolve({ targetName: iqn, initiatorName: 'x', clientIp: '10.74.0.10' })).status, 'ok');
@@ -230,9 +214,9 @@ describe('overlay admin script (offline list / size / reset / commit / rollback)
     return { code: r.status, json: r.stdout ? JSON.parse(r.stdout) : undefined, err: r.stderr };
   };
   it('commits a super overlay written earlier, lists the versions, rolls back, resets', async () => {
-    const m = new OverlayManager({ dataDir: data, images: { demo: base }, defaultMode: 'super', logger });
+    const m = new OverlayManager({ dataDir: data, settings: overlaySettings({ images: { demo: base }, overlays: { defaultMode: 'super' } }), logger });
     await m.start();
-    const s = await m.openTerminal('demo', '52:54:00:00:00:aa', { newSession: true });
+    const s = await m.openTerminal('demo', parseMac('52:54:00:00:00:aa'), { newSession: true });
     await s.disk.write(0, Buffer.alloc(4096, 0x42), false);
     await s.disk.flush();
     await s.release();

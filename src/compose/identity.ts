@@ -9,17 +9,18 @@ import { createAuditMetrics } from '../audit/metrics.ts';
 import { AuditRepository } from '../store/audit-repository.ts';
 import type { Db } from '../store/database.ts';
 import { IdentityRepository } from '../store/identity-repository.ts';
-import { ensureAdminToken } from './auth.ts';
-import { SeatDirectory } from './seat-directory.ts';
-import { IdentityService } from './service.ts';
+import { ensureAdminToken } from '../identity/auth.ts';
+import { SeatDirectory } from '../identity/seat-directory.ts';
+import { IdentityService } from '../identity/service.ts';
+import type { TerminalLocator } from '../terminal/client-address.ts';
 
 export interface IdentityServicesDeps {
   db: Db;
   dataDir: string;
   logger: Logger;
   registry: Registry;
-  /** ip → MAC of the bound lease (the appliance's DHCP lease table) */
-  macForIp: (ip: string) => string | undefined;
+  /** where terminals are (the appliance's DHCP lease table) */
+  terminals: Pick<TerminalLocator, 'macForIp'>;
   /** audit retention in days; 0 keeps everything */
   retentionDays?: number;
   clock?: () => number;
@@ -46,7 +47,7 @@ export interface IdentityServices {
 }
 
 /**
- * Builds the identity and audit services on the appliance database: the signing key and the bootstrap admin token
+ * Wiring (composition root, with appliance.ts): builds the identity and audit services on the appliance database: the signing key and the bootstrap admin token
  * (`<dataDir>/keys/`), the group-committing audit log, cashier operations, the seat directory and the API router.
  */
 export function createIdentityServices(deps: IdentityServicesDeps): IdentityServices {
@@ -66,7 +67,7 @@ export function createIdentityServices(deps: IdentityServicesDeps): IdentityServ
     ...(deps.retentionDays ? { retentionDays: deps.retentionDays } : {}),
   });
   const identity = new IdentityService({ repo: identityRepo, audit, logger: deps.logger.child({ module: 'identity' }), ...(deps.clock ? { clock: deps.clock } : {}) });
-  const directory = new SeatDirectory({ repo: identityRepo, service: identity, macForIp: deps.macForIp });
+  const directory = new SeatDirectory({ repo: identityRepo, service: identity, terminals: deps.terminals });
   const router = createIdentityApi({ service: identity, repo: identityRepo, auditRepo, signer, directory, logger: deps.logger.child({ module: 'identity-api' }) });
   return {
     audit,

@@ -4,42 +4,21 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditLog } from '../audit/log.ts';
 import type { SeatDirectory } from '../identity/seat-directory.ts';
-import { createConntrackMetrics } from './conntrack/metrics.ts';
-import { fixedHostsLookup } from './destination/lookup.ts';
-import { DestinationPolicy } from './destination/policy.ts';
-import { refusedIpv4Networks, specialRange } from './destination/ranges.ts';
+import { createConntrackMetrics } from '../gateway/conntrack/metrics.ts';
+import { fixedHostsLookup } from '../gateway/destination/lookup.ts';
+import { DestinationPolicy } from '../gateway/destination/policy.ts';
+import { refusedIpv4Networks, specialRange } from '../gateway/destination/ranges.ts';
 import { parseIpLiteral } from '../wire/ip-address.ts';
-import { ConntrackRecorder } from './conntrack/recorder.ts';
-import { createGatewayMetrics } from './metrics.ts';
-import { NftablesGate } from './nftables/gate.ts';
+import { ConntrackRecorder } from '../gateway/conntrack/recorder.ts';
+import { createGatewayMetrics } from '../gateway/metrics.ts';
+import { NftablesGate } from '../gateway/nftables/gate.ts';
 import { execNft } from '../net/nft-runner.ts';
-import type { AuditRecordInput, AuditSink, SeatLookup } from './ports.ts';
-import { Portal } from './portal.ts';
-import { HttpProxy } from './proxy/http-proxy.ts';
-import { TlsInterceptor } from './proxy/tls-interceptor.ts';
-
-export interface GatewayConfig {
-  table: string;
-  manageForwarding: boolean;
-  listen: string;
-  explicitProxyPort: number;
-  httpInterceptPort: number;
-  tlsInterceptPort: number;
-  /** ports CONNECT may open (default [443]) */
-  connectPorts?: readonly number[] | 'any';
-  portal: { port: number; url: string; message: string };
-  connectTimeoutMs: number;
-  idleTimeoutMs: number;
-  tlsHelloTimeoutMs: number;
-  /** name → address answers for upstream lookups (lab and tests; empty in production) */
-  hosts: Record<string, string>;
-  /** `flow` audit records for other forwarded traffic (UDP, ICMP, other TCP ports) from conntrack; default true */
-  flowLog?: boolean;
-  /** private networks seats may reach anyway (the shop's own servers), CIDR */
-  allowDestinations: readonly string[];
-  /** a Host field or SNI naming another place than the address dialled: recorded, or also refused */
-  hostMismatch: 'record' | 'refuse';
-}
+import type { AuditRecordInput, AuditSink, SeatLookup } from '../gateway/ports.ts';
+import { Portal } from '../gateway/portal.ts';
+import { HttpProxy } from '../gateway/proxy/http-proxy.ts';
+import { TlsInterceptor } from '../gateway/proxy/tls-interceptor.ts';
+import type { GatewayConfig } from '../gateway/config.ts';
+import type { Mac } from '../terminal/mac.ts';
 
 export interface GatewayServicesDeps {
   config: Readonly<GatewayConfig>;
@@ -53,7 +32,7 @@ export interface GatewayServicesDeps {
   directory: SeatDirectory;
   audit: AuditLog;
   /** the address a seat's MAC holds a lease for now */
-  ipForMac: (mac: string) => string | undefined;
+  ipForMac: (mac: Mac) => string | undefined;
   logger: Logger;
   registry: Registry;
 }
@@ -64,7 +43,7 @@ export function hostAddresses(): string[] {
 }
 
 /**
- * The logging gateway wired to identity and audit: the seat directory answers "who is at this address" (only
+ * Wiring (composition root, with appliance.ts): the logging gateway wired to identity and audit: the seat directory answers "who is at this address" (only
  * seats with an open session pass), every request or tunnel goes to the audit trail, and session open/close
  * updates the nftables seat set; with `flowLog`, other forwarded flows are recorded from conntrack events.
  * Start order: portal, proxies, the gate, then the flow recorder; stop in reverse.
@@ -95,7 +74,7 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
   });
   const timeouts = { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs };
   const common = { seats, audit, logger, metrics, destinations };
-  const explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: c.listen, port: c.explicitProxyPort, connectPorts: c.connectPorts ?? [443], ...timeouts } });
+  const explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: c.listen, port: c.explicitProxyPort, connectPorts: c.connectPorts, ...timeouts } });
   const transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host: c.listen, port: c.httpInterceptPort, hostMismatch: c.hostMismatch, ...timeouts } });
   const tls = new TlsInterceptor({
     ...common,
@@ -129,7 +108,7 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
     },
   });
   const flows =
-    (c.flowLog ?? true)
+    c.flowLog
       ? new ConntrackRecorder({
           options: { lanSubnet: deps.lanSubnet },
           spawn: (command, args) => spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }),
