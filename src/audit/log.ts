@@ -241,7 +241,8 @@ export class AuditLog {
         this.deps.metrics?.failures.inc();
         this.log.error({ err: e, count: records.length }, 'audit commit failed; records not acknowledged');
         for (const d of done) d.p.reject(d.record ? e : d.error);
-        this.held.push(() => this.chain.resume(this.deps.repo));
+        // Before any main-connection job already waiting: it must seal on what the table holds, not on these.
+        this.held.unshift(() => this.chain.resume(this.deps.repo));
         this.writerAnswered();
       },
     );
