@@ -3,8 +3,9 @@ import type { AuditRepository, OpenRow } from '../store/audit-repository.ts';
 import type { AuditSigner } from './keys.ts';
 import type { AuditMetrics } from './metrics.ts';
 import { SyncWaits } from '../store/wal-sync.ts';
-import { GENESIS_HASH, normalise, seal, type AuditInput, type AuditRecord } from './record.ts';
-import { checkpointMessage, type CheckpointDetail } from './checkpoint.ts';
+import type { AuditInput, AuditRecord } from './record.ts';
+import { AuditChain, type ChainHead } from './chain.ts';
+import { checkpointInput } from './checkpoint.ts';
 
 export interface AuditLogDeps {
   repo: AuditRepository;
@@ -68,9 +69,8 @@ const DAY_MS = 86_400_000;
 export class AuditLog {
   private pending: Pending[] = [];
   private flushScheduled = false;
-  private lastSeq = 0;
-  private lastHash = GENESIS_HASH;
-  private lastTime = 0;
+  /** seq, time and hash of every record, whichever connection commits it */
+  private readonly chain: AuditChain;
   private timer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly clock: () => number;
@@ -87,15 +87,8 @@ export class AuditLog {
   constructor(private readonly deps: AuditLogDeps) {
     this.log = deps.logger;
     this.clock = deps.clock ?? Date.now;
-    this.loadTail();
+    this.chain = AuditChain.resume(deps.repo, this.clock);
     this.lastOpenId = deps.repo.maxOpenId();
-  }
-
-  private loadTail(): void {
-    const last = this.deps.repo.last();
-    this.lastSeq = last?.seq ?? 0;
-    this.lastHash = last?.hash ?? GENESIS_HASH;
-    this.lastTime = last?.time ?? 0;
   }
 
   start(): void {
@@ -190,11 +183,6 @@ export class AuditLog {
     setImmediate(() => this.flush());
   }
 
-  /** The next record time: the clock, but never before the previous record (time ranges = seq ranges). */
-  private nextTime(): number {
-    return Math.max(this.clock(), this.lastTime);
-  }
-
   /** Commits every queued unit in one transaction, then settles the promises that waited for it. */
   flush(): void {
     this.flushScheduled = false;
@@ -231,10 +219,7 @@ export class AuditLog {
     const records: AuditRecord[] = [];
     for (const p of batch) {
       try {
-        const r = seal(this.lastHash, normalise(p.build(), this.lastSeq + 1, Math.max(this.clock(), this.lastTime)));
-        this.lastSeq = r.seq;
-        this.lastHash = r.hash;
-        this.lastTime = r.time;
+        const r = this.chain.advance(p.build());
         records.push(r);
         done.push({ p, record: r });
       } catch (error) {
@@ -256,7 +241,8 @@ export class AuditLog {
         this.deps.metrics?.failures.inc();
         this.log.error({ err: e, count: records.length }, 'audit commit failed; records not acknowledged');
         for (const d of done) d.p.reject(d.record ? e : d.error);
-        this.held.push(() => this.loadTail());
+        // Before any main-connection job already waiting: it must seal on what the table holds, not on these.
+        this.held.unshift(() => this.chain.resume(this.deps.repo));
         this.writerAnswered();
       },
     );
@@ -266,24 +252,18 @@ export class AuditLog {
   private commitHere(batch: Pending[], ops: OpenOps = { opens: [], closes: [] }): void {
     const done: Array<{ p: Pending; record?: AuditRecord; error?: unknown }> = [];
     const repo = this.deps.repo;
-    let seq = this.lastSeq;
-    let hash = this.lastHash;
-    let time = this.lastTime;
     try {
       repo.transaction(() => {
         for (const p of batch) {
           try {
             const write = (): AuditRecord => {
-              const body = normalise(p.build(), seq + 1, Math.max(this.clock(), time));
-              const r = seal(hash, body);
+              const r = this.chain.next(p.build());
               repo.append(r);
               return r;
             };
             // A plain record fails only in normalise(), before anything is written: no savepoint needed.
             const record = p.atomic ? repo.transaction(write) : write();
-            seq = record.seq;
-            hash = record.hash;
-            time = record.time;
+            this.chain.accept(record); // stored (this unit): the next one links to it
             done.push({ p, record });
           } catch (error) {
             done.push({ p, error });
@@ -295,13 +275,10 @@ export class AuditLog {
       // Not committed means not acknowledged: every caller in the batch gets the error.
       this.deps.metrics?.failures.inc();
       this.log.error({ err: e, count: batch.length }, 'audit commit failed; records not acknowledged');
-      this.loadTail();
+      this.chain.resume(repo); // rolled back: the head is what the table holds
       for (const p of batch) p.reject(e);
       return;
     }
-    this.lastSeq = seq;
-    this.lastHash = hash;
-    this.lastTime = time;
     if (batch.length) this.deps.metrics?.batches.observe(batch.length);
     if (!this.deps.durable) return this.settle(done);
     // committed but not yet on disk: acknowledge nothing until the WAL sync that covers this commit is done
@@ -352,8 +329,8 @@ export class AuditLog {
   }
 
   /** The chain head: what the next record will link to. */
-  head(): { seq: number; hash: string; time: number } {
-    return { seq: this.lastSeq, hash: this.lastHash, time: this.lastTime };
+  head(): ChainHead {
+    return this.chain.head();
   }
 
   /** Retention with the configured period; resolves with the checkpoint written, if any. */
@@ -382,30 +359,14 @@ export class AuditLog {
     const lastPurged = repo.lastOlderThan(cutoff);
     if (!lastPurged) return undefined;
     const first = repo.first();
-    const time = this.nextTime();
+    const time = this.chain.nextTime();
     const result = repo.transaction(() => {
       const count = repo.purgeThrough(lastPurged.seq);
-      const detail: Omit<CheckpointDetail, 'signature'> = {
-        fromSeq: first?.seq ?? lastPurged.seq,
-        throughSeq: lastPurged.seq,
-        anchorHash: lastPurged.hash,
-        count,
-        cutoff: new Date(cutoff).toISOString(),
-        keyFingerprint: this.deps.signer.fingerprint(),
-      };
-      const signed: CheckpointDetail = { ...detail, signature: this.deps.signer.sign(checkpointMessage(detail)) };
-      const body = normalise(
-        { kind: 'checkpoint', actor: 'bootgate', action: 'retention-purge', target: `seq ${detail.fromSeq}..${detail.throughSeq}`, detail: JSON.stringify(signed) },
-        this.lastSeq + 1,
-        time,
-      );
-      const r = seal(this.lastHash, body);
+      const r = this.chain.next(checkpointInput({ first, last: lastPurged, count, cutoff }, this.deps.signer), time);
       repo.append(r);
       return { r, count };
     });
-    this.lastSeq = result.r.seq;
-    this.lastHash = result.r.hash;
-    this.lastTime = result.r.time;
+    this.chain.accept(result.r);
     this.deps.metrics?.purged.inc(result.count);
     this.deps.metrics?.records.inc({ kind: 'checkpoint' });
     this.log.info({ count: result.count, throughSeq: lastPurged.seq, cutoff: new Date(cutoff).toISOString() }, 'audit retention purge');

@@ -120,3 +120,9 @@ export function seal(prevHash: string, body: Omit<AuditRecord, 'prevHash' | 'has
   r.hash = h;
   return r;
 }
+
+/** Whether a record's hash is the chain hash of its content after its own prevHash (what both verifiers check). */
+export function hashMatches(r: AuditRecord): boolean {
+  const { prevHash, hash, ...body } = r;
+  return chainHash(prevHash, body) === hash;
+}

@@ -1,8 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { AuditRepository } from '../store/audit-repository.ts';
-import { checkpointMessage, type CheckpointDetail } from './checkpoint.ts';
-import { verifySignature } from './keys.ts';
-import { GENESIS_HASH, chainHash } from './record.ts';
+import { checkpointSigned, type CheckpointDetail } from './checkpoint.ts';
+import { GENESIS_HASH, hashMatches } from './record.ts';
 import type { VerifyCode } from './verify.ts';
 
 /**
@@ -15,12 +14,12 @@ export function verifyStoredChain(repo: AuditRepository, publicKey: KeyObject): 
   const anchors = new Map<number, string>();
   for (const r of repo.iterate({ kind: 'checkpoint' })) {
     const d = JSON.parse(r.detail ?? '{}') as CheckpointDetail;
-    if (!verifySignature(publicKey, checkpointMessage(d), d.signature)) return { ok: false, code: 'CHECKPOINT_INVALID', reason: `seq ${r.seq}: checkpoint signature does not verify` };
+    if (!checkpointSigned(publicKey, d)) return { ok: false, code: 'CHECKPOINT_INVALID', reason: `seq ${r.seq}: checkpoint signature does not verify` };
     anchors.set(d.throughSeq, d.anchorHash);
   }
   for (const r of repo.iterate()) {
-    const { prevHash, hash, ...body } = r;
-    if (chainHash(prevHash, body) !== hash) return { ok: false, code: 'RECORD_ALTERED', reason: `seq ${r.seq}: content does not match its hash` };
+    const { prevHash, hash } = r;
+    if (!hashMatches(r)) return { ok: false, code: 'RECORD_ALTERED', reason: `seq ${r.seq}: content does not match its hash` };
     if (prev === undefined) {
       const expected = r.seq === 1 ? GENESIS_HASH : anchors.get(r.seq - 1);
       if (expected === undefined) return { ok: false, code: 'RECORD_MISSING', reason: `oldest record is seq ${r.seq} and no checkpoint covers seq ${r.seq - 1}` };

@@ -1,11 +1,11 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { checkpointMessage, type CheckpointDetail } from './checkpoint.ts';
+import { checkpointSigned, type CheckpointDetail } from './checkpoint.ts';
 import { CsvError, parseCsv, type CsvCell } from './csv.ts';
 import { EXPORT_COLUMNS, MANIFEST_FORMAT, manifestMessage, type ExportManifest } from './export.ts';
 import { keyFingerprint, verifySignature } from './keys.ts';
-import { AUDIT_KINDS, CHAIN_ALGORITHM, FIELDS, chainHash, type AuditRecord } from './record.ts';
+import { AUDIT_KINDS, CHAIN_ALGORITHM, FIELDS, hashMatches, type AuditRecord } from './record.ts';
 
 /** Why an export failed verification: stable codes (tests assert these), one per kind of damage. */
 export const VerifyCodes = {
@@ -152,8 +152,7 @@ export function verifyExport(content: string, manifestText: string, publicKeyPem
 
   // 1. each record against its own hash
   for (const { line, record } of parsed) {
-    const { prevHash, hash, ...body } = record;
-    if (chainHash(prevHash, body) !== hash) return fail('RECORD_ALTERED', `line ${line} (seq ${record.seq}): content does not match its hash: the record was altered`);
+    if (!hashMatches(record)) return fail('RECORD_ALTERED', `line ${line} (seq ${record.seq}): content does not match its hash: the record was altered`);
     if (record.kind === 'checkpoint') {
       let d: CheckpointDetail | undefined;
       try {
@@ -161,7 +160,7 @@ export function verifyExport(content: string, manifestText: string, publicKeyPem
       } catch {
         d = undefined;
       }
-      if (!d || !verifySignature(key, checkpointMessage(d), d.signature)) return fail('CHECKPOINT_INVALID', `line ${line} (seq ${record.seq}): retention checkpoint signature does not verify`);
+      if (!d || !checkpointSigned(key, d)) return fail('CHECKPOINT_INVALID', `line ${line} (seq ${record.seq}): retention checkpoint signature does not verify`);
     }
   }
   // 2. order and completeness

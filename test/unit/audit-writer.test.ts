@@ -133,6 +133,31 @@ describe('audit writer thread', () => {
     await h.close();
   });
 
+  it('a change queued while a failing batch is with the thread links to what was committed, not to the failed batch', async () => {
+    let failNext = false;
+    const h = await setup({
+      wrap: (w) => ({
+        write: (records) => {
+          if (!failNext) return w.write(records);
+          failNext = false;
+          return new Promise((_, reject) => setTimeout(() => reject(new Error('disk on fire')), 50));
+        },
+      }),
+    });
+    try {
+      await Promise.all(Array.from({ length: 3 }, (_, i) => h.log.append(http(i))));
+      failNext = true;
+      const failed = Promise.allSettled(Array.from({ length: 3 }, (_, i) => h.log.append(http(10 + i))));
+      await new Promise((r) => setImmediate(r)); // seq 4-6 with the thread
+      const change = await h.log.appendWith(() => ({ kind: 'admin', action: 'held' })); // waits for the thread
+      assert.ok((await failed).every((o) => o.status === 'rejected'));
+      assert.deepEqual([change.seq, change.prevHash], [4, h.repo.get(3)!.hash]);
+      assert.deepEqual(verifyStoredChain(h.repo, h.signer.publicKey), { ok: true, count: 4 });
+    } finally {
+      await h.close();
+    }
+  });
+
   it('a thread that is gone rejects what is in flight and everything after (AUDIT_WRITER_EXIT)', async () => {
     const h = await setup();
     await h.log.append(http(0));
