@@ -1,5 +1,5 @@
 import { DecodeError } from '../wire/decode-error.ts';
-import { BHS_LENGTH, FINAL_BIT, IMMEDIATE_BIT, Op } from './constants.ts';
+import { BHS_LENGTH, IMMEDIATE_BIT, Op } from './constants.ts';
 
 /**
  * One received iSCSI PDU: the 48-byte Basic Header Segment (RFC 7143 §11.2.1) kept as bytes, plus AHS and
@@ -18,9 +18,9 @@ export const pduItt = (p: Pdu): number => p.bhs.readUInt32BE(16);
 export const pduCmdSn = (p: Pdu): number => p.bhs.readUInt32BE(24);
 
 /**
- * Typed views of the initiator PDUs the target reads (RFC 7143 §11). Each decoder checks that the BHS is
- * whole first (the framer only hands on 48-byte headers, so this guards direct callers such as tests) and
- * then reads fixed offsets inside it; byte and bit positions are the RFC's figure for that PDU.
+ * Typed views of the initiator PDUs the target reads (RFC 7143 §11); so far the Login Request. Each decoder
+ * checks that the BHS is whole first (the framer only hands on 48-byte headers, so this guards direct callers
+ * such as tests) and then reads fixed offsets inside it; byte and bit positions are the RFC's figure.
  */
 function wholeBhs(p: Pdu, op: number, name: string): Buffer {
   const b = p.bhs;
@@ -65,132 +65,6 @@ export function decodeLoginRequest(p: Pdu): LoginRequest {
     expStatSn: b.readUInt32BE(28),
     data: p.data,
   };
-}
-
-/** SCSI Command, RFC 7143 §11.3: flags F R W . . ATTR; LUN 8..15, EDTL 20..23, CDB 32..47 (+ extended CDB AHS). */
-export interface ScsiCommand {
-  read: boolean;
-  write: boolean;
-  /** the 8-byte LUN field as sent (echoed in R2T), a view */
-  lunField: Buffer;
-  lun: number;
-  itt: number;
-  expectedDataTransferLength: number;
-  cmdSn: number;
-  cdb: Buffer;
-  /** immediate data */
-  data: Buffer;
-}
-
-export function decodeScsiCommand(p: Pdu): ScsiCommand {
-  const b = wholeBhs(p, Op.SCSI_CMD, 'SCSI Command');
-  let cdb = b.subarray(32, 48);
-  if (p.ahs.length >= 4 && p.ahs[2] === 1) {
-    // Extended CDB AHS (§11.3.4.1): CDBs over 16 bytes; none of ours are, the opcode tells what it is
-    cdb = Buffer.concat([cdb, p.ahs.subarray(4, 4 + p.ahs.readUInt16BE(0) - 1)]);
-  }
-  return {
-    read: (b[1]! & 0x40) !== 0,
-    write: (b[1]! & 0x20) !== 0,
-    lunField: b.subarray(8, 16),
-    lun: decodeLun(b.subarray(8, 16)),
-    itt: b.readUInt32BE(16),
-    expectedDataTransferLength: b.readUInt32BE(20),
-    cmdSn: b.readUInt32BE(24),
-    cdb,
-    data: p.data,
-  };
-}
-
-/** SCSI Data-Out, RFC 7143 §11.7: F bit; ITT 16, TTT 20, DataSN 36, Buffer Offset 40. */
-export interface DataOut {
-  final: boolean;
-  itt: number;
-  ttt: number;
-  dataSn: number;
-  bufferOffset: number;
-  data: Buffer;
-}
-
-export function decodeDataOut(p: Pdu): DataOut {
-  const b = wholeBhs(p, Op.DATA_OUT, 'Data-Out');
-  return {
-    final: (b[1]! & FINAL_BIT) !== 0,
-    itt: b.readUInt32BE(16),
-    ttt: b.readUInt32BE(20),
-    dataSn: b.readUInt32BE(36),
-    bufferOffset: b.readUInt32BE(40),
-    data: p.data,
-  };
-}
-
-/** Text Request, RFC 7143 §11.10: F and C bits; LUN 8..15 (echoed), ITT 16, TTT 20. */
-export interface TextRequest {
-  final: boolean;
-  continue: boolean;
-  /** a view */
-  lunField: Buffer;
-  itt: number;
-  ttt: number;
-  data: Buffer;
-}
-
-export function decodeTextRequest(p: Pdu): TextRequest {
-  const b = wholeBhs(p, Op.TEXT_REQ, 'Text Request');
-  return {
-    final: (b[1]! & FINAL_BIT) !== 0,
-    continue: (b[1]! & 0x40) !== 0,
-    lunField: b.subarray(8, 16),
-    itt: b.readUInt32BE(16),
-    ttt: b.readUInt32BE(20),
-    data: p.data,
-  };
-}
-
-/** Task Management Function Request, RFC 7143 §11.5: function in byte 1; RTT 20, CmdSN 24, RefCmdSN 32. */
-export interface TmfRequest {
-  function: number;
-  lun: number;
-  itt: number;
-  referencedTaskTag: number;
-  cmdSn: number;
-  refCmdSn: number;
-}
-
-export function decodeTmfRequest(p: Pdu): TmfRequest {
-  const b = wholeBhs(p, Op.TMF_REQ, 'Task Management Request');
-  return {
-    function: b[1]! & 0x7f,
-    lun: decodeLun(b.subarray(8, 16)),
-    itt: b.readUInt32BE(16),
-    referencedTaskTag: b.readUInt32BE(20),
-    cmdSn: b.readUInt32BE(24),
-    refCmdSn: b.readUInt32BE(32),
-  };
-}
-
-/** Logout Request, RFC 7143 §11.14: reason code in byte 1 (0 session, 1 connection, 2 recovery). */
-export interface LogoutRequest {
-  reason: number;
-  itt: number;
-}
-
-export function decodeLogoutRequest(p: Pdu): LogoutRequest {
-  const b = wholeBhs(p, Op.LOGOUT_REQ, 'Logout Request');
-  return { reason: b[1]! & 0x7f, itt: b.readUInt32BE(16) };
-}
-
-/** NOP-Out, RFC 7143 §11.18: LUN 8..15 (echoed in the NOP-In), ITT 16 (0xffffffff: no answer wanted). */
-export interface NopOut {
-  /** a view */
-  lunField: Buffer;
-  itt: number;
-  data: Buffer;
-}
-
-export function decodeNopOut(p: Pdu): NopOut {
-  const b = wholeBhs(p, Op.NOP_OUT, 'NOP-Out');
-  return { lunField: b.subarray(8, 16), itt: b.readUInt32BE(16), data: p.data };
 }
 
 /** TotalAHSLength (byte 4, in 4-byte words) and DataSegmentLength (bytes 5..7), RFC 7143 §11.2.1.4/5. */
