@@ -1,8 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { DecodeError } from '../wire/decode-error.ts';
-import type { BlockDeviceProvider, ChapCredentials, TargetResolution } from './block-device.ts';
-import { ChapAuthenticator } from './chap.ts';
+import type { BlockDeviceProvider, ChapCredentials } from './block-device.ts';
 import {
   BHS_LENGTH,
   FINAL_BIT,
@@ -12,14 +11,14 @@ import {
   RejectReason,
   RESERVED_TAG,
   ScsiStatus,
-  Stage,
   TmfFunction,
   TmfResponse,
 } from './constants.ts';
 import { framePdu, PduFramer, type FramedPdu } from './framer.ts';
 import type { IscsiMetrics } from './metrics.ts';
+import { LoginMachine, loginResponseBhs, refusal, type LoginResponse, type LoginResult } from './login.ts';
 import { negotiateKey, outcomeValue, RFC_DEFAULTS, type SessionParams, type TargetPreferences } from './negotiation.ts';
-import { decodeLun, newBhs, pduCmdSn, pduImmediate, pduItt, pduOpcode, setDataLength, snAdd, snLe, snLt } from './pdu.ts';
+import { decodeLoginRequest, decodeLun, newBhs, pduCmdSn, pduImmediate, pduItt, pduOpcode, setDataLength, snAdd, snLe, snLt, type LoginRequest } from './pdu.ts';
 import { planCommand, type ScsiResult } from './scsi.ts';
 import { fixedSense, Senses, type Sense } from './sense.ts';
 import { SessionTable, type Session } from './session.ts';
@@ -84,8 +83,8 @@ class ProtocolFailure extends Error {
 }
 
 /**
- * One iSCSI connection, target side: the login state machine (RFC 7143 §6, §11.12/§11.13) then the full
- * feature phase (SCSI commands with Data-In/Data-Out/R2T, NOP, Text, TMF, Logout). With MaxConnections=1 and
+ * One iSCSI connection, target side: login (RFC 7143 §6, §11.12/§11.13), decided by the socket-free
+ * LoginMachine (login.ts) and applied here, then the full feature phase (SCSI commands with Data-In/Data-Out/R2T, NOP, Text, TMF, Logout). With MaxConnections=1 and
  * ErrorRecoveryLevel=0 a session is one connection, so session state lives here too.
  */
 export class Connection {
@@ -96,23 +95,11 @@ export class Connection {
   private statSn = 0;
   params: SessionParams = { ...RFC_DEFAULTS };
 
-  // login state
-  private loginStarted = false;
+  // login state: the state machine; the names are kept for full feature phase (Text, SendTargets)
+  private readonly login: LoginMachine;
   private loginFailed = false;
-  private loginStage = 0;
-  private loginPending: Buffer[] = [];
-  private readonly negotiatedKeys = new Set<string>();
   private initiatorName = '';
   private targetName = '';
-  private sessionType: 'Normal' | 'Discovery' = 'Normal';
-  private isid = Buffer.alloc(6);
-  private resolution: TargetResolution | undefined;
-  private chapCreds: ChapCredentials | undefined;
-  private authMethod: 'None' | 'CHAP' | undefined;
-  private chap: ChapAuthenticator | undefined;
-  private authDone = false;
-  private declaredOurs = false;
-  private sentTpgt = false;
 
   // session state
   session: Session | undefined;
@@ -134,6 +121,14 @@ export class Connection {
     this.peer = `${deps.socket.remoteAddress}:${deps.socket.remotePort}`;
     this.log = deps.logger.child({ peer: this.peer });
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
+    this.login = new LoginMachine({
+      clientIp: normaliseIp(deps.socket.remoteAddress ?? ''),
+      resolve: (ctx) => deps.provider.resolve(ctx),
+      sessionExists: (tsih) => deps.sessions.byTsih(tsih) !== undefined,
+      discoveryChap: deps.discoveryChap,
+      portalGroupTag: deps.portalGroupTag,
+      prefs: deps.prefs,
+    });
     // During login only 8192-byte data segments are allowed (RFC 7143 §13.12 default for login PDUs).
     this.framer = new PduFramer({ maxDataBytes: Math.max(8192, deps.prefs.maxRecvDataSegmentLength) }, (pdu) => this.enqueue(pdu));
     deps.socket.setNoDelay(true);
@@ -321,22 +316,16 @@ export class Connection {
 
   // ---------------------------------------------------------------- login
 
-  private loginResponse(req: FramedPdu, status: number, transit: boolean, nsg: number, pairs: TextPairs, tsih = 0): void {
-    const bhs = newBhs(Op.LOGIN_RSP, (transit ? 0x80 : 0) | ((this.loginStage & 3) << 2) | (transit ? nsg & 3 : 0));
-    bhs[2] = 0; // Version-max
-    bhs[3] = 0; // Version-active
-    req.bhs.copy(bhs, 8, 8, 14); // ISID
-    bhs.writeUInt16BE(tsih, 14);
-    bhs.writeUInt32BE(pduItt(req), 16);
+  private sendLoginResponse(req: LoginRequest, rsp: LoginResponse, tsih = 0): void {
+    const bhs = loginResponseBhs(req, rsp, tsih);
     this.stamp(bhs, true);
-    bhs.writeUInt16BE(status, 36);
-    this.send(bhs, pairs.length ? encodeText(pairs) : undefined);
+    this.send(bhs, rsp.pairs.length ? encodeText(rsp.pairs) : undefined);
   }
 
-  private loginFail(req: FramedPdu, status: number, reason: string): void {
+  private loginFail(req: LoginRequest, rsp: LoginResponse, reason: string): void {
     this.deps.metrics.logins.inc({ result: reason });
-    this.log.info({ status: status.toString(16), reason, initiator: this.initiatorName, target: this.targetName }, 'login refused');
-    this.loginResponse(req, status, false, 0, []);
+    this.log.info({ status: rsp.status.toString(16), reason, initiator: this.login.initiatorName, target: this.login.targetName }, 'login refused');
+    this.sendLoginResponse(req, rsp);
     // §6.3: after a failed login the target closes the connection
     this.loginFailed = true;
     this.framer.stop();
@@ -344,191 +333,58 @@ export class Connection {
     setTimeout(() => this.deps.socket.destroy(), 1000).unref();
   }
 
-  private async onLogin(req: FramedPdu): Promise<void> {
-    const b = req.bhs;
-    const transit = (b[1]! & 0x80) !== 0;
-    const cont = (b[1]! & 0x40) !== 0;
-    const csg = (b[1]! >> 2) & 3;
-    const nsg = b[1]! & 3;
-    if (!this.loginStarted) {
-      this.loginStarted = true;
-      this.statSn = b.readUInt32BE(28); // ExpStatSN of the first login: where our StatSN starts (tgt does the same)
-      this.expCmdSn = pduCmdSn(req);
-      this.isid = Buffer.from(b.subarray(8, 14));
-      this.loginStage = csg;
-      // RFC 7143 §11.12.4: Version-min must be 0 (draft 20 / RFC 3720 / 7143 are all version 0)
-      if (b[3]! > 0) return this.loginFail(req, LoginStatus.UNSUPPORTED_VERSION, 'version');
-      const tsih = b.readUInt16BE(14);
-      if (tsih !== 0) {
-        // Adding a connection to an existing session: MaxConnections=1 (§13.2)
-        return this.loginFail(req, this.deps.sessions.byTsih(tsih) ? LoginStatus.TOO_MANY_CONNECTIONS : LoginStatus.SESSION_DOES_NOT_EXIST, 'tsih');
-      }
+  /** Hands the Login Request to the login state machine (login.ts) and applies its decision. */
+  private async onLogin(pdu: FramedPdu): Promise<void> {
+    const req = decodeLoginRequest(pdu);
+    if (!this.login.started) {
+      this.statSn = req.expStatSn; // ExpStatSN of the first login: where our StatSN starts (tgt does the same)
+      this.expCmdSn = req.cmdSn;
     }
-    if (csg === 2 || csg === 3 || (transit && (nsg === 2 || nsg <= csg))) {
-      return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'bad-stage');
+    const d = await this.login.receive(req);
+    if ((this.phase as Phase) === 'closed') return;
+    switch (d.kind) {
+      case 'respond':
+        return this.sendLoginResponse(req, d.response);
+      case 'refuse':
+        return this.loginFail(req, d.response, d.reason);
+      case 'close':
+        this.deps.metrics.logins.inc({ result: d.result });
+        this.log.warn({ initiator: this.login.initiatorName }, 'reflected CHAP challenge: connection closed');
+        return this.fail(d.reason);
+      case 'full-feature':
+        return this.enterFullFeature(req, d.response, d.result);
     }
-    if (csg !== this.loginStage && !(csg === Stage.OPERATIONAL && this.loginStage === Stage.SECURITY && this.authDoneOrNone())) {
-      return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'bad-stage');
-    }
-    this.loginStage = csg;
-    // Text split over several PDUs with the C bit (§11.12.2): answer each with an empty response.
-    this.loginPending.push(req.data);
-    if (cont) {
-      this.loginResponse(req, 0, false, 0, []);
-      return;
-    }
-    const data = Buffer.concat(this.loginPending);
-    this.loginPending = [];
-    let pairs: TextPairs;
-    try {
-      pairs = decodeText(data);
-    } catch {
-      return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'bad-text');
-    }
-    const keys = new Map<string, string>();
-    for (const [k, v] of pairs) {
-      // §6.2: a key negotiated twice in one login is an initiator error
-      if (keys.has(k) || (this.negotiatedKeys.has(k) && !k.startsWith('CHAP_'))) return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'duplicate-key');
-      keys.set(k, v);
-    }
-    const answer: TextPairs = [];
-
-    if (!this.initiatorName) {
-      const ini = keys.get('InitiatorName');
-      if (!ini) return this.loginFail(req, LoginStatus.MISSING_PARAMETER, 'no-initiator-name');
-      this.initiatorName = ini;
-      const st = keys.get('SessionType') ?? 'Normal';
-      if (st !== 'Normal' && st !== 'Discovery') return this.loginFail(req, LoginStatus.SESSION_TYPE_NOT_SUPPORTED, 'session-type');
-      this.sessionType = st;
-      const clientIp = normaliseIp(this.deps.socket.remoteAddress ?? '');
-      if (st === 'Normal') {
-        const tn = keys.get('TargetName');
-        if (!tn) return this.loginFail(req, LoginStatus.MISSING_PARAMETER, 'no-target-name');
-        this.targetName = tn;
-        const r = await this.deps.provider.resolve({ targetName: tn, initiatorName: ini, clientIp });
-        if (this.phase === 'closed' as Phase) return;
-        if (r.status === 'not-found') return this.loginFail(req, LoginStatus.NOT_FOUND, 'not-found');
-        if (r.status === 'not-allowed') return this.loginFail(req, LoginStatus.AUTHORIZATION_FAILED, 'not-allowed');
-        this.resolution = r;
-        this.chapCreds = r.chap;
-      } else {
-        this.chapCreds = this.deps.discoveryChap;
-      }
-    }
-    for (const k of ['InitiatorName', 'TargetName', 'SessionType']) keys.delete(k);
-
-    // ---- security stage (§6.3.1, §12): AuthMethod, then CHAP
-    const authKeys = [...keys.keys()].filter((k) => k === 'AuthMethod' || k.startsWith('CHAP_'));
-    if (authKeys.length && csg !== Stage.SECURITY) return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'auth-key-outside-security');
-    if (csg === Stage.SECURITY) {
-      const am = keys.get('AuthMethod');
-      if (am !== undefined) {
-        keys.delete('AuthMethod');
-        this.negotiatedKeys.add('AuthMethod');
-        const offered = am.split(',');
-        if (this.chapCreds) {
-          if (!offered.includes('CHAP')) return this.loginFail(req, LoginStatus.AUTH_FAILED, 'chap-required');
-          this.authMethod = 'CHAP';
-          this.chap = new ChapAuthenticator(this.chapCreds);
-        } else if (offered.includes('None')) {
-          this.authMethod = 'None';
-          this.authDone = true;
-        } else {
-          return this.loginFail(req, LoginStatus.AUTH_FAILED, 'no-acceptable-auth');
-        }
-        answer.push(['AuthMethod', this.authMethod]);
-      }
-      const chapKeys = new Map([...keys].filter(([k]) => k.startsWith('CHAP_')));
-      for (const k of chapKeys.keys()) keys.delete(k);
-      if (chapKeys.size) {
-        if (!this.chap) return this.loginFail(req, LoginStatus.INITIATOR_ERROR, 'chap-not-negotiated');
-        const step = this.chap.step(chapKeys);
-        if (step.kind === 'close') {
-          this.deps.metrics.logins.inc({ result: step.reason });
-          this.log.warn({ initiator: this.initiatorName }, 'reflected CHAP challenge: connection closed');
-          return this.fail('CHAP_REFLECTION');
-        }
-        if (step.kind === 'fail') return this.loginFail(req, LoginStatus.AUTH_FAILED, `chap-${step.reason}`);
-        answer.push(...step.answer);
-        if (step.kind === 'done') this.authDone = true;
-      }
-    }
-    if (this.chapCreds && !this.authDone) {
-      // CHAP is required: no skipping the security stage, no leaving it before CHAP succeeded (§12)
-      if (csg !== Stage.SECURITY) return this.loginFail(req, LoginStatus.AUTH_FAILED, 'auth-required');
-      if (transit && !answer.some(([k]) => k === 'AuthMethod' || k.startsWith('CHAP_'))) {
-        return this.loginFail(req, LoginStatus.AUTH_FAILED, 'auth-required');
-      }
-    }
-
-    // ---- operational keys (allowed in either stage)
-    for (const [k, v] of keys) {
-      this.negotiatedKeys.add(k);
-      if (k === 'SendTargets' || k === 'TargetAlias' || k === 'TargetAddress' || k === 'TargetPortalGroupTag') {
-        answer.push([k, 'Reject']);
-        continue;
-      }
-      const out = negotiateKey(k, v, this.params, this.deps.prefs, false);
-      const val = outcomeValue(out);
-      if (val !== undefined) answer.push([k, val]);
-    }
-    // Discovery sessions carry no data: digests and bursts do not matter, but the answers stay valid.
-    if (!this.sentTpgt && this.sessionType === 'Normal') {
-      answer.push(['TargetPortalGroupTag', String(this.deps.portalGroupTag)]); // §13.9: in the first response
-      this.sentTpgt = true;
-    }
-
-    // ---- transition
-    let canTransit = transit;
-    if (transit && csg === Stage.SECURITY && this.chapCreds && !this.authDone) canTransit = false; // CHAP in progress
-    if (transit && csg === Stage.SECURITY && !this.chapCreds && this.authMethod === undefined) {
-      this.authDone = true; // initiator skipped AuthMethod: None by default (§13.5)
-    }
-    const entering = canTransit ? nsg : this.loginStage;
-    if (canTransit && (nsg === Stage.FULL_FEATURE || nsg === Stage.OPERATIONAL) && !this.declaredOurs) {
-      answer.push(['MaxRecvDataSegmentLength', String(this.deps.prefs.maxRecvDataSegmentLength)]);
-      this.params.targetMaxRecvDataSegmentLength = this.deps.prefs.maxRecvDataSegmentLength;
-      this.declaredOurs = true;
-    } else if (csg === Stage.OPERATIONAL && !this.declaredOurs) {
-      answer.push(['MaxRecvDataSegmentLength', String(this.deps.prefs.maxRecvDataSegmentLength)]);
-      this.params.targetMaxRecvDataSegmentLength = this.deps.prefs.maxRecvDataSegmentLength;
-      this.declaredOurs = true;
-    }
-    if (entering === Stage.FULL_FEATURE) return this.enterFullFeature(req, answer);
-    this.loginResponse(req, 0, canTransit, nsg, answer);
-    if (canTransit) this.loginStage = nsg;
   }
 
-  private authDoneOrNone(): boolean {
-    return this.authDone || (!this.chapCreds && this.authMethod !== 'CHAP');
-  }
-
-  private async enterFullFeature(req: FramedPdu, answer: TextPairs): Promise<void> {
+  private async enterFullFeature(req: LoginRequest, rsp: LoginResponse, login: LoginResult): Promise<void> {
     const sessions = this.deps.sessions;
-    const target = this.sessionType === 'Normal' ? this.targetName : '';
-    this.sessionKey = SessionTable.key(this.initiatorName, this.isid.toString('hex'), target);
+    this.params = login.params;
+    const target = login.targetName;
+    this.initiatorName = login.initiatorName;
+    this.targetName = target;
+    this.sessionKey = SessionTable.key(login.initiatorName, login.isid.toString('hex'), target);
     // Session reinstatement (RFC 7143 §6.3.5): same initiator name + ISID (+ target) replaces the old session.
     const old = sessions.get(this.sessionKey);
     if (old) {
-      this.log.info({ initiator: this.initiatorName, oldTsih: old.tsih }, 'session reinstatement: closing the old session');
+      this.log.info({ initiator: login.initiatorName, oldTsih: old.tsih }, 'session reinstatement: closing the old session');
       await old.close('reinstated');
     }
     if ((this.phase as Phase) === 'closed') return;
     const session: Session = {
       tsih: sessions.allocateTsih(),
-      type: this.sessionType,
-      initiatorName: this.initiatorName,
+      type: login.type,
+      initiatorName: login.initiatorName,
       targetName: target,
-      isid: this.isid.toString('hex'),
+      isid: login.isid.toString('hex'),
       params: this.params,
       close: (reason) => this.close(reason),
     };
-    if (this.resolution?.status === 'ok') {
+    if (login.resolution) {
       try {
-        session.lease = await this.resolution.open({ reinstatement: old !== undefined });
+        session.lease = await login.resolution.open({ reinstatement: old !== undefined });
       } catch (err) {
         this.log.error({ err, target }, 'opening the disk failed');
-        return this.loginFail(req, LoginStatus.OUT_OF_RESOURCES, 'open-failed');
+        return this.loginFail(req, refusal(LoginStatus.OUT_OF_RESOURCES, rsp.csg), 'open-failed');
       }
       if ((this.phase as Phase) === 'closed') {
         await session.lease.release();
@@ -537,7 +393,7 @@ export class Connection {
     }
     this.session = session;
     sessions.set(this.sessionKey, session);
-    this.loginResponse(req, 0, true, Stage.FULL_FEATURE, answer, session.tsih);
+    this.sendLoginResponse(req, rsp, session.tsih);
     // Digests start with the first PDU after the final login response (§13.1); the initiator sends nothing
     // before it has that response, so switching the framer now is exact.
     this.phase = 'full-feature';
@@ -546,7 +402,7 @@ export class Connection {
     this.framer.maxDataBytes = this.deps.prefs.maxRecvDataSegmentLength;
     this.deps.metrics.sessions.inc({ type: session.type });
     this.deps.metrics.logins.inc({ result: 'success' });
-    this.log.info({ initiator: this.initiatorName, target, tsih: session.tsih, type: session.type, digests: [this.params.headerDigest, this.params.dataDigest] }, 'session established');
+    this.log.info({ initiator: login.initiatorName, target, tsih: session.tsih, type: session.type, digests: [this.params.headerDigest, this.params.dataDigest] }, 'session established');
   }
 
   // ---------------------------------------------------------------- NOP

@@ -1,5 +1,5 @@
 import { DecodeError } from '../wire/decode-error.ts';
-import { BHS_LENGTH, FINAL_BIT, IMMEDIATE_BIT } from './constants.ts';
+import { BHS_LENGTH, IMMEDIATE_BIT, Op } from './constants.ts';
 
 /**
  * One received iSCSI PDU: the 48-byte Basic Header Segment (RFC 7143 §11.2.1) kept as bytes, plus AHS and
@@ -13,12 +13,59 @@ export interface Pdu {
 
 export const pduOpcode = (p: Pdu): number => p.bhs[0]! & 0x3f;
 export const pduImmediate = (p: Pdu): boolean => (p.bhs[0]! & IMMEDIATE_BIT) !== 0;
-export const pduFinal = (p: Pdu): boolean => (p.bhs[1]! & FINAL_BIT) !== 0;
 export const pduItt = (p: Pdu): number => p.bhs.readUInt32BE(16);
-export const pduLun = (p: Pdu): Buffer => p.bhs.subarray(8, 16);
 /** CmdSN of initiator requests (offset 24); ExpStatSN at 28. */
 export const pduCmdSn = (p: Pdu): number => p.bhs.readUInt32BE(24);
-export const pduExpStatSn = (p: Pdu): number => p.bhs.readUInt32BE(28);
+
+/**
+ * Typed views of the initiator PDUs the target reads (RFC 7143 §11); so far the Login Request. Each decoder
+ * checks that the BHS is whole first (the framer only hands on 48-byte headers, so this guards direct callers
+ * such as tests) and then reads fixed offsets inside it; byte and bit positions are the RFC's figure.
+ */
+function wholeBhs(p: Pdu, op: number, name: string): Buffer {
+  const b = p.bhs;
+  if (b.length < BHS_LENGTH) throw new DecodeError('iscsi', b.length, 'TRUNCATED', `${name} BHS needs ${BHS_LENGTH} bytes, got ${b.length}`);
+  if ((b[0]! & 0x3f) !== op) throw new DecodeError('iscsi', 0, 'BAD_OPCODE', `not a ${name} (opcode 0x${(b[0]! & 0x3f).toString(16)})`);
+  return b;
+}
+
+/** Login Request, RFC 7143 §11.12: byte 1 = T C . . CSG CSG NSG NSG; ISID 8..13, TSIH 14..15. */
+export interface LoginRequest {
+  transit: boolean;
+  continue: boolean;
+  csg: number;
+  nsg: number;
+  versionMax: number;
+  versionMin: number;
+  /** 6 bytes, a copy */
+  isid: Buffer;
+  tsih: number;
+  itt: number;
+  cid: number;
+  cmdSn: number;
+  expStatSn: number;
+  /** the text segment of this PDU (key=value pairs, possibly cut by the C bit) */
+  data: Buffer;
+}
+
+export function decodeLoginRequest(p: Pdu): LoginRequest {
+  const b = wholeBhs(p, Op.LOGIN_REQ, 'Login Request');
+  return {
+    transit: (b[1]! & 0x80) !== 0,
+    continue: (b[1]! & 0x40) !== 0,
+    csg: (b[1]! >> 2) & 3,
+    nsg: b[1]! & 3,
+    versionMax: b[2]!,
+    versionMin: b[3]!,
+    isid: Buffer.from(b.subarray(8, 14)),
+    tsih: b.readUInt16BE(14),
+    itt: b.readUInt32BE(16),
+    cid: b.readUInt16BE(20),
+    cmdSn: b.readUInt32BE(24),
+    expStatSn: b.readUInt32BE(28),
+    data: p.data,
+  };
+}
 
 /** TotalAHSLength (byte 4, in 4-byte words) and DataSegmentLength (bytes 5..7), RFC 7143 §11.2.1.4/5. */
 export function bhsLengths(bhs: Buffer): { ahsBytes: number; dataBytes: number } {
