@@ -34,7 +34,8 @@ import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
 import { appendBytes } from './append-bytes.ts';
 import { AuditEmitter, clientIp, dstDetail, refusalDetail, type Activity } from './audit.ts';
 import { SeatConnections } from './seat-connections.ts';
-import { forwardedHead, parseAuthority, refusalPage } from './headers.ts';
+import { forwardedHead, refusalPage } from './headers.ts';
+import { authorityTarget, requestTarget, type Target } from './target.ts';
 import { MAX_HEAD_BYTES, field, fieldValues, headEnd, listTokens, parseRequestHead, parseResponseHead, skipEmptyLines, type RequestHead, type ResponseHead } from './http1-head.ts';
 import { BodyReader, FramingError, contentLength, requestFraming, responseFraming, type Framing } from './http1-body.ts';
 import { UpstreamPool, type Upstream, type UpstreamUser } from './upstream-pool.ts';
@@ -91,23 +92,6 @@ export function destinationRefusalPage(reason: RefusalReason): { status: number;
 const MAX_IDLE_UPSTREAM = 1024;
 /** a body slice up to this size is copied into one write with the head; larger ones are written corked */
 const SMALL_BODY = 16 * 1024;
-
-/**
- * The absolute-form URI split without `new URL` when it is already in the form URL would produce: a lower-case
- * host without a trailing dot, no dot segments, only characters the WHATWG URL parser leaves alone in a path and
- * query; anything else goes through URL, as does a host URL would read as an IPv4 number (last label numeric or
- * 0x…) unless it is a plain dotted quad.
- */
-const PLAIN_ABSOLUTE = /^http:\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d{1,5}))?(\/[A-Za-z0-9\-_~!$&()*+,;=:@/?%]*)?$/;
-const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)$/;
-const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
-interface Target {
-  host: string;
-  port: number;
-  path: string;
-  url: string;
-}
 
 export class HttpProxy {
   readonly log: Logger;
@@ -207,36 +191,9 @@ export class HttpProxy {
     await this.emitter.drain(); // records of the requests and tunnels just closed reach the sink before we return
   }
 
-  /** Where a request goes: the absolute-form URI, else (transparent) the Host header. */
+  /** Where a request goes (target.ts): the absolute-form URI, else (transparent) the Host header. */
   targetOf(head: RequestHead): Target | undefined {
-    const raw = head.target;
-    const m = PLAIN_ABSOLUTE.exec(raw);
-    if (m && !raw.includes('/.', 7) && (!NUMERIC_LABEL.test(m[1]!) || DOTTED_QUAD.test(m[1]!))) {
-      const port = m[2] === undefined ? 80 : Number(m[2]);
-      if (port < 1 || port > 65535) return undefined;
-      const path = m[3] ?? '/';
-      const authority = port === 80 ? m[1]! : `${m[1]!}:${port}`;
-      return { host: m[1]!, port, path, url: `http://${authority}${path}` };
-    }
-    if (/^http:\/\//i.test(raw)) {
-      let u: URL;
-      try {
-        u = new URL(raw);
-      } catch {
-        return undefined;
-      }
-      const a = parseAuthority(u.host, 80);
-      if (!a) return undefined;
-      return { ...a, path: `${u.pathname}${u.search}`, url: `http://${u.host}${u.pathname}${u.search}` };
-    }
-    if (this.deps.options.mode !== 'transparent' || !raw.startsWith('/')) return undefined;
-    // RFC 9112 §3.2: exactly one Host field
-    const hosts = fieldValues(head.fields, 'host');
-    if (hosts.length !== 1) return undefined;
-    const a = parseAuthority(hosts[0]!, 80);
-    if (!a) return undefined;
-    const authority = a.port === 80 ? a.host : `${a.host}:${a.port}`;
-    return { ...a, path: raw, url: `http://${authority}${raw}` };
+    return requestTarget(head, this.deps.options.mode);
   }
 
   onConnect(c: ClientConnection, head: RequestHead, rest: Buffer | undefined): void {
@@ -256,8 +213,8 @@ export class HttpProxy {
       return reply('403 Forbidden');
     }
     if (this.deps.options.mode !== 'explicit') return reply('405 Method Not Allowed');
-    const target = parseAuthority(head.target, 0);
-    if (!target || target.port === 0) {
+    const target = authorityTarget(head.target);
+    if (!target) {
       this.deps.metrics.drops.inc({ reason: 'bad_target' });
       return reply('400 Bad Request');
     }
@@ -468,7 +425,7 @@ class ClientConnection {
       p.log.debug({ ip: this.ip, url: head.target }, 'refused: no open session');
       return this.refuse(NO_SESSION);
     }
-    const target = p.targetOf(head);
+    const target = requestTarget(head, p.deps.options.mode);
     if (!target) {
       p.deps.metrics.drops.inc({ reason: 'bad_target' });
       return this.refuse(BAD_TARGET);
