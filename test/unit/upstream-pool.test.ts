@@ -187,4 +187,15 @@ describe('UpstreamPool', () => {
     await v.closedP;
     assert.equal(v.closed?.message, 'upstream timeout');
   });
+
+  it('a discarded connection closes without telling the user that let it go, and is not handed out again', async () => {
+    const pool = newPool();
+    const u = new User();
+    const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u);
+    await exchange(a.up, u, 1);
+    a.up.discard();
+    await new Promise<void>((r) => a.up.sock.once('close', () => r()));
+    assert.equal(u.closed, null);
+    assert.equal(pool.acquire(`127.0.0.1:${port}`, new User()), undefined);
+  });
 });

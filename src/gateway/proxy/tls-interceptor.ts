@@ -20,7 +20,7 @@ import { AuditEmitter, clientIp, dstDetail, refusalDetail, type Activity } from 
 import { conntrackOriginalDestination, dialledOf, type Dialled, type OriginalDestinationReader } from './original-destination.ts';
 import { SeatConnections } from './seat-connections.ts';
 import { scanClientHello } from './client-hello.ts';
-import { spliceTunnel } from './http-proxy.ts';
+import { spliceTunnel } from './tunnel.ts';
 
 export interface TlsInterceptorOptions {
   host: string;

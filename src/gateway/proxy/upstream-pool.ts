@@ -55,6 +55,12 @@ export class Upstream {
     return this.sock.connecting;
   }
 
+  /** Closes it for a user that is done with it: the user is not told. */
+  discard(): void {
+    this.user = undefined;
+    this.destroy();
+  }
+
   /** Closes it; its user, if any, gets onUpstreamClose(err). */
   destroy(err?: Error): void {
     if (err && !this.error) this.error = err;

@@ -1,0 +1,73 @@
+/**
+ * What the pieces of the HTTP proxy share, passed to each explicitly: the client connection (client-connection.ts),
+ * the exchange (exchange.ts) and the tunnels (tunnel.ts) get this and nothing of the proxy object, which only
+ * owns the listener and the lifecycle (http-proxy.ts) and builds it.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../log/logger.ts';
+import type { DestinationPolicy } from '../destination/policy.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { SeatLookup } from '../ports.ts';
+import type { AuditEmitter } from './audit.ts';
+import type { UpstreamPool } from './upstream-pool.ts';
+
+export interface HttpProxyOptions {
+  mode: 'explicit' | 'transparent';
+  host: string;
+  port: number;
+  /** time to open the upstream TCP connection */
+  connectTimeoutMs: number;
+  /** a request or tunnel with no traffic either way for this long is closed */
+  idleTimeoutMs: number;
+  /**
+   * ports a CONNECT tunnel may open (explicit mode); others get 403 and a `refused` record. Default [443]: an
+   * open CONNECT lets a seat tunnel anything (mail, SSH, other proxies) past the logging, as squid's SSL_ports
+   * rule also prevents.
+   */
+  connectPorts?: readonly number[] | 'any';
+  /** a kept-alive client connection with no request for this long is closed (default 5 s, as Node's server) */
+  keepAliveTimeoutMs?: number;
+  /** a request head must arrive completely within this (default 30 s) */
+  headersTimeoutMs?: number;
+  /**
+   * transparent mode: a Host field naming another place than the address dialled is always recorded
+   * (`hostMismatch` in the record's detail); 'refuse' also refuses the request (403). Default 'record'.
+   */
+  hostMismatch?: 'record' | 'refuse';
+}
+
+/** The proxy's clock for deadlines: sweep ticks so far (one timer advances it, see HttpProxy). */
+export interface TickClock {
+  readonly tick: number;
+}
+
+/** Deadlines in ticks, as the sweep hands them to each connection. */
+export interface Deadlines {
+  connect: number;
+  idle: number;
+  keepAlive: number;
+  headers: number;
+}
+
+export interface ProxyContext {
+  readonly options: HttpProxyOptions;
+  readonly clock: TickClock;
+  readonly seats: SeatLookup;
+  /** judges every destination and resolves names (once: the address it returns is the one dialled) */
+  readonly destinations: DestinationPolicy;
+  /** idle keep-alive connections to origin servers */
+  readonly pool: UpstreamPool;
+  /** turns each request or tunnel into its audit record */
+  readonly emitter: AuditEmitter;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  /** sockets of open CONNECT tunnels (both sides), destroyed at stop() */
+  readonly tunnels: Set<Socket | Duplex>;
+}
+
+/** A refused destination, counted by path and reason (the record carries the reason too). */
+export function countRefusal(ctx: ProxyContext, path: string, reason: string): void {
+  ctx.metrics.destinationRefusals.inc({ path, reason });
+  ctx.log.debug({ path, reason }, 'destination refused');
+}
