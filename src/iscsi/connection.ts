@@ -23,6 +23,7 @@ import { planCommand, type ScsiResult } from './scsi.ts';
 import { fixedSense, Senses, type Sense } from './sense.ts';
 import { SessionTable, type Session } from './session.ts';
 import { decodeText, encodeText, type TextPairs } from './text.ts';
+import { clientAddress } from '../terminal/client-address.ts';
 
 /** Everything one connection needs from the target (explicit dependencies, no globals). */
 export interface ConnectionDeps {
@@ -122,7 +123,7 @@ export class Connection {
     this.log = deps.logger.child({ peer: this.peer });
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
     this.login = new LoginMachine({
-      clientIp: normaliseIp(deps.socket.remoteAddress ?? ''),
+      clientIp: clientAddress(deps.socket.remoteAddress),
       resolve: (ctx) => deps.provider.resolve(ctx),
       sessionExists: (tsih) => deps.sessions.byTsih(tsih) !== undefined,
       discoveryChap: deps.discoveryChap,
@@ -475,14 +476,14 @@ export class Connection {
   private sendTargets(value: string): TextPairs {
     if (value === 'All') {
       if (this.session?.type !== 'Discovery') return [['SendTargets', 'Reject']];
-      this.pendingTargets = this.deps.provider.listTargets({ initiatorName: this.initiatorName, clientIp: normaliseIp(this.deps.socket.remoteAddress ?? '') });
+      this.pendingTargets = this.deps.provider.listTargets({ initiatorName: this.initiatorName, clientIp: clientAddress(this.deps.socket.remoteAddress) });
       return [];
     }
     const name = value === '' ? this.targetName : value;
     if (this.session?.type === 'Normal' && name !== this.targetName) return [];
     if (!name) return [];
     this.pendingTargets = this.deps.provider
-      .listTargets({ initiatorName: this.initiatorName, clientIp: normaliseIp(this.deps.socket.remoteAddress ?? '') })
+      .listTargets({ initiatorName: this.initiatorName, clientIp: clientAddress(this.deps.socket.remoteAddress) })
       .then((all) => all.filter((t) => t === name || this.session?.type === 'Normal'));
     return [];
   }
@@ -492,7 +493,7 @@ export class Connection {
       const list = await this.pendingTargets;
       this.pendingTargets = undefined;
       // The address the initiator reached us on, not 0.0.0.0 (LIO commit f2774f43)
-      const local = normaliseIp(this.deps.socket.localAddress ?? '');
+      const local = clientAddress(this.deps.socket.localAddress);
       const addr = local.includes(':') ? `[${local}]` : local;
       for (const t of list) {
         answer.push(['TargetName', t]);
@@ -869,10 +870,6 @@ export class Connection {
   }
 }
 
-/** "::ffff:10.0.0.1" → "10.0.0.1" (dual-stack sockets report IPv4 peers mapped). */
-export function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
 
 export type { Sense };
 export { BHS_LENGTH, OPCODE_NAMES };
