@@ -340,5 +340,4 @@ export class LeaseTable {
   }
 }
 
-
 export { intToIp };

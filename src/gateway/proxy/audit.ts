@@ -1,10 +1,7 @@
-import { clientAddress } from '../../terminal/client-address.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditRecordInput, AuditSink, SeatSession } from '../ports.ts';
 
-/** The client's IPv4 address as a seat address (IPv4-mapped IPv6 from a dual-stack listener unwrapped). */
-export const clientIp = clientAddress;
 
 /** What one request or tunnel did: the record's own fields, with its start time (the seat's come from the session). */
 export type Activity = Pick<AuditRecordInput, 'kind' | 'method' | 'host' | 'port' | 'url' | 'sni' | 'status' | 'bytesUp' | 'bytesDown' | 'verdict' | 'detail'> & {

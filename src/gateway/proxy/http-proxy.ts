@@ -27,7 +27,8 @@ import type { Logger } from '../../log/logger.ts';
 import type { DestinationPolicy } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup } from '../ports.ts';
-import { AuditEmitter, clientIp } from './audit.ts';
+import { AuditEmitter } from './audit.ts';
+import { clientAddress } from '../../terminal/client-address.ts';
 import { ClientConnection } from './client-connection.ts';
 import type { HttpProxyOptions, ProxyContext } from './context.ts';
 import type { RequestHead } from './http1-head.ts';
@@ -134,7 +135,7 @@ export class HttpProxy {
     // allowHalfOpen: a client may send its request and shut down its side; the response still goes back.
     const readDialled = this.deps.originalDestination ?? conntrackOriginalDestination;
     const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => {
-      const ip = clientIp(sock.remoteAddress);
+      const ip = clientAddress(sock.remoteAddress);
       this.clients.track(sock, ip);
       const c = new ClientConnection(this.ctx, sock, ip, this.deps.options.mode === 'transparent' ? dialledOf(readDialled(sock)) : undefined);
       this.connections.add(c);

@@ -16,8 +16,9 @@ import { endpointText, type DestinationPolicy } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
 import { appendBytes } from './append-bytes.ts';
-import { AuditEmitter, clientIp, dstDetail, refusalDetail, type Activity } from './audit.ts';
-import { conntrackOriginalDestination, dialledOf, type Dialled, type OriginalDestinationReader } from './original-destination.ts';
+import { AuditEmitter, dstDetail, refusalDetail, type Activity } from './audit.ts';
+import { clientAddress } from '../../terminal/client-address.ts';
+import { conntrackOriginalDestination, dialledOf, type OriginalDestinationReader } from './original-destination.ts';
 import { SeatConnections } from './seat-connections.ts';
 import { scanClientHello } from './client-hello.ts';
 import { spliceTunnel } from './tunnel.ts';
@@ -104,7 +105,7 @@ export class TlsInterceptor {
   }
 
   private onConnection(sock: Socket): void {
-    const ip = clientIp(sock.remoteAddress);
+    const ip = clientAddress(sock.remoteAddress);
     sock.on('error', () => sock.destroy());
     const session = this.deps.seats.lookupByIp(ip);
     if (!session) return this.drop(sock, ip, 'no_session');
