@@ -103,7 +103,8 @@ export class Appliance {
       serverAddress: config.boot.serverAddress ? ipToInt(config.boot.serverAddress) : (serverId ?? 0),
       httpPort: config.http.port,
     });
-    if (policy.bootsLocalDisk) log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
+    if (policy.bootsLocalDisk)
+      log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
     const timeline = new BootTimeline({
       repo: boots,
       registry: this.registry,
@@ -131,7 +132,12 @@ export class Appliance {
       this.services.push({ name: 'dhcp', start: () => dhcp.start(), stop: () => dhcp.stop() });
       if (!this.opts.socketFactory) {
         const storm = config.dhcp.starvation.bridgeRateLimit;
-        const bridgeGuard = new DhcpBridgeGuard({ lanInterface: config.interfaces.lan, ...storm }, execNft(), log.child({ module: 'dhcp' }), this.registry);
+        const bridgeGuard = new DhcpBridgeGuard(
+          { lanInterface: config.interfaces.lan, ...storm },
+          execNft(),
+          log.child({ module: 'dhcp' }),
+          this.registry,
+        );
         this.services.push({ name: 'dhcp-storm-control', start: () => bridgeGuard.start(), stop: () => bridgeGuard.stop() });
       }
     }
@@ -181,8 +187,7 @@ export class Appliance {
         if (e.kind === 'script' && e.mac) {
           timeline.scriptServed(e.mac);
           markOverlayBoot(e.mac);
-        }
-        else if (e.kind === 'booted' && e.mac) timeline.booted(e.mac);
+        } else if (e.kind === 'booted' && e.mac) timeline.booted(e.mac);
         else if (e.kind === 'file' && e.path) timeline.fileServed(e.clientIp, e.path);
       },
     });
@@ -190,7 +195,10 @@ export class Appliance {
 
     const ra = config.ipv6.routerAdvertisements;
     if (ra.enabled) {
-      const advertiser = new RouterAdvertiser({ interface: config.interfaces.lan, prefix: ra.prefix, intervalSeconds: ra.intervalSeconds }, log.child({ module: 'ipv6-ra' }));
+      const advertiser = new RouterAdvertiser(
+        { interface: config.interfaces.lan, prefix: ra.prefix, intervalSeconds: ra.intervalSeconds },
+        log.child({ module: 'ipv6-ra' }),
+      );
       this.services.push({ name: 'ipv6-ra', start: () => advertiser.start(), stop: () => advertiser.stop() });
     }
     // The audit writer thread commits the gateway's per-request records on its own connection (docs/audit.md);
@@ -236,7 +244,9 @@ export class Appliance {
       });
       this.services.push({ name: 'gateway', start: () => gateway.start(), stop: () => gateway.stop() });
     }
-    const api = new ManagementServer({ listen: config.api.listen, registry: this.registry,
+    const api = new ManagementServer({
+      listen: config.api.listen,
+      registry: this.registry,
       leases,
       boots,
       logger: log.child({ module: 'api' }),

@@ -25,7 +25,9 @@ const { values } = parseArgs({
   },
 });
 if (!values.root) {
-  process.stderr.write('usage: serve-http.ts --root DIR [--listen ADDR] [--port N] [--chunk-bytes N] [--read-buffers N] [--small-file-bytes N] [--workers N]\n');
+  process.stderr.write(
+    'usage: serve-http.ts --root DIR [--listen ADDR] [--port N] [--chunk-bytes N] [--read-buffers N] [--small-file-bytes N] [--workers N]\n',
+  );
   process.exit(2);
 }
 
@@ -44,7 +46,13 @@ const server = new HttpBootServer({
     // every benchmark client shares one address (nginx has no limit_conn by default either)
     maxConnectionsPerClient: 0,
   },
-  profiles: new ConfiguredBootPolicy({ boot: bootConfigSchema.parse({ defaultProfile: 'local' }), profiles: { local: { exit: true } }, reservations: [], serverAddress: 0, httpPort: 0 }),
+  profiles: new ConfiguredBootPolicy({
+    boot: bootConfigSchema.parse({ defaultProfile: 'local' }),
+    profiles: { local: { exit: true } },
+    reservations: [],
+    serverAddress: 0,
+    httpPort: 0,
+  }),
   logger: logger.child({ module: 'http' }),
   metrics: createHttpMetrics(registry),
   iscsiPort: 3260,

@@ -87,7 +87,14 @@ async function sqliteSink(dir: string, thread: boolean): Promise<BenchSink> {
   const metrics = createAuditMetrics(registry);
   const writer = thread ? new AuditWriterThread(join(dir, 'bootgate.db')) : undefined;
   await writer?.start();
-  const log = new AuditLog({ repo, signer: AuditSigner.loadOrCreate(join(dir, 'keys')), logger: createLogger('warn'), metrics, durable: () => wal.sync(), ...(writer ? { writer } : {}) });
+  const log = new AuditLog({
+    repo,
+    signer: AuditSigner.loadOrCreate(join(dir, 'keys')),
+    logger: createLogger('warn'),
+    metrics,
+    durable: () => wal.sync(),
+    ...(writer ? { writer } : {}),
+  });
   return {
     append: async (r) => {
       const { time: _time, ...fields } = r;
@@ -134,7 +141,12 @@ else if (kind === 'none') {
   let n = 0;
   sink = { append: async () => void n++, durable: () => n, close: async () => undefined };
 } else throw new Error(`BENCH_SINK=${kind}: expected sqlite, sqlite-main, file or none`);
-const seat = { seat: 'bench', mac: '52:54:00:00:00:01', sessionId: 's-bench', user: { id: 'u-bench', name: 'Bench User', docType: 'id', docNumber: 'B-1' } };
+const seat = {
+  seat: 'bench',
+  mac: '52:54:00:00:00:01',
+  sessionId: 's-bench',
+  user: { id: 'u-bench', name: 'Bench User', docType: 'id', docNumber: 'B-1' },
+};
 const proxy = new HttpProxy({
   options: { mode: 'explicit', host: values.host!, port: Number(values.port), connectTimeoutMs: 5000, idleTimeoutMs: 60000 },
   seats: { lookupByIp: (ip) => (ip === values['seat-ip'] ? seat : undefined) },
@@ -142,7 +154,11 @@ const proxy = new HttpProxy({
   logger: createLogger('warn'),
   metrics: createGatewayMetrics(new Registry()),
   // the policy of the appliance (its cost is part of the measurement), with the bench's origins allowed
-  destinations: new DestinationPolicy({ options: { allow: values.allow!, lanSubnets: [] }, gatewayAddresses: () => [], lookup: fixedHostsLookup({}) }),
+  destinations: new DestinationPolicy({
+    options: { allow: values.allow!, lanSubnets: [] },
+    gatewayAddresses: () => [],
+    lookup: fixedHostsLookup({}),
+  }),
 });
 await proxy.start();
 process.stdout.write(`proxy ready (audit sink: ${kind})\n`);

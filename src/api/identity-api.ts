@@ -140,12 +140,21 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
     const user = deps.service.user(s.userId);
     return { ...s, openedAt: view.iso(s.openedAt), closedAt: view.iso(s.closedAt), userName: user?.name ?? null };
   };
-  router.get('/whoami', route(ANY, (_q, _s, p) => p));
+  router.get(
+    '/whoami',
+    route(ANY, (_q, _s, p) => p),
+  );
 
-  router.get('/users', route(ANY, () => deps.service.users()));
+  router.get(
+    '/users',
+    route(ANY, () => deps.service.users()),
+  );
   router.get(
     '/users/:id',
-    route(ANY, (req) => deps.service.user(String(req.params.id)) ?? Promise.reject(new IdentityError('USER_NOT_FOUND', `no user ${String(req.params.id)}`))),
+    route(
+      ANY,
+      (req) => deps.service.user(String(req.params.id)) ?? Promise.reject(new IdentityError('USER_NOT_FOUND', `no user ${String(req.params.id)}`)),
+    ),
   );
   router.post(
     '/users',
@@ -155,9 +164,15 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
       return u;
     }),
   );
-  router.post('/users/:id/credit', route(DESK, (req, _res, p) => deps.service.creditUser(p.actor, String(req.params.id), parse(schemas.credit, req.body).amountMinor)));
+  router.post(
+    '/users/:id/credit',
+    route(DESK, (req, _res, p) => deps.service.creditUser(p.actor, String(req.params.id), parse(schemas.credit, req.body).amountMinor)),
+  );
 
-  router.get('/seats', route(ANY, () => deps.service.seats()));
+  router.get(
+    '/seats',
+    route(ANY, () => deps.service.seats()),
+  );
   router.post(
     '/seats',
     route(ADMIN, async (req, res, p) => {
@@ -167,7 +182,10 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
       return s;
     }),
   );
-  router.get('/seat-groups', route(ANY, () => deps.service.groups()));
+  router.get(
+    '/seat-groups',
+    route(ANY, () => deps.service.groups()),
+  );
   // Who is behind an address right now (lease → seat → open session → user): what the gateway sees.
   router.get(
     '/whois',
@@ -178,12 +196,16 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
       return { ip, seat: hit.seat.name, mac: hit.mac, user: hit.user ?? null, session: hit.session ? sessionView(hit.session) : null };
     }),
   );
-  router.put('/seat-groups/:name', route(ADMIN, (req, _res, p) => deps.service.setGroupRate(p.actor, { name: String(req.params.name), ...parse(schemas.group, req.body) })));
-
+  router.put(
+    '/seat-groups/:name',
+    route(ADMIN, (req, _res, p) => deps.service.setGroupRate(p.actor, { name: String(req.params.name), ...parse(schemas.group, req.body) })),
+  );
 
   router.get(
     '/sessions',
-    route(ANY, (req) => (req.query.all === 'true' ? deps.service.recentSessions(Number(req.query.limit ?? 100) || 100) : deps.service.openSessions()).map(sessionView)),
+    route(ANY, (req) =>
+      (req.query.all === 'true' ? deps.service.recentSessions(Number(req.query.limit ?? 100) || 100) : deps.service.openSessions()).map(sessionView),
+    ),
   );
   router.post(
     '/sessions',
@@ -193,7 +215,10 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
       return sessionView(s);
     }),
   );
-  router.post('/sessions/close', route(DESK, async (req, _res, p) => sessionView(await deps.service.closeSession(p.actor, parse(schemas.close, req.body)))));
+  router.post(
+    '/sessions/close',
+    route(DESK, async (req, _res, p) => sessionView(await deps.service.closeSession(p.actor, parse(schemas.close, req.body)))),
+  );
 
   router.post(
     '/tokens',
@@ -229,7 +254,10 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
         .map(view.record);
     }),
   );
-  router.get('/audit/public-key', route(ANY, (_q, res) => res.type('application/x-pem-file').send(deps.signer.publicKeyPem())));
+  router.get(
+    '/audit/public-key',
+    route(ANY, (_q, res) => res.type('application/x-pem-file').send(deps.signer.publicKeyPem())),
+  );
   // The export streams: file bytes, then the signed manifest as the last line (framing in audit/export-stream.ts).
   // Nothing is built in memory; the response is written with backpressure, so a slow reader holds the export
   // back instead of growing a buffer here.

@@ -35,7 +35,11 @@ export class ManagementServer {
     });
     const guard: RequestHandler = this.deps.readGuard ?? ((_req, _res, next) => next());
     app.get('/api/v1/leases', guard, (_req, res) => {
-      res.json(this.deps.leases.all().map((l) => ({ ...l, ip: intToIp(l.ip), startsAt: new Date(l.startsAt).toISOString(), expiresAt: new Date(l.expiresAt).toISOString() })));
+      res.json(
+        this.deps.leases
+          .all()
+          .map((l) => ({ ...l, ip: intToIp(l.ip), startsAt: new Date(l.startsAt).toISOString(), expiresAt: new Date(l.expiresAt).toISOString() })),
+      );
     });
     app.get('/api/v1/dhcp/pressure', guard, (_req, res) => {
       if (!this.deps.dhcpStarvation) return res.status(404).json({ error: 'dhcp is off' });

@@ -57,7 +57,8 @@ export class AuditChain {
 
   /** Moves the head to `record`, which must be the one next() sealed on the current head. */
   accept(record: AuditRecord): void {
-    if (record.seq !== this.seq + 1 || record.prevHash !== this.hash) throw new Error(`audit chain: seq ${record.seq} does not follow the head (seq ${this.seq})`);
+    if (record.seq !== this.seq + 1 || record.prevHash !== this.hash)
+      throw new Error(`audit chain: seq ${record.seq} does not follow the head (seq ${this.seq})`);
     this.seq = record.seq;
     this.hash = record.hash;
     this.time = record.time;

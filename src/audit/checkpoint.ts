@@ -49,5 +49,11 @@ export function checkpointInput(p: PurgedRange, signer: AuditSigner): AuditInput
     keyFingerprint: signer.fingerprint(),
   };
   const signed: CheckpointDetail = { ...detail, signature: signer.sign(checkpointMessage(detail)) };
-  return { kind: 'checkpoint', actor: 'bootgate', action: 'retention-purge', target: `seq ${detail.fromSeq}..${detail.throughSeq}`, detail: JSON.stringify(signed) };
+  return {
+    kind: 'checkpoint',
+    actor: 'bootgate',
+    action: 'retention-purge',
+    target: `seq ${detail.fromSeq}..${detail.throughSeq}`,
+    detail: JSON.stringify(signed),
+  };
 }

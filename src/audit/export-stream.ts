@@ -89,7 +89,13 @@ async function send(out: Writable, chunk: string): Promise<void> {
  * window while it is being read, the export fails with EXPORT_RANGE_PURGED rather than silently leaving a gap.
  * Does not end `out`; returns the manifest it sent.
  */
-export async function streamExport(repo: AuditRepository, signer: AuditSigner, req: ExportRequest, out: Writable, opts: StreamExportOptions = {}): Promise<ExportManifest> {
+export async function streamExport(
+  repo: AuditRepository,
+  signer: AuditSigner,
+  req: ExportRequest,
+  out: Writable,
+  opts: StreamExportOptions = {},
+): Promise<ExportManifest> {
   const batchRecords = opts.batchRecords ?? 5_000;
   const chunkBytes = opts.chunkBytes ?? 64 * 1024;
   const acc = new ExportAccumulator(signer, req);
@@ -134,7 +140,8 @@ export class ExportStreamReader {
     const nl = buf.lastIndexOf(0x0a);
     if (nl < 0) {
       this.tail = Buffer.concat([this.tail, buf]);
-      if (this.tail.length > this.maxLineBytes) throw new ExportError('EXPORT_LINE_TOO_LONG', `a line of the export stream is longer than ${this.maxLineBytes} bytes`);
+      if (this.tail.length > this.maxLineBytes)
+        throw new ExportError('EXPORT_LINE_TOO_LONG', `a line of the export stream is longer than ${this.maxLineBytes} bytes`);
       return Buffer.alloc(0);
     }
     const out = this.tail.length ? Buffer.concat([this.tail, buf.subarray(0, nl + 1)]) : Buffer.from(buf.subarray(0, nl + 1));
@@ -160,7 +167,8 @@ export class ExportStreamReader {
     if (typeof o !== 'object' || o === null || o.format !== MANIFEST_FORMAT || typeof o.fileSha256 !== 'string')
       throw new ExportError('EXPORT_INCOMPLETE', `the export stream does not end with a ${MANIFEST_FORMAT} manifest (interrupted?)`);
     const digest = this.digest.digest('hex');
-    if (digest !== o.fileSha256) throw new ExportError('EXPORT_DIGEST', `received ${this.fileBytes} bytes whose SHA-256 differs from the manifest's fileSha256`);
+    if (digest !== o.fileSha256)
+      throw new ExportError('EXPORT_DIGEST', `received ${this.fileBytes} bytes whose SHA-256 differs from the manifest's fileSha256`);
     return o as ExportManifest;
   }
 }

@@ -122,7 +122,10 @@ export class ExportAccumulator {
       algorithm: { chain: CHAIN_ALGORITHM, signature: SIGNATURE_ALGORITHM, fileDigest: 'sha256' },
       file: req.fileName,
       recordFormat: req.format,
-      range: { from: req.from === undefined ? null : new Date(req.from).toISOString(), to: req.to === undefined ? null : new Date(req.to).toISOString() },
+      range: {
+        from: req.from === undefined ? null : new Date(req.from).toISOString(),
+        to: req.to === undefined ? null : new Date(req.to).toISOString(),
+      },
       filter: req.userId !== undefined || req.seat !== undefined ? { userId: req.userId ?? null, seat: req.seat ?? null } : null,
       count: this.count,
       firstSeq: this.first?.seq ?? null,
@@ -143,7 +146,12 @@ export class ExportAccumulator {
  * Builds an export and its signed manifest in memory (small exports and tests; the API streams with
  * streamExport() in export-stream.ts, which produces the same bytes and manifest).
  */
-export function buildExport(repo: AuditRepository, signer: AuditSigner, req: ExportRequest, now = Date.now()): { content: string; manifest: ExportManifest } {
+export function buildExport(
+  repo: AuditRepository,
+  signer: AuditSigner,
+  req: ExportRequest,
+  now = Date.now(),
+): { content: string; manifest: ExportManifest } {
   const acc = new ExportAccumulator(signer, req);
   const parts: string[] = [acc.header()];
   for (const r of repo.iterate(exportQuery(req))) parts.push(acc.line(r));

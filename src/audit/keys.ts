@@ -50,7 +50,9 @@ export class AuditSigner {
 }
 
 export function keyFingerprint(publicKey: KeyObject): string {
-  return `sha256:${createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(publicKey.export({ format: 'der', type: 'spki' }))
+    .digest('hex')}`;
 }
 
 export function verifySignature(publicKey: KeyObject, message: string, signatureB64: string): boolean {

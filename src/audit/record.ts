@@ -72,7 +72,9 @@ export interface AuditInput {
 }
 
 /** A committed record: every field present (null when absent), plus its place in the chain. */
-export type AuditRecord = { seq: number; time: number; kind: AuditKind } & { [K in Exclude<FieldName, 'seq' | 'time' | 'kind'>]: NonNullable<AuditInput[K]> | null } & {
+export type AuditRecord = { seq: number; time: number; kind: AuditKind } & {
+  [K in Exclude<FieldName, 'seq' | 'time' | 'kind'>]: NonNullable<AuditInput[K]> | null;
+} & {
   prevHash: string;
   hash: string;
 };

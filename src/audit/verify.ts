@@ -73,7 +73,8 @@ function parseNdjson(text: string): Parsed[] | VerifyResult {
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return fail('RECORD_MALFORMED', `line ${i + 1}: not a JSON object`);
     const keys = Object.keys(obj);
-    if (keys.length !== EXPORT_COLUMNS.length || keys.some((k, j) => k !== EXPORT_COLUMNS[j])) return fail('RECORD_MALFORMED', `line ${i + 1}: fields differ from the export columns`);
+    if (keys.length !== EXPORT_COLUMNS.length || keys.some((k, j) => k !== EXPORT_COLUMNS[j]))
+      return fail('RECORD_MALFORMED', `line ${i + 1}: fields differ from the export columns`);
     const r = toRecord(obj as Record<string, unknown>, i + 1);
     if (typeof r === 'string') return fail('RECORD_MALFORMED', r);
     out.push({ line: i + 1, record: r });
@@ -99,7 +100,8 @@ function parseCsvExport(text: string): Parsed[] | VerifyResult {
     return fail('RECORD_MALFORMED', 'line 1: the header differs from the export columns');
   const out: Parsed[] = [];
   for (const row of rows) {
-    if (row.cells.length !== EXPORT_COLUMNS.length) return fail('RECORD_MALFORMED', `line ${row.line}: ${row.cells.length} fields, expected ${EXPORT_COLUMNS.length}`);
+    if (row.cells.length !== EXPORT_COLUMNS.length)
+      return fail('RECORD_MALFORMED', `line ${row.line}: ${row.cells.length} fields, expected ${EXPORT_COLUMNS.length}`);
     const values: Record<string, unknown> = {};
     EXPORT_COLUMNS.forEach((c, i) => (values[c] = cellValue(row.cells[i]!, TYPES.get(c)!)));
     const r = toRecord(values, row.line);
@@ -145,14 +147,16 @@ export function verifyExport(content: string, manifestText: string, publicKeyPem
   }
   const fp = keyFingerprint(key);
   if (fp !== manifest.keyFingerprint) return fail('KEY_MISMATCH', `the manifest names key ${manifest.keyFingerprint}, the given key is ${fp}`);
-  if (!verifySignature(key, manifestMessage(manifest), manifest.signature)) return fail('SIGNATURE_INVALID', 'the manifest signature does not verify: the manifest was changed or not signed by this key');
+  if (!verifySignature(key, manifestMessage(manifest), manifest.signature))
+    return fail('SIGNATURE_INVALID', 'the manifest signature does not verify: the manifest was changed or not signed by this key');
 
   const parsed = manifest.recordFormat === 'csv' ? parseCsvExport(content) : parseNdjson(content);
   if (!Array.isArray(parsed)) return parsed;
 
   // 1. each record against its own hash
   for (const { line, record } of parsed) {
-    if (!hashMatches(record)) return fail('RECORD_ALTERED', `line ${line} (seq ${record.seq}): content does not match its hash: the record was altered`);
+    if (!hashMatches(record))
+      return fail('RECORD_ALTERED', `line ${line} (seq ${record.seq}): content does not match its hash: the record was altered`);
     if (record.kind === 'checkpoint') {
       let d: CheckpointDetail | undefined;
       try {
@@ -160,7 +164,8 @@ export function verifyExport(content: string, manifestText: string, publicKeyPem
       } catch {
         d = undefined;
       }
-      if (!d || !checkpointSigned(key, d)) return fail('CHECKPOINT_INVALID', `line ${line} (seq ${record.seq}): retention checkpoint signature does not verify`);
+      if (!d || !checkpointSigned(key, d))
+        return fail('CHECKPOINT_INVALID', `line ${line} (seq ${record.seq}): retention checkpoint signature does not verify`);
     }
   }
   // 2. order and completeness
@@ -168,26 +173,48 @@ export function verifyExport(content: string, manifestText: string, publicKeyPem
   for (let i = 1; i < parsed.length; i++) {
     const prev = parsed[i - 1]!.record;
     const cur = parsed[i]!;
-    if (cur.record.seq <= prev.seq) return fail('RECORD_REORDERED', `line ${cur.line}: seq ${cur.record.seq} comes after seq ${prev.seq}: records were reordered`);
+    if (cur.record.seq <= prev.seq)
+      return fail('RECORD_REORDERED', `line ${cur.line}: seq ${cur.record.seq} comes after seq ${prev.seq}: records were reordered`);
     if (manifest.filter === null && cur.record.seq !== prev.seq + 1) {
       const missing = prev.seq + 1;
-      if (seqs.has(missing)) return fail('RECORD_REORDERED', `line ${cur.line}: seq ${cur.record.seq} comes before seq ${missing}: records were reordered`);
-      return fail('RECORD_MISSING', `line ${cur.line}: seq ${missing}${cur.record.seq - 1 > missing ? `..${cur.record.seq - 1}` : ''} missing before seq ${cur.record.seq}: records were removed`);
+      if (seqs.has(missing))
+        return fail('RECORD_REORDERED', `line ${cur.line}: seq ${cur.record.seq} comes before seq ${missing}: records were reordered`);
+      return fail(
+        'RECORD_MISSING',
+        `line ${cur.line}: seq ${missing}${cur.record.seq - 1 > missing ? `..${cur.record.seq - 1}` : ''} missing before seq ${cur.record.seq}: records were removed`,
+      );
     }
-    if (manifest.filter === null && cur.record.prevHash !== prev.hash) return fail('CHAIN_BROKEN', `line ${cur.line} (seq ${cur.record.seq}): prevHash does not match the hash of seq ${prev.seq}`);
+    if (manifest.filter === null && cur.record.prevHash !== prev.hash)
+      return fail('CHAIN_BROKEN', `line ${cur.line} (seq ${cur.record.seq}): prevHash does not match the hash of seq ${prev.seq}`);
   }
   // 3. against the signed manifest
   const first = parsed[0]?.record;
   const last = parsed.at(-1)?.record;
-  if (first && first.prevHash !== manifest.prevHash) return fail('CHAIN_BROKEN', `seq ${first.seq}: prevHash does not match the manifest's previous hash: records were removed at the start`);
+  if (first && first.prevHash !== manifest.prevHash)
+    return fail('CHAIN_BROKEN', `seq ${first.seq}: prevHash does not match the manifest's previous hash: records were removed at the start`);
   if ((first?.seq ?? null) !== manifest.firstSeq || (first?.hash ?? null) !== manifest.firstHash)
-    return fail('BOUNDARY_MISMATCH', `the first record is seq ${first?.seq ?? 'none'}, the manifest says seq ${manifest.firstSeq ?? 'none'}: records were removed at the start`);
+    return fail(
+      'BOUNDARY_MISMATCH',
+      `the first record is seq ${first?.seq ?? 'none'}, the manifest says seq ${manifest.firstSeq ?? 'none'}: records were removed at the start`,
+    );
   if ((last?.seq ?? null) !== manifest.lastSeq || (last?.hash ?? null) !== manifest.lastHash)
-    return fail('BOUNDARY_MISMATCH', `the last record is seq ${last?.seq ?? 'none'}, the manifest says seq ${manifest.lastSeq ?? 'none'}: records were removed at the end`);
-  if (parsed.length !== manifest.count) return fail('COUNT_MISMATCH', `the file has ${parsed.length} records, the manifest says ${manifest.count}: records were removed or added`);
+    return fail(
+      'BOUNDARY_MISMATCH',
+      `the last record is seq ${last?.seq ?? 'none'}, the manifest says seq ${manifest.lastSeq ?? 'none'}: records were removed at the end`,
+    );
+  if (parsed.length !== manifest.count)
+    return fail('COUNT_MISMATCH', `the file has ${parsed.length} records, the manifest says ${manifest.count}: records were removed or added`);
   const digest = createHash('sha256').update(content).digest('hex');
-  if (digest !== manifest.fileSha256) return fail('FILE_DIGEST', 'the records verify but the file bytes differ from the signed digest (formatting was changed)');
-  return { ok: true, count: parsed.length, firstSeq: manifest.firstSeq, lastSeq: manifest.lastSeq, keyFingerprint: fp, embeddedKey: publicKeyPem === undefined };
+  if (digest !== manifest.fileSha256)
+    return fail('FILE_DIGEST', 'the records verify but the file bytes differ from the signed digest (formatting was changed)');
+  return {
+    ok: true,
+    count: parsed.length,
+    firstSeq: manifest.firstSeq,
+    lastSeq: manifest.lastSeq,
+    keyFingerprint: fp,
+    embeddedKey: publicKeyPem === undefined,
+  };
 }
 
 /** Verifies `<file>` against `<file>.manifest.json`. */

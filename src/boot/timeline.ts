@@ -5,7 +5,18 @@ import type { TerminalLocator } from '../terminal/client-address.ts';
 import type { Mac } from '../terminal/mac.ts';
 
 /** Stages of one netboot, in the order they happen. A boot's stage is the furthest one reached. */
-export const BOOT_STAGES = ['dhcp-offered', 'dhcp-acked', 'nbp', 'ipxe-dhcp-offered', 'ipxe-dhcp-acked', 'script', 'kernel', 'initrd', 'sanboot', 'booted'] as const;
+export const BOOT_STAGES = [
+  'dhcp-offered',
+  'dhcp-acked',
+  'nbp',
+  'ipxe-dhcp-offered',
+  'ipxe-dhcp-acked',
+  'script',
+  'kernel',
+  'initrd',
+  'sanboot',
+  'booted',
+] as const;
 export type BootStage = (typeof BOOT_STAGES)[number];
 const rank = (s: string): number => BOOT_STAGES.indexOf(s as BootStage);
 
@@ -37,7 +48,11 @@ export class BootTimeline {
 
   constructor(private readonly deps: BootTimelineDeps) {
     this.clock = deps.clock ?? Date.now;
-    this.completed = new Counter({ name: 'bootgate_boots_completed_total', help: 'Terminal boots that reached "booted"', registers: [deps.registry] });
+    this.completed = new Counter({
+      name: 'bootgate_boots_completed_total',
+      help: 'Terminal boots that reached "booted"',
+      registers: [deps.registry],
+    });
     this.duration = new Histogram({
       name: 'bootgate_boot_duration_seconds',
       help: 'From the first DHCP message of a boot to the OS reporting it has booted',

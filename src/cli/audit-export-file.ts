@@ -27,7 +27,8 @@ async function fsyncDir(dir: string): Promise<void> {
  */
 export async function receiveExport(res: Response, file: string): Promise<ExportManifest> {
   const type = res.headers.get('content-type') ?? '';
-  if (!type.startsWith(EXPORT_STREAM_TYPE)) throw new CliError('EXPORT_INCOMPLETE', `the appliance answered with ${type || 'no content type'}, not an export stream (older appliance?)`);
+  if (!type.startsWith(EXPORT_STREAM_TYPE))
+    throw new CliError('EXPORT_INCOMPLETE', `the appliance answered with ${type || 'no content type'}, not an export stream (older appliance?)`);
   if (!res.body) throw new CliError('EXPORT_INCOMPLETE', 'the export reply has no body');
   const part = `${file}.partial`;
   const fh = await open(part, 'w');

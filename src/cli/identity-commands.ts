@@ -8,17 +8,28 @@ import { receiveExport } from './audit-export-file.ts';
 
 const out = (s: string): void => void process.stdout.write(s);
 
-
 function table(rows: Array<Record<string, unknown>>, cols: string[]): void {
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)) + 2);
-  out(`${cols.map((c, i) => c.toUpperCase().padEnd(widths[i]!)).join('').trimEnd()}\n`);
-  for (const r of rows) out(`${cols.map((c, i) => cell(r[c]).padEnd(widths[i]!)).join('').trimEnd()}\n`);
+  out(
+    `${cols
+      .map((c, i) => c.toUpperCase().padEnd(widths[i]!))
+      .join('')
+      .trimEnd()}\n`,
+  );
+  for (const r of rows)
+    out(
+      `${cols
+        .map((c, i) => cell(r[c]).padEnd(widths[i]!))
+        .join('')
+        .trimEnd()}\n`,
+    );
 }
 
 function isoDate(label: string, v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
-  if (Number.isNaN(Date.parse(v))) throw new CliError('VALIDATION', `${label} ${JSON.stringify(v)} is not a date (ISO-8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`);
+  if (Number.isNaN(Date.parse(v)))
+    throw new CliError('VALIDATION', `${label} ${JSON.stringify(v)} is not a date (ISO-8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`);
   return new Date(Date.parse(v)).toISOString();
 }
 
@@ -33,7 +44,8 @@ export function registerIdentityCommands(program: Command): void {
     .option('--balance <minor>', 'open a member account with this balance (integer minor units)')
     .action((o: ApiOpts & { name: string; docType: string; docNumber: string; docCountry?: string; balance?: string }) =>
       run(async () => {
-        if (o.balance !== undefined && !/^\d+$/.test(o.balance)) throw new CliError('VALIDATION', '--balance must be a non-negative integer of minor units');
+        if (o.balance !== undefined && !/^\d+$/.test(o.balance))
+          throw new CliError('VALIDATION', '--balance must be a non-negative integer of minor units');
         const u = (await api(o, 'POST', '/users', {
           name: o.name,
           docType: o.docType,
@@ -61,7 +73,10 @@ export function registerIdentityCommands(program: Command): void {
     .option('--group <group>', 'seat group (billing rate)')
     .action((o: ApiOpts & { name: string; mac: string; group?: string }) =>
       run(async () => {
-        const s = (await api(o, 'POST', '/seats', { name: o.name, mac: o.mac, ...(o.group ? { group: o.group } : {}) })) as { name: string; mac: string };
+        const s = (await api(o, 'POST', '/seats', { name: o.name, mac: o.mac, ...(o.group ? { group: o.group } : {}) })) as {
+          name: string;
+          mac: string;
+        };
         out(`${s.name} ${s.mac}\n`);
       }),
     );
@@ -90,7 +105,10 @@ export function registerIdentityCommands(program: Command): void {
     .option('--payment <how>', 'member | desk (default: member balance if it covers the charge)')
     .action((o: ApiOpts & { seat: string; payment?: string }) =>
       run(async () => {
-        const s = (await api(o, 'POST', '/sessions/close', { seat: o.seat, ...(o.payment ? { payment: o.payment } : {}) })) as Record<string, unknown>;
+        const s = (await api(o, 'POST', '/sessions/close', { seat: o.seat, ...(o.payment ? { payment: o.payment } : {}) })) as Record<
+          string,
+          unknown
+        >;
         out(`${String(s.id)} minutes=${String(s.minutes)} charge=${String(s.chargeMinor)} payment=${String(s.payment)}\n`);
       }),
     );

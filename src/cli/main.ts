@@ -84,7 +84,8 @@ program
       if (opts.json) process.stdout.write(`${JSON.stringify(view)}\n`);
       else {
         process.stdout.write(`${'IP'.padEnd(16)}${'MAC'.padEnd(19)}${'STATE'.padEnd(10)}${'HOSTNAME'.padEnd(20)}EXPIRES\n`);
-        for (const v of view) process.stdout.write(`${v.ip.padEnd(16)}${v.mac.padEnd(19)}${v.state.padEnd(10)}${v.hostname.padEnd(20)}${v.expires}\n`);
+        for (const v of view)
+          process.stdout.write(`${v.ip.padEnd(16)}${v.mac.padEnd(19)}${v.state.padEnd(10)}${v.hostname.padEnd(20)}${v.expires}\n`);
       }
     } catch (e) {
       fail(e);
@@ -101,7 +102,9 @@ program
       const config = loadConfig(opts.config);
       const db = openDatabase(join(config.dataDir, 'bootgate.db'), { readonly: true });
       const repo = new BootRepository(db);
-      const view = repo.terminals().map((t) => ({ ...t, lastIp: t.lastIp === null ? null : intToIp(t.lastIp), lastBoot: repo.latestBoot(t.mac) ?? null }));
+      const view = repo
+        .terminals()
+        .map((t) => ({ ...t, lastIp: t.lastIp === null ? null : intToIp(t.lastIp), lastBoot: repo.latestBoot(t.mac) ?? null }));
       db.close();
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(view)}\n`);
@@ -109,7 +112,9 @@ program
       }
       for (const t of view) {
         const b = t.lastBoot;
-        process.stdout.write(`${t.mac}  ${t.lastIp ?? '-'}  ${t.firmware ?? '-'}  ${b ? `${b.stage} (${new Date(b.startedAt).toISOString()})` : 'never booted'}\n`);
+        process.stdout.write(
+          `${t.mac}  ${t.lastIp ?? '-'}  ${t.firmware ?? '-'}  ${b ? `${b.stage} (${new Date(b.startedAt).toISOString()})` : 'never booted'}\n`,
+        );
         if (b) process.stdout.write(`    ${formatTimeline(b)}\n`);
       }
     } catch (e) {

@@ -56,7 +56,13 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
     lookupByIp: (ip) => {
       const o = deps.directory.lookupByIp(ip);
       if (!o || !o.user || !o.session) return undefined;
-      const user = { id: o.user.id, name: o.user.name, docType: o.user.docType, docNumber: o.user.docNumber, ...(o.user.docCountry ? { docCountry: o.user.docCountry } : {}) };
+      const user = {
+        id: o.user.id,
+        name: o.user.name,
+        docType: o.user.docType,
+        docNumber: o.user.docNumber,
+        ...(o.user.docCountry ? { docCountry: o.user.docCountry } : {}),
+      };
       return { seat: o.seat.name, mac: o.mac, user, sessionId: o.session.id };
     },
   };
@@ -74,8 +80,14 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
   });
   const timeouts = { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs };
   const common = { seats, audit, logger, metrics, destinations };
-  const explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: c.listen, port: c.explicitProxyPort, connectPorts: c.connectPorts, ...timeouts } });
-  const transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host: c.listen, port: c.httpInterceptPort, hostMismatch: c.hostMismatch, ...timeouts } });
+  const explicit = new HttpProxy({
+    ...common,
+    options: { mode: 'explicit', host: c.listen, port: c.explicitProxyPort, connectPorts: c.connectPorts, ...timeouts },
+  });
+  const transparent = new HttpProxy({
+    ...common,
+    options: { mode: 'transparent', host: c.listen, port: c.httpInterceptPort, hostMismatch: c.hostMismatch, ...timeouts },
+  });
   const tls = new TlsInterceptor({
     ...common,
     options: { host: c.listen, port: c.tlsInterceptPort, hostMismatch: c.hostMismatch, helloTimeoutMs: c.tlsHelloTimeoutMs, ...timeouts },
@@ -107,21 +119,20 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       },
     },
   });
-  const flows =
-    c.flowLog
-      ? new ConntrackRecorder({
-          options: { lanSubnet: deps.lanSubnet },
-          spawn: (command, args) => spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }),
-          seats,
-          audit,
-          logger,
-          metrics: createConntrackMetrics(deps.registry),
-          isGatewayAddress: (ip) => {
-            const a = parseIpLiteral(ip);
-            return a !== undefined && (specialRange(a) === 'loopback' || destinations.isGatewayAddress(a));
-          },
-        })
-      : undefined;
+  const flows = c.flowLog
+    ? new ConntrackRecorder({
+        options: { lanSubnet: deps.lanSubnet },
+        spawn: (command, args) => spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }),
+        seats,
+        audit,
+        logger,
+        metrics: createConntrackMetrics(deps.registry),
+        isGatewayAddress: (ip) => {
+          const a = parseIpLiteral(ip);
+          return a !== undefined && (specialRange(a) === 'loopback' || destinations.isGatewayAddress(a));
+        },
+      })
+    : undefined;
   let unsubscribe: (() => void) | undefined;
   return {
     gate,

@@ -66,9 +66,21 @@ export function createIdentityServices(deps: IdentityServicesDeps): IdentityServ
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.retentionDays ? { retentionDays: deps.retentionDays } : {}),
   });
-  const identity = new IdentityService({ repo: identityRepo, audit, logger: deps.logger.child({ module: 'identity' }), ...(deps.clock ? { clock: deps.clock } : {}) });
+  const identity = new IdentityService({
+    repo: identityRepo,
+    audit,
+    logger: deps.logger.child({ module: 'identity' }),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
   const directory = new SeatDirectory({ repo: identityRepo, service: identity, terminals: deps.terminals });
-  const router = createIdentityApi({ service: identity, repo: identityRepo, auditRepo, signer, directory, logger: deps.logger.child({ module: 'identity-api' }) });
+  const router = createIdentityApi({
+    service: identity,
+    repo: identityRepo,
+    auditRepo,
+    signer,
+    directory,
+    logger: deps.logger.child({ module: 'identity-api' }),
+  });
   return {
     audit,
     auditRepo,

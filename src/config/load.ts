@@ -26,7 +26,7 @@ export function parseConfig(doc: unknown, source = 'config'): Readonly<Config> {
       return keys
         .map((p) => {
           const key = p.map(String).join('.') || '(top level)';
-          const value = i.code === 'unrecognized_keys' ? 'unknown key' : JSON.stringify(valueAt(doc, p)) ?? 'missing';
+          const value = i.code === 'unrecognized_keys' ? 'unknown key' : (JSON.stringify(valueAt(doc, p)) ?? 'missing');
           return `  ${key} = ${value}: ${i.code === 'unrecognized_keys' ? 'is not a known key' : i.message}`;
         })
         .join('\n');

@@ -28,7 +28,10 @@ const baseSchema = z.strictObject({
       routerAdvertisements: z
         .strictObject({
           enabled: z.boolean().default(true),
-          prefix: z.string().regex(/^[0-9a-fA-F:]+\/64$/, 'must be an IPv6 /64 prefix such as fd00:b007::/64').default('fd00:b007::/64'),
+          prefix: z
+            .string()
+            .regex(/^[0-9a-fA-F:]+\/64$/, 'must be an IPv6 /64 prefix such as fd00:b007::/64')
+            .default('fd00:b007::/64'),
           intervalSeconds: z.int().min(3).max(1800).default(30),
         })
         .prefault({}),
@@ -45,44 +48,52 @@ const baseSchema = z.strictObject({
       retentionDays: z.int().min(0).default(365),
     })
     .prefault({}),
-  api: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/, 'must be host:port').default('127.0.0.1:8443') }).prefault({}),
+  api: z
+    .strictObject({
+      listen: z
+        .string()
+        .regex(/^[^:]+:\d+$/, 'must be host:port')
+        .default('127.0.0.1:8443'),
+    })
+    .prefault({}),
 });
 
 export const configSchema = baseSchema.superRefine((c, ctx) => {
-    try {
-      crossCheck(c, ctx);
-    } catch {
-      /* a field this check reads failed its own validation, which already reported it */
-    }
-  });
+  try {
+    crossCheck(c, ctx);
+  } catch {
+    /* a field this check reads failed its own validation, which already reported it */
+  }
+});
 
 function crossCheck(c: z.output<typeof baseSchema>, ctx: z.RefinementCtx): void {
-    const sub = parseCidr(c.dhcp.subnet);
-    c.dhcp.reservations.forEach((r, i) => {
-      const inLan = ((ipToInt(r.ip) & sub.mask) >>> 0) === sub.network;
-      const inRelay = c.dhcp.relaySubnets.some((s) => {
-        const rc = parseCidr(s.subnet);
-        return ((ipToInt(r.ip) & rc.mask) >>> 0) === rc.network;
-      });
-      if (!inLan && !inRelay) ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'ip'], message: 'is in no configured subnet', input: r.ip });
-      if (r.profile !== undefined && !Object.hasOwn(c.profiles, r.profile)) {
-        ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'profile'], message: 'names no profile under profiles', input: r.profile });
-      }
+  const sub = parseCidr(c.dhcp.subnet);
+  c.dhcp.reservations.forEach((r, i) => {
+    const inLan = (ipToInt(r.ip) & sub.mask) >>> 0 === sub.network;
+    const inRelay = c.dhcp.relaySubnets.some((s) => {
+      const rc = parseCidr(s.subnet);
+      return (ipToInt(r.ip) & rc.mask) >>> 0 === rc.network;
     });
-    if (Object.keys(c.profiles).length > 0 && !Object.hasOwn(c.profiles, c.boot.defaultProfile)) {
-      ctx.addIssue({ code: 'custom', path: ['boot', 'defaultProfile'], message: 'names no profile under profiles', input: c.boot.defaultProfile });
+    if (!inLan && !inRelay)
+      ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'ip'], message: 'is in no configured subnet', input: r.ip });
+    if (r.profile !== undefined && !Object.hasOwn(c.profiles, r.profile)) {
+      ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'profile'], message: 'names no profile under profiles', input: r.profile });
     }
-    for (const [name, p] of Object.entries(c.profiles)) {
-      if ('sanboot' in p && !Object.hasOwn(c.iscsi.images, p.sanboot)) {
-        ctx.addIssue({ code: 'custom', path: ['profiles', name, 'sanboot'], message: 'names no image under iscsi.images', input: p.sanboot });
-      }
+  });
+  if (Object.keys(c.profiles).length > 0 && !Object.hasOwn(c.profiles, c.boot.defaultProfile)) {
+    ctx.addIssue({ code: 'custom', path: ['boot', 'defaultProfile'], message: 'names no profile under profiles', input: c.boot.defaultProfile });
+  }
+  for (const [name, p] of Object.entries(c.profiles)) {
+    if ('sanboot' in p && !Object.hasOwn(c.iscsi.images, p.sanboot)) {
+      ctx.addIssue({ code: 'custom', path: ['profiles', name, 'sanboot'], message: 'names no image under iscsi.images', input: p.sanboot });
     }
-    const macs = new Set<string>();
-    c.dhcp.reservations.forEach((r, i) => {
-      const k = parseMac(r.mac);
-      if (macs.has(k)) ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'mac'], message: 'is reserved twice', input: r.mac });
-      macs.add(k);
-    });
+  }
+  const macs = new Set<string>();
+  c.dhcp.reservations.forEach((r, i) => {
+    const k = parseMac(r.mac);
+    if (macs.has(k)) ctx.addIssue({ code: 'custom', path: ['dhcp', 'reservations', i, 'mac'], message: 'is reserved twice', input: r.mac });
+    macs.add(k);
+  });
 }
 
 export type Config = z.infer<typeof configSchema>;

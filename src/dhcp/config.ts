@@ -16,7 +16,7 @@ const subnetFields = {
 function rangeInsideSubnet(s: { subnet: string; range: { start: string; end: string } }): boolean {
   try {
     const c = parseCidr(s.subnet);
-    const inside = (ip: string): boolean => ((ipToInt(ip) & c.mask) >>> 0) === c.network;
+    const inside = (ip: string): boolean => (ipToInt(ip) & c.mask) >>> 0 === c.network;
     return inside(s.range.start) && inside(s.range.end);
   } catch {
     return true;

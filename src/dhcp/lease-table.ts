@@ -207,8 +207,7 @@ export class LeaseTable {
     exclude?: ReadonlySet<number>,
     o: { holdMs?: number; shortfall?: OfferShortfall; known?: boolean } = {},
   ): number | undefined {
-    const ok = (ip: number | undefined): ip is number =>
-      ip !== undefined && !exclude?.has(ip) && this.isAvailable(ip, pool, clientKey, mac, now);
+    const ok = (ip: number | undefined): ip is number => ip !== undefined && !exclude?.has(ip) && this.isAvailable(ip, pool, clientKey, mac, now);
     const reservation = this.reservedByMac.get(mac);
     let ip: number | undefined;
     if (reservation && cidrContains(pool.cidr, reservation.ip)) ip = ok(reservation.ip) ? reservation.ip : undefined;

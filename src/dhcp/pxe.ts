@@ -45,7 +45,7 @@ export interface ClientBootInfo {
 export function userClassSaysIpxe(b: Buffer | undefined): boolean {
   if (!b) return false;
   if (b.toString('latin1') === 'iPXE') return true;
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const len = b[i]!;
     if (len === 0 || i + 1 + len > b.length) return false;
     if (b.toString('latin1', i + 1, i + 1 + len) === 'iPXE') return true;

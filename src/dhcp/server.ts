@@ -6,17 +6,7 @@ import { DecodeError } from '../wire/decode-error.ts';
 import { broadcastOf, cidrContains, intToIp } from '../wire/ipv4.ts';
 import { hardwareAddressText } from '../terminal/mac.ts';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from './codec.ts';
-import {
-  BOOTREPLY,
-  BOOTREQUEST,
-  BROADCAST_FLAG,
-  CLIENT_PORT,
-  MessageType,
-  messageTypeName,
-  Opt,
-  PROXY_PORT,
-  SERVER_PORT,
-} from './constants.ts';
+import { BOOTREPLY, BOOTREQUEST, BROADCAST_FLAG, CLIENT_PORT, MessageType, messageTypeName, Opt, PROXY_PORT, SERVER_PORT } from './constants.ts';
 import { LeaseTable, makePool, type KnownClients, type OfferShortfall, type Pool } from './lease-table.ts';
 import type { DhcpMetrics } from './metrics.ts';
 import { StarvationGuard, type StarvationStatus } from './starvation-guard.ts';
@@ -118,7 +108,8 @@ export class DhcpServer {
     const linkSource = this.deps.config.starvation.chaddrMismatch === 'refuse' ? 'refuse-mismatch' : 'report';
     this.sockets.push(this.deps.socketFactory({ ifname, port: SERVER_PORT, linkSource }, (buf, info) => this.receive(buf, info, 0)));
     this.sockets.push(this.deps.socketFactory({ ifname, port: PROXY_PORT, linkSource }, (buf, info) => this.receive(buf, info, 1)));
-    if (this.sockets[0]?.linkSource === false) this.log.warn({ interface: ifname }, 'no link-layer source for DHCP (AF_PACKET unavailable): per-source starvation limits are off');
+    if (this.sockets[0]?.linkSource === false)
+      this.log.warn({ interface: ifname }, 'no link-layer source for DHCP (AF_PACKET unavailable): per-source starvation limits are off');
     if (this.sockets.some((s) => s.linkStats)) {
       this.linkStatsTimer = setInterval(() => this.collectLinkStats(), LINK_STATS_INTERVAL_MS);
       this.linkStatsTimer.unref();
@@ -246,9 +237,13 @@ export class DhcpServer {
     const pool = this.poolOf(m);
     if (!pool) return this.drop('unknown_relay_subnet', m.info, { giaddr: intToIp(m.req.giaddr) });
     const now = this.clock();
-    if (m.source !== undefined && this.guard.admitOffer(m.source, m.clientKey, m.mac, now)) return this.drop('starvation_guard', m.info, { mac: m.mac, source: m.source });
+    if (m.source !== undefined && this.guard.admitOffer(m.source, m.clientKey, m.mac, now))
+      return this.drop('starvation_guard', m.info, { mac: m.mac, source: m.source });
     const known = this.table.isKnownClient(m.mac);
-    const o: { holdMs: number; known: boolean; shortfall?: OfferShortfall } = { holdMs: this.guard.offerHoldMs(pool, known, this.deps.config.offerHoldSeconds * 1000), known };
+    const o: { holdMs: number; known: boolean; shortfall?: OfferShortfall } = {
+      holdMs: this.guard.offerHoldMs(pool, known, this.deps.config.offerHoldSeconds * 1000),
+      known,
+    };
     const ip = this.table.offer(pool, m.clientKey, m.mac, optIp(m.req, Opt.REQUESTED_IP), now, undefined, o);
     if (ip === undefined) return o.shortfall === 'known_reserve' ? this.reserveRefused(pool, m) : this.exhausted(pool, m);
     if (m.source !== undefined) this.guard.noteOffer(m.source, m.clientKey);
@@ -283,7 +278,9 @@ export class DhcpServer {
       if (!inUse) return this.sendOffer(m, pool, ip);
       this.log.warn({ ip: intToIp(ip), mac: m.mac }, 'address answers ping; quarantined and not offered');
       tried.add(ip);
-      this.persist([this.table.decline(`conflict:${intToIp(ip)}`, '00:00:00:00:00:00', ip, this.deps.config.declineQuarantineSeconds * 1000, this.clock())]);
+      this.persist([
+        this.table.decline(`conflict:${intToIp(ip)}`, '00:00:00:00:00:00', ip, this.deps.config.declineQuarantineSeconds * 1000, this.clock()),
+      ]);
       this.scheduleFlush();
       const next = this.table.offer(pool, m.clientKey, m.mac, undefined, this.clock(), tried);
       if (next === undefined) return this.exhausted(pool, m);
@@ -341,14 +338,20 @@ export class DhcpServer {
       const reserved = this.table.reservationFor(m.mac);
       const known = (lease !== undefined && lease.ip === requested) || reserved?.ip === requested;
       if (known && this.table.isAvailable(requested, pool, m.clientKey, m.mac, now)) return this.ack(m, pool, requested);
-      if (lease !== undefined || reserved !== undefined || this.deps.config.authoritative) return this.nak(m, 'requested address is not this client\'s');
+      if (lease !== undefined || reserved !== undefined || this.deps.config.authoritative)
+        return this.nak(m, "requested address is not this client's");
       return this.drop('init_reboot_unknown_client', m.info);
     }
 
     if (req.ciaddr !== 0) {
       // RENEWING (unicast) or REBINDING (broadcast): extend the binding named by ciaddr (§4.3.2 "SHOULD check").
       const lease = this.table.recordAt(req.ciaddr);
-      if (lease && lease.clientKey === m.clientKey && lease.state !== 'declined' && this.table.isAvailable(req.ciaddr, pool, m.clientKey, m.mac, now)) {
+      if (
+        lease &&
+        lease.clientKey === m.clientKey &&
+        lease.state !== 'declined' &&
+        this.table.isAvailable(req.ciaddr, pool, m.clientKey, m.mac, now)
+      ) {
         return this.ack(m, pool, req.ciaddr);
       }
       if (this.deps.config.authoritative && (cidrContains(pool.cidr, req.ciaddr) || lease)) return this.nak(m, 'no binding for ciaddr');
@@ -393,7 +396,10 @@ export class DhcpServer {
     const rec = this.table.recordAt(ip);
     const ours = this.table.offeredTo(m.clientKey, now) === ip || rec?.clientKey === m.clientKey;
     if (!ours) return this.drop('decline_not_ours', m.info, { ip: intToIp(ip) });
-    this.log.warn({ ip: intToIp(ip), mac: m.mac, quarantineSeconds: this.deps.config.declineQuarantineSeconds }, 'client declined address: in use on the network, quarantined');
+    this.log.warn(
+      { ip: intToIp(ip), mac: m.mac, quarantineSeconds: this.deps.config.declineQuarantineSeconds },
+      'client declined address: in use on the network, quarantined',
+    );
     this.persist([this.table.decline(m.clientKey, m.mac, ip, this.deps.config.declineQuarantineSeconds * 1000, now)]);
     this.scheduleFlush();
   }
@@ -409,7 +415,7 @@ export class DhcpServer {
 
   private onInform(m: Incoming): void {
     if (m.req.ciaddr === 0) return this.drop('inform_without_ciaddr', m.info);
-    const pool = m.req.giaddr ? this.table.poolFor(m.req.giaddr) : this.table.poolFor(m.req.ciaddr) ?? this.lanPool;
+    const pool = m.req.giaddr ? this.table.poolFor(m.req.giaddr) : (this.table.poolFor(m.req.ciaddr) ?? this.lanPool);
     const reply = this.reply(m, MessageType.ACK, { yiaddr: 0, pool, lease: false });
     this.send(m, reply, false);
   }
@@ -553,7 +559,7 @@ export class DhcpServer {
       maxMessageSize: optU16(m.req, Opt.MAX_MESSAGE_SIZE),
       hardLimit: isHttpBoot ? HTTP_BOOT_REPLY_LIMIT : undefined,
     });
-    if (dropped.length) this.log.warn({ dropped, mac: m.mac }, 'dhcp reply options did not fit the client\'s size limit');
+    if (dropped.length) this.log.warn({ dropped, mac: m.mac }, "dhcp reply options did not fit the client's size limit");
     const type = messageTypeName[reply.options.get(Opt.MESSAGE_TYPE)![0]!] ?? 'UNKNOWN';
     if (m.socket.send(bytes, dest.address, dest.port)) this.deps.metrics.packetsOut.labels(type).inc();
     else this.deps.metrics.drops.inc({ reason: 'send_failed' });
@@ -608,4 +614,3 @@ export class DhcpServer {
     if (this.deps.onLeaseCommitted) for (const r of records) if (r.state === 'bound') this.deps.onLeaseCommitted(r);
   }
 }
-

@@ -24,7 +24,7 @@ export function createStarvationMetrics(registry: Registry) {
     }),
     chaddrMismatches: new Counter({
       name: 'bootgate_dhcp_chaddr_mismatches_total',
-      help: 'Directly attached DHCP requests whose chaddr differs from the frame\'s Ethernet source, by source',
+      help: "Directly attached DHCP requests whose chaddr differs from the frame's Ethernet source, by source",
       labelNames: ['source'],
       registers: [registry],
     }),
@@ -66,7 +66,15 @@ export interface PoolPressure {
 export interface StarvationStatus {
   pools: PoolPressure[];
   /** sources with refusals, most refused first */
-  sources: Array<{ source: string; refusals: number; offers: number; bindings: number; lastReason?: StarvationRefusal; lastMac?: string; lastAt?: string }>;
+  sources: Array<{
+    source: string;
+    refusals: number;
+    offers: number;
+    bindings: number;
+    lastReason?: StarvationRefusal;
+    lastMac?: string;
+    lastAt?: string;
+  }>;
 }
 
 /**
@@ -181,7 +189,11 @@ export class StarvationGuard {
     const was = cached?.value.underPressure ?? false;
     if (value.underPressure !== was) {
       const top = this.topSource();
-      if (value.underPressure) this.log.warn({ subnet: pool.name, used, size: u.size, topSource: top }, 'dhcp pool under pressure: offers to unknown clients are held briefly');
+      if (value.underPressure)
+        this.log.warn(
+          { subnet: pool.name, used, size: u.size, topSource: top },
+          'dhcp pool under pressure: offers to unknown clients are held briefly',
+        );
       else this.log.info({ subnet: pool.name, used, size: u.size }, 'dhcp pool pressure relieved');
     }
     this.pressureCache.set(pool, { at: now, value });
@@ -194,7 +206,8 @@ export class StarvationGuard {
   sweep(pools: readonly Pool[]): void {
     const now = this.clock();
     for (const [source, l] of this.sources) {
-      if (this.liveOffers(l, now) === 0 && this.liveBindings(l, now) === 0 && now - (l.lastRefusal?.at ?? 0) > 10 * WARN_INTERVAL_MS) this.sources.delete(source);
+      if (this.liveOffers(l, now) === 0 && this.liveBindings(l, now) === 0 && now - (l.lastRefusal?.at ?? 0) > 10 * WARN_INTERVAL_MS)
+        this.sources.delete(source);
     }
     for (const p of pools) {
       this.pressureCache.delete(p);
@@ -209,7 +222,12 @@ export class StarvationGuard {
       .slice(0, 32)
       .map(([source, l]) => {
         const now = this.clock();
-        const s: StarvationStatus['sources'][number] = { source, refusals: l.refusals, offers: this.liveOffers(l, now), bindings: this.liveBindings(l, now) };
+        const s: StarvationStatus['sources'][number] = {
+          source,
+          refusals: l.refusals,
+          offers: this.liveOffers(l, now),
+          bindings: this.liveBindings(l, now),
+        };
         if (l.lastRefusal) {
           s.lastReason = l.lastRefusal.reason;
           s.lastMac = l.lastRefusal.mac;

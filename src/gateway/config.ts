@@ -8,10 +8,14 @@ const allowedNetwork = z.string().superRefine((s, ctx) => {
   try {
     net = parseIpNetwork(s);
   } catch (e) {
-    return void ctx.addIssue({ code: 'custom', message: `must be a network in CIDR form, e.g. 192.168.50.0/24 or fd00:50::/64 (${(e as Error).message})` });
+    return void ctx.addIssue({
+      code: 'custom',
+      message: `must be a network in CIDR form, e.g. 192.168.50.0/24 or fd00:50::/64 (${(e as Error).message})`,
+    });
   }
   for (const forbidden of ['127.0.0.0/8', '0.0.0.0/8', '::1/128', '::/128'].map((c) => parseIpNetwork(c))) {
-    if (networksOverlap(net, forbidden)) ctx.addIssue({ code: 'custom', message: `overlaps ${forbidden.text}: the gateway itself is never an allowed destination` });
+    if (networksOverlap(net, forbidden))
+      ctx.addIssue({ code: 'custom', message: `overlaps ${forbidden.text}: the gateway itself is never an allowed destination` });
   }
 });
 
@@ -19,7 +23,10 @@ const allowedNetwork = z.string().superRefine((s, ctx) => {
 export const gatewayConfigSchema = z.strictObject({
   /** needs interfaces.wan for NAT */
   enabled: z.boolean().default(false),
-  table: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'must be an nftables table name').default('bootgate'),
+  table: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,30}$/, 'must be an nftables table name')
+    .default('bootgate'),
   /** turn on IPv4 forwarding while the gateway runs (and restore it on stop) */
   manageForwarding: z.boolean().default(true),
   listen: ipv4Field.default('0.0.0.0'),

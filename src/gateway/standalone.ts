@@ -81,7 +81,15 @@ const common = { seats, audit, logger, metrics, destinations };
 const explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host, port: ports.explicit, ...timeouts } });
 const transparent = new HttpProxy({ ...common, options: { mode: 'transparent', host, port: ports.http, hostMismatch, ...timeouts } });
 const tlsInt = new TlsInterceptor({ ...common, options: { host, port: ports.tls, hostMismatch, helloTimeoutMs: 10_000, ...timeouts } });
-const portal = new Portal({ logger, options: { host, port: ports.portal, publicUrl: values['portal-url'] ?? `http://127.0.0.1:${ports.portal}/`, message: 'This seat has no open session. Please see the cashier.' } });
+const portal = new Portal({
+  logger,
+  options: {
+    host,
+    port: ports.portal,
+    publicUrl: values['portal-url'] ?? `http://127.0.0.1:${ports.portal}/`,
+    message: 'This seat has no open session. Please see the cashier.',
+  },
+});
 const gate = values['no-nft']
   ? undefined
   : new NftablesGate({

@@ -4,9 +4,9 @@ import { sep } from 'node:path';
 /** Why a request path was refused (metric reason labels; tests assert these). */
 export type PathRefusal = 'bad_encoding' | 'control_char' | 'backslash' | 'dot_segment' | 'symlink_escape';
 
-export type BootPathResult = { ok: true; realPath: string; relPath: string } | { ok: false; status: 400 | 403 | 404; reason: PathRefusal | 'not_found' };
+export type BootPathResult =
+  { ok: true; realPath: string; relPath: string } | { ok: false; status: 400 | 403 | 404; reason: PathRefusal | 'not_found' };
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**

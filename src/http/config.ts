@@ -11,15 +11,25 @@ export const httpConfigSchema = z.strictObject({
   /** base URL written into iPXE scripts; default: the address and port the terminal connected to */
   publicBaseUrl: z.string().url().optional(),
   /** read size for streamed files */
-  readChunkBytes: z.int().min(4096).max(64 << 20).default(1 << 20),
+  readChunkBytes: z
+    .int()
+    .min(4096)
+    .max(64 << 20)
+    .default(1 << 20),
   /** buffers per streamed transfer */
   readBuffers: z.int().min(1).max(64).default(4),
   /** large files go from the page cache to the socket with sendfile(2) (false: read + write through buffers) */
   sendfile: z.boolean().default(true),
   /** files up to this size are served from memory */
-  smallFileBytes: z.int().min(0).default(64 << 10),
+  smallFileBytes: z
+    .int()
+    .min(0)
+    .default(64 << 10),
   /** memory for cached small files */
-  cacheBytes: z.int().min(0).default(64 << 20),
+  cacheBytes: z
+    .int()
+    .min(0)
+    .default(64 << 20),
   /** cached small files are re-checked on disk this often */
   revalidateMs: z.int().min(0).default(1000),
   /** extra processes sharing the listener for boot files (0: all in the main process) */

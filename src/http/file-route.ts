@@ -40,7 +40,13 @@ export function isFileRequest(req: IncomingMessage): boolean {
 }
 
 /** Serves one boot-file request and accounts for it. */
-export async function serveFileRequest(files: BootFileServer, req: IncomingMessage, res: ServerResponse, now: () => number, sink: RequestSink): Promise<void> {
+export async function serveFileRequest(
+  files: BootFileServer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  now: () => number,
+  sink: RequestSink,
+): Promise<void> {
   const out = await files.serve(req, res, splitTarget(req.url).path, now());
   sink.count('file', out.status, out.bytes);
   if (out.refused) sink.refused(out.refused);

@@ -302,7 +302,14 @@ export class BootFileServer {
     return size <= free;
   }
 
-  private send(req: IncomingMessage, res: ServerResponse, relPath: string, m: Meta, data: Buffer | undefined, fh: FileHandle | undefined): Promise<FileOutcome> {
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    relPath: string,
+    m: Meta,
+    data: Buffer | undefined,
+    fh: FileHandle | undefined,
+  ): Promise<FileOutcome> {
     const release = (): void => {
       if (fh) void fh.close().catch(() => undefined);
     };
@@ -311,7 +318,8 @@ export class BootFileServer {
     // Conditional requests (RFC 9110 §13.2.2 order): If-None-Match, else If-Modified-Since → 304.
     const inm = req.headers['if-none-match'];
     const ims = req.headers['if-modified-since'];
-    const notModified = inm !== undefined ? noneMatch(inm, m.etag) : ims !== undefined && !Number.isNaN(Date.parse(ims)) && m.mtimeMs <= Date.parse(ims);
+    const notModified =
+      inm !== undefined ? noneMatch(inm, m.etag) : ims !== undefined && !Number.isNaN(Date.parse(ims)) && m.mtimeMs <= Date.parse(ims);
     if (notModified) {
       release();
       res.writeHead(304, base).end();
@@ -348,7 +356,8 @@ export class BootFileServer {
       });
     }
     // Stream from the fd, never the whole file in memory: sendfile(2) when possible, else pump()
-    const body = (this.opts.sendfile && sendfileBody(fh!, res, start, end)) || pump(fh!, res, start, end, this.opts.readChunkBytes, this.opts.readBuffers);
+    const body =
+      (this.opts.sendfile && sendfileBody(fh!, res, start, end)) || pump(fh!, res, start, end, this.opts.readChunkBytes, this.opts.readBuffers);
     return body.then((sent) => {
       void fh!.close().catch(() => undefined);
       const completed = sent === length && res.writableFinished;

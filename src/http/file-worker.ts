@@ -58,7 +58,15 @@ function main(): void {
     pending.set(id, res);
     res.on('close', () => pending.delete(id));
     req.resume(); // bodies are not used by these routes
-    send({ t: 'req', id, method: req.method ?? 'GET', url: req.url ?? '/', clientIp: clientIpOf(req), localAddress: req.socket.localAddress ?? '', localPort: req.socket.localPort ?? 0 });
+    send({
+      t: 'req',
+      id,
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      clientIp: clientIpOf(req),
+      localAddress: req.socket.localAddress ?? '',
+      localPort: req.socket.localPort ?? 0,
+    });
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {

@@ -12,11 +12,7 @@ import { macHyphens, type Mac } from '../terminal/mac.ts';
 import { IMAGE_NAME_RULE, INITIATOR_IQN_PREFIX, initiatorIqn, isImageName, targetIqn, targetIqnPrefix } from '../terminal/iqn.ts';
 
 /** A boot profile from config `profiles.<name>` (ARCHITECTURE.md contracts). */
-export type BootProfile =
-  | { kernel: string; initrd?: readonly string[]; cmdline?: string }
-  | { sanboot: string }
-  | { chain: string }
-  | { exit: true };
+export type BootProfile = { kernel: string; initrd?: readonly string[]; cmdline?: string } | { sanboot: string } | { chain: string } | { exit: true };
 
 /** Why a script could not be rendered (stable codes; tests assert these). */
 export const ScriptErrorCodes = {
@@ -56,7 +52,6 @@ export interface ScriptContext {
 }
 
 // C0 controls, DEL; also the Unicode line/paragraph separators for good measure.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/;
 const WHITESPACE = /\s/;
 /** `${name}` or `${name:type}` as iPXE settings are written (net0/mac, mac:hexhyp, serial:uristring, ...). */
@@ -166,7 +161,8 @@ export function renderIpxeScript(profileName: string, profile: BootProfile, ctx:
     lines.push('boot');
   } else if ('sanboot' in profile) {
     // the same names the overlay provider accepts (terminal/iqn.ts): isolation depends on the two agreeing
-    if (!isImageName(profile.sanboot)) throw new ScriptError('SCRIPT_BAD_IMAGE', `image name ${JSON.stringify(profile.sanboot)} is not ${IMAGE_NAME_RULE}`);
+    if (!isImageName(profile.sanboot))
+      throw new ScriptError('SCRIPT_BAD_IMAGE', `image name ${JSON.stringify(profile.sanboot)} is not ${IMAGE_NAME_RULE}`);
     const iqn = ctx.mac !== undefined ? targetIqn(profile.sanboot, ctx.mac) : targetIqnPrefix(profile.sanboot) + CLIENT_MAC;
     const host = token('iSCSI host', ctx.iscsiHost.includes(':') ? `[${ctx.iscsiHost}]` : ctx.iscsiHost);
     const port = ctx.iscsiPort === 3260 ? '' : String(ctx.iscsiPort);

@@ -3,10 +3,7 @@
  * Only a single byte range is honoured; several ranges, or a header we cannot parse, are answered with the
  * whole file (a server MAY ignore Range, §14.2), which is all iPXE's httpblock needs (PROTOCOLS.md H2).
  */
-export type RangeResult =
-  | { kind: 'none' }
-  | { kind: 'range'; start: number; end: number }
-  | { kind: 'unsatisfiable' };
+export type RangeResult = { kind: 'none' } | { kind: 'range'; start: number; end: number } | { kind: 'unsatisfiable' };
 
 const SINGLE = /^bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*$/i;
 

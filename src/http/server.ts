@@ -62,7 +62,15 @@ export class HttpBootServer {
     this.log = deps.logger;
     this.clock = deps.clock ?? Date.now;
     const c = deps.config;
-    this.fileOptions = { root: c.root, readChunkBytes: c.readChunkBytes, readBuffers: c.readBuffers, sendfile: c.sendfile, smallFileBytes: c.smallFileBytes, cacheBytes: c.cacheBytes, revalidateMs: c.revalidateMs };
+    this.fileOptions = {
+      root: c.root,
+      readChunkBytes: c.readChunkBytes,
+      readBuffers: c.readBuffers,
+      sendfile: c.sendfile,
+      smallFileBytes: c.smallFileBytes,
+      cacheBytes: c.cacheBytes,
+      revalidateMs: c.revalidateMs,
+    };
     this.files = new BootFileServer(this.fileOptions);
     this.app = this.buildApp();
   }
@@ -121,7 +129,14 @@ export class HttpBootServer {
     });
     this.server = server;
     if (this.deps.config.workers > 0) {
-      this.pool = new WorkerPool({ count: this.deps.config.workers, maxConnectionsPerClient: this.deps.config.maxConnectionsPerClient, files: this.fileOptions, logger: this.log, sink: this.sink, relay: (r) => this.relayed(r) });
+      this.pool = new WorkerPool({
+        count: this.deps.config.workers,
+        maxConnectionsPerClient: this.deps.config.maxConnectionsPerClient,
+        files: this.fileOptions,
+        logger: this.log,
+        sink: this.sink,
+        relay: (r) => this.relayed(r),
+      });
       try {
         await this.pool.start(server);
       } catch (err) {
@@ -129,7 +144,10 @@ export class HttpBootServer {
         throw err;
       }
     }
-    this.log.info({ listen: this.deps.config.listen, port: this.port, root: this.deps.config.root, workers: this.deps.config.workers }, 'http boot server listening');
+    this.log.info(
+      { listen: this.deps.config.listen, port: this.port, root: this.deps.config.root, workers: this.deps.config.workers },
+      'http boot server listening',
+    );
   }
 
   /** PIDs of the worker processes sharing the listener (empty with `workers: 0`). */
@@ -182,7 +200,13 @@ export class HttpBootServer {
   }
 
   private fromExpress(req: Request): RelayedRequest {
-    return { method: req.method, url: req.url, clientIp: clientIpOf(req), localAddress: req.socket.localAddress ?? '', localPort: req.socket.localPort ?? 0 };
+    return {
+      method: req.method,
+      url: req.url,
+      clientIp: clientIpOf(req),
+      localAddress: req.socket.localAddress ?? '',
+      localPort: req.socket.localPort ?? 0,
+    };
   }
 
   /** A worker's `/boot.ipxe` or `/booted` request, answered here where the policy and timeline live. */
@@ -235,7 +259,10 @@ export class HttpBootServer {
     const e: BootEvent = { clientIp: r.clientIp, kind: 'script', path: '/boot.ipxe', at: this.clock() };
     if (mac) e.mac = mac;
     this.sink.event(e);
-    const reply: WireReply = { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(buf.length), 'Cache-Control': 'no-store' } };
+    const reply: WireReply = {
+      status: 200,
+      headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(buf.length), 'Cache-Control': 'no-store' },
+    };
     if (!head) reply.body = buf;
     return reply;
   }

@@ -76,7 +76,11 @@ export class WorkerPool {
               reply = this.deps.relay(m);
             } catch (err) {
               log.warn({ err, url: m.url }, 'relayed request failed');
-              reply = { status: 500, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '15' }, body: Buffer.from('internal error\n') };
+              reply = {
+                status: 500,
+                headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '15' },
+                body: Buffer.from('internal error\n'),
+              };
             }
             if (child.connected) child.send({ t: 'reply', id: m.id, reply } satisfies ToWorker);
             break;

@@ -8,10 +8,7 @@ export interface WireReply {
 }
 
 export type ToWorker =
-  | { t: 'init'; files: object }
-  | { t: 'listen'; maxConnectionsPerClient: number }
-  | { t: 'reply'; id: number; reply: WireReply }
-  | { t: 'stop' };
+  { t: 'init'; files: object } | { t: 'listen'; maxConnectionsPerClient: number } | { t: 'reply'; id: number; reply: WireReply } | { t: 'stop' };
 
 export type ToParent =
   | { t: 'ready' }

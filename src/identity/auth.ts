@@ -20,7 +20,9 @@ export function tokenHash(token: string): string {
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
 
 function scryptAsync(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(password, salt, keylen, { N, r, p, maxmem: 64 * 1024 * 1024 }, (e, k) => (e ? reject(e) : resolve(k))));
+  return new Promise((resolve, reject) =>
+    scrypt(password, salt, keylen, { N, r, p, maxmem: 64 * 1024 * 1024 }, (e, k) => (e ? reject(e) : resolve(k))),
+  );
 }
 
 /** scrypt$N$r$p$salt$hash (salt and hash base64). */
@@ -54,6 +56,7 @@ export function ensureAdminToken(repo: IdentityRepository, keysDir: string, now 
     chmodSync(file, 0o600);
   }
   const hash = tokenHash(token);
-  if (!repo.tokenByHash(hash)) repo.insertToken({ id: randomUUID(), name: 'bootstrap-admin', role: 'admin' satisfies Role, tokenHash: hash, createdAt: now });
+  if (!repo.tokenByHash(hash))
+    repo.insertToken({ id: randomUUID(), name: 'bootstrap-admin', role: 'admin' satisfies Role, tokenHash: hash, createdAt: now });
   return token;
 }

@@ -89,7 +89,10 @@ export class IdentityService {
     return this.deps.repo.recentSessions(limit);
   }
 
-  addUser(actor: string, u: { name: string; docType: string; docNumber: string; docCountry?: string | null; member?: boolean; balanceMinor?: number }): Promise<UserRecord> {
+  addUser(
+    actor: string,
+    u: { name: string; docType: string; docNumber: string; docCountry?: string | null; member?: boolean; balanceMinor?: number },
+  ): Promise<UserRecord> {
     const user: UserRecord = {
       id: randomUUID(),
       name: u.name,
@@ -102,7 +105,10 @@ export class IdentityService {
     };
     return this.change(() => {
       this.deps.repo.insertUser(user);
-      return { result: user, record: this.admin(actor, 'user.add', user.id, { member: user.member, balanceMinor: user.balanceMinor }, identityOf(user)) };
+      return {
+        result: user,
+        record: this.admin(actor, 'user.add', user.id, { member: user.member, balanceMinor: user.balanceMinor }, identityOf(user)),
+      };
     });
   }
 
@@ -125,7 +131,8 @@ export class IdentityService {
     const seat: SeatRecord = { name: s.name, mac, group: s.group ?? 'default', createdAt: this.clock() };
     return this.change(() => {
       if (!this.deps.repo.group(seat.group)) throw new IdentityError('SEAT_GROUP_NOT_FOUND', `no seat group ${seat.group}`);
-      if (this.deps.repo.seat(seat.name) || this.deps.repo.seatByMac(mac)) throw new IdentityError('SEAT_EXISTS', `seat ${seat.name} or MAC ${mac} exists`);
+      if (this.deps.repo.seat(seat.name) || this.deps.repo.seatByMac(mac))
+        throw new IdentityError('SEAT_EXISTS', `seat ${seat.name} or MAC ${mac} exists`);
       this.deps.repo.insertSeat(seat);
       return { result: seat, record: this.admin(actor, 'seat.add', seat.name, { group: seat.group }, { seat: seat.name, mac }) };
     });
@@ -148,12 +155,25 @@ export class IdentityService {
       const busy = this.deps.repo.openSessionAt(seat.name);
       if (busy) throw new IdentityError('SEAT_BUSY', `seat ${seat.name} has open session ${busy.id}`);
       const rate = this.deps.repo.group(seat.group)?.rateMinorPerHour ?? 0;
-      this.deps.repo.insertSession({ id: randomUUID(), userId: user.id, seat: seat.name, openedAt: this.clock(), openedBy: actor, rateMinorPerHour: rate });
+      this.deps.repo.insertSession({
+        id: randomUUID(),
+        userId: user.id,
+        seat: seat.name,
+        openedAt: this.clock(),
+        openedBy: actor,
+        rateMinorPerHour: rate,
+      });
       const s = this.deps.repo.openSessionAt(seat.name)!;
       change = { type: 'open', session: s, seat, user };
       return {
         result: s,
-        record: this.admin(actor, 'session.open', s.id, { rateMinorPerHour: rate }, { ...identityOf(user), seat: seat.name, mac: seat.mac, sessionId: s.id }),
+        record: this.admin(
+          actor,
+          'session.open',
+          s.id,
+          { rateMinorPerHour: rate },
+          { ...identityOf(user), seat: seat.name, mac: seat.mac, sessionId: s.id },
+        ),
       };
     });
     this.emit(change!);

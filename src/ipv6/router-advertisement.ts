@@ -46,10 +46,13 @@ export function parseIpv6Prefix(s: string): { address: Buffer; length: number } 
   if (length !== 64) throw new RangeError(`SLAAC needs a /64 prefix: ${s}`);
   const [head, tail, extra] = m[1]!.split('::');
   if (extra !== undefined) throw new RangeError(`not an IPv6 prefix: ${s}`);
-  const groups = (x: string | undefined): number[] => (x ? x.split(':').map((g) => {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw new RangeError(`not an IPv6 prefix: ${s}`);
-    return parseInt(g, 16);
-  }) : []);
+  const groups = (x: string | undefined): number[] =>
+    x
+      ? x.split(':').map((g) => {
+          if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw new RangeError(`not an IPv6 prefix: ${s}`);
+          return parseInt(g, 16);
+        })
+      : [];
   const h = groups(head);
   const t = groups(tail);
   if (tail === undefined && h.length !== 8) throw new RangeError(`not an IPv6 prefix: ${s}`);

@@ -20,7 +20,10 @@ export const iscsiTargetConfigFields = {
   portalGroupTag: z.int().min(1).max(65535).default(1),
   /** commands in flight per session (CmdSN window) */
   cmdWindow: z.int().min(1).max(1024).default(64),
-  maxWriteBytes: z.int().min(4096).default(32 << 20),
+  maxWriteBytes: z
+    .int()
+    .min(4096)
+    .default(32 << 20),
   maxConnections: z.int().min(1).default(1024),
   /** CHAP per image (optional) */
   chap: z.record(z.string(), chapCredentialsSchema).default({}),

@@ -18,7 +18,20 @@ import { framePdu, PduFramer, type FramedPdu } from './framer.ts';
 import type { IscsiMetrics } from './metrics.ts';
 import { LoginMachine, loginResponseBhs, refusal, type LoginResponse, type LoginResult } from './login.ts';
 import { negotiateKey, outcomeValue, RFC_DEFAULTS, type SessionParams, type TargetPreferences } from './negotiation.ts';
-import { decodeLoginRequest, decodeLun, newBhs, pduCmdSn, pduImmediate, pduItt, pduOpcode, setDataLength, snAdd, snLe, snLt, type LoginRequest } from './pdu.ts';
+import {
+  decodeLoginRequest,
+  decodeLun,
+  newBhs,
+  pduCmdSn,
+  pduImmediate,
+  pduItt,
+  pduOpcode,
+  setDataLength,
+  snAdd,
+  snLe,
+  snLt,
+  type LoginRequest,
+} from './pdu.ts';
 import { planCommand, type ScsiResult } from './scsi.ts';
 import { fixedSense, Senses, type Sense } from './sense.ts';
 import { SessionTable, type Session } from './session.ts';
@@ -220,7 +233,12 @@ export class Connection {
   private send(bhs: Buffer, data?: Buffer): void {
     if (this.phase === 'closed') return;
     setDataLength(bhs, data?.length ?? 0);
-    const pieces = framePdu(bhs, data, this.params.headerDigest && this.phase === 'full-feature', this.params.dataDigest && this.phase === 'full-feature');
+    const pieces = framePdu(
+      bhs,
+      data,
+      this.params.headerDigest && this.phase === 'full-feature',
+      this.params.dataDigest && this.phase === 'full-feature',
+    );
     const s = this.deps.socket;
     s.cork();
     for (const p of pieces) s.write(p);
@@ -249,7 +267,8 @@ export class Connection {
       this.deps.metrics.drops.inc({ reason: 'DATA_DIGEST' });
       this.reject(pdu, RejectReason.DATA_DIGEST);
       const task = this.tasks.get(pduItt(pdu));
-      if (task && (op === Op.DATA_OUT || op === Op.SCSI_CMD)) this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.PROTOCOL_CRC_ERROR });
+      if (task && (op === Op.DATA_OUT || op === Op.SCSI_CMD))
+        this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.PROTOCOL_CRC_ERROR });
       return;
     }
     switch (op) {
@@ -403,7 +422,10 @@ export class Connection {
     this.framer.maxDataBytes = this.deps.prefs.maxRecvDataSegmentLength;
     this.deps.metrics.sessions.inc({ type: session.type });
     this.deps.metrics.logins.inc({ result: 'success' });
-    this.log.info({ initiator: login.initiatorName, target, tsih: session.tsih, type: session.type, digests: [this.params.headerDigest, this.params.dataDigest] }, 'session established');
+    this.log.info(
+      { initiator: login.initiatorName, target, tsih: session.tsih, type: session.type, digests: [this.params.headerDigest, this.params.dataDigest] },
+      'session established',
+    );
   }
 
   // ---------------------------------------------------------------- NOP
@@ -416,7 +438,10 @@ export class Connection {
     bhs.writeUInt32BE(itt, 16);
     bhs.writeUInt32BE(RESERVED_TAG, 20);
     this.stamp(bhs, true);
-    const echo = pdu.data.length > this.params.initiatorMaxRecvDataSegmentLength ? pdu.data.subarray(0, this.params.initiatorMaxRecvDataSegmentLength) : pdu.data;
+    const echo =
+      pdu.data.length > this.params.initiatorMaxRecvDataSegmentLength
+        ? pdu.data.subarray(0, this.params.initiatorMaxRecvDataSegmentLength)
+        : pdu.data;
     this.send(bhs, echo.length ? Buffer.from(echo) : undefined);
   }
 
@@ -476,7 +501,10 @@ export class Connection {
   private sendTargets(value: string): TextPairs {
     if (value === 'All') {
       if (this.session?.type !== 'Discovery') return [['SendTargets', 'Reject']];
-      this.pendingTargets = this.deps.provider.listTargets({ initiatorName: this.initiatorName, clientIp: clientAddress(this.deps.socket.remoteAddress) });
+      this.pendingTargets = this.deps.provider.listTargets({
+        initiatorName: this.initiatorName,
+        clientIp: clientAddress(this.deps.socket.remoteAddress),
+      });
       return [];
     }
     const name = value === '' ? this.targetName : value;
@@ -869,7 +897,6 @@ export class Connection {
     this.send(bhs, senseData);
   }
 }
-
 
 export type { Sense };
 export { BHS_LENGTH, OPCODE_NAMES };

@@ -24,7 +24,16 @@ const TABLES: Uint32Array[] = (() => {
 
 /** Continues a CRC32C over `buf[start..end)`; start with crc = 0 (pre/post inversion done inside). */
 export function crc32c(buf: Uint8Array, crc = 0, start = 0, end = buf.length): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+  ];
   let c = ~crc >>> 0;
   let i = start;
   while (i + 8 <= end) {

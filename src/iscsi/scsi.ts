@@ -134,7 +134,8 @@ export function planCommand(cdb: Buffer, device: BlockDevice | undefined, luns: 
       return verify(cdb, d);
     case Opcode.SYNCHRONIZE_CACHE_10:
     case Opcode.SYNCHRONIZE_CACHE_16: {
-      const [lba, n] = op === Opcode.SYNCHRONIZE_CACHE_10 ? [cdb.readUInt32BE(2), cdb.readUInt16BE(7)] : [Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10)];
+      const [lba, n] =
+        op === Opcode.SYNCHRONIZE_CACHE_10 ? [cdb.readUInt32BE(2), cdb.readUInt16BE(7)] : [Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10)];
       if (lba + n > d.blockCount) return fail(Senses.LBA_OUT_OF_RANGE);
       return { kind: 'async', run: async () => ioResult(() => d.flush()) };
     }

@@ -68,7 +68,13 @@ if (values['overlay-image']?.length) {
     logger,
   });
   await manager.start();
-  const binds = new Map((values.bind ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]).map(([m, ip]) => [parseMac(m), ip] as [Mac, string]));
+  const binds = new Map(
+    (values.bind ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => kv.split('=') as [string, string])
+      .map(([m, ip]) => [parseMac(m), ip] as [Mac, string]),
+  );
   provider = new OverlayDeviceProvider({
     manager,
     ipForMac: binds.size ? (mac) => binds.get(mac) : undefined,

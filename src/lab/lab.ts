@@ -58,7 +58,10 @@ export class Lab {
   ensureImages(log: (s: string) => void = () => {}): void {
     if (existsSync(join(this.imagesDir, 'vmlinuz')) && existsSync(join(this.imagesDir, 'initrd.gz'))) return;
     log(`lab: building the demo thin-client OS into ${this.imagesDir} (Debian kernel + busybox initramfs)…\n`);
-    execFileSync('bash', [join(ROOT, 'boot-images/build.sh')], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, BOOTGATE_IMAGES: this.imagesDir } });
+    execFileSync('bash', [join(ROOT, 'boot-images/build.sh')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, BOOTGATE_IMAGES: this.imagesDir },
+    });
   }
 
   private state(): LabState | undefined {
@@ -82,7 +85,13 @@ export class Lab {
       dataDir: join(this.dir, 'data'),
       interfaces: { lan: LAB_BRIDGE },
       log: { level: 'info' },
-      dhcp: { subnet: '10.77.0.0/24', range: { start: '10.77.0.100', end: '10.77.0.199' }, router: LAB_SERVER, dns: [LAB_SERVER], leaseSeconds: 3600 },
+      dhcp: {
+        subnet: '10.77.0.0/24',
+        range: { start: '10.77.0.100', end: '10.77.0.199' },
+        router: LAB_SERVER,
+        dns: [LAB_SERVER],
+        leaseSeconds: 3600,
+      },
       boot: { defaultProfile: 'demo' },
       profiles: {
         demo: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0 quiet bootgate=${bootgate}' },
@@ -124,7 +133,14 @@ export class Lab {
   }
 
   /** Boots one QEMU terminal through bootgate and resolves with its boot timeline once the OS reports in. */
-  async boot(opts: { firmware: Firmware; uefiNetboot?: UefiNetboot; mac: string; tap: string; timeoutMs?: number; log?: (s: string) => void }): Promise<{ seconds: number; boot: BootRecord | undefined; serial: string }> {
+  async boot(opts: {
+    firmware: Firmware;
+    uefiNetboot?: UefiNetboot;
+    mac: string;
+    tap: string;
+    timeoutMs?: number;
+    log?: (s: string) => void;
+  }): Promise<{ seconds: number; boot: BootRecord | undefined; serial: string }> {
     if (!this.isUp()) throw new Error('the lab is not up (run: bootgate lab up)');
     const term = startTerminal({
       ns: this.ns,

@@ -79,7 +79,6 @@ export interface Terminal {
 const DEFAULT_OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const DEFAULT_OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 // CSI / OSC sequences, "ESC c" (reset), ESC followed by one char, and backspaces, as SeaBIOS/iPXE/OVMF emit them.
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?=]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-Z\\-_c]|\x08/g;
 const TAIL_LINES = 25;
 
@@ -94,9 +93,12 @@ export function qemuArgs(opts: TerminalOptions, varsFile?: string): string[] {
   if (opts.firmware === 'uefi') {
     if (varsFile === undefined) throw new Error('uefi firmware needs a copy of the OVMF variable store');
     args.push(
-      '-machine', 'q35',
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${opts.ovmfCode ?? DEFAULT_OVMF_CODE}`,
-      '-drive', `if=pflash,format=raw,unit=1,file=${varsFile}`,
+      '-machine',
+      'q35',
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${opts.ovmfCode ?? DEFAULT_OVMF_CODE}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${varsFile}`,
     );
     // OVMF ignores -boot n; bootindex puts the NIC first. romfile= (empty) leaves the NIC to edk2's own PXE.
     device += ',bootindex=1';

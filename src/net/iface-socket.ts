@@ -56,7 +56,9 @@ export const interfaceSocketFactory: SocketFactory = (spec, onMessage) => {
   const s: DatagramSocket = {
     port: sock.port,
     linkSource: sock.linkSource === true,
-    ...(sock.linkSource && spec.linkSource === 'refuse-mismatch' ? { linkStats: () => (closed ? { refused: 0, sources: [] } : native.linkStats(sock)) } : {}),
+    ...(sock.linkSource && spec.linkSource === 'refuse-mismatch'
+      ? { linkStats: () => (closed ? { refused: 0, sources: [] } : native.linkStats(sock)) }
+      : {}),
     send: (buf, address, port) => !closed && native.send(sock, buf, address, port) === 0,
     setArp: (ip, mac) => !closed && native.setArp(sock, ip, mac) === 0,
     close: () => {

@@ -27,7 +27,10 @@ if (!values['data-dir'] || !values.image?.length || !cmd) {
 }
 const manager = new OverlayManager({
   dataDir: values['data-dir'],
-  settings: overlaySettings({ images: Object.fromEntries(values.image.map((s) => s.split('=') as [string, string])), overlays: { defaultMode: 'keep' } }),
+  settings: overlaySettings({
+    images: Object.fromEntries(values.image.map((s) => s.split('=') as [string, string])),
+    overlays: { defaultMode: 'keep' },
+  }),
   logger: pino({ level: 'silent' }),
 });
 const out = (v: unknown): void => void process.stdout.write(JSON.stringify(v) + '\n');

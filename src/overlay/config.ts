@@ -25,7 +25,10 @@ export const overlayConfigFields = {
       defaultMode: overlayModeSchema.default('discard'),
       terminals: z.record(macField, overlayModeSchema).default({}),
       /** per-terminal overlay bound; default: the disk size */
-      limitBytes: z.int().min(1 << 20).optional(),
+      limitBytes: z
+        .int()
+        .min(1 << 20)
+        .optional(),
     })
     .prefault({}),
 };

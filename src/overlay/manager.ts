@@ -277,8 +277,7 @@ export class OverlayManager {
     const tmp = `${path}.tmp`;
     await copyFile(base.path, tmp, fsc.COPYFILE_FICLONE);
     const disk =
-      live?.disk ??
-      (await OverlayDisk.open({ basePath: base.path, dataPath: join(dir, 'data'), mapPath: join(dir, 'map'), id: `${image}/${m}` }));
+      live?.disk ?? (await OverlayDisk.open({ basePath: base.path, dataPath: join(dir, 'data'), mapPath: join(dir, 'map'), id: `${image}/${m}` }));
     const out = await open(tmp, 'r+');
     try {
       const buf = Buffer.allocUnsafe(256 * 4096);
@@ -319,7 +318,11 @@ export class OverlayManager {
     if (!manifest) throw new OverlayError('IMAGE_UNKNOWN', `unknown image ${image}`);
     const v = manifest.versions.find((x) => x.version === version);
     if (!v) throw new OverlayError('VERSION_UNKNOWN', `${image} has no version ${version}`);
-    if (version === 1 || version === manifest.current || [...this.open.values()].some((o) => o.meta.image === image && o.meta.baseVersion === version)) {
+    if (
+      version === 1 ||
+      version === manifest.current ||
+      [...this.open.values()].some((o) => o.meta.image === image && o.meta.baseVersion === version)
+    ) {
       throw new OverlayError('IN_USE', `${image} v${version} is in use`);
     }
     const next = { ...manifest, versions: manifest.versions.filter((x) => x.version !== version) };

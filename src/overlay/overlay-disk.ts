@@ -91,7 +91,8 @@ export class OverlayDisk implements BlockDevice {
     let valid = false;
     if (st.size >= MAP_HEADER) {
       await map.read(header, 0, MAP_HEADER, 0);
-      valid = header.toString('ascii', 0, 8) === MAP_MAGIC && header.readUInt32BE(8) === GRANULE_BYTES && Number(header.readBigUInt64BE(16)) === granules;
+      valid =
+        header.toString('ascii', 0, 8) === MAP_MAGIC && header.readUInt32BE(8) === GRANULE_BYTES && Number(header.readBigUInt64BE(16)) === granules;
     }
     if (valid) {
       await map.read(Buffer.from(bits.buffer, bits.byteOffset, bits.length), 0, mapBytes, MAP_HEADER);

@@ -72,8 +72,34 @@ export type AuditRow = unknown[];
 
 export function auditRow(r: AuditRecord): AuditRow {
   return [
-    r.seq, r.time, r.kind, r.seat, r.ip, r.mac, r.userId, r.userName, r.docType, r.docNumber, r.docCountry, r.sessionId, r.method, r.host, r.port,
-    r.url, r.sni, r.status, r.bytesUp, r.bytesDown, r.durationMs, r.verdict, r.actor, r.action, r.target, r.detail, r.prevHash, r.hash,
+    r.seq,
+    r.time,
+    r.kind,
+    r.seat,
+    r.ip,
+    r.mac,
+    r.userId,
+    r.userName,
+    r.docType,
+    r.docNumber,
+    r.docCountry,
+    r.sessionId,
+    r.method,
+    r.host,
+    r.port,
+    r.url,
+    r.sni,
+    r.status,
+    r.bytesUp,
+    r.bytesDown,
+    r.durationMs,
+    r.verdict,
+    r.actor,
+    r.action,
+    r.target,
+    r.detail,
+    r.prevHash,
+    r.hash,
   ];
 }
 
@@ -144,7 +170,10 @@ export class AuditRepository {
 
   /** Every row of audit_open, oldest first. */
   openRows(): OpenRow[] {
-    return this.db.prepare<[], { id: number; opened_at: number; input: string }>('SELECT id, opened_at, input FROM audit_open ORDER BY id').all().map((r) => [r.id, r.opened_at, r.input] as OpenRow);
+    return this.db
+      .prepare<[], { id: number; opened_at: number; input: string }>('SELECT id, opened_at, input FROM audit_open ORDER BY id')
+      .all()
+      .map((r) => [r.id, r.opened_at, r.input] as OpenRow);
   }
 
   /** The highest id in audit_open (0 when empty): new ids continue after it. */
@@ -199,12 +228,30 @@ export class AuditRepository {
   *iterate(q: AuditQuery = {}): Generator<AuditRecord> {
     const where: string[] = [];
     const args: Record<string, unknown> = {};
-    if (q.from !== undefined) (where.push('time >= @from'), (args.from = q.from));
-    if (q.to !== undefined) (where.push('time < @to'), (args.to = q.to));
-    if (q.userId !== undefined) (where.push('user_id = @userId'), (args.userId = q.userId));
-    if (q.seat !== undefined) (where.push('seat = @seat'), (args.seat = q.seat));
-    if (q.kind !== undefined) (where.push('kind = @kind'), (args.kind = q.kind));
-    if (q.afterSeq !== undefined) (where.push('seq > @afterSeq'), (args.afterSeq = q.afterSeq));
+    if (q.from !== undefined) {
+      where.push('time >= @from');
+      args.from = q.from;
+    }
+    if (q.to !== undefined) {
+      where.push('time < @to');
+      args.to = q.to;
+    }
+    if (q.userId !== undefined) {
+      where.push('user_id = @userId');
+      args.userId = q.userId;
+    }
+    if (q.seat !== undefined) {
+      where.push('seat = @seat');
+      args.seat = q.seat;
+    }
+    if (q.kind !== undefined) {
+      where.push('kind = @kind');
+      args.kind = q.kind;
+    }
+    if (q.afterSeq !== undefined) {
+      where.push('seq > @afterSeq');
+      args.afterSeq = q.afterSeq;
+    }
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${q.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(q.limit))}` : ''}`;
     for (const r of this.db.prepare<Record<string, unknown>, Row>(sql).iterate(args)) yield fromRow(r);
   }
@@ -237,12 +284,31 @@ export class AuditRepository {
     if (s.throughSeq === 0) return [];
     const q = s.query;
     const where = ['seq > @afterSeq', 'seq <= @throughSeq'];
-    const args: Record<string, unknown> = { afterSeq: Math.max(afterSeq, s.startSeq - 1), throughSeq: s.throughSeq, limit: Math.max(1, Math.floor(limit)) };
-    if (q.from !== undefined) (where.push('time >= @from'), (args.from = q.from));
-    if (q.to !== undefined) (where.push('time < @to'), (args.to = q.to));
-    if (q.userId !== undefined) (where.push('user_id = @userId'), (args.userId = q.userId));
-    if (q.seat !== undefined) (where.push('seat = @seat'), (args.seat = q.seat));
-    if (q.kind !== undefined) (where.push('kind = @kind'), (args.kind = q.kind));
+    const args: Record<string, unknown> = {
+      afterSeq: Math.max(afterSeq, s.startSeq - 1),
+      throughSeq: s.throughSeq,
+      limit: Math.max(1, Math.floor(limit)),
+    };
+    if (q.from !== undefined) {
+      where.push('time >= @from');
+      args.from = q.from;
+    }
+    if (q.to !== undefined) {
+      where.push('time < @to');
+      args.to = q.to;
+    }
+    if (q.userId !== undefined) {
+      where.push('user_id = @userId');
+      args.userId = q.userId;
+    }
+    if (q.seat !== undefined) {
+      where.push('seat = @seat');
+      args.seat = q.seat;
+    }
+    if (q.kind !== undefined) {
+      where.push('kind = @kind');
+      args.kind = q.kind;
+    }
     const sql = `SELECT * FROM audit NOT INDEXED WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`;
     let stmt = this.batchStatements.get(sql);
     if (!stmt) {

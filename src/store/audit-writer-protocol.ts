@@ -6,7 +6,4 @@ export type ToAuditWriter =
   { t: 'write'; id: number; rows: AuditRow[]; opens?: OpenRow[]; closes?: number[] } | { t: 'close' };
 
 /** Audit writer thread → main thread (always an array: one message per turn of the writer). */
-export type FromAuditWriter =
-  | { t: 'ready'; tail: number }
-  | { t: 'done'; id: number; error?: { code: string; message: string } }
-  | { t: 'closed' };
+export type FromAuditWriter = { t: 'ready'; tail: number } | { t: 'done'; id: number; error?: { code: string; message: string } } | { t: 'closed' };

@@ -31,7 +31,13 @@ interface BootRow {
   events: string;
 }
 
-const bootFromRow = (r: BootRow): BootRecord => ({ id: r.id, mac: r.mac, startedAt: r.started_at, stage: r.stage, events: JSON.parse(r.events) as BootEvent[] });
+const bootFromRow = (r: BootRow): BootRecord => ({
+  id: r.id,
+  mac: r.mac,
+  startedAt: r.started_at,
+  stage: r.stage,
+  events: JSON.parse(r.events) as BootEvent[],
+});
 
 /** Terminals and their boot timelines. */
 export class BootRepository {
@@ -51,9 +57,10 @@ export class BootRepository {
     this.insertBoot = db.prepare('INSERT INTO boots (mac, started_at, stage, events) VALUES (?, ?, ?, ?)');
     this.updateBoot = db.prepare('UPDATE boots SET stage = ?, events = ? WHERE id = ?');
     this.latest = db.prepare<[string], BootRow>('SELECT * FROM boots WHERE mac = ? ORDER BY id DESC LIMIT 1');
-    this.terminalsQuery = db.prepare<[], { mac: string; uuid: string | null; firmware: string | null; last_ip: number | null; first_seen: number; last_seen: number }>(
-      'SELECT * FROM terminals ORDER BY mac',
-    );
+    this.terminalsQuery = db.prepare<
+      [],
+      { mac: string; uuid: string | null; firmware: string | null; last_ip: number | null; first_seen: number; last_seen: number }
+    >('SELECT * FROM terminals ORDER BY mac');
     this.bootsOf = db.prepare<[string, number], BootRow>('SELECT * FROM boots WHERE mac = ? ORDER BY id DESC LIMIT ?');
   }
 
@@ -76,7 +83,9 @@ export class BootRepository {
   }
 
   terminals(): TerminalRecord[] {
-    return this.terminalsQuery.all().map((r) => ({ mac: r.mac, uuid: r.uuid, firmware: r.firmware, lastIp: r.last_ip, firstSeen: r.first_seen, lastSeen: r.last_seen }));
+    return this.terminalsQuery
+      .all()
+      .map((r) => ({ mac: r.mac, uuid: r.uuid, firmware: r.firmware, lastIp: r.last_ip, firstSeen: r.first_seen, lastSeen: r.last_seen }));
   }
 
   boots(mac: string, limit = 10): BootRecord[] {

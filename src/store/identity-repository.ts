@@ -97,7 +97,12 @@ const sessionFromRow = (r: SessionRow): SessionRecord => ({
   payment: r.payment,
 });
 
-const seatOf = (r: { name: string; mac: string; group_name: string; created_at: number }): SeatRecord => ({ name: r.name, mac: r.mac as Mac, group: r.group_name, createdAt: r.created_at });
+const seatOf = (r: { name: string; mac: string; group_name: string; created_at: number }): SeatRecord => ({
+  name: r.name,
+  mac: r.mac as Mac,
+  group: r.group_name,
+  createdAt: r.created_at,
+});
 
 /** Users, seats, seat groups, cashier sessions and API principals. */
 export class IdentityRepository {
@@ -116,7 +121,9 @@ export class IdentityRepository {
       seat: db.prepare<[string], { name: string; mac: string; group_name: string; created_at: number }>('SELECT * FROM seats WHERE name = ?'),
       seatByMac: db.prepare<[string], { name: string; mac: string; group_name: string; created_at: number }>('SELECT * FROM seats WHERE mac = ?'),
       seats: db.prepare<[], { name: string; mac: string; group_name: string; created_at: number }>('SELECT * FROM seats ORDER BY name'),
-      upsertGroup: db.prepare('INSERT INTO seat_groups (name, rate_minor_per_hour) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET rate_minor_per_hour = excluded.rate_minor_per_hour'),
+      upsertGroup: db.prepare(
+        'INSERT INTO seat_groups (name, rate_minor_per_hour) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET rate_minor_per_hour = excluded.rate_minor_per_hour',
+      ),
       group: db.prepare<[string], { name: string; rate_minor_per_hour: number }>('SELECT * FROM seat_groups WHERE name = ?'),
       groups: db.prepare<[], { name: string; rate_minor_per_hour: number }>('SELECT * FROM seat_groups ORDER BY name'),
       insertSession: db.prepare(
@@ -134,7 +141,9 @@ export class IdentityRepository {
         'SELECT id, name, role, created_at, revoked_at FROM api_tokens WHERE token_hash = ?',
       ),
       insertOperator: db.prepare('INSERT INTO operators (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)'),
-      operator: db.prepare<[string], { username: string; role: Role; password_hash: string }>('SELECT username, role, password_hash FROM operators WHERE username = ?'),
+      operator: db.prepare<[string], { username: string; role: Role; password_hash: string }>(
+        'SELECT username, role, password_hash FROM operators WHERE username = ?',
+      ),
     };
   }
 

@@ -46,14 +46,16 @@ export class WalSync {
     this.running = true;
     const batch = this.waiting;
     this.waiting = [];
-    this.syncNow().then(
-      () => batch.forEach((w) => w.resolve()),
-      (e: unknown) => batch.forEach((w) => w.reject(e)),
-    ).finally(() => {
-      this.running = false;
-      if (this.waiting.length) this.run();
-      else for (const r of this.idle.splice(0)) r();
-    });
+    this.syncNow()
+      .then(
+        () => batch.forEach((w) => w.resolve()),
+        (e: unknown) => batch.forEach((w) => w.reject(e)),
+      )
+      .finally(() => {
+        this.running = false;
+        if (this.waiting.length) this.run();
+        else for (const r of this.idle.splice(0)) r();
+      });
   }
 
   private async syncNow(): Promise<void> {

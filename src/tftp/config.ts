@@ -19,19 +19,27 @@ export const tftpConfigSchema = z.strictObject({
   /** queued requests beyond this are dropped (the client retries its RRQ) */
   maxQueue: z.int().min(0).max(100_000).default(4096),
   /** in-memory cache of hot files (NBPs, kernels, initrds), LRU by bytes */
-  cacheBytes: z.int().min(0).default(512 * 1024 * 1024),
+  cacheBytes: z
+    .int()
+    .min(0)
+    .default(512 * 1024 * 1024),
   /** files larger than this are never cached; they are read at an offset, a chunk at a time */
-  cacheMaxFileBytes: z.int().min(0).default(128 * 1024 * 1024),
+  cacheMaxFileBytes: z
+    .int()
+    .min(0)
+    .default(128 * 1024 * 1024),
   /** read size for uncached files (rounded up to hold at least one window) */
-  readChunkBytes: z.int().min(4096).max(64 * 1024 * 1024).default(256 * 1024),
+  readChunkBytes: z
+    .int()
+    .min(4096)
+    .max(64 * 1024 * 1024)
+    .default(256 * 1024),
   /**
    * who sends the DATA of cached files: 'native' = the addon's C data path (one JS call per transfer, not per
    * datagram); 'js' = src/tftp/transfer.ts. Files read from disk always use the JS path (async reads).
    */
   dataPath: z.enum(['native', 'js']).default('native'),
   /** RRQs per second per source IP (token bucket) */
-  rateLimit: z
-    .strictObject({ perSourcePerSecond: z.number().positive().default(20), burst: z.int().min(1).default(100) })
-    .prefault({}),
+  rateLimit: z.strictObject({ perSourcePerSecond: z.number().positive().default(20), burst: z.int().min(1).default(100) }).prefault({}),
 });
 export type TftpConfig = z.output<typeof tftpConfigSchema>;

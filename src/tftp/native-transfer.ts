@@ -37,10 +37,7 @@ interface NativeResult {
 }
 
 interface TftpEngine {
-  tftpSend(
-    o: Omit<NativeTransferParams, 'onSent' | 'onStray' | 'onEnd'>,
-    onEnd: (r: NativeResult) => void,
-  ): { port: number; handle: object };
+  tftpSend(o: Omit<NativeTransferParams, 'onSent' | 'onStray' | 'onEnd'>, onEnd: (r: NativeResult) => void): { port: number; handle: object };
   tftpAbort(handle: object): void;
   tftpProgress(handle: object): { bytesSent: number; retransmits: number } | undefined;
 }

@@ -2,9 +2,7 @@ import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, sep } from 'node:path';
 import { TftpErrorCode } from './constants.ts';
 
-export type PathResult =
-  | { ok: true; /** path relative to the root, '/'-separated */ relPath: string }
-  | { ok: false; code: number; reason: string };
+export type PathResult = { ok: true; /** path relative to the root, '/'-separated */ relPath: string } | { ok: false; code: number; reason: string };
 
 const refuse = (code: number, reason: string): PathResult => ({ ok: false, code, reason });
 
@@ -15,7 +13,6 @@ const refuse = (code: number, reason: string): PathResult => ({ ok: false, code,
  */
 export function normalizeTftpPath(requested: string): PathResult {
   // control characters include NUL (which the codec cannot deliver inside a string, but a caller might)
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(requested)) return refuse(TftpErrorCode.ACCESS_VIOLATION, 'control_character');
   const parts: string[] = [];
   for (const c of requested.replaceAll('\\', '/').split('/')) {

@@ -174,7 +174,8 @@ export class TftpServer {
     if (this.active.has(key) || this.queuedKeys.has(key)) return this.drop('duplicate_request', info);
     if (!this.limiter.allow(info.address, this.clock())) return this.drop('rate_limited', info);
     if (pkt.op === Op.WRQ) return this.refuse(info, TftpErrorCode.ACCESS_VIOLATION, 'read-only server', 'write_request');
-    if (!(MODES as readonly string[]).includes(pkt.mode)) return this.refuse(info, TftpErrorCode.ILLEGAL_OPERATION, `unsupported mode ${pkt.mode}`, 'bad_mode');
+    if (!(MODES as readonly string[]).includes(pkt.mode))
+      return this.refuse(info, TftpErrorCode.ILLEGAL_OPERATION, `unsupported mode ${pkt.mode}`, 'bad_mode');
     const p: Pending = { key, req: pkt, info };
     if (this.active.size < this.deps.config.maxTransfers) return this.begin(p);
     if (this.queue.length >= this.deps.config.maxQueue) return this.drop('queue_full', info);
@@ -213,7 +214,12 @@ export class TftpServer {
     const abs = resolved.absPath;
     const st = await stat(abs).catch(() => undefined);
     if (!st || !st.isFile()) {
-      this.refuse(info, st ? TftpErrorCode.ACCESS_VIOLATION : TftpErrorCode.FILE_NOT_FOUND, st ? 'Not a file' : 'File not found', st ? 'not_a_file' : 'not_found');
+      this.refuse(
+        info,
+        st ? TftpErrorCode.ACCESS_VIOLATION : TftpErrorCode.FILE_NOT_FOUND,
+        st ? 'Not a file' : 'File not found',
+        st ? 'not_a_file' : 'not_found',
+      );
       return this.release(p.key);
     }
     const mode = req.mode as TransferMode;
@@ -222,7 +228,8 @@ export class TftpServer {
       source = await this.openSource(abs, st, mode);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'NETASCII_TOO_LARGE') this.refuse(info, TftpErrorCode.ILLEGAL_OPERATION, 'netascii only for small files; use octet', 'netascii_too_large');
+      if (err.code === 'NETASCII_TOO_LARGE')
+        this.refuse(info, TftpErrorCode.ILLEGAL_OPERATION, 'netascii only for small files; use octet', 'netascii_too_large');
       else this.refuse(info, TftpErrorCode.ACCESS_VIOLATION, 'Access violation', 'unreadable');
       return this.release(p.key);
     }
@@ -258,7 +265,10 @@ export class TftpServer {
       this.active.set(p.key, native);
       m.started.inc({ path: 'native' });
       if (this.log.isLevelEnabled('debug'))
-        this.log.debug({ peer: p.key, path: resolved.relPath, size: source.size, tid: native.port, oack: Object.fromEntries(n.oack) }, 'tftp transfer started (native data path)');
+        this.log.debug(
+          { peer: p.key, path: resolved.relPath, size: source.size, tid: native.port, oack: Object.fromEntries(n.oack) },
+          'tftp transfer started (native data path)',
+        );
       return;
     }
     let transfer: Transfer | undefined;
@@ -298,7 +308,10 @@ export class TftpServer {
     this.active.set(p.key, transfer);
     m.started.inc({ path: 'js' });
     if (this.log.isLevelEnabled('debug'))
-      this.log.debug({ peer: p.key, path: resolved.relPath, size: source.size, tid: socket.port, oack: Object.fromEntries(n.oack) }, 'tftp transfer started');
+      this.log.debug(
+        { peer: p.key, path: resolved.relPath, size: source.size, tid: socket.port, oack: Object.fromEntries(n.oack) },
+        'tftp transfer started',
+      );
     transfer.start();
   }
 

@@ -10,8 +10,7 @@ export interface TransferSocket {
 }
 
 export type TransferEnd =
-  | { ok: true; confirmed: boolean }
-  | { ok: false; reason: 'timeout' | 'client_error' | 'read_error' | 'stopped'; detail?: string };
+  { ok: true; confirmed: boolean } | { ok: false; reason: 'timeout' | 'client_error' | 'read_error' | 'stopped'; detail?: string };
 
 export interface TransferParams {
   clientAddress: string;
@@ -147,8 +146,7 @@ export class Transfer {
     if (++this.tries > this.p.retries) {
       // every block but the last is confirmed and only the last one's ACK is missing: the client most likely has
       // the file (dnsmasq tolerates this, T5). With an unacknowledged window of several blocks it may not: timeout.
-      if (!this.awaitingOack && this.sent === this.lastBlock && this.acked === this.lastBlock - 1)
-        return this.finish({ ok: true, confirmed: false });
+      if (!this.awaitingOack && this.sent === this.lastBlock && this.acked === this.lastBlock - 1) return this.finish({ ok: true, confirmed: false });
       return this.finish({ ok: false, reason: 'timeout' });
     }
     if (this.awaitingOack) {

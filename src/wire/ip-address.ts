@@ -145,7 +145,7 @@ export function formatIp(a: IpAddress): string {
   // RFC 5952 §4.2.3: the longest run of two or more zero groups (the first if tied) becomes "::"
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

@@ -53,10 +53,9 @@ export function parseCidr(s: string): Cidr {
 }
 
 export function cidrContains(c: Cidr, ip: number): boolean {
-  return ((ip & c.mask) >>> 0) === c.network;
+  return (ip & c.mask) >>> 0 === c.network;
 }
 
 export function broadcastOf(c: Cidr): number {
   return (c.network | (~c.mask >>> 0)) >>> 0;
 }
-

@@ -119,7 +119,8 @@ describe('demo thin-client OS netboots in QEMU (stand-in dnsmasq + python http.s
   const ips = new Map<string, string>();
 
   before(async () => {
-    execFileSync('bash', [join(ROOT, 'boot-images/build-sandisk.sh')], { // runs build.sh first
+    execFileSync('bash', [join(ROOT, 'boot-images/build-sandisk.sh')], {
+      // runs build.sh first
       env: { ...process.env, BOOTGATE_IMAGES: IMAGES },
       stdio: ['ignore', 'pipe', 'inherit'],
       timeout: 600_000,
@@ -148,7 +149,8 @@ describe('demo thin-client OS netboots in QEMU (stand-in dnsmasq + python http.s
     assert.equal(dnsmasq.exitCode, null, `dnsmasq exited: ${dnsmasqOut.out}`);
 
     lab.spawnIn(lab.server, 'tgtd', ['-f', '-C', TGT_CONTROL_PORT, '--iscsi', `portal=${SERVER_IP}:3260`]);
-    const tgtadm = (...args: string[]): string => execFileSync('tgtadm', ['-C', TGT_CONTROL_PORT, '--lld', 'iscsi', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const tgtadm = (...args: string[]): string =>
+      execFileSync('tgtadm', ['-C', TGT_CONTROL_PORT, '--lld', 'iscsi', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     for (let i = 0; ; i++) {
       try {
         tgtadm('--op', 'show', '--mode', 'sys');

@@ -39,13 +39,27 @@ describe('e2e: QEMU terminals netboot through bootgate', () => {
     const r = await lab.boot({ firmware: 'uefi', uefiNetboot: 'edk2-pxe', mac: '52:54:00:e2:00:02', tap: 'tape2e2' });
     assert.match(r.serial, /BOOTGATE-TERMINAL-BOOTED mac=52:54:00:e2:00:02/);
     assert.equal(r.boot?.stage, 'booted');
-    assert.deepEqual(stagesOf(r.boot), ['dhcp-offered', 'dhcp-acked', 'nbp', 'ipxe-dhcp-offered', 'ipxe-dhcp-acked', 'script', 'kernel', 'initrd', 'booted']);
+    assert.deepEqual(stagesOf(r.boot), [
+      'dhcp-offered',
+      'dhcp-acked',
+      'nbp',
+      'ipxe-dhcp-offered',
+      'ipxe-dhcp-acked',
+      'script',
+      'kernel',
+      'initrd',
+      'booted',
+    ]);
   });
 
   it('the timelines are served by the API and printed by `bootgate terminals`', () => {
     const token = readFileSync(join(dir, 'data/keys/admin.token'), 'utf8').trim();
     const api = JSON.parse(
-      execFileSync('ip', ['netns', 'exec', 'bge2e', 'curl', '-sf', '-H', `authorization: Bearer ${token}`, 'http://127.0.0.1:8443/api/v1/terminals'], { encoding: 'utf8' }),
+      execFileSync(
+        'ip',
+        ['netns', 'exec', 'bge2e', 'curl', '-sf', '-H', `authorization: Bearer ${token}`, 'http://127.0.0.1:8443/api/v1/terminals'],
+        { encoding: 'utf8' },
+      ),
     ) as Array<{
       mac: string;
       firmware: string;

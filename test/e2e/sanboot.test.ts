@@ -28,7 +28,10 @@ describe('e2e: iSCSI sanboot through bootgate', () => {
   before(async () => {
     lab.ensureImages();
     if (!existsSync(join(images, 'sandisk-bios.img'))) {
-      const b = spawnSync('bash', [join(ROOT, 'boot-images/build-sandisk.sh'), 'bios'], { encoding: 'utf8', env: { ...process.env, BOOTGATE_IMAGES: images } });
+      const b = spawnSync('bash', [join(ROOT, 'boot-images/build-sandisk.sh'), 'bios'], {
+        encoding: 'utf8',
+        env: { ...process.env, BOOTGATE_IMAGES: images },
+      });
       assert.equal(b.status, 0, b.stderr);
     }
     await lab.up();

@@ -53,8 +53,21 @@ describe('DHCP codec under fast-check', () => {
         const chaddr = Buffer.alloc(16);
         chaddr.writeUInt32BE(xid);
         const p: DhcpPacket = {
-          op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: 0, ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: 0,
-          chaddr, sname: '', file: '', options: new Map(opts.map(([c, d]) => [c, Buffer.from(d)])),
+          op: 1,
+          htype: 1,
+          hlen: 6,
+          hops: 0,
+          xid,
+          secs: 0,
+          flags: 0,
+          ciaddr: 0,
+          yiaddr: 0,
+          siaddr: 0,
+          giaddr: 0,
+          chaddr,
+          sname: '',
+          file: '',
+          options: new Map(opts.map(([c, d]) => [c, Buffer.from(d)])),
         };
         const { bytes, dropped } = encodeDhcp(p, { maxMessageSize: 9000 });
         assert.deepEqual(dropped, []);

@@ -58,7 +58,13 @@ after(() => {
 
 const listen = (s: net.Server) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
 
-function makeProxy(mode: HttpProxyOptions['mode'], seats: MemorySeats, audit: MemoryAudit, extra: Partial<HttpProxyOptions> = {}, deps: Partial<HttpProxyDeps> = {}): HttpProxy {
+function makeProxy(
+  mode: HttpProxyOptions['mode'],
+  seats: MemorySeats,
+  audit: MemoryAudit,
+  extra: Partial<HttpProxyOptions> = {},
+  deps: Partial<HttpProxyDeps> = {},
+): HttpProxy {
   return new HttpProxy({
     seats,
     audit,
@@ -194,7 +200,10 @@ const randomBytes = fc.oneof(
   fc.array(httpByte, { maxLength: 400 }).map((a) => Buffer.from(a)),
 );
 type Edit = ['set' | 'insert' | 'delete', number, number];
-const edits = fc.array(fc.tuple(fc.constantFrom('set' as const, 'insert' as const, 'delete' as const), fc.nat(), httpByte), { minLength: 1, maxLength: 4 });
+const edits = fc.array(fc.tuple(fc.constantFrom('set' as const, 'insert' as const, 'delete' as const), fc.nat(), httpByte), {
+  minLength: 1,
+  maxLength: 4,
+});
 
 /** `arb` once in `1 + rarity` draws, else null */
 const rarely = <T>(arb: fc.Arbitrary<T>, rarity: number) => fc.oneof({ weight: rarity, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb });
@@ -257,7 +266,8 @@ describe('HTTP proxy, client side: random and damaged requests at the live expli
    */
   const unparsed: string[] = [];
   web.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, sock: net.Socket) => {
-    if (err.code?.startsWith('HPE_') && err.code !== 'HPE_INVALID_METHOD' && err.code !== 'HPE_INVALID_EOF_STATE') unparsed.push(`${err.code}: ${show(err.rawPacket ?? Buffer.alloc(0))}`);
+    if (err.code?.startsWith('HPE_') && err.code !== 'HPE_INVALID_METHOD' && err.code !== 'HPE_INVALID_EOF_STATE')
+      unparsed.push(`${err.code}: ${show(err.rawPacket ?? Buffer.alloc(0))}`);
     sock.destroy();
   });
 
@@ -351,7 +361,9 @@ describe('HTTP proxy, client side: random and damaged requests at the live expli
         const body = chunks.map((c) => `${c.length.toString(16)}${ext ? ';x=1' : ''}\r\n${c.toString('latin1')}\r\n`).join('');
         return `POST ${t('/k')} HTTP/1.1\r\n${h()}Transfer-Encoding: chunked\r\n\r\n${body}0\r\n${trailer ? 'X-T: 1\r\n' : ''}\r\n`;
       }),
-      fc.constantFrom('', `GET /t HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, 'garbage\r\n\r\n').map((inTunnel) => `CONNECT ${HOST}:${ports.tunnel} HTTP/1.1\r\nHost: ${HOST}:${ports.tunnel}\r\n\r\n${inTunnel}`),
+      fc
+        .constantFrom('', `GET /t HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`, 'garbage\r\n\r\n')
+        .map((inTunnel) => `CONNECT ${HOST}:${ports.tunnel} HTTP/1.1\r\nHost: ${HOST}:${ports.tunnel}\r\n\r\n${inTunnel}`),
     );
   };
 
@@ -380,7 +392,11 @@ describe('HTTP proxy, client side: random and damaged requests at the live expli
    * One client connection: sends `bytes` in pieces, then half-closes, destroys or just waits; resolves with what came
    * back once the connection closed (closed: false if it was still open after LIFE_BOUND_MS).
    */
-  async function converse(mode: Mode, bytes: Buffer, o: { splits: number[]; slow: boolean; after: string }): Promise<{ answer: Buffer; end: End; closed: boolean }> {
+  async function converse(
+    mode: Mode,
+    bytes: Buffer,
+    o: { splits: number[]; slow: boolean; after: string },
+  ): Promise<{ answer: Buffer; end: End; closed: boolean }> {
     const sock = net.connect(mode === 'explicit' ? ports.explicit : ports.transparent, '127.0.0.1');
     const got: Buffer[] = [];
     let end: End = 'fin';
@@ -410,9 +426,11 @@ describe('HTTP proxy, client side: random and damaged requests at the live expli
   async function runClient(c: Conn, failures: string[]): Promise<void> {
     const bytes = c.cut === null ? c.bytes : c.bytes.subarray(0, c.cut % (c.bytes.length + 1));
     const { answer, closed } = await converse(c.mode, bytes, c);
-    if (!closed) return void failures.push(`${c.mode} connection not ended by the proxy after ${LIFE_BOUND_MS} ms; sent ${show(bytes)}, got ${show(answer)}`);
+    if (!closed)
+      return void failures.push(`${c.mode} connection not ended by the proxy after ${LIFE_BOUND_MS} ms; sent ${show(bytes)}, got ${show(answer)}`);
     // whatever the proxy writes starts as an HTTP/1.1 response (a tunnel's bytes come after its 200)
-    if (answer.length && !answer.toString('latin1').startsWith('HTTP/1.1 '.slice(0, answer.length))) failures.push(`${c.mode}: answer ${show(answer)} to ${show(bytes)}`);
+    if (answer.length && !answer.toString('latin1').startsWith('HTTP/1.1 '.slice(0, answer.length)))
+      failures.push(`${c.mode}: answer ${show(answer)} to ${show(bytes)}`);
   }
 
   it('a few hundred connections: nothing escapes, every connection ends, nothing leaks, records well-formed, a normal GET still works', async (t) => {
@@ -449,7 +467,9 @@ describe('HTTP proxy, client side: random and damaged requests at the live expli
     );
     assert.ok(connections >= 200, `${connections} connections`);
     const tally = (xs: string[]) => JSON.stringify(Object.fromEntries([...new Set(xs)].map((k) => [k, xs.filter((x) => x === k).length])));
-    t.diagnostic(`${connections} connections, ${skipped} batches not run (would dial another port); records ${tally(audit.records.map((r) => `${r.kind} ${r.verdict} ${r.status}`))}`);
+    t.diagnostic(
+      `${connections} connections, ${skipped} batches not run (would dial another port); records ${tally(audit.records.map((r) => `${r.kind} ${r.verdict} ${r.status}`))}`,
+    );
 
     // nothing left behind once the clients are gone
     for (const p of [explicit, transparent]) {
@@ -473,7 +493,10 @@ describe('HTTP proxy, client side: random and damaged requests at the live expli
 
     // and both proxies still serve a normal request, with its record
     seats.byIp.set(SEAT_IP, session('seat-fz'));
-    for (const [mode, port, path] of [['explicit', ports.explicit, `http://${HOST}:${ports.web}/after-explicit`], ['transparent', ports.transparent, '/after-transparent']] as const) {
+    for (const [mode, port, path] of [
+      ['explicit', ports.explicit, `http://${HOST}:${ports.web}/after-explicit`],
+      ['transparent', ports.transparent, '/after-transparent'],
+    ] as const) {
       const before = audit.records.length;
       const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = http.request({ host: '127.0.0.1', port, path, headers: { host: `${HOST}:${ports.web}` }, agent: false }, (r) => {
@@ -510,15 +533,19 @@ describe('HTTP proxy, client side: random and damaged requests at the live expli
           const { answer, end, closed } = await converse(mode, bytes, how);
           assert.ok(closed, 'the proxy ends the connection');
           const bodies: string[] = [];
-          for (let off = 0; off < answer.length; ) {
+          for (let off = 0; off < answer.length;) {
             const r = codecRead(answer.subarray(off), end);
             assert.ok(r.complete && r.status === 200, `response ${bodies.length + 1} of ${show(answer)}`);
             bodies.push(r.body!.toString('latin1'));
             off = answer.length - r.leftover!;
           }
-          assert.deepEqual(bodies, paths.map((path) => `hello ${path}`));
+          assert.deepEqual(
+            bodies,
+            paths.map((path) => `hello ${path}`),
+          );
           await proxyOf(mode).emitter.drain();
-          for (const path of paths) assert.equal(audit.records.filter((r) => r.url === `http://${HOST}:${ports.web}${path}`).length, 1, `one record for ${path}`);
+          for (const path of paths)
+            assert.equal(audit.records.filter((r) => r.url === `http://${HOST}:${ports.web}${path}`).length, 1, `one record for ${path}`);
           assert.deepEqual(escaped, []);
         },
       ),
@@ -582,9 +609,14 @@ describe('HTTP proxy, upstream side: scripted broken responses to valid GETs thr
     );
     assert.ok(requests >= 150, `${requests} requests`);
     const tally = (xs: string[]) => JSON.stringify(Object.fromEntries([...new Set(xs)].map((k) => [k, xs.filter((x) => x === k).length])));
-    t.diagnostic(`${requests} requests, outcomes ${tally(outcomes)}; ${upstream.conns.length} upstream connections, ${upstream.conns.filter((c) => c.requests > 1).length} reused`);
+    t.diagnostic(
+      `${requests} requests, outcomes ${tally(outcomes)}; ${upstream.conns.length} upstream connections, ${upstream.conns.filter((c) => c.requests > 1).length} reused`,
+    );
     // the reuse check above meant something: kept-alive connections did carry several requests
-    assert.ok(upstream.conns.some((c) => c.requests > 1), 'some upstream connection was reused');
+    assert.ok(
+      upstream.conns.some((c) => c.requests > 1),
+      'some upstream connection was reused',
+    );
 
     await proxy.emitter.drain();
     for (const r of audit.records) checkRecordShape(r);
@@ -606,11 +638,17 @@ describe('HTTP proxy, upstream side: scripted broken responses to valid GETs thr
 
   /** The properties of one exchange, from what the client received. */
   async function judge(id: number, script: Script, got: Fetched, failures: string[]): Promise<string> {
-    const fail = (what: string): string => (failures.push(`request ${id} (${script.describe}): ${what}\n  upstream sent ${show(Buffer.concat(script.pieces))} then ${script.end}\n  client got ${show(got.bytes)} then ${got.end}`), 'failed');
+    const fail = (what: string): string => (
+      failures.push(
+        `request ${id} (${script.describe}): ${what}\n  upstream sent ${show(Buffer.concat(script.pieces))} then ${script.end}\n  client got ${show(got.bytes)} then ${got.end}`,
+      ),
+      'failed'
+    );
     const out = codecRead(got.bytes, got.end);
     const outNode = await nodeRead(got.bytes, got.end);
     // what the proxy sent reads the same to its own codec and to llhttp
-    if (out.complete !== outNode.complete) return fail(`codec reads complete=${out.complete} (${out.error}), llhttp complete=${outNode.complete} (${outNode.error})`);
+    if (out.complete !== outNode.complete)
+      return fail(`codec reads complete=${out.complete} (${out.error}), llhttp complete=${outNode.complete} (${outNode.error})`);
     if (out.complete && (out.status !== outNode.status || !out.body!.equals(outNode.body!))) return fail('codec and llhttp read different responses');
     if (out.complete && out.leftover !== 0) return fail(`${out.leftover} bytes after the response`);
     const is502 = isBadGatewayPage(out);
@@ -625,9 +663,11 @@ describe('HTTP proxy, upstream side: scripted broken responses to valid GETs thr
         const asIfFin = codecRead(sent, 'fin');
         if (asIfFin.complete && asIfFin.status === out.status && asIfFin.body!.subarray(0, out.body!.length).equals(out.body!)) ref = out;
       }
-      if (!ref.complete || ref.status !== out.status || !ref.body!.equals(out.body!)) return fail(`complete ${out.status} response, but the upstream framed ${ref.complete ? ref.status : `nothing complete (${ref.error})`}`);
+      if (!ref.complete || ref.status !== out.status || !ref.body!.equals(out.body!))
+        return fail(`complete ${out.status} response, but the upstream framed ${ref.complete ? ref.status : `nothing complete (${ref.error})`}`);
       const refNode = await nodeRead(sent, script.end);
-      if (refNode.complete && ref !== out && (refNode.status !== out.status || !refNode.body!.equals(out.body!))) return fail(`llhttp reads the upstream's response as ${refNode.status} with another body`);
+      if (refNode.complete && ref !== out && (refNode.status !== out.status || !refNode.body!.equals(out.body!)))
+        return fail(`llhttp reads the upstream's response as ${refNode.status} with another body`);
     }
     if (script.expect) {
       // a valid response must get through
@@ -639,7 +679,8 @@ describe('HTTP proxy, upstream side: scripted broken responses to valid GETs thr
     if (recs.length !== 1) return fail(`${recs.length} audit records`);
     const rec = recs[0]!;
     if (is502 && (rec.status !== 502 || rec.verdict !== 'error')) return fail(`502 page, record ${rec.status} ${rec.verdict}`);
-    if (out.complete && !is502 && (rec.status !== out.status || rec.verdict !== 'allowed' || rec.bytesDown !== out.body!.length)) return fail(`complete response, record ${rec.status} ${rec.verdict} ${rec.bytesDown}`);
+    if (out.complete && !is502 && (rec.status !== out.status || rec.verdict !== 'allowed' || rec.bytesDown !== out.body!.length))
+      return fail(`complete response, record ${rec.status} ${rec.verdict} ${rec.bytesDown}`);
     if (!out.complete && rec.verdict !== 'error') return fail(`incomplete response, record ${rec.status} ${rec.verdict}`);
     return `${script.expect ? 'valid' : 'broken'}: ${is502 ? '502 page' : out.complete ? 'complete' : `cut (${got.end})`}`;
   }
@@ -688,13 +729,39 @@ interface Shape {
 }
 
 const CLEAN: Shape = {
-  kind: 'structured', interim: [], minor: 1, status: 200, reason: 'OK', framing: 'length', size: 0, clDelta: 0, badLength: '', clForm: 'plain', connection: '',
-  chunkAt: [], ext: false, trailer: false, damage: '', extra: '', cut: null, end: 'open', splits: [], edits: [], random: Buffer.alloc(0),
+  kind: 'structured',
+  interim: [],
+  minor: 1,
+  status: 200,
+  reason: 'OK',
+  framing: 'length',
+  size: 0,
+  clDelta: 0,
+  badLength: '',
+  clForm: 'plain',
+  connection: '',
+  chunkAt: [],
+  ext: false,
+  trailer: false,
+  damage: '',
+  extra: '',
+  cut: null,
+  end: 'open',
+  splits: [],
+  edits: [],
+  random: Buffer.alloc(0),
 };
 
 const scriptShape: fc.Arbitrary<Shape> = fc.record({
   kind: fc.constantFrom<Shape['kind']>('structured', 'structured', 'structured', 'structured', 'structured', 'mutated', 'mutated', 'random'),
-  interim: fc.array(fc.constantFrom('HTTP/1.1 100 Continue\r\n\r\n', 'HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n', 'HTTP/1.1 102 Processing\r\n\r\n'), { maxLength: 2 }),
+  interim: fc.array(
+    fc.constantFrom(
+      'HTTP/1.1 100 Continue\r\n\r\n',
+      'HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n',
+      'HTTP/1.1 102 Processing\r\n\r\n',
+    ),
+    { maxLength: 2 },
+  ),
   minor: fc.constantFrom<0 | 1>(1, 1, 1, 1, 0),
   status: fc.constantFrom(200, 200, 200, 201, 204, 304, 404, 500),
   reason: fc.constantFrom('OK', 'OK', 'Whatever it is', ''),
@@ -713,7 +780,9 @@ const scriptShape: fc.Arbitrary<Shape> = fc.record({
   end: fc.constantFrom<End>('open', 'open', 'open', 'open', 'fin', 'fin', 'rst'),
   splits: fc.array(fc.nat(), { maxLength: 4 }),
   edits,
-  random: fc.tuple(fc.constantFrom('', 'HTTP/1.1 200 OK\r\n', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), randomBytes).map(([p, b]) => Buffer.concat([Buffer.from(p), b])),
+  random: fc
+    .tuple(fc.constantFrom('', 'HTTP/1.1 200 OK\r\n', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), randomBytes)
+    .map(([p, b]) => Buffer.concat([Buffer.from(p), b])),
 });
 
 /** A payload that names its request, so that a response delivered to the wrong client cannot pass for its own. */
@@ -759,7 +828,12 @@ function buildScript(id: number, s: Shape): Script {
       break;
     case 'length': {
       const cl = Math.max(0, payload.length + s.clDelta);
-      head += s.clForm === 'list' ? `Content-Length: ${cl}, ${cl}\r\n` : s.clForm === 'repeat' ? `Content-Length: ${cl}\r\nContent-Length: ${cl}\r\n` : `Content-Length: ${cl}\r\n`;
+      head +=
+        s.clForm === 'list'
+          ? `Content-Length: ${cl}, ${cl}\r\n`
+          : s.clForm === 'repeat'
+            ? `Content-Length: ${cl}\r\nContent-Length: ${cl}\r\n`
+            : `Content-Length: ${cl}\r\n`;
       if (cl < payload.length) {
         reusable = false; // the rest of the payload comes after the body
         expectPayload = payload.subarray(0, cl);
@@ -880,7 +954,10 @@ class ScriptedUpstream {
       // a request that crossed the server's FIN (or RST) on the wire: not answered, the proxy sees the close
       if (c.sock.writableEnded || c.sock.destroyed) continue;
       if (c.writing) this.violations.push(`connection ${c.n}: ${path} arrived while the response to ${c.last} was still being sent`);
-      if (c.broken === true) this.violations.push(`connection ${c.n}: ${path} sent on it after the response to ${c.last}, which broke it (${this.scripts.get(c.last)?.describe})`);
+      if (c.broken === true)
+        this.violations.push(
+          `connection ${c.n}: ${path} sent on it after the response to ${c.last}, which broke it (${this.scripts.get(c.last)?.describe})`,
+        );
       c.requests++;
       c.last = path!;
       c.broken = script.reusable === undefined ? 'unknown' : !script.reusable;

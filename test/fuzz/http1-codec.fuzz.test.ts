@@ -16,8 +16,23 @@ const httpBytes = (maxLength: number) => fc.array(httpByte, { maxLength }).map((
 const anyBytes = (maxLength: number) => fc.uint8Array({ maxLength }).map((u) => Buffer.from(u));
 
 /** Valid-looking heads with random damage: a few bytes replaced, inserted or removed. */
-const START_LINES = ['GET http://a.test/ HTTP/1.1', 'POST /x?y HTTP/1.0', 'CONNECT a:443 HTTP/1.1', 'HTTP/1.1 200 OK', 'HTTP/1.0 404 Not Found', 'HTTP/1.1 100 Continue'];
-const FIELD_LINES = ['Host: a.test', 'Content-Length: 5', 'Transfer-Encoding: chunked', 'Connection: keep-alive, close', 'X-A:', 'Accept:  */* ', 'Set-Cookie: a=1; Path=/'];
+const START_LINES = [
+  'GET http://a.test/ HTTP/1.1',
+  'POST /x?y HTTP/1.0',
+  'CONNECT a:443 HTTP/1.1',
+  'HTTP/1.1 200 OK',
+  'HTTP/1.0 404 Not Found',
+  'HTTP/1.1 100 Continue',
+];
+const FIELD_LINES = [
+  'Host: a.test',
+  'Content-Length: 5',
+  'Transfer-Encoding: chunked',
+  'Connection: keep-alive, close',
+  'X-A:',
+  'Accept:  */* ',
+  'Set-Cookie: a=1; Path=/',
+];
 const damagedHead = fc
   .tuple(
     fc.constantFrom(...START_LINES),
@@ -48,7 +63,10 @@ function parseOrDecodeError(buf: Buffer, kind: 'request' | 'response'): void {
     // what was accepted carries no CR, LF or NUL anywhere: nothing that reaches the next hop can split a line
     for (const f of h.fields) assert.doesNotMatch(f, /[\r\n\0]/);
     // and nothing was dropped from a field line but SP and HTAB around the value (RFC 9110 §5.6.3 OWS)
-    const lines = buf.toString('latin1', start, end - 4).split('\r\n').slice(1);
+    const lines = buf
+      .toString('latin1', start, end - 4)
+      .split('\r\n')
+      .slice(1);
     assert.equal(lines.length * 2, h.fields.length);
     lines.forEach((line, n) => {
       const [name, value] = [h.fields[2 * n]!, h.fields[2 * n + 1]!];
@@ -120,7 +138,11 @@ function encodeChunked(body: Buffer, sizes: number[], exts: string[], trailers: 
   while (at < body.length) {
     const len = Math.min(body.length - at, Math.max(1, sizes[n % Math.max(1, sizes.length)] ?? body.length));
     const hex = len.toString(16);
-    out.push(Buffer.from(`${upper ? hex.toUpperCase() : hex}${exts[n % Math.max(1, exts.length)] ?? ''}\r\n`, 'latin1'), body.subarray(at, at + len), Buffer.from('\r\n'));
+    out.push(
+      Buffer.from(`${upper ? hex.toUpperCase() : hex}${exts[n % Math.max(1, exts.length)] ?? ''}\r\n`, 'latin1'),
+      body.subarray(at, at + len),
+      Buffer.from('\r\n'),
+    );
     at += len;
     n++;
   }
@@ -160,23 +182,32 @@ describe('HTTP/1.1 codecs under fast-check', () => {
 
   it('random field lists into the framing rules: a framing or FramingError', () => {
     const name = fc.constantFrom('Content-Length', 'content-length', 'Transfer-Encoding', 'transfer-encoding', 'Connection', 'X-A');
-    const value = fc.oneof(fc.constantFrom('chunked', 'gzip, chunked', 'chunked, gzip', '5', '5, 5', '5, 6', '0', '', ' 7 ', '-1', '1e2', '99999999999999999'), fc.string({ maxLength: 12 }));
+    const value = fc.oneof(
+      fc.constantFrom('chunked', 'gzip, chunked', 'chunked, gzip', '5', '5, 5', '5, 6', '0', '', ' 7 ', '-1', '1e2', '99999999999999999'),
+      fc.string({ maxLength: 12 }),
+    );
     fc.assert(
-      fc.property(fc.array(fc.tuple(name, value), { maxLength: 5 }), fc.integer({ min: 100, max: 599 }), fc.constantFrom('GET', 'HEAD', 'POST'), fc.constantFrom(0, 1), (pairs, status, method, minor) => {
-        const fields = pairs.flat();
-        for (const f of [
-          () => requestFraming({ method, target: '/', minor, fields, length: 0 }),
-          () => responseFraming({ status, reason: '', minor, fields, length: 0 }, method),
-        ]) {
-          try {
-            const fr = f();
-            if (fr.type === 'length') assert.ok(Number.isSafeInteger(fr.length) && fr.length > 0);
-          } catch (e) {
-            if (!(e instanceof FramingError)) throw e;
-            assert.ok([400, 501, 502].includes(e.status));
+      fc.property(
+        fc.array(fc.tuple(name, value), { maxLength: 5 }),
+        fc.integer({ min: 100, max: 599 }),
+        fc.constantFrom('GET', 'HEAD', 'POST'),
+        fc.constantFrom(0, 1),
+        (pairs, status, method, minor) => {
+          const fields = pairs.flat();
+          for (const f of [
+            () => requestFraming({ method, target: '/', minor, fields, length: 0 }),
+            () => responseFraming({ status, reason: '', minor, fields, length: 0 }, method),
+          ]) {
+            try {
+              const fr = f();
+              if (fr.type === 'length') assert.ok(Number.isSafeInteger(fr.length) && fr.length > 0);
+            } catch (e) {
+              if (!(e instanceof FramingError)) throw e;
+              assert.ok([400, 501, 502].includes(e.status));
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -201,7 +232,14 @@ describe('HTTP/1.1 codecs under fast-check', () => {
           const enc = encodeChunked(body, sizes, [], [], false);
           for (const [at, v] of edits) enc[at % enc.length] = v;
           const whole = feedPieces({ type: 'chunked' }, enc, []);
-          assert.deepEqual(feedPieces({ type: 'chunked' }, enc, Array.from({ length: enc.length }, (_, i) => i)), whole);
+          assert.deepEqual(
+            feedPieces(
+              { type: 'chunked' },
+              enc,
+              Array.from({ length: enc.length }, (_, i) => i),
+            ),
+            whole,
+          );
         },
       ),
       { numRuns: RUNS },

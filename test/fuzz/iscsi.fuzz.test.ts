@@ -31,7 +31,10 @@ describe('iSCSI decoders under random input', () => {
     );
   });
   it('text decoder: random bytes only ever throw DecodeError', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (b) => onlyDecodeErrors(() => decodeText(Buffer.from(b)))), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (b) => onlyDecodeErrors(() => decodeText(Buffer.from(b)))),
+      { numRuns: 3000 },
+    );
   });
   it('SCSI planner: any 16-byte CDB yields a plan, never an exception', () => {
     const d = new MemoryDevice(256);
@@ -49,7 +52,12 @@ describe('iSCSI decoders under random input', () => {
 describe('live target under random PDUs', () => {
   const IQN = 'iqn.2026-11.io.bootgate:fuzz';
   const { provider } = singleDiskProvider(IQN, new MemoryDevice(128));
-  const t = new IscsiTarget({ config: { ...iscsiTargetConfigSchema.parse({}), listen: '127.0.0.1', port: 0 }, logger: pino({ level: 'silent' }), registry: new Registry(), provider });
+  const t = new IscsiTarget({
+    config: { ...iscsiTargetConfigSchema.parse({}), listen: '127.0.0.1', port: 0 },
+    logger: pino({ level: 'silent' }),
+    registry: new Registry(),
+    provider,
+  });
   before(() => t.start());
   after(() => t.stop());
   it('random BHS after a good login: the target answers or drops the connection, and keeps serving', async () => {

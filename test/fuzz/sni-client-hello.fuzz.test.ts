@@ -34,12 +34,16 @@ describe('TLS ClientHello scanner under fast-check', () => {
 
   it('a real hello with random bytes flipped or cut: result or DecodeError', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(curlHello.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }), fc.nat(curlHello.length), (flips, cut) => {
-        const b = Buffer.from(curlHello);
-        for (const [i, v] of flips) b[i] = v;
-        scanOrDecodeError(b.subarray(0, cut));
-        scanOrDecodeError(b);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.nat(curlHello.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+        fc.nat(curlHello.length),
+        (flips, cut) => {
+          const b = Buffer.from(curlHello);
+          for (const [i, v] of flips) b[i] = v;
+          scanOrDecodeError(b.subarray(0, cut));
+          scanOrDecodeError(b);
+        },
+      ),
       { numRuns: RUNS },
     );
   });

@@ -12,21 +12,43 @@ const RUNS = 5000;
 const cstr = (min = 0): fc.Arbitrary<string> =>
   fc.string({ unit: fc.integer({ min: 1, max: 255 }).map((c) => String.fromCharCode(c)), minLength: min, maxLength: 40 });
 
-const packet: fc.Arbitrary<TftpPacket> = fc.oneof(
-  fc.record({
-    op: fc.constantFrom(Op.RRQ, Op.WRQ),
-    filename: cstr(1),
-    mode: cstr(1).map((m) => m.toLowerCase()),
-    options: fc.uniqueArray(fc.tuple(cstr(1).map((k) => k.toLowerCase()), cstr()), { selector: ([k]) => k, maxLength: 6 }).map((a) => new Map(a)),
-  }),
-  fc.record({ op: fc.constant(Op.DATA), block: fc.integer({ min: 0, max: 65535 }), data: fc.uint8Array({ maxLength: 1500 }).map((u) => Buffer.from(u)) }),
-  fc.record({ op: fc.constant(Op.ACK), block: fc.integer({ min: 0, max: 65535 }) }),
-  fc.record({ op: fc.constant(Op.ERROR), code: fc.integer({ min: 0, max: 65535 }), message: cstr() }),
-  fc.record({
-    op: fc.constant(Op.OACK),
-    options: fc.uniqueArray(fc.tuple(cstr(1).map((k) => k.toLowerCase()), cstr()), { selector: ([k]) => k, maxLength: 6 }).map((a) => new Map(a)),
-  }),
-).map((p) => ({ ...p })) as fc.Arbitrary<TftpPacket>;
+const packet: fc.Arbitrary<TftpPacket> = fc
+  .oneof(
+    fc.record({
+      op: fc.constantFrom(Op.RRQ, Op.WRQ),
+      filename: cstr(1),
+      mode: cstr(1).map((m) => m.toLowerCase()),
+      options: fc
+        .uniqueArray(
+          fc.tuple(
+            cstr(1).map((k) => k.toLowerCase()),
+            cstr(),
+          ),
+          { selector: ([k]) => k, maxLength: 6 },
+        )
+        .map((a) => new Map(a)),
+    }),
+    fc.record({
+      op: fc.constant(Op.DATA),
+      block: fc.integer({ min: 0, max: 65535 }),
+      data: fc.uint8Array({ maxLength: 1500 }).map((u) => Buffer.from(u)),
+    }),
+    fc.record({ op: fc.constant(Op.ACK), block: fc.integer({ min: 0, max: 65535 }) }),
+    fc.record({ op: fc.constant(Op.ERROR), code: fc.integer({ min: 0, max: 65535 }), message: cstr() }),
+    fc.record({
+      op: fc.constant(Op.OACK),
+      options: fc
+        .uniqueArray(
+          fc.tuple(
+            cstr(1).map((k) => k.toLowerCase()),
+            cstr(),
+          ),
+          { selector: ([k]) => k, maxLength: 6 },
+        )
+        .map((a) => new Map(a)),
+    }),
+  )
+  .map((p) => ({ ...p })) as fc.Arbitrary<TftpPacket>;
 
 describe('TFTP codec under fast-check', () => {
   it('random bytes: decode returns a packet or throws DecodeError, nothing else', () => {

@@ -25,7 +25,14 @@ collectDefaultMetrics({ register: registry, prefix: 'bootgate_' });
 const db = openDatabase(join(dataDir, 'bootgate.db'));
 const identity = createIdentityServices({ db, dataDir, logger, registry, terminals: NO_TERMINALS });
 identity.start();
-const mgmt = new ManagementServer({ listen: '127.0.0.1:0', registry, leases: new LeaseRepository(db), boots: new BootRepository(db), logger, routers: [identity.router] });
+const mgmt = new ManagementServer({
+  listen: '127.0.0.1:0',
+  registry,
+  leases: new LeaseRepository(db),
+  boots: new BootRepository(db),
+  logger,
+  routers: [identity.router],
+});
 const app = mgmt.app();
 
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -36,7 +36,12 @@ export class MemoryAudit implements AuditSink {
 }
 
 export function session(seat: string, userId = 'u-1'): SeatSession {
-  return { seat, mac: '52:54:00:76:00:10', sessionId: `s-${seat}`, user: { id: userId, name: 'Ana Pérez', docType: 'passport', docNumber: 'X1234567', docCountry: 'ES' } };
+  return {
+    seat,
+    mac: '52:54:00:76:00:10',
+    sessionId: `s-${seat}`,
+    user: { id: userId, name: 'Ana Pérez', docType: 'passport', docNumber: 'X1234567', docCountry: 'ES' },
+  };
 }
 
 /** A lookup that resolves the given names to fixed addresses (no DNS in tests). */
@@ -55,12 +60,37 @@ export function selfSignedCert(names: string[]): { key: string; cert: string; di
   const dir = mkdtempSync(join(tmpdir(), 'bggw-cert-'));
   const keyPath = join(dir, 'key.pem');
   const certPath = join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', `/CN=${names[0]}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
-    '-keyout', keyPath, '-out', certPath,
-  ], { stdio: 'pipe' });
-  return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), dir, certPath, keyPath, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${names[0]}`,
+      '-addext',
+      `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+    ],
+    { stdio: 'pipe' },
+  );
+  return {
+    key: readFileSync(keyPath, 'utf8'),
+    cert: readFileSync(certPath, 'utf8'),
+    dir,
+    certPath,
+    keyPath,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /**

@@ -13,7 +13,10 @@ export class GatewayProcess {
   private constructor(readonly child: ChildProcess) {}
 
   static async start(lab: NetnsLab, ns: string, args: string[]): Promise<GatewayProcess> {
-    const child = lab.spawnIn(ns, process.execPath, ['--import', 'tsx', 'src/gateway/standalone.ts', ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: process.cwd() });
+    const child = lab.spawnIn(ns, process.execPath, ['--import', 'tsx', 'src/gateway/standalone.ts', ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: process.cwd(),
+    });
     const g = new GatewayProcess(child);
     child.stderr!.on('data', (c: Buffer) => g.stderr.push(c.toString()));
     createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -54,13 +54,15 @@ export interface HttpBootHarness {
 }
 
 /** An HttpBootServer on 127.0.0.1 (ephemeral high port) serving a fresh temporary root. */
-export async function startHttpBoot(opts: {
-  reservations?: Array<{ mac: string; profile?: string }>;
-  defaultProfile?: string;
-  profiles?: Record<string, BootProfile>;
-  config?: Partial<HttpBootConfig>;
-  root?: string;
-} = {}): Promise<HttpBootHarness> {
+export async function startHttpBoot(
+  opts: {
+    reservations?: Array<{ mac: string; profile?: string }>;
+    defaultProfile?: string;
+    profiles?: Record<string, BootProfile>;
+    config?: Partial<HttpBootConfig>;
+    root?: string;
+  } = {},
+): Promise<HttpBootHarness> {
   const root = opts.root ?? mkdtempSync(join(tmpdir(), 'bghttp-root-'));
   const registry = new Registry();
   const events: BootEvent[] = [];

@@ -153,7 +153,13 @@ export class RawInitiator {
   }
 
   /** Full CHAP login; `mutual` adds our own challenge. */
-  async loginChap(initiatorName: string, targetName: string, user: string, secret: string, mutual?: { challenge: Buffer; id: number }): Promise<LoginResult | undefined> {
+  async loginChap(
+    initiatorName: string,
+    targetName: string,
+    user: string,
+    secret: string,
+    mutual?: { challenge: Buffer; id: number },
+  ): Promise<LoginResult | undefined> {
     const r1 = await this.login(0, 1, false, [
       ['InitiatorName', initiatorName],
       ['TargetName', targetName],
@@ -197,7 +203,9 @@ export class RawInitiator {
   }
 
   /** Collects Data-In and the final status for one command. */
-  async result(timeoutMs = 3000): Promise<{ status: number; data: Buffer; sense?: Buffer; flags: number; residual: number; pdus: FramedPdu[] } | undefined> {
+  async result(
+    timeoutMs = 3000,
+  ): Promise<{ status: number; data: Buffer; sense?: Buffer; flags: number; residual: number; pdus: FramedPdu[] } | undefined> {
     const parts: Buffer[] = [];
     const pdus: FramedPdu[] = [];
     for (;;) {

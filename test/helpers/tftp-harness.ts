@@ -53,7 +53,12 @@ export class TftpServerProcess {
     for (const line of this.output.slice(from).split('\n')) {
       const m = /^(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
       if (!m || m[1] !== name) continue;
-      const l = Object.fromEntries((m[2] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=').map((x) => x.replace(/"/g, '')) as [string, string]));
+      const l = Object.fromEntries(
+        (m[2] ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((kv) => kv.split('=').map((x) => x.replace(/"/g, '')) as [string, string]),
+      );
       if (Object.entries(labels).every(([k, v]) => l[k] === v)) sum += Number(m[3]);
     }
     return sum;

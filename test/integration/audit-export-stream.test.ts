@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, createWriteStream } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,7 +61,10 @@ const record = (i: number) => ({
   bytesDown: 50_000 + i,
   durationMs: 20 + (i % 700),
   verdict: 'allowed',
-  detail: JSON.stringify({ userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Safari/537.36', referer: null }),
+  detail: JSON.stringify({
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Safari/537.36',
+    referer: null,
+  }),
 });
 
 describe(`streamed audit export of ${N} records through the API and the CLI`, () => {
@@ -75,7 +78,8 @@ describe(`streamed audit export of ${N} records through the API and the CLI`, ()
   let adminToken = '';
 
   const url = (path: string) => `http://127.0.0.1:${port}${path}`;
-  const memory = async () => (await (await fetch(url('/test/memory'))).json()) as {
+  const memory = async () =>
+    (await (await fetch(url('/test/memory'))).json()) as {
       base: { heapPlusBuffers: number; rss: number };
       peak: { heapPlusBuffers: number; rss: number };
       samples: number;
@@ -94,7 +98,9 @@ describe(`streamed audit export of ${N} records through the API and the CLI`, ()
     db.close();
     process.stdout.write(`# inserted ${N} records in ${Date.now() - started} ms\n`);
 
-    server = spawn(process.execPath, [`--max-old-space-size=${SERVER_HEAP_MB}`, '--expose-gc', '--import', 'tsx', HELPER, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    server = spawn(process.execPath, [`--max-old-space-size=${SERVER_HEAP_MB}`, '--expose-gc', '--import', 'tsx', HELPER, dataDir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     port = await new Promise<number>((resolve, reject) => {
       server!.stdout!.on('data', (d: Buffer) => {
@@ -112,12 +118,21 @@ describe(`streamed audit export of ${N} records through the API and the CLI`, ()
     });
     assert.equal(res.status, 201);
     writeFileSync(auditorTokenFile, `${((await res.json()) as { token: string }).token}\n`);
-    writeFileSync(configFile, stringify({
+    writeFileSync(
+      configFile,
+      stringify({
         dataDir,
         interfaces: { lan: 'lo' },
-        dhcp: { subnet: '10.75.0.0/24', range: { start: '10.75.0.10', end: '10.75.0.200' }, router: '10.75.0.1', dns: ['10.75.0.1'], leaseSeconds: 600 },
+        dhcp: {
+          subnet: '10.75.0.0/24',
+          range: { start: '10.75.0.10', end: '10.75.0.200' },
+          router: '10.75.0.1',
+          dns: ['10.75.0.1'],
+          leaseSeconds: 600,
+        },
         api: { listen: `127.0.0.1:${port}` },
-      }));
+      }),
+    );
   });
 
   after(async () => {
@@ -135,16 +150,24 @@ describe(`streamed audit export of ${N} records through the API and the CLI`, ()
       const file = join(dir, `year.${format}`);
       await resetMemory();
       const started = Date.now();
-      const exp = await run(process.execPath, [BIN, 'audit', 'export', '-c', configFile, '--token', auditorTokenFile, '--format', format, '--out', file], {
-        env: { ...process.env, NODE_OPTIONS: `--max-old-space-size=${CLIENT_HEAP_MB}` },
-        timeout: 600_000,
-      });
+      const exp = await run(
+        process.execPath,
+        [BIN, 'audit', 'export', '-c', configFile, '--token', auditorTokenFile, '--format', format, '--out', file],
+        {
+          env: { ...process.env, NODE_OPTIONS: `--max-old-space-size=${CLIENT_HEAP_MB}` },
+          timeout: 600_000,
+        },
+      );
       const ms = Date.now() - started;
       const mem = await memory();
       const size = statSync(file).size;
       const growth = mem.peak.heapPlusBuffers - mem.base.heapPlusBuffers;
       assert.ok(mem.samples >= 5, `${mem.samples} memory samples during the export`);
-      assert.match(exp.stdout, new RegExp(`: ${N + 2 + (format === 'csv' ? 1 : 0)} records \\(seq 1\\.\\.`), 'every record, the token creation and the export record(s)');
+      assert.match(
+        exp.stdout,
+        new RegExp(`: ${N + 2 + (format === 'csv' ? 1 : 0)} records \\(seq 1\\.\\.`),
+        'every record, the token creation and the export record(s)',
+      );
       assert.ok(size > 10 * GROWTH_BOUND_MB * MB, `the export (${mb(size)}) is more than ten times the bound`);
       assert.ok(growth < GROWTH_BOUND_MB * MB, `server heap+arrayBuffers grew by ${mb(growth)} during a ${mb(size)} export`);
       const manifest = JSON.parse(readFileSync(`${file}.manifest.json`, 'utf8')) as { count: number; fileSha256: string; file: string };
@@ -163,10 +186,14 @@ describe(`streamed audit export of ${N} records through the API and the CLI`, ()
     const body = JSON.stringify({ format: 'csv', fileName: 'slow.csv' });
     const req = request(url('/api/v1/audit/export'), {
       method: 'POST',
-      headers: { authorization: `Bearer ${readFileSync(auditorTokenFile, 'utf8').trim()}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      headers: {
+        authorization: `Bearer ${readFileSync(auditorTokenFile, 'utf8').trim()}`,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      },
     });
     req.end(body);
-    const [res] = (await once(req, 'response')) as [import('node:http').IncomingMessage];
+    const [res] = (await once(req, 'response')) as [IncomingMessage];
     assert.equal(res.statusCode, 200);
     res.pause();
     // Paused for 3 s: ample time for a server that ignored backpressure to push a good part of the 200 MB into
@@ -197,6 +224,8 @@ describe(`streamed audit export of ${N} records through the API and the CLI`, ()
     const v = verifyExportFile(file, readFileSync(pubKey, 'utf8'));
     assert.equal(v.ok, true, JSON.stringify(v));
     assert.ok(manifest.count >= N);
-    t.diagnostic(`slow reader: ${manifest.count} records, ${mb(reader.bytes)}; server growth while paused ${mb(pausedGrowth)}, over the whole export ${mb(growth)}`);
+    t.diagnostic(
+      `slow reader: ${manifest.count} records, ${mb(reader.bytes)}; server growth while paused ${mb(pausedGrowth)}, over the whole export ${mb(growth)}`,
+    );
   });
 });

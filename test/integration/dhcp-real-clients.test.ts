@@ -61,7 +61,11 @@ describe('DHCP with real clients (busybox udhcpc, ISC dhclient, Kea perfdhcp)', 
   });
 
   function udhcpc(ns: string, extra: string[] = []): string {
-    const script = writeScript(bg.dir, 'udhcpc.sh', `echo "EVENT $1 ip=$ip mask=$mask router=$router dns=$dns lease=$lease serverid=$serverid"\n${CONFIGURE_UDHCPC}`);
+    const script = writeScript(
+      bg.dir,
+      'udhcpc.sh',
+      `echo "EVENT $1 ip=$ip mask=$mask router=$router dns=$dns lease=$lease serverid=$serverid"\n${CONFIGURE_UDHCPC}`,
+    );
     return lab.exec(ns, 'busybox', ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-s', script, ...extra], { timeoutMs: 20_000 });
   }
 
@@ -103,7 +107,8 @@ describe('DHCP with real clients (busybox udhcpc, ISC dhclient, Kea perfdhcp)', 
     assert.equal(bg.metric(API, 'bootgate_dhcp_packets_out_total', { type: 'ACK' }), acksBefore + 1);
     process.kill(child.pid!, 'SIGUSR2');
     await waitFor(/EVENT deconfig/);
-    for (let i = 0; i < 50 && bg.metric(API, 'bootgate_dhcp_packets_in_total', { type: 'RELEASE' }) < 1; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && bg.metric(API, 'bootgate_dhcp_packets_in_total', { type: 'RELEASE' }) < 1; i++)
+      await new Promise((r) => setTimeout(r, 100));
     const db = new Database(join(bg.dir, 'data/bootgate.db'), { readonly: true });
     const row = db.prepare("SELECT state FROM leases WHERE mac = '52:54:00:66:00:01'").get() as { state: string };
     db.close();
@@ -205,9 +210,14 @@ describe('DHCP with real clients (busybox udhcpc, ISC dhclient, Kea perfdhcp)', 
     const out2 = udhcpc(udhcpcNs);
     const ipNow = /EVENT bound ip=(\S+)/.exec(out2)![1]!;
     const db = new Database(join(bg.dir, 'data/bootgate.db'), { readonly: true });
-    const owners = db.prepare('SELECT mac FROM leases WHERE ip = ?').all(Number(ipNow.split('.').reduce((a, b) => a * 256 + Number(b), 0))) as Array<{ mac: string }>;
+    const owners = db.prepare('SELECT mac FROM leases WHERE ip = ?').all(Number(ipNow.split('.').reduce((a, b) => a * 256 + Number(b), 0))) as Array<{
+      mac: string;
+    }>;
     db.close();
-    assert.deepEqual(owners.map((o) => o.mac), ['52:54:00:66:00:01']);
+    assert.deepEqual(
+      owners.map((o) => o.mac),
+      ['52:54:00:66:00:01'],
+    );
     assert.ok(countBound() >= before);
   });
 

@@ -121,7 +121,10 @@ describe('DHCP starvation: one terminal floods, the room still boots (issue 11)'
     await flood.done;
     assert.match(newSeat ?? '', /^10\.68\.0\.\d+$/, 'the never-booted seat got an address on its first attempt');
     assert.match(seatAgain ?? '', /^10\.68\.0\.\d+$/);
-    assert.ok(bg.metric(API, 'bootgate_dhcp_starvation_refusals_total', { reason: 'known_reserve' }) > 0, 'unknown clients were stopped at the reserve');
+    assert.ok(
+      bg.metric(API, 'bootgate_dhcp_starvation_refusals_total', { reason: 'known_reserve' }) > 0,
+      'unknown clients were stopped at the reserve',
+    );
     assert.ok(bg.metric(API, 'bootgate_dhcp_pool_pressure', { subnet: '10.68.0.0/24' }) >= 0.8, 'the pressure is visible');
     assert.equal(bg.child?.exitCode, null, 'bootgate is still up');
   });

@@ -89,7 +89,17 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
       .exec(lab.server, 'cat', [file])
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { kind: string; seat: string | null; userName: string | null; docNumber: string | null; host: string | null; status: number | null });
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            kind: string;
+            seat: string | null;
+            userName: string | null;
+            docNumber: string | null;
+            host: string | null;
+            status: number | null;
+          },
+      );
     const web = records.filter((r) => r.kind === 'http');
     assert.ok(web.length >= 2, `${web.length} http records`);
     for (const r of web) {

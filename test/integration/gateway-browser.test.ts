@@ -78,7 +78,10 @@ const PROXIED_KINDS = new Set(['http', 'tls', 'tunnel']);
 
 // The WAN: HTTP on :80 and HTTPS on :443, virtual hosts by Host header; prints one JSON line per request. On :80,
 // /ws is a WebSocket echo (RFC 6455: the opening handshake, then every text frame answered with "echo: " + it).
-const WAN_SERVER = (keyPath: string, certPath: string) => `import http from 'node:http'; import https from 'node:https'; import fs from 'node:fs'; import crypto from 'node:crypto';
+const WAN_SERVER = (
+  keyPath: string,
+  certPath: string,
+) => `import http from 'node:http'; import https from 'node:https'; import fs from 'node:fs'; import crypto from 'node:crypto';
 const wsFrame = (op, p) => Buffer.concat([p.length < 126 ? Buffer.from([0x80 | op, p.length]) : Buffer.from([0x80 | op, 126, p.length >> 8, p.length & 255]), p]);
 const wsEcho = (req, sock, head) => {
   console.log(JSON.stringify({ scheme: 'ws', host: String(req.headers.host || '').replace(/:\\d+$/, ''), url: req.url, from: req.socket.remoteAddress }));
@@ -181,7 +184,13 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
 
   after(async () => {
     for (const [browser, pid] of browsers) {
-      const closed = await Promise.race([browser.close().then(() => true, () => false), new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref())]);
+      const closed = await Promise.race([
+        browser.close().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
+      ]);
       if (!closed && pid > 0) {
         try {
           process.kill(-pid, 'SIGKILL'); // playwright starts the browser as a process group leader
@@ -215,7 +224,9 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
   async function waitRecords(kind: string, afterSeq: number, done: (rs: ApiRecord[]) => boolean): Promise<ApiRecord[]> {
     let rs: ApiRecord[] = [];
     for (let i = 0; i < 100; i++) {
-      rs = (api('GET', `/audit/records?kind=${kind}&afterSeq=${afterSeq}&limit=10000`, auditorToken) as ApiRecord[]).filter((r) => r.sessionId === sessionId);
+      rs = (api('GET', `/audit/records?kind=${kind}&afterSeq=${afterSeq}&limit=10000`, auditorToken) as ApiRecord[]).filter(
+        (r) => r.sessionId === sessionId,
+      );
       if (done(rs)) return rs;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -225,7 +236,8 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
 
   /** Waits until the gateway's nftables seat set does (or does not) hold the seat's address. */
   async function waitGate(open: boolean): Promise<void> {
-    const holds = () => new RegExp(`\\b${seatIp.replaceAll('.', '\\.')}\\b`).test(lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'bootgate', 'seats']));
+    const holds = () =>
+      new RegExp(`\\b${seatIp.replaceAll('.', '\\.')}\\b`).test(lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'bootgate', 'seats']));
     for (let i = 0; i < 100 && holds() !== open; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(holds(), open, `seat ${seatIp} ${open ? 'in' : 'out of'} the gate's seat set`);
   }
@@ -275,7 +287,11 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
       const i = document.getElementById('pixel') as HTMLImageElement;
       return { complete: i.complete, width: i.naturalWidth, src: i.currentSrc };
     });
-    assert.deepEqual(img, { complete: true, width: 1, src: `${new URL(page.url()).protocol}//${assets}/pixel.png` }, 'the image from the second host loaded');
+    assert.deepEqual(
+      img,
+      { complete: true, width: 1, src: `${new URL(page.url()).protocol}//${assets}/pixel.png` },
+      'the image from the second host loaded',
+    );
     assert.equal(await page.textContent('#from-script'), `script from ${assets}`, 'the script from the second host ran');
   }
 
@@ -315,7 +331,10 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
 
     assert.deepEqual(wanRequests, [], 'no upstream fetch');
     assert.deepEqual(traffic(), [], 'refusals are not audit records');
-    assert.ok(bg!.metric(API, 'bootgate_gateway_drops_total', { reason: 'no_session' }) >= dropsBefore + 2, 'the proxy counts its refusals (403 page and CONNECT)');
+    assert.ok(
+      bg!.metric(API, 'bootgate_gateway_drops_total', { reason: 'no_session' }) >= dropsBefore + 2,
+      'the proxy counts its refusals (403 page and CONNECT)',
+    );
   });
 
   it('session open: the HTTP page and its sub-resources load, one http record per request against the seat, the person and the session', async () => {
@@ -372,7 +391,11 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
       assert.equal(r.method, null);
       assert.ok((r.bytesUp ?? 0) > 0, 'the ClientHello at least went up');
     }
-    for (const n of names) assert.ok(recs.some((r) => r.sni === n && (r.bytesDown ?? 0) > 0), `bytes came back on a connection to ${n}`);
+    for (const n of names)
+      assert.ok(
+        recs.some((r) => r.sni === n && (r.bytesDown ?? 0) > 0),
+        `bytes came back on a connection to ${n}`,
+      );
     const text = JSON.stringify(allRecords());
     assert.ok(!text.includes('/private/') && !text.includes('s3cr3t'), 'the encrypted path and query appear in no record');
     // …yet the WAN did serve that path: the splice is end to end, not a refusal.
@@ -413,7 +436,10 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
     // frames after the handshake: up, the masked text frame and the close; down, the echo and the close
     assert.ok((r.bytesUp ?? 0) >= 6 + 'hello from seat S1'.length, `bytesUp ${r.bytesUp}`);
     assert.ok((r.bytesDown ?? 0) >= 2 + 'echo: hello from seat S1'.length, `bytesDown ${r.bytesDown}`);
-    assert.ok(wanRequests.some((w) => w.scheme === 'ws' && w.host === SITE && w.url === '/ws' && w.from === WAN_GW), 'the WAN did the handshake');
+    assert.ok(
+      wanRequests.some((w) => w.scheme === 'ws' && w.host === SITE && w.url === '/ws' && w.from === WAN_GW),
+      'the WAN did the handshake',
+    );
   });
 
   it('session open, explicit proxy: HTTP in absolute form is an http record, an HTTPS page is a CONNECT tunnel record per host', async () => {
@@ -442,7 +468,11 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
     const names = [SECURE, SECURE_ASSETS];
     const allTunnels = await waitRecords('tunnel', from, (rs) => names.every((n) => rs.some((r) => r.host === n)));
     const tunnels = allTunnels.filter((r) => WAN_NAMES.includes(r.host ?? ''));
-    for (const n of names) assert.ok(tunnels.some((r) => r.host === n), `a CONNECT record for ${n}: ${JSON.stringify(tunnels)}`);
+    for (const n of names)
+      assert.ok(
+        tunnels.some((r) => r.host === n),
+        `a CONNECT record for ${n}: ${JSON.stringify(tunnels)}`,
+      );
     for (const r of tunnels) {
       assertAttributed(r);
       assert.equal(r.method, 'CONNECT');
@@ -475,7 +505,10 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
     await waitTunnelsClosed();
     // the cut connections were still recorded, under the session they belonged to
     const cut = await waitRecords('tls', keptFrom, (rs) => [SECURE, SECURE_ASSETS].every((n) => rs.some((r) => r.sni === n)));
-    assert.ok([SECURE, SECURE_ASSETS].every((n) => cut.some((r) => r.sni === n)), JSON.stringify(cut));
+    assert.ok(
+      [SECURE, SECURE_ASSETS].every((n) => cut.some((r) => r.sni === n)),
+      JSON.stringify(cut),
+    );
     const from = lastSeq();
     const wanBefore = wanRequests.length;
     const transparent = await launch('transparent');
@@ -493,6 +526,9 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
     await closeBrowser(explicit);
 
     assert.equal(wanRequests.length, wanBefore, 'no upstream fetch');
-    assert.deepEqual(traffic().filter((r) => r.seq > from), []);
+    assert.deepEqual(
+      traffic().filter((r) => r.seq > from),
+      [],
+    );
   });
 });

@@ -242,7 +242,10 @@ s.on('close', () => console.log(got));`,
     assert.equal(f.filter((r) => r.method === 'udp' && r.port === UDP_PORT).length, 1);
     assert.equal(f.filter((r) => r.method === 'tcp' && r.port === TCP_PORT).length, 1);
     assert.equal(f.filter((r) => r.port === 80 || r.port === 3129).length, 0);
-    assert.ok(f.every((r) => r.host === WAN_HOST), 'nothing to the gateway itself (DHCP, API) is a flow');
+    assert.ok(
+      f.every((r) => r.host === WAN_HOST),
+      'nothing to the gateway itself (DHCP, API) is a flow',
+    );
     assert.ok(bg!.metric(API, 'bootgate_gateway_flows_total', { outcome: 'redirected' }) >= 1);
     assert.equal(bg!.metric(API, 'bootgate_gateway_conntrack_malformed_total'), 0);
   });
@@ -256,7 +259,14 @@ s.on('close', () => console.log(got));`,
       .split('\n')
       .map((l) => (JSON.parse(l) as { kind: string }).kind);
     assert.ok(kinds.filter((k) => k === 'flow').length >= 3);
-    const out = lab.exec(lab.server, process.execPath, [BIN, 'audit', 'verify', file, '--public-key', join(bg!.dir, 'data/keys/audit-ed25519.pub.pem')]);
+    const out = lab.exec(lab.server, process.execPath, [
+      BIN,
+      'audit',
+      'verify',
+      file,
+      '--public-key',
+      join(bg!.dir, 'data/keys/audit-ed25519.pub.pem'),
+    ]);
     assert.match(out, /OK/);
   });
 

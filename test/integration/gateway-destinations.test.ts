@@ -72,13 +72,42 @@ before(async () => {
     server(lab.server, 'admin', [['127.0.0.1', 18080]]),
     server(lab.server, 'open', [['0.0.0.0', 18081]]),
     server(lanNs, 'lan', [[LAN_HOST, 80]]),
-    server(wanNs, 'wan', [[WAN_OK, 80], [WAN_OK, 8080]], true),
-    server(privNs, 'private', [[WAN_PRIVATE, 80], [WAN_PRIVATE, 8080]], true),
+    server(
+      wanNs,
+      'wan',
+      [
+        [WAN_OK, 80],
+        [WAN_OK, 8080],
+      ],
+      true,
+    ),
+    server(
+      privNs,
+      'private',
+      [
+        [WAN_PRIVATE, 80],
+        [WAN_PRIVATE, 8080],
+      ],
+      true,
+    ),
   ]);
   gw = await GatewayProcess.start(lab, lab.server, [
-    '--lan', 'bgdpbr', '--wan', 'bgdpwan', '--lan-subnet', '10.78.1.0/24', '--portal-url', `http://${GW_LAN}:8081/`,
-    '--host-map', `www.bgdp.test=${WAN_OK}`, '--host-map', `loop.bgdp.test=127.0.0.1`, '--log-level', 'info',
-    '--allow', '10.78.2.0/24',
+    '--lan',
+    'bgdpbr',
+    '--wan',
+    'bgdpwan',
+    '--lan-subnet',
+    '10.78.1.0/24',
+    '--portal-url',
+    `http://${GW_LAN}:8081/`,
+    '--host-map',
+    `www.bgdp.test=${WAN_OK}`,
+    '--host-map',
+    `loop.bgdp.test=127.0.0.1`,
+    '--log-level',
+    'info',
+    '--allow',
+    '10.78.2.0/24',
   ]);
   await gw.open(SEAT, session('seat-1'));
 });
@@ -126,10 +155,27 @@ describe('destination policy from a seated terminal (issue 11)', () => {
     const before = gw!.records.length;
     const tunnel = curl([...proxy, '-p', 'http://127.0.0.1:18080/']);
     assert.notEqual(tunnel.status, '200');
-    const ws = curl([...proxy, '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', '-H', 'Sec-WebSocket-Version: 13', '-H', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'http://127.0.0.1:18080/']);
+    const ws = curl([
+      ...proxy,
+      '-H',
+      'Connection: Upgrade',
+      '-H',
+      'Upgrade: websocket',
+      '-H',
+      'Sec-WebSocket-Version: 13',
+      '-H',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'http://127.0.0.1:18080/',
+    ]);
     assert.equal(ws.status, '403');
     const recs = (await gw!.waitRecords(before + 2)).slice(before);
-    assert.deepEqual(recs.map((r) => [r.kind, r.verdict]), [['tunnel', 'refused'], ['http', 'refused']]);
+    assert.deepEqual(
+      recs.map((r) => [r.kind, r.verdict]),
+      [
+        ['tunnel', 'refused'],
+        ['http', 'refused'],
+      ],
+    );
     assert.equal(JSON.parse(recs[1]!.detail!).reason, 'loopback');
     assert.equal(hits.admin, 0);
   });
@@ -143,8 +189,16 @@ describe('destination policy from a seated terminal (issue 11)', () => {
     assert.equal(tls.status, '200');
     assert.match(tls.body, /^wan /);
     const recs = (await gw!.waitRecords(before + 2)).slice(before);
-    assert.ok(recs.every((r) => r.verdict === 'allowed'), JSON.stringify(recs));
-    for (const r of recs) assert.deepEqual(JSON.parse(r.detail!), { dst: `${WAN_OK}:${r.kind === 'tls' ? 443 : 80}`, hostMismatch: true }, 'the mismatch is on the record');
+    assert.ok(
+      recs.every((r) => r.verdict === 'allowed'),
+      JSON.stringify(recs),
+    );
+    for (const r of recs)
+      assert.deepEqual(
+        JSON.parse(r.detail!),
+        { dst: `${WAN_OK}:${r.kind === 'tls' ? 443 : 80}`, hostMismatch: true },
+        'the mismatch is on the record',
+      );
     assert.equal(hits.admin, 0);
   });
 
@@ -154,7 +208,7 @@ describe('destination policy from a seated terminal (issue 11)', () => {
     const priv = curl([`http://${WAN_PRIVATE}:8080/`]);
     assert.notEqual(priv.status, '200', 'the forward chain refuses the private network');
     const own = curl([`http://${GW_LAN}:18081/`]);
-    assert.notEqual(own.status, '200', 'the input chain refuses the gateway\'s other services');
+    assert.notEqual(own.status, '200', "the input chain refuses the gateway's other services");
     assert.equal(hits.open, 0);
   });
 });

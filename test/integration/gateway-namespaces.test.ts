@@ -5,7 +5,6 @@
  * only reaches it through the gateway's proxies or masquerade.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -68,10 +67,23 @@ https.createServer({ key: fs.readFileSync('${cert.keyPath}'), cert: fs.readFileS
     wan.once('exit', () => reject(new Error('WAN server exited')));
   });
   gw = await GatewayProcess.start(lab, lab.server, [
-    '--lan', 'bggwbr', '--wan', 'bggwwan', '--lan-subnet', '10.76.1.0/24', '--portal-url', `http://${GW_LAN}:8081/`,
-    '--host-map', `www.bggw.test=${WAN_HOST}`, '--host-map', `secure.bggw.test=${WAN_HOST}`, '--log-level', 'info',
+    '--lan',
+    'bggwbr',
+    '--wan',
+    'bggwwan',
+    '--lan-subnet',
+    '10.76.1.0/24',
+    '--portal-url',
+    `http://${GW_LAN}:8081/`,
+    '--host-map',
+    `www.bggw.test=${WAN_HOST}`,
+    '--host-map',
+    `secure.bggw.test=${WAN_HOST}`,
+    '--log-level',
+    'info',
     // the WAN namespace's network is private (RFC 1918): listed as an operator lists the shop's own servers
-    '--allow', '10.76.2.0/24',
+    '--allow',
+    '10.76.2.0/24',
   ]);
 });
 
@@ -90,7 +102,10 @@ describe('gateway in namespaces: gate, portal, explicit and transparent proxying
     const logged = () => gw!.lines.some((l) => l.includes('IPv4 forwarding turned on'));
     for (let i = 0; i < 100 && !logged(); i++) await new Promise((r) => setTimeout(r, 50));
     const log = gw!.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; module?: string });
-    assert.ok(log.some((l) => l.module === 'gateway.nftables' && /IPv4 forwarding turned on/.test(l.msg)), 'forwarding is logged');
+    assert.ok(
+      log.some((l) => l.module === 'gateway.nftables' && /IPv4 forwarding turned on/.test(l.msg)),
+      'forwarding is logged',
+    );
     assert.ok(log.some((l) => /applied and verified/.test(l.msg)));
   });
 
@@ -128,7 +143,10 @@ describe('gateway in namespaces: gate, portal, explicit and transparent proxying
     assert.match(d.body, /^secure \/hello/);
     assert.equal(ping(), true, 'forwarded and masqueraded (the WAN has no route to the LAN)');
     const recs = await gw!.waitRecords(4);
-    assert.deepEqual(recs.map((r) => r.kind), ['http', 'tunnel', 'http', 'tls']);
+    assert.deepEqual(
+      recs.map((r) => r.kind),
+      ['http', 'tunnel', 'http', 'tls'],
+    );
     for (const r of recs) {
       assert.equal(r.seat, 'seat-1');
       assert.equal(r.ip, SEAT);

@@ -133,7 +133,8 @@ http { access_log off; keepalive_requests 100000; client_body_temp_path ${www}-b
     rmSync(bg.dir, { recursive: true, force: true });
   });
 
-  const cli = (...args: string[]): string => lab.exec(lab.server, process.execPath, [BIN, ...args, '--config', bg.configFile], { timeoutMs: 60_000 }).trim();
+  const cli = (...args: string[]): string =>
+    lab.exec(lab.server, process.execPath, [BIN, ...args, '--config', bg.configFile], { timeoutMs: 60_000 }).trim();
   const completed = (): string[] =>
     existsSync(clientLog)
       ? readFileSync(clientLog, 'utf8')
@@ -178,15 +179,37 @@ http { access_log off; keepalive_requests 100000; client_body_temp_path ${www}-b
     await bg.start(); // same config, same data directory
     const file = join(bg.dir, 'export.ndjson');
     cli('audit', 'export', '--from', '2020-01-01', '--to', '2100-01-01', '--format', 'ndjson', '--out', file);
-    const verified = lab.exec(lab.server, process.execPath, [BIN, 'audit', 'verify', file, '--public-key', join(bg.dir, 'data', 'keys', 'audit-ed25519.pub.pem')]);
+    const verified = lab.exec(lab.server, process.execPath, [
+      BIN,
+      'audit',
+      'verify',
+      file,
+      '--public-key',
+      join(bg.dir, 'data', 'keys', 'audit-ed25519.pub.pem'),
+    ]);
     assert.match(verified, /OK .* chain intact/);
     const records = readFileSync(file, 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { kind: string; url: string | null; seat: string | null; docNumber: string | null; host: string | null; port: number | null; verdict: string; status: number | null; bytesUp: number | null });
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            kind: string;
+            url: string | null;
+            seat: string | null;
+            docNumber: string | null;
+            host: string | null;
+            port: number | null;
+            verdict: string;
+            status: number | null;
+            bytesUp: number | null;
+          },
+      );
     const recorded = new Set(records.filter((r) => r.kind === 'http' && r.seat === 'S1' && r.docNumber === 'X1234567').map((r) => r.url));
     const missing = done.filter((path) => !recorded.has(`http://${HOST}${path}`));
-    t.diagnostic(`${done.length} requests completed (${before} when the kill was sent), ${recorded.size} http records after restart, ${missing.length} missing`);
+    t.diagnostic(
+      `${done.length} requests completed (${before} when the kill was sent), ${recorded.size} http records after restart, ${missing.length} missing`,
+    );
     assert.deepEqual(missing.slice(0, 20), [], `${missing.length} of ${done.length} completed requests are missing from the trail`);
     assert.ok(recorded.size >= done.length, `${recorded.size} http records for ${done.length} completed requests`);
     const tunnels = records.filter((r) => r.kind === 'tunnel');

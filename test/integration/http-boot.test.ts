@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync, ftruncateSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+  ftruncateSync,
+  statSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +31,10 @@ const BIG_BYTES = 200 * 1000 * 1000;
 function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('end', () => resolve(h.digest('hex')))
+      .on('error', reject);
   });
 }
 
@@ -84,7 +100,9 @@ describe('HTTP boot server with curl (PROTOCOLS.md §7 checks 25-27)', () => {
     });
     it('the same MAC with hyphens or upper case → the same script', async () => {
       const a = await curl([`${h.base}/boot.ipxe?mac=52-54-00-72-00-01`]);
-      const b = await curl([`${h.base}/boot.ipxe?mac=52:54:00:72:00:01`.toUpperCase().replace('HTTP://', 'http://').replace('/BOOT.IPXE?MAC=', '/boot.ipxe?mac=')]);
+      const b = await curl([
+        `${h.base}/boot.ipxe?mac=52:54:00:72:00:01`.toUpperCase().replace('HTTP://', 'http://').replace('/BOOT.IPXE?MAC=', '/boot.ipxe?mac='),
+      ]);
       const c = await curl([`${h.base}/boot.ipxe?mac=${KNOWN}`]);
       assert.deepEqual(a.body, c.body);
       assert.deepEqual(b.body, c.body);
@@ -314,7 +332,13 @@ describe('HTTP boot server with curl (PROTOCOLS.md §7 checks 25-27)', () => {
       assert.equal((await curl([`${h.base}/booted?mac=${KNOWN}`])).status, 204);
       assert.equal((await curl(['-X', 'POST', '-d', 'uptime=3', `${h.base}/booted?mac=52-54-00-72-00-01`])).status, 204);
       assert.equal((await curl([`${h.base}/booted?mac=zz`])).status, 400);
-      assert.deepEqual(h.events.map((e) => [e.kind, e.mac]), [['booted', KNOWN], ['booted', KNOWN]]);
+      assert.deepEqual(
+        h.events.map((e) => [e.kind, e.mac]),
+        [
+          ['booted', KNOWN],
+          ['booted', KNOWN],
+        ],
+      );
     });
     it('requests are counted by route and status, and bytes sent by route', async () => {
       const before = await metric(h, 'bootgate_http_bytes_sent_total', 'route="file"');

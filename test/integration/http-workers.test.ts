@@ -68,7 +68,10 @@ describe('HTTP boot server with worker processes', () => {
     const reqBefore = await metric(h, 'bootgate_http_requests_total', 'route="file",status="200"');
     const rs = await Promise.all(Array.from({ length: 60 }, () => curl([`${h.base}/4k.bin`])));
     for (const r of rs) assert.deepEqual(r.body, small);
-    await until(async () => (await metric(h, 'bootgate_http_requests_total', 'route="file",status="200"')) - reqBefore === 60, 'request counts from workers');
+    await until(
+      async () => (await metric(h, 'bootgate_http_requests_total', 'route="file",status="200"')) - reqBefore === 60,
+      'request counts from workers',
+    );
     assert.equal((await metric(h, 'bootgate_http_bytes_sent_total', 'route="file"')) - before, 60 * 4096);
     await until(() => h.events.filter((e) => e.kind === 'file' && e.path === '/4k.bin').length === 60, 'file events from workers');
   });
@@ -92,7 +95,11 @@ describe('HTTP boot server with worker processes', () => {
 
   it('/booted (GET and POST) and path refusals work through workers', async () => {
     h.events.length = 0;
-    const rs = await Promise.all(Array.from({ length: 10 }, (_, i) => curl(i % 2 ? ['-X', 'POST', '-d', 'x=1', `${h.base}/booted?mac=${MAC}`] : [`${h.base}/booted?mac=${MAC}`])));
+    const rs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        curl(i % 2 ? ['-X', 'POST', '-d', 'x=1', `${h.base}/booted?mac=${MAC}`] : [`${h.base}/booted?mac=${MAC}`]),
+      ),
+    );
     for (const r of rs) assert.equal(r.status, 204);
     assert.equal(h.events.filter((e) => e.kind === 'booted').length, 10);
     const bad = await Promise.all(Array.from({ length: 10 }, () => curl(['--path-as-is', `${h.base}/../etc/passwd`])));

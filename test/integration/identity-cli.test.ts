@@ -29,7 +29,13 @@ describe('identity and audit through the CLI against a running bootgate', () => 
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0' },
       log: { level: 'info' },
-      dhcp: { subnet: '10.75.0.0/24', range: { start: '10.75.0.10', end: '10.75.0.200' }, router: '10.75.0.1', dns: ['10.75.0.1'], leaseSeconds: 600 },
+      dhcp: {
+        subnet: '10.75.0.0/24',
+        range: { start: '10.75.0.10', end: '10.75.0.200' },
+        router: '10.75.0.1',
+        dns: ['10.75.0.1'],
+        leaseSeconds: 600,
+      },
       http: { port: 18476 },
       api: { listen: API },
     });
@@ -67,7 +73,19 @@ describe('identity and audit through the CLI against a running bootgate', () => 
   });
 
   it('users add → seats add → sessions open/list/close; the seat rule holds; every change is on the trail', () => {
-    const userId = ok('users', 'add', ...c(), '--name', 'Ann Example', '--doc-type', 'passport', '--doc-number', 'P1234567', '--doc-country', 'FR').trim();
+    const userId = ok(
+      'users',
+      'add',
+      ...c(),
+      '--name',
+      'Ann Example',
+      '--doc-type',
+      'passport',
+      '--doc-number',
+      'P1234567',
+      '--doc-country',
+      'FR',
+    ).trim();
     assert.match(userId, /^[0-9a-f-]{36}$/);
     const other = ok('users', 'add', ...c(), '--name', 'Bob', '--doc-type', 'id-card', '--doc-number', 'ID42').trim();
     assert.match(ok('seats', 'add', ...c(), '--name', 'A1', '--mac', MAC1.toUpperCase()), /^A1 52:54:00:75:00:01$/m);
@@ -76,7 +94,10 @@ describe('identity and audit through the CLI against a running bootgate', () => 
     assert.equal(busy.status, 2);
     assert.match(busy.stderr, /SEAT_BUSY/);
     const list = JSON.parse(ok('sessions', 'list', ...c(), '--json')) as Array<{ id: string; seat: string; userName: string }>;
-    assert.deepEqual(list.map((s) => [s.id, s.seat, s.userName]), [[sessionId, 'A1', 'Ann Example']]);
+    assert.deepEqual(
+      list.map((s) => [s.id, s.seat, s.userName]),
+      [[sessionId, 'A1', 'Ann Example']],
+    );
     assert.match(ok('sessions', 'list', ...c()), /A1\s+\S+\s+Ann Example/);
     assert.match(ok('sessions', 'close', ...c(), '--seat', 'A1'), new RegExp(`^${sessionId} minutes=1 charge=0 payment=desk$`, 'm'));
     assert.deepEqual(JSON.parse(ok('sessions', 'list', ...c(), '--json')), []);
@@ -116,7 +137,10 @@ describe('identity and audit through the CLI against a running bootgate', () => 
   it('audit export (ndjson and csv) verifies offline with the public key; edited, dropped and swapped lines fail with their reason', () => {
     for (const format of ['ndjson', 'csv']) {
       const file = join(bg.dir, `export.${format}`);
-      assert.match(ok('audit', 'export', ...c(), '--from', '2020-01-01', '--to', '2100-01-01', '--format', format, '--out', file), /records \(seq 1\.\./);
+      assert.match(
+        ok('audit', 'export', ...c(), '--from', '2020-01-01', '--to', '2100-01-01', '--format', format, '--out', file),
+        /records \(seq 1\.\./,
+      );
       assert.match(ok('audit', 'verify', file, '--public-key', pubKey()), /OK — \d+ records/);
       const text = readFileSync(file, 'utf8');
       const nl = format === 'csv' ? '\r\n' : '\n';
@@ -144,8 +168,14 @@ describe('identity and audit through the CLI against a running bootgate', () => 
     // Filtered by seat: only that seat's records, still verifying.
     const userFile = join(bg.dir, 'seat.ndjson');
     ok('audit', 'export', ...c(), '--seat', 'A1', '--format', 'ndjson', '--out', userFile);
-    const recs = readFileSync(userFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seat: string; action: string });
-    assert.deepEqual(recs.map((r) => r.action), ['seat.add', 'session.open', 'session.close', 'session.open', 'session.close']);
+    const recs = readFileSync(userFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seat: string; action: string });
+    assert.deepEqual(
+      recs.map((r) => r.action),
+      ['seat.add', 'session.open', 'session.close', 'session.open', 'session.close'],
+    );
     assert.match(ok('audit', 'verify', userFile, '--public-key', pubKey()), /OK — 5 records/);
   });
 

@@ -137,7 +137,11 @@ describe('iSCSI target with real initiators (libiscsi, QEMU)', () => {
     // B reads the image at LBA n
     const out = join(dir, 'b.raw');
     assert.equal(run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', url(iqnB), out]).code, 0);
-    assert.ok(readFileSync(out).subarray(n * 512, n * 512 + 4096).equals(golden.subarray(n * 512, n * 512 + 4096)));
+    assert.ok(
+      readFileSync(out)
+        .subarray(n * 512, n * 512 + 4096)
+        .equals(golden.subarray(n * 512, n * 512 + 4096)),
+    );
     a.close();
     await a.waitClosed(200);
     await new Promise((r) => setTimeout(r, 200));
@@ -160,7 +164,17 @@ describe('iSCSI target with real initiators (libiscsi, QEMU)', () => {
 
   it('crash: kill -9 during a write load; every block acknowledged after SYNCHRONIZE CACHE survives', async () => {
     const c = await RawInitiator.connect(port);
-    assert.equal((await c.loginNormal('iqn.2000-01.crash:w', iqnK, [['ImmediateData', 'Yes'], ['InitialR2T', 'No'], ['FirstBurstLength', '65536'], ['MaxRecvDataSegmentLength', '65536']]))?.status, 0);
+    assert.equal(
+      (
+        await c.loginNormal('iqn.2000-01.crash:w', iqnK, [
+          ['ImmediateData', 'Yes'],
+          ['InitialR2T', 'No'],
+          ['FirstBurstLength', '65536'],
+          ['MaxRecvDataSegmentLength', '65536'],
+        ])
+      )?.status,
+      0,
+    );
     const block = (i: number) => Buffer.alloc(4096, (i * 37 + 11) & 0xff);
     let synced = -1;
     let i = 0;
@@ -204,7 +218,20 @@ describe('CHAP and CRC32C header digests with real initiators', () => {
   const iqn = targetIqn('demo', '52:54:00:4a:00:10');
   before(async () => {
     port = await freePort();
-    target = new IscsiTargetProcess(['--port', String(port), '--listen', '127.0.0.1', '--data-dir', join(chapDir, 'data'), '--overlay-image', `demo=${image}`, '--chap', 'pc1:secret-pc1-16b:bootgate:target-secret16', '--log-level', 'info']);
+    target = new IscsiTargetProcess([
+      '--port',
+      String(port),
+      '--listen',
+      '127.0.0.1',
+      '--data-dir',
+      join(chapDir, 'data'),
+      '--overlay-image',
+      `demo=${image}`,
+      '--chap',
+      'pc1:secret-pc1-16b:bootgate:target-secret16',
+      '--log-level',
+      'info',
+    ]);
     await target.start();
   });
   after(async () => {
@@ -224,9 +251,14 @@ describe('CHAP and CRC32C header digests with real initiators', () => {
   it('QEMU with CHAP and HeaderDigest=CRC32C reads the disk byte-exact', async () => {
     const out = join(chapDir, 'digest.raw');
     const r = run('qemu-img', [
-      'convert', '--object', 'secret,id=s0,data=secret-pc1-16b', '--image-opts',
+      'convert',
+      '--object',
+      'secret,id=s0,data=secret-pc1-16b',
+      '--image-opts',
       `driver=iscsi,transport=tcp,portal=127.0.0.1:${port},target=${iqn},lun=0,user=pc1,password-secret=s0,header-digest=crc32c`,
-      '-O', 'raw', out,
+      '-O',
+      'raw',
+      out,
     ]);
     assert.equal(r.code, 0, r.out);
     assert.ok(readFileSync(out).equals(golden));

@@ -36,12 +36,26 @@ describe('iPXE sanboot from the bootgate target (QEMU)', () => {
   let port: number;
   before(async () => {
     if (!existsSync(join(IMAGES, 'sandisk-bios.img'))) {
-      const b = spawnSync('bash', [join(ROOT, 'boot-images/build-sandisk.sh'), 'bios'], { encoding: 'utf8', env: { ...process.env, BOOTGATE_IMAGES: IMAGES } });
+      const b = spawnSync('bash', [join(ROOT, 'boot-images/build-sandisk.sh'), 'bios'], {
+        encoding: 'utf8',
+        env: { ...process.env, BOOTGATE_IMAGES: IMAGES },
+      });
       assert.equal(b.status, 0, b.stderr);
     }
     copyFileSync(join(IMAGES, 'sandisk-bios.img'), join(dir, 'sandisk.img'));
     port = await freePort();
-    target = new IscsiTargetProcess(['--port', String(port), '--listen', '127.0.0.1', '--data-dir', join(dir, 'data'), '--overlay-image', `demo=${join(dir, 'sandisk.img')}`, '--log-level', 'info']);
+    target = new IscsiTargetProcess([
+      '--port',
+      String(port),
+      '--listen',
+      '127.0.0.1',
+      '--data-dir',
+      join(dir, 'data'),
+      '--overlay-image',
+      `demo=${join(dir, 'sandisk.img')}`,
+      '--log-level',
+      'info',
+    ]);
     await target.start();
   });
   after(async () => {
@@ -53,9 +67,26 @@ describe('iPXE sanboot from the bootgate target (QEMU)', () => {
     const iqn = targetIqn('demo', MAC);
     const r = spawnSync(
       'qemu-system-x86_64',
-      ['-accel', 'tcg', '-m', '256', '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
-        '-netdev', 'user,id=n0', '-device', `e1000,netdev=n0,mac=${MAC}`,
-        '-kernel', '/usr/lib/ipxe/ipxe.lkrn', '-append', `dhcp && sanboot iscsi:10.0.2.2::${port}:0:${iqn}`],
+      [
+        '-accel',
+        'tcg',
+        '-m',
+        '256',
+        '-nographic',
+        '-monitor',
+        'none',
+        '-serial',
+        'stdio',
+        '-no-reboot',
+        '-netdev',
+        'user,id=n0',
+        '-device',
+        `e1000,netdev=n0,mac=${MAC}`,
+        '-kernel',
+        '/usr/lib/ipxe/ipxe.lkrn',
+        '-append',
+        `dhcp && sanboot iscsi:10.0.2.2::${port}:0:${iqn}`,
+      ],
       { encoding: 'utf8', timeout: 150_000 },
     );
     const out = (r.stdout ?? '').replace(/\r/g, '');
@@ -65,6 +96,9 @@ describe('iPXE sanboot from the bootgate target (QEMU)', () => {
     assert.match(out, /bootgate-demo: kernel /, 'the kernel and initrd came off the iSCSI disk');
     assert.match(out, /BOOTGATE-TERMINAL-(BOOTED|FAILED)/, 'the demo OS ran to its end');
     await new Promise((r) => setTimeout(r, 500)); // spawnSync blocked the loop: let the target's log pipe drain
-    assert.match(target.output, new RegExp(`"initiator":"iqn\\.2010-04\\.org\\.ipxe:[^"]*","target":"${iqn.replace(/\./g, '\\.')}".*session established`));
+    assert.match(
+      target.output,
+      new RegExp(`"initiator":"iqn\\.2010-04\\.org\\.ipxe:[^"]*","target":"${iqn.replace(/\./g, '\\.')}".*session established`),
+    );
   });
 });

@@ -36,8 +36,13 @@ describe('overlay administration through bootgate serve (CLI → API → overlay
       api: { listen: API },
     });
     await bg.start();
-    const script = writeScript(bg.dir, 'udhcpc.sh', 'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface";; esac');
-    for (const ns of [nsA, nsB]) lab.exec(ns, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
+    const script = writeScript(
+      bg.dir,
+      'udhcpc.sh',
+      'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface";; esac',
+    );
+    for (const ns of [nsA, nsB])
+      lab.exec(ns, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
   });
 
   after(async () => {
@@ -71,7 +76,7 @@ describe('overlay administration through bootgate serve (CLI → API → overlay
     assert.match(qemuIo(nsA, A, 'read -P 0 0 64k'), /read 65536\/65536 bytes/);
   });
 
-  it("super terminal: commit makes its writes version 2 for everyone who boots afterwards; rollback restores version 1", () => {
+  it('super terminal: commit makes its writes version 2 for everyone who boots afterwards; rollback restores version 1', () => {
     cli('overlays', 'mode', '--mac', A, '--mode', 'super');
     assert.match(qemuIo(nsA, A, 'write -P 0xcd 1M 64k', 'flush'), /wrote/);
     const v = JSON.parse(cli('images', 'commit', '--image', 'gold', '--mac', A, '--note', 'test update')) as { version: number };
@@ -86,7 +91,20 @@ describe('overlay administration through bootgate serve (CLI → API → overlay
   });
 
   it('the API refuses callers without a token (401); /metrics stays open', () => {
-    const code = lab.exec(lab.server, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `http://${API}/api/v1/images/gold/rollback`, '-H', 'content-type: application/json', '-d', '{"version":1}']);
+    const code = lab.exec(lab.server, 'curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'POST',
+      `http://${API}/api/v1/images/gold/rollback`,
+      '-H',
+      'content-type: application/json',
+      '-d',
+      '{"version":1}',
+    ]);
     assert.equal(code, '401');
     assert.equal(lab.exec(lab.server, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${API}/api/v1/leases`]), '401');
     assert.equal(lab.exec(lab.server, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${API}/metrics`]), '200');

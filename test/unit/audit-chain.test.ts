@@ -46,8 +46,15 @@ describe('audit chain object', () => {
     const chain = new AuditChain(() => times.shift() ?? T0);
     assert.deepEqual(chain.head(), { seq: 0, hash: GENESIS_HASH, time: 0 });
     const rs = [0, 1, 2].map((i) => chain.advance(http(i)));
-    assert.deepEqual(rs.map((r) => r.seq), [1, 2, 3]);
-    assert.deepEqual(rs.map((r) => r.time), [T0 + 5000, T0 + 5000, T0 + 9000], 'the clock stepped back: time stays');
+    assert.deepEqual(
+      rs.map((r) => r.seq),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      rs.map((r) => r.time),
+      [T0 + 5000, T0 + 5000, T0 + 9000],
+      'the clock stepped back: time stays',
+    );
     assert.equal(rs[0]!.prevHash, GENESIS_HASH);
     for (let i = 1; i < rs.length; i++) assert.equal(rs[i]!.prevHash, rs[i - 1]!.hash);
     for (const r of rs) assert.ok(hashMatches(r));

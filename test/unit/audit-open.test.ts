@@ -21,8 +21,32 @@ const T0 = Date.parse('2026-03-01T08:00:00.000Z');
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const tunnel = (host: string, extra: Record<string, unknown> = {}) => ({ kind: 'tls' as const, seat: 'S1', ip: '10.9.0.5', userId: 'u1', userName: 'Ana', sessionId: 's1', host, port: 443, sni: host, bytesUp: 0, bytesDown: 0, durationMs: 0, verdict: 'allowed', ...extra });
-const http = (i: number) => ({ kind: 'http' as const, seat: 'S1', ip: '10.9.0.5', host: 'example.test', port: 80, url: `http://example.test/${i}`, status: 200, verdict: 'allowed' });
+const tunnel = (host: string, extra: Record<string, unknown> = {}) => ({
+  kind: 'tls' as const,
+  seat: 'S1',
+  ip: '10.9.0.5',
+  userId: 'u1',
+  userName: 'Ana',
+  sessionId: 's1',
+  host,
+  port: 443,
+  sni: host,
+  bytesUp: 0,
+  bytesDown: 0,
+  durationMs: 0,
+  verdict: 'allowed',
+  ...extra,
+});
+const http = (i: number) => ({
+  kind: 'http' as const,
+  seat: 'S1',
+  ip: '10.9.0.5',
+  host: 'example.test',
+  port: 80,
+  url: `http://example.test/${i}`,
+  status: 200,
+  verdict: 'allowed',
+});
 
 /** One appliance life on a database file: the log, with or without the writer thread. `crash` leaves without stop(). */
 async function life(file: string, threaded: boolean, wrap?: (w: AuditWriter) => AuditWriter) {
@@ -31,7 +55,13 @@ async function life(file: string, threaded: boolean, wrap?: (w: AuditWriter) => 
   const thread = threaded ? new AuditWriterThread(file) : undefined;
   await thread?.start();
   const writer = thread && wrap ? wrap(thread) : thread;
-  const log = new AuditLog({ repo, signer: AuditSigner.loadOrCreate(join(file, '..', 'keys')), logger: silent, clock: () => T0, ...(writer ? { writer } : {}) });
+  const log = new AuditLog({
+    repo,
+    signer: AuditSigner.loadOrCreate(join(file, '..', 'keys')),
+    logger: silent,
+    clock: () => T0,
+    ...(writer ? { writer } : {}),
+  });
   log.start();
   return {
     repo,
@@ -63,20 +93,33 @@ for (const threaded of [true, false]) {
       const stillOpen = a.log.open(tunnel('open.example'));
       const closed = a.log.open(tunnel('closed.example'));
       await a.log.append(http(1)); // a group commit: both rows are on disk with it
-      assert.deepEqual(a.repo.openRows().map((r) => r[0]), [stillOpen, closed]);
+      assert.deepEqual(
+        a.repo.openRows().map((r) => r[0]),
+        [stillOpen, closed],
+      );
       await a.log.append(tunnel('closed.example', { bytesUp: 5, bytesDown: 7, durationMs: 30 }), closed);
-      assert.deepEqual(a.repo.openRows().map((r) => r[0]), [stillOpen], 'the final record took its row with it');
+      assert.deepEqual(
+        a.repo.openRows().map((r) => r[0]),
+        [stillOpen],
+        'the final record took its row with it',
+      );
       await a.crash();
 
       const b = await life(file, threaded);
       const recs = b.repo.query({ limit: 100 });
-      assert.deepEqual(recs.map((r) => [r.seq, r.kind, r.host, r.verdict]), [
-        [1, 'http', 'example.test', 'allowed'],
-        [2, 'tls', 'closed.example', 'allowed'],
-        [3, 'tls', 'open.example', 'interrupted'],
-      ]);
+      assert.deepEqual(
+        recs.map((r) => [r.seq, r.kind, r.host, r.verdict]),
+        [
+          [1, 'http', 'example.test', 'allowed'],
+          [2, 'tls', 'closed.example', 'allowed'],
+          [3, 'tls', 'open.example', 'interrupted'],
+        ],
+      );
       const r = recs[2]!;
-      assert.deepEqual([r.seat, r.userId, r.sessionId, r.sni, r.port, r.bytesUp, r.bytesDown, r.durationMs], ['S1', 'u1', 's1', 'open.example', 443, null, null, null]);
+      assert.deepEqual(
+        [r.seat, r.userId, r.sessionId, r.sni, r.port, r.bytesUp, r.bytesDown, r.durationMs],
+        ['S1', 'u1', 's1', 'open.example', 443, null, null, null],
+      );
       assert.equal(r.detail, `open since ${new Date(T0).toISOString()}; bootgate stopped before it closed`);
       assert.deepEqual(b.repo.openRows(), [], 'recorded once: the row went with the record');
       const signer = AuditSigner.loadOrCreate(join(file, '..', 'keys'));
@@ -93,9 +136,15 @@ for (const threaded of [true, false]) {
       const a = await life(file, threaded);
       const id = a.log.open(tunnel('alone.example'));
       for (let i = 0; i < 100 && a.repo.openRows().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-      assert.deepEqual(a.repo.openRows().map((r) => r[0]), [id]);
+      assert.deepEqual(
+        a.repo.openRows().map((r) => r[0]),
+        [id],
+      );
       const recs = await Promise.all([1, 2, 3].map((i) => a.log.append(http(i))));
-      assert.deepEqual(recs.map((r) => r.seq), [1, 2, 3]);
+      assert.deepEqual(
+        recs.map((r) => r.seq),
+        [1, 2, 3],
+      );
       await a.log.append(tunnel('alone.example', { bytesUp: 1 }), id);
       assert.deepEqual(a.repo.openRows(), []);
       await a.stop();
@@ -109,7 +158,10 @@ for (const threaded of [true, false]) {
       void a.log.append(tunnel('x.example', { bytesDown: 3 }), id);
       await a.stop();
       const b = await life(file, threaded);
-      assert.deepEqual(b.repo.query({ limit: 10 }).map((r) => r.verdict), ['allowed', 'allowed']);
+      assert.deepEqual(
+        b.repo.query({ limit: 10 }).map((r) => r.verdict),
+        ['allowed', 'allowed'],
+      );
       await b.stop();
     });
   });
@@ -122,7 +174,11 @@ describe('open connections: what reaches the writer', () => {
     const id = a.log.open(tunnel('brief.example'));
     await a.log.append(tunnel('brief.example', { bytesUp: 1 }), id);
     assert.ok(seen.length > 0, 'the record went to the writer');
-    assert.deepEqual(seen.filter((o) => o && (o.opens.length || o.closes.length)), [], 'no row written or deleted');
+    assert.deepEqual(
+      seen.filter((o) => o && (o.opens.length || o.closes.length)),
+      [],
+      'no row written or deleted',
+    );
     assert.deepEqual(a.repo.openRows(), []);
     await a.stop();
   });
@@ -130,7 +186,8 @@ describe('open connections: what reaches the writer', () => {
   it('an open queued while a main-connection unit waits for the writer is written once that unit is through', async () => {
     let release: (() => void) | undefined;
     const a = await life(fresh(), true, (w) => ({
-      write: (records, ops) => (release ? w.write(records, ops) : new Promise<void>((resolve) => (release = resolve)).then(() => w.write(records, ops))),
+      write: (records, ops) =>
+        release ? w.write(records, ops) : new Promise<void>((resolve) => (release = resolve)).then(() => w.write(records, ops)),
     }));
     const first = a.log.append(http(1)); // held in the (wrapped) writer
     await new Promise((r) => setImmediate(r));
@@ -143,7 +200,10 @@ describe('open connections: what reaches the writer', () => {
     await first;
     await change;
     for (let i = 0; i < 100 && a.repo.openRows().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(a.repo.openRows().map((r) => r[0]), [id]);
+    assert.deepEqual(
+      a.repo.openRows().map((r) => r[0]),
+      [id],
+    );
     await a.stop();
   });
 });

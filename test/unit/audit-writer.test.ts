@@ -23,7 +23,21 @@ const T0 = Date.parse('2026-03-01T08:00:00.000Z');
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const http = (i: number) => ({ kind: 'http' as const, seat: 'S1', ip: '10.9.0.5', userId: 'u1', userName: 'Ana', host: 'example.test', port: 80, url: `http://example.test/${i}`, status: 200, bytesUp: 0, bytesDown: i, durationMs: 1, verdict: 'allowed' });
+const http = (i: number) => ({
+  kind: 'http' as const,
+  seat: 'S1',
+  ip: '10.9.0.5',
+  userId: 'u1',
+  userName: 'Ana',
+  host: 'example.test',
+  port: 80,
+  url: `http://example.test/${i}`,
+  status: 200,
+  bytesUp: 0,
+  bytesDown: i,
+  durationMs: 1,
+  verdict: 'allowed',
+});
 
 /** A database file, the main connection's log and a started writer thread on the same file. */
 async function setup(opts: { clock?: () => number; wrap?: (w: AuditWriter) => AuditWriter } = {}) {
@@ -49,7 +63,10 @@ describe('audit writer thread', () => {
   it('commits every record on its own connection, in chain order; the main connection reads them back', async () => {
     const h = await setup();
     const records = await Promise.all(Array.from({ length: 500 }, (_, i) => h.log.append(http(i))));
-    assert.deepEqual(records.map((r) => r.seq), Array.from({ length: 500 }, (_, i) => i + 1));
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      Array.from({ length: 500 }, (_, i) => i + 1),
+    );
     assert.equal(h.repo.last()!.seq, 500);
     assert.equal(h.repo.last()!.hash, records.at(-1)!.hash);
     assert.deepEqual(verifyStoredChain(h.repo, h.signer.publicKey), { ok: true, count: 500 });
@@ -58,7 +75,9 @@ describe('audit writer thread', () => {
 
   it('appendWith waits until the thread has committed what came before, then commits its change and record together', async () => {
     const events: string[] = [];
-    const h = await setup({ wrap: (w) => ({ write: (records) => w.write(records).then(() => void events.push(`committed ${records[0]!.seq}-${records.at(-1)!.seq}`)) }) });
+    const h = await setup({
+      wrap: (w) => ({ write: (records) => w.write(records).then(() => void events.push(`committed ${records[0]!.seq}-${records.at(-1)!.seq}`)) }),
+    });
     h.db.exec('CREATE TABLE things (name TEXT)');
     const ins = h.db.prepare('INSERT INTO things (name) VALUES (?)');
     const before = Array.from({ length: 50 }, (_, i) => h.log.append(http(i)));
@@ -70,7 +89,10 @@ describe('audit writer thread', () => {
     // the main connection wrote nothing while the thread held uncommitted records before it in the chain
     assert.deepEqual(events.slice(0, 2), ['committed 1-50', 'unit built']);
     assert.equal(b.at(-1)!.seq, 50);
-    assert.deepEqual(l.map((r) => r.seq), Array.from({ length: 50 }, (_, i) => 52 + i));
+    assert.deepEqual(
+      l.map((r) => r.seq),
+      Array.from({ length: 50 }, (_, i) => 52 + i),
+    );
     assert.equal((h.db.prepare('SELECT count(*) AS n FROM things').get() as { n: number }).n, 1);
     assert.deepEqual(verifyStoredChain(h.repo, h.signer.publicKey), { ok: true, count: 101 });
     await h.close();
@@ -124,7 +146,10 @@ describe('audit writer thread', () => {
     await new Promise((r) => setImmediate(r)); // sealed and handed over as seq 11-15
     const sealedOnFailed = Promise.allSettled(Array.from({ length: 5 }, (_, i) => h.log.append(http(30 + i)))); // 16-20
     const outcomes = [...(await failed), ...(await sealedOnFailed)];
-    assert.ok(outcomes.every((o) => o.status === 'rejected'), 'none of them is acknowledged');
+    assert.ok(
+      outcomes.every((o) => o.status === 'rejected'),
+      'none of them is acknowledged',
+    );
     const codes = outcomes.slice(5).map((o) => ((o as PromiseRejectedResult).reason as BootgateError).code);
     assert.deepEqual(codes, Array(5).fill('AUDIT_SEQUENCE'));
     const next = await h.log.append(http(40));

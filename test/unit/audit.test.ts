@@ -79,7 +79,10 @@ describe('audit chain', () => {
   it('group commit: one turn of appends is one transaction; records link seq by seq from genesis', async () => {
     const { repo, log, signer } = makeLog();
     const records = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(http(i))));
-    assert.deepEqual(records.map((r) => r.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     assert.equal(records[0]!.prevHash, GENESIS_HASH);
     for (let i = 1; i < records.length; i++) assert.equal(records[i]!.prevHash, records[i - 1]!.hash);
     assert.deepEqual(repo.last(), records.at(-1));
@@ -91,7 +94,10 @@ describe('audit chain', () => {
     const { log } = makeLog(() => times.shift() ?? T0);
     const rs = [];
     for (let i = 0; i < 4; i++) rs.push(await log.append({ kind: 'admin', action: `a${i}` }));
-    assert.deepEqual(rs.map((r) => r.time), [T0 + 5000, T0 + 5000, T0 + 5000, T0 + 9000]);
+    assert.deepEqual(
+      rs.map((r) => r.time),
+      [T0 + 5000, T0 + 5000, T0 + 5000, T0 + 9000],
+    );
   });
 
   it('a unit whose build throws is rolled back alone; the others in the batch commit', async () => {
@@ -243,7 +249,13 @@ describe('audit export and verify', () => {
 
   it('filtered export (by seat, time range) verifies; dropping a record is a COUNT_MISMATCH, swapping is RECORD_REORDERED', async () => {
     const h = await filled(30);
-    const { content, manifest } = buildExport(h.repo, h.signer, { format: 'ndjson', fileName: 'f', seat: 'seat-1', from: T0 + 5000, to: T0 + 25_000 });
+    const { content, manifest } = buildExport(h.repo, h.signer, {
+      format: 'ndjson',
+      fileName: 'f',
+      seat: 'seat-1',
+      from: T0 + 5000,
+      to: T0 + 25_000,
+    });
     const lines = content.trimEnd().split('\n');
     assert.ok(lines.every((l) => l.includes('"seat":"seat-1"')));
     assert.equal(manifest.count, lines.length);
@@ -307,7 +319,7 @@ describe('audit keys and retention', () => {
 });
 
 /** A receiver for streamExport: collects the body; `onChunk` runs before each write completes (slow or hostile peers). */
-function receiver(opts: { highWaterMark?: number; onChunk?: (i: number, chunk: Buffer) => void | 'hold'; } = {}) {
+function receiver(opts: { highWaterMark?: number; onChunk?: (i: number, chunk: Buffer) => void | 'hold' } = {}) {
   const chunks: Buffer[] = [];
   let maxBuffered = 0;
   const out = new Writable({
@@ -340,7 +352,12 @@ describe('streamed audit export', () => {
       const h = await filled(23);
       const req = { format, fileName: `s.${format}` };
       const expected = buildExport(h.repo, h.signer, req, T0);
-      for (const [batchRecords, chunkBytes] of [[1, 1], [5, 100], [23, 1 << 16], [5000, 1 << 16]] as const) {
+      for (const [batchRecords, chunkBytes] of [
+        [1, 1],
+        [5, 100],
+        [23, 1 << 16],
+        [5000, 1 << 16],
+      ] as const) {
         const rx = receiver();
         const m = await streamExport(h.repo, h.signer, req, rx.out, { batchRecords, chunkBytes, now: () => T0 });
         assert.deepEqual(m, expected.manifest);
@@ -360,7 +377,10 @@ describe('streamed audit export', () => {
       const rx = receiver();
       await streamExport(h.repo, h.signer, req, rx.out, { now: () => T0 });
       const body = rx.body();
-      const every = readStream(body, Array.from({ length: body.length - 1 }, (_, i) => i + 1));
+      const every = readStream(
+        body,
+        Array.from({ length: body.length - 1 }, (_, i) => i + 1),
+      );
       assert.equal(every.file, expected.content);
       for (let i = 0; i <= body.length; i += 7)
         for (let j = i; j <= body.length; j += 13) assert.equal(readStream(body, [i, j]).file, expected.content);
@@ -392,12 +412,24 @@ describe('streamed audit export', () => {
       }
     };
     const nlBeforeManifest = body.lastIndexOf(0x0a);
-    assert.equal(code(() => readStream(body.subarray(0, nlBeforeManifest + 1), [])), 'EXPORT_INCOMPLETE');
-    assert.equal(code(() => readStream(body.subarray(0, body.length - 5), [])), 'EXPORT_INCOMPLETE');
-    assert.equal(code(() => readStream(body.subarray(0, 400), [])), 'EXPORT_INCOMPLETE');
+    assert.equal(
+      code(() => readStream(body.subarray(0, nlBeforeManifest + 1), [])),
+      'EXPORT_INCOMPLETE',
+    );
+    assert.equal(
+      code(() => readStream(body.subarray(0, body.length - 5), [])),
+      'EXPORT_INCOMPLETE',
+    );
+    assert.equal(
+      code(() => readStream(body.subarray(0, 400), [])),
+      'EXPORT_INCOMPLETE',
+    );
     const edited = Buffer.from(body);
     edited[body.indexOf('example.test')]! ^= 1;
-    assert.equal(code(() => readStream(edited, [])), 'EXPORT_DIGEST');
+    assert.equal(
+      code(() => readStream(edited, [])),
+      'EXPORT_DIGEST',
+    );
   });
 
   it('records appended while the export runs are not in it (the seq window is fixed at the start); it verifies', async () => {
@@ -405,7 +437,10 @@ describe('streamed audit export', () => {
     let appended = 0;
     const rx = receiver({
       onChunk: () => {
-        if (appended < 5) (appended++, void h.log.append(http(100 + appended)));
+        if (appended < 5) {
+          appended++;
+          void h.log.append(http(100 + appended));
+        }
       },
     });
     const m = await streamExport(h.repo, h.signer, { format: 'ndjson', fileName: 'w' }, rx.out, { batchRecords: 4, chunkBytes: 1 });
@@ -423,10 +458,16 @@ describe('streamed audit export', () => {
     let purged = false;
     const rx = receiver({
       onChunk: () => {
-        if (!purged) (purged = true, h.log.purgeOlderThan(T0 + 20_500));
+        if (!purged) {
+          purged = true;
+          h.log.purgeOlderThan(T0 + 20_500);
+        }
       },
     });
-    await assert.rejects(streamExport(h.repo, h.signer, { format: 'csv', fileName: 'p' }, rx.out, { batchRecords: 5, chunkBytes: 1 }), (e: ExportError) => e.code === 'EXPORT_RANGE_PURGED');
+    await assert.rejects(
+      streamExport(h.repo, h.signer, { format: 'csv', fileName: 'p' }, rx.out, { batchRecords: 5, chunkBytes: 1 }),
+      (e: ExportError) => e.code === 'EXPORT_RANGE_PURGED',
+    );
   });
 
   it('a receiver that stops reading holds the export back: no further batch is read, nothing more is written', async () => {
@@ -436,7 +477,9 @@ describe('streamed audit export', () => {
     h.repo.exportBatch = (s, after, limit) => (batches.push(after), exportBatch(s, after, limit));
     const rx = receiver({ highWaterMark: 256, onChunk: () => 'hold' });
     let settled = false;
-    const p = streamExport(h.repo, h.signer, { format: 'ndjson', fileName: 'h' }, rx.out, { batchRecords: 5, chunkBytes: 512 }).finally(() => (settled = true));
+    const p = streamExport(h.repo, h.signer, { format: 'ndjson', fileName: 'h' }, rx.out, { batchRecords: 5, chunkBytes: 512 }).finally(
+      () => (settled = true),
+    );
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     assert.equal(settled, false);
     assert.deepEqual(batches, [0], 'only the first batch was read');
@@ -475,7 +518,11 @@ describe('exports of the previous version (test/fixtures/audit: written by the i
       const log = new AuditLog({ repo, signer, logger: silent, clock: () => (t += 1000) });
       for (let i = 0; i < 14; i++) await log.append(rec(i));
       const rx = receiver();
-      await streamExport(repo, signer, { format, fileName: `v1-export.${format}` }, rx.out, { now: () => T0 + 100_000, batchRecords: 3, chunkBytes: 500 });
+      await streamExport(repo, signer, { format, fileName: `v1-export.${format}` }, rx.out, {
+        now: () => T0 + 100_000,
+        batchRecords: 3,
+        chunkBytes: 500,
+      });
       const got = readStream(rx.body(), []);
       assert.equal(got.file, readFileSync(file, 'utf8'));
       assert.equal(`${JSON.stringify(got.manifest, null, 2)}\n`, readFileSync(`${file}.manifest.json`, 'utf8'));
@@ -501,7 +548,9 @@ describe('bootgate audit export: receiving the stream into FILE and FILE.manifes
         at += 100;
       },
     });
-    return new Response(stream, { headers: { 'content-type': 'application/vnd.bootgate.audit-export-stream; framing=bootgate-audit-stream/1; format=csv' } });
+    return new Response(stream, {
+      headers: { 'content-type': 'application/vnd.bootgate.audit-export-stream; framing=bootgate-audit-stream/1; format=csv' },
+    });
   };
 
   it('a complete stream: FILE and FILE.manifest.json as the in-memory export wrote them; verifies; no .partial left', async () => {
@@ -518,13 +567,20 @@ describe('bootgate audit export: receiving the stream into FILE and FILE.manifes
     const { body } = await streamed();
     const dir = mkdtempSync(join(tmpdir(), 'bg-rx-'));
     const file = join(dir, 'r.csv');
-    const code = (p: Promise<unknown>) => p.then(() => 'none', (e: CliError) => e.code);
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'none',
+        (e: CliError) => e.code,
+      );
     assert.equal(await code(receiveExport(reply(body, 3000), file)), 'EXPORT_INCOMPLETE');
     assert.equal(await code(receiveExport(reply(body.subarray(0, body.lastIndexOf(0x0a) + 1)), file)), 'EXPORT_INCOMPLETE');
     const edited = Buffer.from(body);
     edited[500]! ^= 1;
     assert.equal(await code(receiveExport(reply(edited), file)), 'EXPORT_DIGEST');
     assert.deepEqual(readdirSync(dir), []);
-    assert.equal(await code(receiveExport(new Response('{"content":"","manifest":{}}', { headers: { 'content-type': 'application/json' } }), file)), 'EXPORT_INCOMPLETE');
+    assert.equal(
+      await code(receiveExport(new Response('{"content":"","manifest":{}}', { headers: { 'content-type': 'application/json' } }), file)),
+      'EXPORT_INCOMPLETE',
+    );
   });
 });

@@ -21,7 +21,8 @@ const policy = new ConfiguredBootPolicy({
   serverAddress: ipToInt('10.72.0.1'),
   httpPort: 8080,
 });
-const info = (o: Partial<ClientBootInfo>): ClientBootInfo => ({ pxe: false, ipxe: false, ipxeHttp: false, httpBoot: false, firmware: 'bios', ...o }) as ClientBootInfo;
+const info = (o: Partial<ClientBootInfo>): ClientBootInfo =>
+  ({ pxe: false, ipxe: false, ipxeHttp: false, httpBoot: false, firmware: 'bios', ...o }) as ClientBootInfo;
 
 describe('the boot policy: one answer to "what does this terminal boot?"', () => {
   it('profile: a reservation naming a profile wins (reservation MACs in any form); others get the default', () => {
@@ -51,7 +52,8 @@ describe('the boot policy: one answer to "what does this terminal boot?"', () =>
     assert.equal(local.bootsLocalDisk, true);
   });
   it('refuses an unknown default or reservation profile, and a malformed reservation MAC, at construction', () => {
-    const mk = (o: Partial<ConstructorParameters<typeof ConfiguredBootPolicy>[0]>) => () => new ConfiguredBootPolicy({ boot, profiles, reservations: [], serverAddress: 1, httpPort: 80, ...o });
+    const mk = (o: Partial<ConstructorParameters<typeof ConfiguredBootPolicy>[0]>) => () =>
+      new ConfiguredBootPolicy({ boot, profiles, reservations: [], serverAddress: 1, httpPort: 80, ...o });
     assert.throws(mk({ boot: { ...boot, defaultProfile: 'nope' } }), RangeError);
     assert.throws(mk({ boot: { ...boot, defaultProfile: 'toString' } }), RangeError);
     assert.throws(mk({ reservations: [{ mac: '52:54:00:00:00:01', profile: 'nope' }] }), RangeError);

@@ -48,7 +48,10 @@ describe('boot timeline', () => {
     const boots = repo.boots(MAC);
     assert.equal(boots.length, 1);
     assert.equal(boots[0]!.stage, 'booted');
-    assert.deepEqual(boots[0]!.events.map((e) => e.stage), ['dhcp-offered', 'dhcp-acked', 'nbp', 'ipxe-dhcp-offered', 'ipxe-dhcp-acked', 'script', 'kernel', 'initrd', 'booted']);
+    assert.deepEqual(
+      boots[0]!.events.map((e) => e.stage),
+      ['dhcp-offered', 'dhcp-acked', 'nbp', 'ipxe-dhcp-offered', 'ipxe-dhcp-acked', 'script', 'kernel', 'initrd', 'booted'],
+    );
     assert.match(formatTimeline(boots[0]!), /booted \+4\.41s$/);
     const metrics = await registry.getMetricsAsJSON();
     assert.equal(metrics.find((m) => m.name === 'bootgate_boots_completed_total')!.values[0]!.value, 1);

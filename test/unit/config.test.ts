@@ -58,7 +58,6 @@ describe('config', () => {
     assert.match(p.message, /dhcp\.reservations\.0\.profile = "nope": names no profile/);
   });
 
-
   it('an image name the config accepts is one the target accepts (one rule, terminal/iqn.ts), and the reverse', () => {
     const withImage = (name: string) => ({ ...minimal, iscsi: { images: { [name]: '/srv/disk.img' } } });
     for (const good of ['debian-12.1', 'win10', 'a']) {
@@ -72,7 +71,10 @@ describe('config', () => {
   });
 
   it('a profile, reservation or image named like an Object prototype member is still unknown', () => {
-    const p = configError({ ...minimal, dhcp: { ...minimal.dhcp, reservations: [{ mac: '52:54:00:00:00:01', ip: '10.0.0.5', profile: 'toString' }] } });
+    const p = configError({
+      ...minimal,
+      dhcp: { ...minimal.dhcp, reservations: [{ mac: '52:54:00:00:00:01', ip: '10.0.0.5', profile: 'toString' }] },
+    });
     assert.match(p.message, /dhcp\.reservations\.0\.profile = "toString": names no profile/);
     const s = configError({ ...minimal, profiles: { disk: { sanboot: 'constructor' } }, boot: { defaultProfile: 'disk' } });
     assert.match(s.message, /profiles\.disk\.sanboot = "constructor": names no image/);

@@ -15,9 +15,25 @@ const canonical = (text: string): string | undefined => {
 describe('IP literals in every textual form', () => {
   it('127.0.0.1 written every way inet_aton, the WHATWG URL parser and RFC 4291 accept', () => {
     for (const form of [
-      '127.0.0.1', '127.1', '127.0.1', '2130706433', '0x7f000001', '0X7F000001', '017700000001', '0177.0.0.1', '0177.0.0.01',
-      '0x7f.1', '0x7f.0.0.0x1', '127.0.0.1.', '[::ffff:127.0.0.1]', '::ffff:127.0.0.1', '::FFFF:7F00:1', '::ffff:7f00:0001',
-      '0:0:0:0:0:ffff:7f00:1', '0000:0000:0000:0000:0000:ffff:127.0.0.1', ' 127.0.0.1 ',
+      '127.0.0.1',
+      '127.1',
+      '127.0.1',
+      '2130706433',
+      '0x7f000001',
+      '0X7F000001',
+      '017700000001',
+      '0177.0.0.1',
+      '0177.0.0.01',
+      '0x7f.1',
+      '0x7f.0.0.0x1',
+      '127.0.0.1.',
+      '[::ffff:127.0.0.1]',
+      '::ffff:127.0.0.1',
+      '::FFFF:7F00:1',
+      '::ffff:7f00:0001',
+      '0:0:0:0:0:ffff:7f00:1',
+      '0000:0000:0000:0000:0000:ffff:127.0.0.1',
+      ' 127.0.0.1 ',
     ]) {
       assert.equal(canonical(form), '127.0.0.1', form);
     }
@@ -38,8 +54,28 @@ describe('IP literals in every textual form', () => {
 
   it('names and malformed text are not literals', () => {
     for (const name of [
-      'example.com', 'localhost', '1.2.3.4.5', '256.1.1.1', '1.256.1.1', '4294967296', '08.1.1.1', '1.2.3.4x', '0xg', '', '.', '1..1',
-      ':::', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', '::ffff:127.0.0.256', '::ffff:127.1', 'fe80::1%eth0', '[::1', 'g::1', '1:2:3:4:5:6:7::8:9',
+      'example.com',
+      'localhost',
+      '1.2.3.4.5',
+      '256.1.1.1',
+      '1.256.1.1',
+      '4294967296',
+      '08.1.1.1',
+      '1.2.3.4x',
+      '0xg',
+      '',
+      '.',
+      '1..1',
+      ':::',
+      '1:2:3:4:5:6:7:8:9',
+      '1::2::3',
+      '12345::',
+      '::ffff:127.0.0.256',
+      '::ffff:127.1',
+      'fe80::1%eth0',
+      '[::1',
+      'g::1',
+      '1:2:3:4:5:6:7::8:9',
     ]) {
       assert.equal(parseIpLiteral(name), undefined, JSON.stringify(name));
     }
@@ -68,25 +104,65 @@ describe('special-purpose ranges', () => {
   const reason = (text: string) => specialRange(parseIpLiteral(text)!);
   it('every refused range, at its edges', () => {
     const cases: Array<[string, string | undefined]> = [
-      ['0.0.0.0', 'unspecified'], ['0.255.255.255', 'unspecified'], ['1.0.0.0', undefined],
-      ['127.0.0.1', 'loopback'], ['127.255.255.254', 'loopback'], ['128.0.0.1', undefined],
-      ['10.0.0.0', 'private'], ['10.255.255.255', 'private'], ['11.0.0.0', undefined], ['9.255.255.255', undefined],
-      ['172.16.0.0', 'private'], ['172.31.255.255', 'private'], ['172.15.255.255', undefined], ['172.32.0.0', undefined],
-      ['192.168.0.1', 'private'], ['192.168.255.255', 'private'], ['192.169.0.1', undefined],
-      ['100.64.0.0', 'shared_address'], ['100.127.255.255', 'shared_address'], ['100.63.255.255', undefined], ['100.128.0.0', undefined],
-      ['169.254.0.1', 'link_local'], ['169.254.169.254', 'link_local'], ['169.255.0.1', undefined],
-      ['192.0.0.8', 'reserved'], ['198.18.0.1', 'reserved'], ['198.19.255.255', 'reserved'], ['198.20.0.1', undefined],
-      ['224.0.0.1', 'multicast'], ['239.255.255.255', 'multicast'], ['240.0.0.1', 'reserved'], ['255.255.255.255', 'reserved'],
-      ['8.8.8.8', undefined], ['203.0.113.9', undefined],
-      ['::', 'unspecified'], ['::1', 'loopback'], ['::2', 'unspecified'] /* IPv4-compatible ::0.0.0.2 */, ['::1:0:0:2', undefined],
-      ['fe80::1', 'link_local'], ['febf:ffff::1', 'link_local'], ['fec0::1', 'reserved'],
-      ['fc00::1', 'unique_local'], ['fdff:ffff::1', 'unique_local'], ['fe00::1', undefined], ['fbff::1', undefined],
-      ['ff02::1', 'multicast'], ['100::1', 'reserved'], ['64:ff9b:1::1', 'private'],
+      ['0.0.0.0', 'unspecified'],
+      ['0.255.255.255', 'unspecified'],
+      ['1.0.0.0', undefined],
+      ['127.0.0.1', 'loopback'],
+      ['127.255.255.254', 'loopback'],
+      ['128.0.0.1', undefined],
+      ['10.0.0.0', 'private'],
+      ['10.255.255.255', 'private'],
+      ['11.0.0.0', undefined],
+      ['9.255.255.255', undefined],
+      ['172.16.0.0', 'private'],
+      ['172.31.255.255', 'private'],
+      ['172.15.255.255', undefined],
+      ['172.32.0.0', undefined],
+      ['192.168.0.1', 'private'],
+      ['192.168.255.255', 'private'],
+      ['192.169.0.1', undefined],
+      ['100.64.0.0', 'shared_address'],
+      ['100.127.255.255', 'shared_address'],
+      ['100.63.255.255', undefined],
+      ['100.128.0.0', undefined],
+      ['169.254.0.1', 'link_local'],
+      ['169.254.169.254', 'link_local'],
+      ['169.255.0.1', undefined],
+      ['192.0.0.8', 'reserved'],
+      ['198.18.0.1', 'reserved'],
+      ['198.19.255.255', 'reserved'],
+      ['198.20.0.1', undefined],
+      ['224.0.0.1', 'multicast'],
+      ['239.255.255.255', 'multicast'],
+      ['240.0.0.1', 'reserved'],
+      ['255.255.255.255', 'reserved'],
+      ['8.8.8.8', undefined],
+      ['203.0.113.9', undefined],
+      ['::', 'unspecified'],
+      ['::1', 'loopback'],
+      ['::2', 'unspecified'] /* IPv4-compatible ::0.0.0.2 */,
+      ['::1:0:0:2', undefined],
+      ['fe80::1', 'link_local'],
+      ['febf:ffff::1', 'link_local'],
+      ['fec0::1', 'reserved'],
+      ['fc00::1', 'unique_local'],
+      ['fdff:ffff::1', 'unique_local'],
+      ['fe00::1', undefined],
+      ['fbff::1', undefined],
+      ['ff02::1', 'multicast'],
+      ['100::1', 'reserved'],
+      ['64:ff9b:1::1', 'private'],
       ['2001:4860:4860::8888', undefined],
       // IPv6 forms that lead to an IPv4 address are judged by it
-      ['::ffff:10.1.2.3', 'private'], ['::127.0.0.1', 'loopback'], ['::ffff:169.254.169.254', 'link_local'],
-      ['64:ff9b::7f00:1', 'loopback'], ['64:ff9b::a00:1', 'private'], ['64:ff9b::808:808', undefined],
-      ['2002:7f00:1::1', 'loopback'], ['2002:c0a8:101::1', 'private'], ['2002:808:808::1', undefined],
+      ['::ffff:10.1.2.3', 'private'],
+      ['::127.0.0.1', 'loopback'],
+      ['::ffff:169.254.169.254', 'link_local'],
+      ['64:ff9b::7f00:1', 'loopback'],
+      ['64:ff9b::a00:1', 'private'],
+      ['64:ff9b::808:808', undefined],
+      ['2002:7f00:1::1', 'loopback'],
+      ['2002:c0a8:101::1', 'private'],
+      ['2002:808:808::1', undefined],
     ];
     for (const [text, expected] of cases) assert.equal(reason(text), expected, text);
   });
@@ -100,7 +176,11 @@ describe('destination policy', () => {
       lookup: ((host: string, _o: unknown, cb: (e: Error | null, a?: Array<{ address: string; family: number }>) => void) => {
         const a = names[host];
         if (a === undefined) return process.nextTick(cb, Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' }));
-        process.nextTick(cb, null, (Array.isArray(a) ? a : [a]).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+        process.nextTick(
+          cb,
+          null,
+          (Array.isArray(a) ? a : [a]).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+        );
       }) as never,
     });
   const verdict = (d: Decision | Promise<Decision>) => d as Decision;
@@ -165,7 +245,13 @@ describe('destination policy', () => {
   it("the gateway's addresses are re-read after their TTL (an interface that comes up later)", () => {
     let now = 0;
     let addresses = ['10.76.1.1'];
-    const p = new DestinationPolicy({ options: { allow: ['198.51.100.0/24'], lanSubnets: [] }, gatewayAddresses: () => addresses, gatewayAddressTtlMs: 1000, lookup: staticLookup({}), clock: () => now });
+    const p = new DestinationPolicy({
+      options: { allow: ['198.51.100.0/24'], lanSubnets: [] },
+      gatewayAddresses: () => addresses,
+      gatewayAddressTtlMs: 1000,
+      lookup: staticLookup({}),
+      clock: () => now,
+    });
     assert.equal(verdict(p.decide('198.51.100.1')).allowed, true);
     addresses = ['10.76.1.1', '198.51.100.1'];
     now = 500;

@@ -25,13 +25,21 @@ describe('DHCP storm control on the LAN bridge', () => {
     const counter = { n: 0 };
     const nft = fakeNft(counter);
     const registry = new Registry();
-    const guard = new DhcpBridgeGuard({ lanInterface: 'br0', perSourcePerSecond: 40, burst: 80, isBridge: () => true }, nft.run, createLogger('silent'), registry);
+    const guard = new DhcpBridgeGuard(
+      { lanInterface: 'br0', perSourcePerSecond: 40, burst: 80, isBridge: () => true },
+      nft.run,
+      createLogger('silent'),
+      registry,
+    );
     await guard.start();
     const rules = nft.calls[0]!.stdin!;
     assert.deepEqual(nft.calls[0]!.args, ['-f', '-']);
     assert.match(rules, new RegExp(`delete table bridge ${BRIDGE_GUARD_TABLE}`), 'replaces a table left by a crash, in the same transaction');
     assert.match(rules, /hook prerouting/);
-    assert.match(rules, /ether daddr ff:ff:ff:ff:ff:ff ether type ip udp dport \{ 67, 4011 \} update @dhcp_sources \{ ether saddr limit rate over 40\/second burst 80 packets \} counter drop/);
+    assert.match(
+      rules,
+      /ether daddr ff:ff:ff:ff:ff:ff ether type ip udp dport \{ 67, 4011 \} update @dhcp_sources \{ ether saddr limit rate over 40\/second burst 80 packets \} counter drop/,
+    );
     counter.n = 1234;
     assert.equal(await guard.collect(), 1234);
     counter.n = 2000;
@@ -41,7 +49,10 @@ describe('DHCP storm control on the LAN bridge', () => {
   });
 
   it('does nothing when the LAN is not a bridge, or when turned off', async () => {
-    for (const opts of [{ isBridge: () => false, perSourcePerSecond: 50 }, { isBridge: () => true, perSourcePerSecond: 0 }]) {
+    for (const opts of [
+      { isBridge: () => false, perSourcePerSecond: 50 },
+      { isBridge: () => true, perSourcePerSecond: 0 },
+    ]) {
       const nft = fakeNft({ n: 0 });
       const guard = new DhcpBridgeGuard({ lanInterface: 'eth1', burst: 100, ...opts }, nft.run, createLogger('silent'), new Registry());
       await guard.start();
@@ -54,7 +65,12 @@ describe('DHCP storm control on the LAN bridge', () => {
     const run: NftRunner = async () => {
       throw new Error('nft: Operation not permitted');
     };
-    const guard = new DhcpBridgeGuard({ lanInterface: 'br0', perSourcePerSecond: 50, burst: 100, isBridge: () => true }, run, createLogger('silent'), new Registry());
+    const guard = new DhcpBridgeGuard(
+      { lanInterface: 'br0', perSourcePerSecond: 50, burst: 100, isBridge: () => true },
+      run,
+      createLogger('silent'),
+      new Registry(),
+    );
     await guard.start();
     assert.equal(await guard.collect(), 0);
     await guard.stop();

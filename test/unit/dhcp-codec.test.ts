@@ -94,13 +94,42 @@ describe('DHCP codec rules', () => {
     const cases: Array<[Buffer, string, number]> = [
       [good.subarray(0, 239), 'TRUNCATED', 0],
       [Buffer.concat([good.subarray(0, 240), Buffer.from([53, 5, 1])]), 'TRUNCATED', 240],
-      [(() => { const x = Buffer.from(good); x.writeUInt32BE(0, 236); return x; })(), 'BAD_COOKIE', 236],
-      [(() => { const x = Buffer.from(good); x[2] = 17; return x; })(), 'BAD_HLEN', 2],
-      [(() => { const x = Buffer.from(good); x.fill(0, 240); x.set([52, 1, 9, 255], 240); return x; })(), 'BAD_OVERLOAD', 240],
+      [
+        (() => {
+          const x = Buffer.from(good);
+          x.writeUInt32BE(0, 236);
+          return x;
+        })(),
+        'BAD_COOKIE',
+        236,
+      ],
+      [
+        (() => {
+          const x = Buffer.from(good);
+          x[2] = 17;
+          return x;
+        })(),
+        'BAD_HLEN',
+        2,
+      ],
+      [
+        (() => {
+          const x = Buffer.from(good);
+          x.fill(0, 240);
+          x.set([52, 1, 9, 255], 240);
+          return x;
+        })(),
+        'BAD_OVERLOAD',
+        240,
+      ],
       [Buffer.alloc(9001), 'OVERSIZED', 9000],
     ];
     for (const [buf, code, offset] of cases) {
-      assert.throws(() => decodeDhcp(buf), (e: unknown) => e instanceof DecodeError && e.code === code && e.offset === offset, code);
+      assert.throws(
+        () => decodeDhcp(buf),
+        (e: unknown) => e instanceof DecodeError && e.code === code && e.offset === offset,
+        code,
+      );
     }
   });
 

@@ -33,7 +33,7 @@ describe('DHCP server answering real captured requests', () => {
     h.close();
   });
 
-  it('boot waits (docs/dhcp.md): the OFFERs meet iPXE\'s and EDK2\'s conditions for going on at once', async () => {
+  it("boot waits (docs/dhcp.md): the OFFERs meet iPXE's and EDK2's conditions for going on at once", async () => {
     const h = makeHarness();
     // iPXE dhcp_discovery_rx leaves discovery on an offer with 175.176 (DHCP_EB_NO_PXEDHCP) = 1, or one that is
     // also a ProxyDHCP offer (60 = "PXEClient" and a boot file). Ours is both. No 43: a PXE menu would prompt.

@@ -15,7 +15,17 @@ async function dora(h: ReturnType<typeof makeHarness>, mac = MAC): Promise<strin
   const [offer] = await h.exchange(clientPacket({ type: T.DISCOVER, mac, broadcast: true }));
   assert.ok(offer, 'an offer');
   const yiaddr = intToIp(offer.p.yiaddr);
-  const [ack] = await h.exchange(clientPacket({ type: T.REQUEST, mac, broadcast: true, options: [[Opt.SERVER_ID, sid], [Opt.REQUESTED_IP, ip(yiaddr)]] }));
+  const [ack] = await h.exchange(
+    clientPacket({
+      type: T.REQUEST,
+      mac,
+      broadcast: true,
+      options: [
+        [Opt.SERVER_ID, sid],
+        [Opt.REQUESTED_IP, ip(yiaddr)],
+      ],
+    }),
+  );
   assert.equal(optU8(ack!.p, Opt.MESSAGE_TYPE), T.ACK);
   return yiaddr;
 }
@@ -28,7 +38,12 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
       mac: MAC,
       xid: 0xdeadbeef,
       broadcast: true,
-      options: [[Opt.PARAMETER_LIST, Buffer.from([1, 3, 6, 51])], [Opt.MAX_MESSAGE_SIZE, u16(1500)], [Opt.CLIENT_ID, Buffer.from([1, 0x52, 0x54, 0, 0xaa, 0, 1])], [Opt.REQUESTED_IP, ip('10.9.0.150')]],
+      options: [
+        [Opt.PARAMETER_LIST, Buffer.from([1, 3, 6, 51])],
+        [Opt.MAX_MESSAGE_SIZE, u16(1500)],
+        [Opt.CLIENT_ID, Buffer.from([1, 0x52, 0x54, 0, 0xaa, 0, 1])],
+        [Opt.REQUESTED_IP, ip('10.9.0.150')],
+      ],
     });
     const replies = await h.exchange(req);
     assert.equal(replies.length, 1);
@@ -43,7 +58,8 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
     assert.equal(p.chaddr.subarray(0, 6).toString('hex'), '525400aa0001');
     assert.equal(p.options.get(Opt.LEASE_TIME)!.readUInt32BE(0), 3600);
     assert.equal(intToIp(optIp(p, Opt.SERVER_ID)!), SERVER_ID);
-    for (const never of [Opt.REQUESTED_IP, Opt.PARAMETER_LIST, Opt.MAX_MESSAGE_SIZE, Opt.CLIENT_ID]) assert.equal(p.options.has(never), false, `option ${never}`);
+    for (const never of [Opt.REQUESTED_IP, Opt.PARAMETER_LIST, Opt.MAX_MESSAGE_SIZE, Opt.CLIENT_ID])
+      assert.equal(p.options.has(never), false, `option ${never}`);
     assert.equal(intToIp(p.yiaddr), '10.9.0.150', 'option 50 honoured when free (§4.3.1)');
     assert.equal(p.hops, 0);
     assert.equal(p.secs, 0);
@@ -67,7 +83,17 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
     const h = makeHarness();
     const [offer] = await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, broadcast: true }));
     const offered = offer!.p.yiaddr;
-    const [ack] = await h.exchange(clientPacket({ type: T.REQUEST, mac: MAC, broadcast: true, options: [[Opt.SERVER_ID, sid], [Opt.REQUESTED_IP, ip(intToIp(offered))]] }));
+    const [ack] = await h.exchange(
+      clientPacket({
+        type: T.REQUEST,
+        mac: MAC,
+        broadcast: true,
+        options: [
+          [Opt.SERVER_ID, sid],
+          [Opt.REQUESTED_IP, ip(intToIp(offered))],
+        ],
+      }),
+    );
     assert.equal(optU8(ack!.p, Opt.MESSAGE_TYPE), T.ACK);
     assert.equal(ack!.p.yiaddr, offered);
     const t1 = ack!.p.options.get(Opt.RENEWAL_T1)!.readUInt32BE(0);
@@ -77,21 +103,48 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
     assert.equal(h.server.table.leaseOf(`hw:${MAC}`)!.state, 'bound');
 
     const [offer2] = await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC2, broadcast: true }));
-    assert.deepEqual(await h.exchange(clientPacket({ type: T.REQUEST, mac: MAC2, broadcast: true, options: [[Opt.SERVER_ID, ip('10.9.0.254')], [Opt.REQUESTED_IP, ip(intToIp(offer2!.p.yiaddr))]] })), []);
+    assert.deepEqual(
+      await h.exchange(
+        clientPacket({
+          type: T.REQUEST,
+          mac: MAC2,
+          broadcast: true,
+          options: [
+            [Opt.SERVER_ID, ip('10.9.0.254')],
+            [Opt.REQUESTED_IP, ip(intToIp(offer2!.p.yiaddr))],
+          ],
+        }),
+      ),
+      [],
+    );
     assert.equal(h.server.table.offeredTo(`hw:${MAC2}`, h.now.t), undefined, 'offer taken back');
     h.close();
   });
 
   it('check 4: INIT-REBOOT on the wrong subnet → broadcast NAK; via relay → NAK to giaddr with broadcast bit; unknown client → silence unless authoritative', async () => {
     const h = makeHarness();
-    const [nak] = await h.exchange(clientPacket({ type: T.REQUEST, mac: MAC, options: [[Opt.REQUESTED_IP, ip('192.168.1.50')], [Opt.CLIENT_ID, Buffer.from([1, 2, 3])]] }));
+    const [nak] = await h.exchange(
+      clientPacket({
+        type: T.REQUEST,
+        mac: MAC,
+        options: [
+          [Opt.REQUESTED_IP, ip('192.168.1.50')],
+          [Opt.CLIENT_ID, Buffer.from([1, 2, 3])],
+        ],
+      }),
+    );
     assert.equal(optU8(nak!.p, Opt.MESSAGE_TYPE), T.NAK);
     assert.equal(nak!.address, '255.255.255.255');
     assert.equal(nak!.p.yiaddr, 0);
     assert.equal(nak!.p.siaddr, 0);
-    assert.deepEqual([...nak!.p.options.keys()].sort((a, b) => a - b), [Opt.MESSAGE_TYPE, Opt.SERVER_ID, Opt.MESSAGE, Opt.CLIENT_ID].sort((a, b) => a - b));
+    assert.deepEqual(
+      [...nak!.p.options.keys()].sort((a, b) => a - b),
+      [Opt.MESSAGE_TYPE, Opt.SERVER_ID, Opt.MESSAGE, Opt.CLIENT_ID].sort((a, b) => a - b),
+    );
 
-    const [relayNak] = await h.exchange(clientPacket({ type: T.REQUEST, mac: MAC, giaddr: '10.20.0.1', options: [[Opt.REQUESTED_IP, ip('10.9.0.120')]] }));
+    const [relayNak] = await h.exchange(
+      clientPacket({ type: T.REQUEST, mac: MAC, giaddr: '10.20.0.1', options: [[Opt.REQUESTED_IP, ip('10.9.0.120')]] }),
+    );
     assert.equal(relayNak!.address, '10.20.0.1');
     assert.equal(relayNak!.port, 67);
     assert.equal(relayNak!.p.flags & 0x8000, 0x8000);
@@ -132,8 +185,30 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
     const h = makeHarness();
     const [offer] = await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, broadcast: true }));
     const x = intToIp(offer!.p.yiaddr);
-    await h.exchange(clientPacket({ type: T.REQUEST, mac: MAC, broadcast: true, options: [[Opt.SERVER_ID, sid], [Opt.REQUESTED_IP, ip(x)]] }));
-    assert.deepEqual(await h.exchange(clientPacket({ type: T.DECLINE, mac: MAC, options: [[Opt.SERVER_ID, sid], [Opt.REQUESTED_IP, ip(x)]] })), []);
+    await h.exchange(
+      clientPacket({
+        type: T.REQUEST,
+        mac: MAC,
+        broadcast: true,
+        options: [
+          [Opt.SERVER_ID, sid],
+          [Opt.REQUESTED_IP, ip(x)],
+        ],
+      }),
+    );
+    assert.deepEqual(
+      await h.exchange(
+        clientPacket({
+          type: T.DECLINE,
+          mac: MAC,
+          options: [
+            [Opt.SERVER_ID, sid],
+            [Opt.REQUESTED_IP, ip(x)],
+          ],
+        }),
+      ),
+      [],
+    );
     assert.equal(h.server.table.recordAt(ipToInt(x))!.state, 'declined');
     for (let i = 0; i < 5; i++) {
       const m = `52:54:00:bb:00:0${i}`;
@@ -308,7 +383,12 @@ describe('DHCP server: PXE, iPXE, proxyDHCP, UEFI HTTP boot (PROTOCOLS.md §7 ch
     const vendor = parseSubOptions(p.options.get(Opt.VENDOR_SPECIFIC)!)!;
     assert.deepEqual(vendor.get(6), Buffer.from([8]));
     assert.deepEqual(vendor.get(10), Buffer.from([0, 0x50, 0x58, 0x45]));
-    for (const [arch, file] of [[7, 'ipxe.efi'], [9, 'ipxe.efi'], [11, 'ipxe-arm64.efi'], [6, 'ipxe-i386.efi']] as const) {
+    for (const [arch, file] of [
+      [7, 'ipxe.efi'],
+      [9, 'ipxe.efi'],
+      [11, 'ipxe-arm64.efi'],
+      [6, 'ipxe-i386.efi'],
+    ] as const) {
       const [e] = await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, broadcast: true, options: pxe(arch) }));
       assert.equal(e!.p.file, file, `arch ${arch}`);
     }
@@ -319,7 +399,12 @@ describe('DHCP server: PXE, iPXE, proxyDHCP, UEFI HTTP boot (PROTOCOLS.md §7 ch
     const h = makeHarness();
     for (const userClass of [text('iPXE'), Buffer.concat([Buffer.from([4]), text('iPXE')])]) {
       const [r] = await h.exchange(
-        clientPacket({ type: T.DISCOVER, mac: MAC, broadcast: true, options: [...pxe(0), [Opt.USER_CLASS, userClass], [Opt.IPXE_ENCAP, Buffer.from([0x13, 1, 1, 0x15, 1, 1])]] }),
+        clientPacket({
+          type: T.DISCOVER,
+          mac: MAC,
+          broadcast: true,
+          options: [...pxe(0), [Opt.USER_CLASS, userClass], [Opt.IPXE_ENCAP, Buffer.from([0x13, 1, 1, 0x15, 1, 1])]],
+        }),
       );
       assert.equal(r!.p.file, `http://${SERVER_ID}:8080/boot.ipxe?mac=52-54-00-aa-00-01`);
       assert.equal(r!.p.options.get(Opt.BOOTFILE_NAME)!.toString(), r!.p.file);
@@ -345,7 +430,11 @@ describe('DHCP server: PXE, iPXE, proxyDHCP, UEFI HTTP boot (PROTOCOLS.md §7 ch
   it('check 14: port 4011 REQUEST with 43.71 = (0,0) → ACK to ciaddr:source port with 43.71 echoed; MSB layer or other type → silence', async () => {
     const h = makeHarness();
     const item = (type: number, layer: number): Buffer => Buffer.from([71, 4, type >> 8, type & 255, layer >> 8, layer & 255, 255]);
-    const [r] = await h.exchange(clientPacket({ type: T.REQUEST, mac: MAC, ciaddr: '10.9.0.150', options: [...pxe(0), [Opt.VENDOR_SPECIFIC, item(0, 0)]] }), 4011, { address: '10.9.0.150', port: 4011 });
+    const [r] = await h.exchange(
+      clientPacket({ type: T.REQUEST, mac: MAC, ciaddr: '10.9.0.150', options: [...pxe(0), [Opt.VENDOR_SPECIFIC, item(0, 0)]] }),
+      4011,
+      { address: '10.9.0.150', port: 4011 },
+    );
     assert.equal(optU8(r!.p, Opt.MESSAGE_TYPE), T.ACK);
     assert.equal(r!.fromPort, 4011);
     assert.equal(r!.address, '10.9.0.150');
@@ -353,15 +442,36 @@ describe('DHCP server: PXE, iPXE, proxyDHCP, UEFI HTTP boot (PROTOCOLS.md §7 ch
     assert.equal(intToIp(r!.p.yiaddr), '10.9.0.150');
     assert.equal(r!.p.file, 'undionly.kpxe');
     assert.deepEqual(parseSubOptions(r!.p.options.get(Opt.VENDOR_SPECIFIC)!)!.get(71), Buffer.from([0, 0, 0, 0]));
-    assert.deepEqual(await h.exchange(clientPacket({ type: T.REQUEST, mac: MAC, ciaddr: '10.9.0.150', options: [...pxe(0), [Opt.VENDOR_SPECIFIC, item(0, 0x8000)]] }), 4011), []);
-    assert.deepEqual(await h.exchange(clientPacket({ type: T.REQUEST, mac: MAC, ciaddr: '10.9.0.150', options: [...pxe(0), [Opt.VENDOR_SPECIFIC, item(5, 0)]] }), 4011), []);
+    assert.deepEqual(
+      await h.exchange(
+        clientPacket({ type: T.REQUEST, mac: MAC, ciaddr: '10.9.0.150', options: [...pxe(0), [Opt.VENDOR_SPECIFIC, item(0, 0x8000)]] }),
+        4011,
+      ),
+      [],
+    );
+    assert.deepEqual(
+      await h.exchange(
+        clientPacket({ type: T.REQUEST, mac: MAC, ciaddr: '10.9.0.150', options: [...pxe(0), [Opt.VENDOR_SPECIFIC, item(5, 0)]] }),
+        4011,
+      ),
+      [],
+    );
     h.close();
   });
 
   it('check 15: UEFI HTTP boot (60 HTTPClient, 93 = 0x10) → 60=HTTPClient, IP-literal URL in 67, reply ≤ 1472 bytes', async () => {
     const h = makeHarness(baseConfig({ dns: Array.from({ length: 60 }, (_, i) => `10.9.0.${i + 2}`) }));
     const [r] = await h.exchange(
-      clientPacket({ type: T.DISCOVER, mac: MAC, broadcast: true, options: [[Opt.VENDOR_CLASS, text('HTTPClient:Arch:00016:UNDI:003000')], [Opt.CLIENT_SYSTEM_ARCH, u16(0x10)], [Opt.MAX_MESSAGE_SIZE, u16(9000)]] }),
+      clientPacket({
+        type: T.DISCOVER,
+        mac: MAC,
+        broadcast: true,
+        options: [
+          [Opt.VENDOR_CLASS, text('HTTPClient:Arch:00016:UNDI:003000')],
+          [Opt.CLIENT_SYSTEM_ARCH, u16(0x10)],
+          [Opt.MAX_MESSAGE_SIZE, u16(9000)],
+        ],
+      }),
     );
     assert.equal(r!.p.options.get(Opt.VENDOR_CLASS)!.toString(), 'HTTPClient');
     assert.match(r!.p.options.get(Opt.BOOTFILE_NAME)!.toString(), /^http:\/\/10\.9\.0\.1:8080\/ipxe\.efi$/);

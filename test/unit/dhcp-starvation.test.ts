@@ -21,7 +21,15 @@ async function discover(h: Harness, mac: string, linkSource?: string): Promise<s
 
 async function request(h: Harness, mac: string, addr: string, linkSource?: string): Promise<number | undefined> {
   const replies = await h.exchange(
-    clientPacket({ type: T.REQUEST, mac, broadcast: true, options: [[Opt.SERVER_ID, sid], [Opt.REQUESTED_IP, ip(addr)]] }),
+    clientPacket({
+      type: T.REQUEST,
+      mac,
+      broadcast: true,
+      options: [
+        [Opt.SERVER_ID, sid],
+        [Opt.REQUESTED_IP, ip(addr)],
+      ],
+    }),
     67,
     linkSource ? { linkSource } : {},
   );
@@ -151,7 +159,11 @@ describe('DHCP starvation guard (issue 11)', () => {
     const RELAY = '02:00:00:00:0e:01';
     let offers = 0;
     for (let i = 0; i < 12; i++) {
-      const replies = await h.exchange(clientPacket({ type: T.DISCOVER, mac: fakeMac(i), giaddr: '10.9.0.2' }), 67, { address: '10.9.0.2', port: 67, linkSource: RELAY });
+      const replies = await h.exchange(clientPacket({ type: T.DISCOVER, mac: fakeMac(i), giaddr: '10.9.0.2' }), 67, {
+        address: '10.9.0.2',
+        port: 67,
+        linkSource: RELAY,
+      });
       if (replies.some((r) => optU8(r.p, Opt.MESSAGE_TYPE) === T.OFFER)) offers++;
     }
     assert.equal(offers, 9, 'no chaddr or per-source refusal for a relay; one address kept for the seat');

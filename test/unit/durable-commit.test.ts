@@ -23,7 +23,7 @@ import { tick } from '../helpers/memory-network.ts';
  * `durable` stands in for the sync to show that nothing is acknowledged before it and nothing at all if it fails.
  */
 function deferred(): { durable: () => Promise<void>; calls: number; resolveAll: () => void; rejectAll: (e: Error) => void } {
-  let waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  const waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   const d = {
     calls: 0,
     durable: () => {
@@ -79,7 +79,12 @@ describe('acknowledgement waits for durable()', () => {
   it('audit: append resolves only after the sync; a failed sync rejects (committed, never acknowledged)', async () => {
     const db = openDatabase(':memory:');
     const d = deferred();
-    const log = new AuditLog({ repo: new AuditRepository(db), signer: AuditSigner.loadOrCreate(join(tmp(), 'keys')), logger: pino({ level: 'silent' }), durable: d.durable });
+    const log = new AuditLog({
+      repo: new AuditRepository(db),
+      signer: AuditSigner.loadOrCreate(join(tmp(), 'keys')),
+      logger: pino({ level: 'silent' }),
+      durable: d.durable,
+    });
     let settled = false;
     const p = log.append({ kind: 'admin', actor: 'test', action: 'one' }).then(() => (settled = true));
     await tick();
@@ -104,7 +109,17 @@ describe('acknowledgement waits for durable()', () => {
     const [offer] = await h.exchange(clientPacket({ type: T.DISCOVER, mac, broadcast: true }));
     assert.equal(optU8(offer!.p, Opt.MESSAGE_TYPE), T.OFFER);
     const yiaddr = intToIp(offer!.p.yiaddr);
-    const none = await h.exchange(clientPacket({ type: T.REQUEST, mac, broadcast: true, options: [[Opt.SERVER_ID, ip(SERVER_ID)], [Opt.REQUESTED_IP, ip(yiaddr)]] }));
+    const none = await h.exchange(
+      clientPacket({
+        type: T.REQUEST,
+        mac,
+        broadcast: true,
+        options: [
+          [Opt.SERVER_ID, ip(SERVER_ID)],
+          [Opt.REQUESTED_IP, ip(yiaddr)],
+        ],
+      }),
+    );
     assert.deepEqual(none, [], 'no ACK before the lease is on disk');
     assert.ok(d.calls >= 1);
     d.resolveAll();

@@ -114,7 +114,10 @@ describe('conntrack XML event lines (real capture, conntrack-tools 1.4.7)', () =
       const r = parseConntrackLine(s);
       if (r.kind === 'malformed') assert.ok((MALFORMED_REASONS as readonly string[]).includes(r.reason));
     };
-    fc.assert(fc.property(fc.string({ maxLength: 400 }), (s) => check(s)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 400 }), (s) => check(s)),
+      { numRuns: 2000 },
+    );
     fc.assert(
       fc.property(fc.nat(udpLine.length - 1), fc.string({ minLength: 0, maxLength: 8 }), fc.nat(8), (at, insert, del) => {
         check(udpLine.slice(0, at) + insert + udpLine.slice(at + del));
@@ -131,7 +134,8 @@ describe('LineFramer', () => {
   it('split at every byte into two chunks gives the same lines', () => {
     const want = lines(new LineFramer(), [bytes]);
     assert.equal(want.length, CAPTURE.split('\n').length - 1);
-    for (let i = 0; i <= bytes.length; i++) assert.deepEqual(lines(new LineFramer(), [bytes.subarray(0, i), bytes.subarray(i)]), want, `split at ${i}`);
+    for (let i = 0; i <= bytes.length; i++)
+      assert.deepEqual(lines(new LineFramer(), [bytes.subarray(0, i), bytes.subarray(i)]), want, `split at ${i}`);
   });
 
   it('one byte at a time gives the same lines', () => {
@@ -158,7 +162,8 @@ describe('which ended flows become records', () => {
       ['tcp/2222 record', 'tcp/2222 record', 'tcp/80 redirected', 'udp/53 to_gateway', 'udp/5353 record', 'icmp/- record'],
     );
     const udp = d.find((e) => e.original.dport === 5353)!;
-    const variant = (o: Partial<ConntrackEvent['original']>, family: 'ipv4' | 'ipv6' = 'ipv4') => verdict({ ...udp, family, original: { ...udp.original, ...o } });
+    const variant = (o: Partial<ConntrackEvent['original']>, family: 'ipv4' | 'ipv6' = 'ipv4') =>
+      verdict({ ...udp, family, original: { ...udp.original, ...o } });
     assert.equal(variant({ src: '10.93.251.7' }), 'not_lan');
     assert.equal(variant({ src: '10.93.250.1' }), 'from_gateway');
     assert.equal(variant({ dst: '255.255.255.255' }), 'broadcast');
@@ -236,8 +241,10 @@ describe('ConntrackRecorder (fake child, real captured lines)', () => {
       sysctlDir,
       clock: () => Date.parse('2026-11-22T04:00:00Z'),
     });
-    const counter = async (c: { get(): Promise<{ values: Array<{ labels: Partial<Record<string, string | number>>; value: number }> }> }, label?: [string, string]) =>
-      (await c.get()).values.filter((v) => !label || v.labels[label[0]] === label[1]).reduce((a, v) => a + v.value, 0);
+    const counter = async (
+      c: { get(): Promise<{ values: Array<{ labels: Partial<Record<string, string | number>>; value: number }> }> },
+      label?: [string, string],
+    ) => (await c.get()).values.filter((v) => !label || v.labels[label[0]] === label[1]).reduce((a, v) => a + v.value, 0);
     const sysctl = (name: string) => readFileSync(join(sysctlDir, name), 'utf8').trim();
     return { recorder, metrics, seats, audit, children, spawned, counter, sysctl };
   }
@@ -248,7 +255,9 @@ describe('ConntrackRecorder (fake child, real captured lines)', () => {
     await t.recorder.start();
     assert.equal(t.sysctl('nf_conntrack_acct'), '1');
     assert.equal(t.sysctl('nf_conntrack_timestamp'), '1');
-    assert.deepEqual(t.spawned, [{ command: 'conntrack', args: ['-E', '-e', 'NEW,DESTROY', '-o', 'xml,id,ktimestamp', '--orig-src', '10.93.250.0/24', '-b', '4194304'] }]);
+    assert.deepEqual(t.spawned, [
+      { command: 'conntrack', args: ['-E', '-e', 'NEW,DESTROY', '-o', 'xml,id,ktimestamp', '--orig-src', '10.93.250.0/24', '-b', '4194304'] },
+    ]);
     await t.recorder.stop();
     assert.deepEqual(t.children[0]!.signals, ['SIGTERM']);
     assert.equal(t.sysctl('nf_conntrack_acct'), '0');
@@ -273,8 +282,12 @@ describe('ConntrackRecorder (fake child, real captured lines)', () => {
     const udp = by('udp', 5353);
     const udpEvent = destroyOf((x) => x.original.dport === 5353);
     assert.deepEqual(JSON.parse(udp.detail!), {
-      start: new Date(Number(udpEvent.startNs! / 1_000_000n)).toISOString().replace('Z', `${String((udpEvent.startNs! / 1000n) % 1000n).padStart(3, '0')}Z`),
-      end: new Date(Number(udpEvent.stopNs! / 1_000_000n)).toISOString().replace('Z', `${String((udpEvent.stopNs! / 1000n) % 1000n).padStart(3, '0')}Z`),
+      start: new Date(Number(udpEvent.startNs! / 1_000_000n))
+        .toISOString()
+        .replace('Z', `${String((udpEvent.startNs! / 1000n) % 1000n).padStart(3, '0')}Z`),
+      end: new Date(Number(udpEvent.stopNs! / 1_000_000n))
+        .toISOString()
+        .replace('Z', `${String((udpEvent.stopNs! / 1000n) % 1000n).padStart(3, '0')}Z`),
       packetsUp: 3,
       packetsDown: 3,
       conntrackId: udpEvent.id,

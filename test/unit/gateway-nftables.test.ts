@@ -36,7 +36,10 @@ describe('nftables ruleset renderer', () => {
 
   it('redirects: services on the gateway untouched first, then seat 80/443 to interceptors, others to the portal', () => {
     const pre = /chain prerouting \{([\s\S]*?)\n\t\}/.exec(renderRuleset(base))![1]!;
-    const rules = pre.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('type'));
+    const rules = pre
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('type'));
     assert.match(rules[0]!, /^iifname "br-lan" fib daddr type local counter accept/);
     assert.match(rules[1]!, /^iifname "br-lan" ip saddr @seats tcp dport 80 counter redirect to :3129/);
     assert.match(rules[2]!, /^iifname "br-lan" ip saddr @seats tcp dport 443 counter redirect to :3130/);
@@ -81,7 +84,10 @@ function fakeNft(opts: { dropElementsOnList?: boolean } = {}) {
     if (args[0] === '-j' && args[1]!.startsWith('{')) {
       const cmd = JSON.parse(args[1]!).nftables[0];
       const [op] = Object.keys(cmd);
-      for (const e of cmd[op!].element.elem) (op === 'add' ? elems.add(e) : elems.delete(e));
+      for (const e of cmd[op!].element.elem) {
+        if (op === 'add') elems.add(e);
+        else elems.delete(e);
+      }
       return '';
     }
     if (args[0] === '-j' && args[1] === 'list') {

@@ -169,7 +169,6 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((u) => u.close()));
 });
 
-
 const url = (port: number, path: string) => `http://${HOST}:${port}${path}`;
 /** The head the proxy sends upstream for a body-less GET from an HTTP/1.`minor` client. */
 const upstreamGet = (port: number, path: string, minor = 1) => `GET ${path} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nVia: 1.${minor} bootgate\r\n\r\n`;
@@ -244,7 +243,9 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     assert.equal(up.conns.length, 1);
     assert.equal(
       up.text(),
-      upstreamGet(up.port, '/one') + `POST /two HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nContent-Length: 5\r\nVia: 1.1 bootgate\r\n\r\nabcde` + upstreamGet(up.port, '/three'),
+      upstreamGet(up.port, '/one') +
+        `POST /two HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nContent-Length: 5\r\nVia: 1.1 bootgate\r\n\r\nabcde` +
+        upstreamGet(up.port, '/three'),
     );
   });
 
@@ -256,10 +257,17 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     }).listen();
     const c = new RawClient();
     c.write(`HEAD ${url(up.port, '/h')} HTTP/1.1\r\nHost: x\r\n\r\nGET ${url(up.port, '/g')} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    const want = 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nVia: 1.1 bootgate\r\n\r\n' + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 bootgate\r\n\r\nok';
+    const want =
+      'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nVia: 1.1 bootgate\r\n\r\n' + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 bootgate\r\n\r\nok';
     assert.equal(await c.bytes(want.length), want);
     const recs = await audit.waitFor(2);
-    assert.deepEqual(recs.map((r) => [r.method, r.status, r.bytesDown]), [['HEAD', 200, 0], ['GET', 200, 2]]);
+    assert.deepEqual(
+      recs.map((r) => [r.method, r.status, r.bytesDown]),
+      [
+        ['HEAD', 200, 0],
+        ['GET', 200, 2],
+      ],
+    );
   });
 
   it('a response without framing (close-delimited) arrives complete, then the client connection is closed', async () => {
@@ -403,7 +411,13 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     c.write(`GET ${url(up.port, '/b')} HTTP/1.1\r\nHost: x\r\n\r\n`);
     assert.equal(await c.bytes(2 * resp('c0r1').length), resp('c0r1') + resp('c1r1'));
     const recs = await audit.waitFor(2);
-    assert.deepEqual(recs.map((r) => [r.url, r.status, r.verdict]), [[url(up.port, '/a'), 200, 'allowed'], [url(up.port, '/b'), 200, 'allowed']]);
+    assert.deepEqual(
+      recs.map((r) => [r.url, r.status, r.verdict]),
+      [
+        [url(up.port, '/a'), 200, 'allowed'],
+        [url(up.port, '/b'), 200, 'allowed'],
+      ],
+    );
     assert.equal(up.conns.length, 2);
     assert.equal(up.text(0), upstreamGet(up.port, '/a') + upstreamGet(up.port, '/b'));
     assert.equal(up.text(1), upstreamGet(up.port, '/b'));
@@ -423,7 +437,13 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     c.write(`GET ${url(up.port, '/b')} HTTP/1.1\r\nHost: x\r\n\r\n`);
     assert.equal(await c.bytes(2 * resp('c0').length), resp('c0') + resp('c1'));
     const recs = await audit.waitFor(2);
-    assert.deepEqual(recs.map((r) => [r.status, r.verdict]), [[200, 'allowed'], [200, 'allowed']]);
+    assert.deepEqual(
+      recs.map((r) => [r.status, r.verdict]),
+      [
+        [200, 'allowed'],
+        [200, 'allowed'],
+      ],
+    );
     assert.equal(up.conns.length, 2);
   });
 
@@ -442,7 +462,10 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     const got = await c.end();
     assert.equal(got, ['/one', '/two'].map((b) => `HTTP/1.1 200 OK\r\nContent-Length: 4\r\nVia: 1.1 bootgate\r\n\r\n${b}`).join(''));
     const recs = await audit.waitFor(2);
-    assert.deepEqual(recs.map((r) => r.url), [url(up.port, '/one'), url(up.port, '/two')]);
+    assert.deepEqual(
+      recs.map((r) => r.url),
+      [url(up.port, '/one'), url(up.port, '/two')],
+    );
   });
 
   it('a body-less response with a Content-Length list ("0, 0") goes on with one Content-Length', async () => {
@@ -527,12 +550,16 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
     assert.equal(await c.bytes(interim.length + final.length), interim + final);
     const [rec] = await audit.waitFor(1);
     assert.deepEqual([rec!.status, rec!.bytesUp, rec!.bytesDown], [201, 5, 2]);
-    assert.equal(up.text(), `POST /expect HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nExpect: 100-continue\r\nContent-Length: 5\r\nVia: 1.1 bootgate\r\n\r\nhello`);
+    assert.equal(
+      up.text(),
+      `POST /expect HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nExpect: 100-continue\r\nContent-Length: 5\r\nVia: 1.1 bootgate\r\n\r\nhello`,
+    );
   });
 
   it('interim responses are not sent to an HTTP/1.0 client', async () => {
     const up = await new RawUpstream((c) => {
-      if (c.data.includes('\r\n\r\n')) c.sock.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      if (c.data.includes('\r\n\r\n'))
+        c.sock.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     }).listen();
     const c = new RawClient();
     c.write(`GET ${url(up.port, '/old')} HTTP/1.0\r\n\r\n`);
@@ -542,7 +569,10 @@ describe('explicit proxy, HTTP/1.1 on raw sockets', () => {
 
 describe('protocol upgrade (WebSocket, RFC 6455 §4) through the proxy', () => {
   const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-  const accept = (key: string) => createHash('sha1').update(key + WS_GUID).digest('base64');
+  const accept = (key: string) =>
+    createHash('sha1')
+      .update(key + WS_GUID)
+      .digest('base64');
 
   /** A node:http server doing the WebSocket opening handshake, then echoing every byte (after `first`). */
   async function echoServer(first: string): Promise<{ port: number; headers: http.IncomingHttpHeaders[]; close: () => Promise<void> }> {
@@ -618,7 +648,10 @@ describe('protocol upgrade (WebSocket, RFC 6455 §4) through the proxy', () => {
       assert.equal(createHash('sha256').update(back.subarray(6)).digest('hex'), createHash('sha256').update(payload).digest('hex'));
       // the server was asked for the upgrade by the proxy itself (hop-by-hop fields), with the client's key
       const [h] = srv.headers;
-      assert.deepEqual([h!.connection, h!.upgrade, h!['sec-websocket-key'], h!['sec-websocket-version'], h!.via], ['upgrade', 'websocket', key, '13', '1.1 bootgate']);
+      assert.deepEqual(
+        [h!.connection, h!.upgrade, h!['sec-websocket-key'], h!['sec-websocket-version'], h!.via],
+        ['upgrade', 'websocket', key, '13', '1.1 bootgate'],
+      );
       assert.equal(audit.records.length, 0, 'the record is written when the connection closes');
       sock.end();
       await new Promise((r) => sock.once('close', r));
@@ -657,7 +690,10 @@ describe('protocol upgrade (WebSocket, RFC 6455 §4) through the proxy', () => {
     }).listen();
     const c = new RawClient();
     c.write(`GET ${url(up.port, '/ws')} HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n`);
-    assert.equal(await c.end(), 'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\nVia: 1.1 bootgate\r\n\r\nlast words');
+    assert.equal(
+      await c.end(),
+      'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\nVia: 1.1 bootgate\r\n\r\nlast words',
+    );
     c.sock.end();
     await c.closed;
     const [rec] = await audit.waitFor(1);
@@ -676,7 +712,13 @@ describe('protocol upgrade (WebSocket, RFC 6455 §4) through the proxy', () => {
     c.write(`GET ${url(up.port, '/next')} HTTP/1.1\r\nHost: ${HOST}:${up.port}\r\n\r\n`);
     assert.equal(await c.bytes(one.length * 2), one + one.replace('11', '22'));
     const recs = await audit.waitFor(2);
-    assert.deepEqual(recs.map((r) => [r.url, r.status]), [[url(up.port, '/ws'), 200], [url(up.port, '/next'), 200]]);
+    assert.deepEqual(
+      recs.map((r) => [r.url, r.status]),
+      [
+        [url(up.port, '/ws'), 200],
+        [url(up.port, '/next'), 200],
+      ],
+    );
   });
 
   it('a 101 to a protocol the client did not ask for: 502 and an error record', async () => {
@@ -691,7 +733,10 @@ describe('protocol upgrade (WebSocket, RFC 6455 §4) through the proxy', () => {
   });
 
   for (const [what, request] of [
-    ['with a body', (p: number) => `POST ${url(p, '/ws')} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\nhi`],
+    [
+      'with a body',
+      (p: number) => `POST ${url(p, '/ws')} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\nhi`,
+    ],
     ['from an HTTP/1.0 client', (p: number) => `GET ${url(p, '/ws')} HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`],
     ['without the "upgrade" connection option', (p: number) => `GET ${url(p, '/ws')} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n`],
   ] as const) {
@@ -741,13 +786,17 @@ describe('explicit proxy with curl', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const curl = (...args: string[]) => run('/usr/bin/curl', ['-sS', '--fail', '-x', `http://127.0.0.1:${proxyPort}`, ...args], { encoding: 'buffer', maxBuffer: 8 * 1024 * 1024 });
+  const curl = (...args: string[]) =>
+    run('/usr/bin/curl', ['-sS', '--fail', '-x', `http://127.0.0.1:${proxyPort}`, ...args], { encoding: 'buffer', maxBuffer: 8 * 1024 * 1024 });
 
   it('GET of a 1 MiB chunked response: the same bytes (sha256), recorded with its size', async () => {
     const { stdout } = await curl(url(webPort, '/file.bin'));
     assert.equal(sha(stdout), sha(FILE));
     const [rec] = await audit.waitFor(1);
-    assert.deepEqual([rec!.method, rec!.url, rec!.status, rec!.verdict, rec!.bytesDown], ['GET', url(webPort, '/file.bin'), 200, 'allowed', FILE.length]);
+    assert.deepEqual(
+      [rec!.method, rec!.url, rec!.status, rec!.verdict, rec!.bytesDown],
+      ['GET', url(webPort, '/file.bin'), 200, 'allowed', FILE.length],
+    );
   });
 
   it('POST of a 1 MiB file: the upstream receives the same bytes (sha256)', async () => {

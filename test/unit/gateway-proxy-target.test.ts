@@ -12,7 +12,12 @@ function head(requestLine: string, ...fields: string[]): Parameters<typeof reque
 
 describe('proxy target: absolute-form (RFC 9112 §3.2.2)', () => {
   it('splits a plain URI without URL, default port 80 left out of the URL', () => {
-    assert.deepEqual(absoluteTarget('http://example.com/a/b?c=d'), { host: 'example.com', port: 80, path: '/a/b?c=d', url: 'http://example.com/a/b?c=d' });
+    assert.deepEqual(absoluteTarget('http://example.com/a/b?c=d'), {
+      host: 'example.com',
+      port: 80,
+      path: '/a/b?c=d',
+      url: 'http://example.com/a/b?c=d',
+    });
     assert.deepEqual(absoluteTarget('http://example.com'), { host: 'example.com', port: 80, path: '/', url: 'http://example.com/' });
     assert.deepEqual(absoluteTarget('http://example.com:80/x'), { host: 'example.com', port: 80, path: '/x', url: 'http://example.com/x' });
     assert.deepEqual(absoluteTarget('http://10.0.0.1:8080/'), { host: '10.0.0.1', port: 8080, path: '/', url: 'http://10.0.0.1:8080/' });
@@ -28,7 +33,15 @@ describe('proxy target: absolute-form (RFC 9112 §3.2.2)', () => {
   });
 
   it('refuses what is not an http URI or not a reachable authority', () => {
-    for (const raw of ['https://example.com/', 'http://', 'http://example.com:0/', 'http://example.com:65536/', 'http://exa mple.com/', 'ftp://example.com/', '/relative'])
+    for (const raw of [
+      'https://example.com/',
+      'http://',
+      'http://example.com:0/',
+      'http://example.com:65536/',
+      'http://exa mple.com/',
+      'ftp://example.com/',
+      '/relative',
+    ])
       assert.equal(absoluteTarget(raw), undefined, raw);
   });
 
@@ -77,13 +90,28 @@ describe('proxy target: origin-form with Host (RFC 9112 §3.2.1, §3.2)', () => 
 
 describe('proxy target: by mode', () => {
   it('explicit mode takes only absolute-form', () => {
-    assert.deepEqual(requestTarget(head('GET http://example.com/x HTTP/1.1', 'Host: other.example'), 'explicit'), { host: 'example.com', port: 80, path: '/x', url: 'http://example.com/x' });
+    assert.deepEqual(requestTarget(head('GET http://example.com/x HTTP/1.1', 'Host: other.example'), 'explicit'), {
+      host: 'example.com',
+      port: 80,
+      path: '/x',
+      url: 'http://example.com/x',
+    });
     assert.equal(requestTarget(head('GET /x HTTP/1.1', 'Host: example.com'), 'explicit'), undefined);
   });
 
   it('transparent mode takes origin-form with Host, and absolute-form too (the URI wins over Host)', () => {
-    assert.deepEqual(requestTarget(head('GET /x HTTP/1.1', 'Host: example.com'), 'transparent'), { host: 'example.com', port: 80, path: '/x', url: 'http://example.com/x' });
-    assert.deepEqual(requestTarget(head('GET http://a.example/ HTTP/1.1', 'Host: b.example'), 'transparent'), { host: 'a.example', port: 80, path: '/', url: 'http://a.example/' });
+    assert.deepEqual(requestTarget(head('GET /x HTTP/1.1', 'Host: example.com'), 'transparent'), {
+      host: 'example.com',
+      port: 80,
+      path: '/x',
+      url: 'http://example.com/x',
+    });
+    assert.deepEqual(requestTarget(head('GET http://a.example/ HTTP/1.1', 'Host: b.example'), 'transparent'), {
+      host: 'a.example',
+      port: 80,
+      path: '/',
+      url: 'http://a.example/',
+    });
     assert.equal(requestTarget(head('GET /x HTTP/1.1', 'Host: a.example', 'Host: b.example'), 'transparent'), undefined);
     assert.equal(requestTarget(head('OPTIONS * HTTP/1.1', 'Host: example.com'), 'transparent'), undefined);
   });
@@ -93,6 +121,7 @@ describe('proxy target: CONNECT authority-form (RFC 9112 §3.2.3)', () => {
   it('needs host and port', () => {
     assert.deepEqual(authorityTarget('example.com:443'), { host: 'example.com', port: 443 });
     assert.deepEqual(authorityTarget('[2001:db8::1]:443'), { host: '2001:db8::1', port: 443 });
-    for (const raw of ['example.com', 'example.com:0', 'example.com:70000', 'http://example.com:443', '']) assert.equal(authorityTarget(raw), undefined, raw);
+    for (const raw of ['example.com', 'example.com:0', 'example.com:70000', 'http://example.com:443', ''])
+      assert.equal(authorityTarget(raw), undefined, raw);
   });
 });

@@ -76,9 +76,20 @@ before(async () => {
   tlsPort = await listen(tlsServer);
   const common = { seats, audit: sink, logger, metrics, destinations };
   // upstreams listen on ephemeral ports here; the [443] default is tested with a proxy of its own below
-  explicit = new HttpProxy({ ...common, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000, connectPorts: 'any' } });
-  transparent = new HttpProxy({ ...common, originalDestination: () => ({ address: '127.0.0.1', port: webPort }), options: { mode: 'transparent', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
-  sni = new TlsInterceptor({ ...common, originalDestination: () => ({ address: '127.0.0.1', port: tlsPort }), options: { host: '127.0.0.1', port: 0, helloTimeoutMs: 2000, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+  explicit = new HttpProxy({
+    ...common,
+    options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000, connectPorts: 'any' },
+  });
+  transparent = new HttpProxy({
+    ...common,
+    originalDestination: () => ({ address: '127.0.0.1', port: webPort }),
+    options: { mode: 'transparent', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 },
+  });
+  sni = new TlsInterceptor({
+    ...common,
+    originalDestination: () => ({ address: '127.0.0.1', port: tlsPort }),
+    options: { host: '127.0.0.1', port: 0, helloTimeoutMs: 2000, connectTimeoutMs: 2000, idleTimeoutMs: 5000 },
+  });
   explicitPort = await explicit.start();
   transparentPort = await transparent.start();
   sniPort = await sni.start();
@@ -99,7 +110,13 @@ beforeEach(() => {
   tlsTcp = 0;
 });
 
-function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer): Promise<{ status: number; body: Buffer; headers: http.IncomingHttpHeaders }> {
+function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+  body?: Buffer,
+): Promise<{ status: number; body: Buffer; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
       const parts: Buffer[] = [];
@@ -161,7 +178,7 @@ describe('explicit proxy', () => {
   it('a URI that is not in normal form is normalised (WHATWG URL) before it goes upstream and into the record', async () => {
     seats.byIp.set('127.0.0.1', session('seat-7'));
     const r = await get(explicitPort, `http://WEB.bggw.test:${webPort}/a/../b?x='y'`);
-    assert.equal(r.body.toString(), "hello /b?x=%27y%27");
+    assert.equal(r.body.toString(), 'hello /b?x=%27y%27');
     const [rec] = await audit.waitFor(1);
     assert.equal(rec!.url, `http://web.bggw.test:${webPort}/b?x=%27y%27`);
     assert.equal(rec!.host, 'web.bggw.test');
@@ -221,7 +238,14 @@ describe('explicit proxy', () => {
   });
 
   it('CONNECT to a port outside connectPorts (default [443]): 403, a refused record, nothing upstream', async () => {
-    const strict = new HttpProxy({ seats, audit: sink, logger, metrics, destinations, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 } });
+    const strict = new HttpProxy({
+      seats,
+      audit: sink,
+      logger,
+      metrics,
+      destinations,
+      options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 2000, idleTimeoutMs: 5000 },
+    });
     const port = await strict.start();
     try {
       seats.byIp.set('127.0.0.1', session('seat-9'));
@@ -240,7 +264,7 @@ describe('explicit proxy', () => {
     }
   });
 
-  it('closeSeat cuts the seat\'s kept-alive connections and tunnels; other seats\' stay', async () => {
+  it("closeSeat cuts the seat's kept-alive connections and tunnels; other seats' stay", async () => {
     seats.byIp.set('127.0.0.1', session('seat-9'));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const first = await new Promise<net.Socket>((resolve, reject) => {
@@ -357,7 +381,14 @@ describe('explicit proxy: timeouts (one sweep, no per-request timers)', () => {
   it('an upstream that accepts but never answers: 502 after the idle timeout, and an error record', async () => {
     const silent = net.createServer(() => undefined);
     const port = await listen(silent);
-    const quick = new HttpProxy({ seats, audit: sink, logger, metrics, destinations, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 300 } });
+    const quick = new HttpProxy({
+      seats,
+      audit: sink,
+      logger,
+      metrics,
+      destinations,
+      options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 300 },
+    });
     const quickPort = await quick.start();
     try {
       seats.byIp.set('127.0.0.1', session('seat-6'));
@@ -375,7 +406,14 @@ describe('explicit proxy: timeouts (one sweep, no per-request timers)', () => {
   it('an upstream connection that never opens (here: a name lookup that never answers): 502 after the connect timeout', async () => {
     const hang = (() => undefined) as unknown as LookupFunction;
     const never = new DestinationPolicy({ options: { allow: [], lanSubnets: [] }, gatewayAddresses: () => [], lookup: hang });
-    const quick = new HttpProxy({ seats, audit: sink, logger, metrics, destinations: never, options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 60_000 } });
+    const quick = new HttpProxy({
+      seats,
+      audit: sink,
+      logger,
+      metrics,
+      destinations: never,
+      options: { mode: 'explicit', host: '127.0.0.1', port: 0, connectTimeoutMs: 300, idleTimeoutMs: 60_000 },
+    });
     const quickPort = await quick.start();
     try {
       seats.byIp.set('127.0.0.1', session('seat-6'));
@@ -392,7 +430,26 @@ describe('explicit proxy: timeouts (one sweep, no per-request timers)', () => {
 
 describe('forwardedHead (RFC 9110 §7.6.1)', () => {
   it('drops hop-by-hop fields and those the Connection header names, keeps repeats in order, drops Host on request', () => {
-    const raw = ['Host', 'client.example', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'Proxy-Authorization', 'secret', 'set-cookie', 'b=2', 'Transfer-Encoding', 'chunked', 'Accept', '*/*'];
+    const raw = [
+      'Host',
+      'client.example',
+      'Connection',
+      'keep-alive, X-Hop',
+      'X-Hop',
+      '1',
+      'Keep-Alive',
+      'timeout=5',
+      'Set-Cookie',
+      'a=1',
+      'Proxy-Authorization',
+      'secret',
+      'set-cookie',
+      'b=2',
+      'Transfer-Encoding',
+      'chunked',
+      'Accept',
+      '*/*',
+    ];
     assert.equal(forwardedHead(raw, { dropHost: true }), 'Set-Cookie: a=1\r\nset-cookie: b=2\r\nAccept: */*\r\n');
     assert.equal(forwardedHead(['Content-Length', '3', 'HOST', 'x'], {}), 'Content-Length: 3\r\nHOST: x\r\n');
   });

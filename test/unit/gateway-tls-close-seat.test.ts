@@ -80,7 +80,10 @@ describe('TLS SNI interceptor: closeSeat cuts the connections of one seat', () =
     assert.equal(rec!.sni, 'keep.bgcr.test');
     assert.equal(rec!.verdict, 'allowed');
     assert.ok(rec!.bytesUp > 0 && rec!.bytesDown > 0);
-    assert.equal((await registry.getSingleMetric('bootgate_gateway_drops_total')!.get()).values.find((v) => v.labels.reason === 'session_closed')?.value, 1);
+    assert.equal(
+      (await registry.getSingleMetric('bootgate_gateway_drops_total')!.get()).values.find((v) => v.labels.reason === 'session_closed')?.value,
+      1,
+    );
 
     assert.equal(await b.ask('b2'), 'pong b2', 'the other seat still goes through');
     assert.equal(interceptor.closeSeat('127.0.0.9'), 0);

@@ -25,7 +25,8 @@ describe('Range header (RFC 9110 §14; PROTOCOLS.md H2)', () => {
     assert.deepEqual(parseRange('bytes=0-0', 0), { kind: 'unsatisfiable' });
   });
   it('no header, several ranges, other units, reversed or garbage → the whole file', () => {
-    for (const h of [undefined, 'bytes=0-1,5-6', 'items=0-1', 'bytes=5-1', 'bytes=-', 'bytes=a-b', 'bytes=0-1x', '']) assert.deepEqual(parseRange(h, N), { kind: 'none' }, String(h));
+    for (const h of [undefined, 'bytes=0-1,5-6', 'items=0-1', 'bytes=5-1', 'bytes=-', 'bytes=a-b', 'bytes=0-1x', ''])
+      assert.deepEqual(parseRange(h, N), { kind: 'none' }, String(h));
   });
 });
 

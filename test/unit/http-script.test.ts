@@ -41,7 +41,11 @@ describe('iPXE script rendering (PROTOCOLS.md §4 H3/H4)', () => {
   });
 
   it('${bootgate} in the cmdline becomes the server base URL; iPXE settings stay for iPXE to expand', () => {
-    const s = renderIpxeScript('k', { kernel: 'vmlinuz', cmdline: 'bootgate=${bootgate}/booted?mac=${bootgate-mac} ip=${net0/ip} h=${mac:hexhyp}' }, CTX);
+    const s = renderIpxeScript(
+      'k',
+      { kernel: 'vmlinuz', cmdline: 'bootgate=${bootgate}/booted?mac=${bootgate-mac} ip=${net0/ip} h=${mac:hexhyp}' },
+      CTX,
+    );
     assert.ok(s.includes('bootgate=http://10.72.0.1:8080/booted?mac=52-54-00-ab-cd-01 ip=${net0/ip} h=${mac:hexhyp}'), s);
   });
 
@@ -50,7 +54,10 @@ describe('iPXE script rendering (PROTOCOLS.md §4 H3/H4)', () => {
     assert.ok(s.includes('kernel http://10.72.0.1:8080/my%20kernel/vmlinuz\n'), s);
     assert.ok(s.includes('initrd http://10.72.0.1:8080/a%20dir/initrd.gz\n'), s);
     // the image name iPXE uses (the last segment) must be one token for imgargs/initrd=
-    assert.equal(code(() => renderIpxeScript('k', { kernel: 'vm linuz' }, CTX)), 'SCRIPT_WHITESPACE');
+    assert.equal(
+      code(() => renderIpxeScript('k', { kernel: 'vm linuz' }, CTX)),
+      'SCRIPT_WHITESPACE',
+    );
   });
 
   it('sanboot → per-terminal target IQN on this host, default port omitted; initiator IQN set', () => {
@@ -71,14 +78,23 @@ describe('iPXE script rendering (PROTOCOLS.md §4 H3/H4)', () => {
 
   it('sanboot: the image name must be one IQN component (terminal/iqn.ts), dots allowed', () => {
     assert.ok(renderIpxeScript('d', { sanboot: 'debian-12.1' }, CTX).includes('iqn.2026-11.io.bootgate:disk.debian-12.1.52-54-00-ab-cd-01\n'));
-    for (const bad of ['Win10', 'a b', 'a\nsanboot x', 'img:evil', '', '-x', 'a_b', 'x.']) assert.equal(code(() => renderIpxeScript('d', { sanboot: bad }, CTX)), 'SCRIPT_BAD_IMAGE', bad);
+    for (const bad of ['Win10', 'a b', 'a\nsanboot x', 'img:evil', '', '-x', 'a_b', 'x.'])
+      assert.equal(
+        code(() => renderIpxeScript('d', { sanboot: bad }, CTX)),
+        'SCRIPT_BAD_IMAGE',
+        bad,
+      );
   });
 
   it('chain → chain --autofree; relative URLs are on this server; ${bootgate} expands', () => {
     assert.ok(renderIpxeScript('c', { chain: 'http://example.test/menu.ipxe' }, CTX).includes('chain --autofree http://example.test/menu.ipxe\n'));
     assert.ok(renderIpxeScript('c', { chain: 'menus/a.ipxe' }, CTX).includes('chain --autofree http://10.72.0.1:8080/menus/a.ipxe\n'));
     assert.ok(renderIpxeScript('c', { chain: '${bootgate}/x.ipxe' }, CTX).includes('chain --autofree http://10.72.0.1:8080/x.ipxe\n'));
-    assert.ok(renderIpxeScript('c', { chain: 'tftp://10.72.0.1/${net0/mac:hexhyp}.ipxe' }, CTX).includes('chain --autofree tftp://10.72.0.1/${net0/mac:hexhyp}.ipxe\n'));
+    assert.ok(
+      renderIpxeScript('c', { chain: 'tftp://10.72.0.1/${net0/mac:hexhyp}.ipxe' }, CTX).includes(
+        'chain --autofree tftp://10.72.0.1/${net0/mac:hexhyp}.ipxe\n',
+      ),
+    );
   });
 
   it('exit → exit (boot the local disk)', () => {
@@ -113,7 +129,11 @@ describe('iPXE script rendering (PROTOCOLS.md §4 H3/H4)', () => {
       ['nothing', {} as BootProfile, 'SCRIPT_BAD_PROFILE'],
     ];
     for (const [name, profile, expected] of cases) {
-      it(`${name} → ${expected}`, () => assert.equal(code(() => renderIpxeScript('p', profile, CTX)), expected));
+      it(`${name} → ${expected}`, () =>
+        assert.equal(
+          code(() => renderIpxeScript('p', profile, CTX)),
+          expected,
+        ));
     }
   });
 
@@ -128,7 +148,6 @@ describe('iPXE script rendering (PROTOCOLS.md §4 H3/H4)', () => {
         const l = lines(s);
         assert.equal(l.length, 6, JSON.stringify(cmd)); // #!ipxe, echo, kernel, imgargs, boot, ''
         assert.ok(l[3]!.startsWith('imgargs vmlinuz'));
-        // eslint-disable-next-line no-control-regex
         assert.ok(!/[\u0000-\u0008\u000b-\u001f]/.test(s));
         for (const t of l[3]!.split(/\s+/)) assert.ok(!['||', '&&', ';'].includes(t));
       } catch (e) {

@@ -76,7 +76,24 @@ describe('HTTP/1.1 request heads (RFC 9112 §2–§5)', () => {
       method: 'GET',
       target: 'http://web.test:8080/a?b=1',
       minor: 1,
-      fields: ['Host', 'web.test:8080', 'User-Agent', 'curl/7.88.1', 'Accept', '*/*', 'X-Pad', 'spaced out', 'X-Empty', '', 'X-Latin', 'caf\xe9', 'set-cookie', 'a=1', 'Set-Cookie', 'b=2'],
+      fields: [
+        'Host',
+        'web.test:8080',
+        'User-Agent',
+        'curl/7.88.1',
+        'Accept',
+        '*/*',
+        'X-Pad',
+        'spaced out',
+        'X-Empty',
+        '',
+        'X-Latin',
+        'caf\xe9',
+        'set-cookie',
+        'a=1',
+        'Set-Cookie',
+        'b=2',
+      ],
       length: GET.length,
     });
     assert.equal(field(h.fields, 'set-cookie'), 'a=1');
@@ -208,7 +225,13 @@ describe('HTTP/1.1 response heads (RFC 9112 §4)', () => {
 
   it('a 200 with fields; body after the head is not part of it', () => {
     const buf = Buffer.concat([OK, bytes('5\r\nhello\r\n0\r\n\r\n')]);
-    assert.deepEqual(response(buf), { status: 200, reason: 'OK', minor: 1, fields: ['Content-Type', 'text/plain', 'Transfer-Encoding', 'chunked'], length: OK.length });
+    assert.deepEqual(response(buf), {
+      status: 200,
+      reason: 'OK',
+      minor: 1,
+      fields: ['Content-Type', 'text/plain', 'Transfer-Encoding', 'chunked'],
+      length: OK.length,
+    });
   });
 
   it('reason phrases: several words, empty, missing, with HTAB and obs-text; HTTP/1.0', () => {
@@ -292,7 +315,8 @@ describe('message body framing (RFC 9112 §6.3)', () => {
         ['Content-Length', '1234567890123456'],
         ['Content-Length', '5\v'],
         ['Content-Length', '\xa05'],
-      ]) throwsFraming(() => requestFraming(req(1, ...fields)), 400, 'bad_content_length');
+      ])
+        throwsFraming(() => requestFraming(req(1, ...fields)), 400, 'bad_content_length');
     });
     it('rule 4: Transfer-Encoding chunked (any case) frames the body', () => {
       assert.deepEqual(requestFraming(req(1, 'Transfer-Encoding', 'chunked')), { type: 'chunked' });
@@ -382,10 +406,6 @@ function errorInPieces(buf: Buffer, cuts: number[]): DecodeError {
   assert.fail('no error');
 }
 
-function chunk(data: string, ext = ''): string {
-  return `${Buffer.byteLength(data, 'latin1').toString(16)}${ext}\r\n${data}\r\n`;
-}
-
 describe('BodyReader (RFC 9112 §6, §7.1)', () => {
   const NEXT = bytes('GET /next HTTP/1.1\r\n\r\n');
 
@@ -468,7 +488,8 @@ describe('BodyReader (RFC 9112 §6, §7.1)', () => {
     const stream = Buffer.concat([CHUNKED, NEXT]);
     const want = { end: CHUNKED.length, payload: DECODED.length, out: DECODED, done: true };
     for (let k = 0; k <= stream.length; k++) assert.deepEqual(readInPieces({ type: 'chunked' }, stream, [k]), want, `split at ${k}`);
-    for (let a = 0; a <= CHUNKED.length; a += 3) for (let b = a; b <= CHUNKED.length; b += 5) assert.deepEqual(readInPieces({ type: 'chunked' }, stream, [a, b]), want, `split at ${a}, ${b}`);
+    for (let a = 0; a <= CHUNKED.length; a += 3)
+      for (let b = a; b <= CHUNKED.length; b += 5) assert.deepEqual(readInPieces({ type: 'chunked' }, stream, [a, b]), want, `split at ${a}, ${b}`);
     const every = Array.from({ length: stream.length - 1 }, (_, i) => i + 1);
     assert.deepEqual(readInPieces({ type: 'chunked' }, stream, every), want, 'byte by byte');
   });
@@ -509,7 +530,12 @@ describe('BodyReader (RFC 9112 §6, §7.1)', () => {
       ['a trailer line ended by CR alone', bytes('0\r\n', 'X: a\rY: b\r\n\r\n'), 'bad_trailer', 8],
       ['bare LF in a trailer line (a smuggled request behind it)', bytes('0\r\n', 'X: a\n\r\nGET /smuggled HTTP/1.1\r\n\r\n'), 'bad_trailer', 7],
       ['NUL in a trailer line', bytes('0\r\n', 'X: a\0\r\n\r\n'), 'bad_trailer', 7],
-      ['a trailer section over MAX_HEAD_BYTES', bytes('0\r\n', 'X: ', 'a'.repeat(MAX_HEAD_BYTES), '\r\n\r\n'), 'trailer_too_large', 3 + MAX_HEAD_BYTES],
+      [
+        'a trailer section over MAX_HEAD_BYTES',
+        bytes('0\r\n', 'X: ', 'a'.repeat(MAX_HEAD_BYTES), '\r\n\r\n'),
+        'trailer_too_large',
+        3 + MAX_HEAD_BYTES,
+      ],
       ['the final CRLF is CR then not LF', bytes('0\r\n\rX'), 'bad_chunk_end', 4],
     ];
     for (const [what, buf, code, offset] of cases) {
@@ -522,7 +548,10 @@ describe('BodyReader (RFC 9112 §6, §7.1)', () => {
           assert.deepEqual({ code: e.code, offset: e.offset }, { code, offset }, `split at ${k}`);
         }
         if (buf.length < 200) {
-          const e = errorInPieces(buf, Array.from({ length: buf.length - 1 }, (_, i) => i + 1));
+          const e = errorInPieces(
+            buf,
+            Array.from({ length: buf.length - 1 }, (_, i) => i + 1),
+          );
           assert.deepEqual({ code: e.code, offset: e.offset }, { code, offset }, 'byte by byte');
         }
       });
@@ -564,7 +593,30 @@ describe('parseAuthority (RFC 3986 §3.2.2)', () => {
     assert.deepEqual(parseAuthority('under_score.example', 80), { host: 'under_score.example', port: 80 });
   });
   it('refuses what would make the recorded URL name another host, bad ports and empty hosts', () => {
-    for (const a of ['bank.example#.evil.example', 'bank.example?.evil.example', 'bank.example\\.evil.example', 'a\x01b.example', 'a"b.example', 'a<b>.example', 'a^b', 'a|b', 'a`b', 'a{b}', 'user@host', 'a/b', 'h\xe9.example', '', ':80', 'h:', 'h:0', 'h:65536', 'h:123456', 'h:-1', '[::1', 'a b'])
+    for (const a of [
+      'bank.example#.evil.example',
+      'bank.example?.evil.example',
+      'bank.example\\.evil.example',
+      'a\x01b.example',
+      'a"b.example',
+      'a<b>.example',
+      'a^b',
+      'a|b',
+      'a`b',
+      'a{b}',
+      'user@host',
+      'a/b',
+      'h\xe9.example',
+      '',
+      ':80',
+      'h:',
+      'h:0',
+      'h:65536',
+      'h:123456',
+      'h:-1',
+      '[::1',
+      'a b',
+    ])
       assert.equal(parseAuthority(a, 80), undefined, JSON.stringify(a));
   });
 });

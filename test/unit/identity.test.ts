@@ -25,8 +25,18 @@ function setup(opts: { dir?: string; now?: { t: number } } = {}) {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'bg-id-'));
   const now = opts.now ?? { t: T0 };
   const db = openDatabase(join(dir, 'bootgate.db'));
-  const leases = new Map<string, Mac>([['10.75.0.21', MAC1], ['10.75.0.22', MAC2]]);
-  const svc = createIdentityServices({ db, dataDir: dir, logger: silent, registry: new Registry(), terminals: { macForIp: (ip) => leases.get(ip) }, clock: () => now.t });
+  const leases = new Map<string, Mac>([
+    ['10.75.0.21', MAC1],
+    ['10.75.0.22', MAC2],
+  ]);
+  const svc = createIdentityServices({
+    db,
+    dataDir: dir,
+    logger: silent,
+    registry: new Registry(),
+    terminals: { macForIp: (ip) => leases.get(ip) },
+    clock: () => now.t,
+  });
   svc.start();
   return { dir, db, now, svc, close: () => (svc.stop(), db.close()) };
 }
@@ -46,7 +56,14 @@ describe('identity: users, seats, sessions, billing', () => {
     const { svc, now, close } = setup();
     const id = svc.identity;
     await id.setGroupRate('t', { name: 'vip', rateMinorPerHour: 300 });
-    const ann = await id.addUser('cashier1', { name: 'Ann', docType: 'passport', docNumber: 'P123', docCountry: 'FR', member: true, balanceMinor: 1000 });
+    const ann = await id.addUser('cashier1', {
+      name: 'Ann',
+      docType: 'passport',
+      docNumber: 'P123',
+      docCountry: 'FR',
+      member: true,
+      balanceMinor: 1000,
+    });
     const bob = await id.addUser('cashier1', { name: 'Bob', docType: 'id-card', docNumber: 'I9' });
     await id.addSeat('admin', { name: 'A1', mac: MAC1.toUpperCase(), group: 'vip' });
     await id.addSeat('admin', { name: 'A2', mac: MAC2 });
@@ -82,7 +99,10 @@ describe('identity: users, seats, sessions, billing', () => {
     assert.equal(a.svc.directory.lookupByIp('10.75.0.21')!.session, undefined);
     assert.equal(a.svc.directory.lookupByIp('10.75.0.99'), undefined);
     const s = await a.svc.identity.openSession('c', { userId: ann.id, seat: 'A1' });
-    assert.deepEqual(changes.map((c) => [c.type, c.seat.name, c.seat.mac, c.user.name]), [['open', 'A1', MAC1, 'Ann']]);
+    assert.deepEqual(
+      changes.map((c) => [c.type, c.seat.name, c.seat.mac, c.user.name]),
+      [['open', 'A1', MAC1, 'Ann']],
+    );
     const hit = a.svc.directory.lookupByIp('10.75.0.21')!;
     assert.equal(hit.session!.id, s.id);
     assert.equal(hit.user!.docNumber, 'P1');
@@ -91,12 +111,20 @@ describe('identity: users, seats, sessions, billing', () => {
     const b = setup({ dir: a.dir });
     const again = b.svc.directory.lookupByIp('10.75.0.21')!;
     assert.equal(again.session!.id, s.id, 'the open session is still open after restart');
-    assert.deepEqual(b.svc.directory.occupied().map((o) => o.seat.name), ['A1']);
+    assert.deepEqual(
+      b.svc.directory.occupied().map((o) => o.seat.name),
+      ['A1'],
+    );
     await b.svc.identity.closeSession('c', { seat: 'A1' });
     assert.equal(b.svc.directory.lookupByIp('10.75.0.21')!.session, undefined);
     assert.equal(verifyStoredChain(b.svc.auditRepo, b.svc.signer.publicKey).ok, true);
     const actions = b.svc.auditRepo.query({ kind: 'admin' }).map((r) => [r.action, r.actor]);
-    assert.deepEqual(actions, [['user.add', 'c'], ['seat.add', 'admin'], ['session.open', 'c'], ['session.close', 'c']]);
+    assert.deepEqual(actions, [
+      ['user.add', 'c'],
+      ['seat.add', 'admin'],
+      ['session.open', 'c'],
+      ['session.close', 'c'],
+    ]);
     b.close();
   });
 
@@ -153,7 +181,10 @@ describe('identity API (/api/v1)', () => {
     assert.equal(s.status, 201);
     assert.equal((await call('POST', '/sessions', bearer(cashier), { userId: u.body.id, seat: 'A1' })).body.error, 'SEAT_BUSY');
     const open = await call('GET', '/sessions', auditor);
-    assert.deepEqual(open.body.map((x) => [x.seat, x.userName]), [['A1', 'Ann']]);
+    assert.deepEqual(
+      open.body.map((x) => [x.seat, x.userName]),
+      [['A1', 'Ann']],
+    );
 
     for (const [m, p, b] of [
       ['POST', '/users', { name: 'Y', docType: 't', docNumber: 'n' }],
@@ -185,7 +216,10 @@ describe('identity API (/api/v1)', () => {
       body: JSON.stringify({ format: 'ndjson', fileName: 'a.ndjson' }),
     });
     assert.equal(ex.status, 200);
-    assert.match(ex.headers.get('content-type') ?? '', /^application\/vnd\.bootgate\.audit-export-stream; framing=bootgate-audit-stream\/1; format=ndjson/);
+    assert.match(
+      ex.headers.get('content-type') ?? '',
+      /^application\/vnd\.bootgate\.audit-export-stream; framing=bootgate-audit-stream\/1; format=ndjson/,
+    );
     const reader = new ExportStreamReader();
     const content = reader.push(Buffer.from(await ex.arrayBuffer())).toString('utf8');
     const manifest = reader.end();

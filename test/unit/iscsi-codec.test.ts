@@ -80,7 +80,10 @@ describe('PDU framer: BHS → AHS → header digest → data → padding → dat
     const stream = wire(samplePdu(8), true, false);
     stream[20] = stream[20]! ^ 0x01;
     const f = new PduFramer({ maxDataBytes: 8192, headerDigest: true }, () => assert.fail('no PDU'));
-    assert.throws(() => f.push(stream), (e: unknown) => e instanceof DecodeError && e.code === 'HEADER_DIGEST');
+    assert.throws(
+      () => f.push(stream),
+      (e: unknown) => e instanceof DecodeError && e.code === 'HEADER_DIGEST',
+    );
   });
   it('a corrupted data digest yields the PDU flagged, the stream stays in sync', () => {
     const a = wire(samplePdu(8), false, true);
@@ -95,7 +98,10 @@ describe('PDU framer: BHS → AHS → header digest → data → padding → dat
   });
   it('a data segment longer than MaxRecvDataSegmentLength is refused before buffering it', () => {
     const f = new PduFramer({ maxDataBytes: 512 }, () => undefined);
-    assert.throws(() => f.push(samplePdu(513).bhs), (e: unknown) => e instanceof DecodeError && e.code === 'DATA_SEGMENT_TOO_LONG');
+    assert.throws(
+      () => f.push(samplePdu(513).bhs),
+      (e: unknown) => e instanceof DecodeError && e.code === 'DATA_SEGMENT_TOO_LONG',
+    );
   });
 });
 
@@ -112,8 +118,14 @@ describe('text keys (RFC 7143 §6.1)', () => {
     ]);
   });
   it('rejects pairs without "=" and bad key names', () => {
-    assert.throws(() => decodeText(Buffer.from('novalue\0')), (e: unknown) => e instanceof DecodeError && e.code === 'TEXT_NO_EQUALS');
-    assert.throws(() => decodeText(Buffer.from('bad key=1\0')), (e: unknown) => e instanceof DecodeError && e.code === 'TEXT_BAD_KEY');
+    assert.throws(
+      () => decodeText(Buffer.from('novalue\0')),
+      (e: unknown) => e instanceof DecodeError && e.code === 'TEXT_NO_EQUALS',
+    );
+    assert.throws(
+      () => decodeText(Buffer.from('bad key=1\0')),
+      (e: unknown) => e instanceof DecodeError && e.code === 'TEXT_BAD_KEY',
+    );
   });
   it('numbers and binary values', () => {
     assert.equal(parseNumber('8192'), 8192);
@@ -195,9 +207,25 @@ describe('CHAP (RFC 1994 MD5, RFC 7143 §12.1.3)', () => {
   }
   it('one-way: right response accepted, wrong refused', () => {
     const { a, id, c } = start();
-    assert.equal(a.step(new Map([['CHAP_N', 'pc1'], ['CHAP_R', '0x' + chapResponse(id, 'wrong', c).toString('hex')]])).kind, 'fail');
+    assert.equal(
+      a.step(
+        new Map([
+          ['CHAP_N', 'pc1'],
+          ['CHAP_R', '0x' + chapResponse(id, 'wrong', c).toString('hex')],
+        ]),
+      ).kind,
+      'fail',
+    );
     const b = start();
-    assert.equal(b.a.step(new Map([['CHAP_N', 'pc1'], ['CHAP_R', '0x' + chapResponse(b.id, creds.secret, b.c).toString('hex')]])).kind, 'done');
+    assert.equal(
+      b.a.step(
+        new Map([
+          ['CHAP_N', 'pc1'],
+          ['CHAP_R', '0x' + chapResponse(b.id, creds.secret, b.c).toString('hex')],
+        ]),
+      ).kind,
+      'done',
+    );
   });
   it('mutual: answers with the target secret; reflected challenge closes; >1024-byte challenge refused', () => {
     const { a, id, c } = start();
@@ -210,12 +238,29 @@ describe('CHAP (RFC 1994 MD5, RFC 7143 §12.1.3)', () => {
       ]),
     );
     assert.equal(ok.kind, 'done');
-    assert.deepEqual(new Map(ok.kind === 'done' ? ok.answer : []).get('CHAP_R'), '0x' + chapResponse(9, creds.targetSecret, Buffer.alloc(16, 3)).toString('hex'));
+    assert.deepEqual(
+      new Map(ok.kind === 'done' ? ok.answer : []).get('CHAP_R'),
+      '0x' + chapResponse(9, creds.targetSecret, Buffer.alloc(16, 3)).toString('hex'),
+    );
     const r = start();
-    const refl = r.a.step(new Map([['CHAP_N', 'pc1'], ['CHAP_R', '0x' + chapResponse(r.id, creds.secret, r.c).toString('hex')], ['CHAP_I', '1'], ['CHAP_C', '0x' + r.c.toString('hex')]]));
+    const refl = r.a.step(
+      new Map([
+        ['CHAP_N', 'pc1'],
+        ['CHAP_R', '0x' + chapResponse(r.id, creds.secret, r.c).toString('hex')],
+        ['CHAP_I', '1'],
+        ['CHAP_C', '0x' + r.c.toString('hex')],
+      ]),
+    );
     assert.deepEqual(refl, { kind: 'close', reason: 'reflected-challenge' });
     const l = start();
-    const long = l.a.step(new Map([['CHAP_N', 'pc1'], ['CHAP_R', '0x' + chapResponse(l.id, creds.secret, l.c).toString('hex')], ['CHAP_I', '1'], ['CHAP_C', '0x' + Buffer.alloc(1025, 1).toString('hex')]]));
+    const long = l.a.step(
+      new Map([
+        ['CHAP_N', 'pc1'],
+        ['CHAP_R', '0x' + chapResponse(l.id, creds.secret, l.c).toString('hex')],
+        ['CHAP_I', '1'],
+        ['CHAP_C', '0x' + Buffer.alloc(1025, 1).toString('hex')],
+      ]),
+    );
     assert.deepEqual(long, { kind: 'fail', reason: 'challenge-too-long' });
   });
   it('only MD5 (CHAP_A=5)', () => {

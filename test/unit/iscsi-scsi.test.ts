@@ -7,7 +7,19 @@ import { MemoryDevice } from '../helpers/iscsi-memory-device.ts';
 const rw = new MemoryDevice(1024, false, 'rw');
 const ro = new MemoryDevice(1024, true, 'ro');
 /** A 3 TiB disk: only the geometry matters here. */
-const huge: BlockDevice = { ...rw, blockCount: (3 * 2 ** 40) / 512, blockSize: 512, readOnly: false, supportsUnmap: true, naa: rw.naa, serial: 's', read: rw.read, write: rw.write, flush: rw.flush, unmap: rw.unmap };
+const huge: BlockDevice = {
+  ...rw,
+  blockCount: (3 * 2 ** 40) / 512,
+  blockSize: 512,
+  readOnly: false,
+  supportsUnmap: true,
+  naa: rw.naa,
+  serial: 's',
+  read: rw.read,
+  write: rw.write,
+  flush: rw.flush,
+  unmap: rw.unmap,
+};
 
 const cdb = (...b: number[]) => Buffer.from([...b, ...Array(16 - b.length).fill(0)]);
 function result(p: ScsiPlan) {
@@ -47,7 +59,10 @@ describe('SCSI command set (SPC-4/SBC-3) and sense data (PROTOCOLS.md §5 I8-I11
   it('VPD 0x00 sorted, 0x83 NAA unique per disk, 0xB0 length 0x3C, 0xB2 LBPU with UNMAP', () => {
     const p00 = result(planCommand(cdb(0x12, 1, 0x00, 0, 255), rw, [0])).data!;
     const pages = [...p00.subarray(4)];
-    assert.deepEqual(pages, [...pages].sort((a, b) => a - b));
+    assert.deepEqual(
+      pages,
+      [...pages].sort((a, b) => a - b),
+    );
     const naa = (d: BlockDevice) => result(planCommand(cdb(0x12, 1, 0x83, 0, 255), d, [0])).data!.subarray(8, 16);
     assert.notDeepEqual(naa(rw), naa(ro));
     assert.equal(result(planCommand(cdb(0x12, 1, 0xb0, 0, 255), rw, [0])).data!.readUInt16BE(2), 0x3c);
@@ -59,7 +74,12 @@ describe('SCSI command set (SPC-4/SBC-3) and sense data (PROTOCOLS.md §5 I8-I11
     assert.deepEqual(senseOf(planCommand(cdb(0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 8), rw, [0])), [5, 0x24, 0]);
   });
   it('READ/WRITE 6/10/12/16 decode the same range', () => {
-    const plans = [cdb(0x08, 0, 0, 8, 2), cdb(0x28, 0, 0, 0, 0, 8, 0, 0, 2), cdb(0xa8, 0, 0, 0, 0, 8, 0, 0, 0, 2), cdb(0x88, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 2)].map((c) => planCommand(c, rw, [0]));
+    const plans = [
+      cdb(0x08, 0, 0, 8, 2),
+      cdb(0x28, 0, 0, 0, 0, 8, 0, 0, 2),
+      cdb(0xa8, 0, 0, 0, 0, 8, 0, 0, 0, 2),
+      cdb(0x88, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 2),
+    ].map((c) => planCommand(c, rw, [0]));
     for (const p of plans) assert.deepEqual(p, { kind: 'read', offset: 8 * 512, length: 1024 });
     const w = planCommand(cdb(0x8a, 0x08, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 2), rw, [0]);
     assert.equal(w.kind, 'data-out');

@@ -14,7 +14,10 @@ const CHAP_IQN = 'iqn.2026-11.io.bootgate:disk.secure';
 const INI = 'iqn.2010-04.org.ipxe:pc1';
 const logger = pino({ level: 'silent' });
 
-async function startTarget(provider: ConstructorParameters<typeof IscsiTarget>[0]['provider'], extra: Partial<ConstructorParameters<typeof IscsiTarget>[0]['config']> = {}) {
+async function startTarget(
+  provider: ConstructorParameters<typeof IscsiTarget>[0]['provider'],
+  extra: Partial<ConstructorParameters<typeof IscsiTarget>[0]['config']> = {},
+) {
   const registry = new Registry();
   const t = new IscsiTarget({ config: { ...iscsiTargetConfigSchema.parse({}), listen: '127.0.0.1', port: 0, ...extra }, logger, registry, provider });
   await t.start();
@@ -111,10 +114,22 @@ describe('iSCSI target: login, negotiation, full feature phase (PROTOCOLS.md §7
 
   it('check 30: wrong IQN → 0x0203; missing InitiatorName/TargetName → 0x0207; refused initiator → 0x0202; bad version → 0x0205', async () => {
     const cases: Array<[Array<[string, string]>, number]> = [
-      [[['InitiatorName', INI], ['TargetName', 'iqn.2026-11.io.bootgate:nope']], LoginStatus.NOT_FOUND],
+      [
+        [
+          ['InitiatorName', INI],
+          ['TargetName', 'iqn.2026-11.io.bootgate:nope'],
+        ],
+        LoginStatus.NOT_FOUND,
+      ],
       [[['TargetName', IQN]], LoginStatus.MISSING_PARAMETER],
       [[['InitiatorName', INI]], LoginStatus.MISSING_PARAMETER],
-      [[['InitiatorName', 'iqn.2000-01.x:forbidden'], ['TargetName', IQN]], LoginStatus.AUTHORIZATION_FAILED],
+      [
+        [
+          ['InitiatorName', 'iqn.2000-01.x:forbidden'],
+          ['TargetName', IQN],
+        ],
+        LoginStatus.AUTHORIZATION_FAILED,
+      ],
     ];
     for (const [pairs, status] of cases) {
       const c = await RawInitiator.connect(port);
@@ -157,7 +172,17 @@ describe('iSCSI target: login, negotiation, full feature phase (PROTOCOLS.md §7
 
   it('Text: initiator continuation (C bit) and a long answer fetched in pieces (F=0, TTT)', async () => {
     const c = await RawInitiator.connect(port);
-    assert.equal((await c.login(0, 3, true, [['InitiatorName', INI], ['SessionType', 'Discovery'], ['AuthMethod', 'None'], ['MaxRecvDataSegmentLength', '512']]))?.status, 0);
+    assert.equal(
+      (
+        await c.login(0, 3, true, [
+          ['InitiatorName', INI],
+          ['SessionType', 'Discovery'],
+          ['AuthMethod', 'None'],
+          ['MaxRecvDataSegmentLength', '512'],
+        ])
+      )?.status,
+      0,
+    );
     const text = (flags: number, ttt: number, data: string) => {
       const b = Buffer.alloc(48);
       b[0] = 0x40 | Op.TEXT_REQ;
@@ -235,7 +260,15 @@ describe('iSCSI target: login, negotiation, full feature phase (PROTOCOLS.md §7
   it('writes: immediate data + unsolicited Data-Out + R2T, FirstBurstLength / MaxBurstLength honoured; duplicate DataSN fails', async () => {
     const c = await RawInitiator.connect(port);
     const ops = ipxeOperationalKeys().map(([k, v]): [string, string] =>
-      k === 'ImmediateData' ? [k, 'Yes'] : k === 'InitialR2T' ? [k, 'No'] : k === 'FirstBurstLength' ? [k, '4096'] : k === 'MaxBurstLength' ? [k, '8192'] : [k, v],
+      k === 'ImmediateData'
+        ? [k, 'Yes']
+        : k === 'InitialR2T'
+          ? [k, 'No']
+          : k === 'FirstBurstLength'
+            ? [k, '4096']
+            : k === 'MaxBurstLength'
+              ? [k, '8192']
+              : [k, v],
     );
     const r = await c.loginNormal(INI, IQN, ops);
     assert.equal(r?.status, 0);
@@ -255,10 +288,14 @@ describe('iSCSI target: login, negotiation, full feature phase (PROTOCOLS.md §7
       assert.ok(t.len <= 8192, 'R2T within MaxBurstLength');
       r2ts.push(t);
       // answer in 2 KiB PDUs
-      for (let o = 0, sn = 0; o < t.len; o += 2048, sn++) c.dataOut(itt, t.ttt, sn, t.offset + o, payload.subarray(t.offset + o, t.offset + Math.min(t.len, o + 2048)), o + 2048 >= t.len);
+      for (let o = 0, sn = 0; o < t.len; o += 2048, sn++)
+        c.dataOut(itt, t.ttt, sn, t.offset + o, payload.subarray(t.offset + o, t.offset + Math.min(t.len, o + 2048)), o + 2048 >= t.len);
     }
     assert.equal(r2ts[0]!.offset, 4096, 'R2Ts start after the unsolicited first burst');
-    assert.equal(r2ts.reduce((s, t) => s + t.len, 0), payload.length - 4096);
+    assert.equal(
+      r2ts.reduce((s, t) => s + t.len, 0),
+      payload.length - 4096,
+    );
     assert.deepEqual(disk.bytes.subarray(100 * 512, 124 * 512), payload);
     // duplicate DataSN on a solicited burst → the command fails, nothing half-written acknowledged
     const itt2 = c.scsi([0x2a, 0, 0, 0, 0, 0, 0, 0, 16, 0], { write: 8192 });
@@ -315,7 +352,9 @@ describe('iSCSI target: login, negotiation, full feature phase (PROTOCOLS.md §7
     await Promise.all(
       clients.map(async (c, i) => {
         c.isid = Buffer.from([0x80, 0, 0, 0, 1, i]);
-        const ops = ipxeOperationalKeys().map(([k, v]): [string, string] => (k === 'ImmediateData' ? [k, 'Yes'] : k === 'MaxRecvDataSegmentLength' ? [k, '65536'] : [k, v]));
+        const ops = ipxeOperationalKeys().map(([k, v]): [string, string] =>
+          k === 'ImmediateData' ? [k, 'Yes'] : k === 'MaxRecvDataSegmentLength' ? [k, '65536'] : [k, v],
+        );
         assert.equal((await c.loginNormal(`iqn.2000-01.many:${i}`, IQN, ops))?.status, 0);
         const lba = 1024 + i * 16;
         const payload = Buffer.alloc(8192, i + 1);
@@ -369,12 +408,19 @@ describe('iSCSI target: CHAP and digests', () => {
     const b = await RawInitiator.connect(target.port);
     assert.equal((await b.loginNormal(INI, CHAP_IQN))?.status, LoginStatus.AUTH_FAILED);
     const c = await RawInitiator.connect(target.port);
-    assert.equal((await c.login(1, 3, true, [['InitiatorName', INI], ['TargetName', CHAP_IQN], ...ipxeOperationalKeys()]))?.status, LoginStatus.AUTH_FAILED);
+    assert.equal(
+      (await c.login(1, 3, true, [['InitiatorName', INI], ['TargetName', CHAP_IQN], ...ipxeOperationalKeys()]))?.status,
+      LoginStatus.AUTH_FAILED,
+    );
   });
 
   it('check 30: a reflected CHAP_C closes the connection without a response', async () => {
     const c = await RawInitiator.connect(target.port);
-    await c.login(0, 1, false, [['InitiatorName', INI], ['TargetName', CHAP_IQN], ['AuthMethod', 'CHAP']]);
+    await c.login(0, 1, false, [
+      ['InitiatorName', INI],
+      ['TargetName', CHAP_IQN],
+      ['AuthMethod', 'CHAP'],
+    ]);
     const r2 = await c.login(0, 1, false, [['CHAP_A', '5']]);
     const m = new Map(r2!.pairs);
     c.loginPdu(0, 1, true, [
@@ -394,11 +440,18 @@ describe('iSCSI target: CHAP and digests', () => {
     assert.equal(r?.status, 0);
     c.close();
     const d = await RawInitiator.connect(target.port);
-    await d.login(0, 1, false, [['InitiatorName', INI], ['TargetName', CHAP_IQN], ['AuthMethod', 'CHAP']]);
+    await d.login(0, 1, false, [
+      ['InitiatorName', INI],
+      ['TargetName', CHAP_IQN],
+      ['AuthMethod', 'CHAP'],
+    ]);
     const ch = new Map((await d.login(0, 1, false, [['CHAP_A', '5']]))!.pairs);
     const { chapResponse } = await import('../../src/iscsi/chap.ts');
     const { parseBinary } = await import('../../src/iscsi/text.ts');
-    await d.login(0, 1, true, [['CHAP_N', creds.user], ['CHAP_R', '0x' + chapResponse(Number(ch.get('CHAP_I')), creds.secret, parseBinary(ch.get('CHAP_C')!)!).toString('hex')]]);
+    await d.login(0, 1, true, [
+      ['CHAP_N', creds.user],
+      ['CHAP_R', '0x' + chapResponse(Number(ch.get('CHAP_I')), creds.secret, parseBinary(ch.get('CHAP_C')!)!).toString('hex')],
+    ]);
     const fin = await d.login(1, 3, true, ops);
     assert.equal(new Map(fin!.pairs).get('HeaderDigest'), 'CRC32C');
     assert.equal(new Map(fin!.pairs).get('DataDigest'), 'CRC32C');
@@ -412,7 +465,10 @@ describe('iSCSI target: CHAP and digests', () => {
     assert.equal((await d.result())?.status, 0);
     d.scsi([0x28, 0, 0, 0, 0, 8, 0, 0, 3, 0], { read: 1536 });
     const back = await d.result();
-    assert.equal(back!.pdus.every((p) => !p.dataDigestError), true);
+    assert.equal(
+      back!.pdus.every((p) => !p.dataDigestError),
+      true,
+    );
     assert.ok(back!.data.equals(payload));
     // a corrupted data digest: Reject (reason 0x02 data digest error) and the command fails
     const w2 = d.scsi([0x2a, 0, 0, 0, 0, 8, 0, 0, 1, 0], { write: 512 });

@@ -113,7 +113,11 @@ describe('overlay manager: discard, keep, super + commit + rollback', () => {
   const B = parseMac('52:54:00:00:00:0b');
   const S = parseMac('52:54:00:00:00:5e');
   const mk = () =>
-    new OverlayManager({ dataDir: join(dir, 'data'), settings: overlaySettings({ images: { demo: base }, overlays: { defaultMode: 'discard', terminals: { [B]: 'keep', [S]: 'super' } } }), logger });
+    new OverlayManager({
+      dataDir: join(dir, 'data'),
+      settings: overlaySettings({ images: { demo: base }, overlays: { defaultMode: 'discard', terminals: { [B]: 'keep', [S]: 'super' } } }),
+      logger,
+    });
 
   it('discard: a new session starts from the image; keep: survives; isolation between terminals', async () => {
     const m = mk();
@@ -196,7 +200,11 @@ describe('overlay manager: discard, keep, super + commit + rollback', () => {
     const m = mk();
     await m.start();
     const leases = new Map([[A, '10.74.0.10']]);
-    const p = new OverlayDeviceProvider({ manager: m, ipForMac: (mac) => leases.get(mac), macsForIp: (ip) => [...leases].filter(([, v]) => v === ip).map(([k]) => k) });
+    const p = new OverlayDeviceProvider({
+      manager: m,
+      ipForMac: (mac) => leases.get(mac),
+      macsForIp: (ip) => [...leases].filter(([, v]) => v === ip).map(([k]) => k),
+    });
     const iqn = targetIqn('demo', A);
     assert.equal((await p.resolve({ targetName: iqn, initiatorName: 'x', clientIp: '10.74.0.10' })).status, 'ok');
     assert.equal((await p.resolve({ targetName: iqn, initiatorName: 'x', clientIp: '10.74.0.99' })).status, 'not-allowed');
@@ -214,7 +222,11 @@ describe('overlay admin script (offline list / size / reset / commit / rollback)
     return { code: r.status, json: r.stdout ? JSON.parse(r.stdout) : undefined, err: r.stderr };
   };
   it('commits a super overlay written earlier, lists the versions, rolls back, resets', async () => {
-    const m = new OverlayManager({ dataDir: data, settings: overlaySettings({ images: { demo: base }, overlays: { defaultMode: 'super' } }), logger });
+    const m = new OverlayManager({
+      dataDir: data,
+      settings: overlaySettings({ images: { demo: base }, overlays: { defaultMode: 'super' } }),
+      logger,
+    });
     await m.start();
     const s = await m.openTerminal('demo', parseMac('52:54:00:00:00:aa'), { newSession: true });
     await s.disk.write(0, Buffer.alloc(4096, 0x42), false);
@@ -224,7 +236,10 @@ describe('overlay admin script (offline list / size / reset / commit / rollback)
     assert.equal(admin('size', 'demo', '52:54:00:00:00:aa').json.overlayBytes, 4096);
     assert.equal(admin('commit', 'demo', '52:54:00:00:00:aa', 'patch').json.version, 2);
     assert.equal(readFileSync(join(data, 'overlays/images/demo/v2.img')).subarray(0, 4096).equals(Buffer.alloc(4096, 0x42)), true);
-    assert.deepEqual(admin('list').json[0].versions.map((v: { version: number }) => v.version), [1, 2]);
+    assert.deepEqual(
+      admin('list').json[0].versions.map((v: { version: number }) => v.version),
+      [1, 2],
+    );
     assert.equal(admin('rollback', 'demo', '1').code, 0);
     assert.equal(admin('list').json[0].current, 1);
     assert.equal(admin('rollback', 'demo', '9').err.trim().split(':')[0], 'VERSION_UNKNOWN');

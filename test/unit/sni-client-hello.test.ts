@@ -51,23 +51,59 @@ describe('TLS ClientHello scanner (RFC 8446 §4.1.2, RFC 6066 §3, RFC 7301)', (
   });
 
   it('rejects what can never be a ClientHello, with stable codes', () => {
-    assert.equal(code(() => scanClientHello(Buffer.from('GET / HTTP/1.1\r\n'))), 'NOT_TLS_HANDSHAKE');
-    assert.equal(code(() => scanClientHello(Buffer.from([22, 3, 1, 0, 0]))), 'BAD_RECORD_LENGTH');
-    assert.equal(code(() => scanClientHello(Buffer.from([22, 9, 1, 0, 4, 1, 0, 0, 0]))), 'BAD_RECORD_VERSION');
-    assert.equal(code(() => scanClientHello(Buffer.from([22, 3, 1, 0, 4, 2, 0, 0, 0]))), 'NOT_CLIENT_HELLO');
-    assert.equal(code(() => scanClientHello(Buffer.from([22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff]))), 'CLIENT_HELLO_TOO_LARGE');
-    assert.equal(code(() => scanClientHello(toRecords(buildClientHello({ sessionId: Buffer.alloc(33) })))), 'BAD_SESSION_ID');
-    assert.equal(code(() => scanClientHello(toRecords(buildClientHello({ cipherSuites: [] })))), 'BAD_CIPHER_SUITES');
-    assert.equal(code(() => scanClientHello(toRecords(buildClientHello({ serverName: 'bad name!' })))), 'BAD_SNI_HOSTNAME');
-    assert.equal(code(() => scanClientHello(toRecords(buildClientHello({ serverName: 'trailing.dot.' })))), 'BAD_SNI_HOSTNAME');
-    assert.equal(code(() => scanClientHello(toRecords(buildClientHello({ serverName: 'a.b', extra: [[0, Buffer.from([0, 4, 0, 0, 1, 0x61])]] })))), 'DUPLICATE_EXTENSION');
+    assert.equal(
+      code(() => scanClientHello(Buffer.from('GET / HTTP/1.1\r\n'))),
+      'NOT_TLS_HANDSHAKE',
+    );
+    assert.equal(
+      code(() => scanClientHello(Buffer.from([22, 3, 1, 0, 0]))),
+      'BAD_RECORD_LENGTH',
+    );
+    assert.equal(
+      code(() => scanClientHello(Buffer.from([22, 9, 1, 0, 4, 1, 0, 0, 0]))),
+      'BAD_RECORD_VERSION',
+    );
+    assert.equal(
+      code(() => scanClientHello(Buffer.from([22, 3, 1, 0, 4, 2, 0, 0, 0]))),
+      'NOT_CLIENT_HELLO',
+    );
+    assert.equal(
+      code(() => scanClientHello(Buffer.from([22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff]))),
+      'CLIENT_HELLO_TOO_LARGE',
+    );
+    assert.equal(
+      code(() => scanClientHello(toRecords(buildClientHello({ sessionId: Buffer.alloc(33) })))),
+      'BAD_SESSION_ID',
+    );
+    assert.equal(
+      code(() => scanClientHello(toRecords(buildClientHello({ cipherSuites: [] })))),
+      'BAD_CIPHER_SUITES',
+    );
+    assert.equal(
+      code(() => scanClientHello(toRecords(buildClientHello({ serverName: 'bad name!' })))),
+      'BAD_SNI_HOSTNAME',
+    );
+    assert.equal(
+      code(() => scanClientHello(toRecords(buildClientHello({ serverName: 'trailing.dot.' })))),
+      'BAD_SNI_HOSTNAME',
+    );
+    assert.equal(
+      code(() => scanClientHello(toRecords(buildClientHello({ serverName: 'a.b', extra: [[0, Buffer.from([0, 4, 0, 0, 1, 0x61])]] })))),
+      'DUPLICATE_EXTENSION',
+    );
     // an extension whose length runs past the end of the hello
     const hs = buildClientHello({ serverName: 'example.com' });
     hs[hs.length - 1 - 'example.com'.length - 5] = 0xff; // server_name extension length (low byte): now longer than the hello
-    assert.equal(code(() => scanClientHello(toRecords(hs))), 'TRUNCATED');
+    assert.equal(
+      code(() => scanClientHello(toRecords(hs))),
+      'TRUNCATED',
+    );
     // an alert record in the middle of a fragmented hello
     const two = toRecords(buildClientHello({ serverName: 'example.com' }), 20);
     const alert = Buffer.concat([two.subarray(0, 25), Buffer.from([21, 3, 3, 0, 2, 2, 40])]);
-    assert.equal(code(() => scanClientHello(alert)), 'NOT_TLS_HANDSHAKE');
+    assert.equal(
+      code(() => scanClientHello(alert)),
+      'NOT_TLS_HANDSHAKE',
+    );
   });
 });

@@ -6,10 +6,21 @@ import { hardwareAddressText, macBytes, macFromBytes, macHyphens, parseMac, tryP
 
 describe('Mac: parsed once, one canonical form, one formatter per wire format', () => {
   it('accepts colon, hyphen, bare and dotted (switch) forms in any case; the canonical form is lowercase with colons', () => {
-    for (const text of ['52:54:00:AB:CD:EF', '52-54-00-ab-cd-ef', '525400abcdef', '52:54:00:ab:cd:ef', '5254.00AB.cdef']) assert.equal(parseMac(text), '52:54:00:ab:cd:ef', text);
+    for (const text of ['52:54:00:AB:CD:EF', '52-54-00-ab-cd-ef', '525400abcdef', '52:54:00:ab:cd:ef', '5254.00AB.cdef'])
+      assert.equal(parseMac(text), '52:54:00:ab:cd:ef', text);
   });
   it('refuses mixed separators, short, long, non-hex and surrounding characters', () => {
-    for (const bad of ['52:54-00:ab:cd:ef', '52:54:00:ab:cd', '52:54:00:ab:cd:ef:00', 'zz:54:00:ab:cd:ef', '', '52:54:00:ab:cd:ef\n', ' 52:54:00:ab:cd:ef', '5254.00ab.cde', '52.54.00.ab.cd.ef']) {
+    for (const bad of [
+      '52:54-00:ab:cd:ef',
+      '52:54:00:ab:cd',
+      '52:54:00:ab:cd:ef:00',
+      'zz:54:00:ab:cd:ef',
+      '',
+      '52:54:00:ab:cd:ef\n',
+      ' 52:54:00:ab:cd:ef',
+      '5254.00ab.cde',
+      '52.54.00.ab.cd.ef',
+    ]) {
       assert.equal(tryParseMac(bad), undefined, JSON.stringify(bad));
       assert.throws(() => parseMac(bad), RangeError);
     }

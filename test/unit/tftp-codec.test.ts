@@ -35,7 +35,13 @@ describe('TFTP codec', () => {
     if (p.op !== Op.RRQ) return;
     assert.equal(p.filename, 'bootx64.efi');
     assert.equal(p.mode, 'octet');
-    assert.deepEqual([...p.options], [['tsize', '0'], ['blksize', '1468']]);
+    assert.deepEqual(
+      [...p.options],
+      [
+        ['tsize', '0'],
+        ['blksize', '1468'],
+      ],
+    );
     assert.deepEqual(encodeTftp(p), EDK2_PROBE);
   });
 
@@ -54,7 +60,13 @@ describe('TFTP codec', () => {
     assertRoundTrip({ op: Op.DATA, block: 0, data: Buffer.alloc(0) });
     assertRoundTrip({ op: Op.ACK, block: 0 });
     assertRoundTrip({ op: Op.ERROR, code: 8, message: 'tsize probe' });
-    assertRoundTrip({ op: Op.OACK, options: new Map([['blksize', '1468'], ['tsize', '123']]) });
+    assertRoundTrip({
+      op: Op.OACK,
+      options: new Map([
+        ['blksize', '1468'],
+        ['tsize', '123'],
+      ]),
+    });
   });
 
   it('DATA block numbers go on the wire modulo 2^16 (T4: 65536 → 0)', () => {
@@ -99,7 +111,13 @@ describe('TFTP option negotiation (RFC 2347/2348/2349/7440)', () => {
 
   it('blksize=1468 tsize=0 → exactly those, tsize = the file size (check 17)', () => {
     const n = negotiate(opts({ blksize: '1468', tsize: '0' }), limits, 123456, 'octet');
-    assert.deepEqual([...n.oack], [['blksize', '1468'], ['tsize', '123456']]);
+    assert.deepEqual(
+      [...n.oack],
+      [
+        ['blksize', '1468'],
+        ['tsize', '123456'],
+      ],
+    );
     assert.equal(n.blksize, 1468);
   });
 
@@ -111,7 +129,19 @@ describe('TFTP option negotiation (RFC 2347/2348/2349/7440)', () => {
   });
 
   it('unknown or invalid options are absent from the OACK (check 19)', () => {
-    const cases: Record<string, string>[] = [{ foo: '1' }, { timeout: '0' }, { timeout: '256' }, { blksize: '7' }, { blksize: '65465' }, { blksize: '-1' }, { blksize: '0x10' }, { windowsize: '0' }, { windowsize: '65536' }, { tsize: 'abc' }, { blksize: ' 512' }];
+    const cases: Record<string, string>[] = [
+      { foo: '1' },
+      { timeout: '0' },
+      { timeout: '256' },
+      { blksize: '7' },
+      { blksize: '65465' },
+      { blksize: '-1' },
+      { blksize: '0x10' },
+      { windowsize: '0' },
+      { windowsize: '65536' },
+      { tsize: 'abc' },
+      { blksize: ' 512' },
+    ];
     for (const o of cases) {
       const n = negotiate(opts(o), limits, 1, 'octet');
       assert.equal(n.oack.size, 0, JSON.stringify(o));
@@ -122,7 +152,13 @@ describe('TFTP option negotiation (RFC 2347/2348/2349/7440)', () => {
 
   it('timeout 1..255 is echoed and used; windowsize answered ≤ the request and the cap (check 20)', () => {
     const n = negotiate(opts({ timeout: '3', windowsize: '4', foo: 'bar' }), limits, 1, 'octet');
-    assert.deepEqual([...n.oack], [['timeout', '3'], ['windowsize', '4']]);
+    assert.deepEqual(
+      [...n.oack],
+      [
+        ['timeout', '3'],
+        ['windowsize', '4'],
+      ],
+    );
     assert.equal(n.timeoutSeconds, 3);
     assert.equal(n.windowsize, 4);
     assert.equal(negotiate(opts({ windowsize: '65535' }), limits, 1, 'octet').oack.get('windowsize'), '64');

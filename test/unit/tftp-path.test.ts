@@ -102,7 +102,10 @@ describe('per-source RRQ rate limit', () => {
   it('allows a burst, then the refill rate', () => {
     const r = new SourceRateLimiter(2, 3);
     const t = 1_000_000;
-    assert.deepEqual([1, 2, 3, 4].map(() => r.allow('10.0.0.1', t)), [true, true, true, false]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => r.allow('10.0.0.1', t)),
+      [true, true, true, false],
+    );
     assert.equal(r.allow('10.0.0.2', t), true, 'buckets are per source');
     assert.equal(r.allow('10.0.0.1', t + 500), true, 'one token after 0.5 s at 2/s');
     assert.equal(r.allow('10.0.0.1', t + 500), false);

@@ -145,10 +145,13 @@ describe('TFTP transfer state machine', () => {
     x.t.receive(ack(1), CLIENT, 2001);
     x.t.receive(ack(1), '10.71.9.8', 2000);
     const errs = x.sent.splice(0);
-    assert.deepEqual(errs.map((e) => [e.to, e.buf.readUInt16BE(0), e.buf.readUInt16BE(2)]), [
-      [`${CLIENT}:2001`, Op.ERROR, 5],
-      ['10.71.9.8:2000', Op.ERROR, 5],
-    ]);
+    assert.deepEqual(
+      errs.map((e) => [e.to, e.buf.readUInt16BE(0), e.buf.readUInt16BE(2)]),
+      [
+        [`${CLIENT}:2001`, Op.ERROR, 5],
+        ['10.71.9.8:2000', Op.ERROR, 5],
+      ],
+    );
     x.t.receive(Buffer.from([0, 4]), CLIENT, 2000);
     x.t.receive(ack(7), CLIENT, 2000);
     assert.deepEqual(x.strays, ['foreign_tid', 'foreign_tid', 'short_packet', 'ack_ahead']);
@@ -203,14 +206,20 @@ describe('TFTP server (in-memory sockets)', () => {
     });
     s.start();
     const rrq = (name: string, port: number, opts: Record<string, string> = {}, address = CLIENT): void =>
-      net.inject(69, encodeTftp({ op: Op.RRQ, filename: name, mode: 'octet', options: new Map(Object.entries(opts)) }), { address, port, localAddress: '10.71.0.1' });
+      net.inject(69, encodeTftp({ op: Op.RRQ, filename: name, mode: 'octet', options: new Map(Object.entries(opts)) }), {
+        address,
+        port,
+        localAddress: '10.71.0.1',
+      });
     /** waits (without a deadline assertion) until the asynchronous transfer setup has produced `n` packets */
     const sentAtLeast = async (n: number): Promise<void> => {
       while (tsock.sent.length < n) await new Promise((r) => setTimeout(r, 5));
     };
     const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
       const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
-      return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, val]) => (v.labels as Record<string, unknown>)[k] === val)).reduce((a, v) => a + v.value, 0);
+      return (m?.values ?? [])
+        .filter((v) => Object.entries(labels).every(([k, val]) => (v.labels as Record<string, unknown>)[k] === val))
+        .reduce((a, v) => a + v.value, 0);
     };
     return { s, net, tsock, rrq, sentAtLeast, metric, served, tick: (ms: number) => (now += ms) };
   }
@@ -254,7 +263,8 @@ describe('TFTP server (in-memory sockets)', () => {
     await x.sentAtLeast(2);
     assert.equal(x.s.activeTransfers, 2);
     assert.equal(await x.metric('bootgate_tftp_queue_length'), 2);
-    for (const s of x.tsock.take()) x.tsock.deliver(s.from, encodeTftp({ op: Op.ERROR, code: 0, message: 'bye' }), CLIENT, Number(s.to.split(':')[1]));
+    for (const s of x.tsock.take())
+      x.tsock.deliver(s.from, encodeTftp({ op: Op.ERROR, code: 0, message: 'bye' }), CLIENT, Number(s.to.split(':')[1]));
     await x.sentAtLeast(2);
     assert.equal(await x.metric('bootgate_tftp_transfers_started_total'), 4);
     assert.equal(await x.metric('bootgate_tftp_queue_length'), 0);

@@ -85,7 +85,7 @@ describe('UpstreamPool', () => {
     const b = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u2);
     assert.deepEqual([b.up === a.up, b.reused, b.up.uses, b.up.user === u2], [true, true, 2, true]);
     await exchange(b.up, u2, 2);
-    assert.equal(u1.data, 'ok 1\n', 'the first user no longer gets the connection\'s bytes');
+    assert.equal(u1.data, 'ok 1\n', "the first user no longer gets the connection's bytes");
     pool.release(b.up, 0);
     const other = pool.acquireOrConnect(`127.0.0.2:${port}`, '127.0.0.2', port, new User());
     assert.equal(other.reused, false, 'another key');

@@ -109,7 +109,8 @@ function tuple(meta: XmlElement, family: 'ipv4' | 'ipv6', direction: string): Fl
   const dst = l3 && child(l3, 'dst')?.text;
   if (src === undefined || dst === undefined) throw new LineError('layer3', `${direction}: no layer3 src/dst`);
   const valid = family === 'ipv4' ? isIpv4 : isIPv6;
-  for (const a of [src, dst]) if (!valid(a)) throw new LineError('address', `${direction}: not an ${family} address: ${JSON.stringify(a.slice(0, 60))}`);
+  for (const a of [src, dst])
+    if (!valid(a)) throw new LineError('address', `${direction}: not an ${family} address: ${JSON.stringify(a.slice(0, 60))}`);
   const t: FlowTuple = { src, dst };
   const l4 = child(meta, 'layer4');
   if (!l4) throw new LineError('layer4', `${direction}: no layer4`);

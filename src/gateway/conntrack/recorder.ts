@@ -264,7 +264,10 @@ export class ConntrackRecorder {
     const session = started?.session ?? this.deps.seats.lookupByIp(e.original.src);
     if (!session) {
       this.deps.metrics.flows.inc({ outcome: 'no_session' });
-      this.log.warn({ ip: e.original.src, protocol: e.protocol, dst: e.original.dst, dport: e.original.dport }, 'flow from a seat without a session: not recorded');
+      this.log.warn(
+        { ip: e.original.src, protocol: e.protocol, dst: e.original.dst, dport: e.original.dport },
+        'flow from a seat without a session: not recorded',
+      );
       return;
     }
     this.emit(flowRecord(e, session, this.deps.clock ?? Date.now));

@@ -11,7 +11,16 @@
  * addresses on every interface and the unspecified address (a shop's server is never the gateway itself).
  */
 import type { LookupFunction } from 'node:net';
-import { formatIp, ipv4Address, mappedIpv4, networkContains, parseIpLiteral, parseIpNetwork, type IpAddress, type IpNetwork } from '../../wire/ip-address.ts';
+import {
+  formatIp,
+  ipv4Address,
+  mappedIpv4,
+  networkContains,
+  parseIpLiteral,
+  parseIpNetwork,
+  type IpAddress,
+  type IpNetwork,
+} from '../../wire/ip-address.ts';
 import { embeddedIpv4, specialRange, type RefusalReason } from './ranges.ts';
 
 export type { RefusalReason } from './ranges.ts';

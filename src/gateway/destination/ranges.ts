@@ -9,16 +9,7 @@
 import { mappedIpv4, parseIpNetwork, networkContains, ipv4Address, type IpAddress, type IpNetwork } from '../../wire/ip-address.ts';
 
 export type RefusalReason =
-  | 'loopback'
-  | 'unspecified'
-  | 'gateway_address'
-  | 'link_local'
-  | 'lan'
-  | 'private'
-  | 'shared_address'
-  | 'unique_local'
-  | 'multicast'
-  | 'reserved';
+  'loopback' | 'unspecified' | 'gateway_address' | 'link_local' | 'lan' | 'private' | 'shared_address' | 'unique_local' | 'multicast' | 'reserved';
 
 /** Ranges in match order (the first that contains the address gives the reason). */
 const TABLE: ReadonlyArray<readonly [string, RefusalReason, string]> = [

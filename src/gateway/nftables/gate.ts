@@ -93,7 +93,8 @@ export class NftablesGate {
       if (o.chain && o.chain.table === this.table) chains.add(String(o.chain.name));
       if (o.set && o.set.table === this.table && o.set.name === 'seats') elems = elemValues(o.set.elem);
     }
-    for (const c of [...CHAINS, ...(this.deps.options.lanServices ? ['input'] : [])]) if (!chains.has(c)) throw new GateVerifyError(`chain ${c} missing`);
+    for (const c of [...CHAINS, ...(this.deps.options.lanServices ? ['input'] : [])])
+      if (!chains.has(c)) throw new GateVerifyError(`chain ${c} missing`);
     if (!elems) throw new GateVerifyError('set seats missing');
     const want = [...this.seats].sort();
     const have = [...elems].sort();

@@ -2,9 +2,11 @@ import type { Logger } from '../../log/logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditRecordInput, AuditSink, SeatSession } from '../ports.ts';
 
-
 /** What one request or tunnel did: the record's own fields, with its start time (the seat's come from the session). */
-export type Activity = Pick<AuditRecordInput, 'kind' | 'method' | 'host' | 'port' | 'url' | 'sni' | 'status' | 'bytesUp' | 'bytesDown' | 'verdict' | 'detail'> & {
+export type Activity = Pick<
+  AuditRecordInput,
+  'kind' | 'method' | 'host' | 'port' | 'url' | 'sni' | 'status' | 'bytesUp' | 'bytesDown' | 'verdict' | 'detail'
+> & {
   startedAt: number;
 };
 

@@ -115,7 +115,9 @@ export class ClientConnection implements ExchangeClient {
       if (!(e instanceof DecodeError)) throw e;
       this.ctx.metrics.drops.inc({ reason: 'bad_request' });
       this.ctx.log.debug({ ip: this.ip, code: e.code, offset: e.offset }, 'bad request');
-      return this.refuse(e.code === 'head_too_large' ? refusalPage(431, 'Request header fields too large', 'The request head is too large.') : BAD_REQUEST);
+      return this.refuse(
+        e.code === 'head_too_large' ? refusalPage(431, 'Request header fields too large', 'The request head is too large.') : BAD_REQUEST,
+      );
     }
     this.scanned = 0;
     this.buf = end < buf.length ? buf.subarray(end) : undefined;

@@ -133,6 +133,7 @@ export function scanClientHello(buf: Buffer): HelloScan {
       if (hs.length >= bodyLen + 4) return { done: true, hello: parseClientHelloBody(hs.subarray(4, 4 + bodyLen), offsets[0]! + 4) };
     }
   }
-  if (buf.length > MAX_CLIENT_HELLO_BYTES + 5 * 8) throw new DecodeError(PROTOCOL, 0, 'CLIENT_HELLO_TOO_LARGE', `${buf.length} bytes without a ClientHello`);
+  if (buf.length > MAX_CLIENT_HELLO_BYTES + 5 * 8)
+    throw new DecodeError(PROTOCOL, 0, 'CLIENT_HELLO_TOO_LARGE', `${buf.length} bytes without a ClientHello`);
   return { done: false };
 }

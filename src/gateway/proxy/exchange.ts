@@ -100,7 +100,17 @@ export class Exchange implements UpstreamUser {
     const dialled = conn.dialled;
     const port = dialled ? dialled.port : target.port;
     this.key = dialled ? `${dialled.ip.value}:${port}` : `${target.host}:${port}`;
-    this.act = { kind: 'http', method: request.method, host: target.host, port, url: target.url, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
+    this.act = {
+      kind: 'http',
+      method: request.method,
+      host: target.host,
+      port,
+      url: target.url,
+      bytesUp: 0,
+      bytesDown: 0,
+      startedAt: Date.now(),
+      verdict: 'allowed',
+    };
     this.requestBodyReader = framing.type === 'none' ? undefined : new BodyReader(framing);
     this.startTick = this.seen = ctx.clock.tick;
     const authority = target.port === 80 ? target.host : `${target.host}:${target.port}`;
@@ -186,7 +196,9 @@ export class Exchange implements UpstreamUser {
     this.act.status = 403;
     this.act.verdict = 'refused';
     this.act.detail = refusalDetail(reason, dst);
-    this.conn.exchangeFailed(reason === 'host_mismatch' ? HOST_MISMATCH : reason === 'not_redirected' ? NOT_REDIRECTED : destinationRefusalPage(reason));
+    this.conn.exchangeFailed(
+      reason === 'host_mismatch' ? HOST_MISMATCH : reason === 'not_redirected' ? NOT_REDIRECTED : destinationRefusalPage(reason),
+    );
     void this.ctx.emitter.emit(this.conn.ip, this.session, this.act);
   }
 
@@ -268,7 +280,8 @@ export class Exchange implements UpstreamUser {
           // upgrade the client asked for, and ends HTTP on both connections
           if (head.status === 101) return this.switchProtocols(head, buf.subarray(end));
           this.interimSent = true;
-          if (this.request.minor === 1) this.conn.sock.write(`HTTP/1.1 ${head.status} ${head.reason}\r\n${forwardedHead(head.fields, {})}\r\n`, 'latin1');
+          if (this.request.minor === 1)
+            this.conn.sock.write(`HTTP/1.1 ${head.status} ${head.reason}\r\n${forwardedHead(head.fields, {})}\r\n`, 'latin1');
           continue;
         }
         let framing: Framing;
@@ -294,7 +307,8 @@ export class Exchange implements UpstreamUser {
   private switchProtocols(head: ResponseHead, rest: Buffer): void {
     const protocols = fieldValues(head.fields, 'upgrade');
     const chosen = listTokens(protocols);
-    if (this.upgrade.length === 0 || chosen.length === 0 || !chosen.every((p) => this.upgrade.includes(p))) return this.badUpstream('unrequested_upgrade');
+    if (this.upgrade.length === 0 || chosen.length === 0 || !chosen.every((p) => this.upgrade.includes(p)))
+      return this.badUpstream('unrequested_upgrade');
     this.act.status = 101;
     this.reading = Reading.Done;
     this.finished = true;
@@ -303,7 +317,10 @@ export class Exchange implements UpstreamUser {
     const tunnel = new UpgradedConnection(this.ctx, this.conn, this.session, this.act, up);
     const sock = this.conn.sock;
     sock.cork();
-    sock.write(`HTTP/1.1 101 ${head.reason}\r\n${forwardedHead(head.fields, {})}Connection: upgrade\r\nUpgrade: ${protocols.join(', ')}\r\nVia: 1.${head.minor} bootgate\r\n\r\n`, 'latin1');
+    sock.write(
+      `HTTP/1.1 101 ${head.reason}\r\n${forwardedHead(head.fields, {})}Connection: upgrade\r\nUpgrade: ${protocols.join(', ')}\r\nVia: 1.${head.minor} bootgate\r\n\r\n`,
+      'latin1',
+    );
     if (rest.length) tunnel.toClient(rest);
     sock.uncork();
     this.conn.upgraded(tunnel);

@@ -55,7 +55,8 @@ export function requestFraming(h: RequestHead): Framing {
     if (h.minor === 0) throw new FramingError(400, 'te_in_http10', 'Transfer-Encoding in an HTTP/1.0 request');
     if (cl !== undefined) throw new FramingError(400, 'te_and_cl', 'both Transfer-Encoding and Content-Length');
     const codings = listTokens(te);
-    if (codings.length !== 1 || codings[0] !== 'chunked') throw new FramingError(codings.at(-1) === 'chunked' ? 501 : 400, 'transfer_coding', `transfer coding "${te.join(', ')}"`);
+    if (codings.length !== 1 || codings[0] !== 'chunked')
+      throw new FramingError(codings.at(-1) === 'chunked' ? 501 : 400, 'transfer_coding', `transfer coding "${te.join(', ')}"`);
     return { type: 'chunked' };
   }
   if (cl === 'invalid') throw new FramingError(400, 'bad_content_length', 'invalid Content-Length');

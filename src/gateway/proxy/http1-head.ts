@@ -134,7 +134,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   // §3: request-line = method SP request-target SP HTTP-version, single spaces
   const sp1 = line.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
-  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) throw new DecodeError(HTTP1, start, 'bad_request_line', 'request line is not "method target version"');
+  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0)
+    throw new DecodeError(HTTP1, start, 'bad_request_line', 'request line is not "method target version"');
   const method = line.slice(0, sp1);
   const target = line.slice(sp1 + 1, sp2);
   const minor = minorOf(line.slice(sp2 + 1));
@@ -150,10 +151,12 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   const { lines, offsets } = splitLines(text);
   const line = lines[0]!;
   const minor = minorOf(line.slice(0, 8));
-  if (minor === undefined || line.charCodeAt(8) !== 0x20) throw new DecodeError(HTTP1, start, 'bad_status_line', 'status line does not start with HTTP/1.x');
+  if (minor === undefined || line.charCodeAt(8) !== 0x20)
+    throw new DecodeError(HTTP1, start, 'bad_status_line', 'status line does not start with HTTP/1.x');
   const code = line.slice(9, 12);
   // RFC 9110 §15: values outside 100..599 are invalid (a gateway answers them with 502, never relays them)
-  if (!/^[1-5]\d\d$/.test(code) || (line.length > 12 && line.charCodeAt(12) !== 0x20)) throw new DecodeError(HTTP1, start + 9, 'bad_status', 'status code is not three digits from 100 to 599');
+  if (!/^[1-5]\d\d$/.test(code) || (line.length > 12 && line.charCodeAt(12) !== 0x20))
+    throw new DecodeError(HTTP1, start + 9, 'bad_status', 'status code is not three digits from 100 to 599');
   const reason = line.slice(13);
   if (CONTROL_IN_VALUE.test(reason)) throw new DecodeError(HTTP1, start + 13, 'bad_reason', 'control characters in the reason phrase');
   return { status: Number(code), reason, minor, fields: parseFields(lines, start, offsets), length: end - start };

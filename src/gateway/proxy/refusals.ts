@@ -8,7 +8,11 @@ export type Page = { status: number; body: string };
 export const NO_SESSION = refusalPage(403, 'No open session', 'This seat has no open session. Please see the cashier.');
 export const BAD_TARGET = refusalPage(400, 'Bad request', 'The request does not name a host this proxy can reach.');
 export const BAD_REQUEST = refusalPage(400, 'Bad request', 'The request is not valid HTTP/1.1.');
-export const HOST_MISMATCH = refusalPage(403, 'Destination refused', 'The Host field names another site than the address this connection was made to.');
+export const HOST_MISMATCH = refusalPage(
+  403,
+  'Destination refused',
+  'The Host field names another site than the address this connection was made to.',
+);
 export const NOT_REDIRECTED = refusalPage(403, 'Destination refused', 'This connection did not come through the gateway’s redirect.');
 
 /** The 403 page for a destination the policy refuses. */

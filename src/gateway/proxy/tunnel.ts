@@ -59,7 +59,16 @@ export function connectTunnel(ctx: ProxyContext, c: TunnelClient, head: RequestH
     ctx.metrics.drops.inc({ reason: 'bad_target' });
     return reply('400 Bad Request');
   }
-  const act: Activity = { kind: 'tunnel', method: 'CONNECT', host: target.host, port: target.port, bytesUp: 0, bytesDown: 0, startedAt: Date.now(), verdict: 'allowed' };
+  const act: Activity = {
+    kind: 'tunnel',
+    method: 'CONNECT',
+    host: target.host,
+    port: target.port,
+    bytesUp: 0,
+    bytesDown: 0,
+    startedAt: Date.now(),
+    verdict: 'allowed',
+  };
   const allowed = ctx.options.connectPorts ?? [443];
   if (allowed !== 'any' && !allowed.includes(target.port)) {
     ctx.metrics.drops.inc({ reason: 'connect_port' });
@@ -84,7 +93,9 @@ export function connectTunnel(ctx: ProxyContext, c: TunnelClient, head: RequestH
       act.detail = refusalDetail(d.reason, endpointText(d.address, target.port));
       void ctx.emitter.emit(ip, session, act);
       const page = destinationRefusalPage(d.reason);
-      client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\nconnection: close\r\n\r\n${page.body}`);
+      client.end(
+        `HTTP/1.1 403 Forbidden\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\nconnection: close\r\n\r\n${page.body}`,
+      );
       return c.closeGracefully();
     }
     act.detail = dstDetail(endpointText(d.address, target.port));
@@ -95,7 +106,14 @@ export function connectTunnel(ctx: ProxyContext, c: TunnelClient, head: RequestH
 }
 
 /** The CONNECT is allowed: `200 Connection Established` once the upstream is there, then the splice. */
-function spliceConnect(ctx: ProxyContext, c: TunnelClient, session: SeatSession, act: Activity, to: { host: string; port: number }, rest: Buffer | undefined): void {
+function spliceConnect(
+  ctx: ProxyContext,
+  c: TunnelClient,
+  session: SeatSession,
+  act: Activity,
+  to: { host: string; port: number },
+  rest: Buffer | undefined,
+): void {
   const client = c.sock;
   const ip = c.ip;
   let openId: number | undefined;
