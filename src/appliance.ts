@@ -253,7 +253,13 @@ export class Appliance {
       ...(this.dhcp ? { dhcpStarvation: () => this.dhcp!.starvationStatus() } : {}),
       routers: [
         ...(Object.keys(config.iscsi.images).length > 0
-          ? [createOverlayRouter(overlays, { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) })]
+          ? [
+              createOverlayRouter(
+                overlays,
+                { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) },
+                log.child({ module: 'api' }),
+              ),
+            ]
           : []),
         identity.router,
       ],

@@ -73,12 +73,12 @@ SRV_STOP="$T --op delete --mode target --tid 1 --force; $T --op delete --mode sy
 jobs tgt "iscsi://$SRV:3260/$IQN_TGT/1"
 stop_srv
 # --- bootgate, image file served directly
-start_srv node --import tsx $ROOT/src/iscsi/standalone.ts --listen $SRV --port 3260 --image $IMG --iqn $IQN_BG
+start_srv node --import tsx $ROOT/test/helpers/iscsi-target-runner.ts --listen $SRV --port 3260 --image $IMG --iqn $IQN_BG
 jobs bootgate-raw "iscsi://$SRV:3260/$IQN_BG/0"
 stop_srv
 # --- bootgate with an overlay (the image is read-only; writes go to $B/data/overlays/...)
 rm -rf $B/data
-OV="node --import tsx $ROOT/src/iscsi/standalone.ts --listen $SRV --port 3260 --data-dir $B/data --overlay-image bench=$IMG --mode keep"
+OV="node --import tsx $ROOT/test/helpers/iscsi-target-runner.ts --listen $SRV --port 3260 --data-dir $B/data --overlay-image bench=$IMG --mode keep"
 start_srv $OV
 U="iscsi://$SRV:3260/$IQN_BG/0"
 for rep in $(seq $REPS); do   # every rep starts from an empty overlay (reads hit the image)

@@ -6,6 +6,7 @@ import type { AuditSigner } from '../audit/keys.ts';
 import { AUDIT_KINDS, type AuditRecord } from '../audit/record.ts';
 import { checkPassword, tokenHash } from '../identity/auth.ts';
 import { IdentityError } from '../identity/errors.ts';
+import { apiErrorHandler } from './errors.ts';
 import type { SeatDirectory } from '../identity/seat-directory.ts';
 import type { IdentityService } from '../identity/service.ts';
 import type { AuditRepository } from '../store/audit-repository.ts';
@@ -299,18 +300,6 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
     }),
   );
 
-  router.use((e: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (e instanceof IdentityError) {
-      res.status(e.status).json({ error: e.code, message: e.message });
-      return;
-    }
-    const status = (e as { status?: number; type?: string }).status;
-    if (status && status >= 400 && status < 500) {
-      res.status(status).json({ error: 'VALIDATION', message: (e as Error).message });
-      return;
-    }
-    log.error({ err: e, path: req.path }, 'identity API request failed');
-    res.status(500).json({ error: 'INTERNAL', message: 'internal error' });
-  });
+  router.use(apiErrorHandler(log));
   return router;
 }

@@ -4,7 +4,10 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { LeaseRepository } from '../store/lease-repository.ts';
 import type { BootRepository } from '../store/boot-repository.ts';
+import { BootgateError } from '../errors.ts';
+import { tryParseMac } from '../terminal/mac.ts';
 import { intToIp } from '../wire/ipv4.ts';
+import { apiErrorHandler } from './errors.ts';
 
 export interface ManagementDeps {
   listen: string;
@@ -55,9 +58,12 @@ export class ManagementServer {
       );
     });
     app.get('/api/v1/terminals/:mac/boots', guard, (req, res) => {
-      res.json(this.deps.boots.boots(String(req.params.mac).toLowerCase().replaceAll('-', ':'), 20));
+      const mac = tryParseMac(String(req.params.mac));
+      if (!mac) throw new BootgateError('BAD_MAC', `not a MAC: ${String(req.params.mac)}`);
+      res.json(this.deps.boots.boots(mac, 20));
     });
     for (const router of this.deps.routers ?? []) app.use('/api/v1', router);
+    app.use(apiErrorHandler(this.deps.logger));
     return app;
   }
 

@@ -1,5 +1,7 @@
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { OverlayError, type OverlayManager, type OverlayMode } from '../overlay/manager.ts';
+import type { Logger } from 'pino';
+import { apiErrorHandler } from './errors.ts';
 import { tryParseMac, type Mac } from '../terminal/mac.ts';
 
 /** The MAC in a path or body, parsed here at the edge; a malformed one is the caller's mistake (400 BAD_MAC). */
@@ -11,23 +13,16 @@ function macParam(text: unknown): Mac {
 
 const MODES: readonly OverlayMode[] = ['discard', 'keep', 'super'];
 
-/** Overlay errors are the caller's mistakes (unknown image, disk in use, …): 4xx with the stable code. */
+/** An async route whose failures reach the error handler (overlay errors are the caller's mistakes: 4xx). */
 function handle(fn: (req: Request, res: Response) => Promise<void>) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    fn(req, res).catch((e: unknown) => {
-      if (e instanceof OverlayError) {
-        const status = e.code === 'IMAGE_UNKNOWN' || e.code === 'VERSION_UNKNOWN' ? 404 : e.code === 'BAD_MAC' ? 400 : 409;
-        res.status(status).json({ error: e.code, message: e.message });
-      } else next(e);
-    });
-  };
+  return (req: Request, res: Response, next: NextFunction): void => void fn(req, res).catch(next);
 }
 
 /**
  * Images, versions and per-terminal overlays (issue 4): list, a terminal's overlay size, reset one overlay,
  * commit a super terminal's writes as a new version, roll back. Mounted under /api/v1 on the management listener.
  */
-export function createOverlayRouter(manager: OverlayManager, guard: { read: RequestHandler; write: RequestHandler }): Router {
+export function createOverlayRouter(manager: OverlayManager, guard: { read: RequestHandler; write: RequestHandler }, log: Logger): Router {
   const r = Router();
   const { read, write } = guard;
   r.get('/images', read, (_req, res) => {
@@ -89,5 +84,6 @@ export function createOverlayRouter(manager: OverlayManager, guard: { read: Requ
       res.status(204).end();
     }),
   );
+  r.use(apiErrorHandler(log));
   return r;
 }

@@ -1,3 +1,4 @@
+import { BootgateError, type ErrorCode } from '../errors.ts';
 import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -23,23 +24,11 @@ export function exportStreamContentType(format: ExportFormat): string {
   return `${EXPORT_STREAM_TYPE}; framing=${EXPORT_STREAM_FRAMING}; format=${format}`;
 }
 
-/** Why an export stream did not complete: stable codes (tests assert these). */
-export const ExportCodes = {
-  EXPORT_ABORTED: 'the receiver went away before the export was complete',
-  EXPORT_RANGE_PURGED: 'retention purged records of the range while the export was reading it',
-  EXPORT_INCOMPLETE: 'the export stream ended without a valid manifest',
-  EXPORT_DIGEST: 'the received file does not match the digest in the manifest',
-  EXPORT_LINE_TOO_LONG: 'the export stream holds a line longer than the receiver accepts',
-} as const;
-export type ExportCode = keyof typeof ExportCodes;
+/** Why an export stream did not complete: the EXPORT_* codes of the catalogue in src/errors.ts. */
+export type ExportCode = Extract<ErrorCode, `EXPORT_${string}`>;
 
-export class ExportError extends Error {
-  constructor(
-    readonly code: ExportCode,
-    message: string,
-  ) {
-    super(message);
-  }
+export class ExportError extends BootgateError<ExportCode> {
+  override name = 'ExportError';
 }
 
 export interface StreamExportOptions {

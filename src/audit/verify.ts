@@ -7,23 +7,21 @@ import { EXPORT_COLUMNS, MANIFEST_FORMAT, manifestMessage, type ExportManifest }
 import { keyFingerprint, verifySignature } from './keys.ts';
 import { AUDIT_KINDS, CHAIN_ALGORITHM, FIELDS, hashMatches, type AuditRecord } from './record.ts';
 
-/** Why an export failed verification: stable codes (tests assert these), one per kind of damage. */
-export const VerifyCodes = {
-  MANIFEST_MISSING: 'the manifest file is missing or unreadable',
-  MANIFEST_INVALID: 'the manifest is not a bootgate export manifest',
-  KEY_MISMATCH: 'the manifest was signed by another key than the one given',
-  SIGNATURE_INVALID: 'the manifest signature does not verify',
-  RECORD_MALFORMED: 'a line is not a well-formed record',
-  RECORD_ALTERED: "a record's content does not match its chain hash",
-  RECORD_REORDERED: 'records are not in chain order',
-  RECORD_MISSING: 'a record of the chain is missing',
-  CHAIN_BROKEN: "a record does not link to the previous record's hash",
-  CHECKPOINT_INVALID: 'a retention checkpoint signature does not verify',
-  COUNT_MISMATCH: 'the number of records differs from the manifest',
-  BOUNDARY_MISMATCH: 'the first or last record differs from the manifest',
-  FILE_DIGEST: 'the file bytes differ from the signed digest',
-} as const;
-export type VerifyCode = keyof typeof VerifyCodes;
+/** Why an export failed verification: the verdict codes of the catalogue in src/errors.ts, one per kind of damage. */
+export type VerifyCode =
+  | 'MANIFEST_MISSING'
+  | 'MANIFEST_INVALID'
+  | 'KEY_MISMATCH'
+  | 'SIGNATURE_INVALID'
+  | 'RECORD_MALFORMED'
+  | 'RECORD_ALTERED'
+  | 'RECORD_REORDERED'
+  | 'RECORD_MISSING'
+  | 'CHAIN_BROKEN'
+  | 'CHECKPOINT_INVALID'
+  | 'COUNT_MISMATCH'
+  | 'BOUNDARY_MISMATCH'
+  | 'FILE_DIGEST';
 
 export type VerifyResult =
   | { ok: true; count: number; firstSeq: number | null; lastSeq: number | null; keyFingerprint: string; embeddedKey: boolean }

@@ -2,29 +2,11 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.ts';
+import { BootgateError, isErrorCode } from '../errors.ts';
 import { ADMIN_TOKEN_FILE } from '../identity/auth.ts';
 
-/** A failed CLI command: printed as `bootgate: CODE: message`, exit status 2. */
-export class CliError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export async function run(fn: () => Promise<void> | void): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    const code = e instanceof CliError ? e.code : 'ERROR';
-    process.stderr.write(`bootgate: ${code}: ${(e as Error).message}\n`);
-    process.exitCode = 2;
-  }
-}
-
 export interface ApiOpts {
+  /** the resolved configuration file (set for every command by the program's preAction hook, see main.ts) */
   config: string;
   token?: string;
 }
@@ -33,7 +15,7 @@ export interface ApiOpts {
  * Calls the running appliance's /api/v1 (api.listen from the config) with a bearer token: --token-file, else
  * $BOOTGATE_TOKEN, else the bootstrap admin token in <dataDir>/keys/admin.token (readable by root only).
  * Returns the response unread when it succeeded (for bodies that must be streamed); an error reply becomes a
- * CliError with its code.
+ * BootgateError with its code.
  */
 export async function apiRequest(o: ApiOpts, method: string, path: string, body?: unknown): Promise<Response> {
   const config = loadConfig(o.config);
@@ -43,7 +25,7 @@ export async function apiRequest(o: ApiOpts, method: string, path: string, body?
     try {
       token = readFileSync(tokenFile, 'utf8').trim();
     } catch (e) {
-      throw new CliError('TOKEN_UNREADABLE', `cannot read the API token ${tokenFile}: ${(e as Error).message}`);
+      throw new BootgateError('TOKEN_UNREADABLE', `cannot read the API token ${tokenFile}: ${(e as Error).message}`);
     }
   }
   const url = `http://${config.api.listen}/api/v1${path}`;
@@ -55,11 +37,13 @@ export async function apiRequest(o: ApiOpts, method: string, path: string, body?
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (e) {
-    throw new CliError('API_UNREACHABLE', `cannot reach the appliance at ${url} (is bootgate serve running?): ${(e as Error).message}`);
+    throw new BootgateError('API_UNREACHABLE', `cannot reach the appliance at ${url} (is bootgate serve running?): ${(e as Error).message}`);
   }
   if (!res.ok) {
     const err = parseBody(await res.text()) as { error?: string; message?: string } | undefined;
-    throw new CliError(err?.error ?? `HTTP_${res.status}`, err?.message ?? `${method} ${path}: ${res.status}`);
+    const detail = err?.message ?? `${method} ${path}: HTTP ${res.status}`;
+    // the appliance's codes are the catalogue's; a reply without one (a proxy in between?) keeps its status in the text
+    throw isErrorCode(err?.error) ? new BootgateError(err.error, detail) : new BootgateError('API_ERROR', `HTTP ${res.status}: ${detail}`);
   }
   return res;
 }
@@ -78,8 +62,7 @@ export async function api(o: ApiOpts, method: string, path: string, body?: unkno
   return parseBody(await res.text());
 }
 
+/** An API command: the token option (the configuration comes from the program's `-c`, see main.ts). */
 export function withApi(cmd: Command): Command {
-  return cmd
-    .requiredOption('-c, --config <file>', 'YAML configuration file (api.listen, dataDir)', process.env.BOOTGATE_CONFIG)
-    .option('--token <file>', 'file holding an API token (default: <dataDir>/keys/admin.token or $BOOTGATE_TOKEN)');
+  return cmd.option('--token <file>', 'file holding an API token (default: <dataDir>/keys/admin.token or $BOOTGATE_TOKEN)');
 }

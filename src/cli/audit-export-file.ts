@@ -1,8 +1,8 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { EXPORT_STREAM_TYPE, ExportError, ExportStreamReader } from '../audit/export-stream.ts';
+import { EXPORT_STREAM_TYPE, ExportStreamReader } from '../audit/export-stream.ts';
 import type { ExportManifest } from '../audit/export.ts';
-import { CliError } from './api-client.ts';
+import { BootgateError } from '../errors.ts';
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   let off = 0;
@@ -28,8 +28,8 @@ async function fsyncDir(dir: string): Promise<void> {
 export async function receiveExport(res: Response, file: string): Promise<ExportManifest> {
   const type = res.headers.get('content-type') ?? '';
   if (!type.startsWith(EXPORT_STREAM_TYPE))
-    throw new CliError('EXPORT_INCOMPLETE', `the appliance answered with ${type || 'no content type'}, not an export stream (older appliance?)`);
-  if (!res.body) throw new CliError('EXPORT_INCOMPLETE', 'the export reply has no body');
+    throw new BootgateError('EXPORT_INCOMPLETE', `the appliance answered with ${type || 'no content type'}, not an export stream (older appliance?)`);
+  if (!res.body) throw new BootgateError('EXPORT_INCOMPLETE', 'the export reply has no body');
   const part = `${file}.partial`;
   const fh = await open(part, 'w');
   let closed = false;
@@ -41,7 +41,7 @@ export async function receiveExport(res: Response, file: string): Promise<Export
       try {
         r = await body.read();
       } catch (e) {
-        throw new CliError('EXPORT_INCOMPLETE', `the export stream broke off after ${reader.bytes} bytes: ${(e as Error).message}`);
+        throw new BootgateError('EXPORT_INCOMPLETE', `the export stream broke off after ${reader.bytes} bytes: ${(e as Error).message}`);
       }
       if (r.done) break;
       const bytes = reader.push(r.value);
@@ -64,7 +64,6 @@ export async function receiveExport(res: Response, file: string): Promise<Export
   } catch (e) {
     if (!closed) await fh.close().catch(() => undefined);
     await rm(part, { force: true });
-    if (e instanceof ExportError) throw new CliError(e.code, e.message);
     throw e;
   }
 }

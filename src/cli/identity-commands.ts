@@ -3,33 +3,15 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { verifyExportFile } from '../audit/verify.ts';
 
-import { api, apiRequest, CliError, run, withApi, type ApiOpts } from './api-client.ts';
+import { BootgateError } from '../errors.ts';
+import { api, apiRequest, withApi, type ApiOpts } from './api-client.ts';
+import { out, run, table } from './run.ts';
 import { receiveExport } from './audit-export-file.ts';
-
-const out = (s: string): void => void process.stdout.write(s);
-
-function table(rows: Array<Record<string, unknown>>, cols: string[]): void {
-  const cell = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)) + 2);
-  out(
-    `${cols
-      .map((c, i) => c.toUpperCase().padEnd(widths[i]!))
-      .join('')
-      .trimEnd()}\n`,
-  );
-  for (const r of rows)
-    out(
-      `${cols
-        .map((c, i) => cell(r[c]).padEnd(widths[i]!))
-        .join('')
-        .trimEnd()}\n`,
-    );
-}
 
 function isoDate(label: string, v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (Number.isNaN(Date.parse(v)))
-    throw new CliError('VALIDATION', `${label} ${JSON.stringify(v)} is not a date (ISO-8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`);
+    throw new BootgateError('VALIDATION', `${label} ${JSON.stringify(v)} is not a date (ISO-8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`);
   return new Date(Date.parse(v)).toISOString();
 }
 
@@ -45,7 +27,7 @@ export function registerIdentityCommands(program: Command): void {
     .action((o: ApiOpts & { name: string; docType: string; docNumber: string; docCountry?: string; balance?: string }) =>
       run(async () => {
         if (o.balance !== undefined && !/^\d+$/.test(o.balance))
-          throw new CliError('VALIDATION', '--balance must be a non-negative integer of minor units');
+          throw new BootgateError('VALIDATION', '--balance must be a non-negative integer of minor units');
         const u = (await api(o, 'POST', '/users', {
           name: o.name,
           docType: o.docType,
@@ -133,7 +115,7 @@ export function registerIdentityCommands(program: Command): void {
     .requiredOption('--out <file>', 'output file')
     .action((o: ApiOpts & { from?: string; to?: string; user?: string; seat?: string; format: string; out: string }) =>
       run(async () => {
-        if (o.format !== 'csv' && o.format !== 'ndjson') throw new CliError('VALIDATION', '--format must be csv or ndjson');
+        if (o.format !== 'csv' && o.format !== 'ndjson') throw new BootgateError('VALIDATION', '--format must be csv or ndjson');
         const from = isoDate('--from', o.from);
         const to = isoDate('--to', o.to);
         // Streamed to disk as it arrives (records, then the manifest); see receiveExport().
@@ -161,11 +143,11 @@ export function registerIdentityCommands(program: Command): void {
           try {
             pem = readFileSync(o.publicKey, 'utf8');
           } catch (e) {
-            throw new CliError('KEY_UNREADABLE', `${o.publicKey}: ${(e as Error).message}`);
+            throw new BootgateError('KEY_UNREADABLE', `${o.publicKey}: ${(e as Error).message}`);
           }
         }
         const r = verifyExportFile(file, pem);
-        if (!r.ok) throw new CliError(r.code, r.reason);
+        if (!r.ok) throw new BootgateError(r.code, r.reason);
         out(`${file}: OK — ${r.count} records (seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}), chain intact, signed by ${r.keyFingerprint}\n`);
         if (r.embeddedKey) out('note: checked against the key embedded in the manifest; pass --public-key to prove it came from this appliance\n');
       }),

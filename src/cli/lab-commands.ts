@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
+import { BootgateError } from '../errors.ts';
 import { formatTimeline, Lab } from '../lab/lab.ts';
 import type { Firmware, UefiNetboot } from '../lab/qemu.ts';
-
-const out = (s: string): void => void process.stdout.write(s);
+import { out, run } from './run.ts';
 
 /** Terminals the lab boots: fixed MACs so their timelines are easy to find. */
 const TERMINALS: Record<string, { mac: string; tap: string; firmware: Firmware; uefiNetboot?: UefiNetboot; label: string }> = {
@@ -12,7 +12,7 @@ const TERMINALS: Record<string, { mac: string; tap: string; firmware: Firmware; 
 
 async function bootAndReport(lab: Lab, which: string): Promise<boolean> {
   const t = TERMINALS[which];
-  if (!t) throw new Error(`unknown terminal kind ${which} (bios or uefi)`);
+  if (!t) throw new BootgateError('VALIDATION', `unknown terminal kind ${which} (bios or uefi)`);
   out(`lab: booting a ${t.label} terminal ${t.mac} through bootgate…\n`);
   try {
     const r = await lab.boot({ firmware: t.firmware, mac: t.mac, tap: t.tap, ...(t.uefiNetboot ? { uefiNetboot: t.uefiNetboot } : {}) });
@@ -30,53 +30,61 @@ export function registerLabCommands(program: Command): void {
   lab
     .command('up')
     .description('create the lab namespace and bridge, build the demo OS if needed, start bootgate on it')
-    .action(async () => {
-      await new Lab().up(out);
-    });
+    .action(() =>
+      run(async () => {
+        await new Lab().up(out);
+      }),
+    );
   lab
     .command('boot')
     .description('boot a QEMU terminal through bootgate and print its boot timeline')
     .option('--firmware <kind>', 'bios or uefi', 'bios')
-    .action(async (opts: { firmware: string }) => {
-      if (!(await bootAndReport(new Lab(), opts.firmware))) process.exitCode = 1;
-    });
+    .action((opts: { firmware: string }) =>
+      run(async () => {
+        if (!(await bootAndReport(new Lab(), opts.firmware))) process.exitCode = 1;
+      }),
+    );
   lab
     .command('down')
     .description('stop the lab bootgate and remove the namespace')
-    .action(async () => {
-      await new Lab().down();
-      out('lab: down\n');
-    });
+    .action(() =>
+      run(async () => {
+        await new Lab().down();
+        out('lab: down\n');
+      }),
+    );
   lab
     .command('demo')
     .description('npm start: lab up, boot a BIOS and a UEFI terminal, print their timelines, serve until Ctrl-C, lab down')
     .option('--exit', 'take the lab down after the boots instead of serving on')
-    .action(async (opts: { exit?: boolean }) => {
-      const l = new Lab();
-      let stopping = false;
-      const stop = async (): Promise<void> => {
-        if (stopping) return;
-        stopping = true;
-        out('\nlab: stopping…\n');
-        await l.down();
-        out('lab: down\n');
-        process.exit(0);
-      };
-      process.on('SIGINT', () => void stop());
-      process.on('SIGTERM', () => void stop());
-      try {
-        await l.up(out);
-        const ok = [await bootAndReport(l, 'bios'), await bootAndReport(l, 'uefi')];
-        if (!ok.every(Boolean)) process.exitCode = 1;
-      } catch (e) {
-        await l.down();
-        throw e;
-      }
-      if (opts.exit) {
-        await l.down();
-        return;
-      }
-      out(`lab: bootgate keeps serving the lab LAN (log: ${l.dir}/bootgate.log). Ctrl-C stops it and removes the lab.\n`);
-      await new Promise(() => {});
-    });
+    .action((opts: { exit?: boolean }) =>
+      run(async () => {
+        const l = new Lab();
+        let stopping = false;
+        const stop = async (): Promise<void> => {
+          if (stopping) return;
+          stopping = true;
+          out('\nlab: stopping…\n');
+          await l.down();
+          out('lab: down\n');
+          process.exit(0);
+        };
+        process.on('SIGINT', () => void stop());
+        process.on('SIGTERM', () => void stop());
+        try {
+          await l.up(out);
+          const ok = [await bootAndReport(l, 'bios'), await bootAndReport(l, 'uefi')];
+          if (!ok.every(Boolean)) process.exitCode = 1;
+        } catch (e) {
+          await l.down();
+          throw e;
+        }
+        if (opts.exit) {
+          await l.down();
+          return;
+        }
+        out(`lab: bootgate keeps serving the lab LAN (log: ${l.dir}/bootgate.log). Ctrl-C stops it and removes the lab.\n`);
+        await new Promise(() => {});
+      }),
+    );
 }

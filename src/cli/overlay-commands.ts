@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { api, run, withApi, type ApiOpts } from './api-client.ts';
+import { api, withApi, type ApiOpts } from './api-client.ts';
+import { run } from './run.ts';
 
 const print = (v: unknown): void => void process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`);
 

@@ -50,7 +50,8 @@ export function hostAddresses(): string[] {
  */
 export function createGatewayServices(deps: GatewayServicesDeps): { start(): Promise<void>; stop(): Promise<void>; gate: NftablesGate } {
   const c = deps.config;
-  const logger = deps.logger.child({ module: 'gateway' });
+  // each gateway server names itself (`module: gateway.<part>`); a second `module` key here would duplicate it
+  const logger = deps.logger;
   const metrics = createGatewayMetrics(deps.registry);
   const seats: SeatLookup = {
     lookupByIp: (ip) => {
@@ -149,7 +150,7 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
         const op = change.type === 'open' ? gate.allow(ip) : gate.deny(ip);
         // connections the seat already holds would outlive the session (conntrack keeps redirecting them)
         if (change.type === 'close') for (const p of [explicit, transparent, tls]) p.closeSeat(ip);
-        op.catch((err: unknown) => logger.error({ err, ip, seat: change.seat.name }, 'gate update failed'));
+        op.catch((err: unknown) => logger.error({ module: 'gateway', err, ip, seat: change.seat.name }, 'gate update failed'));
       });
     },
     async stop() {

@@ -1,4 +1,4 @@
-import { ipFromBytes, ipToInt } from '../wire/ipv4.ts';
+import { ipToInt } from '../wire/ipv4.ts';
 import { Opt } from './constants.ts';
 import type { DhcpPacket } from './codec.ts';
 
@@ -42,12 +42,6 @@ export const enc = {
   ips: (vs: ReadonlyArray<number | string>): Buffer => Buffer.concat(vs.map((v) => enc.ip(v))),
   text: (s: string): Buffer => Buffer.from(s, 'latin1'),
 };
-
-export function ipListFrom(b: Buffer): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + 4 <= b.length; i += 4) out.push(ipFromBytes(b, i));
-  return out;
-}
 
 /** Encapsulated sub-options (option 43, 175, 82): code/length pairs with no PAD/END rules beyond 0 and 255. */
 export function parseSubOptions(b: Buffer): Map<number, Buffer> | undefined {

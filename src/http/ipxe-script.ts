@@ -1,3 +1,4 @@
+import { BootgateError, type ErrorCode } from '../errors.ts';
 /**
  * Per-terminal iPXE scripts (PROTOCOLS.md §4 H3/H4), rendered from a boot profile.
  *
@@ -14,27 +15,11 @@ import { IMAGE_NAME_RULE, INITIATOR_IQN_PREFIX, initiatorIqn, isImageName, targe
 /** A boot profile from config `profiles.<name>` (ARCHITECTURE.md contracts). */
 export type BootProfile = { kernel: string; initrd?: readonly string[]; cmdline?: string } | { sanboot: string } | { chain: string } | { exit: true };
 
-/** Why a script could not be rendered (stable codes; tests assert these). */
-export const ScriptErrorCodes = {
-  SCRIPT_CONTROL_CHAR: 'a value contains a control character (newline, CR, NUL, ...) that would end the script line',
-  SCRIPT_WHITESPACE: 'a value that must be one iPXE token contains whitespace',
-  SCRIPT_OPERATOR: 'a command-line token is an iPXE command operator (||, &&, ;)',
-  SCRIPT_EXPANSION: 'a value contains a ${...} expansion that is malformed or not allowed there',
-  SCRIPT_BAD_PATH: 'a boot file path is empty, absolute outside the root, or contains ..',
-  SCRIPT_BAD_URL: 'a chain URL is not http(s)/tftp/iscsi or is malformed',
-  SCRIPT_BAD_IMAGE: 'a sanboot image name is not a valid IQN component',
-  SCRIPT_BAD_PROFILE: 'the profile has none of kernel, sanboot, chain, exit',
-} as const;
-export type ScriptErrorCode = keyof typeof ScriptErrorCodes;
+/** Why a script could not be rendered: the SCRIPT_* codes of the catalogue in src/errors.ts. */
+export type ScriptErrorCode = Extract<ErrorCode, `SCRIPT_${string}`>;
 
-export class ScriptError extends Error {
-  constructor(
-    readonly code: ScriptErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ScriptError';
-  }
+export class ScriptError extends BootgateError<ScriptErrorCode> {
+  override name = 'ScriptError';
 }
 
 /** iPXE's own MAC in the form the IQNs use (lowercase, hyphens): expanded on the terminal (H4). */

@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import type { IdentityRepository, Role } from '../store/identity-repository.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
-export const ROLES = ['admin', 'cashier', 'auditor'] as const;
 
 /** A new bearer token and the hash stored for it (tokens themselves are never stored). */
 export function newToken(): { token: string; hash: string } {

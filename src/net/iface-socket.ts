@@ -69,7 +69,3 @@ export const interfaceSocketFactory: SocketFactory = (spec, onMessage) => {
   };
   return s;
 };
-
-export function interfaceIndex(name: string): number {
-  return nativeAddon().ifindex(name);
-}

@@ -1,3 +1,4 @@
+import { BootgateError } from '../errors.ts';
 import { constants as fsc } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -37,14 +38,11 @@ interface OpenDisk {
   meta: TerminalMeta;
 }
 
-export class OverlayError extends Error {
-  constructor(
-    readonly code: 'IMAGE_UNKNOWN' | 'VERSION_UNKNOWN' | 'SUPER_BUSY' | 'NOT_SUPER' | 'IN_USE' | 'BAD_MAC',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'OverlayError';
-  }
+/** The overlay codes of the catalogue in src/errors.ts. */
+export type OverlayCode = 'IMAGE_UNKNOWN' | 'VERSION_UNKNOWN' | 'SUPER_BUSY' | 'NOT_SUPER' | 'IN_USE' | 'BAD_MAC';
+
+export class OverlayError extends BootgateError<OverlayCode> {
+  override name = 'OverlayError';
 }
 
 /**

@@ -8,7 +8,6 @@ export const Op = {
   /** RFC 2347 option acknowledgment */
   OACK: 6,
 } as const;
-export type OpCode = (typeof Op)[keyof typeof Op];
 
 /** TFTP error codes (RFC 1350 appendix; 8 from RFC 2347). */
 export const TftpErrorCode = {

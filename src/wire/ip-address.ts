@@ -42,7 +42,7 @@ function v4Part(p: string): number | undefined {
 }
 
 /** IPv4 in any inet_aton / WHATWG form, as a 32-bit number; undefined if the text is not such an address. */
-export function parseIpv4Loose(text: string): number | undefined {
+function parseIpv4Loose(text: string): number | undefined {
   let s = text;
   if (s.endsWith('.')) s = s.slice(0, -1); // WHATWG URL: one trailing dot is allowed
   const parts = s.split('.');

@@ -29,12 +29,6 @@ export function ipFromBytes(b: Buffer, offset = 0): string {
   return `${b[offset]}.${b[offset + 1]}.${b[offset + 2]}.${b[offset + 3]}`;
 }
 
-export function ipToBytes(ip: string): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(ipToInt(ip));
-  return b;
-}
-
 export interface Cidr {
   network: number;
   prefix: number;

@@ -68,7 +68,10 @@ describe('e2e: QEMU terminals netboot through bootgate', () => {
     const byMac = new Map(api.map((t) => [t.mac, t]));
     assert.equal(byMac.get('52:54:00:e2:00:01')?.lastBoot?.stage, 'booted');
     assert.equal(byMac.get('52:54:00:e2:00:02')?.firmware, 'x64-efi');
-    const text = execFileSync(process.execPath, [join(ROOT, 'bin/bootgate.js'), 'terminals', '--config', lab.configFile], { encoding: 'utf8' });
+    // the CLI asks the running appliance (its API listens inside the lab namespace); -c before the subcommand
+    const text = execFileSync('ip', ['netns', 'exec', 'bge2e', process.execPath, join(ROOT, 'bin/bootgate.js'), '-c', lab.configFile, 'terminals'], {
+      encoding: 'utf8',
+    });
     assert.match(text, /52:54:00:e2:00:02 {2}10\.77\.0\.\d+ {2}x64-efi {2}booted/);
     assert.match(text, /dhcp-offered \+0\.00s, .*booted \+\d+\.\d\ds/);
   });

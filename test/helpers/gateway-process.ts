@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import type { NetnsLab } from '../../src/lab/netns.ts';
 import type { AuditRecordInput, SeatSession } from '../../src/gateway/ports.ts';
 
-/** src/gateway/standalone.ts running in a namespace, driven over its stdin/stdout control channel. */
+/** test/helpers/gateway-runner.ts running in a namespace, driven over its stdin/stdout control channel. */
 export class GatewayProcess {
   readonly records: AuditRecordInput[] = [];
   /** every stdout line (control replies, audit records, pino JSON logs) */
@@ -13,7 +13,7 @@ export class GatewayProcess {
   private constructor(readonly child: ChildProcess) {}
 
   static async start(lab: NetnsLab, ns: string, args: string[]): Promise<GatewayProcess> {
-    const child = lab.spawnIn(ns, process.execPath, ['--import', 'tsx', 'src/gateway/standalone.ts', ...args], {
+    const child = lab.spawnIn(ns, process.execPath, ['--import', 'tsx', 'test/helpers/gateway-runner.ts', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: process.cwd(),
     });

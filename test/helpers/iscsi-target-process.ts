@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const STANDALONE = join(fileURLToPath(import.meta.url), '../../../src/iscsi/standalone.ts');
+const STANDALONE = fileURLToPath(new URL('./iscsi-target-runner.ts', import.meta.url));
 
-/** src/iscsi/standalone.ts as a child process (so tests can kill -9 it). */
+/** test/helpers/iscsi-target-runner.ts as a child process (so tests can kill -9 it). */
 export class IscsiTargetProcess {
   child: ChildProcess | undefined;
   output = '';

@@ -134,6 +134,24 @@ describe('identity and audit through the CLI against a running bootgate', () => 
     assert.equal(whois('10.75.0.250').error, 'SEAT_NOT_FOUND');
   });
 
+  it('the CLI finds its configuration: -c before or after the subcommand, else $BOOTGATE_CONFIG, else /etc; leases come from the API', () => {
+    const after = JSON.parse(ok('leases', ...c(), '--json')) as Array<{ ip: string; mac: string; state: string }>;
+    assert.ok(
+      after.some((l) => l.mac === MAC1 && l.state === 'bound'),
+      JSON.stringify(after),
+    );
+    assert.deepEqual(JSON.parse(ok(...c(), 'leases', '--json')), after);
+    const fromEnv = lab.exec(lab.server, 'env', [`BOOTGATE_CONFIG=${bg.configFile}`, process.execPath, BIN, 'leases', '--json'], {
+      timeoutMs: 30_000,
+    });
+    assert.deepEqual(JSON.parse(fromEnv), after);
+    assert.match(ok(...c(), 'leases'), new RegExp(`^IP\\s+MAC\\s+STATE\\s+HOSTNAME\\s+EXPIRESAT\\n(.*\\n)*\\S+\\s+${MAC1}\\s+bound`, 'm'));
+    const noConfig = cli('leases'); // the test process has no $BOOTGATE_CONFIG, and the machine no /etc/bootgate
+    assert.equal(noConfig.status, 2);
+    assert.match(noConfig.stderr, /^bootgate: CONFIG_UNREADABLE: .*\/etc\/bootgate\/bootgate\.yaml/m);
+    // the API's coded refusal is the CLI's error, on the same path as a config error
+    assert.match(cli(...c(), 'users', 'list', '--token', join(bg.dir, 'missing.token')).stderr, /^bootgate: TOKEN_UNREADABLE: /m);
+  });
   it('audit export (ndjson and csv) verifies offline with the public key; edited, dropped and swapped lines fail with their reason', () => {
     for (const format of ['ndjson', 'csv']) {
       const file = join(bg.dir, `export.${format}`);

@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { receiveExport } from '../../src/cli/audit-export-file.ts';
-import type { CliError } from '../../src/cli/api-client.ts';
+import type { BootgateError } from '../../src/errors.ts';
 import { verifyExport, verifyExportFile } from '../../src/audit/verify.ts';
 import { verifyStoredChain } from '../../src/audit/verify-store.ts';
 import { GENESIS_HASH, canonical, chainHash, normalise } from '../../src/audit/record.ts';
@@ -570,7 +570,7 @@ describe('bootgate audit export: receiving the stream into FILE and FILE.manifes
     const code = (p: Promise<unknown>) =>
       p.then(
         () => 'none',
-        (e: CliError) => e.code,
+        (e: BootgateError) => e.code,
       );
     assert.equal(await code(receiveExport(reply(body, 3000), file)), 'EXPORT_INCOMPLETE');
     assert.equal(await code(receiveExport(reply(body.subarray(0, body.lastIndexOf(0x0a) + 1)), file)), 'EXPORT_INCOMPLETE');

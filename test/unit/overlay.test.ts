@@ -215,7 +215,7 @@ describe('overlay manager: discard, keep, super + commit + rollback', () => {
 });
 
 describe('overlay admin script (offline list / size / reset / commit / rollback)', () => {
-  const ADMIN = join(fileURLToPath(import.meta.url), '../../../src/overlay/admin.ts');
+  const ADMIN = fileURLToPath(new URL('../helpers/overlay-admin-runner.ts', import.meta.url));
   const data = join(dir, 'admin-data');
   const admin = (...args: string[]) => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', ADMIN, '--data-dir', data, '--image', `demo=${base}`, ...args], { encoding: 'utf8' });

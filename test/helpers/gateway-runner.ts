@@ -17,18 +17,18 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
-import { createLogger } from '../log/logger.ts';
-import { createGatewayMetrics } from './metrics.ts';
-import { NftablesGate } from './nftables/gate.ts';
-import { execNft } from '../net/nft-runner.ts';
-import type { AuditRecordInput, SeatSession } from './ports.ts';
-import { Portal } from './portal.ts';
-import { HttpProxy } from './proxy/http-proxy.ts';
-import { TlsInterceptor } from './proxy/tls-interceptor.ts';
-import { fixedHostsLookup } from './destination/lookup.ts';
-import { DestinationPolicy } from './destination/policy.ts';
-import { refusedIpv4Networks } from './destination/ranges.ts';
-import { hostAddresses } from '../compose/gateway.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
+import { NftablesGate } from '../../src/gateway/nftables/gate.ts';
+import { execNft } from '../../src/net/nft-runner.ts';
+import type { AuditRecordInput, SeatSession } from '../../src/gateway/ports.ts';
+import { Portal } from '../../src/gateway/portal.ts';
+import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
+import { TlsInterceptor } from '../../src/gateway/proxy/tls-interceptor.ts';
+import { fixedHostsLookup } from '../../src/gateway/destination/lookup.ts';
+import { DestinationPolicy } from '../../src/gateway/destination/policy.ts';
+import { refusedIpv4Networks } from '../../src/gateway/destination/ranges.ts';
+import { hostAddresses } from '../../src/compose/gateway.ts';
 
 const { values } = parseArgs({
   options: {

@@ -1,8 +1,8 @@
 /**
  * Runs the iSCSI target alone, for tests and benchmarks (the appliance wires it into `bootgate serve`).
  *
- *   node --import tsx src/iscsi/standalone.ts --port 3260 --image /path/disk.img [--iqn IQN] [--read-only]
- *   node --import tsx src/iscsi/standalone.ts --port 3260 --data-dir DIR --overlay-image NAME=/path/disk.img \
+ *   node --import tsx test/helpers/iscsi-target-runner.ts --port 3260 --image /path/disk.img [--iqn IQN] [--read-only]
+ *   node --import tsx test/helpers/iscsi-target-runner.ts --port 3260 --data-dir DIR --overlay-image NAME=/path/disk.img \
  *        [--mode discard|keep|super] [--terminal-mode MAC=MODE ...] [--overlay-limit-bytes N]
  *        [--chap user:secret[:tuser:tsecret]] [--bind MAC=IP,...]
  *
@@ -13,15 +13,15 @@
  */
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
-import { createLogger } from '../log/logger.ts';
-import { parseMac, type Mac } from '../terminal/mac.ts';
-import { iscsiTargetConfigSchema } from './config.ts';
-import { overlaySettings } from '../overlay/config.ts';
-import { OverlayManager, type OverlayMode } from '../overlay/manager.ts';
-import { OverlayDeviceProvider } from '../overlay/provider.ts';
-import type { BlockDeviceProvider, ChapCredentials } from './block-device.ts';
-import { FileBlockDevice } from './file-device.ts';
-import { IscsiTarget } from './target.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { parseMac, type Mac } from '../../src/terminal/mac.ts';
+import { iscsiTargetConfigSchema } from '../../src/iscsi/config.ts';
+import { overlaySettings } from '../../src/overlay/config.ts';
+import { OverlayManager, type OverlayMode } from '../../src/overlay/manager.ts';
+import { OverlayDeviceProvider } from '../../src/overlay/provider.ts';
+import type { BlockDeviceProvider, ChapCredentials } from '../../src/iscsi/block-device.ts';
+import { FileBlockDevice } from '../../src/iscsi/file-device.ts';
+import { IscsiTarget } from '../../src/iscsi/target.ts';
 
 const { values } = parseArgs({
   options: {

@@ -2,7 +2,7 @@
  * Offline overlay administration (while no target serves this data dir; the running appliance exposes the
  * same OverlayManager methods through its API):
  *
- *   node --import tsx src/overlay/admin.ts --data-dir DIR --image NAME=PATH [--image …] <command>
+ *   node --import tsx test/helpers/overlay-admin-runner.ts --data-dir DIR --image NAME=PATH [--image …] <command>
  *     list                         images, versions (* = current)
  *     size <image> <mac>           bytes in a terminal's overlay
  *     reset <image> <mac>          empty a terminal's overlay
@@ -12,9 +12,9 @@
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { OverlayError, OverlayManager } from './manager.ts';
-import { parseMac } from '../terminal/mac.ts';
-import { overlaySettings } from './config.ts';
+import { OverlayError, OverlayManager } from '../../src/overlay/manager.ts';
+import { parseMac } from '../../src/terminal/mac.ts';
+import { overlaySettings } from '../../src/overlay/config.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
