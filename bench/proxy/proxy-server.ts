@@ -22,7 +22,7 @@ import { AuditSigner } from '../../src/audit/keys.ts';
 import { AuditLog } from '../../src/audit/log.ts';
 import { createAuditMetrics } from '../../src/audit/metrics.ts';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
-import type { AuditRecordInput, AuditSink } from '../../src/gateway/ports.ts';
+import type { AuditRecordInput, AuditSink } from '../../src/gateway/seats-and-audit.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { DestinationPolicy } from '../../src/gateway/destination/policy.ts';
 import { fixedHostsLookup } from '../../src/gateway/destination/lookup.ts';

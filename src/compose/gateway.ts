@@ -13,7 +13,7 @@ import { ConntrackRecorder } from '../gateway/conntrack/recorder.ts';
 import { createGatewayMetrics } from '../gateway/metrics.ts';
 import { NftablesGate } from '../gateway/nftables/gate.ts';
 import { execNft } from '../net/nft-runner.ts';
-import type { AuditRecordInput, AuditSink, SeatLookup } from '../gateway/ports.ts';
+import type { AuditRecordInput, AuditSink, SeatLookup } from '../gateway/seats-and-audit.ts';
 import { Portal } from '../gateway/portal.ts';
 import { HttpProxy } from '../gateway/proxy/http-proxy.ts';
 import { TlsInterceptor } from '../gateway/proxy/tls-interceptor.ts';

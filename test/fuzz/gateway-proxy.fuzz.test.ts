@@ -29,7 +29,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
-import type { AuditRecordInput } from '../../src/gateway/ports.ts';
+import type { AuditRecordInput } from '../../src/gateway/seats-and-audit.ts';
 import { BodyReader, FramingError, requestFraming, responseFraming } from '../../src/gateway/proxy/http1-body.ts';
 import { headEnd, parseRequestHead, parseResponseHead, skipEmptyLines } from '../../src/gateway/proxy/http1-head.ts';
 import { HttpProxy, type HttpProxyDeps, type HttpProxyOptions } from '../../src/gateway/proxy/http-proxy.ts';

@@ -4,7 +4,7 @@ import type { LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DestinationPolicy } from '../../src/gateway/destination/policy.ts';
-import type { AuditRecordInput, AuditSink, SeatLookup, SeatSession } from '../../src/gateway/ports.ts';
+import type { AuditRecordInput, AuditSink, SeatLookup, SeatSession } from '../../src/gateway/seats-and-audit.ts';
 
 /** Seat sessions held in memory, opened and closed by the test. */
 export class MemorySeats implements SeatLookup {

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { NetnsLab } from '../../src/lab/netns.ts';
-import type { AuditRecordInput, SeatSession } from '../../src/gateway/ports.ts';
+import type { AuditRecordInput, SeatSession } from '../../src/gateway/seats-and-audit.ts';
 
 /** test/helpers/gateway-runner.ts running in a namespace, driven over its stdin/stdout control channel. */
 export class GatewayProcess {

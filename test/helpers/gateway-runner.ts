@@ -21,7 +21,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
 import { NftablesGate } from '../../src/gateway/nftables/gate.ts';
 import { execNft } from '../../src/net/nft-runner.ts';
-import type { AuditRecordInput, SeatSession } from '../../src/gateway/ports.ts';
+import type { AuditRecordInput, SeatSession } from '../../src/gateway/seats-and-audit.ts';
 import { Portal } from '../../src/gateway/portal.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { TlsInterceptor } from '../../src/gateway/proxy/tls-interceptor.ts';

@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { DestinationPolicy } from '../../src/gateway/destination/policy.ts';
 import { createGatewayMetrics } from '../../src/gateway/metrics.ts';
-import type { AuditRecordInput } from '../../src/gateway/ports.ts';
+import type { AuditRecordInput } from '../../src/gateway/seats-and-audit.ts';
 import { forwardedHead } from '../../src/gateway/proxy/headers.ts';
 import { HttpProxy } from '../../src/gateway/proxy/http-proxy.ts';
 import { TlsInterceptor } from '../../src/gateway/proxy/tls-interceptor.ts';

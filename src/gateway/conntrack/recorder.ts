@@ -19,7 +19,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log/logger.ts';
 import { parseCidr } from '../../wire/ipv4.ts';
-import type { AuditRecordInput, AuditSink, SeatLookup, SeatSession } from '../ports.ts';
+import type { AuditRecordInput, AuditSink, SeatLookup, SeatSession } from '../seats-and-audit.ts';
 import { parseConntrackLine, type ConntrackEvent } from './event.ts';
 import { LineFramer } from './line-framer.ts';
 import type { ConntrackMetrics } from './metrics.ts';

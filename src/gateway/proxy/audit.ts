@@ -1,6 +1,6 @@
 import type { Logger } from '../../log/logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { AuditRecordInput, AuditSink, SeatSession } from '../ports.ts';
+import type { AuditRecordInput, AuditSink, SeatSession } from '../seats-and-audit.ts';
 
 /** What one request or tunnel did: the record's own fields, with its start time (the seat's come from the session). */
 export type Activity = Pick<

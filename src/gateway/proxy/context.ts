@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
 import type { DestinationPolicy } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { SeatLookup } from '../ports.ts';
+import type { SeatLookup } from '../seats-and-audit.ts';
 import type { AuditEmitter } from './audit.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
 

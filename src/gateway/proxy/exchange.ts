@@ -11,7 +11,7 @@
 import { DecodeError } from '../../wire/decode-error.ts';
 import { formatIp } from '../../wire/ip-address.ts';
 import { endpointText, type Decision, type RefusalReason } from '../destination/policy.ts';
-import type { SeatSession } from '../ports.ts';
+import type { SeatSession } from '../seats-and-audit.ts';
 import { dstDetail, refusalDetail, type Activity } from './audit.ts';
 import { countRefusal, type Deadlines, type ProxyContext } from './context.ts';
 import { forwardedHead, refusalPage } from './headers.ts';

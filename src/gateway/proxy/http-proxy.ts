@@ -26,7 +26,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
 import type { DestinationPolicy } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { AuditSink, SeatLookup } from '../ports.ts';
+import type { AuditSink, SeatLookup } from '../seats-and-audit.ts';
 import { AuditEmitter } from './audit.ts';
 import { clientAddress } from '../../terminal/client-address.ts';
 import { ClientConnection } from './client-connection.ts';

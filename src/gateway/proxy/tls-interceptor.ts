@@ -14,7 +14,7 @@ import { DecodeError } from '../../wire/decode-error.ts';
 import { formatIp } from '../../wire/ip-address.ts';
 import { endpointText, type DestinationPolicy } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { AuditSink, SeatLookup, SeatSession } from '../ports.ts';
+import type { AuditSink, SeatLookup, SeatSession } from '../seats-and-audit.ts';
 import { appendBytes } from './append-bytes.ts';
 import { AuditEmitter, dstDetail, refusalDetail, type Activity } from './audit.ts';
 import { clientAddress } from '../../terminal/client-address.ts';

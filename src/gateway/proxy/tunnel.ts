@@ -9,7 +9,7 @@ import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { endpointText, type Decision } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { SeatSession } from '../ports.ts';
+import type { SeatSession } from '../seats-and-audit.ts';
 import { dstDetail, refusalDetail, type Activity } from './audit.ts';
 import { countRefusal, type Deadlines, type ProxyContext } from './context.ts';
 import type { RequestHead } from './http1-head.ts';
