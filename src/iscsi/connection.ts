@@ -19,18 +19,29 @@ import type { IscsiMetrics } from './metrics.ts';
 import { LoginMachine, loginResponseBhs, refusal, type LoginResponse, type LoginResult } from './login.ts';
 import { negotiateKey, outcomeValue, RFC_DEFAULTS, type SessionParams, type TargetPreferences } from './negotiation.ts';
 import {
+  decodeDataOut,
   decodeLoginRequest,
+  decodeLogoutRequest,
   decodeLun,
+  decodeNopOut,
+  decodeScsiCommand,
+  decodeTaskManagementRequest,
+  decodeTextRequest,
   newBhs,
-  pduCmdSn,
-  pduImmediate,
   pduItt,
   pduOpcode,
   setDataLength,
   snAdd,
   snLe,
   snLt,
+  type Command,
+  type DataOut,
   type LoginRequest,
+  type LogoutRequest,
+  type NopOut,
+  type ScsiCommand,
+  type TaskManagementRequest,
+  type TextRequest,
 } from './pdu.ts';
 import { planCommand, type ScsiResult } from './scsi.ts';
 import { fixedSense, Senses, type Sense } from './sense.ts';
@@ -119,7 +130,8 @@ export class Connection {
   session: Session | undefined;
   private sessionKey = '';
   private expCmdSn = 0;
-  private readonly pendingCmds = new Map<number, FramedPdu>();
+  /** commands ahead of ExpCmdSN, by CmdSN, decoded */
+  private readonly pendingCmds = new Map<number, { pdu: FramedPdu; cmd: Command }>();
   private readonly tasks = new Map<number, Task>();
   private readonly byTtt = new Map<number, Task>();
   private nextTtt = 1;
@@ -273,7 +285,7 @@ export class Connection {
     }
     switch (op) {
       case Op.DATA_OUT:
-        return this.onDataOut(pdu);
+        return this.onDataOut(pdu, decodeDataOut(pdu.bhs));
       case Op.SNACK:
         this.reject(pdu, RejectReason.COMMAND_NOT_SUPPORTED); // ERL 0: no SNACK
         return;
@@ -281,11 +293,15 @@ export class Connection {
         this.reject(pdu, RejectReason.PROTOCOL_ERROR);
         return;
       case Op.NOP_OUT:
+        return this.ordered(pdu, decodeNopOut(pdu.bhs));
       case Op.SCSI_CMD:
+        return this.ordered(pdu, decodeScsiCommand(pdu.bhs, pdu.ahs));
       case Op.TMF_REQ:
+        return this.ordered(pdu, decodeTaskManagementRequest(pdu.bhs));
       case Op.TEXT_REQ:
+        return this.ordered(pdu, decodeTextRequest(pdu.bhs));
       case Op.LOGOUT_REQ:
-        return this.ordered(pdu);
+        return this.ordered(pdu, decodeLogoutRequest(pdu.bhs));
       default:
         this.deps.metrics.drops.inc({ reason: 'BAD_OPCODE' });
         this.reject(pdu, RejectReason.PROTOCOL_ERROR);
@@ -296,41 +312,40 @@ export class Connection {
    * CmdSN ordering (RFC 7143 §4.2.2.1, §3.2.2.1): immediate commands run at once; others run in CmdSN order,
    * those ahead of ExpCmdSN wait, and those outside [ExpCmdSN, MaxCmdSN] are dropped silently.
    */
-  private async ordered(pdu: FramedPdu): Promise<void> {
-    const op = pduOpcode(pdu);
+  private async ordered(pdu: FramedPdu, cmd: Command): Promise<void> {
     // A NOP-Out that is not a ping request carries no CmdSN of its own (§11.18)
-    if (pduImmediate(pdu) || (op === Op.NOP_OUT && pduItt(pdu) === RESERVED_TAG)) return this.execute(pdu);
-    const sn = pduCmdSn(pdu);
+    if (cmd.immediate || (cmd.opcode === Op.NOP_OUT && cmd.itt === RESERVED_TAG)) return this.execute(pdu, cmd);
+    const sn = cmd.cmdSn;
     if (sn === this.expCmdSn) {
       this.expCmdSn = snAdd(this.expCmdSn, 1);
-      await this.execute(pdu);
+      await this.execute(pdu, cmd);
       for (let next = this.pendingCmds.get(this.expCmdSn); next; next = this.pendingCmds.get(this.expCmdSn)) {
         this.pendingCmds.delete(this.expCmdSn);
         this.expCmdSn = snAdd(this.expCmdSn, 1);
-        await this.execute(next);
+        await this.execute(next.pdu, next.cmd);
       }
       return;
     }
     if (snLt(this.expCmdSn, sn) && snLe(sn, this.maxCmdSn) && !this.pendingCmds.has(sn)) {
-      this.pendingCmds.set(sn, pdu);
+      this.pendingCmds.set(sn, { pdu, cmd });
       return;
     }
     this.deps.metrics.drops.inc({ reason: 'CMDSN_OUT_OF_WINDOW' });
     this.log.debug({ cmdSn: sn, expCmdSn: this.expCmdSn }, 'CmdSN outside the window: dropped');
   }
 
-  private async execute(pdu: FramedPdu): Promise<void> {
-    switch (pduOpcode(pdu)) {
+  private async execute(pdu: FramedPdu, cmd: Command): Promise<void> {
+    switch (cmd.opcode) {
       case Op.NOP_OUT:
-        return this.onNop(pdu);
+        return this.onNop(pdu, cmd);
       case Op.SCSI_CMD:
-        return this.onScsiCommand(pdu);
+        return this.onScsiCommand(pdu, cmd);
       case Op.TMF_REQ:
-        return this.onTmf(pdu);
+        return this.onTmf(cmd);
       case Op.TEXT_REQ:
-        return this.onText(pdu);
+        return this.onText(pdu, cmd);
       case Op.LOGOUT_REQ:
-        return this.onLogout(pdu);
+        return this.onLogout(cmd);
     }
   }
 
@@ -430,11 +445,11 @@ export class Connection {
 
   // ---------------------------------------------------------------- NOP
 
-  private onNop(pdu: FramedPdu): void {
-    const itt = pduItt(pdu);
+  private onNop(pdu: FramedPdu, nop: NopOut): void {
+    const itt = nop.itt;
     if (itt === RESERVED_TAG) return; // answer to our NOP-In, or a ping that wants no reply (§11.18)
     const bhs = newBhs(Op.NOP_IN, FINAL_BIT);
-    pdu.bhs.copy(bhs, 8, 8, 16);
+    nop.lun.copy(bhs, 8);
     bhs.writeUInt32BE(itt, 16);
     bhs.writeUInt32BE(RESERVED_TAG, 20);
     this.stamp(bhs, true);
@@ -447,16 +462,12 @@ export class Connection {
 
   // ---------------------------------------------------------------- Text (§11.10/§11.11)
 
-  private onText(pdu: FramedPdu): void {
-    const b = pdu.bhs;
-    const final = (b[1]! & 0x80) !== 0;
-    const cont = (b[1]! & 0x40) !== 0;
-    const itt = pduItt(pdu);
-    const ttt = b.readUInt32BE(20);
+  private onText(pdu: FramedPdu, text: TextRequest): void {
+    const { final, continue: cont, itt, ttt } = text;
     if (ttt !== RESERVED_TAG && ttt !== this.textInTtt) {
       // the initiator asks for the rest of a long answer (§11.11.1)
       if (!this.textContinuation || this.textContinuation.ttt !== ttt) return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
-      return this.sendText(itt, this.textContinuation.rest, b.subarray(8, 16));
+      return this.sendText(itt, this.textContinuation.rest, text.lun);
     }
     if (final && cont) return this.reject(pdu, RejectReason.PROTOCOL_ERROR);
     if (ttt === RESERVED_TAG) this.textPending = []; // a new exchange
@@ -492,7 +503,7 @@ export class Connection {
       const val = outcomeValue(negotiateKey(k, v, this.params, this.deps.prefs, true));
       if (val !== undefined) answer.push([k, val]);
     }
-    void this.finishSendTargets(itt, answer, b.subarray(8, 16));
+    void this.finishSendTargets(itt, answer, text.lun);
   }
 
   private pendingTargets: Promise<string[]> | undefined;
@@ -559,10 +570,10 @@ export class Connection {
 
   // ---------------------------------------------------------------- Logout (§11.14/§11.15)
 
-  private onLogout(pdu: FramedPdu): void {
-    const reason = pdu.bhs[1]! & 0x7f;
+  private onLogout(logout: LogoutRequest): void {
+    const reason = logout.reasonCode;
     const bhs = newBhs(Op.LOGOUT_RSP, FINAL_BIT);
-    bhs.writeUInt32BE(pduItt(pdu), 16);
+    bhs.writeUInt32BE(logout.itt, 16);
     // 0 close session, 1 close connection: both end our single-connection session; 2 (recovery) needs ERL 2
     bhs[2] = reason === 2 ? 2 : 0;
     this.stamp(bhs, true);
@@ -577,23 +588,21 @@ export class Connection {
 
   // ---------------------------------------------------------------- Task management (§11.5/§11.6)
 
-  private onTmf(pdu: FramedPdu): void {
-    const b = pdu.bhs;
-    const fn = b[1]! & 0x7f;
-    const lun = decodeLun(b.subarray(8, 16));
+  private onTmf(tmf: TaskManagementRequest): void {
+    const fn = tmf.function;
+    const lun = decodeLun(tmf.lun);
     let response: number = TmfResponse.COMPLETE;
     const abortWhere = (pred: (t: Task) => boolean): void => {
       for (const t of [...this.tasks.values()]) if (pred(t)) this.abortTask(t);
     };
     switch (fn) {
       case TmfFunction.ABORT_TASK: {
-        const ref = b.readUInt32BE(20);
-        const refCmdSn = b.readUInt32BE(32);
-        const t = this.tasks.get(ref);
+        const refCmdSn = tmf.refCmdSn;
+        const t = this.tasks.get(tmf.referencedTaskTag);
         if (t) this.abortTask(t);
         // §11.5.1 b: a task we never received whose CmdSN is still in the window (≥ ExpCmdSN) and before the
         // TMF counts as received and aborted; c: anything else (e.g. already completed) → task does not exist
-        else if (!(snLe(this.expCmdSn, refCmdSn) && snLt(refCmdSn, pduCmdSn(pdu)))) response = TmfResponse.NO_TASK;
+        else if (!(snLe(this.expCmdSn, refCmdSn) && snLt(refCmdSn, tmf.cmdSn))) response = TmfResponse.NO_TASK;
         break;
       }
       case TmfFunction.ABORT_TASK_SET:
@@ -620,7 +629,7 @@ export class Connection {
     }
     const rsp = newBhs(Op.TMF_RSP, FINAL_BIT);
     rsp[2] = response;
-    rsp.writeUInt32BE(pduItt(pdu), 16);
+    rsp.writeUInt32BE(tmf.itt, 16);
     this.stamp(rsp, true);
     this.send(rsp);
     if (fn === TmfFunction.TARGET_COLD_RESET) {
@@ -637,29 +646,23 @@ export class Connection {
 
   // ---------------------------------------------------------------- SCSI (§11.3/§11.4)
 
-  private onScsiCommand(pdu: FramedPdu): void {
-    const b = pdu.bhs;
+  private onScsiCommand(pdu: FramedPdu, cmd: ScsiCommand): void {
     if (!this.session || this.session.type !== 'Normal') return this.reject(pdu, RejectReason.PROTOCOL_ERROR); // §4.4.2
-    const itt = pduItt(pdu);
+    const itt = cmd.itt;
     if (this.tasks.has(itt)) return this.reject(pdu, RejectReason.TASK_IN_PROGRESS);
-    const flags = b[1]!;
-    const writeFlag = (flags & 0x20) !== 0;
-    const edtl = b.readUInt32BE(20);
-    const lun = decodeLun(b.subarray(8, 16));
-    let cdb = b.subarray(32, 48);
-    if (pdu.ahs.length >= 4 && pdu.ahs[2] === 1) {
-      // Extended CDB AHS (§11.3.4.1): CDBs over 16 bytes; none of ours are, the opcode tells what it is
-      cdb = Buffer.concat([cdb, pdu.ahs.subarray(4, 4 + pdu.ahs.readUInt16BE(0) - 1)]);
-    }
+    const edtl = cmd.expectedDataTransferLength;
+    const lun = decodeLun(cmd.lun);
+    // an Extended CDB AHS (CDBs over 16 bytes) is already appended; none of ours are, the opcode tells what it is
+    const cdb = cmd.cdb;
     const device = lun === 0 ? this.session.lease?.device : undefined;
     this.deps.metrics.commands.inc({ opcode: cdb[0]!.toString(16).padStart(2, '0') });
-    const task: Task = { itt, lun, lunField: Buffer.from(b.subarray(8, 16)), cmdSn: pduCmdSn(pdu), edtl, aborted: false };
+    const task: Task = { itt, lun, lunField: cmd.lun, cmdSn: cmd.cmdSn, edtl, aborted: false };
     const plan = planCommand(cdb, device, device ? [0] : []);
     const immediate = pdu.data;
     if (immediate.length > this.params.firstBurstLength || immediate.length > edtl || (immediate.length && !this.params.immediateData)) {
       throw new ProtocolFailure('BAD_IMMEDIATE_DATA');
     }
-    if (plan.kind === 'data-out' && writeFlag && edtl > 0) {
+    if (plan.kind === 'data-out' && cmd.write && edtl > 0) {
       if (edtl > this.deps.maxWriteBytes) {
         this.tasks.set(itt, task);
         return this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.INVALID_FIELD_IN_CDB });
@@ -737,14 +740,10 @@ export class Connection {
     }
   }
 
-  private onDataOut(pdu: FramedPdu): void {
-    const b = pdu.bhs;
-    const itt = pduItt(pdu);
-    const ttt = b.readUInt32BE(20);
-    const dataSn = b.readUInt32BE(36);
-    const offset = b.readUInt32BE(40);
+  private onDataOut(pdu: FramedPdu, d: DataOut): void {
+    const { ttt, dataSn, bufferOffset: offset } = d;
     const len = pdu.data.length;
-    const task = this.tasks.get(itt);
+    const task = this.tasks.get(d.itt);
     if (!task || !task.buf || task.aborted) {
       // Data for a command that already completed (e.g. failed before its data arrived) or was aborted.
       if (ttt === RESERVED_TAG || this.byTtt.has(ttt) === false) {
@@ -753,7 +752,7 @@ export class Connection {
       }
       return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
     }
-    const final = (b[1]! & 0x80) !== 0;
+    const final = d.final;
     if (ttt === RESERVED_TAG) {
       // unsolicited data (§4.2.5.2)
       if (dataSn !== task.unsolicitedDataSn || offset !== task.unsolicitedNext || offset + len > task.unsolicitedEnd!) {
