@@ -47,6 +47,7 @@ import { planCommand, type ScsiResult } from './scsi.ts';
 import { fixedSense, Senses, type Sense } from './sense.ts';
 import { SessionTable, type Session } from './session.ts';
 import { decodeText, encodeText, type TextPairs } from './text.ts';
+import { WriteData, type WriteTask } from './write-data.ts';
 import { clientAddress } from '../terminal/client-address.ts';
 
 /** Everything one connection needs from the target (explicit dependencies, no globals). */
@@ -69,33 +70,11 @@ export interface ConnectionDeps {
   onClose(conn: Connection): void;
 }
 
-interface R2tState {
-  ttt: number;
-  offset: number;
-  length: number;
-  received: number;
-  nextDataSn: number;
-}
-
-interface Task {
-  itt: number;
+/** One SCSI task of the session; a write keeps its Data-Out state in `write` (write-data.ts). */
+interface Task extends WriteTask {
   lun: number;
-  lunField: Buffer;
   cmdSn: number;
-  edtl: number;
   aborted: boolean;
-  /** write tasks: collected Data-Out */
-  buf?: Buffer;
-  received?: number;
-  /** bytes the SCSI command wants (CDB transfer length) */
-  need?: number;
-  unsolicitedEnd?: number;
-  unsolicitedNext?: number;
-  unsolicitedDataSn?: number;
-  nextR2tOffset?: number;
-  r2tSn?: number;
-  r2ts?: Map<number, R2tState>;
-  run?: (data: Buffer) => Promise<ScsiResult>;
 }
 
 type Phase = 'login' | 'full-feature' | 'closed';
@@ -109,8 +88,10 @@ class ProtocolFailure extends Error {
 
 /**
  * One iSCSI connection, target side: login (RFC 7143 §6, §11.12/§11.13), decided by the socket-free
- * LoginMachine (login.ts) and applied here, then the full feature phase (SCSI commands with Data-In/Data-Out/R2T, NOP, Text, TMF, Logout). With MaxConnections=1 and
- * ErrorRecoveryLevel=0 a session is one connection, so session state lives here too.
+ * LoginMachine (login.ts) and applied here, then the full feature phase: SCSI commands with Data-In, NOP, Text,
+ * TMF, Logout; a write's Data-Out and R2Ts are WriteData's (write-data.ts), which sees this class only through
+ * its port. With MaxConnections=1 and ErrorRecoveryLevel=0 a session is one connection, so session state lives
+ * here too.
  */
 export class Connection {
   private phase: Phase = 'login';
@@ -133,7 +114,7 @@ export class Connection {
   /** commands ahead of ExpCmdSN, by CmdSN, decoded */
   private readonly pendingCmds = new Map<number, { pdu: FramedPdu; cmd: Command }>();
   private readonly tasks = new Map<number, Task>();
-  private readonly byTtt = new Map<number, Task>();
+  private readonly writes: WriteData<Task>;
   private nextTtt = 1;
   private textContinuation: { ttt: number; rest: Buffer } | undefined;
   private textPending: Buffer[] = [];
@@ -154,6 +135,18 @@ export class Connection {
       discoveryChap: deps.discoveryChap,
       portalGroupTag: deps.portalGroupTag,
       prefs: deps.prefs,
+    });
+    this.writes = new WriteData<Task>({
+      params: () => this.params,
+      nextTag: () => this.nextTag(),
+      sendR2t: (bhs) => {
+        this.stamp(bhs, false); // R2T carries StatSN but does not advance it (§11.8)
+        this.send(bhs);
+      },
+      finish: (task, result, wanted) => this.finishTask(task, result, wanted),
+      dropped: (reason) => deps.metrics.drops.inc({ reason }),
+      written: (bytes) => deps.metrics.bytesWritten.inc(bytes),
+      log: this.log,
     });
     // During login only 8192-byte data segments are allowed (RFC 7143 §13.12 default for login PDUs).
     this.framer = new PduFramer({ maxDataBytes: Math.max(8192, deps.prefs.maxRecvDataSegmentLength) }, (pdu) => this.enqueue(pdu));
@@ -200,7 +193,7 @@ export class Connection {
     this.framer.stop();
     for (const t of this.tasks.values()) t.aborted = true;
     this.tasks.clear();
-    this.byTtt.clear();
+    this.writes.clear();
     const s = this.session;
     if (s) {
       this.deps.sessions.delete(this.sessionKey, s);
@@ -641,7 +634,7 @@ export class Connection {
   private abortTask(t: Task): void {
     t.aborted = true;
     this.tasks.delete(t.itt);
-    for (const r of t.r2ts?.values() ?? []) this.byTtt.delete(r.ttt);
+    this.writes.forget(t);
   }
 
   // ---------------------------------------------------------------- SCSI (§11.3/§11.4)
@@ -667,7 +660,8 @@ export class Connection {
         this.tasks.set(itt, task);
         return this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.INVALID_FIELD_IN_CDB });
       }
-      return this.startDataOut(task, plan.dataOutLength, plan.run, immediate);
+      this.tasks.set(itt, task);
+      return this.writes.start(task, plan.dataOutLength, plan.run, immediate);
     }
     this.tasks.set(itt, task);
     // Data the initiator sends unsolicited for a command that takes none is discarded (RFC 7143 §11.4.5.1).
@@ -694,123 +688,10 @@ export class Connection {
     this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.UNRECOVERED_READ_ERROR });
   }
 
-  /**
-   * Collects a write's data: immediate data, then unsolicited Data-Out up to FirstBurstLength when
-   * InitialR2T=No, then R2T-solicited bursts of at most MaxBurstLength, MaxOutstandingR2T at a time (§4.2.4).
-   */
-  private startDataOut(task: Task, need: number, run: (data: Buffer) => Promise<ScsiResult>, immediate: Buffer): void {
-    task.buf = Buffer.allocUnsafe(task.edtl);
-    task.need = need;
-    task.run = run;
-    task.received = 0;
-    task.r2ts = new Map();
-    task.r2tSn = 0;
-    if (immediate.length) {
-      immediate.copy(task.buf, 0);
-      task.received = immediate.length;
-      this.deps.metrics.bytesWritten.inc(immediate.length);
-    }
-    task.unsolicitedEnd = this.params.initialR2T ? immediate.length : Math.min(this.params.firstBurstLength, task.edtl);
-    task.unsolicitedNext = immediate.length;
-    task.unsolicitedDataSn = 0;
-    task.nextR2tOffset = task.unsolicitedEnd;
-    this.tasks.set(task.itt, task);
-    if (task.received === task.edtl) return void this.completeWrite(task);
-    this.issueR2ts(task);
-  }
-
-  private issueR2ts(task: Task): void {
-    const p = this.params;
-    while (task.r2ts!.size < p.maxOutstandingR2T && task.nextR2tOffset! < task.edtl) {
-      const length = Math.min(p.maxBurstLength, task.edtl - task.nextR2tOffset!);
-      const r: R2tState = { ttt: this.nextTag(), offset: task.nextR2tOffset!, length, received: 0, nextDataSn: 0 };
-      task.nextR2tOffset! += length;
-      task.r2ts!.set(r.ttt, r);
-      this.byTtt.set(r.ttt, task);
-      const bhs = newBhs(Op.R2T, FINAL_BIT);
-      task.lunField.copy(bhs, 8);
-      bhs.writeUInt32BE(task.itt, 16);
-      bhs.writeUInt32BE(r.ttt, 20);
-      this.stamp(bhs, false); // R2T carries StatSN but does not advance it (§11.8)
-      bhs.writeUInt32BE(task.r2tSn!, 36);
-      task.r2tSn!++;
-      bhs.writeUInt32BE(r.offset, 40);
-      bhs.writeUInt32BE(length, 44);
-      this.send(bhs);
-    }
-  }
-
+  /** Data-Out (§11.7) goes to the write path (write-data.ts); a bad PDU comes back as a Reject reason. */
   private onDataOut(pdu: FramedPdu, d: DataOut): void {
-    const { ttt, dataSn, bufferOffset: offset } = d;
-    const len = pdu.data.length;
-    const task = this.tasks.get(d.itt);
-    if (!task || !task.buf || task.aborted) {
-      // Data for a command that already completed (e.g. failed before its data arrived) or was aborted.
-      if (ttt === RESERVED_TAG || this.byTtt.has(ttt) === false) {
-        this.deps.metrics.drops.inc({ reason: 'DATA_OUT_NO_TASK' });
-        return;
-      }
-      return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
-    }
-    const final = d.final;
-    if (ttt === RESERVED_TAG) {
-      // unsolicited data (§4.2.5.2)
-      if (dataSn !== task.unsolicitedDataSn || offset !== task.unsolicitedNext || offset + len > task.unsolicitedEnd!) {
-        return this.dataSequenceError(task, 'UNSOLICITED_SEQUENCE');
-      }
-      task.unsolicitedDataSn!++;
-      task.unsolicitedNext! += len;
-    } else {
-      const r = task.r2ts!.get(ttt);
-      if (!r) return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
-      // DataPDUInOrder=Yes: offsets follow each other; DataSN counts from 0 within the R2T's sequence (§11.7.5)
-      if (dataSn !== r.nextDataSn || offset !== r.offset + r.received || r.received + len > r.length) {
-        return this.dataSequenceError(task, 'DATASN');
-      }
-      r.nextDataSn++;
-      r.received += len;
-      if (r.received === r.length) {
-        task.r2ts!.delete(ttt);
-        this.byTtt.delete(ttt);
-      } else if (final) {
-        return this.dataSequenceError(task, 'SHORT_BURST');
-      }
-    }
-    pdu.data.copy(task.buf, offset);
-    task.received! += len;
-    this.deps.metrics.bytesWritten.inc(len);
-    if (task.received === task.edtl) return void this.completeWrite(task);
-    if (ttt !== RESERVED_TAG) this.issueR2ts(task);
-  }
-
-  /** A Data-Out out of sequence (bad DataSN/offset): with ERL 0 the command fails (libiscsi iSCSIdatasn). */
-  private dataSequenceError(task: Task, reason: string): void {
-    this.deps.metrics.drops.inc({ reason });
-    for (const r of task.r2ts?.values() ?? []) this.byTtt.delete(r.ttt);
-    task.buf = undefined;
-    this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: { key: 0xb, asc: 0x4b, ascq: 0x00 } }); // DATA PHASE ERROR
-  }
-
-  private async completeWrite(task: Task): Promise<void> {
-    const buf = task.buf!;
-    task.buf = undefined;
-    const need = task.need!;
-    const edtl = task.edtl;
-    // EDTL below the CDB's length: write what arrived, whole blocks only (libiscsi Write10Residuals)
-    let data = need <= edtl ? buf.subarray(0, need) : buf;
-    let result: ScsiResult;
-    if (need > edtl && edtl % 512 !== 0) {
-      result = { status: ScsiStatus.CHECK_CONDITION, sense: { key: 0x5, asc: 0x0e, ascq: 0x03 } }; // INVALID FIELD IN COMMAND IU
-    } else {
-      try {
-        result = await task.run!(data);
-      } catch (err) {
-        this.log.error({ err }, 'write failed');
-        result = { status: ScsiStatus.CHECK_CONDITION, sense: Senses.WRITE_ERROR };
-      }
-    }
-    data = Buffer.alloc(0);
-    this.finishTask(task, result, need);
+    const reason = this.writes.receive(this.tasks.get(d.itt), d, pdu.data);
+    if (reason !== undefined) this.reject(pdu, reason);
   }
 
   /** Reads straight into one buffer and sends it as Data-In PDUs (views, no copies), status in the last. */
