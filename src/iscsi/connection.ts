@@ -19,23 +19,35 @@ import type { IscsiMetrics } from './metrics.ts';
 import { LoginMachine, loginResponseBhs, refusal, type LoginResponse, type LoginResult } from './login.ts';
 import { negotiateKey, outcomeValue, RFC_DEFAULTS, type SessionParams, type TargetPreferences } from './negotiation.ts';
 import {
+  decodeDataOut,
   decodeLoginRequest,
+  decodeLogoutRequest,
   decodeLun,
+  decodeNopOut,
+  decodeScsiCommand,
+  decodeTaskManagementRequest,
+  decodeTextRequest,
   newBhs,
-  pduCmdSn,
-  pduImmediate,
   pduItt,
   pduOpcode,
   setDataLength,
   snAdd,
   snLe,
   snLt,
+  type Command,
+  type DataOut,
   type LoginRequest,
+  type LogoutRequest,
+  type NopOut,
+  type ScsiCommand,
+  type TaskManagementRequest,
+  type TextRequest,
 } from './pdu.ts';
 import { planCommand, type ScsiResult } from './scsi.ts';
 import { fixedSense, Senses, type Sense } from './sense.ts';
 import { SessionTable, type Session } from './session.ts';
 import { decodeText, encodeText, type TextPairs } from './text.ts';
+import { WriteData, type WriteTask } from './write-data.ts';
 import { clientAddress } from '../terminal/client-address.ts';
 
 /** Everything one connection needs from the target (explicit dependencies, no globals). */
@@ -58,33 +70,11 @@ export interface ConnectionDeps {
   onClose(conn: Connection): void;
 }
 
-interface R2tState {
-  ttt: number;
-  offset: number;
-  length: number;
-  received: number;
-  nextDataSn: number;
-}
-
-interface Task {
-  itt: number;
+/** One SCSI task of the session; a write keeps its Data-Out state in `write` (write-data.ts). */
+interface Task extends WriteTask {
   lun: number;
-  lunField: Buffer;
   cmdSn: number;
-  edtl: number;
   aborted: boolean;
-  /** write tasks: collected Data-Out */
-  buf?: Buffer;
-  received?: number;
-  /** bytes the SCSI command wants (CDB transfer length) */
-  need?: number;
-  unsolicitedEnd?: number;
-  unsolicitedNext?: number;
-  unsolicitedDataSn?: number;
-  nextR2tOffset?: number;
-  r2tSn?: number;
-  r2ts?: Map<number, R2tState>;
-  run?: (data: Buffer) => Promise<ScsiResult>;
 }
 
 type Phase = 'login' | 'full-feature' | 'closed';
@@ -98,8 +88,10 @@ class ProtocolFailure extends Error {
 
 /**
  * One iSCSI connection, target side: login (RFC 7143 §6, §11.12/§11.13), decided by the socket-free
- * LoginMachine (login.ts) and applied here, then the full feature phase (SCSI commands with Data-In/Data-Out/R2T, NOP, Text, TMF, Logout). With MaxConnections=1 and
- * ErrorRecoveryLevel=0 a session is one connection, so session state lives here too.
+ * LoginMachine (login.ts) and applied here, then the full feature phase: SCSI commands with Data-In, NOP, Text,
+ * TMF, Logout; a write's Data-Out and R2Ts are WriteData's (write-data.ts), which sees this class only through
+ * its port. With MaxConnections=1 and ErrorRecoveryLevel=0 a session is one connection, so session state lives
+ * here too.
  */
 export class Connection {
   private phase: Phase = 'login';
@@ -119,9 +111,10 @@ export class Connection {
   session: Session | undefined;
   private sessionKey = '';
   private expCmdSn = 0;
-  private readonly pendingCmds = new Map<number, FramedPdu>();
+  /** commands ahead of ExpCmdSN, by CmdSN, decoded */
+  private readonly pendingCmds = new Map<number, { pdu: FramedPdu; cmd: Command }>();
   private readonly tasks = new Map<number, Task>();
-  private readonly byTtt = new Map<number, Task>();
+  private readonly writes: WriteData<Task>;
   private nextTtt = 1;
   private textContinuation: { ttt: number; rest: Buffer } | undefined;
   private textPending: Buffer[] = [];
@@ -142,6 +135,18 @@ export class Connection {
       discoveryChap: deps.discoveryChap,
       portalGroupTag: deps.portalGroupTag,
       prefs: deps.prefs,
+    });
+    this.writes = new WriteData<Task>({
+      params: () => this.params,
+      nextTag: () => this.nextTag(),
+      sendR2t: (bhs) => {
+        this.stamp(bhs, false); // R2T carries StatSN but does not advance it (§11.8)
+        this.send(bhs);
+      },
+      finish: (task, result, wanted) => this.finishTask(task, result, wanted),
+      dropped: (reason) => deps.metrics.drops.inc({ reason }),
+      written: (bytes) => deps.metrics.bytesWritten.inc(bytes),
+      log: this.log,
     });
     // During login only 8192-byte data segments are allowed (RFC 7143 §13.12 default for login PDUs).
     this.framer = new PduFramer({ maxDataBytes: Math.max(8192, deps.prefs.maxRecvDataSegmentLength) }, (pdu) => this.enqueue(pdu));
@@ -188,7 +193,7 @@ export class Connection {
     this.framer.stop();
     for (const t of this.tasks.values()) t.aborted = true;
     this.tasks.clear();
-    this.byTtt.clear();
+    this.writes.clear();
     const s = this.session;
     if (s) {
       this.deps.sessions.delete(this.sessionKey, s);
@@ -273,7 +278,7 @@ export class Connection {
     }
     switch (op) {
       case Op.DATA_OUT:
-        return this.onDataOut(pdu);
+        return this.onDataOut(pdu, decodeDataOut(pdu.bhs));
       case Op.SNACK:
         this.reject(pdu, RejectReason.COMMAND_NOT_SUPPORTED); // ERL 0: no SNACK
         return;
@@ -281,11 +286,15 @@ export class Connection {
         this.reject(pdu, RejectReason.PROTOCOL_ERROR);
         return;
       case Op.NOP_OUT:
+        return this.ordered(pdu, decodeNopOut(pdu.bhs));
       case Op.SCSI_CMD:
+        return this.ordered(pdu, decodeScsiCommand(pdu.bhs, pdu.ahs));
       case Op.TMF_REQ:
+        return this.ordered(pdu, decodeTaskManagementRequest(pdu.bhs));
       case Op.TEXT_REQ:
+        return this.ordered(pdu, decodeTextRequest(pdu.bhs));
       case Op.LOGOUT_REQ:
-        return this.ordered(pdu);
+        return this.ordered(pdu, decodeLogoutRequest(pdu.bhs));
       default:
         this.deps.metrics.drops.inc({ reason: 'BAD_OPCODE' });
         this.reject(pdu, RejectReason.PROTOCOL_ERROR);
@@ -296,41 +305,40 @@ export class Connection {
    * CmdSN ordering (RFC 7143 §4.2.2.1, §3.2.2.1): immediate commands run at once; others run in CmdSN order,
    * those ahead of ExpCmdSN wait, and those outside [ExpCmdSN, MaxCmdSN] are dropped silently.
    */
-  private async ordered(pdu: FramedPdu): Promise<void> {
-    const op = pduOpcode(pdu);
+  private async ordered(pdu: FramedPdu, cmd: Command): Promise<void> {
     // A NOP-Out that is not a ping request carries no CmdSN of its own (§11.18)
-    if (pduImmediate(pdu) || (op === Op.NOP_OUT && pduItt(pdu) === RESERVED_TAG)) return this.execute(pdu);
-    const sn = pduCmdSn(pdu);
+    if (cmd.immediate || (cmd.opcode === Op.NOP_OUT && cmd.itt === RESERVED_TAG)) return this.execute(pdu, cmd);
+    const sn = cmd.cmdSn;
     if (sn === this.expCmdSn) {
       this.expCmdSn = snAdd(this.expCmdSn, 1);
-      await this.execute(pdu);
+      await this.execute(pdu, cmd);
       for (let next = this.pendingCmds.get(this.expCmdSn); next; next = this.pendingCmds.get(this.expCmdSn)) {
         this.pendingCmds.delete(this.expCmdSn);
         this.expCmdSn = snAdd(this.expCmdSn, 1);
-        await this.execute(next);
+        await this.execute(next.pdu, next.cmd);
       }
       return;
     }
     if (snLt(this.expCmdSn, sn) && snLe(sn, this.maxCmdSn) && !this.pendingCmds.has(sn)) {
-      this.pendingCmds.set(sn, pdu);
+      this.pendingCmds.set(sn, { pdu, cmd });
       return;
     }
     this.deps.metrics.drops.inc({ reason: 'CMDSN_OUT_OF_WINDOW' });
     this.log.debug({ cmdSn: sn, expCmdSn: this.expCmdSn }, 'CmdSN outside the window: dropped');
   }
 
-  private async execute(pdu: FramedPdu): Promise<void> {
-    switch (pduOpcode(pdu)) {
+  private async execute(pdu: FramedPdu, cmd: Command): Promise<void> {
+    switch (cmd.opcode) {
       case Op.NOP_OUT:
-        return this.onNop(pdu);
+        return this.onNop(pdu, cmd);
       case Op.SCSI_CMD:
-        return this.onScsiCommand(pdu);
+        return this.onScsiCommand(pdu, cmd);
       case Op.TMF_REQ:
-        return this.onTmf(pdu);
+        return this.onTmf(cmd);
       case Op.TEXT_REQ:
-        return this.onText(pdu);
+        return this.onText(pdu, cmd);
       case Op.LOGOUT_REQ:
-        return this.onLogout(pdu);
+        return this.onLogout(cmd);
     }
   }
 
@@ -430,11 +438,11 @@ export class Connection {
 
   // ---------------------------------------------------------------- NOP
 
-  private onNop(pdu: FramedPdu): void {
-    const itt = pduItt(pdu);
+  private onNop(pdu: FramedPdu, nop: NopOut): void {
+    const itt = nop.itt;
     if (itt === RESERVED_TAG) return; // answer to our NOP-In, or a ping that wants no reply (§11.18)
     const bhs = newBhs(Op.NOP_IN, FINAL_BIT);
-    pdu.bhs.copy(bhs, 8, 8, 16);
+    nop.lun.copy(bhs, 8);
     bhs.writeUInt32BE(itt, 16);
     bhs.writeUInt32BE(RESERVED_TAG, 20);
     this.stamp(bhs, true);
@@ -447,16 +455,12 @@ export class Connection {
 
   // ---------------------------------------------------------------- Text (§11.10/§11.11)
 
-  private onText(pdu: FramedPdu): void {
-    const b = pdu.bhs;
-    const final = (b[1]! & 0x80) !== 0;
-    const cont = (b[1]! & 0x40) !== 0;
-    const itt = pduItt(pdu);
-    const ttt = b.readUInt32BE(20);
+  private onText(pdu: FramedPdu, text: TextRequest): void {
+    const { final, continue: cont, itt, ttt } = text;
     if (ttt !== RESERVED_TAG && ttt !== this.textInTtt) {
       // the initiator asks for the rest of a long answer (§11.11.1)
       if (!this.textContinuation || this.textContinuation.ttt !== ttt) return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
-      return this.sendText(itt, this.textContinuation.rest, b.subarray(8, 16));
+      return this.sendText(itt, this.textContinuation.rest, text.lun);
     }
     if (final && cont) return this.reject(pdu, RejectReason.PROTOCOL_ERROR);
     if (ttt === RESERVED_TAG) this.textPending = []; // a new exchange
@@ -492,7 +496,7 @@ export class Connection {
       const val = outcomeValue(negotiateKey(k, v, this.params, this.deps.prefs, true));
       if (val !== undefined) answer.push([k, val]);
     }
-    void this.finishSendTargets(itt, answer, b.subarray(8, 16));
+    void this.finishSendTargets(itt, answer, text.lun);
   }
 
   private pendingTargets: Promise<string[]> | undefined;
@@ -559,10 +563,10 @@ export class Connection {
 
   // ---------------------------------------------------------------- Logout (§11.14/§11.15)
 
-  private onLogout(pdu: FramedPdu): void {
-    const reason = pdu.bhs[1]! & 0x7f;
+  private onLogout(logout: LogoutRequest): void {
+    const reason = logout.reasonCode;
     const bhs = newBhs(Op.LOGOUT_RSP, FINAL_BIT);
-    bhs.writeUInt32BE(pduItt(pdu), 16);
+    bhs.writeUInt32BE(logout.itt, 16);
     // 0 close session, 1 close connection: both end our single-connection session; 2 (recovery) needs ERL 2
     bhs[2] = reason === 2 ? 2 : 0;
     this.stamp(bhs, true);
@@ -577,23 +581,21 @@ export class Connection {
 
   // ---------------------------------------------------------------- Task management (§11.5/§11.6)
 
-  private onTmf(pdu: FramedPdu): void {
-    const b = pdu.bhs;
-    const fn = b[1]! & 0x7f;
-    const lun = decodeLun(b.subarray(8, 16));
+  private onTmf(tmf: TaskManagementRequest): void {
+    const fn = tmf.function;
+    const lun = decodeLun(tmf.lun);
     let response: number = TmfResponse.COMPLETE;
     const abortWhere = (pred: (t: Task) => boolean): void => {
       for (const t of [...this.tasks.values()]) if (pred(t)) this.abortTask(t);
     };
     switch (fn) {
       case TmfFunction.ABORT_TASK: {
-        const ref = b.readUInt32BE(20);
-        const refCmdSn = b.readUInt32BE(32);
-        const t = this.tasks.get(ref);
+        const refCmdSn = tmf.refCmdSn;
+        const t = this.tasks.get(tmf.referencedTaskTag);
         if (t) this.abortTask(t);
         // §11.5.1 b: a task we never received whose CmdSN is still in the window (≥ ExpCmdSN) and before the
         // TMF counts as received and aborted; c: anything else (e.g. already completed) → task does not exist
-        else if (!(snLe(this.expCmdSn, refCmdSn) && snLt(refCmdSn, pduCmdSn(pdu)))) response = TmfResponse.NO_TASK;
+        else if (!(snLe(this.expCmdSn, refCmdSn) && snLt(refCmdSn, tmf.cmdSn))) response = TmfResponse.NO_TASK;
         break;
       }
       case TmfFunction.ABORT_TASK_SET:
@@ -620,7 +622,7 @@ export class Connection {
     }
     const rsp = newBhs(Op.TMF_RSP, FINAL_BIT);
     rsp[2] = response;
-    rsp.writeUInt32BE(pduItt(pdu), 16);
+    rsp.writeUInt32BE(tmf.itt, 16);
     this.stamp(rsp, true);
     this.send(rsp);
     if (fn === TmfFunction.TARGET_COLD_RESET) {
@@ -632,39 +634,34 @@ export class Connection {
   private abortTask(t: Task): void {
     t.aborted = true;
     this.tasks.delete(t.itt);
-    for (const r of t.r2ts?.values() ?? []) this.byTtt.delete(r.ttt);
+    this.writes.forget(t);
   }
 
   // ---------------------------------------------------------------- SCSI (§11.3/§11.4)
 
-  private onScsiCommand(pdu: FramedPdu): void {
-    const b = pdu.bhs;
+  private onScsiCommand(pdu: FramedPdu, cmd: ScsiCommand): void {
     if (!this.session || this.session.type !== 'Normal') return this.reject(pdu, RejectReason.PROTOCOL_ERROR); // §4.4.2
-    const itt = pduItt(pdu);
+    const itt = cmd.itt;
     if (this.tasks.has(itt)) return this.reject(pdu, RejectReason.TASK_IN_PROGRESS);
-    const flags = b[1]!;
-    const writeFlag = (flags & 0x20) !== 0;
-    const edtl = b.readUInt32BE(20);
-    const lun = decodeLun(b.subarray(8, 16));
-    let cdb = b.subarray(32, 48);
-    if (pdu.ahs.length >= 4 && pdu.ahs[2] === 1) {
-      // Extended CDB AHS (§11.3.4.1): CDBs over 16 bytes; none of ours are, the opcode tells what it is
-      cdb = Buffer.concat([cdb, pdu.ahs.subarray(4, 4 + pdu.ahs.readUInt16BE(0) - 1)]);
-    }
+    const edtl = cmd.expectedDataTransferLength;
+    const lun = decodeLun(cmd.lun);
+    // an Extended CDB AHS (CDBs over 16 bytes) is already appended; none of ours are, the opcode tells what it is
+    const cdb = cmd.cdb;
     const device = lun === 0 ? this.session.lease?.device : undefined;
     this.deps.metrics.commands.inc({ opcode: cdb[0]!.toString(16).padStart(2, '0') });
-    const task: Task = { itt, lun, lunField: Buffer.from(b.subarray(8, 16)), cmdSn: pduCmdSn(pdu), edtl, aborted: false };
+    const task: Task = { itt, lun, lunField: cmd.lun, cmdSn: cmd.cmdSn, edtl, aborted: false };
     const plan = planCommand(cdb, device, device ? [0] : []);
     const immediate = pdu.data;
     if (immediate.length > this.params.firstBurstLength || immediate.length > edtl || (immediate.length && !this.params.immediateData)) {
       throw new ProtocolFailure('BAD_IMMEDIATE_DATA');
     }
-    if (plan.kind === 'data-out' && writeFlag && edtl > 0) {
+    if (plan.kind === 'data-out' && cmd.write && edtl > 0) {
       if (edtl > this.deps.maxWriteBytes) {
         this.tasks.set(itt, task);
         return this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.INVALID_FIELD_IN_CDB });
       }
-      return this.startDataOut(task, plan.dataOutLength, plan.run, immediate);
+      this.tasks.set(itt, task);
+      return this.writes.start(task, plan.dataOutLength, plan.run, immediate);
     }
     this.tasks.set(itt, task);
     // Data the initiator sends unsolicited for a command that takes none is discarded (RFC 7143 §11.4.5.1).
@@ -691,127 +688,10 @@ export class Connection {
     this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: Senses.UNRECOVERED_READ_ERROR });
   }
 
-  /**
-   * Collects a write's data: immediate data, then unsolicited Data-Out up to FirstBurstLength when
-   * InitialR2T=No, then R2T-solicited bursts of at most MaxBurstLength, MaxOutstandingR2T at a time (§4.2.4).
-   */
-  private startDataOut(task: Task, need: number, run: (data: Buffer) => Promise<ScsiResult>, immediate: Buffer): void {
-    task.buf = Buffer.allocUnsafe(task.edtl);
-    task.need = need;
-    task.run = run;
-    task.received = 0;
-    task.r2ts = new Map();
-    task.r2tSn = 0;
-    if (immediate.length) {
-      immediate.copy(task.buf, 0);
-      task.received = immediate.length;
-      this.deps.metrics.bytesWritten.inc(immediate.length);
-    }
-    task.unsolicitedEnd = this.params.initialR2T ? immediate.length : Math.min(this.params.firstBurstLength, task.edtl);
-    task.unsolicitedNext = immediate.length;
-    task.unsolicitedDataSn = 0;
-    task.nextR2tOffset = task.unsolicitedEnd;
-    this.tasks.set(task.itt, task);
-    if (task.received === task.edtl) return void this.completeWrite(task);
-    this.issueR2ts(task);
-  }
-
-  private issueR2ts(task: Task): void {
-    const p = this.params;
-    while (task.r2ts!.size < p.maxOutstandingR2T && task.nextR2tOffset! < task.edtl) {
-      const length = Math.min(p.maxBurstLength, task.edtl - task.nextR2tOffset!);
-      const r: R2tState = { ttt: this.nextTag(), offset: task.nextR2tOffset!, length, received: 0, nextDataSn: 0 };
-      task.nextR2tOffset! += length;
-      task.r2ts!.set(r.ttt, r);
-      this.byTtt.set(r.ttt, task);
-      const bhs = newBhs(Op.R2T, FINAL_BIT);
-      task.lunField.copy(bhs, 8);
-      bhs.writeUInt32BE(task.itt, 16);
-      bhs.writeUInt32BE(r.ttt, 20);
-      this.stamp(bhs, false); // R2T carries StatSN but does not advance it (§11.8)
-      bhs.writeUInt32BE(task.r2tSn!, 36);
-      task.r2tSn!++;
-      bhs.writeUInt32BE(r.offset, 40);
-      bhs.writeUInt32BE(length, 44);
-      this.send(bhs);
-    }
-  }
-
-  private onDataOut(pdu: FramedPdu): void {
-    const b = pdu.bhs;
-    const itt = pduItt(pdu);
-    const ttt = b.readUInt32BE(20);
-    const dataSn = b.readUInt32BE(36);
-    const offset = b.readUInt32BE(40);
-    const len = pdu.data.length;
-    const task = this.tasks.get(itt);
-    if (!task || !task.buf || task.aborted) {
-      // Data for a command that already completed (e.g. failed before its data arrived) or was aborted.
-      if (ttt === RESERVED_TAG || this.byTtt.has(ttt) === false) {
-        this.deps.metrics.drops.inc({ reason: 'DATA_OUT_NO_TASK' });
-        return;
-      }
-      return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
-    }
-    const final = (b[1]! & 0x80) !== 0;
-    if (ttt === RESERVED_TAG) {
-      // unsolicited data (§4.2.5.2)
-      if (dataSn !== task.unsolicitedDataSn || offset !== task.unsolicitedNext || offset + len > task.unsolicitedEnd!) {
-        return this.dataSequenceError(task, 'UNSOLICITED_SEQUENCE');
-      }
-      task.unsolicitedDataSn!++;
-      task.unsolicitedNext! += len;
-    } else {
-      const r = task.r2ts!.get(ttt);
-      if (!r) return this.reject(pdu, RejectReason.INVALID_PDU_FIELD);
-      // DataPDUInOrder=Yes: offsets follow each other; DataSN counts from 0 within the R2T's sequence (§11.7.5)
-      if (dataSn !== r.nextDataSn || offset !== r.offset + r.received || r.received + len > r.length) {
-        return this.dataSequenceError(task, 'DATASN');
-      }
-      r.nextDataSn++;
-      r.received += len;
-      if (r.received === r.length) {
-        task.r2ts!.delete(ttt);
-        this.byTtt.delete(ttt);
-      } else if (final) {
-        return this.dataSequenceError(task, 'SHORT_BURST');
-      }
-    }
-    pdu.data.copy(task.buf, offset);
-    task.received! += len;
-    this.deps.metrics.bytesWritten.inc(len);
-    if (task.received === task.edtl) return void this.completeWrite(task);
-    if (ttt !== RESERVED_TAG) this.issueR2ts(task);
-  }
-
-  /** A Data-Out out of sequence (bad DataSN/offset): with ERL 0 the command fails (libiscsi iSCSIdatasn). */
-  private dataSequenceError(task: Task, reason: string): void {
-    this.deps.metrics.drops.inc({ reason });
-    for (const r of task.r2ts?.values() ?? []) this.byTtt.delete(r.ttt);
-    task.buf = undefined;
-    this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: { key: 0xb, asc: 0x4b, ascq: 0x00 } }); // DATA PHASE ERROR
-  }
-
-  private async completeWrite(task: Task): Promise<void> {
-    const buf = task.buf!;
-    task.buf = undefined;
-    const need = task.need!;
-    const edtl = task.edtl;
-    // EDTL below the CDB's length: write what arrived, whole blocks only (libiscsi Write10Residuals)
-    let data = need <= edtl ? buf.subarray(0, need) : buf;
-    let result: ScsiResult;
-    if (need > edtl && edtl % 512 !== 0) {
-      result = { status: ScsiStatus.CHECK_CONDITION, sense: { key: 0x5, asc: 0x0e, ascq: 0x03 } }; // INVALID FIELD IN COMMAND IU
-    } else {
-      try {
-        result = await task.run!(data);
-      } catch (err) {
-        this.log.error({ err }, 'write failed');
-        result = { status: ScsiStatus.CHECK_CONDITION, sense: Senses.WRITE_ERROR };
-      }
-    }
-    data = Buffer.alloc(0);
-    this.finishTask(task, result, need);
+  /** Data-Out (§11.7) goes to the write path (write-data.ts); a bad PDU comes back as a Reject reason. */
+  private onDataOut(pdu: FramedPdu, d: DataOut): void {
+    const reason = this.writes.receive(this.tasks.get(d.itt), d, pdu.data);
+    if (reason !== undefined) this.reject(pdu, reason);
   }
 
   /** Reads straight into one buffer and sends it as Data-In PDUs (views, no copies), status in the last. */

@@ -1,9 +1,11 @@
 import { DecodeError } from '../wire/decode-error.ts';
 import { BHS_LENGTH, IMMEDIATE_BIT, Op } from './constants.ts';
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * One received iSCSI PDU: the 48-byte Basic Header Segment (RFC 7143 §11.2.1) kept as bytes, plus AHS and
- * data segment. Field accessors read the BHS lazily so the framer never copies a header field it does not need.
+ * data segment. The decoders below read the BHS when a handler needs it, so the framer never parses a header field.
  */
 export interface Pdu {
   bhs: Buffer;
@@ -12,22 +14,23 @@ export interface Pdu {
 }
 
 export const pduOpcode = (p: Pdu): number => p.bhs[0]! & 0x3f;
-export const pduImmediate = (p: Pdu): boolean => (p.bhs[0]! & IMMEDIATE_BIT) !== 0;
+/** Initiator Task Tag, bytes 16..19 of every BHS (RFC 7143 §11.2.1): what a failed data digest refers to. */
 export const pduItt = (p: Pdu): number => p.bhs.readUInt32BE(16);
-/** CmdSN of initiator requests (offset 24); ExpStatSN at 28. */
-export const pduCmdSn = (p: Pdu): number => p.bhs.readUInt32BE(24);
 
 /**
- * Typed views of the initiator PDUs the target reads (RFC 7143 §11); so far the Login Request. Each decoder
- * checks that the BHS is whole first (the framer only hands on 48-byte headers, so this guards direct callers
- * such as tests) and then reads fixed offsets inside it; byte and bit positions are the RFC's figure.
+ * Typed views of the initiator PDUs the target reads (RFC 7143 §11). Each decoder checks that the BHS is whole
+ * first (the framer only hands on 48-byte headers, so this guards direct callers such as tests and fuzzers) and
+ * then reads fixed offsets inside it; byte and bit positions are the RFC's figure. Byte 0 is `. I opcode`
+ * (§11.2.1), so `immediate` is its bit 6. LUN fields are 8-byte copies (they outlive the chunk), CDBs are views.
  */
-function wholeBhs(p: Pdu, op: number, name: string): Buffer {
-  const b = p.bhs;
+function wholeBhs(b: Buffer, op: number, name: string): Buffer {
   if (b.length < BHS_LENGTH) throw new DecodeError('iscsi', b.length, 'TRUNCATED', `${name} BHS needs ${BHS_LENGTH} bytes, got ${b.length}`);
   if ((b[0]! & 0x3f) !== op) throw new DecodeError('iscsi', 0, 'BAD_OPCODE', `not a ${name} (opcode 0x${(b[0]! & 0x3f).toString(16)})`);
   return b;
 }
+
+const immediate = (b: Buffer): boolean => (b[0]! & IMMEDIATE_BIT) !== 0;
+const lunField = (b: Buffer): Buffer => Buffer.from(b.subarray(8, 16));
 
 /** Login Request, RFC 7143 §11.12: byte 1 = T C . . CSG CSG NSG NSG; ISID 8..13, TSIH 14..15. */
 export interface LoginRequest {
@@ -49,7 +52,7 @@ export interface LoginRequest {
 }
 
 export function decodeLoginRequest(p: Pdu): LoginRequest {
-  const b = wholeBhs(p, Op.LOGIN_REQ, 'Login Request');
+  const b = wholeBhs(p.bhs, Op.LOGIN_REQ, 'Login Request');
   return {
     transit: (b[1]! & 0x80) !== 0,
     continue: (b[1]! & 0x40) !== 0,
@@ -66,6 +69,188 @@ export function decodeLoginRequest(p: Pdu): LoginRequest {
     data: p.data,
   };
 }
+
+/** SCSI Command, RFC 7143 §11.3: byte 1 = F R W . . ATTR (§11.3.1); LUN 8..15, EDTL 20 (§11.3.4), CDB 32..47. */
+export interface ScsiCommand {
+  opcode: typeof Op.SCSI_CMD;
+  immediate: boolean;
+  final: boolean;
+  read: boolean;
+  write: boolean;
+  /** task attribute, SAM: 0 untagged, 1 simple, 2 ordered, 3 head of queue, 4 ACA */
+  attribute: number;
+  lun: Buffer;
+  itt: number;
+  expectedDataTransferLength: number;
+  cmdSn: number;
+  expStatSn: number;
+  /** the CDB (§11.3.5): the BHS's 16 bytes (a view), followed by an Extended CDB AHS's bytes if there is one */
+  cdb: Buffer;
+}
+
+/**
+ * The AHS is optional; only the first one is looked at. Extended CDB AHS (§11.2.2.3): AHSLength 0..1, AHSType 2
+ * (= 1), a reserved byte 3, then AHSLength - 1 CDB bytes; a length past the AHS is cut at its end.
+ */
+export function decodeScsiCommand(bhs: Buffer, ahs: Buffer = EMPTY): ScsiCommand {
+  const b = wholeBhs(bhs, Op.SCSI_CMD, 'SCSI Command');
+  let cdb = b.subarray(32, 48);
+  if (ahs.length >= 4 && ahs[2] === 1) cdb = Buffer.concat([cdb, ahs.subarray(4, 4 + ahs.readUInt16BE(0) - 1)]);
+  return {
+    opcode: Op.SCSI_CMD,
+    immediate: immediate(b),
+    final: (b[1]! & 0x80) !== 0,
+    read: (b[1]! & 0x40) !== 0,
+    write: (b[1]! & 0x20) !== 0,
+    attribute: b[1]! & 0x07,
+    lun: lunField(b),
+    itt: b.readUInt32BE(16),
+    expectedDataTransferLength: b.readUInt32BE(20),
+    cmdSn: b.readUInt32BE(24),
+    expStatSn: b.readUInt32BE(28),
+    cdb,
+  };
+}
+
+/** SCSI Data-Out, RFC 7143 §11.7: F bit (§11.7.1), LUN and TTT (§11.7.4), DataSN 36 (§11.7.5), Buffer Offset 40 (§11.7.6). */
+export interface DataOut {
+  opcode: typeof Op.DATA_OUT;
+  final: boolean;
+  lun: Buffer;
+  itt: number;
+  /** 0xffffffff for unsolicited data, else the TTT of the R2T it answers */
+  ttt: number;
+  expStatSn: number;
+  dataSn: number;
+  bufferOffset: number;
+}
+
+export function decodeDataOut(bhs: Buffer): DataOut {
+  const b = wholeBhs(bhs, Op.DATA_OUT, 'SCSI Data-Out');
+  return {
+    opcode: Op.DATA_OUT,
+    final: (b[1]! & 0x80) !== 0,
+    lun: lunField(b),
+    itt: b.readUInt32BE(16),
+    ttt: b.readUInt32BE(20),
+    expStatSn: b.readUInt32BE(28),
+    dataSn: b.readUInt32BE(36),
+    bufferOffset: b.readUInt32BE(40),
+  };
+}
+
+/** NOP-Out, RFC 7143 §11.18: LUN 8..15, ITT (§11.18.1), TTT 20 (§11.18.2), CmdSN 24; the data is the ping data (§11.18.3). */
+export interface NopOut {
+  opcode: typeof Op.NOP_OUT;
+  immediate: boolean;
+  lun: Buffer;
+  itt: number;
+  ttt: number;
+  cmdSn: number;
+  expStatSn: number;
+}
+
+export function decodeNopOut(bhs: Buffer): NopOut {
+  const b = wholeBhs(bhs, Op.NOP_OUT, 'NOP-Out');
+  return {
+    opcode: Op.NOP_OUT,
+    immediate: immediate(b),
+    lun: lunField(b),
+    itt: b.readUInt32BE(16),
+    ttt: b.readUInt32BE(20),
+    cmdSn: b.readUInt32BE(24),
+    expStatSn: b.readUInt32BE(28),
+  };
+}
+
+/**
+ * Task Management Function Request, RFC 7143 §11.5: byte 1 = 1 Function (§11.5.1); LUN 8..15 (§11.5.3),
+ * Referenced Task Tag 20 (§11.5.4), CmdSN 24, ExpStatSN 28, RefCmdSN 32 (§11.5.5), ExpDataSN 36 (§11.5.6).
+ */
+export interface TaskManagementRequest {
+  opcode: typeof Op.TMF_REQ;
+  immediate: boolean;
+  function: number;
+  lun: Buffer;
+  itt: number;
+  referencedTaskTag: number;
+  cmdSn: number;
+  expStatSn: number;
+  refCmdSn: number;
+  expDataSn: number;
+}
+
+export function decodeTaskManagementRequest(bhs: Buffer): TaskManagementRequest {
+  const b = wholeBhs(bhs, Op.TMF_REQ, 'Task Management Request');
+  return {
+    opcode: Op.TMF_REQ,
+    immediate: immediate(b),
+    function: b[1]! & 0x7f,
+    lun: lunField(b),
+    itt: b.readUInt32BE(16),
+    referencedTaskTag: b.readUInt32BE(20),
+    cmdSn: b.readUInt32BE(24),
+    expStatSn: b.readUInt32BE(28),
+    refCmdSn: b.readUInt32BE(32),
+    expDataSn: b.readUInt32BE(36),
+  };
+}
+
+/** Text Request, RFC 7143 §11.10: byte 1 = F C (§11.10.1/§11.10.2); LUN 8..15, ITT 16, TTT 20 (§11.10.4), CmdSN 24. */
+export interface TextRequest {
+  opcode: typeof Op.TEXT_REQ;
+  immediate: boolean;
+  final: boolean;
+  continue: boolean;
+  lun: Buffer;
+  itt: number;
+  ttt: number;
+  cmdSn: number;
+  expStatSn: number;
+}
+
+export function decodeTextRequest(bhs: Buffer): TextRequest {
+  const b = wholeBhs(bhs, Op.TEXT_REQ, 'Text Request');
+  return {
+    opcode: Op.TEXT_REQ,
+    immediate: immediate(b),
+    final: (b[1]! & 0x80) !== 0,
+    continue: (b[1]! & 0x40) !== 0,
+    lun: lunField(b),
+    itt: b.readUInt32BE(16),
+    ttt: b.readUInt32BE(20),
+    cmdSn: b.readUInt32BE(24),
+    expStatSn: b.readUInt32BE(28),
+  };
+}
+
+/** Logout Request, RFC 7143 §11.14: byte 1 = 1 ReasonCode (§11.14.1); ITT 16, CID 20..21, CmdSN 24, ExpStatSN 28. */
+export interface LogoutRequest {
+  opcode: typeof Op.LOGOUT_REQ;
+  immediate: boolean;
+  /** 0 close the session, 1 close the connection, 2 remove the connection for recovery */
+  reasonCode: number;
+  itt: number;
+  cid: number;
+  cmdSn: number;
+  expStatSn: number;
+}
+
+export function decodeLogoutRequest(bhs: Buffer): LogoutRequest {
+  const b = wholeBhs(bhs, Op.LOGOUT_REQ, 'Logout Request');
+  return {
+    opcode: Op.LOGOUT_REQ,
+    immediate: immediate(b),
+    reasonCode: b[1]! & 0x7f,
+    itt: b.readUInt32BE(16),
+    cid: b.readUInt16BE(20),
+    cmdSn: b.readUInt32BE(24),
+    expStatSn: b.readUInt32BE(28),
+  };
+}
+
+/** The requests that carry a CmdSN and go through the command window (RFC 7143 §3.2.2.1), keyed by opcode. */
+export type Command = ScsiCommand | NopOut | TaskManagementRequest | TextRequest | LogoutRequest;
 
 /** TotalAHSLength (byte 4, in 4-byte words) and DataSegmentLength (bytes 5..7), RFC 7143 §11.2.1.4/5. */
 export function bhsLengths(bhs: Buffer): { ahsBytes: number; dataBytes: number } {

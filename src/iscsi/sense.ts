@@ -38,6 +38,10 @@ export const Senses = {
   UNRECOVERED_READ_ERROR: s(0x3, 0x11, 0x00),
   WRITE_ERROR: s(0x3, 0x0c, 0x00),
   PROTOCOL_CRC_ERROR: s(0xb, 0x47, 0x05),
+  /** a Data-Out out of sequence (bad DataSN or buffer offset) */
+  DATA_PHASE_ERROR: s(0xb, 0x4b, 0x00),
+  /** a write whose EDTL is below the CDB's length and not whole blocks */
+  INVALID_FIELD_IN_COMMAND_IU: s(0x5, 0x0e, 0x03),
   /** iSCSI: data-out overflow / unexpected unsolicited data (RFC 7143 §11.7.4 / LIO) */
   INVALID_TARGET_PORT_TRANSFER_TAG: s(0xb, 0x0c, 0x0d),
   NOT_ENOUGH_UNSOLICITED_DATA: s(0xb, 0x0c, 0x0d),

@@ -3,7 +3,16 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { Op } from '../../src/iscsi/constants.ts';
 import { PduFramer } from '../../src/iscsi/framer.ts';
+import {
+  decodeDataOut,
+  decodeLogoutRequest,
+  decodeNopOut,
+  decodeScsiCommand,
+  decodeTaskManagementRequest,
+  decodeTextRequest,
+} from '../../src/iscsi/pdu.ts';
 import { planCommand } from '../../src/iscsi/scsi.ts';
 import { IscsiTarget } from '../../src/iscsi/target.ts';
 import { decodeText } from '../../src/iscsi/text.ts';
@@ -28,6 +37,28 @@ describe('iSCSI decoders under random input', () => {
         onlyDecodeErrors(() => chunks.forEach((c) => f.push(Buffer.from(c))));
       }),
       { numRuns: 2000 },
+    );
+  });
+  it('BHS decoders: random headers and AHS only ever throw DecodeError', () => {
+    // byte 0 is forced to each decoder's opcode (when there is one) so the field reads are reached, not just the opcode check
+    const decoders: [number, (b: Buffer) => unknown][] = [
+      [Op.DATA_OUT, decodeDataOut],
+      [Op.NOP_OUT, decodeNopOut],
+      [Op.TMF_REQ, decodeTaskManagementRequest],
+      [Op.TEXT_REQ, decodeTextRequest],
+      [Op.LOGOUT_REQ, decodeLogoutRequest],
+    ];
+    const withOpcode = (bytes: Uint8Array, op: number): Buffer => {
+      const b = Buffer.from(bytes);
+      if (b.length) b[0] = (b[0]! & 0xc0) | op;
+      return b;
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 60 }), fc.uint8Array({ maxLength: 24 }), (b, ahs) => {
+        onlyDecodeErrors(() => decodeScsiCommand(withOpcode(b, Op.SCSI_CMD), Buffer.from(ahs)));
+        for (const [op, decode] of decoders) onlyDecodeErrors(() => decode(withOpcode(b, op)));
+      }),
+      { numRuns: 3000 },
     );
   });
   it('text decoder: random bytes only ever throw DecodeError', () => {
