@@ -127,6 +127,13 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
       next(e);
     }
   };
+  /** A route that creates something: 201 with the created object (RFC 9110 §15.3.2). */
+  const created = (roles: readonly Role[], make: (req: Request, p: Principal) => Promise<unknown>) =>
+    route(roles, async (req, res, p) => {
+      const made = await make(req, p);
+      res.status(201);
+      return made;
+    });
   const parse = <T>(schema: z.ZodType<T>, v: unknown): T => {
     const r = schema.safeParse(v);
     if (!r.success) throw new IdentityError('VALIDATION', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
@@ -159,11 +166,7 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
   );
   router.post(
     '/users',
-    route(DESK, async (req, res, p) => {
-      const u = await deps.service.addUser(p.actor, parse(schemas.user, req.body));
-      res.status(201);
-      return u;
-    }),
+    created(DESK, (req, p) => deps.service.addUser(p.actor, parse(schemas.user, req.body))),
   );
   router.post(
     '/users/:id/credit',
@@ -176,10 +179,9 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
   );
   router.post(
     '/seats',
-    route(ADMIN, async (req, res, p) => {
+    created(ADMIN, async (req, p) => {
       const s = await deps.service.addSeat(p.actor, parse(schemas.seat, req.body));
       deps.directory.reload();
-      res.status(201);
       return s;
     }),
   );
@@ -210,11 +212,7 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
   );
   router.post(
     '/sessions',
-    route(DESK, async (req, res, p) => {
-      const s = await deps.service.openSession(p.actor, parse(schemas.open, req.body));
-      res.status(201);
-      return sessionView(s);
-    }),
+    created(DESK, async (req, p) => sessionView(await deps.service.openSession(p.actor, parse(schemas.open, req.body)))),
   );
   router.post(
     '/sessions/close',
@@ -223,19 +221,11 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
 
   router.post(
     '/tokens',
-    route(ADMIN, async (req, res, p) => {
-      const t = await deps.service.createToken(p.actor, parse(schemas.token, req.body));
-      res.status(201);
-      return t;
-    }),
+    created(ADMIN, (req, p) => deps.service.createToken(p.actor, parse(schemas.token, req.body))),
   );
   router.post(
     '/operators',
-    route(ADMIN, async (req, res, p) => {
-      const o = await deps.service.createOperator(p.actor, parse(schemas.operator, req.body));
-      res.status(201);
-      return o;
-    }),
+    created(ADMIN, (req, p) => deps.service.createOperator(p.actor, parse(schemas.operator, req.body))),
   );
 
   router.get(

@@ -4,8 +4,8 @@
  * portal page itself says to see the cashier.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.ts';
+import { closeServer, listen } from '../net/listen.ts';
 
 export interface PortalOptions {
   host: string;
@@ -37,14 +37,7 @@ export class Portal {
       res.end();
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.deps.options.port, this.deps.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const port = (server.address() as AddressInfo).port;
+    const port = await listen(server, this.deps.options.port, this.deps.options.host);
     this.log.info({ port, url: own.href }, 'portal listening');
     return port;
   }
@@ -53,9 +46,7 @@ export class Portal {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    await closeServer(server, () => server.closeAllConnections());
   }
 }
 

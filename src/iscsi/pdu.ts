@@ -51,6 +51,21 @@ export interface LoginRequest {
   data: Buffer;
 }
 
+export interface RequestFields {
+  immediate: boolean;
+  itt: number;
+  cmdSn: number;
+  expStatSn: number;
+}
+
+/**
+ * The fields every initiator request with a CmdSN carries at the same place (RFC 7143 §11.2.1: I bit in byte 0,
+ * Initiator Task Tag at 16; CmdSN at 24 and ExpStatSN at 28 in each request of §11.3–§11.18).
+ */
+function requestFields(b: Buffer): RequestFields {
+  return { immediate: immediate(b), itt: b.readUInt32BE(16), cmdSn: b.readUInt32BE(24), expStatSn: b.readUInt32BE(28) };
+}
+
 export function decodeLoginRequest(p: Pdu): LoginRequest {
   const b = wholeBhs(p.bhs, Op.LOGIN_REQ, 'Login Request');
   return {
@@ -71,19 +86,15 @@ export function decodeLoginRequest(p: Pdu): LoginRequest {
 }
 
 /** SCSI Command, RFC 7143 §11.3: byte 1 = F R W . . ATTR (§11.3.1); LUN 8..15, EDTL 20 (§11.3.4), CDB 32..47. */
-export interface ScsiCommand {
+export interface ScsiCommand extends RequestFields {
   opcode: typeof Op.SCSI_CMD;
-  immediate: boolean;
   final: boolean;
   read: boolean;
   write: boolean;
   /** task attribute, SAM: 0 untagged, 1 simple, 2 ordered, 3 head of queue, 4 ACA */
   attribute: number;
   lun: Buffer;
-  itt: number;
   expectedDataTransferLength: number;
-  cmdSn: number;
-  expStatSn: number;
   /** the CDB (§11.3.5): the BHS's 16 bytes (a view), followed by an Extended CDB AHS's bytes if there is one */
   cdb: Buffer;
 }
@@ -98,16 +109,13 @@ export function decodeScsiCommand(bhs: Buffer, ahs: Buffer = EMPTY): ScsiCommand
   if (ahs.length >= 4 && ahs[2] === 1) cdb = Buffer.concat([cdb, ahs.subarray(4, 4 + ahs.readUInt16BE(0) - 1)]);
   return {
     opcode: Op.SCSI_CMD,
-    immediate: immediate(b),
+    ...requestFields(b),
     final: (b[1]! & 0x80) !== 0,
     read: (b[1]! & 0x40) !== 0,
     write: (b[1]! & 0x20) !== 0,
     attribute: b[1]! & 0x07,
     lun: lunField(b),
-    itt: b.readUInt32BE(16),
     expectedDataTransferLength: b.readUInt32BE(20),
-    cmdSn: b.readUInt32BE(24),
-    expStatSn: b.readUInt32BE(28),
     cdb,
   };
 }
@@ -140,26 +148,19 @@ export function decodeDataOut(bhs: Buffer): DataOut {
 }
 
 /** NOP-Out, RFC 7143 §11.18: LUN 8..15, ITT (§11.18.1), TTT 20 (§11.18.2), CmdSN 24; the data is the ping data (§11.18.3). */
-export interface NopOut {
+export interface NopOut extends RequestFields {
   opcode: typeof Op.NOP_OUT;
-  immediate: boolean;
   lun: Buffer;
-  itt: number;
   ttt: number;
-  cmdSn: number;
-  expStatSn: number;
 }
 
 export function decodeNopOut(bhs: Buffer): NopOut {
   const b = wholeBhs(bhs, Op.NOP_OUT, 'NOP-Out');
   return {
     opcode: Op.NOP_OUT,
-    immediate: immediate(b),
+    ...requestFields(b),
     lun: lunField(b),
-    itt: b.readUInt32BE(16),
     ttt: b.readUInt32BE(20),
-    cmdSn: b.readUInt32BE(24),
-    expStatSn: b.readUInt32BE(28),
   };
 }
 
@@ -167,15 +168,11 @@ export function decodeNopOut(bhs: Buffer): NopOut {
  * Task Management Function Request, RFC 7143 §11.5: byte 1 = 1 Function (§11.5.1); LUN 8..15 (§11.5.3),
  * Referenced Task Tag 20 (§11.5.4), CmdSN 24, ExpStatSN 28, RefCmdSN 32 (§11.5.5), ExpDataSN 36 (§11.5.6).
  */
-export interface TaskManagementRequest {
+export interface TaskManagementRequest extends RequestFields {
   opcode: typeof Op.TMF_REQ;
-  immediate: boolean;
   function: number;
   lun: Buffer;
-  itt: number;
   referencedTaskTag: number;
-  cmdSn: number;
-  expStatSn: number;
   refCmdSn: number;
   expDataSn: number;
 }
@@ -184,68 +181,51 @@ export function decodeTaskManagementRequest(bhs: Buffer): TaskManagementRequest 
   const b = wholeBhs(bhs, Op.TMF_REQ, 'Task Management Request');
   return {
     opcode: Op.TMF_REQ,
-    immediate: immediate(b),
+    ...requestFields(b),
     function: b[1]! & 0x7f,
     lun: lunField(b),
-    itt: b.readUInt32BE(16),
     referencedTaskTag: b.readUInt32BE(20),
-    cmdSn: b.readUInt32BE(24),
-    expStatSn: b.readUInt32BE(28),
     refCmdSn: b.readUInt32BE(32),
     expDataSn: b.readUInt32BE(36),
   };
 }
 
 /** Text Request, RFC 7143 §11.10: byte 1 = F C (§11.10.1/§11.10.2); LUN 8..15, ITT 16, TTT 20 (§11.10.4), CmdSN 24. */
-export interface TextRequest {
+export interface TextRequest extends RequestFields {
   opcode: typeof Op.TEXT_REQ;
-  immediate: boolean;
   final: boolean;
   continue: boolean;
   lun: Buffer;
-  itt: number;
   ttt: number;
-  cmdSn: number;
-  expStatSn: number;
 }
 
 export function decodeTextRequest(bhs: Buffer): TextRequest {
   const b = wholeBhs(bhs, Op.TEXT_REQ, 'Text Request');
   return {
     opcode: Op.TEXT_REQ,
-    immediate: immediate(b),
+    ...requestFields(b),
     final: (b[1]! & 0x80) !== 0,
     continue: (b[1]! & 0x40) !== 0,
     lun: lunField(b),
-    itt: b.readUInt32BE(16),
     ttt: b.readUInt32BE(20),
-    cmdSn: b.readUInt32BE(24),
-    expStatSn: b.readUInt32BE(28),
   };
 }
 
 /** Logout Request, RFC 7143 §11.14: byte 1 = 1 ReasonCode (§11.14.1); ITT 16, CID 20..21, CmdSN 24, ExpStatSN 28. */
-export interface LogoutRequest {
+export interface LogoutRequest extends RequestFields {
   opcode: typeof Op.LOGOUT_REQ;
-  immediate: boolean;
   /** 0 close the session, 1 close the connection, 2 remove the connection for recovery */
   reasonCode: number;
-  itt: number;
   cid: number;
-  cmdSn: number;
-  expStatSn: number;
 }
 
 export function decodeLogoutRequest(bhs: Buffer): LogoutRequest {
   const b = wholeBhs(bhs, Op.LOGOUT_REQ, 'Logout Request');
   return {
     opcode: Op.LOGOUT_REQ,
-    immediate: immediate(b),
+    ...requestFields(b),
     reasonCode: b[1]! & 0x7f,
-    itt: b.readUInt32BE(16),
     cid: b.readUInt16BE(20),
-    cmdSn: b.readUInt32BE(24),
-    expStatSn: b.readUInt32BE(28),
   };
 }
 

@@ -127,6 +127,25 @@ export interface ExportSnapshot {
 /** A row of audit_open: id, opened_at (unix ms), the record's input as JSON. */
 export type OpenRow = [number, number, string];
 
+/** The WHERE terms and named parameters of a query's filters (time range, user, seat, kind). */
+function filterClauses(q: AuditQuery): { where: string[]; args: Record<string, unknown> } {
+  const where: string[] = [];
+  const args: Record<string, unknown> = {};
+  const filters: ReadonlyArray<[keyof AuditQuery, string]> = [
+    ['from', 'time >= @from'],
+    ['to', 'time < @to'],
+    ['userId', 'user_id = @userId'],
+    ['seat', 'seat = @seat'],
+    ['kind', 'kind = @kind'],
+  ];
+  for (const [key, term] of filters) {
+    if (q[key] === undefined) continue;
+    where.push(term);
+    args[key] = q[key];
+  }
+  return { where, args };
+}
+
 /** The audit table: append (inside the writer's transaction), range reads, and the retention purge. */
 export class AuditRepository {
   private readonly insert;
@@ -226,28 +245,7 @@ export class AuditRepository {
 
   /** Records in chain order, filtered; iterates lazily so exports never hold the whole table. */
   *iterate(q: AuditQuery = {}): Generator<AuditRecord> {
-    const where: string[] = [];
-    const args: Record<string, unknown> = {};
-    if (q.from !== undefined) {
-      where.push('time >= @from');
-      args.from = q.from;
-    }
-    if (q.to !== undefined) {
-      where.push('time < @to');
-      args.to = q.to;
-    }
-    if (q.userId !== undefined) {
-      where.push('user_id = @userId');
-      args.userId = q.userId;
-    }
-    if (q.seat !== undefined) {
-      where.push('seat = @seat');
-      args.seat = q.seat;
-    }
-    if (q.kind !== undefined) {
-      where.push('kind = @kind');
-      args.kind = q.kind;
-    }
+    const { where, args } = filterClauses(q);
     if (q.afterSeq !== undefined) {
       where.push('seq > @afterSeq');
       args.afterSeq = q.afterSeq;
@@ -283,32 +281,11 @@ export class AuditRepository {
   exportBatch(s: ExportSnapshot, afterSeq: number, limit: number): AuditRecord[] {
     if (s.throughSeq === 0) return [];
     const q = s.query;
-    const where = ['seq > @afterSeq', 'seq <= @throughSeq'];
-    const args: Record<string, unknown> = {
-      afterSeq: Math.max(afterSeq, s.startSeq - 1),
-      throughSeq: s.throughSeq,
-      limit: Math.max(1, Math.floor(limit)),
-    };
-    if (q.from !== undefined) {
-      where.push('time >= @from');
-      args.from = q.from;
-    }
-    if (q.to !== undefined) {
-      where.push('time < @to');
-      args.to = q.to;
-    }
-    if (q.userId !== undefined) {
-      where.push('user_id = @userId');
-      args.userId = q.userId;
-    }
-    if (q.seat !== undefined) {
-      where.push('seat = @seat');
-      args.seat = q.seat;
-    }
-    if (q.kind !== undefined) {
-      where.push('kind = @kind');
-      args.kind = q.kind;
-    }
+    const { where, args } = filterClauses(q);
+    where.unshift('seq > @afterSeq', 'seq <= @throughSeq');
+    args.afterSeq = Math.max(afterSeq, s.startSeq - 1);
+    args.throughSeq = s.throughSeq;
+    args.limit = Math.max(1, Math.floor(limit));
     const sql = `SELECT * FROM audit NOT INDEXED WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`;
     let stmt = this.batchStatements.get(sql);
     if (!stmt) {

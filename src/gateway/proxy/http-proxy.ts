@@ -36,6 +36,7 @@ import { conntrackOriginalDestination, dialledOf, type OriginalDestinationReader
 import { SeatConnections } from './seat-connections.ts';
 import { requestTarget, type Target } from './target.ts';
 import { UpstreamPool } from './upstream-pool.ts';
+import { closeServer, listen } from '../../net/listen.ts';
 
 export type { HttpProxyOptions } from './context.ts';
 export { destinationRefusalPage } from './refusals.ts';
@@ -142,16 +143,9 @@ export class HttpProxy {
       sock.once('close', () => this.connections.delete(c));
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.deps.options.port, this.deps.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const port = await listen(server, this.deps.options.port, this.deps.options.host);
     this.sweeper = setInterval(() => this.sweep(), this.tickMs);
     this.sweeper.unref();
-    const port = (server.address() as net.AddressInfo).port;
     this.log.info({ host: this.deps.options.host, port }, `${this.deps.options.mode} HTTP proxy listening`);
     return port;
   }
@@ -165,10 +159,10 @@ export class HttpProxy {
     for (const t of this.tunnels) t.destroy();
     this.tunnels.clear();
     this.clients.clear();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const c of this.connections) c.sock.destroy();
-    this.pool.destroy();
-    await closed;
+    await closeServer(server, () => {
+      for (const c of this.connections) c.sock.destroy();
+      this.pool.destroy();
+    });
     await this.emitter.drain(); // records of the requests and tunnels just closed reach the sink before we return
   }
 

@@ -12,16 +12,17 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
 import { DecodeError } from '../../wire/decode-error.ts';
 import { formatIp } from '../../wire/ip-address.ts';
-import { endpointText, type DestinationPolicy } from '../destination/policy.ts';
-import type { GatewayMetrics } from '../metrics.ts';
-import type { AuditSink, SeatLookup, SeatSession } from '../seats-and-audit.ts';
+import { endpointText } from '../destination/policy.ts';
+import type { SeatSession } from '../seats-and-audit.ts';
 import { appendBytes } from './append-bytes.ts';
 import { AuditEmitter, dstDetail, refusalDetail, type Activity } from './audit.ts';
 import { clientAddress } from '../../terminal/client-address.ts';
-import { conntrackOriginalDestination, dialledOf, type OriginalDestinationReader } from './original-destination.ts';
+import { conntrackOriginalDestination, dialledOf } from './original-destination.ts';
+import type { HttpProxyDeps } from './http-proxy.ts';
 import { SeatConnections } from './seat-connections.ts';
 import { scanClientHello } from './client-hello.ts';
 import { spliceTunnel } from './tunnel.ts';
+import { closeServer, listen } from '../../net/listen.ts';
 
 export interface TlsInterceptorOptions {
   host: string;
@@ -34,16 +35,8 @@ export interface TlsInterceptorOptions {
   idleTimeoutMs: number;
 }
 
-export interface TlsInterceptorDeps {
-  options: TlsInterceptorOptions;
-  seats: SeatLookup;
-  audit: AuditSink;
-  logger: Logger;
-  metrics: GatewayMetrics;
-  destinations: DestinationPolicy;
-  /** the address a redirected connection was going to (default: the kernel's conntrack entry) */
-  originalDestination?: OriginalDestinationReader;
-}
+/** The HTTP proxy's dependencies, with the interceptor's own options. */
+export type TlsInterceptorDeps = Omit<HttpProxyDeps, 'options'> & { options: TlsInterceptorOptions };
 
 export class TlsInterceptor {
   private readonly log: Logger;
@@ -61,14 +54,7 @@ export class TlsInterceptor {
   async start(): Promise<number> {
     const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.deps.options.port, this.deps.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const port = (server.address() as net.AddressInfo).port;
+    const port = await listen(server, this.deps.options.port, this.deps.options.host);
     this.log.info({ host: this.deps.options.host, port }, 'TLS SNI interceptor listening');
     return port;
   }
@@ -77,11 +63,11 @@ export class TlsInterceptor {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    this.clients.clear();
-    await closed;
+    await closeServer(server, () => {
+      for (const s of this.sockets) s.destroy();
+      this.sockets.clear();
+      this.clients.clear();
+    });
     await this.emitter.drain();
   }
 
