@@ -125,4 +125,30 @@ export const migrations: ReadonlyArray<{ version: number; name: string; sql: str
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: 'service platform instances',
+    sql: `
+      CREATE TABLE platform_instances (
+        id              TEXT    PRIMARY KEY,        -- random UUID
+        class           TEXT    NOT NULL,           -- game, video, web, billing, monitoring, ...
+        name            TEXT    NOT NULL,
+        url             TEXT    NOT NULL,           -- base URL (http or https)
+        capacity        INTEGER NOT NULL CHECK (capacity >= 1),
+        weight          REAL    NOT NULL CHECK (weight > 0),
+        token_hash      TEXT,                       -- hex SHA-256 of the heartbeat bearer token (never the token)
+        drained         INTEGER NOT NULL DEFAULT 0 CHECK (drained IN (0, 1)),  -- drained by the operator
+        source          TEXT    NOT NULL CHECK (source IN ('config', 'api')),
+        created_at      INTEGER NOT NULL,           -- unix ms
+        hb_at           INTEGER,                    -- unix ms of the last accepted heartbeat
+        hb_sessions     INTEGER,                    -- its activeSessions
+        hb_cpu          REAL,
+        hb_memory       REAL,
+        hb_bandwidth    REAL,                       -- bandwidthBps, if reported
+        hb_state        TEXT    CHECK (hb_state IN ('ready', 'drain')),
+        decisions       INTEGER NOT NULL DEFAULT 0, -- requests sent to this instance, ever
+        UNIQUE (class, name)
+      ) STRICT;
+    `,
+  },
 ];
