@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { ManagementServer } from './api/management.ts';
 import { createIdentityServices } from './compose/identity.ts';
 import { createGatewayServices } from './compose/gateway.ts';
+import { createPlatformServices } from './compose/platforms.ts';
+import express from 'express';
 import { createOverlayRouter } from './api/overlay-api.ts';
 import type { Config } from './config/schema.ts';
 import { ConfiguredBootPolicy } from './boot/policy.ts';
@@ -21,7 +23,7 @@ import { openDatabase, type Db } from './store/database.ts';
 import { AuditWriterThread } from './store/audit-writer-thread.ts';
 import { WalSync } from './store/wal-sync.ts';
 import { LeaseRepository } from './store/lease-repository.ts';
-import { ipToInt } from './wire/ipv4.ts';
+import { broadcastOf, ipToInt, parseCidr } from './wire/ipv4.ts';
 import { BootTimeline } from './boot/timeline.ts';
 import { BootRepository } from './store/boot-repository.ts';
 import { TftpServer } from './tftp/server.ts';
@@ -177,6 +179,8 @@ export class Appliance {
       if (Object.keys(config.iscsi.images).length > 0) overlays.markBoot(mac);
     };
 
+    // the platforms' /svc redirector and heartbeat share the terminal-facing port; filled in once identity exists
+    const terminalRoutes = express.Router();
     const http = new HttpBootServer({
       config: { ...config.http, root: config.http.root ?? config.tftp.root },
       profiles: policy,
@@ -190,6 +194,7 @@ export class Appliance {
         } else if (e.kind === 'booted' && e.mac) timeline.booted(e.mac);
         else if (e.kind === 'file' && e.path) timeline.fileServed(e.clientIp, e.path);
       },
+      routes: { prefixes: ['/svc/', '/api/v1/platforms/'], router: terminalRoutes },
     });
     this.services.push({ name: 'http', start: () => http.start(), stop: () => http.stop() });
 
@@ -244,6 +249,21 @@ export class Appliance {
       });
       this.services.push({ name: 'gateway', start: () => gateway.start(), stop: () => gateway.stop() });
     }
+    // Registered after audit, so it stops first and its last redirect records still commit.
+    const lan = parseCidr(config.dhcp.subnet);
+    const platforms = createPlatformServices({
+      config: config.platforms,
+      db: this.db,
+      identity,
+      lan: () => ({
+        broadcast: intToIp(broadcastOf(lan)),
+        address: config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan),
+      }),
+      logger: log,
+      registry: this.registry,
+    });
+    terminalRoutes.use(platforms.terminalRouter);
+    this.services.push({ name: 'platforms', start: () => platforms.start(), stop: () => platforms.stop() });
     const api = new ManagementServer({
       listen: config.api.listen,
       registry: this.registry,
@@ -261,6 +281,8 @@ export class Appliance {
               ),
             ]
           : []),
+        // before the identity router: the heartbeat authenticates with the instance's token, not a staff one
+        platforms.managementRouter,
         identity.router,
       ],
       readGuard: identity.guard(['admin', 'cashier', 'auditor']),

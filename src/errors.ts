@@ -78,6 +78,13 @@ export const ErrorCodes = {
   SCRIPT_BAD_IMAGE: code('a sanboot image name is not a valid IQN component'),
   SCRIPT_BAD_PROFILE: code('the profile has none of kernel, sanboot, chain, exit'),
 
+  // service platforms (src/platforms)
+  PLATFORM_UNKNOWN: code('no such platform instance', 404),
+  PLATFORM_BAD_TOKEN: code("the heartbeat's bearer token is not this instance's", 401),
+  PLATFORM_EXISTS: code('an instance of this class has this name', 409),
+  PLATFORM_CONFIG_INSTANCE: code('the instance comes from the configuration file; change it there', 409),
+  SERVICE_UNAVAILABLE: code('no healthy instance of the service class', 503),
+
   // the CLI (src/cli)
   API_UNREACHABLE: code('the running appliance cannot be reached at api.listen'),
   API_ERROR: code('the appliance answered with an error that has no code'),

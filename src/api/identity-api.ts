@@ -102,6 +102,8 @@ export function requireRoles(repo: IdentityRepository, roles: readonly Role[]): 
   return (req, res, next) => {
     authenticateRequest(repo, req).then(
       (p) => {
+        // routers behind the guard name the actor of a staff action on the audit trail
+        res.locals.actor = p.actor;
         if (roles.includes(p.role)) next();
         else res.status(403).json({ error: 'FORBIDDEN', message: `role ${p.role} may not ${req.method} ${req.path}` });
       },

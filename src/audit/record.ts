@@ -1,7 +1,10 @@
 import { hash } from 'node:crypto';
 
-/** What an audit record is about. `checkpoint` records mark a retention purge (see retention in log.ts). */
-export const AUDIT_KINDS = ['http', 'tunnel', 'tls', 'flow', 'admin', 'checkpoint'] as const;
+/**
+ * What an audit record is about. `checkpoint` records mark a retention purge (see retention in log.ts);
+ * `redirect` is a seat sent to a service platform instance (src/platforms).
+ */
+export const AUDIT_KINDS = ['http', 'tunnel', 'tls', 'flow', 'admin', 'checkpoint', 'redirect'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 /** The hash of "no previous record": the chain of a fresh appliance starts from it. */

@@ -9,6 +9,7 @@ import { api, withApi, type ApiOpts } from './api-client.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
 import { registerOverlayCommands } from './overlay-commands.ts';
+import { registerPlatformCommands } from './platform-commands.ts';
 import { configFileOf, DEFAULT_CONFIG_FILE, out, run, table } from './run.ts';
 
 /*
@@ -98,5 +99,6 @@ withApi(program.command('terminals').description('list terminals and the timelin
 registerLabCommands(program);
 registerOverlayCommands(program);
 registerIdentityCommands(program);
+registerPlatformCommands(program);
 
 await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@ import { gatewayConfigSchema } from '../gateway/config.ts';
 import { httpConfigSchema } from '../http/config.ts';
 import { iscsiTargetConfigFields } from '../iscsi/config.ts';
 import { overlayConfigFields } from '../overlay/config.ts';
+import { platformsConfigSchema } from '../platforms/config.ts';
 import { parseMac } from '../terminal/mac.ts';
 import { tftpConfigSchema } from '../tftp/config.ts';
 import { ipToInt, parseCidr } from '../wire/ipv4.ts';
@@ -42,6 +43,7 @@ const baseSchema = z.strictObject({
   /** the target's own settings (iscsi/config.ts) and the images and overlays it serves (overlay/config.ts) */
   iscsi: z.strictObject({ ...iscsiTargetConfigFields, ...overlayConfigFields }).prefault({}),
   gateway: gatewayConfigSchema.prefault({}),
+  platforms: platformsConfigSchema.prefault({}),
   audit: z
     .strictObject({
       /** audit records older than this are purged behind a signed checkpoint; 0 keeps everything */

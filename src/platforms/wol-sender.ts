@@ -4,10 +4,11 @@ import type { PlatformsMetrics } from './metrics.ts';
 import { magicPacket, spreadSchedule } from './wol.ts';
 
 export interface WolSenderOptions {
-  /** the LAN's directed broadcast address (wire/ipv4.ts broadcastOf of the LAN subnet), e.g. 10.9.0.255 */
-  broadcast: string;
-  /** the LAN interface's own address, so the packet leaves on that interface */
-  localAddress: string;
+  /**
+   * The LAN's directed broadcast address (wire/ipv4.ts broadcastOf of the LAN subnet, e.g. 10.9.0.255) and the LAN
+   * interface's own address, so the packet leaves on that interface; read at start().
+   */
+  lan: () => { broadcast: string; address: string };
   port: number;
   password?: Buffer;
   metrics: PlatformsMetrics;
@@ -19,16 +20,19 @@ export interface WolSenderOptions {
 /** Sends magic packets as UDP broadcasts (SO_BROADCAST) from the LAN address. start()/stop() open and close the socket. */
 export class WolSender {
   private socket: Socket | undefined;
+  private broadcast = '';
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly o: WolSenderOptions) {}
 
   async start(): Promise<void> {
     if (this.socket) return;
+    const { broadcast, address } = this.o.lan();
+    this.broadcast = broadcast;
     const s = createSocket({ type: 'udp4', reuseAddr: true });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.bind({ address: this.o.localAddress, port: 0 }, () => {
+      s.bind({ address, port: 0 }, () => {
         s.removeListener('error', reject);
         s.setBroadcast(true);
         resolve();
@@ -51,7 +55,7 @@ export class WolSender {
     if (!s) return Promise.reject(new Error('the Wake-on-LAN sender is not started'));
     const packet = magicPacket(mac, this.o.password);
     return new Promise((resolve, reject) =>
-      s.send(packet, this.o.port, this.o.broadcast, (err) => {
+      s.send(packet, this.o.port, this.broadcast, (err) => {
         this.o.metrics.wolPackets.inc({ result: err ? 'failed' : 'sent' });
         if (err) reject(err);
         else resolve();

@@ -62,8 +62,7 @@ describe('sender', () => {
     await new Promise<void>((r) => rx.bind(0, '127.0.0.1', r));
     const timers: number[] = [];
     const sender = new WolSender({
-      broadcast: '127.0.0.1',
-      localAddress: '127.0.0.1',
+      lan: () => ({ broadcast: '127.0.0.1', address: '127.0.0.1' }),
       port: rx.address().port,
       metrics: createPlatformsMetrics(new Registry()),
       now: () => 0,

@@ -1,0 +1,164 @@
+import express, { type Router } from 'express';
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { apiErrorHandler } from '../api/errors.ts';
+import { BootgateError } from '../errors.ts';
+import type { IdentityServices } from './identity.ts';
+import { ScalingAdvisor } from '../platforms/advisor-service.ts';
+import type { PlatformsConfig } from '../platforms/config.ts';
+import { createHeartbeatRouter, createPlatformAdminRouter, createSvcRouter } from '../platforms/http-routes.ts';
+import { createPlatformsMetrics } from '../platforms/metrics.ts';
+import { PlatformRegistry } from '../platforms/registry.ts';
+import { WolSender } from '../platforms/wol-sender.ts';
+import { parseSecureOn } from '../platforms/wol.ts';
+import { PlatformRepository } from '../store/platform-repository.ts';
+import { tryParseMac, type Mac } from '../terminal/mac.ts';
+
+export interface PlatformServicesDeps {
+  config: Readonly<PlatformsConfig>;
+  db: Database.Database;
+  identity: IdentityServices;
+  /** the LAN's directed broadcast and the LAN interface's own address (Wake-on-LAN leaves there); read at start */
+  lan: () => { broadcast: string; address: string };
+  logger: Logger;
+  registry: Registry;
+  now?: () => number;
+}
+
+export interface PlatformServices {
+  registry: PlatformRegistry;
+  advisor: ScalingAdvisor;
+  wol: WolSender;
+  /** for the HTTP boot port: /svc/<class>/… and the heartbeat */
+  terminalRouter: Router;
+  /** for the management listener under /api/v1: the heartbeat too, the operators' routes, /wake */
+  managementRouter: Router;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Wiring (composition root, with appliance.ts): the service platforms — registry on the appliance database, the
+ * scaling advisor sampling it, the Wake-on-LAN sender on the LAN — and their routes. A seat with an open session
+ * keeps its instance for the session (affinity, released when the session closes) and each of its redirects is an
+ * audit record.
+ */
+export function createPlatformServices(deps: PlatformServicesDeps): PlatformServices {
+  const now = deps.now ?? Date.now;
+  const metrics = createPlatformsMetrics(deps.registry);
+  const logger = deps.logger.child({ module: 'platforms' });
+  const registry = new PlatformRegistry({ repository: new PlatformRepository(deps.db), config: deps.config, now, logger, metrics });
+  const advisor = new ScalingAdvisor({ source: registry, config: deps.config, now, logger: deps.logger, metrics });
+  const password = deps.config.wol.password === undefined ? undefined : parseSecureOn(deps.config.wol.password);
+  const wol = new WolSender({
+    lan: deps.lan,
+    port: deps.config.wol.port,
+    ...(password ? { password } : {}),
+    metrics,
+  });
+  const { identity } = deps;
+
+  const sessionAt = (ip: string) => {
+    const o = identity.directory.lookupByIp(ip);
+    return o?.session ? { seat: o.seat.name, sessionId: o.session.id } : undefined;
+  };
+  const terminalRouter = express.Router();
+  terminalRouter.use(
+    createSvcRouter({
+      registry,
+      sessionAt,
+      recordRedirect: async (seat, r) => {
+        const o = identity.directory.lookupByIp(r.ip);
+        const u = o?.user;
+        const target = new URL(r.location);
+        await identity.audit.append({
+          kind: 'redirect',
+          seat: seat.seat,
+          ip: r.ip,
+          mac: o?.mac ?? null,
+          sessionId: seat.sessionId,
+          userId: u?.id ?? null,
+          userName: u?.name ?? null,
+          docType: u?.docType ?? null,
+          docNumber: u?.docNumber ?? null,
+          docCountry: u?.docCountry ?? null,
+          method: r.method,
+          host: target.hostname,
+          port: Number(target.port || (target.protocol === 'https:' ? 443 : 80)),
+          url: r.location,
+          status: r.status,
+          verdict: 'allowed',
+          detail: JSON.stringify({ class: r.class, instance: r.instance.id, name: r.instance.name, reason: r.reason }),
+        });
+      },
+      logger,
+    }),
+  );
+  terminalRouter.use('/api/v1', createHeartbeatRouter(registry, logger));
+
+  const managementRouter = express.Router();
+  managementRouter.use(createHeartbeatRouter(registry, logger));
+  managementRouter.use(
+    createPlatformAdminRouter({
+      registry,
+      guards: { read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) },
+      advice: () => ({ recommendations: advisor.recommendations(), events: advisor.events() }),
+      recordAction: (actor, action, target, detail) => identity.identity.recordAction(actor, action, target, detail),
+      logger,
+    }),
+  );
+  managementRouter.use(createWakeRouter(deps, wol, logger));
+
+  let unsubscribe: (() => void) | undefined;
+  return {
+    registry,
+    advisor,
+    wol,
+    terminalRouter,
+    managementRouter,
+    start: async () => {
+      // a seat's instance is kept for its session only
+      unsubscribe = identity.directory.onSessionChange((change) => {
+        if (change.type === 'close') registry.releaseSession(change.session.id);
+      });
+      registry.start();
+      advisor.start();
+      await wol.start();
+    },
+    stop: async () => {
+      unsubscribe?.();
+      unsubscribe = undefined;
+      wol.stop();
+      await advisor.stop();
+      registry.stop();
+    },
+  };
+}
+
+/** `POST /api/v1/wake` `{ mac } | { group } | { all: true }`, optional `spreadMs`: magic packets to seats' terminals. */
+function createWakeRouter(deps: PlatformServicesDeps, wol: WolSender, logger: Logger): Router {
+  const r = express.Router();
+  r.post('/wake', deps.identity.guard(['admin', 'cashier']), express.json({ limit: '16kb' }), async (req, res) => {
+    const body = (req.body ?? {}) as { mac?: unknown; group?: unknown; all?: unknown; spreadMs?: unknown };
+    const seats = deps.identity.identityRepo.seats();
+    let macs: Mac[];
+    if (typeof body.mac === 'string') {
+      const mac = tryParseMac(body.mac);
+      if (!mac) throw new BootgateError('BAD_MAC', `not a MAC: ${body.mac}`);
+      macs = [mac];
+    } else if (typeof body.group === 'string') {
+      macs = seats.filter((s) => s.group === body.group).map((s) => s.mac);
+      if (macs.length === 0) throw new BootgateError('SEAT_GROUP_NOT_FOUND', `no seats in group ${body.group}`);
+    } else if (body.all === true) macs = seats.map((s) => s.mac);
+    else throw new BootgateError('VALIDATION', 'body: one of mac (a MAC), group (a seat group) or all: true');
+    const spreadMs = body.spreadMs === undefined ? 0 : Number(body.spreadMs);
+    if (!Number.isInteger(spreadMs) || spreadMs < 0 || spreadMs > 3_600_000)
+      throw new BootgateError('VALIDATION', 'spreadMs: an integer number of milliseconds, 0 to 3600000');
+    await deps.identity.identity.recordAction(String(res.locals.actor ?? 'unknown'), 'wake', macs.join(','), { spreadMs });
+    const result = await wol.wakeAll(macs, spreadMs);
+    res.json({ ...result, macs });
+  });
+  r.use(apiErrorHandler(logger));
+  return r;
+}

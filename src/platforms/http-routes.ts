@@ -1,0 +1,183 @@
+/**
+ * The HTTP side of the service platforms: the terminal-facing `/svc/<class>/<path>` redirector and the heartbeat
+ * (both on the HTTP boot port, where the terminals and the platforms are), and the operators' `/api/v1/platforms`
+ * routes on the management listener. Express routers; the composition root mounts them (compose/platforms.ts).
+ */
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { Logger } from 'pino';
+import { apiErrorHandler } from '../api/errors.ts';
+import { BootgateError } from '../errors.ts';
+import { clientAddress } from '../terminal/client-address.ts';
+import { bearerToken } from './heartbeat.ts';
+import type { Decision, InstanceRef, PlatformRegistry } from './registry.ts';
+import { platformClassField } from './config.ts';
+
+/** The seat at a terminal's address, for affinity and the audit trail (undefined: not a seat, or no open session). */
+export interface SeatAtAddress {
+  seat: string;
+  sessionId: string;
+}
+
+export interface RedirectRecord {
+  ip: string;
+  class: string;
+  instance: InstanceRef;
+  location: string;
+  method: string;
+  status: number;
+  reason: string;
+}
+
+export interface SvcRoutesDeps {
+  registry: PlatformRegistry;
+  /** the open session at a terminal address, if any */
+  sessionAt: (ip: string) => SeatAtAddress | undefined;
+  /** writes who was sent where for a seat with a session; resolves once the record is durable */
+  recordRedirect: (seat: SeatAtAddress, r: RedirectRecord) => Promise<void>;
+  logger: Logger;
+}
+
+/** Where the chosen instance serves the rest of the path: its base URL (path prefix kept) + the path + the query. */
+export function redirectLocation(base: string, rest: string, query: string): string {
+  return `${base.replace(/\/+$/, '')}/${rest}${query ? `?${query}` : ''}`;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** 503 with Retry-After (RFC 9110 §10.2.3, §15.6.4) and a page that says which service is down. */
+function unavailable(res: Response, d: Extract<Decision, { ok: false }>): void {
+  const body = `<!doctype html><meta charset="utf-8"><title>${escapeHtml(d.class)} unavailable</title><h1>The ${escapeHtml(d.class)} service is not available</h1><p>${escapeHtml(d.message)}</p><p>Try again in ${d.retryAfterSeconds} s.</p>\n`;
+  res
+    .status(503)
+    .set({ 'retry-after': String(d.retryAfterSeconds), 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' })
+    .send(body);
+}
+
+/**
+ * `/svc/<class>/<path>?<query>` → the chosen instance: 302 for GET and HEAD, 307 for other methods so the method and
+ * body are kept (RFC 9110 §15.4.3, §15.4.8). The path and query go on byte for byte as the terminal sent them.
+ * No instance → 503 at once, never a hang.
+ */
+export function createSvcRouter(deps: SvcRoutesDeps): Router {
+  const r = express.Router();
+  r.use('/svc', (req: Request, res: Response, next: NextFunction) => {
+    void handleSvc(deps, req, res).catch(next);
+  });
+  return r;
+}
+
+async function handleSvc(deps: SvcRoutesDeps, req: Request, res: Response): Promise<void> {
+  // req.url under the mount: "/<class>/<rest>?<query>", still percent-encoded as received
+  const raw = req.url;
+  const q = raw.indexOf('?');
+  const path = q < 0 ? raw : raw.slice(0, q);
+  const query = q < 0 ? '' : raw.slice(q + 1);
+  const m = /^\/([^/]+)(?:\/(.*))?$/.exec(path);
+  if (!m || !platformClassField.safeParse(m[1]).success) {
+    res.status(404).type('text/plain').send('no such service: the form is /svc/<class>/<path>\n');
+    return;
+  }
+  const cls = m[1]!;
+  const ip = clientAddress(req.socket.remoteAddress);
+  const seat = deps.sessionAt(ip);
+  const d = deps.registry.choose(cls, seat ? { seat: seat.seat, sessionKey: seat.sessionId } : {});
+  if (!d.ok) {
+    deps.logger.warn({ class: cls, reason: d.reason, ip }, 'no platform instance for a request');
+    unavailable(res, d);
+    return;
+  }
+  const location = redirectLocation(d.instance.url, m[2] ?? '', query);
+  const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
+  if (seat) await deps.recordRedirect(seat, { ip, class: cls, instance: d.instance, location, method: req.method, status, reason: d.reason });
+  res.status(status).set({ location, 'cache-control': 'no-store', 'content-length': '0' }).end();
+}
+
+/**
+ * `POST /api/v1/platforms/<id>/heartbeat` with the instance's own bearer token (not a staff token): 204, or 404
+ * unknown id, 401 wrong token, 400 malformed body — a refusal changes nothing (registry.heartbeat).
+ */
+export function createHeartbeatRouter(registry: PlatformRegistry, logger: Logger): Router {
+  const r = express.Router();
+  r.post('/platforms/:id/heartbeat', express.json({ limit: '16kb' }), (req, res) => {
+    const result = registry.heartbeat(String(req.params.id), bearerToken(req.headers.authorization), req.body);
+    if (result.ok) {
+      res.status(204).end();
+      return;
+    }
+    const code = result.error === 'unknown-instance' ? 'PLATFORM_UNKNOWN' : result.error === 'bad-token' ? 'PLATFORM_BAD_TOKEN' : 'VALIDATION';
+    throw new BootgateError(code, result.message);
+  });
+  r.use(apiErrorHandler(logger));
+  return r;
+}
+
+export interface PlatformAdminDeps {
+  registry: PlatformRegistry;
+  guards: { read: RequestHandler; write: RequestHandler };
+  /** the scaling advisor's current view */
+  advice: () => unknown;
+  /** staff actions go on the audit trail */
+  recordAction: (actor: string, action: string, target: string, detail: unknown) => Promise<void>;
+  logger: Logger;
+}
+
+/** Operators' routes under /api/v1: list (with traffic share), add (→ id and token), remove, drain, token, advice. */
+export function createPlatformAdminRouter(deps: PlatformAdminDeps): Router {
+  const { registry, guards } = deps;
+  const r = express.Router();
+  const actorOf = (res: Response): string => String(res.locals.actor ?? 'unknown');
+  const changed = (result: ReturnType<PlatformRegistry['drain']>): void => {
+    if (result.ok) return;
+    throw new BootgateError(result.error === 'unknown-instance' ? 'PLATFORM_UNKNOWN' : 'PLATFORM_CONFIG_INSTANCE', result.message);
+  };
+  const action =
+    (name: string, apply: (id: string) => ReturnType<PlatformRegistry['drain']>) =>
+    async (req: Request, res: Response): Promise<void> => {
+      const id = String(req.params.id);
+      changed(apply(id));
+      await deps.recordAction(actorOf(res), `platform.${name}`, id, {});
+      if (name === 'remove') res.status(204).end();
+      else res.json(registry.get(id));
+    };
+
+  r.get('/platforms', guards.read, (_req, res) => void res.json(registry.list()));
+  r.get('/platforms/advice', guards.read, (_req, res) => void res.json(deps.advice()));
+  r.get('/platforms/:id', guards.read, (req, res) => {
+    const v = registry.get(String(req.params.id));
+    if (!v) throw new BootgateError('PLATFORM_UNKNOWN', `no platform instance ${String(req.params.id)}`);
+    res.json(v);
+  });
+  r.post('/platforms', guards.write, express.json({ limit: '16kb' }), async (req, res) => {
+    const added = registry.add(req.body);
+    if (!added.ok) throw new BootgateError(added.error === 'duplicate-name' ? 'PLATFORM_EXISTS' : 'VALIDATION', added.message);
+    const body = req.body as { class: string; name: string; url: string; capacity: number };
+    await deps.recordAction(actorOf(res), 'platform.add', added.id, { class: body.class, name: body.name, url: body.url, capacity: body.capacity });
+    res.status(201).json({ id: added.id, token: added.token });
+  });
+  r.delete(
+    '/platforms/:id',
+    guards.write,
+    action('remove', (id) => registry.remove(id)),
+  );
+  r.post(
+    '/platforms/:id/drain',
+    guards.write,
+    action('drain', (id) => registry.drain(id)),
+  );
+  r.post(
+    '/platforms/:id/undrain',
+    guards.write,
+    action('undrain', (id) => registry.undrain(id)),
+  );
+  r.post('/platforms/:id/token', guards.write, async (req, res) => {
+    const id = String(req.params.id);
+    const t = registry.rotateToken(id);
+    if (!t.ok) throw new BootgateError('PLATFORM_UNKNOWN', t.message);
+    await deps.recordAction(actorOf(res), 'platform.token', id, {});
+    res.json({ id, token: t.token });
+  });
+  r.use(apiErrorHandler(deps.logger));
+  return r;
+}
