@@ -52,7 +52,11 @@ export type StaticInstanceConfig = z.output<typeof staticInstanceSchema>;
 
 const classSettingsSchema = z.strictObject({
   /** 'redirect': 302 to the chosen instance; 'proxy': reverse proxy through the gateway */
-  mode: z.enum(['redirect', 'proxy']).default('redirect'),
+  mode: z
+    .enum(['redirect', 'proxy'])
+    .default('redirect')
+    // refused until it exists, rather than silently redirecting (docs/platforms.md)
+    .refine((m) => m !== 'proxy', 'proxy mode is not built yet; use redirect (a 302 to the chosen instance)'),
   /** a seat with a cashier session stays on the instance first chosen for it while that instance is usable */
   affinity: z.boolean().default(false),
   /** the advisor's target of active sessions per instance (the HPA target); null: no scaling advice */

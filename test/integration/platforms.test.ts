@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NetnsLab } from '../../src/lab/netns.ts';
+import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+
+/**
+ * Service platforms end to end in namespaces: two real HTTP instances of the `game` class on the LAN (bgpf-plat,
+ * 10.76.0.50) with an agent heartbeating to the gateway's HTTP boot port, a terminal (bgpf-term, a udhcpc lease)
+ * using curl on /svc/game/…, the operator using the bootgate CLI. Health interval 300 ms, fall 3, rise 2.
+ */
+const GW = '10.76.0.1';
+const HTTP_PORT = 18477;
+const API = '127.0.0.1:18478';
+const TERM_MAC = '52:54:00:76:00:01';
+const AGENT = fileURLToPath(new URL('../helpers/platform-agent.ts', import.meta.url));
+
+describe('service platforms: registry, health and least-loaded redirection against real HTTP instances', () => {
+  const lab = new NetnsLab('bgpf');
+  let bg: BootgateProcess;
+  let term: string;
+  let plat: string;
+  let agent: ChildProcess | undefined;
+  let agentOut = '';
+  const ids: Record<string, string> = {};
+  const tokens: Record<string, string> = {};
+
+  const cli = (...args: string[]): { stdout: string; stderr: string; status: number } => {
+    try {
+      return { stdout: lab.exec(lab.server, process.execPath, [BIN, '-c', bg.configFile, ...args], { timeoutMs: 30_000 }), stderr: '', status: 0 };
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string; status?: number };
+      return { stdout: err.stdout ?? '', stderr: err.stderr ?? '', status: err.status ?? -1 };
+    }
+  };
+  const ok = (...args: string[]): string => {
+    const r = cli(...args);
+    assert.equal(r.status, 0, `bootgate ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** curl from the terminal: status, Location and (with follow) the body */
+  const svc = (path: string, extra: string[] = []): { status: number; location: string; retryAfter?: string; body: string } => {
+    const out = lab.exec(term, 'curl', ['-s', '-i', '--max-time', '5', ...extra, `http://${GW}:${HTTP_PORT}${path}`], { timeoutMs: 10_000 });
+    const [head, ...rest] = out.split('\r\n\r\n');
+    const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head!)?.[1]);
+    const location = /^location: (.*)$/im.exec(head!)?.[1] ?? '';
+    const retryAfter = /^retry-after: (.*)$/im.exec(head!)?.[1];
+    return { status, location, body: rest.join('\r\n\r\n'), ...(retryAfter !== undefined ? { retryAfter } : {}) };
+  };
+  const chosen = (path = '/svc/game/x'): string => {
+    const r = svc(path);
+    assert.equal(r.status, 302, JSON.stringify(r));
+    return /:(\d+)\//.exec(r.location)![1] === '18081' ? 'A' : 'B';
+  };
+  const list = () =>
+    JSON.parse(ok('platforms', 'list', '--json')) as Array<{
+      id: string;
+      name: string;
+      activeSessions: number;
+      health: { status: string; drained: boolean };
+      decisions: number;
+    }>;
+  const statusOf = (name: string) => list().find((i) => i.name === name)!.health.status;
+  const waitFor = async (what: string, cond: () => boolean, tries = 100): Promise<void> => {
+    for (let i = 0; i < tries; i++) {
+      if (cond()) return;
+      await sleep(100);
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  };
+  const tell = (cmd: Record<string, unknown>): void => void agent!.stdin!.write(`${JSON.stringify(cmd)}\n`);
+  const startAgent = async (): Promise<void> => {
+    agent = lab.spawnIn(
+      plat,
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        AGENT,
+        '--gateway',
+        `http://${GW}:${HTTP_PORT}`,
+        '--interval',
+        '150',
+        '--instance',
+        `A=10.76.0.50:18081=${ids.A}=${tokens.A}=8`,
+        '--instance',
+        `B=10.76.0.50:18082=${ids.B}=${tokens.B}=1`,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'], cwd: join(fileURLToPath(import.meta.url), '../../..') },
+    );
+    agent.stdout!.on('data', (d: Buffer) => (agentOut += d.toString()));
+    agent.stderr!.on('data', (d: Buffer) => (agentOut += d.toString()));
+    await waitFor('the agent', () => agentOut.includes('ready'));
+  };
+
+  before(async () => {
+    lab.createServer('br0', `${GW}/24`);
+    term = lab.addClient({ name: 'term', bridge: 'br0', mac: TERM_MAC });
+    plat = lab.addClient({ name: 'plat', bridge: 'br0', address: '10.76.0.50/24' });
+    bg = new BootgateProcess(lab, {
+      interfaces: { lan: 'br0' },
+      dhcp: { subnet: '10.76.0.0/24', range: { start: '10.76.0.100', end: '10.76.0.150' }, router: GW, dns: [GW], leaseSeconds: 600 },
+      http: { port: HTTP_PORT },
+      api: { listen: API },
+      platforms: {
+        classes: { game: { mode: 'redirect', retryAfterSeconds: 7 }, video: { affinity: true } },
+        health: { intervalMs: 300, fall: 3, rise: 2 },
+        slowStartMs: 1500,
+      },
+    });
+    await bg.start();
+    for (const [name, port] of [
+      ['A', 18081],
+      ['B', 18082],
+    ] as const) {
+      const out = ok('platforms', 'add', '--class', 'game', '--name', name, '--url', `http://10.76.0.50:${port}/base/`, '--capacity', '10');
+      ids[name] = /^id: (\S+)$/m.exec(out)![1]!;
+      tokens[name] = /^token: (\S+)$/m.exec(out)![1]!;
+    }
+    const script = writeScript(bg.dir, 'udhcpc.sh', 'echo "EVENT $1 ip=$ip"; [ "$1" = bound ] && ip addr add $ip/24 dev $interface || true');
+    lab.exec(term, 'busybox', ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
+    await startAgent();
+    await waitFor('both healthy', () => statusOf('A') === 'healthy' && statusOf('B') === 'healthy');
+  });
+
+  after(async () => {
+    await lab.destroy();
+  });
+
+  it('add prints id and token; list shows both instances healthy with their reported sessions', () => {
+    const rows = list();
+    assert.deepEqual(rows.map((r) => r.name).sort(), ['A', 'B']);
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.name, r.activeSessions])), { A: 8, B: 1 });
+    assert.match(tokens.A!, /^bgp_/);
+    assert.match(ok('platforms', 'list'), /^ID\s+CLASS\s+NAME\s+URL\s+CAPACITY\s+HEALTH/m);
+  });
+
+  it('a terminal is sent to the least-loaded instance, path and query kept; curl -L reaches it', () => {
+    const r = svc('/svc/game/maps/de%20dust.pak?v=2&x=%2F');
+    assert.equal(r.status, 302);
+    assert.equal(r.location, 'http://10.76.0.50:18082/base/maps/de%20dust.pak?v=2&x=%2F');
+    const followed = svc('/svc/game/hello?q=1', ['-L']);
+    assert.match(followed.body, /^B \/base\/hello\?q=1$/m);
+    // B (1 of 10 busy) takes every request until what was sent since its heartbeat makes it as loaded as A
+    assert.deepEqual([chosen(), chosen(), chosen()], ['B', 'B', 'B']);
+    const post = svc('/svc/game/submit', ['-X', 'POST', '-d', 'x=1']);
+    assert.equal(post.status, 307, 'another method keeps its method and body');
+  });
+
+  it('wrong token, unknown id and malformed body get a clear 4xx and change nothing', () => {
+    const before = list().map((r) => [r.name, r.activeSessions, r.health.status]);
+    const hb = (id: string, token: string, body: string) =>
+      lab.exec(plat, 'curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-X',
+        'POST',
+        '-H',
+        `authorization: Bearer ${token}`,
+        '-H',
+        'content-type: application/json',
+        '--data',
+        body,
+        `http://${GW}:${HTTP_PORT}/api/v1/platforms/${id}/heartbeat`,
+      ]);
+    const good = JSON.stringify({ activeSessions: 0, cpu: 0, memory: 0 });
+    assert.equal(hb(ids.A!, tokens.B!, good), '401');
+    assert.equal(hb('no-such-id', tokens.A!, good), '404');
+    assert.equal(hb(ids.A!, tokens.A!, '{"activeSessions":-1,"cpu":0,"memory":0}'), '400');
+    assert.equal(hb(ids.A!, tokens.A!, '{not json'), '400');
+    assert.equal(hb(ids.A!, tokens.A!, JSON.stringify({ activeSessions: 1, cpu: 2, memory: 0 })), '400');
+    assert.deepEqual(
+      list().map((r) => [r.name, r.activeSessions, r.health.status]),
+      before,
+    );
+    // the management listener takes heartbeats too
+    const viaApi = lab.exec(lab.server, 'curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'POST',
+      '-H',
+      `authorization: Bearer ${tokens.B}`,
+      '-H',
+      'content-type: application/json',
+      '--data',
+      JSON.stringify({ activeSessions: 1, cpu: 0.1, memory: 0.1 }),
+      `http://${API}/api/v1/platforms/${ids.B}/heartbeat`,
+    ]);
+    assert.equal(viaApi, '204');
+  });
+
+  it('a drained instance gets nothing new; undrained it is back', async () => {
+    ok('platforms', 'drain', ids.B!);
+    assert.deepEqual([chosen(), chosen(), chosen(), chosen()], ['A', 'A', 'A', 'A']);
+    ok('platforms', 'undrain', ids.B!);
+    await sleep(400); // the next heartbeat resets what was sent since the last one
+    assert.equal(chosen(), 'B');
+  });
+
+  it('an instance that stops heartbeating is unhealthy within TTL + one interval and gets nothing; back, it ramps up again', async () => {
+    tell({ name: 'B', heartbeat: false });
+    await waitFor('B unhealthy', () => statusOf('B') === 'unhealthy');
+    for (let i = 0; i < 6; i++) assert.equal(chosen(), 'A');
+    tell({ name: 'B', heartbeat: true });
+    await waitFor('B healthy', () => statusOf('B') === 'healthy');
+    // slow start: B's weight ramps over 1.5 s; the terminal's requests find it again
+    let sawB = false;
+    for (let i = 0; i < 60 && !sawB; i++) {
+      sawB = chosen() === 'B';
+      if (!sawB) await sleep(100);
+    }
+    assert.ok(sawB, 'B is chosen again after it recovered');
+  });
+
+  it('no healthy instance: 503 at once with Retry-After and a page naming the service', async () => {
+    tell({ name: 'A', heartbeat: false });
+    tell({ name: 'B', heartbeat: false });
+    await waitFor('both unhealthy', () => statusOf('A') === 'unhealthy' && statusOf('B') === 'unhealthy');
+    const r = svc('/svc/game/x');
+    assert.equal(r.status, 503);
+    assert.equal(r.retryAfter, '7');
+    assert.match(r.body, /The game service is not available/);
+    const none = svc('/svc/billing/x');
+    assert.equal(none.status, 503, 'a class with no instances');
+    assert.match(none.body, /billing/);
+    tell({ name: 'A', heartbeat: true });
+    tell({ name: 'B', heartbeat: true });
+    await waitFor('both healthy again', () => statusOf('A') === 'healthy' && statusOf('B') === 'healthy');
+  });
+
+  it('a seat with a session: the redirect is an audit record naming the person, seat and instance', () => {
+    const user = ok('users', 'add', '--name', 'Ann Example', '--doc-type', 'passport', '--doc-number', 'P7').trim();
+    ok('seats', 'add', '--name', 'S1', '--mac', TERM_MAC);
+    ok('sessions', 'open', '--user', user, '--seat', 'S1');
+    const r = svc('/svc/game/level1?y=2');
+    assert.equal(r.status, 302);
+    const token = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
+    const records = JSON.parse(
+      lab.exec(lab.server, 'curl', ['-s', '-H', `authorization: Bearer ${token}`, `http://${API}/api/v1/audit/records?kind=redirect`]),
+    ) as Array<{ seat: string; userName: string; url: string; status: number; detail: string }>;
+    assert.equal(records.length, 1, JSON.stringify(records));
+    assert.equal(records[0]!.seat, 'S1');
+    assert.equal(records[0]!.userName, 'Ann Example');
+    assert.equal(records[0]!.url, r.location);
+    assert.equal(records[0]!.status, 302);
+    assert.equal(JSON.parse(records[0]!.detail).class, 'game');
+    ok('sessions', 'close', '--seat', 'S1');
+  });
+
+  it('the registry survives kill -9: same instances, same ids, the old tokens still heartbeat', async () => {
+    const before = list().map((r) => [r.id, r.name]);
+    await bg.kill9();
+    await bg.start();
+    assert.deepEqual(
+      list().map((r) => [r.id, r.name]),
+      before,
+    );
+    await waitFor('heartbeats accepted after the restart', () => statusOf('A') === 'healthy' && statusOf('B') === 'healthy');
+    ok('platforms', 'remove', ids.A!);
+    assert.deepEqual(
+      list().map((r) => r.name),
+      ['B'],
+    );
+    assert.match(cli('platforms', 'remove', ids.A!).stderr, /^bootgate: PLATFORM_UNKNOWN: /m);
+  });
+});
