@@ -6,6 +6,7 @@ import { ManagementServer } from './api/management.ts';
 import { createIdentityServices } from './compose/identity.ts';
 import { createGatewayServices } from './compose/gateway.ts';
 import { createPlatformServices } from './compose/platforms.ts';
+import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import express from 'express';
 import { createOverlayRouter } from './api/overlay-api.ts';
 import type { Config } from './config/schema.ts';
@@ -229,6 +230,10 @@ export class Appliance {
       },
       macs: () => identity.directory.macs(),
     });
+    // classes in proxy mode are served by a reverse proxy on their own port, which terminals must reach
+    const proxiedPlatforms = Object.values(config.platforms.classes).some((c) => c.mode === 'proxy');
+    let sharedGatewayMetrics: GatewayMetrics | undefined;
+    const gatewayMetrics = (): GatewayMetrics => (sharedGatewayMetrics ??= createGatewayMetrics(this.registry));
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
       const lanAddress = config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan);
@@ -240,12 +245,16 @@ export class Appliance {
         lanSubnet: config.dhcp.subnet,
         lanSubnets: [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)],
         // what terminals may reach on the gateway itself: DNS, DHCP, proxyDHCP, TFTP, HTTP boot, iSCSI (+ the proxy ports)
-        lanServices: { tcp: [53, config.http.port, config.iscsi.port], udp: [53, 67, 4011, config.tftp.port] },
+        lanServices: {
+          tcp: [53, config.http.port, config.iscsi.port, ...(proxiedPlatforms ? [config.platforms.proxyPort] : [])],
+          udp: [53, 67, 4011, config.tftp.port],
+        },
         directory: identity.directory,
         audit: identity.audit,
         ipForMac: (mac) => terminals.ipForMac(mac),
         logger: log,
         registry: this.registry,
+        metrics: gatewayMetrics(),
       });
       this.services.push({ name: 'gateway', start: () => gateway.start(), stop: () => gateway.stop() });
     }
@@ -261,6 +270,7 @@ export class Appliance {
       }),
       logger: log,
       registry: this.registry,
+      reverseProxy: proxiedPlatforms ? { listen: config.http.listen, metrics: gatewayMetrics() } : undefined,
     });
     terminalRoutes.use(platforms.terminalRouter);
     this.services.push({ name: 'platforms', start: () => platforms.start(), stop: () => platforms.stop() });

@@ -10,10 +10,10 @@ import { DestinationPolicy } from '../gateway/destination/policy.ts';
 import { refusedIpv4Networks, specialRange } from '../gateway/destination/ranges.ts';
 import { parseIpLiteral } from '../wire/ip-address.ts';
 import { ConntrackRecorder } from '../gateway/conntrack/recorder.ts';
-import { createGatewayMetrics } from '../gateway/metrics.ts';
+import type { GatewayMetrics } from '../gateway/metrics.ts';
 import { NftablesGate } from '../gateway/nftables/gate.ts';
 import { execNft } from '../net/nft-runner.ts';
-import type { AuditRecordInput, AuditSink, SeatLookup } from '../gateway/seats-and-audit.ts';
+import { auditSink, seatLookup } from './seats.ts';
 import { Portal } from '../gateway/portal.ts';
 import { HttpProxy } from '../gateway/proxy/http-proxy.ts';
 import { TlsInterceptor } from '../gateway/proxy/tls-interceptor.ts';
@@ -35,6 +35,8 @@ export interface GatewayServicesDeps {
   ipForMac: (mac: Mac) => string | undefined;
   logger: Logger;
   registry: Registry;
+  /** shared with the platforms' reverse proxy (one set of collectors per registry) */
+  metrics: GatewayMetrics;
 }
 
 /** Every address of this host, all interfaces. */
@@ -52,27 +54,9 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
   const c = deps.config;
   // each gateway server names itself (`module: gateway.<part>`); a second `module` key here would duplicate it
   const logger = deps.logger;
-  const metrics = createGatewayMetrics(deps.registry);
-  const seats: SeatLookup = {
-    lookupByIp: (ip) => {
-      const o = deps.directory.lookupByIp(ip);
-      if (!o || !o.user || !o.session) return undefined;
-      const user = {
-        id: o.user.id,
-        name: o.user.name,
-        docType: o.user.docType,
-        docNumber: o.user.docNumber,
-        ...(o.user.docCountry ? { docCountry: o.user.docCountry } : {}),
-      };
-      return { seat: o.seat.name, mac: o.mac, user, sessionId: o.session.id };
-    },
-  };
-  // the audit log stamps each record with its commit time (time never decreases along the chain)
-  const withoutTime = ({ time: _time, ...fields }: AuditRecordInput) => fields;
-  const audit: AuditSink = {
-    append: async (r, openId) => void (await deps.audit.append(withoutTime(r), openId)),
-    open: (r) => deps.audit.open(withoutTime(r)),
-  };
+  const metrics = deps.metrics;
+  const seats = seatLookup(deps.directory);
+  const audit = auditSink(deps.audit);
   // one destination policy for every path out (proxies here; the ruleset renders the same ranges for forwarding)
   const destinations = new DestinationPolicy({
     options: { allow: c.allowDestinations, lanSubnets: deps.lanSubnets },

@@ -13,6 +13,12 @@ import { PlatformRegistry } from '../platforms/registry.ts';
 import { WolSender } from '../platforms/wol-sender.ts';
 import { parseSecureOn } from '../platforms/wol.ts';
 import { PlatformRepository } from '../store/platform-repository.ts';
+import { fixedHostsLookup } from '../gateway/destination/lookup.ts';
+import { DestinationPolicy } from '../gateway/destination/policy.ts';
+import type { GatewayMetrics } from '../gateway/metrics.ts';
+import { HttpProxy } from '../gateway/proxy/http-proxy.ts';
+import { platformReverseRouter } from '../platforms/reverse-route.ts';
+import { auditSink, seatLookup } from './seats.ts';
 import { tryParseMac, type Mac } from '../terminal/mac.ts';
 
 export interface PlatformServicesDeps {
@@ -23,6 +29,8 @@ export interface PlatformServicesDeps {
   lan: () => { broadcast: string; address: string };
   logger: Logger;
   registry: Registry;
+  /** a reverse proxy for the classes in proxy mode (gateway/proxy in reverse mode), on `listen`:platforms.proxyPort */
+  reverseProxy?: { listen: string; metrics: GatewayMetrics } | undefined;
   now?: () => number;
 }
 
@@ -67,6 +75,8 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
   terminalRouter.use(
     createSvcRouter({
       registry,
+      config: deps.config,
+      proxyPort: deps.config.proxyPort,
       sessionAt,
       recordRedirect: async (seat, r) => {
         const o = identity.directory.lookupByIp(r.ip);
@@ -110,6 +120,18 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
   );
   managementRouter.use(createWakeRouter(deps, wol, logger));
 
+  const reverse = deps.reverseProxy
+    ? new HttpProxy({
+        options: { mode: 'reverse', host: deps.reverseProxy.listen, port: deps.config.proxyPort, connectTimeoutMs: 5000, idleTimeoutMs: 60_000 },
+        seats: seatLookup(identity.directory),
+        audit: auditSink(identity.audit),
+        logger: deps.logger,
+        metrics: deps.reverseProxy.metrics,
+        // never consulted: every target the router returns is an instance's own address (registered = allowed)
+        destinations: new DestinationPolicy({ options: { allow: [], lanSubnets: [] }, gatewayAddresses: () => [], lookup: fixedHostsLookup({}) }),
+        reverse: platformReverseRouter({ registry, config: deps.config, seatAt: (ip) => seatLookup(identity.directory).lookupByIp(ip) }),
+      })
+    : undefined;
   let unsubscribe: (() => void) | undefined;
   return {
     registry,
@@ -125,10 +147,12 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       registry.start();
       advisor.start();
       await wol.start();
+      await reverse?.start();
     },
     stop: async () => {
       unsubscribe?.();
       unsubscribe = undefined;
+      await reverse?.stop();
       wol.stop();
       await advisor.stop();
       registry.stop();

@@ -52,11 +52,7 @@ export type StaticInstanceConfig = z.output<typeof staticInstanceSchema>;
 
 const classSettingsSchema = z.strictObject({
   /** 'redirect': 302 to the chosen instance; 'proxy': reverse proxy through the gateway */
-  mode: z
-    .enum(['redirect', 'proxy'])
-    .default('redirect')
-    // refused until it exists, rather than silently redirecting (docs/platforms.md)
-    .refine((m) => m !== 'proxy', 'proxy mode is not built yet; use redirect (a 302 to the chosen instance)'),
+  mode: z.enum(['redirect', 'proxy']).default('redirect'),
   /** a seat with a cashier session stays on the instance first chosen for it while that instance is usable */
   affinity: z.boolean().default(false),
   /** the advisor's target of active sessions per instance (the HPA target); null: no scaling advice */
@@ -71,6 +67,8 @@ const hookCommand = z.array(z.string().min(1)).min(1);
 /** The `platforms:` config slice. Plug into the appliance schema as `platforms: platformsConfigSchema.prefault({})`. */
 export const platformsConfigSchema = z
   .strictObject({
+    /** the reverse proxy's port for classes in proxy mode (on http.listen, beside the HTTP boot port) */
+    proxyPort: portField.default(8090),
     /** per-class settings; a class with no entry (one added by the API) gets the defaults */
     classes: z.record(platformClassField, classSettingsSchema.prefault({})).default({}),
     instances: z.array(staticInstanceSchema).default([]),

@@ -9,8 +9,9 @@ import { apiErrorHandler } from '../api/errors.ts';
 import { BootgateError } from '../errors.ts';
 import { clientAddress } from '../terminal/client-address.ts';
 import { bearerToken } from './heartbeat.ts';
-import type { Decision, InstanceRef, PlatformRegistry } from './registry.ts';
-import { platformClassField } from './config.ts';
+import type { InstanceRef, PlatformRegistry } from './registry.ts';
+import { classSettings, type PlatformsConfig } from './config.ts';
+import { parseSvcPath, svcLocation, unavailablePage } from './svc-path.ts';
 
 /** The seat at a terminal's address, for affinity and the audit trail (undefined: not a seat, or no open session). */
 export interface SeatAtAddress {
@@ -30,29 +31,14 @@ export interface RedirectRecord {
 
 export interface SvcRoutesDeps {
   registry: PlatformRegistry;
+  config: Readonly<PlatformsConfig>;
   /** the open session at a terminal address, if any */
   sessionAt: (ip: string) => SeatAtAddress | undefined;
   /** writes who was sent where for a seat with a session; resolves once the record is durable */
   recordRedirect: (seat: SeatAtAddress, r: RedirectRecord) => Promise<void>;
+  /** where the reverse proxy listens (classes in proxy mode are sent there) */
+  proxyPort: number;
   logger: Logger;
-}
-
-/** Where the chosen instance serves the rest of the path: its base URL (path prefix kept) + the path + the query. */
-export function redirectLocation(base: string, rest: string, query: string): string {
-  return `${base.replace(/\/+$/, '')}/${rest}${query ? `?${query}` : ''}`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** 503 with Retry-After (RFC 9110 §10.2.3, §15.6.4) and a page that says which service is down. */
-function unavailable(res: Response, d: Extract<Decision, { ok: false }>): void {
-  const body = `<!doctype html><meta charset="utf-8"><title>${escapeHtml(d.class)} unavailable</title><h1>The ${escapeHtml(d.class)} service is not available</h1><p>${escapeHtml(d.message)}</p><p>Try again in ${d.retryAfterSeconds} s.</p>\n`;
-  res
-    .status(503)
-    .set({ 'retry-after': String(d.retryAfterSeconds), 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' })
-    .send(body);
 }
 
 /**
@@ -69,28 +55,34 @@ export function createSvcRouter(deps: SvcRoutesDeps): Router {
 }
 
 async function handleSvc(deps: SvcRoutesDeps, req: Request, res: Response): Promise<void> {
-  // req.url under the mount: "/<class>/<rest>?<query>", still percent-encoded as received
-  const raw = req.url;
-  const q = raw.indexOf('?');
-  const path = q < 0 ? raw : raw.slice(0, q);
-  const query = q < 0 ? '' : raw.slice(q + 1);
-  const m = /^\/([^/]+)(?:\/(.*))?$/.exec(path);
-  if (!m || !platformClassField.safeParse(m[1]).success) {
+  // req.originalUrl: the request-target as received, still percent-encoded
+  const p = parseSvcPath(req.originalUrl);
+  if (!p) {
     res.status(404).type('text/plain').send('no such service: the form is /svc/<class>/<path>\n');
     return;
   }
-  const cls = m[1]!;
   const ip = clientAddress(req.socket.remoteAddress);
-  const seat = deps.sessionAt(ip);
-  const d = deps.registry.choose(cls, seat ? { seat: seat.seat, sessionKey: seat.sessionId } : {});
-  if (!d.ok) {
-    deps.logger.warn({ class: cls, reason: d.reason, ip }, 'no platform instance for a request');
-    unavailable(res, d);
+  const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
+  if (classSettings(deps.config, p.cls).mode === 'proxy') {
+    // a proxied class is served by the reverse proxy's listener: send the terminal there, same address it used
+    const local = clientAddress(req.socket.localAddress);
+    const host = local.includes(':') ? `[${local}]` : local;
+    res
+      .status(status)
+      .set({ location: `http://${host}:${deps.proxyPort}${req.originalUrl}`, 'cache-control': 'no-store', 'content-length': '0' })
+      .end();
     return;
   }
-  const location = redirectLocation(d.instance.url, m[2] ?? '', query);
-  const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
-  if (seat) await deps.recordRedirect(seat, { ip, class: cls, instance: d.instance, location, method: req.method, status, reason: d.reason });
+  const seat = deps.sessionAt(ip);
+  const d = deps.registry.choose(p.cls, seat ? { seat: seat.seat, sessionKey: seat.sessionId } : {});
+  if (!d.ok) {
+    deps.logger.warn({ class: p.cls, reason: d.reason, ip }, 'no platform instance for a request');
+    const page = unavailablePage(d);
+    res.status(page.status).set(page.headers).send(page.body);
+    return;
+  }
+  const location = svcLocation(d.instance.url, p);
+  if (seat) await deps.recordRedirect(seat, { ip, class: p.cls, instance: d.instance, location, method: req.method, status, reason: d.reason });
   res.status(status).set({ location, 'cache-control': 'no-store', 'content-length': '0' }).end();
 }
 

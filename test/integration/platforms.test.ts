@@ -16,6 +16,7 @@ import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.t
 const GW = '10.76.0.1';
 const HTTP_PORT = 18477;
 const API = '127.0.0.1:18478';
+const PROXY_PORT = 18479;
 const TERM_MAC = '52:54:00:76:00:01';
 const AGENT = fileURLToPath(new URL('../helpers/platform-agent.ts', import.meta.url));
 
@@ -89,6 +90,8 @@ describe('service platforms: registry, health and least-loaded redirection again
         `A=10.76.0.50:18081=${ids.A}=${tokens.A}=8`,
         '--instance',
         `B=10.76.0.50:18082=${ids.B}=${tokens.B}=1`,
+        '--instance',
+        `W1=10.76.0.50:18083=${ids.W1}=${tokens.W1}=0`,
       ],
       { stdio: ['pipe', 'pipe', 'pipe'], cwd: join(fileURLToPath(import.meta.url), '../../..') },
     );
@@ -107,7 +110,8 @@ describe('service platforms: registry, health and least-loaded redirection again
       http: { port: HTTP_PORT },
       api: { listen: API },
       platforms: {
-        classes: { game: { mode: 'redirect', retryAfterSeconds: 7 }, video: { affinity: true } },
+        classes: { game: { mode: 'redirect', retryAfterSeconds: 7 }, web: { mode: 'proxy' } },
+        proxyPort: PROXY_PORT,
         health: { intervalMs: 300, fall: 3, rise: 2 },
         slowStartMs: 1500,
       },
@@ -121,10 +125,13 @@ describe('service platforms: registry, health and least-loaded redirection again
       ids[name] = /^id: (\S+)$/m.exec(out)![1]!;
       tokens[name] = /^token: (\S+)$/m.exec(out)![1]!;
     }
+    const web = ok('platforms', 'add', '--class', 'web', '--name', 'W1', '--url', 'http://10.76.0.50:18083/site', '--capacity', '5');
+    ids.W1 = /^id: (\S+)$/m.exec(web)![1]!;
+    tokens.W1 = /^token: (\S+)$/m.exec(web)![1]!;
     const script = writeScript(bg.dir, 'udhcpc.sh', 'echo "EVENT $1 ip=$ip"; [ "$1" = bound ] && ip addr add $ip/24 dev $interface || true');
     lab.exec(term, 'busybox', ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
     await startAgent();
-    await waitFor('both healthy', () => statusOf('A') === 'healthy' && statusOf('B') === 'healthy');
+    await waitFor('all healthy', () => ['A', 'B', 'W1'].every((n) => statusOf(n) === 'healthy'));
   });
 
   after(async () => {
@@ -133,8 +140,8 @@ describe('service platforms: registry, health and least-loaded redirection again
 
   it('add prints id and token; list shows both instances healthy with their reported sessions', () => {
     const rows = list();
-    assert.deepEqual(rows.map((r) => r.name).sort(), ['A', 'B']);
-    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.name, r.activeSessions])), { A: 8, B: 1 });
+    assert.deepEqual(rows.map((r) => r.name).sort(), ['A', 'B', 'W1']);
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.name, r.activeSessions])), { A: 8, B: 1, W1: 0 });
     assert.match(tokens.A!, /^bgp_/);
     assert.match(ok('platforms', 'list'), /^ID\s+CLASS\s+NAME\s+URL\s+CAPACITY\s+HEALTH/m);
   });
@@ -149,6 +156,23 @@ describe('service platforms: registry, health and least-loaded redirection again
     assert.deepEqual([chosen(), chosen(), chosen()], ['B', 'B', 'B']);
     const post = svc('/svc/game/submit', ['-X', 'POST', '-d', 'x=1']);
     assert.equal(post.status, 307, 'another method keeps its method and body');
+  });
+
+  it('proxy mode: the gateway relays the request to the instance (path and query byte for byte) and its answer back', () => {
+    const viaProxy = lab.exec(term, 'curl', ['-s', '--max-time', '5', `http://${GW}:${PROXY_PORT}/svc/web/a%20b/page?q=1&r=%2F`]);
+    assert.equal(viaProxy, 'W1 /site/a%20b/page?q=1&r=%2F\n');
+    const post = lab.exec(term, 'curl', ['-s', '--max-time', '5', '-X', 'POST', '--data', 'x=1', `http://${GW}:${PROXY_PORT}/svc/web/form`]);
+    assert.equal(post, 'W1 /site/form\n');
+    // on the HTTP boot port a proxied class is sent to the proxy's port
+    const r = svc('/svc/web/page?q=1');
+    assert.equal(r.status, 302);
+    assert.equal(r.location, `http://${GW}:${PROXY_PORT}/svc/web/page?q=1`);
+    assert.match(svc('/svc/web/page?q=1', ['-L']).body, /^W1 \/site\/page\?q=1$/m);
+    // a redirect-mode class asked on the proxy port is redirected from there too; a bad path is a 404
+    const game = lab.exec(term, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', `http://${GW}:${PROXY_PORT}/svc/game/z`]);
+    assert.match(game, /^302 http:\/\/10\.76\.0\.50:1808[12]\/base\/z$/);
+    const bad = lab.exec(term, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${GW}:${PROXY_PORT}/elsewhere`]);
+    assert.equal(bad, '404');
   });
 
   it('wrong token, unknown id and malformed body get a clear 4xx and change nothing', () => {
@@ -260,6 +284,7 @@ describe('service platforms: registry, health and least-loaded redirection again
 
   it('the registry survives kill -9: same instances, same ids, the old tokens still heartbeat', async () => {
     const before = list().map((r) => [r.id, r.name]);
+    tell({ name: 'W1', heartbeat: false }); // only A and B need to come back
     await bg.kill9();
     await bg.start();
     assert.deepEqual(
@@ -269,8 +294,10 @@ describe('service platforms: registry, health and least-loaded redirection again
     await waitFor('heartbeats accepted after the restart', () => statusOf('A') === 'healthy' && statusOf('B') === 'healthy');
     ok('platforms', 'remove', ids.A!);
     assert.deepEqual(
-      list().map((r) => r.name),
-      ['B'],
+      list()
+        .map((r) => r.name)
+        .sort(),
+      ['B', 'W1'],
     );
     assert.match(cli('platforms', 'remove', ids.A!).stderr, /^bootgate: PLATFORM_UNKNOWN: /m);
   });

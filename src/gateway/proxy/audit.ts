@@ -27,8 +27,8 @@ export class AuditEmitter {
    * A tunnel (CONNECT, TLS splice, upgraded connection) is through: the sink notes it as open, so a crash before
    * its close still leaves a record of it. Returns the id to pass to emit() at the close.
    */
-  opened(ip: string, s: SeatSession, a: Activity): number | undefined {
-    if (!this.sink.open) return undefined;
+  opened(ip: string, s: SeatSession | undefined, a: Activity): number | undefined {
+    if (!this.sink.open || !s) return undefined;
     try {
       return this.sink.open(this.record(ip, s, a));
     } catch (err) {
@@ -38,12 +38,14 @@ export class AuditEmitter {
   }
 
   /** Resolves true once the record is committed, false when the sink failed (logged and counted here). */
-  emit(ip: string, s: SeatSession, a: Activity, openId?: number): Promise<boolean> {
-    const record = this.record(ip, s, a);
+  emit(ip: string, s: SeatSession | undefined, a: Activity, openId?: number): Promise<boolean> {
     const key = `${a.kind} ${a.verdict}`;
     let counter = this.counters.get(key);
     if (!counter) this.counters.set(key, (counter = this.metrics.requests.labels({ kind: a.kind, verdict: a.verdict })));
     counter.inc();
+    // reverse mode: a terminal without a session is counted, not recorded (there is no person to record it against)
+    if (!s) return Promise.resolve(true);
+    const record = this.record(ip, s, a);
     const p = this.sink.append(record, openId).then(
       () => {
         this.inFlight.delete(p);

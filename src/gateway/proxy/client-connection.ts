@@ -14,8 +14,9 @@ import { refusalPage } from './headers.ts';
 import { FramingError, requestFraming, type Framing } from './http1-body.ts';
 import { MAX_HEAD_BYTES, fieldValues, headEnd, listTokens, parseRequestHead, skipEmptyLines, type RequestHead } from './http1-head.ts';
 import type { Dialled } from './original-destination.ts';
-import { BAD_REQUEST, BAD_TARGET, NO_SESSION, reset, type Page } from './refusals.ts';
-import { requestTarget } from './target.ts';
+import type { SeatSession } from '../seats-and-audit.ts';
+import { BAD_REQUEST, BAD_TARGET, NO_SESSION, pageHeaders, reset, type Page } from './refusals.ts';
+import { requestTarget, type Target } from './target.ts';
 import { connectTunnel, type UpgradedConnection } from './tunnel.ts';
 
 /** The part of an exchange's life the client connection is in. */
@@ -122,6 +123,7 @@ export class ClientConnection implements ExchangeClient {
     this.scanned = 0;
     this.buf = end < buf.length ? buf.subarray(end) : undefined;
     if (this.buf) this.headSince = this.ctx.clock.tick;
+    if (head.method === 'CONNECT' && this.ctx.reverse) return this.refuse(BAD_TARGET);
     if (head.method === 'CONNECT') {
       this.phase = Phase.Tunnel;
       const rest = this.buf;
@@ -134,19 +136,38 @@ export class ClientConnection implements ExchangeClient {
     this.request(head);
   }
 
-  private request(head: RequestHead): void {
+  /** The seat and the target of a request: from the reverse router, else an open session and the request-target. */
+  private route(head: RequestHead): { session: SeatSession | undefined; target: Target } | undefined {
     const ctx = this.ctx;
+    if (ctx.reverse) {
+      const r = ctx.reverse(this.ip, head);
+      if ('page' in r) {
+        this.refuse(r.page);
+        return undefined;
+      }
+      return r;
+    }
     const session = ctx.seats.lookupByIp(this.ip);
     if (!session) {
       ctx.metrics.drops.inc({ reason: 'no_session' });
       ctx.log.debug({ ip: this.ip, url: head.target }, 'refused: no open session');
-      return this.refuse(NO_SESSION);
+      this.refuse(NO_SESSION);
+      return undefined;
     }
     const target = requestTarget(head, ctx.options.mode);
     if (!target) {
       ctx.metrics.drops.inc({ reason: 'bad_target' });
-      return this.refuse(BAD_TARGET);
+      this.refuse(BAD_TARGET);
+      return undefined;
     }
+    return { session, target };
+  }
+
+  private request(head: RequestHead): void {
+    const ctx = this.ctx;
+    const routed = this.route(head);
+    if (!routed) return;
+    const { session, target } = routed;
     let framing: Framing;
     try {
       framing = requestFraming(head);
@@ -180,7 +201,7 @@ export class ClientConnection implements ExchangeClient {
     this.buf = undefined;
     this.sock.end(
       `HTTP/1.1 ${page.status} ${reason}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\n` +
-        `cache-control: no-store\r\nconnection: close\r\n\r\n${page.body}`,
+        `${pageHeaders(page)}cache-control: no-store\r\nconnection: close\r\n\r\n${page.body}`,
     );
     this.closeGracefully();
   }

@@ -8,12 +8,19 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.ts';
 import type { DestinationPolicy } from '../destination/policy.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { SeatLookup } from '../seats-and-audit.ts';
+import type { SeatLookup, SeatSession } from '../seats-and-audit.ts';
+import type { RequestHead } from './http1-head.ts';
+import type { Page } from './refusals.ts';
+import type { Target } from './target.ts';
 import type { AuditEmitter } from './audit.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
 
 export interface HttpProxyOptions {
-  mode: 'explicit' | 'transparent';
+  /**
+   * explicit: a seat's browser names the proxy; transparent: port 80 redirected here by nftables; reverse: requests
+   * for the gateway's own service paths, each sent where `ProxyContext.reverse` says (service platforms)
+   */
+  mode: 'explicit' | 'transparent' | 'reverse';
   host: string;
   port: number;
   /** time to open the upstream TCP connection */
@@ -64,7 +71,15 @@ export interface ProxyContext {
   readonly log: Logger;
   /** sockets of open CONNECT tunnels (both sides), destroyed at stop() */
   readonly tunnels: Set<Socket | Duplex>;
+  /** reverse mode: where each request goes */
+  readonly reverse?: ReverseRouter | undefined;
 }
+
+/**
+ * Reverse mode's routing: a request (origin-form) from a client address → the upstream and the seat to record it
+ * against (undefined: not a seated terminal, no record), or a page to answer with (a 302, a 503, a 404).
+ */
+export type ReverseRouter = (ip: string, head: RequestHead) => { target: Target; session: SeatSession | undefined } | { page: Page };
 
 /** A refused destination, counted by path and reason (the record carries the reason too). */
 export function countRefusal(ctx: ProxyContext, path: string, reason: string): void {

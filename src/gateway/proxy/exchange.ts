@@ -88,7 +88,8 @@ export class Exchange implements UpstreamUser {
   constructor(
     private readonly ctx: ProxyContext,
     private readonly conn: ExchangeClient,
-    private readonly session: SeatSession,
+    /** the seat recorded against; undefined in reverse mode for a terminal without a session (no record) */
+    private readonly session: SeatSession | undefined,
     private readonly request: RequestHead,
     private readonly target: Target,
     framing: Framing,
@@ -160,6 +161,8 @@ export class Exchange implements UpstreamUser {
     const pooled = this.ctx.pool.acquire(this.key, this);
     if (pooled) return this.send(pooled, true);
     const dialled = this.conn.dialled;
+    const fixed = this.target.address;
+    if (fixed !== undefined) return this.afterDecision({ allowed: true, address: fixed, family: fixed.includes(':') ? 6 : 4 });
     const decided = dialled ? this.ctx.destinations.checkAddress(dialled.ip) : this.ctx.destinations.decide(this.target.host);
     if (decided instanceof Promise) void decided.then((d) => this.afterDecision(d));
     else this.afterDecision(decided);

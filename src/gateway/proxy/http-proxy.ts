@@ -30,7 +30,7 @@ import type { AuditSink, SeatLookup } from '../seats-and-audit.ts';
 import { AuditEmitter } from './audit.ts';
 import { clientAddress } from '../../terminal/client-address.ts';
 import { ClientConnection } from './client-connection.ts';
-import type { HttpProxyOptions, ProxyContext } from './context.ts';
+import type { HttpProxyOptions, ProxyContext, ReverseRouter } from './context.ts';
 import type { RequestHead } from './http1-head.ts';
 import { conntrackOriginalDestination, dialledOf, type OriginalDestinationReader } from './original-destination.ts';
 import { SeatConnections } from './seat-connections.ts';
@@ -38,7 +38,7 @@ import { requestTarget, type Target } from './target.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 import { closeServer, listen } from '../../net/listen.ts';
 
-export type { HttpProxyOptions } from './context.ts';
+export type { HttpProxyOptions, ReverseRouter } from './context.ts';
 export { destinationRefusalPage } from './refusals.ts';
 export { spliceTunnel, type SpliceOptions } from './tunnel.ts';
 
@@ -52,6 +52,8 @@ export interface HttpProxyDeps {
   destinations: DestinationPolicy;
   /** transparent mode: the address a redirected connection was going to (default: the kernel's conntrack entry) */
   originalDestination?: OriginalDestinationReader;
+  /** reverse mode: where each request goes (required there, unused otherwise) */
+  reverse?: ReverseRouter;
 }
 
 /** idle connections kept to origin servers, all hosts together */
@@ -90,7 +92,9 @@ export class HttpProxy {
       metrics: deps.metrics,
       log: this.log,
       tunnels: this.tunnels,
+      reverse: o.mode === 'reverse' ? deps.reverse : undefined,
     };
+    if (o.mode === 'reverse' && !deps.reverse) throw new Error('a reverse-mode proxy needs its router');
   }
 
   /** sweep ticks so far */

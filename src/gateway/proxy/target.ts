@@ -12,6 +12,8 @@ export interface Target {
   port: number;
   path: string;
   url: string;
+  /** already decided (reverse mode: a registered platform instance): dialled as is, without the destination policy */
+  address?: string;
 }
 
 /**
@@ -28,7 +30,7 @@ const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0
  * Where a request goes: the absolute-form URI (RFC 9112 §3.2.2), else, in transparent mode only, an origin-form
  * path (RFC 9112 §3.2.1) with the Host field. Undefined when the request names nothing this proxy can reach.
  */
-export function requestTarget(head: RequestHead, mode: 'explicit' | 'transparent'): Target | undefined {
+export function requestTarget(head: RequestHead, mode: 'explicit' | 'transparent' | 'reverse'): Target | undefined {
   const raw = head.target;
   if (/^http:\/\//i.test(raw)) return absoluteTarget(raw);
   if (mode !== 'transparent' || !raw.startsWith('/')) return undefined;

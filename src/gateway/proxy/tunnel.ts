@@ -166,7 +166,7 @@ export class UpgradedConnection implements UpstreamUser {
   constructor(
     private readonly ctx: ProxyContext,
     private readonly conn: UpgradedClient,
-    private readonly session: SeatSession,
+    private readonly session: SeatSession | undefined,
     private readonly act: Activity,
     up: Upstream,
   ) {
