@@ -1,7 +1,7 @@
 import { formatIp, parseIpLiteral } from '../wire/ip-address.ts';
 import { DecodeError } from '../wire/decode-error.ts';
 import { HEADER_BYTES, RRType } from './constants.ts';
-import { P, canonicalName, decodeName, nameToLabels } from './name.ts';
+import { P, decodeName, nameToLabels } from './name.ts';
 import { DnsWriter } from './writer.ts';
 
 /** Header flags (RFC 1035 §4.1.1; AD and CD RFC 4035 §3.2; Z must be zero). */
@@ -228,7 +228,10 @@ export function decodeMessage(buf: Buffer): DnsMessage {
   return { id: h.id, flags: h.flags, rcode: h.rcode, questions, answers, authority, additional, ...(edns ? { edns } : {}) };
 }
 
-/** Writes names with compression (RFC 1035 §4.1.4): every suffix written at an offset < 0x4000 can be pointed to. */
+/**
+ * Writes names with compression (RFC 1035 §4.1.4): every suffix written at an offset < 0x4000 can be pointed to.
+ * Suffixes match byte for byte, not case-insensitively, so every name keeps the spelling it was given.
+ */
 class NameWriter {
   private readonly offsets = new Map<string, number>();
   constructor(private readonly w: DnsWriter) {}
@@ -239,7 +242,7 @@ class NameWriter {
       // length-prefixed labels: unambiguous even when a label holds a dot or a NUL
       const key = labels
         .slice(i)
-        .map((l) => `${l.length}:${canonicalName(l.toString('latin1'))}`)
+        .map((l) => `${l.length}:${l.toString('latin1')}`)
         .join('');
       const at = this.offsets.get(key);
       if (compress && at !== undefined) {
