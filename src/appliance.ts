@@ -6,6 +6,8 @@ import { ManagementServer } from './api/management.ts';
 import { createIdentityServices } from './compose/identity.ts';
 import { createGatewayServices } from './compose/gateway.ts';
 import { createPlatformServices } from './compose/platforms.ts';
+import { createDnsServices } from './compose/dns.ts';
+import { seatLookup } from './compose/seats.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import express from 'express';
 import { createOverlayRouter } from './api/overlay-api.ts';
@@ -232,11 +234,13 @@ export class Appliance {
     });
     // classes in proxy mode are served by a reverse proxy on their own port, which terminals must reach
     const proxiedPlatforms = Object.values(config.platforms.classes).some((c) => c.mode === 'proxy');
+    // the gateway's own address on the terminal LAN (portal URL, Wake-on-LAN source, the resolver, svc names)
+    const gatewayLanAddress = (): string => config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan);
     let sharedGatewayMetrics: GatewayMetrics | undefined;
     const gatewayMetrics = (): GatewayMetrics => (sharedGatewayMetrics ??= createGatewayMetrics(this.registry));
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
-      const lanAddress = config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan);
+      const lanAddress = gatewayLanAddress();
       const gw = config.gateway;
       const gateway = createGatewayServices({
         config: { ...gw, portal: { ...gw.portal, url: gw.portal.url ?? `http://${lanAddress}:${gw.portal.port}/` } },
@@ -266,13 +270,27 @@ export class Appliance {
       identity,
       lan: () => ({
         broadcast: intToIp(broadcastOf(lan)),
-        address: config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan),
+        address: gatewayLanAddress(),
       }),
       logger: log,
       registry: this.registry,
       reverseProxy: proxiedPlatforms ? { listen: config.http.listen, metrics: gatewayMetrics() } : undefined,
     });
     terminalRoutes.use(platforms.terminalRouter);
+    if (config.dns.enabled) {
+      const dns = createDnsServices({
+        config: config.dns,
+        lanAddress: gatewayLanAddress,
+        platforms: platforms.registry,
+        configuredClasses: Object.keys(config.platforms.classes),
+        seats: seatLookup(identity.directory),
+        audit: identity.audit,
+        logger: log,
+        registry: this.registry,
+      });
+      // after audit: it stops first, so its last records still commit
+      this.services.push({ name: 'dns', start: () => dns.start(), stop: () => dns.stop() });
+    }
     this.services.push({ name: 'platforms', start: () => platforms.start(), stop: () => platforms.stop() });
     const api = new ManagementServer({
       listen: config.api.listen,

@@ -2,9 +2,9 @@ import { hash } from 'node:crypto';
 
 /**
  * What an audit record is about. `checkpoint` records mark a retention purge (see retention in log.ts);
- * `redirect` is a seat sent to a service platform instance (src/platforms).
+ * `redirect` is a seat sent to a service platform instance (src/platforms); `dns` a seated terminal's DNS query.
  */
-export const AUDIT_KINDS = ['http', 'tunnel', 'tls', 'flow', 'admin', 'checkpoint', 'redirect'] as const;
+export const AUDIT_KINDS = ['http', 'tunnel', 'tls', 'flow', 'admin', 'checkpoint', 'redirect', 'dns'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 /** The hash of "no previous record": the chain of a fresh appliance starts from it. */

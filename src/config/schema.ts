@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bootConfigSchema, bootProfilesSchema } from '../boot/config.ts';
 import { dhcpConfigSchema } from '../dhcp/config.ts';
+import { dnsConfigSchema } from '../dns/config.ts';
 import { gatewayConfigSchema } from '../gateway/config.ts';
 import { httpConfigSchema } from '../http/config.ts';
 import { iscsiTargetConfigFields } from '../iscsi/config.ts';
@@ -44,6 +45,7 @@ const baseSchema = z.strictObject({
   iscsi: z.strictObject({ ...iscsiTargetConfigFields, ...overlayConfigFields }).prefault({}),
   gateway: gatewayConfigSchema.prefault({}),
   platforms: platformsConfigSchema.prefault({}),
+  dns: dnsConfigSchema.prefault({}),
   audit: z
     .strictObject({
       /** audit records older than this are purged behind a signed checkpoint; 0 keeps everything */

@@ -109,6 +109,7 @@ describe('service platforms: registry, health and least-loaded redirection again
       dhcp: { subnet: '10.76.0.0/24', range: { start: '10.76.0.100', end: '10.76.0.150' }, router: GW, dns: [GW], leaseSeconds: 600 },
       http: { port: HTTP_PORT },
       api: { listen: API },
+      dns: { enabled: true, domain: 'cafe.lan', upstreams: ['10.76.0.99'] }, // no upstream answers: only local names here
       platforms: {
         classes: { game: { mode: 'redirect', retryAfterSeconds: 7 }, web: { mode: 'proxy' } },
         proxyPort: PROXY_PORT,
@@ -279,6 +280,24 @@ describe('service platforms: registry, health and least-loaded redirection again
     assert.equal(records[0]!.url, r.location);
     assert.equal(records[0]!.status, 302);
     assert.equal(JSON.parse(records[0]!.detail).class, 'game');
+    // the LAN resolver names every class: <class>.svc.<domain> is the gateway; the seat's queries are on the trail
+    assert.equal(lab.exec(term, 'dig', [`@${GW}`, '+short', 'game.svc.cafe.lan', 'A']).trim(), GW);
+    assert.equal(lab.exec(term, 'dig', [`@${GW}`, '+short', '+tcp', 'web.svc.cafe.lan', 'A']).trim(), GW);
+    assert.match(lab.exec(term, 'dig', [`@${GW}`, 'nosuch.svc.cafe.lan', 'A']), /status: NXDOMAIN/);
+    let dnsRecords: Array<{ host: string; method: string; seat: string; detail: string }> = [];
+    for (let i = 0; i < 50 && dnsRecords.length < 3; i++) {
+      dnsRecords = JSON.parse(
+        lab.exec(lab.server, 'curl', ['-s', '-H', `authorization: Bearer ${token}`, `http://${API}/api/v1/audit/records?kind=dns`]),
+      ) as typeof dnsRecords;
+    }
+    assert.deepEqual(
+      dnsRecords.map((d) => [d.host, d.method, d.seat, JSON.parse(d.detail).rcode]),
+      [
+        ['game.svc.cafe.lan', 'A', 'S1', 'NOERROR'],
+        ['web.svc.cafe.lan', 'A', 'S1', 'NOERROR'],
+        ['nosuch.svc.cafe.lan', 'A', 'S1', 'NXDOMAIN'],
+      ],
+    );
     ok('sessions', 'close', '--seat', 'S1');
   });
 
