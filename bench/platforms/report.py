@@ -20,8 +20,9 @@ def read(name):
 
 
 rows = [l.rstrip('\n').split('\t') for l in read('results.tsv').splitlines() if l and not l.startswith('#')]
-COLS = ['part', 'label', 'round', 'rps', 'p50', 'p99', 'n', 'errors', 'srv', 'be', 'wrk', 'busy', 'la', 'main']
+COLS = ['part', 'label', 'round', 'rps', 'p50', 'p99', 'n', 'errors', 'srv', 'be', 'wrk', 'busy', 'la', 'main', 'irq']
 rows = [dict(zip(COLS, r)) for r in rows]
+have_irq = bool(rows) and all('irq' in r for r in rows)
 lines = []
 say = lines.append
 
@@ -40,20 +41,22 @@ def rng(rs, k, fmt='%.0f'):
 
 
 def table(part, labels, what):
-    say('| %s | req/s median (range) | p50 ms | p99 ms median (range) | server CPU, %% of one core (main thread) | backend nginx CPU | wrk CPU | machine busy, %% of %d cores | others ≈ | errors |'
-        % (what, os.cpu_count() or 0))
-    say('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    say('| %s | req/s median (range) | p50 ms | p99 ms median (range) | server CPU, %% of one core (main thread) | backend nginx CPU | wrk CPU | machine busy, %% of %d cores | %s | errors |'
+        % (what, os.cpu_count() or 0, 'kernel irq+softirq | other processes ≈' if have_irq else 'other processes + kernel softirq ≈'))
+    say('|---|---:|---:|---:|---:|---:|---:|---:|---:|%s---|' % ('---:|' if have_irq else ''))
     for l in labels:
         rs = runs(part, l)
         if not rs:
             continue
-        others = st.median(float(r['busy']) - float(r['srv']) - float(r['be']) - float(r['wrk']) for r in rs)
+        # what is not ours: the machine's busy time less our processes and (when measured) the kernel's irq/softirq
+        others = st.median(float(r['busy']) - float(r.get('irq') or 0) - float(r['srv']) - float(r['be']) - float(r['wrk']) for r in rs)
         if l == 'direct-A':
             others += med(rs, 'srv')  # the server is the backend: counted once
         errs = ', '.join(sorted({r['errors'] for r in rs}))
-        say('| %s | %.0f (%s) | %.2f | %.2f (%s) | %.0f %% (%.0f %%) | %.0f %% | %.0f %% | %.0f %% | %.0f %% | %s |' % (
+        irq = '%.0f %% | ' % med(rs, 'irq') if have_irq else ''
+        say('| %s | %.0f (%s) | %.2f | %.2f (%s) | %.0f %% (%.0f %%) | %.0f %% | %.0f %% | %.0f %% | %s%.0f %% | %s |' % (
             l, med(rs, 'rps'), rng(rs, 'rps'), med(rs, 'p50'), med(rs, 'p99'), rng(rs, 'p99', '%.2f'),
-            med(rs, 'srv'), med(rs, 'main'), med(rs, 'be'), med(rs, 'wrk'), med(rs, 'busy'), max(0, others), errs))
+            med(rs, 'srv'), med(rs, 'main'), med(rs, 'be'), med(rs, 'wrk'), med(rs, 'busy'), irq, max(0, others), errs))
 
 
 def ratios(part, a, b, goal=None):

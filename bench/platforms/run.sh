@@ -89,6 +89,7 @@ wait_tcp() {
 ticks() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
 main_ticks() { awk '{print $14+$15}' /proc/$1/task/$1/stat 2>/dev/null || echo 0; }   # the main thread only
 machine_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+machine_irq() { awk '/^cpu /{print $7+$8}' /proc/stat; }   # irq + softirq: the kernel's network work, not charged to a process
 
 # ---- machine state
 {
@@ -215,19 +216,19 @@ check_200() {   # check_200 <url>
   local r; r=$($CC curl -sS -o /dev/null -w '%{http_code} %{size_download}' "$1")
   [ "$r" = "200 4096" ] || { echo "$1 answered '$r', not 200 with 4096 bytes" >&2; return 1; }
 }
-echo -e "# part\tlabel\tround\treq/s\tp50_ms\tp99_ms\trequests\terrors\tserver_cpu_pct\tbackend_cpu_pct\twrk_cpu_pct\tmachine_busy_pct\tloadavg1\tserver_main_thread_pct" > $TSV
+echo -e "# part\tlabel\tround\treq/s\tp50_ms\tp99_ms\trequests\terrors\tserver_cpu_pct\tbackend_cpu_pct\twrk_cpu_pct\tmachine_busy_pct\tloadavg1\tserver_main_thread_pct\tmachine_irq_softirq_pct" > $TSV
 # measure <part> <label> <round> <url> <server name>
 measure() {
-  local f=$LOGS/$1-$2-$3 spid bpid s0 s1 b0 b1 m0 m1 t0 t1 h0 h1
+  local f=$LOGS/$1-$2-$3 spid bpid s0 s1 b0 b1 m0 m1 t0 t1 h0 h1 q0 q1
   [ "$WARMUP" != 0 ] && $CC wrk -t2 -c50 -d$WARMUP "$4" > $f-warmup.txt 2>&1
   spid=$(pid_of $5); bpid=$(pid_of nginx)
-  s0=$(ticks $spid); h0=$(main_ticks $spid); b0=$(ticks $bpid); m0=$(machine_busy); t0=$(date +%s.%N)
+  s0=$(ticks $spid); h0=$(main_ticks $spid); b0=$(ticks $bpid); m0=$(machine_busy); q0=$(machine_irq); t0=$(date +%s.%N)
   /usr/bin/time -f '%U %S' -o $f-wrkcpu.txt $CC wrk $WRK_ARGS --latency "$4" > $f-wrk.txt 2>&1
-  s1=$(ticks $spid); h1=$(main_ticks $spid); b1=$(ticks $bpid); m1=$(machine_busy); t1=$(date +%s.%N)
+  s1=$(ticks $spid); h1=$(main_ticks $spid); b1=$(ticks $bpid); m1=$(machine_busy); q1=$(machine_irq); t1=$(date +%s.%N)
   # nginx's master does nothing; its worker is the child
-  python3 - "$1" "$2" "$3" $f-wrk.txt $f-wrkcpu.txt $((s1 - s0)) $((b1 - b0)) $((m1 - m0)) $t0 $t1 "$(cut -d' ' -f1 /proc/loadavg)" $((h1 - h0)) <<'EOF' | tee -a $TSV
+  python3 - "$1" "$2" "$3" $f-wrk.txt $f-wrkcpu.txt $((s1 - s0)) $((b1 - b0)) $((m1 - m0)) $t0 $t1 "$(cut -d' ' -f1 /proc/loadavg)" $((h1 - h0)) $((q1 - q0)) <<'EOF' | tee -a $TSV
 import re, sys
-part, label, rnd, wrkf, cpuf, s, b, m, t0, t1, la, h = sys.argv[1:13]
+part, label, rnd, wrkf, cpuf, s, b, m, t0, t1, la, h, q = sys.argv[1:14]
 hz, wall = 100.0, float(t1) - float(t0)
 t = open(wrkf).read()
 def ms(pct):
@@ -242,8 +243,8 @@ x = re.search(r'Socket errors: (.*)', t)
 if x: errs.append('socket(' + x.group(1).replace(' ', '') + ')')
 u, sy = map(float, open(cpuf).read().split()[-2:])
 pct = lambda ticks: 100.0 * int(ticks) / hz / wall
-print('%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%d\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%.0f' % (part, label, rnd, rps, ms('50%'), ms('99%'), n, ','.join(errs) or '-',
-      pct(s), pct(b), 100.0 * (u + sy) / wall, pct(m), la, pct(h)))
+print('%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%d\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%.0f\t%.0f' % (part, label, rnd, rps, ms('50%'), ms('99%'), n, ','.join(errs) or '-',
+      pct(s), pct(b), 100.0 * (u + sy) / wall, pct(m), la, pct(h), pct(q)))
 EOF
 }
 # nginx: measure the worker, not the master
@@ -307,6 +308,8 @@ if [[ " $PARTS " == *" proxy "* ]]; then
 fi
 {
   echo "uptime after: $(uptime)"
+  echo "busiest processes after (top, a 1 s sample; ours are stopped but for HAProxy and nginx):"
+  top -b -n2 -d1 -w 160 | awk '/^top -/{n++} n==2' | sed -n '3p;7,12p' | sed 's/^/    /'
   echo "haproxy threads (Debian default = CPUs): $(awk '/^Threads/{print $2}' /proc/$(pid_of haproxy)/status) / with nbthread 1: $(awk '/^Threads/{print $2}' /proc/$(pid_of haproxy1t)/status)"
   [ -f $RUN/bootgate.pid ] && echo "bootgate peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$(pid_of bootgate)/status)"
 } >> $OUT/machine.txt
