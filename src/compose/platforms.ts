@@ -10,8 +10,11 @@ import type { PlatformsConfig } from '../platforms/config.ts';
 import { createHeartbeatRouter, createPlatformAdminRouter, createSvcRouter } from '../platforms/http-routes.ts';
 import { createPlatformsMetrics } from '../platforms/metrics.ts';
 import { PlatformRegistry } from '../platforms/registry.ts';
+import { WakeScheduler } from '../platforms/wake-scheduler.ts';
+import { createWakeRunsRouter } from '../platforms/wake-routes.ts';
 import { WolSender } from '../platforms/wol-sender.ts';
 import { parseSecureOn } from '../platforms/wol.ts';
+import { BootRepository } from '../store/boot-repository.ts';
 import { PlatformRepository } from '../store/platform-repository.ts';
 import { tryParseMac, type Mac } from '../terminal/mac.ts';
 
@@ -30,6 +33,7 @@ export interface PlatformServices {
   registry: PlatformRegistry;
   advisor: ScalingAdvisor;
   wol: WolSender;
+  wakeScheduler: WakeScheduler;
   /** for the HTTP boot port: /svc/<class>/… and the heartbeat */
   terminalRouter: Router;
   /** for the management listener under /api/v1: the heartbeat too, the operators' routes, /wake */
@@ -110,11 +114,32 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
   );
   managementRouter.use(createWakeRouter(deps, wol, logger));
 
+  // the scheduled wake-up (wol.schedules) and, on the API, which terminals then came up (their boot timelines)
+  const seatMacs = (target: string): Mac[] =>
+    identity.identityRepo
+      .seats()
+      .filter((s) => target === 'all' || s.group === target)
+      .map((s) => s.mac);
+  const wakeScheduler = new WakeScheduler({ schedules: deps.config.wol.schedules, targets: seatMacs, sender: wol, now, logger, metrics });
+  const boots = new BootRepository(deps.db);
+  managementRouter.use(
+    createWakeRunsRouter({
+      scheduler: wakeScheduler,
+      bootSince: (mac, since) => {
+        const b = boots.latestBoot(mac);
+        return b && b.startedAt >= since ? b : undefined;
+      },
+      guard: identity.guard(['admin', 'cashier', 'auditor']),
+      logger,
+    }),
+  );
+
   let unsubscribe: (() => void) | undefined;
   return {
     registry,
     advisor,
     wol,
+    wakeScheduler,
     terminalRouter,
     managementRouter,
     start: async () => {
@@ -125,10 +150,12 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       registry.start();
       advisor.start();
       await wol.start();
+      wakeScheduler.start();
     },
     stop: async () => {
       unsubscribe?.();
       unsubscribe = undefined;
+      wakeScheduler.stop();
       wol.stop();
       await advisor.stop();
       registry.stop();

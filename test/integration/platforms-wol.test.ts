@@ -160,12 +160,22 @@ describe('Wake-on-LAN: magic packets captured by tcpdump on the LAN bridge', () 
   it('with platforms.wol.password configured the SecureOn password follows the 16 repetitions (108 bytes)', async () => {
     await bg.stop();
     const password = '0a:1b:2c:3d:4e:5f';
-    bg = new BootgateProcess(lab, config({ platforms: { wol: { password } } }));
+    bg = new BootgateProcess(lab, config({ platforms: { wol: { password, schedules: [{ at: '03:00', target: 'front', spreadMs: 1000 }] } } }));
     await bg.start();
     const { frames } = await capture(() => ok('wake', '--mac', MAC.S1));
     assert.equal(frames.length, 1);
     assert.equal(frames[0]!.payload.length, 108);
     assert.deepEqual(magicMacs(frames, password), [MAC.S1]);
     assert.equal(frames[0]!.payload.subarray(102).toString('hex'), '0a1b2c3d4e5f');
+  });
+
+  it('the scheduled wake-ups are on the API with their next time (GET /api/v1/wake/runs)', () => {
+    const token = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
+    const runs = JSON.parse(
+      lab.exec(lab.server, 'curl', ['-sf', '-H', `authorization: Bearer ${token}`, `http://${API}/api/v1/wake/runs`]),
+    ) as Array<{ at: string; target: string; nextAt: number; lastRun: unknown }>;
+    assert.equal(runs.length, 1);
+    assert.deepEqual([runs[0]!.at, runs[0]!.target, runs[0]!.lastRun], ['03:00', 'front', null]);
+    assert.ok(runs[0]!.nextAt > Date.now() && runs[0]!.nextAt <= Date.now() + 86_400_000);
   });
 });
