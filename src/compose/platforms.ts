@@ -10,6 +10,7 @@ import type { PlatformsConfig } from '../platforms/config.ts';
 import { createHeartbeatRouter, createPlatformAdminRouter, createSvcRouter } from '../platforms/http-routes.ts';
 import { createPlatformsMetrics } from '../platforms/metrics.ts';
 import { PlatformRegistry } from '../platforms/registry.ts';
+import { SleepService } from '../platforms/sleep-service.ts';
 import { WakeScheduler } from '../platforms/wake-scheduler.ts';
 import { createWakeRunsRouter } from '../platforms/wake-routes.ts';
 import { WolSender } from '../platforms/wol-sender.ts';
@@ -34,6 +35,7 @@ export interface PlatformServices {
   advisor: ScalingAdvisor;
   wol: WolSender;
   wakeScheduler: WakeScheduler;
+  sleep: SleepService;
   /** for the HTTP boot port: /svc/<class>/… and the heartbeat */
   terminalRouter: Router;
   /** for the management listener under /api/v1: the heartbeat too, the operators' routes, /wake */
@@ -134,12 +136,16 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     }),
   );
 
+  // idle instances to sleep, and woken (Wake-on-LAN or hook) when the advice wants them back
+  const sleep = new SleepService({ registry, advice: advisor, waker: wol, config: deps.config, now, logger, metrics });
+
   let unsubscribe: (() => void) | undefined;
   return {
     registry,
     advisor,
     wol,
     wakeScheduler,
+    sleep,
     terminalRouter,
     managementRouter,
     start: async () => {
@@ -151,11 +157,13 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       advisor.start();
       await wol.start();
       wakeScheduler.start();
+      sleep.start();
     },
     stop: async () => {
       unsubscribe?.();
       unsubscribe = undefined;
       wakeScheduler.stop();
+      await sleep.stop();
       wol.stop();
       await advisor.stop();
       registry.stop();
