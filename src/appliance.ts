@@ -5,11 +5,10 @@ import type { Logger } from 'pino';
 import { ManagementServer } from './api/management.ts';
 import { createIdentityServices } from './compose/identity.ts';
 import { createGatewayServices } from './compose/gateway.ts';
-import { createPlatformServices } from './compose/platforms.ts';
+import { createPlatformServices, type PlatformServices } from './compose/platforms.ts';
 import { createDnsServices } from './compose/dns.ts';
 import { seatLookup } from './compose/seats.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts';
-import express from 'express';
 import { createOverlayRouter } from './api/overlay-api.ts';
 import type { Config } from './config/schema.ts';
 import { ConfiguredBootPolicy } from './boot/policy.ts';
@@ -183,7 +182,7 @@ export class Appliance {
     };
 
     // the platforms' /svc redirector and heartbeat share the terminal-facing port; filled in once identity exists
-    const terminalRoutes = express.Router();
+    let terminalRoutes: PlatformServices['terminalRoutes'] = [];
     const http = new HttpBootServer({
       config: { ...config.http, root: config.http.root ?? config.tftp.root },
       profiles: policy,
@@ -197,7 +196,7 @@ export class Appliance {
         } else if (e.kind === 'booted' && e.mac) timeline.booted(e.mac);
         else if (e.kind === 'file' && e.path) timeline.fileServed(e.clientIp, e.path);
       },
-      routes: { prefixes: ['/svc/', '/api/v1/platforms/'], router: terminalRoutes },
+      routes: () => terminalRoutes,
     });
     this.services.push({ name: 'http', start: () => http.start(), stop: () => http.stop() });
 
@@ -276,7 +275,7 @@ export class Appliance {
       registry: this.registry,
       reverseProxy: proxiedPlatforms ? { listen: config.http.listen, metrics: gatewayMetrics() } : undefined,
     });
-    terminalRoutes.use(platforms.terminalRouter);
+    terminalRoutes = platforms.terminalRoutes;
     if (config.dns.enabled) {
       const dns = createDnsServices({
         config: config.dns,

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Router } from 'express';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -7,11 +8,15 @@ import { BootgateError } from '../errors.ts';
 import type { IdentityServices } from './identity.ts';
 import { ScalingAdvisor } from '../platforms/advisor-service.ts';
 import type { PlatformsConfig } from '../platforms/config.ts';
-import { createHeartbeatRouter, createPlatformAdminRouter, createSvcRouter } from '../platforms/http-routes.ts';
+import { createHeartbeatRouter, createPlatformAdminRouter, createSvcHandler } from '../platforms/http-routes.ts';
 import { createPlatformsMetrics } from '../platforms/metrics.ts';
 import { PlatformRegistry } from '../platforms/registry.ts';
+import { SleepService } from '../platforms/sleep-service.ts';
+import { WakeScheduler } from '../platforms/wake-scheduler.ts';
+import { createWakeRunsRouter } from '../platforms/wake-routes.ts';
 import { WolSender } from '../platforms/wol-sender.ts';
 import { parseSecureOn } from '../platforms/wol.ts';
+import { BootRepository } from '../store/boot-repository.ts';
 import { PlatformRepository } from '../store/platform-repository.ts';
 import { fixedHostsLookup } from '../gateway/destination/lookup.ts';
 import { DestinationPolicy } from '../gateway/destination/policy.ts';
@@ -38,8 +43,10 @@ export interface PlatformServices {
   registry: PlatformRegistry;
   advisor: ScalingAdvisor;
   wol: WolSender;
+  wakeScheduler: WakeScheduler;
+  sleep: SleepService;
   /** for the HTTP boot port: /svc/<class>/… and the heartbeat */
-  terminalRouter: Router;
+  terminalRoutes: ReadonlyArray<{ prefix: string; handle: (req: IncomingMessage, res: ServerResponse) => void }>;
   /** for the management listener under /api/v1: the heartbeat too, the operators' routes, /wake */
   managementRouter: Router;
   start(): Promise<void>;
@@ -71,41 +78,45 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     const o = identity.directory.lookupByIp(ip);
     return o?.session ? { seat: o.seat.name, sessionId: o.session.id } : undefined;
   };
-  const terminalRouter = express.Router();
-  terminalRouter.use(
-    createSvcRouter({
-      registry,
-      config: deps.config,
-      proxyPort: deps.config.proxyPort,
-      sessionAt,
-      recordRedirect: async (seat, r) => {
-        const o = identity.directory.lookupByIp(r.ip);
-        const u = o?.user;
-        const target = new URL(r.location);
-        await identity.audit.append({
-          kind: 'redirect',
-          seat: seat.seat,
-          ip: r.ip,
-          mac: o?.mac ?? null,
-          sessionId: seat.sessionId,
-          userId: u?.id ?? null,
-          userName: u?.name ?? null,
-          docType: u?.docType ?? null,
-          docNumber: u?.docNumber ?? null,
-          docCountry: u?.docCountry ?? null,
-          method: r.method,
-          host: target.hostname,
-          port: Number(target.port || (target.protocol === 'https:' ? 443 : 80)),
-          url: r.location,
-          status: r.status,
-          verdict: 'allowed',
-          detail: JSON.stringify({ class: r.class, instance: r.instance.id, name: r.instance.name, reason: r.reason }),
-        });
-      },
-      logger,
-    }),
-  );
-  terminalRouter.use('/api/v1', createHeartbeatRouter(registry, logger));
+  const svc = createSvcHandler({
+    registry,
+    config: deps.config,
+    proxyPort: deps.config.proxyPort,
+    sessionAt,
+    recordRedirect: async (seat, r) => {
+      const o = identity.directory.lookupByIp(r.ip);
+      const u = o?.user;
+      const target = new URL(r.location);
+      await identity.audit.append({
+        kind: 'redirect',
+        seat: seat.seat,
+        ip: r.ip,
+        mac: o?.mac ?? null,
+        sessionId: seat.sessionId,
+        userId: u?.id ?? null,
+        userName: u?.name ?? null,
+        docType: u?.docType ?? null,
+        docNumber: u?.docNumber ?? null,
+        docCountry: u?.docCountry ?? null,
+        method: r.method,
+        host: target.hostname,
+        port: Number(target.port || (target.protocol === 'https:' ? 443 : 80)),
+        url: r.location,
+        status: r.status,
+        verdict: 'allowed',
+        detail: JSON.stringify({ class: r.class, instance: r.instance.id, name: r.instance.name, reason: r.reason }),
+      });
+    },
+    logger,
+  });
+
+  const heartbeats = express();
+  heartbeats.disable('x-powered-by');
+  heartbeats.use('/api/v1', createHeartbeatRouter(registry, logger));
+  const terminalRoutes = [
+    { prefix: '/svc/', handle: svc },
+    { prefix: '/api/v1/platforms/', handle: (req: IncomingMessage, res: ServerResponse) => void heartbeats(req, res) },
+  ];
 
   const managementRouter = express.Router();
   managementRouter.use(createHeartbeatRouter(registry, logger));
@@ -132,12 +143,37 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
         reverse: platformReverseRouter({ registry, config: deps.config, seatAt: (ip) => seatLookup(identity.directory).lookupByIp(ip) }),
       })
     : undefined;
+  // the scheduled wake-up (wol.schedules) and, on the API, which terminals then came up (their boot timelines)
+  const seatMacs = (target: string): Mac[] =>
+    identity.identityRepo
+      .seats()
+      .filter((s) => target === 'all' || s.group === target)
+      .map((s) => s.mac);
+  const wakeScheduler = new WakeScheduler({ schedules: deps.config.wol.schedules, targets: seatMacs, sender: wol, now, logger, metrics });
+  const boots = new BootRepository(deps.db);
+  managementRouter.use(
+    createWakeRunsRouter({
+      scheduler: wakeScheduler,
+      bootSince: (mac, since) => {
+        const b = boots.latestBoot(mac);
+        return b && b.startedAt >= since ? b : undefined;
+      },
+      guard: identity.guard(['admin', 'cashier', 'auditor']),
+      logger,
+    }),
+  );
+
+  // idle instances to sleep, and woken (Wake-on-LAN or hook) when the advice wants them back
+  const sleep = new SleepService({ registry, advice: advisor, waker: wol, config: deps.config, now, logger, metrics });
+
   let unsubscribe: (() => void) | undefined;
   return {
     registry,
     advisor,
     wol,
-    terminalRouter,
+    wakeScheduler,
+    sleep,
+    terminalRoutes,
     managementRouter,
     start: async () => {
       // a seat's instance is kept for its session only
@@ -148,11 +184,15 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       advisor.start();
       await wol.start();
       await reverse?.start();
+      wakeScheduler.start();
+      sleep.start();
     },
     stop: async () => {
       unsubscribe?.();
       unsubscribe = undefined;
       await reverse?.stop();
+      wakeScheduler.stop();
+      await sleep.stop();
       wol.stop();
       await advisor.stop();
       registry.stop();

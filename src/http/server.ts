@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { BootFileServer, plain, type FileServerOptions } from './file-server.ts';
 import { clientIpOf, isFileRequest, serveFileRequest, splitTarget, type BootEvent, type RequestSink, type Route } from './file-route.ts';
@@ -30,11 +30,11 @@ export interface HttpBootServerDeps {
   onBootEvent?: (event: BootEvent) => void;
   clock?: () => number;
   /**
-   * Other services on the terminal-facing port (the platforms' `/svc/` and heartbeat): requests whose path starts
-   * with one of `prefixes` go to `router` instead of the boot files. Served by this process only: with
+   * Other services on the terminal-facing port (the platforms' `/svc/` and heartbeat): a request whose target
+   * starts with a route's prefix goes to its handler, before the boot files. Served by this process only: with
    * `http.workers` > 0 the workers answer them 404 (docs/platforms.md).
    */
-  routes?: { prefixes: readonly string[]; router: Router };
+  routes?: () => ReadonlyArray<{ prefix: string; handle: (req: IncomingMessage, res: ServerResponse) => void }>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -91,7 +91,6 @@ export class HttpBootServer {
       req.resume(); // a POST body is not read; drain it so keep-alive works
       writeReply(res, this.booted(this.fromExpress(req)));
     });
-    if (this.deps.routes) app.use(this.deps.routes.router);
     app.use((req: Request, res: Response, next: NextFunction) => {
       this.file(req, res).catch(next);
     });
@@ -106,7 +105,9 @@ export class HttpBootServer {
 
   /** The request handler for the listening socket: the boot-file fast path, everything else through express. */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (!isFileRequest(req) || this.isRouted(req)) {
+    const route = this.deps.routes?.().find((r) => req.url?.startsWith(r.prefix));
+    if (route) return route.handle(req, res);
+    if (!isFileRequest(req)) {
       this.app(req as Request, res as Response);
       return;
     }
@@ -116,11 +117,6 @@ export class HttpBootServer {
       else res.destroy();
     });
   };
-
-  private isRouted(req: IncomingMessage): boolean {
-    const prefixes = this.deps.routes?.prefixes;
-    return prefixes !== undefined && prefixes.some((p) => req.url?.startsWith(p));
-  }
 
   async start(): Promise<void> {
     await this.files.init();

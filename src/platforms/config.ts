@@ -122,6 +122,8 @@ export const platformsConfigSchema = z
         command: hookCommand.optional(),
         /** run to wake an instance that has no mac */
         wakeCommand: hookCommand.optional(),
+        /** a woken instance not healthy within this time is woken again */
+        wakeTimeoutMs: z.int().min(1000).max(3_600_000).default(120_000),
       })
       .prefault({}),
     wol: z

@@ -3,7 +3,8 @@
  * (both on the HTTP boot port, where the terminals and the platforms are), and the operators' `/api/v1/platforms`
  * routes on the management listener. Express routers; the composition root mounts them (compose/platforms.ts).
  */
-import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { apiErrorHandler } from '../api/errors.ts';
 import { BootgateError } from '../errors.ts';
@@ -41,49 +42,55 @@ export interface SvcRoutesDeps {
   logger: Logger;
 }
 
+/** A bodiless reply with these header fields (the request's body, if any, is drained so keep-alive works). */
+function reply(req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>, body = ''): void {
+  req.resume();
+  const buf = Buffer.from(body);
+  res.writeHead(status, { ...headers, 'cache-control': 'no-store', 'content-length': String(buf.length) });
+  res.end(req.method === 'HEAD' ? undefined : buf);
+}
+
 /**
  * `/svc/<class>/<path>?<query>` → the chosen instance: 302 for GET and HEAD, 307 for other methods so the method and
  * body are kept (RFC 9110 §15.4.3, §15.4.8). The path and query go on byte for byte as the terminal sent them.
- * No instance → 503 at once, never a hang.
+ * No instance → 503 at once, never a hang. A plain node:http handler (no express): it is the hot path of 302 mode.
+ * A seat's redirect is sent only once its audit record is durable; if the record cannot be written the terminal
+ * gets a 500 and no Location (nothing unrecorded is handed out).
  */
-export function createSvcRouter(deps: SvcRoutesDeps): Router {
-  const r = express.Router();
-  r.use('/svc', (req: Request, res: Response, next: NextFunction) => {
-    void handleSvc(deps, req, res).catch(next);
-  });
-  return r;
+export function createSvcHandler(deps: SvcRoutesDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handleSvc(deps, req, res).catch((err: unknown) => {
+      deps.logger.error({ err, url: req.url }, '/svc request failed');
+      if (!res.headersSent) reply(req, res, 500, { 'content-type': 'text/plain; charset=utf-8' }, 'internal error\n');
+      else res.destroy();
+    });
+  };
 }
 
-async function handleSvc(deps: SvcRoutesDeps, req: Request, res: Response): Promise<void> {
-  // req.originalUrl: the request-target as received, still percent-encoded
-  const p = parseSvcPath(req.originalUrl);
-  if (!p) {
-    res.status(404).type('text/plain').send('no such service: the form is /svc/<class>/<path>\n');
-    return;
-  }
+async function handleSvc(deps: SvcRoutesDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // the request-target as received, still percent-encoded
+  const target = req.url ?? '';
+  const p = parseSvcPath(target);
+  if (!p) return reply(req, res, 404, { 'content-type': 'text/plain; charset=utf-8' }, 'no such service: the form is /svc/<class>/<path>\n');
   const ip = clientAddress(req.socket.remoteAddress);
   const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
   if (classSettings(deps.config, p.cls).mode === 'proxy') {
     // a proxied class is served by the reverse proxy's listener: send the terminal there, same address it used
     const local = clientAddress(req.socket.localAddress);
     const host = local.includes(':') ? `[${local}]` : local;
-    res
-      .status(status)
-      .set({ location: `http://${host}:${deps.proxyPort}${req.originalUrl}`, 'cache-control': 'no-store', 'content-length': '0' })
-      .end();
-    return;
+    return reply(req, res, status, { location: `http://${host}:${deps.proxyPort}${target}` });
   }
   const seat = deps.sessionAt(ip);
   const d = deps.registry.choose(p.cls, seat ? { seat: seat.seat, sessionKey: seat.sessionId } : {});
   if (!d.ok) {
-    deps.logger.warn({ class: p.cls, reason: d.reason, ip }, 'no platform instance for a request');
+    deps.logger.debug({ class: p.cls, reason: d.reason, ip }, 'no platform instance for a request');
     const page = unavailablePage(d);
-    res.status(page.status).set(page.headers).send(page.body);
-    return;
+    return reply(req, res, page.status, page.headers, page.body);
   }
   const location = svcLocation(d.instance.url, p);
-  if (seat) await deps.recordRedirect(seat, { ip, class: p.cls, instance: d.instance, location, method: req.method, status, reason: d.reason });
-  res.status(status).set({ location, 'cache-control': 'no-store', 'content-length': '0' }).end();
+  if (seat)
+    await deps.recordRedirect(seat, { ip, class: p.cls, instance: d.instance, location, method: req.method ?? 'GET', status, reason: d.reason });
+  reply(req, res, status, { location });
 }
 
 /**

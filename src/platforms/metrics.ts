@@ -98,6 +98,24 @@ export function createPlatformsMetrics(registry: Registry) {
       labelNames: ['result'],
       registers: [registry],
     }),
+    scheduledWakes: new Counter({
+      name: 'bootgate_platforms_scheduled_wakes_total',
+      help: 'Runs of a wol.schedules entry, by result (sent, partial, failed, empty)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    sleepActions: new Counter({
+      name: 'bootgate_platforms_sleep_actions_total',
+      help: 'Instances told to sleep or woken, by action (sleep, wake, awake) and result (ok, failed)',
+      labelNames: ['class', 'action', 'result'],
+      registers: [registry],
+    }),
+    sleeping: new Gauge({
+      name: 'bootgate_platforms_sleeping_instances',
+      help: 'Instances put to sleep by bootgate and not yet back, by class',
+      labelNames: ['class'],
+      registers: [registry],
+    }),
   };
 }
 export type PlatformsMetrics = ReturnType<typeof createPlatformsMetrics>;

@@ -70,6 +70,8 @@ export interface InstanceView extends InstanceRef {
   decisions: number;
   /** this instance's fraction of its class's decisions (0 when the class has none) */
   trafficShare: number;
+  /** put to sleep by bootgate (sleep-service.ts) and not back yet: no new traffic, as drained; not stored */
+  sleeping: boolean;
 }
 
 interface Entry {
@@ -82,6 +84,7 @@ interface Entry {
   unflushed: number;
   polling: boolean;
   lastStatus: HealthStatus;
+  sleeping: boolean;
 }
 
 /**
@@ -161,6 +164,20 @@ export class PlatformRegistry {
 
   undrain(id: string): ChangeResult {
     return this.setDrained(id, false);
+  }
+
+  /**
+   * Marks an instance asleep (bootgate told it to sleep: it gets nothing new, as if drained, and does not count as
+   * awake for the advisor) or awake again. Kept in memory only: after a restart a sleeping instance is simply
+   * unhealthy until it heartbeats.
+   */
+  setSleeping(id: string, sleeping: boolean): ChangeResult {
+    const e = this.entries.get(id);
+    if (!e) return { ok: false, error: 'unknown-instance', message: `no platform instance ${id}` };
+    if (e.sleeping !== sleeping)
+      this.log.info({ id, class: e.rec.class, name: e.rec.name }, sleeping ? 'platform instance asleep' : 'platform instance awake');
+    e.sleeping = sleeping;
+    return { ok: true };
   }
 
   /** An instance's heartbeat. A refused one (unknown id, wrong token, bad body) changes nothing. */
@@ -261,6 +278,7 @@ export class PlatformRegistry {
           heartbeat: e.rec.heartbeat,
           decisions,
           trafficShare: total === 0 ? 0 : decisions / total,
+          sleeping: e.sleeping,
         };
       });
   }
@@ -279,7 +297,7 @@ export class PlatformRegistry {
     let activeSessions = 0;
     for (const e of this.entries.values()) {
       if (e.rec.class !== cls || e.health.evaluate(now) !== 'healthy') continue;
-      if (!e.health.drained) current += 1;
+      if (!e.health.drained && !e.sleeping) current += 1;
       activeSessions += e.rec.heartbeat?.activeSessions ?? 0;
     }
     return { current, activeSessions };
@@ -304,7 +322,7 @@ export class PlatformRegistry {
     }
     for (const [k, id] of this.affinity) {
       const e = this.entries.get(id);
-      if (!e || e.lastStatus !== 'healthy' || e.health.drained) this.affinity.delete(k);
+      if (!e || e.lastStatus !== 'healthy' || e.health.drained || e.sleeping) this.affinity.delete(k);
     }
     this.flushDecisions();
   }
@@ -333,7 +351,7 @@ export class PlatformRegistry {
       activeSessions: e.rec.heartbeat?.activeSessions ?? 0,
       sentSinceHeartbeat: e.sent,
       healthy: status === 'healthy',
-      drained: e.health.drained,
+      drained: e.health.drained || e.sleeping,
     };
   }
 
@@ -403,7 +421,7 @@ export class PlatformRegistry {
       },
       this.deps.now(),
     );
-    return { rec, health, poll, sent: 0, unflushed: 0, polling: false, lastStatus: health.evaluate(this.deps.now()) };
+    return { rec, health, poll, sent: 0, unflushed: 0, polling: false, lastStatus: health.evaluate(this.deps.now()), sleeping: false };
   }
 
   /** Config instances: inserted when new, updated when changed in the file, removed when gone from it. */

@@ -12,6 +12,8 @@ export interface SleepCandidate {
   drained: boolean;
   activeSessions: number;
   sentSinceHeartbeat: number;
+  /** false: counted awake, never put to sleep (nothing could tell it or wake it); default true */
+  canSleep?: boolean;
 }
 
 export class IdlePlanner {
@@ -22,8 +24,11 @@ export class IdlePlanner {
     private readonly minAwake: number,
   ) {}
 
-  /** Updates the idle clocks at `now` and returns the ids to put to sleep now, least recently busy first. */
-  observe(now: number, instances: readonly SleepCandidate[]): string[] {
+  /**
+   * Updates the idle clocks at `now` and returns the ids to put to sleep now, least recently busy first. `minAwake`
+   * may raise the floor per class (the sleep service passes the advisor's desired count).
+   */
+  observe(now: number, instances: readonly SleepCandidate[], minAwake: (cls: string) => number = () => this.minAwake): string[] {
     const seen = new Set<string>();
     const awake = new Map<string, number>();
     const due: Array<{ id: string; class: string; since: number }> = [];
@@ -31,7 +36,7 @@ export class IdlePlanner {
       seen.add(i.id);
       const up = i.healthy && !i.drained;
       if (up) awake.set(i.class, (awake.get(i.class) ?? 0) + 1);
-      if (!up || i.activeSessions > 0 || i.sentSinceHeartbeat > 0) {
+      if (!up || i.activeSessions > 0 || i.sentSinceHeartbeat > 0 || i.canSleep === false) {
         this.idleSince.delete(i.id);
         continue;
       }
@@ -44,7 +49,7 @@ export class IdlePlanner {
     const out: string[] = [];
     for (const d of due) {
       const left = awake.get(d.class) ?? 0;
-      if (left <= this.minAwake) continue;
+      if (left <= Math.max(this.minAwake, minAwake(d.class))) continue;
       awake.set(d.class, left - 1);
       this.idleSince.delete(d.id);
       out.push(d.id);

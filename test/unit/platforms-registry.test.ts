@@ -164,6 +164,22 @@ describe('registry', () => {
     assert.equal(reg.drain('nope').ok, false);
   });
 
+  it('a sleeping instance gets nothing new and is not awake for the advisor; awake again, it is chosen', () => {
+    const { reg } = world();
+    const a = reg.add({ class: 'game', name: 'a', url: 'http://10.0.0.5:8080', capacity: 10 });
+    const b = reg.add({ class: 'game', name: 'b', url: 'http://10.0.0.6:8080', capacity: 10 });
+    assert.ok(a.ok && b.ok);
+    reg.heartbeat(a.id, a.token, hb(0));
+    reg.heartbeat(b.id, b.token, hb(5));
+    assert.deepEqual(reg.setSleeping(a.id, true), { ok: true });
+    assert.deepEqual(reg.classLoad('game'), { current: 1, activeSessions: 5 });
+    for (let i = 0; i < 5; i++) assert.equal((reg.choose('game') as { instance: { name: string } }).instance.name, 'b');
+    assert.equal(reg.get(a.id)!.sleeping, true);
+    reg.setSleeping(a.id, false);
+    assert.equal((reg.choose('game') as { instance: { name: string } }).instance.name, 'a');
+    assert.equal(reg.setSleeping('nope', true).ok, false);
+  });
+
   it('affinity keeps a session on its instance until that instance is drained', () => {
     const { reg } = world();
     const ids = ['g1', 'g2', 'g3'].map((name) => reg.add({ class: 'game', name, url: `http://${name}`, capacity: 10 }));
