@@ -22,10 +22,17 @@ export interface DnsCacheOptions {
   maxNegativeTtlSeconds: number;
 }
 
-interface Entry extends CachedReply {
+/** A stored answer as the fast path sees it (fast-path.ts keeps its encoded replies on it). */
+export interface CacheEntry extends CachedReply {
   negative: boolean;
   storedAt: number;
   expiresAt: number;
+  /** position in the recency order (see `touch`) */
+  seq: number;
+  /** encoded reply templates, [without EDNS, with EDNS], built on the first fast-path hit */
+  wire: [unknown, unknown];
+  /** the answer section as onQuery text, built on first use */
+  answerText?: string[];
 }
 
 /** Cache key: owner name folded to lower case (RFC 4343), type and class. */
@@ -37,9 +44,14 @@ export function cacheKey(name: string, type: number, cls: number): string {
  * A TTL-honouring answer cache with negative caching (RFC 2308) and LRU eviction beyond `maxEntries`. Time comes
  * from the injected clock (milliseconds). TTLs in a hit are the stored TTLs minus the whole seconds elapsed
  * (RFC 1035 §4.1.3: the TTL is how long the RR may still be cached), never below zero.
+ *
+ * Recency is tracked in the Map's insertion order; a hit re-inserts its entry only when more than an eighth of
+ * `maxEntries` other entries were touched since (so a busy name costs no Map writes), which keeps the eviction
+ * order within maxEntries/8 positions of exact LRU (exact for caches under 8 entries).
  */
 export class DnsCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, CacheEntry>();
+  private seq = 0;
 
   constructor(
     private readonly opts: DnsCacheOptions,
@@ -95,23 +107,34 @@ export class DnsCache {
       negative: life.negative,
       storedAt: now,
       expiresAt: now + life.ttl * 1000,
+      seq: ++this.seq,
+      wire: [undefined, undefined],
     });
     while (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     return true;
   }
 
-  get(name: string, type: number, cls: number): CacheHit | undefined {
-    const key = cacheKey(name, type, cls);
+  /** The live entry under `key` (a cacheKey), marked as used; undefined when absent or expired (then removed). */
+  entry(key: string, now: number): CacheEntry | undefined {
     const e = this.entries.get(key);
-    if (!e) return undefined;
-    const now = this.clock();
+    if (e === undefined) return undefined;
     if (now >= e.expiresAt) {
       this.entries.delete(key);
       return undefined;
     }
     // least recently used goes first: a hit moves the entry to the end of the insertion order
-    this.entries.delete(key);
-    this.entries.set(key, e);
+    if (this.seq - e.seq > this.opts.maxEntries >> 3) {
+      e.seq = ++this.seq;
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  get(name: string, type: number, cls: number): CacheHit | undefined {
+    const now = this.clock();
+    const e = this.entry(cacheKey(name, type, cls), now);
+    if (!e) return undefined;
     const elapsed = Math.floor((now - e.storedAt) / 1000);
     const age = (rrs: DnsRecord[]): DnsRecord[] => rrs.map((rr) => ({ ...rr, ttl: Math.max(0, rr.ttl - elapsed) }));
     return { rcode: e.rcode, answers: age(e.answers), authority: age(e.authority), additional: age(e.additional), negative: e.negative };

@@ -5,6 +5,7 @@ import { DnsCache, cacheKey, type CachedReply } from './cache.ts';
 import { decodeHeader, decodeMessage, encodeMessage, type DnsHeader, type DnsMessage, type DnsQuestion } from './codec.ts';
 import type { DnsConfig } from './config.ts';
 import { CLASSIC_UDP_BYTES, Opcode, Rcode, RRClass, RRType, rcodeName, typeLabel, typeName } from './constants.ts';
+import { FastPath } from './fast-path.ts';
 import { Forwarder } from './forwarder.ts';
 import { LocalData, type LocalAnswers } from './local.ts';
 import type { DnsMetrics } from './metrics.ts';
@@ -63,6 +64,7 @@ export class DnsResolver {
   private readonly clock: () => number;
   private readonly local: LocalData;
   private readonly forwarder: Forwarder;
+  private readonly fast: FastPath;
   private readonly inflight = new Map<string, Promise<CachedReply | undefined>>();
 
   constructor(private readonly deps: DnsResolverDeps) {
@@ -82,6 +84,15 @@ export class DnsResolver {
       clock: this.clock,
       randomId: deps.randomId ?? (() => randomInt(0, 0x10000)),
     });
+    this.fast = new FastPath({
+      config: c,
+      cache: this.cache,
+      counts: deps.metrics.counts,
+      clock: this.clock,
+      ...(deps.localAnswers ? { localAnswers: deps.localAnswers } : {}),
+      ...(deps.onQuery ? { onQuery: (e: DnsQueryEvent) => this.deps.onQuery?.(e) } : {}),
+      onHookError: (e) => this.log.error({ err: e }, 'dns onQuery hook failed'),
+    });
   }
 
   drop(reason: string, ctx: QueryContext, detail?: object): undefined {
@@ -95,6 +106,13 @@ export class DnsResolver {
    * `undefined` = dropped (nothing to send; a TCP peer is disconnected).
    */
   handle(buf: Buffer, ctx: QueryContext): Buffer | undefined | Promise<Buffer | undefined> {
+    // the common cached answer straight from the bytes (fast-path.ts); anything else takes the full path below
+    try {
+      const hit = this.fast.answer(buf, ctx);
+      if (hit !== undefined) return hit;
+    } catch (e) {
+      this.log.error({ err: e, peer: ctx.clientIp }, 'dns fast path failed');
+    }
     let header: DnsHeader;
     try {
       header = decodeHeader(buf);

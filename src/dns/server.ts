@@ -1,4 +1,4 @@
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { BootgateError } from '../errors.ts';
@@ -8,6 +8,7 @@ import type { LocalAnswers } from './local.ts';
 import type { DnsMetrics } from './metrics.ts';
 import { DnsResolver, type DnsQueryEvent, type QueryContext } from './resolver.ts';
 import { TcpFramer, frame } from './tcp-framer.ts';
+import { BatchUdpSocket, loadDnsUdpAddon } from './udp-batch.ts';
 import type { UpstreamTransport } from './upstream.ts';
 
 export interface DnsServerDeps {
@@ -24,6 +25,11 @@ export interface DnsServerDeps {
   /** upstream sockets (tests give a fake) */
   transport?: UpstreamTransport;
   randomId?: () => number;
+  /**
+   * UDP I/O: 'batch' = recvmmsg/sendmmsg through the native addon (src/native/dns_udp.c), 'dgram' = node:dgram;
+   * default 'batch' when the addon is built, else 'dgram'
+   */
+  udpIo?: 'batch' | 'dgram';
 }
 
 export interface BoundAddress {
@@ -40,7 +46,7 @@ export interface BoundAddress {
 export class DnsServer {
   readonly resolver: DnsResolver;
   private readonly log: Logger;
-  private readonly udp: UdpSocket[] = [];
+  private readonly udp: Array<{ close(): unknown }> = [];
   private readonly tcp: TcpServer[] = [];
   private readonly conns = new Set<Socket>();
   private readonly bound: BoundAddress[] = [];
@@ -92,6 +98,18 @@ export class DnsServer {
   }
 
   private listenUdp(address: string, port: number): Promise<number> {
+    const addon = this.deps.udpIo === 'dgram' ? undefined : loadDnsUdpAddon();
+    if (addon) {
+      const s = new BatchUdpSocket(
+        addon,
+        address,
+        port,
+        (buf, clientIp) => (this.running ? this.resolver.handle(buf, { clientIp, transport: 'udp' }) : undefined),
+        { onSendFailed: () => this.deps.metrics.drops.inc({ reason: 'udp_send_failed' }) },
+      );
+      this.udp.push(s);
+      return Promise.resolve(s.port);
+    }
     return new Promise((resolve, reject) => {
       const s = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', ipv6Only: address.includes(':') });
       s.once('error', reject);

@@ -616,6 +616,7 @@ static napi_value js_ifindex(napi_env env, napi_callback_info info) {
 napi_value tftp_engine_init(napi_env env, napi_value exports); /* tftp_engine.c */
 napi_value sendfile_init(napi_env env, napi_value exports);     /* sendfile.c */
 napi_value original_dst_init(napi_env env, napi_value exports); /* original_dst.c */
+napi_value dns_udp_init(napi_env env, napi_value exports);      /* dns_udp.c */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -629,7 +630,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"sendIcmp6", NULL, js_send_icmp6, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return original_dst_init(env, sendfile_init(env, tftp_engine_init(env, exports)));
+  return dns_udp_init(env, original_dst_init(env, sendfile_init(env, tftp_engine_init(env, exports))));
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
