@@ -16,3 +16,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules/.
 fi
 [ -f build/Release/bootgate_net.node ] && [ build/Release/bootgate_net.node -nt src/native/iface_udp.c ] || npm run install --silent
 node -e "require('better-sqlite3')" 2>/dev/null || npm rebuild better-sqlite3
+bash scripts/build-ui.sh

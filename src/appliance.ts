@@ -7,6 +7,10 @@ import { createIdentityServices } from './compose/identity.ts';
 import { createGatewayServices } from './compose/gateway.ts';
 import { createPlatformServices, type PlatformServices } from './compose/platforms.ts';
 import { createDnsServices } from './compose/dns.ts';
+import { createUiServices } from './compose/ui.ts';
+import { uiConfigSchema } from './ui/config.ts';
+import { UiEventBus } from './ui/events.ts';
+import { bootEvent, leaseEvent } from './ui/room.ts';
 import { seatLookup } from './compose/seats.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import { createOverlayRouter } from './api/overlay-api.ts';
@@ -109,12 +113,19 @@ export class Appliance {
     });
     if (policy.bootsLocalDisk)
       log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
+    // The UI's live event stream: boot steps and committed leases are published where they happen, sessions in compose/ui.ts.
+    const uiConfig = uiConfigSchema.parse({});
+    const uiEvents = new UiEventBus(uiConfig.replayEvents, undefined, (e) => log.error({ err: e }, 'UI event listener failed'));
     const timeline = new BootTimeline({
       repo: boots,
       registry: this.registry,
       logger: log.child({ module: 'timeline' }),
       terminals,
       classifyFile: (mac, path) => policy.classifyFile(mac, path),
+      onChange: (b) => {
+        const e = bootEvent(b);
+        if (e) uiEvents.publish('boot', e);
+      },
     });
     this.timeline = timeline;
 
@@ -131,6 +142,10 @@ export class Appliance {
         conflictProbe: pingProbe,
         durable,
         onBootDhcp: (e) => timeline.dhcp(e),
+        onLeaseCommitted: (l) => {
+          const e = leaseEvent(l);
+          if (e) uiEvents.publish('lease', e);
+        },
       });
       this.dhcp = dhcp;
       this.services.push({ name: 'dhcp', start: () => dhcp.start(), stop: () => dhcp.stop() });
@@ -291,6 +306,8 @@ export class Appliance {
       this.services.push({ name: 'dns', start: () => dns.start(), stop: () => dns.stop() });
     }
     this.services.push({ name: 'platforms', start: () => platforms.start(), stop: () => platforms.stop() });
+    const ui = createUiServices({ config: uiConfig, db: this.db, identity, leases, boots, bus: uiEvents, logger: log });
+    this.services.push({ name: 'ui', start: () => ui.start(), stop: () => ui.stop() });
     const api = new ManagementServer({
       listen: config.api.listen,
       registry: this.registry,
@@ -310,8 +327,10 @@ export class Appliance {
           : []),
         // before the identity router: the heartbeat authenticates with the instance's token, not a staff one
         platforms.managementRouter,
+        ui.staffApi,
         identity.router,
       ],
+      ui: ui.router,
       readGuard: identity.guard(['admin', 'cashier', 'auditor']),
     });
     this.services.push({ name: 'api', start: () => api.start(), stop: () => api.stop() });

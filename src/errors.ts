@@ -85,6 +85,14 @@ export const ErrorCodes = {
   PLATFORM_CONFIG_INSTANCE: code('the instance comes from the configuration file; change it there', 409),
   SERVICE_UNAVAILABLE: code('no healthy instance of the service class', 503),
 
+  // staff accounts and the web UI (src/ui, src/api/staff-api.ts)
+  STAFF_NOT_FOUND: code('no such staff account', 404),
+  LOGIN_FAILED: code('unknown staff user or wrong password', 401),
+  LOGIN_RATE_LIMITED: code('too many failed logins from this address or for this user; retry later', 429),
+  CSRF_TOKEN: code('the request lacks the session CSRF token (X-CSRF-Token)', 403),
+  ORIGIN_REFUSED: code('the request comes from another origin', 403),
+  PASSWORD_INPUT: code('no password was given on stdin or in --password-file', 400),
+
   // the CLI (src/cli)
   API_UNREACHABLE: code('the running appliance cannot be reached at api.listen'),
   API_ERROR: code('the appliance answered with an error that has no code'),

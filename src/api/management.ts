@@ -21,6 +21,8 @@ export interface ManagementDeps {
   dhcpStarvation?: () => unknown;
   /** authentication for the read routes here (leases, terminals); /metrics stays open for Prometheus */
   readGuard?: RequestHandler;
+  /** the web UI (src/ui/router.ts), mounted at /ui */
+  ui?: Router;
 }
 
 /** The management listener: /metrics for Prometheus and the read side of /api/v1 (never on the terminal LAN). */
@@ -62,6 +64,7 @@ export class ManagementServer {
       if (!mac) throw new BootgateError('BAD_MAC', `not a MAC: ${String(req.params.mac)}`);
       res.json(this.deps.boots.boots(mac, 20));
     });
+    if (this.deps.ui) app.use('/ui', this.deps.ui);
     for (const router of this.deps.routers ?? []) app.use('/api/v1', router);
     app.use(apiErrorHandler(this.deps.logger));
     return app;

@@ -34,6 +34,8 @@ export interface BootTimelineDeps {
   terminals: Pick<TerminalLocator, 'macForIp'>;
   /** what a served file is for this terminal: its NBP, its profile's kernel or initrd (the boot policy) */
   classifyFile: (mac: Mac, path: string) => FileKind | undefined;
+  /** told after every change to a boot (a new boot or a step appended), e.g. the UI's live event stream */
+  onChange?: (boot: BootRecord) => void;
 }
 
 /**
@@ -69,7 +71,7 @@ export class BootTimeline {
     const latest = this.deps.repo.latestBoot(e.mac);
     const continues = latest && latest.stage !== 'booted' && at - latest.startedAt < IN_PROGRESS_MS && rank(latest.stage) <= rank(stage);
     if (continues) this.append(latest, stage, at);
-    else this.deps.repo.startBoot(e.mac, { stage, at });
+    else this.changed(this.deps.repo.startBoot(e.mac, { stage, at }));
   }
 
   fileServed(clientIp: string, path: string): void {
@@ -95,17 +97,26 @@ export class BootTimeline {
     const at = this.clock();
     const latest = this.deps.repo.latestBoot(mac);
     if (latest && latest.stage !== 'booted') this.append(latest, stage, at, detail);
-    else this.deps.repo.startBoot(mac, detail === undefined ? { stage, at } : { stage, at, detail });
+    else this.changed(this.deps.repo.startBoot(mac, detail === undefined ? { stage, at } : { stage, at, detail }));
   }
 
   private append(b: BootRecord, stage: BootStage, at: number, detail?: string): void {
     b.events.push(detail === undefined ? { stage, at } : { stage, at, detail });
     if (rank(stage) > rank(b.stage)) b.stage = stage;
     this.deps.repo.saveBoot(b);
+    this.changed(b);
     if (stage === 'booted') {
       this.completed.inc();
       this.duration.observe((at - b.startedAt) / 1000);
       this.deps.logger.info({ mac: b.mac, seconds: (at - b.startedAt) / 1000, timeline: formatTimeline(b) }, 'terminal booted');
+    }
+  }
+
+  private changed(b: BootRecord): void {
+    try {
+      this.deps.onChange?.(b);
+    } catch (e) {
+      this.deps.logger.error({ err: e, mac: b.mac }, 'boot change listener failed');
     }
   }
 }

@@ -10,6 +10,7 @@ import { registerIdentityCommands } from './identity-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
 import { registerOverlayCommands } from './overlay-commands.ts';
 import { registerPlatformCommands } from './platform-commands.ts';
+import { registerStaffCommands } from './staff-commands.ts';
 import { configFileOf, DEFAULT_CONFIG_FILE, out, run, table } from './run.ts';
 
 /*
@@ -100,5 +101,6 @@ registerLabCommands(program);
 registerOverlayCommands(program);
 registerIdentityCommands(program);
 registerPlatformCommands(program);
+registerStaffCommands(program);
 
 await program.parseAsync(process.argv);

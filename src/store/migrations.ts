@@ -151,4 +151,23 @@ export const migrations: ReadonlyArray<{ version: number; name: string; sql: str
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: 'staff browser sessions',
+    sql: `
+      -- A staff member's web UI session (src/ui/sessions.ts). The cookie holds a random token; only its hash is
+      -- stored, so a copy of the database opens no session. Removing the operator ends its sessions.
+      CREATE TABLE ui_sessions (
+        token_hash    TEXT    PRIMARY KEY,        -- hex SHA-256 of the cookie token (never the token)
+        username      TEXT    NOT NULL REFERENCES operators (username) ON DELETE CASCADE,
+        csrf          TEXT    NOT NULL,           -- the per-session token required in X-CSRF-Token
+        source        TEXT    NOT NULL,           -- the address the login came from
+        created_at    INTEGER NOT NULL,           -- unix ms
+        last_seen_at  INTEGER NOT NULL,           -- unix ms, advanced at most once a minute
+        expires_at    INTEGER NOT NULL            -- unix ms: min(created + lifetime, last seen + idle)
+      ) STRICT;
+      CREATE INDEX ui_sessions_user ON ui_sessions (username);
+      CREATE INDEX ui_sessions_expiry ON ui_sessions (expires_at);
+    `,
+  },
 ];

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type express from 'express';
+import type { Logger } from 'pino';
+import { createStaffApi } from '../api/staff-api.ts';
+import type { Db } from '../store/database.ts';
+import type { BootRepository } from '../store/boot-repository.ts';
+import type { LeaseRepository } from '../store/lease-repository.ts';
+import { StaffRepository } from '../store/staff-repository.ts';
+import type { UiConfig } from '../ui/config.ts';
+import type { UiEventBus } from '../ui/events.ts';
+import { LoginLimiter } from '../ui/rate-limit.ts';
+import { sessionEvent } from '../ui/room.ts';
+import { createUiRouter } from '../ui/router.ts';
+import { SessionStore } from '../ui/sessions.ts';
+import { StaffAccounts } from '../ui/staff.ts';
+import { EventStreams } from '../ui/stream.ts';
+import type { IdentityServices } from './identity.ts';
+
+export interface UiServicesDeps {
+  config: UiConfig;
+  db: Db;
+  identity: IdentityServices;
+  leases: LeaseRepository;
+  boots: BootRepository;
+  /** the appliance's event bus; boot and lease events are published into it where they happen (appliance.ts) */
+  bus: UiEventBus;
+  logger: Logger;
+  /** default: build/ui of this checkout (scripts/build-ui.sh) */
+  staticDir?: string;
+  clock?: () => number;
+}
+
+export interface UiServices {
+  staff: StaffAccounts;
+  /** mount under /api/v1 (before the identity router): staff accounts, admin only */
+  staffApi: express.Router;
+  /** mount under /ui on the management listener */
+  router: express.Router;
+  start(): void;
+  stop(): void;
+}
+
+export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../build/ui/', import.meta.url));
+
+/**
+ * Wiring (composition root, with appliance.ts): staff accounts on the identity module's operators, browser
+ * sessions in the appliance database, login limiting, the event streams and the /ui router; session changes from
+ * the cashier service go onto the bus here.
+ */
+export function createUiServices(deps: UiServicesDeps): UiServices {
+  const log = deps.logger.child({ module: 'ui' });
+  const { config, identity } = deps;
+  const repo = new StaffRepository(deps.db);
+  const sessions = new SessionStore({
+    repo,
+    lifetimeMs: config.sessionLifetimeMinutes * 60_000,
+    idleMs: config.sessionIdleMinutes * 60_000,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  const windowMs = config.loginWindowSeconds * 1000;
+  const limiter = new LoginLimiter(
+    { user: { maxFailures: config.loginFailuresPerUser, windowMs }, address: { maxFailures: config.loginFailuresPerAddress, windowMs } },
+    deps.clock,
+  );
+  const staff = new StaffAccounts({
+    identity: identity.identity,
+    identityRepo: identity.identityRepo,
+    repo,
+    audit: identity.audit,
+    sessions,
+    limiter,
+  });
+  const streams = new EventStreams({
+    bus: deps.bus,
+    sessions,
+    heartbeatMs: config.heartbeatSeconds * 1000,
+    logger: log,
+    run: randomBytes(6).toString('hex'),
+  });
+  staff.onSessionsEnded((username) => streams.closeAllOf(username));
+  const router = createUiRouter({
+    staff,
+    sessions,
+    bus: deps.bus,
+    streams,
+    room: {
+      seats: () => identity.identity.seats(),
+      openSessions: () => identity.identity.openSessions(),
+      user: (id) => identity.identity.user(id),
+      terminals: () => deps.boots.terminals(),
+      latestBoot: (mac) => deps.boots.latestBoot(mac),
+      leases: () => deps.leases.all(),
+    },
+    boots: (mac, limit) => deps.boots.boots(mac, limit),
+    staticDir: deps.staticDir ?? DEFAULT_UI_DIR,
+    sessionLifetimeMs: config.sessionLifetimeMinutes * 60_000,
+    logger: log,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  let unsubscribe: (() => void) | undefined;
+  return {
+    staff,
+    staffApi: createStaffApi({ staff, adminGuard: identity.guard(['admin']), logger: log }),
+    router,
+    start: () => {
+      unsubscribe = identity.directory.onSessionChange((change) => deps.bus.publish('session', sessionEvent(change)));
+    },
+    stop: () => {
+      unsubscribe?.();
+      streams.closeAll();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import type { BootRecord, TerminalRecord } from '../store/boot-repository.ts';
+import type { SeatRecord, SessionRecord, UserRecord } from '../store/identity-repository.ts';
+import type { LeaseRecord } from '../store/lease-repository.ts';
+import type { SessionChange } from '../identity/service.ts';
+import { tryParseMac } from '../terminal/mac.ts';
+import { intToIp } from '../wire/ipv4.ts';
+import type { BootEventData, BootView, LeaseEventData, SessionEventData, TileView } from './wire.ts';
+
+/** What the room screen is built from (the identity service, the boot and lease repositories). */
+export interface RoomSources {
+  seats(): SeatRecord[];
+  openSessions(): SessionRecord[];
+  user(id: string): UserRecord | undefined;
+  terminals(): TerminalRecord[];
+  latestBoot(mac: string): BootRecord | undefined;
+  leases(): LeaseRecord[];
+}
+
+export const bootView = (b: BootRecord): BootView => ({ id: b.id, startedAt: b.startedAt, stage: b.stage, events: b.events });
+
+/**
+ * Every terminal of the room, one tile per MAC: registered seats first (by name), then terminals seen booting
+ * or holding a lease that no seat names (by MAC).
+ */
+export function roomTiles(src: RoomSources, now: number): TileView[] {
+  const tiles = new Map<string, TileView>();
+  const tile = (rawMac: string): TileView | undefined => {
+    const mac = tryParseMac(rawMac);
+    if (!mac) return undefined;
+    let t = tiles.get(mac);
+    if (!t) {
+      t = { mac, seat: null, group: null, ip: null, leaseExpiresAt: null, firmware: null, boot: null, session: null };
+      tiles.set(mac, t);
+    }
+    return t;
+  };
+  const seats = [...src.seats()].sort((a, b) => a.name.localeCompare(b.name));
+  for (const s of seats) {
+    const t = tile(s.mac);
+    if (t) Object.assign(t, { seat: s.name, group: s.group });
+  }
+  const bySeat = new Map(seats.map((s) => [s.name, s]));
+  for (const term of src.terminals()) {
+    const t = tile(term.mac);
+    if (!t) continue;
+    t.firmware = term.firmware;
+    const b = src.latestBoot(t.mac);
+    if (b) t.boot = bootView(b);
+  }
+  for (const l of src.leases()) {
+    if (l.state !== 'bound' || l.expiresAt <= now) continue;
+    const t = tile(l.mac);
+    if (t && (t.leaseExpiresAt === null || l.expiresAt > t.leaseExpiresAt)) Object.assign(t, { ip: intToIp(l.ip), leaseExpiresAt: l.expiresAt });
+  }
+  for (const s of src.openSessions()) {
+    const seat = bySeat.get(s.seat);
+    const t = seat ? tile(seat.mac) : undefined;
+    if (t) t.session = { id: s.id, userName: src.user(s.userId)?.name ?? null, openedAt: s.openedAt };
+  }
+  const named = [...tiles.values()].filter((t) => t.seat !== null);
+  const unnamed = [...tiles.values()].filter((t) => t.seat === null).sort((a, b) => a.mac.localeCompare(b.mac));
+  return [...named, ...unnamed];
+}
+
+export function bootEvent(b: BootRecord): BootEventData | undefined {
+  const mac = tryParseMac(b.mac);
+  return mac ? { mac, boot: bootView(b) } : undefined;
+}
+
+export function leaseEvent(l: LeaseRecord): LeaseEventData | undefined {
+  const mac = tryParseMac(l.mac);
+  return mac && l.state === 'bound' ? { mac, ip: intToIp(l.ip), expiresAt: l.expiresAt } : undefined;
+}
+
+export function sessionEvent(c: SessionChange): SessionEventData {
+  return {
+    type: c.type,
+    mac: c.seat.mac,
+    seat: c.seat.name,
+    group: c.seat.group,
+    session: { id: c.session.id, userName: c.user.name, openedAt: c.session.openedAt },
+  };
+}

@@ -1,0 +1,133 @@
+/** Every string the UI shows, per language. A missing key is a type error: both tables have the same keys. */
+const en = {
+  'app.title': 'bootgate',
+  'login.heading': 'Staff login',
+  'login.username': 'User name',
+  'login.password': 'Password',
+  'login.submit': 'Log in',
+  'login.failed': 'Unknown user or wrong password.',
+  'login.limited': 'Too many failed logins. Try again in {seconds} s.',
+  'login.error': 'Login failed: {message}',
+  'header.logout': 'Log out',
+  'header.role.admin': 'admin',
+  'header.role.cashier': 'cashier',
+  'header.role.auditor': 'auditor',
+  'header.live': 'live',
+  'header.reconnecting': 'reconnecting…',
+  'header.language': 'Français',
+  'room.heading': 'Room',
+  'room.search': 'Search seat, person, IP or MAC',
+  'room.filter': 'Stage',
+  'room.filter.any': 'All stages',
+  'room.empty': 'No terminal matches.',
+  'room.count': '{shown} of {total} terminals',
+  'stage.off': 'off',
+  'stage.dhcp': 'DHCP',
+  'stage.loading': 'loading',
+  'stage.booted': 'booted',
+  'stage.session': 'in session',
+  'tile.noSeat': 'no seat',
+  'tile.ip': 'IP',
+  'tile.mac': 'MAC',
+  'tile.lastBoot': 'last boot',
+  'tile.never': 'never',
+  'tile.person': 'person',
+  'tile.sessionTime': 'for {duration}',
+  'detail.close': 'Close',
+  'detail.heading': 'Terminal {name}',
+  'detail.group': 'Group',
+  'detail.firmware': 'Firmware',
+  'detail.lease': 'Lease until',
+  'detail.timeline': 'Boot timeline',
+  'detail.noBoot': 'This terminal has not netbooted yet.',
+  'detail.history': 'Earlier boots',
+  'detail.step': 'Step',
+  'detail.at': 'At',
+  'detail.took': 'Took',
+  'step.dhcp-offered': 'DHCP offer',
+  'step.dhcp-acked': 'DHCP ack',
+  'step.nbp': 'NBP',
+  'step.ipxe-dhcp-offered': 'iPXE DHCP offer',
+  'step.ipxe-dhcp-acked': 'iPXE DHCP ack',
+  'step.script': 'script',
+  'step.kernel': 'kernel',
+  'step.initrd': 'initrd',
+  'step.sanboot': 'SAN boot',
+  'step.booted': 'booted',
+} as const;
+
+export type MessageKey = keyof typeof en;
+
+const fr: Record<MessageKey, string> = {
+  'app.title': 'bootgate',
+  'login.heading': 'Connexion du personnel',
+  'login.username': "Nom d'utilisateur",
+  'login.password': 'Mot de passe',
+  'login.submit': 'Se connecter',
+  'login.failed': 'Utilisateur inconnu ou mot de passe erroné.',
+  'login.limited': 'Trop de tentatives échouées. Réessayez dans {seconds} s.',
+  'login.error': 'Échec de la connexion : {message}',
+  'header.logout': 'Se déconnecter',
+  'header.role.admin': 'administrateur',
+  'header.role.cashier': 'caissier',
+  'header.role.auditor': 'auditeur',
+  'header.live': 'en direct',
+  'header.reconnecting': 'reconnexion…',
+  'header.language': 'English',
+  'room.heading': 'Salle',
+  'room.search': 'Chercher un poste, une personne, une IP ou une MAC',
+  'room.filter': 'État',
+  'room.filter.any': 'Tous les états',
+  'room.empty': 'Aucun terminal ne correspond.',
+  'room.count': '{shown} terminaux sur {total}',
+  'stage.off': 'éteint',
+  'stage.dhcp': 'DHCP',
+  'stage.loading': 'chargement',
+  'stage.booted': 'démarré',
+  'stage.session': 'en session',
+  'tile.noSeat': 'sans poste',
+  'tile.ip': 'IP',
+  'tile.mac': 'MAC',
+  'tile.lastBoot': 'dernier démarrage',
+  'tile.never': 'jamais',
+  'tile.person': 'personne',
+  'tile.sessionTime': 'depuis {duration}',
+  'detail.close': 'Fermer',
+  'detail.heading': 'Terminal {name}',
+  'detail.group': 'Groupe',
+  'detail.firmware': 'Micrologiciel',
+  'detail.lease': "Bail jusqu'à",
+  'detail.timeline': 'Chronologie du démarrage',
+  'detail.noBoot': "Ce terminal n'a pas encore démarré par le réseau.",
+  'detail.history': 'Démarrages précédents',
+  'detail.step': 'Étape',
+  'detail.at': 'À',
+  'detail.took': 'Durée',
+  'step.dhcp-offered': 'offre DHCP',
+  'step.dhcp-acked': 'accusé DHCP',
+  'step.nbp': 'NBP',
+  'step.ipxe-dhcp-offered': 'offre DHCP iPXE',
+  'step.ipxe-dhcp-acked': 'accusé DHCP iPXE',
+  'step.script': 'script',
+  'step.kernel': 'noyau',
+  'step.initrd': 'initrd',
+  'step.sanboot': 'démarrage SAN',
+  'step.booted': 'démarré',
+};
+
+export const LANGUAGES = ['en', 'fr'] as const;
+export type Lang = (typeof LANGUAGES)[number];
+const tables: Record<Lang, Record<MessageKey, string>> = { en, fr };
+
+export const isLang = (v: unknown): v is Lang => typeof v === 'string' && (LANGUAGES as readonly string[]).includes(v);
+
+/** The message for `key` in `lang`, with {name} placeholders filled in. */
+export function message(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
+  return tables[lang][key].replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
+}
+
+/** A step's label; an unknown stage name is shown as it is. */
+export function stepLabel(lang: Lang, stage: string): string {
+  const key = `step.${stage}`;
+  return key in tables[lang] ? tables[lang][key as MessageKey] : stage;
+}

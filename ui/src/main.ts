@@ -1,0 +1,106 @@
+import type { SessionInfo } from '../../src/ui/wire.ts';
+import { UiApi } from './api.ts';
+import { clear, h } from './dom.ts';
+import { isLang, message, type Lang, type MessageKey } from './i18n.ts';
+import { loginView } from './login-view.ts';
+import { RoomView } from './room-view.ts';
+
+const LANG_KEY = 'bootgate.lang';
+
+/** The application shell: language, the login page or the room screen. */
+class App {
+  private readonly api = new UiApi();
+  private room: RoomView | undefined;
+  private session: SessionInfo | undefined;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private lang: Lang,
+  ) {}
+
+  private t = (key: MessageKey, params?: Record<string, string | number>): string => message(this.lang, key, params);
+  private dateTime = (ms: number): string => new Intl.DateTimeFormat(this.lang, { dateStyle: 'short', timeStyle: 'medium' }).format(ms);
+
+  private languageToggle = (): HTMLElement => {
+    const other: Lang = this.lang === 'en' ? 'fr' : 'en';
+    const b = h('button', { type: 'button', id: 'lang-toggle', lang: other }, this.t('header.language'));
+    b.addEventListener('click', () => {
+      this.lang = other;
+      try {
+        localStorage.setItem(LANG_KEY, other);
+      } catch {
+        /* private mode: the choice lasts for this page */
+      }
+      this.render();
+    });
+    return b;
+  };
+
+  async start(): Promise<void> {
+    this.session = await this.api.session();
+    this.render();
+  }
+
+  private render(): void {
+    document.documentElement.lang = this.lang;
+    document.title = this.t('app.title');
+    this.room?.stop();
+    this.room = undefined;
+    clear(this.root);
+    if (!this.session) {
+      this.root.append(
+        loginView({
+          api: this.api,
+          t: this.t,
+          languageToggle: this.languageToggle,
+          loggedIn: (s) => {
+            this.session = s;
+            this.render();
+          },
+        }),
+      );
+      return;
+    }
+    const room = new RoomView({
+      api: this.api,
+      lang: this.lang,
+      session: this.session,
+      t: this.t,
+      dateTime: this.dateTime,
+      languageToggle: this.languageToggle,
+      logout: () => {
+        void this.api.logout().finally(() => this.lost());
+      },
+      lost: () => this.lost(),
+    });
+    this.room = room;
+    this.root.append(room.root);
+    void room.start();
+  }
+
+  private lost(): void {
+    this.session = undefined;
+    this.render();
+  }
+}
+
+async function main(): Promise<void> {
+  const root = document.getElementById('app');
+  if (!root) return;
+  let stored: string | null = null;
+  try {
+    stored = localStorage.getItem(LANG_KEY);
+  } catch {
+    /* no storage */
+  }
+  const api = new UiApi();
+  const lang = isLang(stored)
+    ? stored
+    : await api.locale().then(
+        (l) => (isLang(l.lang) ? l.lang : 'en'),
+        () => 'en' as const,
+      );
+  await new App(root, lang).start();
+}
+
+void main();

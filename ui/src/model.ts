@@ -1,0 +1,94 @@
+/**
+ * The room's state in the browser, without the DOM: what stage a tile shows, how an event changes a tile, what a
+ * filter keeps. Pure functions, unit-tested under Node (test/unit/ui-room-model.test.ts).
+ */
+import type { RoomEvent, TileView } from '../../src/ui/wire.ts';
+
+export type DisplayStage = 'off' | 'dhcp' | 'loading' | 'booted' | 'session';
+export const DISPLAY_STAGES: readonly DisplayStage[] = ['off', 'dhcp', 'loading', 'booted', 'session'];
+
+/** A boot with no step for this long is no longer "under way" (matches the timeline's own in-progress window). */
+const STALLED_MS = 5 * 60_000;
+const DHCP_STAGES = new Set(['dhcp-offered', 'dhcp-acked']);
+/** stages after which the OS runs (sanboot hands over to the OS, which may never report /booted) */
+const RUNNING_STAGES = new Set(['booted', 'sanboot']);
+
+export function displayStage(t: TileView, now: number): DisplayStage {
+  if (t.session) return 'session';
+  const leased = t.ip !== null && t.leaseExpiresAt !== null && t.leaseExpiresAt > now;
+  const b = t.boot;
+  if (b) {
+    if (RUNNING_STAGES.has(b.stage)) return leased ? 'booted' : 'off';
+    const last = b.events.reduce((m, e) => Math.max(m, e.at), b.startedAt);
+    if (now - last < STALLED_MS) return DHCP_STAGES.has(b.stage) ? 'dhcp' : 'loading';
+  }
+  return leased ? 'dhcp' : 'off';
+}
+
+const emptyTile = (mac: string): TileView => ({
+  mac,
+  seat: null,
+  group: null,
+  ip: null,
+  leaseExpiresAt: null,
+  firmware: null,
+  boot: null,
+  session: null,
+});
+
+/** Applies one event from the stream; returns the tile it changed (created when the MAC is new to the room). */
+export function applyEvent(tiles: Map<string, TileView>, e: RoomEvent): TileView {
+  let t = tiles.get(e.data.mac);
+  if (!t) {
+    t = emptyTile(e.data.mac);
+    tiles.set(t.mac, t);
+  }
+  switch (e.type) {
+    case 'boot':
+      if (!t.boot || e.data.boot.id >= t.boot.id) t.boot = e.data.boot;
+      break;
+    case 'lease':
+      t.ip = e.data.ip;
+      t.leaseExpiresAt = e.data.expiresAt;
+      break;
+    case 'session':
+      t.seat = e.data.seat;
+      t.group = e.data.group;
+      t.session = e.data.type === 'open' ? e.data.session : null;
+      break;
+  }
+  return t;
+}
+
+/** Whether a tile passes the search text (seat, group, MAC, IP, person) and the stage filter ('' = any). */
+export function matches(t: TileView, query: string, stage: DisplayStage | '', now: number): boolean {
+  if (stage !== '' && displayStage(t, now) !== stage) return false;
+  const q = query.trim().toLowerCase();
+  if (q === '') return true;
+  return [t.seat, t.group, t.mac, t.ip, t.session?.userName].some((v) => v != null && v.toLowerCase().includes(q));
+}
+
+/** The waterfall of one boot: each step with its offset from the start and the time since the step before. */
+export function waterfall(b: { startedAt: number; events: Array<{ stage: string; at: number; detail?: string }> }): {
+  totalMs: number;
+  rows: Array<{ stage: string; detail?: string; offsetMs: number; durationMs: number }>;
+} {
+  const events = [...b.events].sort((x, y) => x.at - y.at);
+  const totalMs = Math.max(0, ...events.map((e) => e.at - b.startedAt));
+  let prev = b.startedAt;
+  const rows = events.map((e) => {
+    const row = { stage: e.stage, offsetMs: prev - b.startedAt, durationMs: e.at - prev, ...(e.detail !== undefined ? { detail: e.detail } : {}) };
+    prev = e.at;
+    return row;
+  });
+  return { totalMs, rows };
+}
+
+/** "3 h 05 min", "12 min", "45 s" */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
