@@ -1,4 +1,3 @@
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
@@ -25,6 +24,8 @@ import { BootgateError } from './errors.ts';
 import { RouterAdvertiser } from './ipv6/advertiser.ts';
 import type { SocketFactory } from './net/datagram.ts';
 import { interfaceSocketFactory } from './net/iface-socket.ts';
+import { LinkWatcher, createLinkMetrics } from './net/link-watcher.ts';
+import { linkReady, type LinkState } from './net/link-state.ts';
 import { openDatabase, type Db } from './store/database.ts';
 import { AuditWriterThread } from './store/audit-writer-thread.ts';
 import { WalSync } from './store/wal-sync.ts';
@@ -48,17 +49,10 @@ export interface ApplianceOptions {
   socketFactory?: SocketFactory;
 }
 
-/** The first IPv4 address of an interface, from the OS. */
-export function interfaceAddress(name: string): string {
-  const addrs = networkInterfaces()[name];
-  if (!addrs) throw new BootgateError('INTERFACE_MISSING', `interfaces.lan = ${JSON.stringify(name)}: no such network interface`);
-  const v4 = addrs.find((a) => a.family === 'IPv4');
-  if (!v4) throw new BootgateError('INTERFACE_MISSING', `interfaces.lan = ${JSON.stringify(name)}: interface has no IPv4 address`);
-  return v4.address;
-}
-
 interface Service {
   name: string;
+  /** needs the LAN up (carrier and an address): started once it is, restarted if the device is made again */
+  lan?: true;
   start(): void | Promise<void>;
   stop(): void | Promise<void>;
 }
@@ -73,6 +67,12 @@ export class Appliance {
   dhcp: DhcpServer | undefined;
   overlays: OverlayManager | undefined;
   timeline: BootTimeline | undefined;
+  /** follows interfaces.lan (docs/interfaces.md) */
+  private lan: LinkWatcher | undefined;
+  /** the LAN device and address the running LAN services were started with */
+  private lanBinding: { ifindex: number; address: string; addressInt: number } | undefined;
+  /** LAN service starts and restarts, one at a time */
+  private lanChanges: Promise<void> = Promise.resolve();
 
   constructor(
     readonly config: Readonly<Config>,
@@ -101,14 +101,26 @@ export class Appliance {
         return ip === undefined ? undefined : intToIp(ip);
       },
     };
-    const serverId = config.dhcp.mode !== 'off' ? ipToInt(config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan)) : undefined;
+    // The LAN's address is known once the link is ready (docs/interfaces.md): read when asked, by the services
+    // started then (the DHCP server id, boot replies' next-server, the portal, the resolver).
+    const lanAddress = (): string => {
+      if (!this.lanBinding)
+        throw new BootgateError('INTERFACE_MISSING', `interfaces.lan = ${JSON.stringify(config.interfaces.lan)}: no IPv4 address yet`);
+      return this.lanBinding.address;
+    };
+    const dhcpOn = config.dhcp.mode !== 'off';
+    const configuredServerId = config.dhcp.serverId ? ipToInt(config.dhcp.serverId) : undefined;
+    const serverId = (): number => configuredServerId ?? this.lanBinding?.addressInt ?? ipToInt(lanAddress());
+    const bootServer = config.boot.serverAddress ? ipToInt(config.boot.serverAddress) : undefined;
     // One answer to "what does this terminal boot?", consulted by DHCP, the HTTP boot server and the timeline.
     const policy = new ConfiguredBootPolicy({
       boot: config.boot,
       profiles: config.profiles,
       reservations: config.dhcp.reservations,
       // with DHCP off no boot reply is ever made, so an unset address is never handed out
-      serverAddress: config.boot.serverAddress ? ipToInt(config.boot.serverAddress) : (serverId ?? 0),
+      get serverAddress() {
+        return bootServer ?? (dhcpOn ? serverId() : 0);
+      },
       httpPort: config.http.port,
     });
     if (policy.bootsLocalDisk)
@@ -129,11 +141,13 @@ export class Appliance {
     });
     this.timeline = timeline;
 
-    if (serverId !== undefined) {
+    if (dhcpOn) {
       const dhcp = new DhcpServer({
         config: config.dhcp,
         lanInterface: config.interfaces.lan,
-        serverId,
+        get serverId() {
+          return serverId();
+        },
         socketFactory: this.opts.socketFactory ?? interfaceSocketFactory,
         leases,
         policy,
@@ -148,7 +162,7 @@ export class Appliance {
         },
       });
       this.dhcp = dhcp;
-      this.services.push({ name: 'dhcp', start: () => dhcp.start(), stop: () => dhcp.stop() });
+      this.services.push({ name: 'dhcp', lan: true, start: () => dhcp.start(), stop: () => dhcp.stop() });
       if (!this.opts.socketFactory) {
         const storm = config.dhcp.starvation.bridgeRateLimit;
         const bridgeGuard = new DhcpBridgeGuard(
@@ -157,7 +171,7 @@ export class Appliance {
           log.child({ module: 'dhcp' }),
           this.registry,
         );
-        this.services.push({ name: 'dhcp-storm-control', start: () => bridgeGuard.start(), stop: () => bridgeGuard.stop() });
+        this.services.push({ name: 'dhcp-storm-control', lan: true, start: () => bridgeGuard.start(), stop: () => bridgeGuard.stop() });
       }
     }
     const tftp = new TftpServer({
@@ -168,7 +182,7 @@ export class Appliance {
       metrics: createTftpMetrics(this.registry),
       onFileServed: (clientIp, path) => timeline.fileServed(clientIp, path),
     });
-    this.services.push({ name: 'tftp', start: () => tftp.start(), stop: () => tftp.stop() });
+    this.services.push({ name: 'tftp', lan: true, start: () => tftp.start(), stop: () => tftp.stop() });
 
     const overlays = new OverlayManager({ dataDir: config.dataDir, settings: config.iscsi, logger: log });
     this.overlays = overlays;
@@ -189,7 +203,7 @@ export class Appliance {
     });
     if (Object.keys(config.iscsi.images).length > 0) {
       this.services.push({ name: 'overlays', start: () => overlays.start(), stop: () => overlays.stop() });
-      this.services.push({ name: 'iscsi', start: () => iscsi.start(), stop: () => iscsi.stop() });
+      this.services.push({ name: 'iscsi', lan: true, start: () => iscsi.start(), stop: () => iscsi.stop() });
     }
     const markOverlayBoot = (mac: Mac): void => {
       // A terminal fetching its script is rebooting: its discard overlay starts clean at its next iSCSI login.
@@ -213,7 +227,7 @@ export class Appliance {
       },
       routes: () => terminalRoutes,
     });
-    this.services.push({ name: 'http', start: () => http.start(), stop: () => http.stop() });
+    this.services.push({ name: 'http', lan: true, start: () => http.start(), stop: () => http.stop() });
 
     const ra = config.ipv6.routerAdvertisements;
     if (ra.enabled) {
@@ -221,7 +235,7 @@ export class Appliance {
         { interface: config.interfaces.lan, prefix: ra.prefix, intervalSeconds: ra.intervalSeconds },
         log.child({ module: 'ipv6-ra' }),
       );
-      this.services.push({ name: 'ipv6-ra', start: () => advertiser.start(), stop: () => advertiser.stop() });
+      this.services.push({ name: 'ipv6-ra', lan: true, start: () => advertiser.start(), stop: () => advertiser.stop() });
     }
     // The audit writer thread commits the gateway's per-request records on its own connection (docs/audit.md);
     // registered before the audit log, so it starts first and stops after the log has handed it everything.
@@ -249,32 +263,40 @@ export class Appliance {
     // classes in proxy mode are served by a reverse proxy on their own port, which terminals must reach
     const proxiedPlatforms = Object.values(config.platforms.classes).some((c) => c.mode === 'proxy');
     // the gateway's own address on the terminal LAN (portal URL, Wake-on-LAN source, the resolver, svc names)
-    const gatewayLanAddress = (): string => config.boot.serverAddress ?? config.dhcp.serverId ?? interfaceAddress(config.interfaces.lan);
+    const gatewayLanAddress = (): string => config.boot.serverAddress ?? config.dhcp.serverId ?? lanAddress();
     let sharedGatewayMetrics: GatewayMetrics | undefined;
     const gatewayMetrics = (): GatewayMetrics => (sharedGatewayMetrics ??= createGatewayMetrics(this.registry));
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
-      const lanAddress = gatewayLanAddress();
       const gw = config.gateway;
-      const gateway = createGatewayServices({
-        config: { ...gw, portal: { ...gw.portal, url: gw.portal.url ?? `http://${lanAddress}:${gw.portal.port}/` } },
-        lanInterface: config.interfaces.lan,
-        wanInterface: config.interfaces.wan,
-        lanSubnet: config.dhcp.subnet,
-        lanSubnets: [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)],
-        // what terminals may reach on the gateway itself: DNS, DHCP, proxyDHCP, TFTP, HTTP boot, iSCSI (+ the proxy ports)
-        lanServices: {
-          tcp: [53, config.http.port, config.iscsi.port, ...(proxiedPlatforms ? [config.platforms.proxyPort] : [])],
-          udp: [53, 67, 4011, config.tftp.port],
-        },
-        directory: identity.directory,
-        audit: identity.audit,
-        ipForMac: (mac) => terminals.ipForMac(mac),
-        logger: log,
-        registry: this.registry,
-        metrics: gatewayMetrics(),
+      // built when it first starts: the portal's default URL needs the LAN address, known once the link is ready
+      type Gateway = ReturnType<typeof createGatewayServices>;
+      let gateway: Gateway | undefined;
+      const buildGateway = (lanAddress: string): Gateway =>
+        createGatewayServices({
+          config: { ...gw, portal: { ...gw.portal, url: gw.portal.url ?? `http://${lanAddress}:${gw.portal.port}/` } },
+          lanInterface: config.interfaces.lan,
+          wanInterface: config.interfaces.wan,
+          lanSubnet: config.dhcp.subnet,
+          lanSubnets: [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)],
+          // what terminals may reach on the gateway itself: DNS, DHCP, proxyDHCP, TFTP, HTTP boot, iSCSI (+ the proxy ports)
+          lanServices: {
+            tcp: [53, config.http.port, config.iscsi.port, ...(proxiedPlatforms ? [config.platforms.proxyPort] : [])],
+            udp: [53, 67, 4011, config.tftp.port],
+          },
+          directory: identity.directory,
+          audit: identity.audit,
+          ipForMac: (mac) => terminals.ipForMac(mac),
+          logger: log,
+          registry: this.registry,
+          metrics: gatewayMetrics(),
+        });
+      this.services.push({
+        name: 'gateway',
+        lan: true,
+        start: () => (gateway ??= buildGateway(gatewayLanAddress())).start(),
+        stop: () => gateway?.stop(),
       });
-      this.services.push({ name: 'gateway', start: () => gateway.start(), stop: () => gateway.stop() });
     }
     // Registered after audit, so it stops first and its last redirect records still commit.
     const lan = parseCidr(config.dhcp.subnet);
@@ -303,9 +325,9 @@ export class Appliance {
         registry: this.registry,
       });
       // after audit: it stops first, so its last records still commit
-      this.services.push({ name: 'dns', start: () => dns.start(), stop: () => dns.stop() });
+      this.services.push({ name: 'dns', lan: true, start: () => dns.start(), stop: () => dns.stop() });
     }
-    this.services.push({ name: 'platforms', start: () => platforms.start(), stop: () => platforms.stop() });
+    this.services.push({ name: 'platforms', lan: true, start: () => platforms.start(), stop: () => platforms.stop() });
     const ui = createUiServices({ config: uiConfig, db: this.db, identity, leases, boots, bus: uiEvents, logger: log });
     this.services.push({ name: 'ui', start: () => ui.start(), stop: () => ui.stop() });
     const api = new ManagementServer({
@@ -337,20 +359,87 @@ export class Appliance {
   }
 
   async start(): Promise<void> {
+    const lanName = this.config.interfaces.lan;
+    const watcher = new LinkWatcher({ ifname: lanName, role: 'lan', logger: this.opts.logger, metrics: createLinkMetrics(this.registry) });
+    const link = await watcher.start();
+    // a name that does not exist is a configuration error; one that is down, has no carrier or no address is waited for
+    if (!link.exists) {
+      watcher.stop();
+      throw new BootgateError('INTERFACE_MISSING', `interfaces.lan = ${JSON.stringify(lanName)}: no such network interface`);
+    }
+    this.lan = watcher;
     this.build();
+    const deferred: Service[] = [];
     try {
+      // in order; while the LAN is not ready its services wait and the rest (the API first of all) start now
       for (const s of this.services) {
-        await s.start();
-        this.started.push(s);
+        if (s.lan && !linkReady(link)) deferred.push(s);
+        else await this.startService(s, link);
       }
     } catch (e) {
       await this.stop();
       throw e;
     }
-    this.opts.logger.info({ services: this.started.map((s) => s.name) }, 'bootgate started');
+    watcher.onChange(() => this.onLanChange());
+    // it may have come up while the others started
+    this.onLanChange();
+    this.opts.logger.info({ services: this.started.map((s) => s.name), waitingForLan: deferred.map((s) => s.name) }, 'bootgate started');
+  }
+
+  private async startService(s: Service, link: LinkState): Promise<void> {
+    if (s.lan && !this.lanBinding) this.lanBinding = { ifindex: link.ifindex, address: link.ipv4[0]!, addressInt: ipToInt(link.ipv4[0]!) };
+    await s.start();
+    this.started.push(s);
+  }
+
+  /**
+   * The LAN changed. Carrier loss and a device set down and up again leave the LAN services' sockets working
+   * (tested: test/integration/lan-carrier.test.ts), so they run on. They start when the LAN is first ready, and
+   * restart when it is ready again as another device (deleted and made again: its sockets were bound to the old
+   * one) or with another primary address (listeners, the DHCP server id and the portal took the old one).
+   */
+  private onLanChange(): void {
+    this.lanChanges = this.lanChanges.then(async () => {
+      // the state now, not the one that was current when this change was queued
+      const now = this.lan?.state;
+      if (!now || !linkReady(now)) return;
+      const running = this.started.filter((s) => s.lan);
+      const b = this.lanBinding;
+      if (running.length > 0 && b && b.ifindex === now.ifindex && b.address === now.ipv4[0]) return;
+      const log = this.opts.logger;
+      if (running.length > 0) {
+        log.warn(
+          { was: b, now: { ifindex: now.ifindex, address: now.ipv4[0] } },
+          'interfaces.lan changed device or address: restarting the LAN services',
+        );
+        for (const s of running.reverse()) await this.stopService(s);
+      }
+      this.lanBinding = undefined;
+      const waiting = this.services.filter((s) => s.lan);
+      try {
+        for (const s of waiting) await this.startService(s, now);
+        log.info({ services: waiting.map((s) => s.name) }, 'LAN services started');
+      } catch (err) {
+        // the API stays up to show it; the next change of the LAN tries again
+        log.error({ err }, 'LAN services failed to start');
+        for (const s of this.started.filter((x) => x.lan).reverse()) await this.stopService(s);
+      }
+    });
+  }
+
+  private async stopService(s: Service): Promise<void> {
+    this.started = this.started.filter((x) => x !== s);
+    try {
+      await s.stop();
+    } catch (e) {
+      this.opts.logger.error({ err: e, service: s.name }, 'service failed to stop cleanly');
+    }
   }
 
   async stop(): Promise<void> {
+    this.lan?.stop();
+    this.lan = undefined;
+    await this.lanChanges;
     for (const s of this.started.reverse()) {
       try {
         await s.stop();

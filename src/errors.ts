@@ -14,7 +14,7 @@ export const ErrorCodes = {
   CONFIG_INVALID: code('configuration failed validation'),
   CONFIG_UNREADABLE: code('configuration file cannot be read'),
   CONFIG_YAML: code('configuration file is not YAML'),
-  INTERFACE_MISSING: code('a configured network interface does not exist or has no IPv4 address'),
+  INTERFACE_MISSING: code('a configured network interface does not exist (one that is down or has no address yet is waited for)'),
   SOCKET_BIND: code('a listening socket could not be opened'),
   NATIVE_ADDON_MISSING: code('the interface-socket addon was not built'),
   STORE_MIGRATION: code('the database could not be migrated'),

@@ -84,10 +84,25 @@ static void deliver(iface_socket *s, size_t argc, napi_value *argv) {
   }
 }
 
+/*
+ * libuv stops a poll handle whose fd reports POLLERR and calls back with a negative status. An AF_PACKET tap
+ * gets ENETDOWN (sk_err) when its device goes administratively down (or is down when the tap is bound), and the
+ * kernel hooks it in again at NETDEV_UP: clearing the error (SO_ERROR reads and resets it) and polling again keeps
+ * the tap working across `ip link set dev down; … up`. Carrier loss alone (a bridge whose ports all went down)
+ * raises no error. A deleted device never comes back to this fd: the appliance reopens its sockets then.
+ */
+static void rearm_after_error(iface_socket *s, int fd, uv_poll_cb cb) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  uv_poll_start(&s->poll, UV_READABLE, cb);
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   iface_socket *s = (iface_socket *)handle->data;
   (void)events;
-  if (s->closed || status < 0) return;
+  if (s->closed) return;
+  if (status < 0) { rearm_after_error(s, s->fd, on_readable); return; }
   napi_env env = s->env;
   for (int burst = 0; burst < 256; burst++) {
     struct sockaddr_in src;
@@ -149,7 +164,8 @@ static uint16_t ip_checksum(const unsigned char *p, size_t n, uint32_t sum) {
 static void on_readable_link(uv_poll_t *handle, int status, int events) {
   iface_socket *s = (iface_socket *)handle->data;
   (void)events;
-  if (s->closed || status < 0) return;
+  if (s->closed) return;
+  if (status < 0) { rearm_after_error(s, s->pkt_fd, on_readable_link); return; }
   napi_env env = s->env;
   for (int burst = 0; burst < 256; burst++) {
     struct sockaddr_ll sll;
@@ -476,7 +492,8 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 static void on_readable_icmp6(uv_poll_t *handle, int status, int events) {
   iface_socket *s = (iface_socket *)handle->data;
   (void)events;
-  if (s->closed || status < 0) return;
+  if (s->closed) return;
+  if (status < 0) { rearm_after_error(s, s->fd, on_readable_icmp6); return; }
   napi_env env = s->env;
   for (int burst = 0; burst < 64; burst++) {
     struct sockaddr_in6 src;
