@@ -3,6 +3,7 @@ import { UiApi } from './api.ts';
 import { clear, h } from './dom.ts';
 import { isLang, message, type Lang, type MessageKey } from './i18n.ts';
 import { loginView } from './login-view.ts';
+import { AuditView } from './audit-view.ts';
 import { CashierView } from './cashier-view.ts';
 import { RoomView } from './room-view.ts';
 import { navBar, screenFromHash } from './shell.ts';
@@ -70,7 +71,12 @@ class App {
     const shell = { session: this.session, t: this.t, languageToggle: this.languageToggle, logout };
     const screen = screenFromHash(location.hash, this.session.role);
     const common = { ...shell, api: this.api, lang: this.lang, dateTime: this.dateTime, lost: () => this.lost() };
-    const view = screen === 'cashier' ? new CashierView(common) : new RoomView({ ...common, nav: navBar(shell, 'room') });
+    const view =
+      screen === 'cashier'
+        ? new CashierView(common)
+        : screen === 'audit'
+          ? new AuditView(common)
+          : new RoomView({ ...common, nav: navBar(shell, 'room') });
     this.room = view;
     this.root.append(view.root);
     void view.start();
