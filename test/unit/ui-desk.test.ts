@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CustomerView, DeskSessionView, TileView } from '../../src/ui/wire.ts';
 import { findCustomers, formatMoney, freeSeats, parseMoney, receiptLines } from '../../ui/src/desk.ts';
+import { pickExport } from '../../ui/src/audit-view.ts';
 import { SCREENS, screenFromHash } from '../../ui/src/shell.ts';
 
 const customer = (id: string, name: string, docNumber: string): CustomerView => ({
@@ -99,5 +100,15 @@ describe('cashier screen helpers', () => {
     assert.equal(screenFromHash('#cashier', 'cashier'), 'cashier');
     assert.equal(screenFromHash('#audit', 'admin'), 'audit');
     assert.equal(screenFromHash('#nope', 'admin'), 'room');
+  });
+
+  it('an upload is the export and its .manifest.json in either order, or one export stream file', () => {
+    const file = { name: 'a.ndjson', text: '{"seq":1}\n' };
+    const man = { name: 'a.ndjson.manifest.json', text: '{"m":1}' };
+    assert.deepEqual(pickExport([man, file]), { content: file.text, manifestText: man.text });
+    assert.deepEqual(pickExport([file, man]), { content: file.text, manifestText: man.text });
+    assert.deepEqual(pickExport([{ name: 'stream', text: '{"seq":1}\n{"m":1}' }]), { content: '{"seq":1}\n', manifestText: '{"m":1}' });
+    assert.equal(pickExport([]), undefined);
+    assert.equal(pickExport([file, { ...file, name: 'b.ndjson' }]), undefined);
   });
 });
