@@ -19,9 +19,15 @@ export interface IdentityApiDeps {
   signer: AuditSigner;
   directory: SeatDirectory;
   logger: Logger;
+  /**
+   * Who is calling; default: a bearer token or an operator's Basic password (authenticateRequest). The web UI
+   * mounts a second instance under /ui/api/v1 whose principal is the browser session (src/compose/ui.ts): the
+   * same routes and role checks, only the credential differs.
+   */
+  authenticate?: (req: Request, res: Response) => Promise<Principal>;
 }
 
-interface Principal {
+export interface Principal {
   /** what the audit trail names: token:<name> or operator:<username> */
   actor: string;
   role: Role;
@@ -55,6 +61,7 @@ const searchQuery = z.strictObject({
   to: schemas.time.optional(),
   user: z.string().optional(),
   seat: z.string().optional(),
+  host: z.string().max(255).optional(),
   kind: z.enum(AUDIT_KINDS).optional(),
   afterSeq: z.coerce.number().int().nonnegative().optional(),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
@@ -117,11 +124,11 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
   router.use(express.json({ limit: '64kb' }));
   const log = deps.logger;
 
-  const authenticate = (req: Request): Promise<Principal> => authenticateRequest(deps.repo, req);
+  const authenticate = deps.authenticate ?? ((req: Request): Promise<Principal> => authenticateRequest(deps.repo, req));
 
   const route = (roles: readonly Role[], handler: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {
-      const principal = await authenticate(req);
+      const principal = await authenticate(req, res);
       if (!roles.includes(principal.role)) throw new IdentityError('FORBIDDEN', `role ${principal.role} may not ${req.method} ${req.path}`);
       const out = await handler(req, res, principal);
       if (!res.headersSent) res.json(out);
@@ -240,6 +247,7 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
           ...(q.to !== undefined ? { to: Date.parse(q.to) } : {}),
           ...(q.user !== undefined ? { userId: q.user } : {}),
           ...(q.seat !== undefined ? { seat: q.seat } : {}),
+          ...(q.host !== undefined ? { host: q.host } : {}),
           ...(q.kind !== undefined ? { kind: q.kind } : {}),
           ...(q.afterSeq !== undefined ? { afterSeq: q.afterSeq } : {}),
           limit: q.limit ?? 1000,

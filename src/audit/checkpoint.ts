@@ -1,25 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { verifySignature, type AuditSigner } from './keys.ts';
 import type { AuditInput, AuditRecord } from './record.ts';
+import { checkpointMessage, type CheckpointDetail } from './format.ts';
 
-/** The detail of a retention checkpoint record (JSON in its `detail` field). */
-export interface CheckpointDetail {
-  /** first and last seq removed */
-  fromSeq: number;
-  throughSeq: number;
-  /** hash of record throughSeq: the oldest remaining record's prevHash */
-  anchorHash: string;
-  count: number;
-  /** records with time before this (ISO-8601) were removed */
-  cutoff: string;
-  keyFingerprint: string;
-  /** Ed25519 (base64) over checkpointMessage() */
-  signature: string;
-}
-
-export function checkpointMessage(d: Omit<CheckpointDetail, 'signature'>): string {
-  return `bootgate-audit-checkpoint/1\n${d.fromSeq}\n${d.throughSeq}\n${d.anchorHash}\n${d.count}\n${d.cutoff}\n${d.keyFingerprint}`;
-}
+export { checkpointMessage, type CheckpointDetail } from './format.ts';
 
 /** Whether a checkpoint's signature verifies with `key` (both verifiers: the export and the stored chain). */
 export function checkpointSigned(key: KeyObject, d: CheckpointDetail): boolean {

@@ -2,54 +2,18 @@ import { createHash } from 'node:crypto';
 import type { AuditQuery, AuditRepository } from '../store/audit-repository.ts';
 import { csvLine } from './csv.ts';
 import type { AuditSigner } from './keys.ts';
-import { CHAIN_ALGORITHM, FIELDS, GENESIS_HASH, type AuditRecord } from './record.ts';
+import {
+  CHAIN_ALGORITHM,
+  EXPORT_COLUMNS,
+  MANIFEST_FORMAT,
+  SIGNATURE_ALGORITHM,
+  manifestMessage,
+  type ExportFormat,
+  type ExportManifest,
+} from './format.ts';
+import { GENESIS_HASH, type AuditRecord } from './record.ts';
 
-export type ExportFormat = 'csv' | 'ndjson';
-export const MANIFEST_FORMAT = 'bootgate-audit-export/1';
-export const SIGNATURE_ALGORITHM = 'ed25519';
-
-/** The columns of an export, in order: the canonical fields, then the chain links. */
-export const EXPORT_COLUMNS = [...FIELDS.map(([n]) => n), 'prevHash', 'hash'] as const;
-
-export interface ExportManifest {
-  format: typeof MANIFEST_FORMAT;
-  algorithm: { chain: typeof CHAIN_ALGORITHM; signature: typeof SIGNATURE_ALGORITHM; fileDigest: 'sha256' };
-  /** file name of the export (the manifest sits beside it as <file>.manifest.json) */
-  file: string;
-  recordFormat: ExportFormat;
-  range: { from: string | null; to: string | null };
-  /** null: every record in the range (the file is one contiguous stretch of the chain) */
-  filter: { userId: string | null; seat: string | null } | null;
-  count: number;
-  firstSeq: number | null;
-  lastSeq: number | null;
-  /** the hash the first exported record links to (its prevHash) */
-  prevHash: string | null;
-  firstHash: string | null;
-  lastHash: string | null;
-  fileSha256: string;
-  createdAt: string;
-  publicKey: string;
-  keyFingerprint: string;
-  /** Ed25519 (base64) over manifestMessage() */
-  signature: string;
-}
-
-/** The signed bytes: the manifest without its signature, as JSON with sorted keys. */
-export function manifestMessage(m: Omit<ExportManifest, 'signature'> | ExportManifest): string {
-  const { signature: _sig, ...rest } = m as ExportManifest;
-  return stableJson(rest);
-}
-
-function stableJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
-    .join(',')}}`;
-}
+export { EXPORT_COLUMNS, MANIFEST_FORMAT, SIGNATURE_ALGORITHM, manifestMessage, type ExportFormat, type ExportManifest } from './format.ts';
 
 /** One record as an export line (NDJSON: an object with the columns in order; CSV: a row). */
 export function exportLine(r: AuditRecord, format: ExportFormat): string {

@@ -1,50 +1,7 @@
 import { hash } from 'node:crypto';
+import { AUDIT_KINDS, FIELDS, canonical, type AuditKind, type FieldName } from './format.ts';
 
-/**
- * What an audit record is about. `checkpoint` records mark a retention purge (see retention in log.ts);
- * `redirect` is a seat sent to a service platform instance (src/platforms); `dns` a seated terminal's DNS query.
- */
-export const AUDIT_KINDS = ['http', 'tunnel', 'tls', 'flow', 'admin', 'checkpoint', 'redirect', 'dns'] as const;
-export type AuditKind = (typeof AUDIT_KINDS)[number];
-
-/** The hash of "no previous record": the chain of a fresh appliance starts from it. */
-export const GENESIS_HASH = '0'.repeat(64);
-/** Named in every export manifest so a verifier knows what it checks. */
-export const CHAIN_ALGORITHM = 'sha256-chain/v1';
-
-/**
- * The record fields in canonical order. The order, the names and the types are the chain format: changing any of
- * them breaks every existing chain, so a change means a new CHAIN_ALGORITHM.
- */
-export const FIELDS = [
-  ['seq', 'int'],
-  ['time', 'time'],
-  ['kind', 'str'],
-  ['seat', 'str'],
-  ['ip', 'str'],
-  ['mac', 'str'],
-  ['userId', 'str'],
-  ['userName', 'str'],
-  ['docType', 'str'],
-  ['docNumber', 'str'],
-  ['docCountry', 'str'],
-  ['sessionId', 'str'],
-  ['method', 'str'],
-  ['host', 'str'],
-  ['port', 'int'],
-  ['url', 'str'],
-  ['sni', 'str'],
-  ['status', 'int'],
-  ['bytesUp', 'int'],
-  ['bytesDown', 'int'],
-  ['durationMs', 'int'],
-  ['verdict', 'str'],
-  ['actor', 'str'],
-  ['action', 'str'],
-  ['target', 'str'],
-  ['detail', 'str'],
-] as const;
-export type FieldName = (typeof FIELDS)[number][0];
+export { AUDIT_KINDS, CHAIN_ALGORITHM, FIELDS, GENESIS_HASH, canonical, type AuditKind, type FieldName } from './format.ts';
 
 /** What a producer (proxy, gate, API) hands to the audit log; seq, time and the hashes are assigned on commit. */
 export interface AuditInput {
@@ -97,16 +54,6 @@ export function normalise(input: AuditInput, seq: number, time: number): Omit<Au
   }
   if (!AUDIT_KINDS.includes(out.kind as AuditKind)) throw new TypeError(`audit kind ${String(out.kind)} is not one of ${AUDIT_KINDS.join(', ')}`);
   return out as Omit<AuditRecord, 'prevHash' | 'hash'>;
-}
-
-/**
- * The canonical serialization: a JSON array of the FIELDS values in order (time as an ISO-8601 UTC string with
- * milliseconds, absent fields as null). Arrays have no key order to get wrong, and JSON.stringify of strings,
- * integers and null is deterministic.
- */
-export function canonical(r: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
-  const src = r as unknown as Record<string, unknown>;
-  return JSON.stringify(FIELDS.map(([name, type]) => (type === 'time' ? new Date(src[name] as number).toISOString() : src[name])));
 }
 
 /** hash = SHA-256("bootgate-audit/1\n" + prevHash + "\n" + canonical(record)), lower-case hex. */

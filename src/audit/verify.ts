@@ -5,23 +5,12 @@ import { checkpointSigned, type CheckpointDetail } from './checkpoint.ts';
 import { CsvError, parseCsv, type CsvCell } from './csv.ts';
 import { EXPORT_COLUMNS, MANIFEST_FORMAT, manifestMessage, type ExportManifest } from './export.ts';
 import { keyFingerprint, verifySignature } from './keys.ts';
+import type { VerifyCode } from './verify-core.ts';
 import { AUDIT_KINDS, CHAIN_ALGORITHM, FIELDS, hashMatches, type AuditRecord } from './record.ts';
 
-/** Why an export failed verification: the verdict codes of the catalogue in src/errors.ts, one per kind of damage. */
-export type VerifyCode =
-  | 'MANIFEST_MISSING'
-  | 'MANIFEST_INVALID'
-  | 'KEY_MISMATCH'
-  | 'SIGNATURE_INVALID'
-  | 'RECORD_MALFORMED'
-  | 'RECORD_ALTERED'
-  | 'RECORD_REORDERED'
-  | 'RECORD_MISSING'
-  | 'CHAIN_BROKEN'
-  | 'CHECKPOINT_INVALID'
-  | 'COUNT_MISMATCH'
-  | 'BOUNDARY_MISMATCH'
-  | 'FILE_DIGEST';
+/** Why an export failed verification: the verdict codes of the catalogue in src/errors.ts, one per kind of damage
+ * (one list for this verifier and the browser's, verify-core.ts, whose verdicts the unit tests compare). */
+export type { VerifyCode } from './verify-core.ts';
 
 export type VerifyResult =
   | { ok: true; count: number; firstSeq: number | null; lastSeq: number | null; keyFingerprint: string; embeddedKey: boolean }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type express from 'express';
 import type { Logger } from 'pino';
+import { createIdentityApi } from '../api/identity-api.ts';
 import { createStaffApi } from '../api/staff-api.ts';
 import type { Db } from '../store/database.ts';
 import type { BootRepository } from '../store/boot-repository.ts';
@@ -12,7 +13,7 @@ import type { UiEventBus } from '../ui/events.ts';
 import { LoginLimiter } from '../ui/rate-limit.ts';
 import { sessionEvent } from '../ui/room.ts';
 import { createUiRouter } from '../ui/router.ts';
-import { SessionStore } from '../ui/sessions.ts';
+import { SessionStore, type UiSession } from '../ui/sessions.ts';
 import { StaffAccounts } from '../ui/staff.ts';
 import { EventStreams } from '../ui/stream.ts';
 import type { IdentityServices } from './identity.ts';
@@ -95,6 +96,21 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
     boots: (mac, limit) => deps.boots.boots(mac, limit),
     staticDir: deps.staticDir ?? DEFAULT_UI_DIR,
     sessionLifetimeMs: config.sessionLifetimeMinutes * 60_000,
+    // The cashier and audit screens use /api/v1 itself, not copies of its routes: the same handlers, role checks
+    // and audit records; the caller is the browser session (looked up and CSRF-checked by the UI router before
+    // this runs), named on the trail as operator:<username> exactly as its Basic password would be.
+    v1: createIdentityApi({
+      service: identity.identity,
+      repo: identity.identityRepo,
+      auditRepo: identity.auditRepo,
+      signer: identity.signer,
+      directory: identity.directory,
+      logger: log.child({ module: 'ui-v1' }),
+      authenticate: (_req, res) => {
+        const s = res.locals.uiSession as UiSession;
+        return Promise.resolve({ actor: `operator:${s.username}`, role: s.role });
+      },
+    }),
     logger: log,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });

@@ -110,6 +110,8 @@ export interface AuditQuery {
   to?: number;
   userId?: string;
   seat?: string;
+  /** exact host name of http/tunnel/tls records (search only: no index, a scan bounded by the limit) */
+  host?: string;
   kind?: AuditKind;
   afterSeq?: number;
   limit?: number;
@@ -127,7 +129,7 @@ export interface ExportSnapshot {
 /** A row of audit_open: id, opened_at (unix ms), the record's input as JSON. */
 export type OpenRow = [number, number, string];
 
-/** The WHERE terms and named parameters of a query's filters (time range, user, seat, kind). */
+/** The WHERE terms and named parameters of a query's filters (time range, user, seat, host, kind). */
 function filterClauses(q: AuditQuery): { where: string[]; args: Record<string, unknown> } {
   const where: string[] = [];
   const args: Record<string, unknown> = {};
@@ -136,6 +138,7 @@ function filterClauses(q: AuditQuery): { where: string[]; args: Record<string, u
     ['to', 'time < @to'],
     ['userId', 'user_id = @userId'],
     ['seat', 'seat = @seat'],
+    ['host', 'host = @host'],
     ['kind', 'kind = @kind'],
   ];
   for (const [key, term] of filters) {

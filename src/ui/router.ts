@@ -29,6 +29,11 @@ export interface UiRouterDeps {
   /** the bundled browser files (build/ui: index.html, app.js, app.css), made by scripts/build-ui.sh */
   staticDir: string;
   sessionLifetimeMs: number;
+  /**
+   * /api/v1 again, for the browser: mounted at /ui/api/v1 behind the session and CSRF checks, its principal the
+   * session's operator (compose/ui.ts). The cashier and audit screens call it.
+   */
+  v1?: express.Router;
   logger: Logger;
   clock?: () => number;
 }
@@ -125,6 +130,7 @@ export function createUiRouter(deps: UiRouterDeps): express.Router {
     }),
   );
   api.get('/events', (req, res) => deps.streams.serve(req, res, session(res)));
+  if (deps.v1) api.use('/v1', deps.v1);
   api.use(((e, _req, res, next) => {
     if (e instanceof UiError && e.retryAfterSeconds !== undefined) res.set('retry-after', String(e.retryAfterSeconds));
     next(e);

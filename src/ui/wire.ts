@@ -71,3 +71,49 @@ export interface SessionInfo {
   csrf: string;
   expiresAt: number;
 }
+
+/** A customer as /api/v1/users returns them (the cashier screen's list and the one it registers). */
+export interface CustomerView {
+  id: string;
+  name: string;
+  docType: string;
+  docNumber: string;
+  docCountry: string | null;
+  member: boolean;
+  balanceMinor: number;
+  createdAt: number;
+}
+
+/** A session as /api/v1/sessions returns it: times as ISO-8601, the bill fields set once it is closed. */
+export interface DeskSessionView {
+  id: string;
+  userId: string;
+  userName: string | null;
+  seat: string;
+  openedAt: string;
+  closedAt: string | null;
+  openedBy: string;
+  closedBy: string | null;
+  rateMinorPerHour: number;
+  minutes: number | null;
+  chargeMinor: number | null;
+  payment: 'member' | 'desk' | null;
+}
+
+/** An audit record as /api/v1/audit/records returns it (time ISO-8601; every other field may be null). */
+export interface AuditRecordView {
+  seq: number;
+  time: string;
+  kind: string;
+  seat: string | null;
+  ip: string | null;
+  userId: string | null;
+  userName: string | null;
+  host: string | null;
+  url: string | null;
+  verdict: string | null;
+  actor: string | null;
+  action: string | null;
+  target: string | null;
+  [field: string]: string | number | null;
+}

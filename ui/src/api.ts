@@ -1,4 +1,4 @@
-import type { BootView, RoomSnapshot, SessionInfo } from '../../src/ui/wire.ts';
+import type { AuditRecordView, BootView, CustomerView, DeskSessionView, RoomSnapshot, SessionInfo } from '../../src/ui/wire.ts';
 
 /** An error reply of /ui/api: the catalogue's code (src/errors.ts), the status and Retry-After if any. */
 export class ApiError extends Error {
@@ -16,7 +16,7 @@ export class ApiError extends Error {
 export class UiApi {
   csrf = '';
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (method !== 'GET' && this.csrf) headers['x-csrf-token'] = this.csrf;
@@ -26,18 +26,25 @@ export class UiApi {
       credentials: 'same-origin',
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    if (res.status === 204) return undefined as T;
+    if (!res.ok) await this.fail(res);
+    return res;
+  }
+
+  private async fail(res: Response): Promise<never> {
     const data = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
-    if (!res.ok) {
-      const retry = Number(res.headers.get('retry-after'));
-      throw new ApiError(
-        res.status,
-        data.error ?? 'HTTP',
-        data.message ?? `HTTP ${res.status}`,
-        Number.isFinite(retry) && retry > 0 ? retry : undefined,
-      );
-    }
-    return data as T;
+    const retry = Number(res.headers.get('retry-after'));
+    throw new ApiError(
+      res.status,
+      data.error ?? 'HTTP',
+      data.message ?? `HTTP ${res.status}`,
+      Number.isFinite(retry) && retry > 0 ? retry : undefined,
+    );
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.send(method, path, body);
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
   }
 
   locale(): Promise<{ lang: string }> {
@@ -67,5 +74,35 @@ export class UiApi {
   }
   boots(mac: string): Promise<BootView[]> {
     return this.call('GET', `/terminals/${encodeURIComponent(mac)}/boots`);
+  }
+
+  // /ui/api/v1: the appliance's /api/v1 with this browser session as the caller (same routes and role checks)
+  customers(): Promise<CustomerView[]> {
+    return this.call('GET', '/v1/users');
+  }
+  addCustomer(c: { name: string; docType: string; docNumber: string; docCountry?: string }): Promise<CustomerView> {
+    return this.call('POST', '/v1/users', c);
+  }
+  topUp(userId: string, amountMinor: number): Promise<CustomerView> {
+    return this.call('POST', `/v1/users/${encodeURIComponent(userId)}/credit`, { amountMinor });
+  }
+  openSessions(): Promise<DeskSessionView[]> {
+    return this.call('GET', '/v1/sessions');
+  }
+  openSession(userId: string, seat: string): Promise<DeskSessionView> {
+    return this.call('POST', '/v1/sessions', { userId, seat });
+  }
+  closeSession(seat: string, payment?: 'member' | 'desk'): Promise<DeskSessionView> {
+    return this.call('POST', '/v1/sessions/close', { seat, ...(payment ? { payment } : {}) });
+  }
+  auditRecords(q: Record<string, string>): Promise<AuditRecordView[]> {
+    return this.call('GET', `/v1/audit/records?${new URLSearchParams(q).toString()}`);
+  }
+  async publicKey(): Promise<string> {
+    return (await this.send('GET', '/v1/audit/public-key')).text();
+  }
+  /** The export stream (src/audit/export-stream.ts): the file's bytes, then the signed manifest as the last line. */
+  async exportAudit(body: Record<string, string>): Promise<string> {
+    return (await this.send('POST', '/v1/audit/export', body)).text();
   }
 }

@@ -3,14 +3,17 @@ import { UiApi } from './api.ts';
 import { clear, h } from './dom.ts';
 import { isLang, message, type Lang, type MessageKey } from './i18n.ts';
 import { loginView } from './login-view.ts';
+import { AuditView } from './audit-view.ts';
+import { CashierView } from './cashier-view.ts';
 import { RoomView } from './room-view.ts';
+import { navBar, screenFromHash } from './shell.ts';
 
 const LANG_KEY = 'bootgate.lang';
 
 /** The application shell: language, the login page or the room screen. */
 class App {
   private readonly api = new UiApi();
-  private room: RoomView | undefined;
+  private room: { stop(): void } | undefined;
   private session: SessionInfo | undefined;
 
   constructor(
@@ -38,6 +41,7 @@ class App {
 
   async start(): Promise<void> {
     this.session = await this.api.session();
+    window.addEventListener('hashchange', () => this.render());
     this.render();
   }
 
@@ -61,21 +65,21 @@ class App {
       );
       return;
     }
-    const room = new RoomView({
-      api: this.api,
-      lang: this.lang,
-      session: this.session,
-      t: this.t,
-      dateTime: this.dateTime,
-      languageToggle: this.languageToggle,
-      logout: () => {
-        void this.api.logout().finally(() => this.lost());
-      },
-      lost: () => this.lost(),
-    });
-    this.room = room;
-    this.root.append(room.root);
-    void room.start();
+    const logout = (): void => {
+      void this.api.logout().finally(() => this.lost());
+    };
+    const shell = { session: this.session, t: this.t, languageToggle: this.languageToggle, logout };
+    const screen = screenFromHash(location.hash, this.session.role);
+    const common = { ...shell, api: this.api, lang: this.lang, dateTime: this.dateTime, lost: () => this.lost() };
+    const view =
+      screen === 'cashier'
+        ? new CashierView(common)
+        : screen === 'audit'
+          ? new AuditView(common)
+          : new RoomView({ ...common, nav: navBar(shell, 'room') });
+    this.room = view;
+    this.root.append(view.root);
+    void view.start();
   }
 
   private lost(): void {

@@ -15,6 +15,8 @@ export interface RoomContext {
   logout: () => void;
   /** the session is gone (expired, logged out elsewhere, account changed) */
   lost: () => void;
+  /** the links to the other screens of this role (shell.ts) */
+  nav?: HTMLElement;
 }
 
 /**
@@ -61,6 +63,7 @@ export class RoomView {
         { class: 'bar' },
         h('span', { class: 'brand' }, t('app.title')),
         h('h1', {}, t('room.heading')),
+        ctx.nav,
         this.live,
         h('span', { id: 'whoami', class: 'who' }, `${ctx.session.username} (${t(`header.role.${ctx.session.role}`)})`),
         ctx.languageToggle(),

@@ -1,0 +1,266 @@
+/**
+ * The cashier and audit screens of `bootgate serve` in real Chromium (playwright-core, the Debian package), run in
+ * the gateway namespace (bgdk-srv, LAN br0 10.78.0.1/24) where the management listener is, as ui-room.test.ts
+ * does. A cashier registers a customer, opens a session at a seat, closes it and gets the bill and a receipt that
+ * prints alone; the cashier has no audit link and /ui/api/v1/audit/* answers 403. An auditor has no cashier link
+ * and cannot register or open (403), searches the trail page by page, exports a signed file (two downloads),
+ * uploads it and is told "valid", then uploads a copy with one record edited and is told which record broke.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Download, type Page } from 'playwright-core';
+import { NetnsLab } from '../../src/lab/netns.ts';
+import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+
+const GW = '10.78.0.1';
+const API = '127.0.0.1:18597';
+const UI = `http://${API}/ui/`;
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = join(import.meta.dirname, '../..');
+const CASHIER = { user: 'cash1', password: 'cashier-pass-78' };
+const AUDITOR = { user: 'aud1', password: 'auditor-pass-78' };
+
+describe('the cashier and audit screens in Chromium against bootgate serve', () => {
+  const lab = new NetnsLab('bgdk');
+  let bg: BootgateProcess | undefined;
+  let admin = '';
+  let browser: Browser | undefined;
+  let browserPid = 0;
+  let page: Page;
+  const cspViolations: string[] = [];
+
+  before(async () => {
+    execFileSync('bash', [join(ROOT, 'scripts/build-ui.sh')], { stdio: 'inherit' });
+    lab.createServer('br0', `${GW}/24`);
+    bg = new BootgateProcess(lab, {
+      interfaces: { lan: 'br0' },
+      dhcp: { subnet: '10.78.0.0/24', range: { start: '10.78.0.100', end: '10.78.0.150' }, router: GW, dns: [GW], leaseSeconds: 600 },
+      http: { port: 18598 },
+      api: { listen: API },
+    });
+    await bg.start();
+    admin = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
+    api('PUT', '/seat-groups/standard', { rateMinorPerHour: 240 });
+    api('POST', '/seats', { name: 'D1', mac: '52:54:00:78:00:01', group: 'standard' });
+    api('POST', '/seats', { name: 'D2', mac: '52:54:00:78:00:02', group: 'standard' });
+    // enough records for the audit screen to page (50 a page)
+    for (let i = 0; i < 55; i++) api('POST', '/users', { name: `Walk-in ${i}`, docType: 'id-card', docNumber: `W${1000 + i}` });
+    cli(['staff', 'add', CASHIER.user, '--role', 'cashier'], `${CASHIER.password}\n`);
+    cli(['staff', 'add', AUDITOR.user, '--role', 'auditor'], `${AUDITOR.password}\n`);
+    const pidFile = join(bg.dir, 'chromium.pid');
+    const wrapper = writeScript(bg.dir, 'chromium.sh', `echo $$ > ${pidFile}\nexec ip netns exec ${lab.server} ${CHROMIUM} "$@"`);
+    browser = await chromium.launch({ executablePath: wrapper, headless: true, chromiumSandbox: false });
+    browserPid = Number(readFileSync(pidFile, 'utf8').trim());
+    page = await browser.newPage({ locale: 'en-GB', acceptDownloads: true });
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+  });
+
+  after(async () => {
+    if (browser) {
+      const closed = await Promise.race([
+        browser.close().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
+      ]);
+      if (!closed && browserPid > 0) {
+        try {
+          process.kill(-browserPid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
+    await lab.destroy();
+    if (bg) rmSync(bg.dir, { recursive: true, force: true });
+  });
+
+  function api(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): unknown {
+    const args = ['-sS', '--fail-with-body', '-X', method, '-H', `authorization: Bearer ${admin}`];
+    if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+    return JSON.parse(lab.exec(lab.server, 'curl', [...args, `http://${API}/api/v1${path}`]));
+  }
+  const cli = (args: string[], input?: string): string =>
+    lab.exec(lab.server, process.execPath, [BIN, ...args, '--config', bg!.configFile], {
+      timeoutMs: 30_000,
+      ...(input !== undefined ? { input } : {}),
+    });
+  /** The page's own fetch with its session cookie and, for a state change, the session's CSRF token. */
+  const pageFetch = (method: string, path: string, body?: unknown) =>
+    page.evaluate(
+      async ([m, p, b]) => {
+        const s = (await (await fetch('/ui/api/session')).json()) as { csrf: string };
+        const headers: Record<string, string> = { 'x-csrf-token': s.csrf };
+        if (b !== undefined) headers['content-type'] = 'application/json';
+        const r = await fetch(p, { method: m, headers, ...(b !== undefined ? { body: JSON.stringify(b) } : {}) });
+        return { status: r.status, body: (await r.json().catch(() => null)) as { error?: string } | null };
+      },
+      [method, path, body] as const,
+    );
+  async function login(who: { user: string; password: string }): Promise<void> {
+    await page.goto(UI);
+    await page.fill('#login-username', who.user);
+    await page.fill('#login-password', who.password);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#nav');
+  }
+  const navLinks = () => page.$$eval('#nav a', (as) => as.map((a) => a.id));
+
+  it('a cashier sees Room and Cashier only; the audit screen and endpoints are refused', async () => {
+    await login(CASHIER);
+    assert.deepEqual(await navLinks(), ['nav-room', 'nav-cashier']);
+    await page.goto(`${UI}#audit`);
+    await page.waitForSelector('#grid');
+    assert.equal(await page.$('#audit-search'), null, 'no audit screen for a cashier');
+    const search = await pageFetch('GET', '/ui/api/v1/audit/records');
+    assert.deepEqual([search.status, search.body?.error], [403, 'FORBIDDEN']);
+    const exp = await pageFetch('POST', '/ui/api/v1/audit/export', { format: 'ndjson' });
+    assert.deepEqual([exp.status, exp.body?.error], [403, 'FORBIDDEN']);
+  });
+
+  it('the cashier registers a customer, opens a session at a free seat, closes it and gets the bill and the receipt', async () => {
+    await page.click('#nav-cashier');
+    await page.waitForSelector('#register-form');
+    await page.fill('#reg-name', 'Zoé Martin');
+    await page.selectOption('#reg-doc-type', 'passport');
+    await page.fill('#reg-doc-number', 'FR7800001');
+    await page.fill('#reg-doc-country', 'FR');
+    await page.click('#register-form button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('selected-name')?.textContent === 'Zoé Martin');
+    assert.match((await page.textContent('#desk-status')) ?? '', /Zoé Martin registered/);
+    // the new customer is found by name without accents
+    await page.fill('#customer-search', 'zoe mart');
+    assert.equal(await page.$$eval('#customer-list button.customer', (bs) => bs.length), 1);
+    assert.deepEqual(await page.$$eval('#open-seat option', (os) => os.map((o) => (o as HTMLOptionElement).value)), ['D1', 'D2']);
+    await page.selectOption('#open-seat', 'D2');
+    await page.click('#open-submit');
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"]');
+    assert.match((await page.textContent('#desk-status')) ?? '', /Session opened for Zoé Martin at D2/);
+    assert.deepEqual(
+      await page.$$eval('#open-seat option', (os) => os.map((o) => (o as HTMLOptionElement).value)),
+      ['D1'],
+      'the busy seat is no longer offered',
+    );
+    await page.selectOption('#sessions-table tr[data-seat="D2"] select.close-payment', 'desk');
+    await page.click('#sessions-table tr[data-seat="D2"] button.close-session');
+    await page.waitForSelector('#receipt');
+    const line = (k: string) => page.textContent(`#receipt dd[data-line="${k}"]`);
+    assert.equal(await line('customer'), 'Zoé Martin');
+    assert.equal(await line('seat'), 'D2');
+    assert.equal(await line('rate'), '2.40');
+    assert.equal(await line('payment'), 'At the desk');
+    assert.equal(await line('minutes'), '1');
+    assert.equal(await line('total'), '0.04', '1 started minute at 2.40/h, rounded up');
+    assert.equal(await page.$('#sessions-table tr[data-seat="D2"]'), null);
+    // print: the receipt alone, no buttons
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.isVisible('#receipt'), true);
+    assert.equal(await page.isVisible('#register-form'), false);
+    assert.equal(await page.isVisible('#receipt-print'), false);
+    assert.equal(await page.isVisible('#nav'), false);
+    await page.emulateMedia({ media: 'screen' });
+    assert.equal(await page.isVisible('#receipt-print'), true);
+    const sessions = api('GET', '/sessions?all=true') as Array<{ seat: string; openedBy: string; closedBy: string; chargeMinor: number }>;
+    const s = sessions.find((x) => x.seat === 'D2')!;
+    assert.deepEqual([s.openedBy, s.closedBy, s.chargeMinor], ['operator:cash1', 'operator:cash1', 4]);
+    await page.click('#logout');
+    await page.waitForSelector('#login-form');
+  });
+
+  let exported: { file: string; manifest: string } | undefined;
+
+  it('an auditor sees Room and Audit only and cannot register, open or close (403)', async () => {
+    await login(AUDITOR);
+    assert.deepEqual(await navLinks(), ['nav-room', 'nav-audit']);
+    await page.goto(`${UI}#cashier`);
+    await page.waitForSelector('#grid');
+    assert.equal(await page.$('#register-form'), null);
+    const users = api('GET', '/users') as Array<{ id: string }>;
+    for (const [path, body] of [
+      ['/ui/api/v1/users', { name: 'X', docType: 'passport', docNumber: 'X1' }],
+      ['/ui/api/v1/sessions', { userId: users[0]!.id, seat: 'D1' }],
+      ['/ui/api/v1/sessions/close', { seat: 'D1' }],
+    ] as const) {
+      const r = await pageFetch('POST', path, body);
+      assert.deepEqual([r.status, r.body?.error], [403, 'FORBIDDEN'], path);
+    }
+  });
+
+  it('the auditor searches by kind and seat, page by page', async () => {
+    await page.click('#nav-audit');
+    await page.waitForSelector('#audit-search');
+    await page.selectOption('#audit-kind', 'admin');
+    await page.click('#audit-search button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('audit-page')?.textContent === 'Page 1 · 50 records');
+    assert.equal(await page.isEnabled('#audit-next'), true);
+    const firstSeq = await page.getAttribute('#audit-table tbody tr:first-child', 'data-seq');
+    await page.click('#audit-next');
+    await page.waitForFunction(() => /^Page 2 · \d+ records$/.test(document.getElementById('audit-page')?.textContent ?? ''));
+    const secondSeq = Number(await page.getAttribute('#audit-table tbody tr:first-child', 'data-seq'));
+    assert.ok(secondSeq > Number(firstSeq));
+    await page.click('#audit-prev');
+    await page.waitForFunction((s) => document.querySelector('#audit-table tbody tr:first-child')?.getAttribute('data-seq') === s, firstSeq);
+    await page.fill('#audit-seat', 'D2');
+    await page.click('#audit-search button[type=submit]');
+    // seat D2: its seat.add (by the admin token), then the cashier's session.open and session.close
+    await page.waitForFunction(() => /^Page 1 · 3 records$/.test(document.getElementById('audit-page')?.textContent ?? ''));
+    const what = await page.$$eval('#audit-table tbody tr', (rows) => rows.map((r) => r.children[5]?.textContent ?? ''));
+    assert.deepEqual(
+      what.map((w) => w.split(' ').slice(0, 2).join(' ')),
+      ['token:bootstrap-admin seat.add', 'operator:cash1 session.open', 'operator:cash1 session.close'],
+    );
+    await page.fill('#audit-seat', '');
+  });
+
+  it('the auditor exports a signed file, uploads it and is told it is valid', async () => {
+    await page.fill('#audit-seat', ''); // the whole trail: the export takes the person, seat and time filters
+    const downloads: Download[] = [];
+    page.on('download', (d) => downloads.push(d));
+    await page.click('#export-submit');
+    for (let i = 0; i < 100 && downloads.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(downloads.length, 2);
+    const names = downloads.map((d) => d.suggestedFilename());
+    assert.match(names[0]!, /^audit-export-.*\.ndjson$/);
+    assert.equal(names[1], `${names[0]}.manifest.json`);
+    const file = join(bg!.dir, names[0]!);
+    const manifest = join(bg!.dir, names[1]!);
+    await downloads[0]!.saveAs(file);
+    await downloads[1]!.saveAs(manifest);
+    exported = { file, manifest };
+    // the same file passes the CLI verifier
+    assert.match(cli(['audit', 'verify', file]), /ok|valid/i);
+    await page.setInputFiles('#verify-files', [file, manifest]);
+    await page.click('#verify-submit');
+    await page.waitForSelector('#verdict-text[data-ok="true"]');
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    const seq = (l: string) => (JSON.parse(l) as { seq: number }).seq;
+    assert.ok(lines.length > 60);
+    assert.equal(seq(lines[0]!), 1);
+    assert.match((await page.textContent('#verdict-text')) ?? '', new RegExp(`^Valid: ${lines.length} records \\(seq 1 to ${seq(lines.at(-1)!)}\\)`));
+  });
+
+  it('a tampered copy is broken at the record that was edited', async () => {
+    const lines = readFileSync(exported!.file, 'utf8').split('\n');
+    const victim = JSON.parse(lines[6]!) as { seq: number; target: string | null };
+    lines[6] = lines[6]!.replace(/"target":"([^"]*)"/, '"target":"$1x"');
+    assert.notEqual(JSON.parse(lines[6]!).target, victim.target);
+    const tampered = join(bg!.dir, 'tampered.ndjson');
+    writeFileSync(tampered, lines.join('\n'));
+    const manifest = join(bg!.dir, 'tampered.ndjson.manifest.json');
+    writeFileSync(manifest, readFileSync(exported!.manifest));
+    await page.setInputFiles('#verify-files', [tampered, manifest]);
+    await page.click('#verify-submit');
+    await page.waitForSelector('#verdict-text[data-ok="false"]');
+    assert.equal(await page.getAttribute('#verdict-text', 'data-code'), 'RECORD_ALTERED');
+    assert.equal(await page.textContent('#verdict-text'), `Broken: RECORD_ALTERED — first broken record: seq ${victim.seq} (line 7)`);
+    assert.equal(await page.textContent('#verdict-record'), lines[6]);
+    assert.deepEqual(cspViolations, [], 'the page broke no CSP rule');
+  });
+});

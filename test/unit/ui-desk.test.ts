@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CustomerView, DeskSessionView, TileView } from '../../src/ui/wire.ts';
+import { findCustomers, formatMoney, freeSeats, parseMoney, receiptLines } from '../../ui/src/desk.ts';
+import { pickExport } from '../../ui/src/audit-view.ts';
+import { SCREENS, screenFromHash } from '../../ui/src/shell.ts';
+
+const customer = (id: string, name: string, docNumber: string): CustomerView => ({
+  id,
+  name,
+  docType: 'passport',
+  docNumber,
+  docCountry: 'FR',
+  member: false,
+  balanceMinor: 0,
+  createdAt: 0,
+});
+const tile = (mac: string, seat: string | null, session = false): TileView => ({
+  mac,
+  seat,
+  group: 'default',
+  ip: null,
+  leaseExpiresAt: null,
+  firmware: null,
+  boot: null,
+  session: session ? { id: 's', userName: 'x', openedAt: 0 } : null,
+});
+
+describe('cashier screen helpers', () => {
+  it('money: integer minor units per locale, and parsing what a cashier types', () => {
+    assert.equal(formatMoney(1250, 'en'), '12.50');
+    assert.equal(formatMoney(1250, 'fr'), '12,50');
+    assert.equal(formatMoney(5, 'en'), '0.05');
+    assert.equal(formatMoney(123456789, 'en'), '1,234,567.89');
+    assert.equal(formatMoney(-300, 'en'), '-3.00');
+    assert.equal(parseMoney('12.5'), 1250);
+    assert.equal(parseMoney('12,05'), 1205);
+    assert.equal(parseMoney(' 7 '), 700);
+    for (const bad of ['', '0', '1.234', '-3', 'abc', '1e3', '0.00']) assert.equal(parseMoney(bad), undefined, bad);
+  });
+
+  it('finds customers by every word of name or document, ignoring case and accents', () => {
+    const all = [customer('1', 'Zoé Durand', 'AB123'), customer('2', 'Ada Lovelace', 'P999')];
+    assert.deepEqual(
+      findCustomers(all, 'zoe').map((c) => c.id),
+      ['1'],
+    );
+    assert.deepEqual(
+      findCustomers(all, 'p999 ada').map((c) => c.id),
+      ['2'],
+    );
+    assert.equal(findCustomers(all, '').length, 2);
+    assert.equal(findCustomers(all, 'nobody').length, 0);
+  });
+
+  it('free seats: registered, no open session, in natural order', () => {
+    const tiles = [tile('m1', 'A10'), tile('m2', 'A2'), tile('m3', null), tile('m4', 'A3', true), tile('m5', 'A4')];
+    const open = [{ seat: 'A4' } as DeskSessionView];
+    assert.deepEqual(freeSeats(tiles, open), ['A2', 'A10']);
+  });
+
+  it('a receipt lists the bill of a closed session', () => {
+    const s: DeskSessionView = {
+      id: 'sid',
+      userId: 'u',
+      userName: 'Ada',
+      seat: 'A1',
+      openedAt: '2026-01-01T10:00:00.000Z',
+      closedAt: '2026-01-01T11:30:00.000Z',
+      openedBy: 'operator:c',
+      closedBy: 'operator:c',
+      rateMinorPerHour: 200,
+      minutes: 90,
+      chargeMinor: 300,
+      payment: 'desk',
+    };
+    const lines = receiptLines(
+      s,
+      'en',
+      (ms) => new Date(ms).toISOString(),
+      (p) => `paid:${p}`,
+    );
+    assert.deepEqual(Object.fromEntries(lines.map((l) => [l.key, l.value])), {
+      'receipt.customer': 'Ada',
+      'receipt.seat': 'A1',
+      'receipt.opened': '2026-01-01T10:00:00.000Z',
+      'receipt.closed': '2026-01-01T11:30:00.000Z',
+      'receipt.minutes': '90',
+      'receipt.rate': '2.00',
+      'receipt.payment': 'paid:desk',
+      'receipt.total': '3.00',
+    });
+  });
+
+  it('each role reaches only its screens; an unknown or forbidden hash falls back to the room', () => {
+    assert.deepEqual(SCREENS.cashier, ['room', 'cashier']);
+    assert.deepEqual(SCREENS.auditor, ['room', 'audit']);
+    assert.equal(screenFromHash('#audit', 'cashier'), 'room');
+    assert.equal(screenFromHash('#cashier', 'auditor'), 'room');
+    assert.equal(screenFromHash('#cashier', 'cashier'), 'cashier');
+    assert.equal(screenFromHash('#audit', 'admin'), 'audit');
+    assert.equal(screenFromHash('#nope', 'admin'), 'room');
+  });
+
+  it('an upload is the export and its .manifest.json in either order, or one export stream file', () => {
+    const file = { name: 'a.ndjson', text: '{"seq":1}\n' };
+    const man = { name: 'a.ndjson.manifest.json', text: '{"m":1}' };
+    assert.deepEqual(pickExport([man, file]), { content: file.text, manifestText: man.text });
+    assert.deepEqual(pickExport([file, man]), { content: file.text, manifestText: man.text });
+    assert.deepEqual(pickExport([{ name: 'stream', text: '{"seq":1}\n{"m":1}' }]), { content: '{"seq":1}\n', manifestText: '{"m":1}' });
+    assert.equal(pickExport([]), undefined);
+    assert.equal(pickExport([file, { ...file, name: 'b.ndjson' }]), undefined);
+  });
+});
