@@ -2,7 +2,7 @@ import { formatIp, parseIpLiteral } from '../wire/ip-address.ts';
 import { DecodeError } from '../wire/decode-error.ts';
 import { HEADER_BYTES, RRType } from './constants.ts';
 import { P, decodeName, nameToLabels } from './name.ts';
-import { DnsWriter } from './writer.ts';
+import { BufferWriter } from '../wire/buffer-writer.ts';
 
 /** Header flags (RFC 1035 §4.1.1; AD and CD RFC 4035 §3.2; Z must be zero). */
 export interface DnsFlags {
@@ -234,7 +234,7 @@ export function decodeMessage(buf: Buffer): DnsMessage {
  */
 class NameWriter {
   private readonly offsets = new Map<string, number>();
-  constructor(private readonly w: DnsWriter) {}
+  constructor(private readonly w: BufferWriter) {}
 
   write(name: string, compress = true): void {
     const labels = nameToLabels(name);
@@ -270,14 +270,14 @@ function flagsWord(f: DnsFlags, rcode: number): number {
   );
 }
 
-function writeAddress(w: DnsWriter, text: string, family: 4 | 6): void {
+function writeAddress(w: BufferWriter, text: string, family: 4 | 6): void {
   const a = parseIpLiteral(text);
   if (!a || a.family !== family) throw new RangeError(`${text} is not an IPv${family} address`);
   const n = family === 4 ? 4 : 16;
   for (let i = n - 1; i >= 0; i--) w.u8(Number((a.value >> BigInt(8 * i)) & 0xffn));
 }
 
-function writeRecord(w: DnsWriter, names: NameWriter, rr: DnsRecord): void {
+function writeRecord(w: BufferWriter, names: NameWriter, rr: DnsRecord): void {
   names.write(rr.name);
   w.u16(rr.type).u16(rr.class).u32(rr.ttl);
   const lenAt = w.length;
@@ -319,7 +319,7 @@ function writeRecord(w: DnsWriter, names: NameWriter, rr: DnsRecord): void {
 
 /** Encodes a message; names compressed. Throws RangeError for values that cannot be put on the wire. */
 export function encodeMessage(m: DnsMessage): Buffer {
-  const w = new DnsWriter(512);
+  const w = new BufferWriter(512);
   const names = new NameWriter(w);
   const extended = m.rcode >> 4;
   w.u16(m.id).u16(flagsWord(m.flags, m.rcode));

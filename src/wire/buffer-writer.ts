@@ -58,4 +58,10 @@ export class BufferWriter {
   finish(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.pos));
   }
+
+  /** Overwrites two bytes already written (a length known only after its field, e.g. a DNS RDLENGTH). */
+  patchU16(at: number, v: number): void {
+    if (at < 0 || at + 2 > this.pos) throw new RangeError(`patch at ${at} outside the ${this.pos} bytes written`);
+    this.buf.writeUInt16BE(v & 0xffff, at);
+  }
 }
