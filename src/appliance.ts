@@ -7,7 +7,6 @@ import { createGatewayServices } from './compose/gateway.ts';
 import { createPlatformServices, type PlatformServices } from './compose/platforms.ts';
 import { createDnsServices } from './compose/dns.ts';
 import { createUiServices } from './compose/ui.ts';
-import { uiConfigSchema } from './ui/config.ts';
 import { UiEventBus } from './ui/events.ts';
 import { bootEvent, leaseEvent } from './ui/room.ts';
 import { seatLookup } from './compose/seats.ts';
@@ -126,7 +125,7 @@ export class Appliance {
     if (policy.bootsLocalDisk)
       log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
     // The UI's live event stream: boot steps and committed leases are published where they happen, sessions in compose/ui.ts.
-    const uiConfig = uiConfigSchema.parse({});
+    const uiConfig = config.ui;
     const uiEvents = new UiEventBus(uiConfig.replayEvents, undefined, (e) => log.error({ err: e }, 'UI event listener failed'));
     const timeline = new BootTimeline({
       repo: boots,

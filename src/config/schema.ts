@@ -9,6 +9,7 @@ import { overlayConfigFields } from '../overlay/config.ts';
 import { platformsConfigSchema } from '../platforms/config.ts';
 import { parseMac } from '../terminal/mac.ts';
 import { tftpConfigSchema } from '../tftp/config.ts';
+import { uiConfigSchema } from '../ui/config.ts';
 import { ipToInt, parseCidr } from '../wire/ipv4.ts';
 import { ifnameField } from './fields.ts';
 
@@ -46,6 +47,7 @@ const baseSchema = z.strictObject({
   gateway: gatewayConfigSchema.prefault({}),
   platforms: platformsConfigSchema.prefault({}),
   dns: dnsConfigSchema.prefault({}),
+  ui: uiConfigSchema.prefault({}),
   audit: z
     .strictObject({
       /** audit records older than this are purged behind a signed checkpoint; 0 keeps everything */

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The web UI's settings (served on the management listener, api.listen). Not yet a key of the root schema: the
- * appliance passes `uiConfigSchema.parse({})`; tests pass their own slice.
+ * The `ui:` config slice: the web UI's settings (served on the management listener, api.listen).
  */
 export const uiConfigSchema = z
   .strictObject({
