@@ -134,6 +134,7 @@ export class SliceFetcher {
     let res: OriginResponse | undefined;
     let fills: (SliceFill | undefined)[] = [fill];
     let idle: unknown;
+    const abort = new AbortController();
     const fail = (e: Error): void => {
       for (const f of fills) f?.fail(e);
       for (const f of fills) if (f?.failed) this.unregister(f); // a finished one leaves the table when it is stored
@@ -141,6 +142,7 @@ export class SliceFetcher {
     const arm = (): void => {
       this.deps.clock.timers.clear(idle);
       idle = this.deps.clock.timers.set(() => {
+        abort.abort();
         res?.abort();
         metrics.originFailures.inc({ reason: 'timeout' });
         fail(new BootgateError('CACHE_ORIGIN', `origin ${t.host} sent nothing for ${config.originTimeoutMs} ms`));
@@ -148,7 +150,7 @@ export class SliceFetcher {
     };
     try {
       arm();
-      res = await origin.fetch(req);
+      res = await origin.fetch(req, abort.signal);
       const meta = await this.accept(t, fill.index, res, known);
       // a 200 is the whole object: it fills every slice not already stored or in flight
       let base = first;

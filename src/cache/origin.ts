@@ -25,7 +25,8 @@ export interface OriginResponse {
 }
 
 export interface Origin {
-  fetch(req: OriginRequest): Promise<OriginResponse>;
+  /** `signal` aborts the request, before or after the head arrived */
+  fetch(req: OriginRequest, signal: AbortSignal): Promise<OriginResponse>;
 }
 
 export type Dial = (host: string, port: number) => Promise<{ address: string; port: number }>;
@@ -40,7 +41,7 @@ export function flattenHeaders(h: IncomingHttpHeaders): Record<string, string | 
 export class HttpOrigin implements Origin {
   constructor(private readonly dial: Dial) {}
 
-  async fetch(req: OriginRequest): Promise<OriginResponse> {
+  async fetch(req: OriginRequest, signal: AbortSignal): Promise<OriginResponse> {
     const to = await this.dial(req.host, req.port);
     return new Promise((resolve, reject) => {
       const r = request({
@@ -50,6 +51,7 @@ export class HttpOrigin implements Origin {
         path: req.target,
         headers: { ...req.headers, host: req.port === 80 ? req.host : `${req.host}:${req.port}` },
         agent: false,
+        signal,
       });
       r.on('response', (res) => resolve({ status: res.statusCode ?? 0, headers: flattenHeaders(res.headers), body: res, abort: () => r.destroy() }));
       r.on('error', reject);

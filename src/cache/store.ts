@@ -264,9 +264,9 @@ export class SliceStore {
     if (why === 'evicted') this.deps.metrics.evictions.inc();
     if (why === 'corrupt') this.deps.metrics.corruptSlices.inc();
     rmSync(this.path(e.id, e.index), { force: true });
+    // the object's metadata stays (a fill of another slice may be on its way; the next fetch checks validators against it);
+    // metadata without slices is dropped when the store is next opened
     void this.append({ d: [e.id, e.index] }, false).catch(() => {});
-    if (![...this.slices.values()].some((s) => s.id === e.id) && this.objects.delete(e.id))
-      void this.append({ d: [e.id, -1] }, false).catch(() => {});
     this.deps.metrics.storeBytes.set(this.used);
     this.deps.metrics.storeSlices.set(this.slices.size);
   }

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { cacheConfigSchema, type CacheConfig } from '../../src/cache/config.ts';
+import { cacheKey } from '../../src/cache/key.ts';
 import { EdgeCache, type CacheRequest, type CacheResponse } from '../../src/cache/edge-cache.ts';
 import { HttpOrigin } from '../../src/cache/origin.ts';
 import { BootgateError } from '../../src/errors.ts';
@@ -277,6 +280,23 @@ test('origin failures: a 5xx fails with CACHE_ORIGIN, a 404 is passed through, a
   await t.clock.advance(1000);
   await rejectsWith(reading, 'CACHE_ORIGIN');
   assert.equal(await metricValue(t.registry, 'bootgate_cache_origin_failures_total', { reason: 'CACHE_ORIGIN' }), 2);
+  await t.cache.stop();
+  await t.origin.stop();
+});
+
+test('a store that cannot write passes traffic through: readers get every byte, the failure is counted', async () => {
+  const t = setup();
+  await t.origin.start();
+  await t.cache.start();
+  const id = cacheKey('/full.bin', 'a.cdn.test', 'games').id;
+  writeFileSync(join(t.directory, 'slices', id.slice(0, 2)), 'not a directory'); // every slice write of the object fails
+  for (let round = 0; round < 2; round++) {
+    assert.ok((await fetchVia(t.cache, req('/full.bin'))).body.equals(BODY));
+    while (t.cache.fetcher.fetching > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(t.cache.store.sliceCount, 0);
+  assert.equal(t.origin.requests.length, 8);
+  assert.equal(await metricValue(t.registry, 'bootgate_cache_store_failures_total', { reason: 'io' }), 8);
   await t.cache.stop();
   await t.origin.stop();
 });
