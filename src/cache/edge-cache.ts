@@ -126,8 +126,9 @@ export class EdgeCache {
     const t: OriginTarget = { key: d.key, host: req.host, port: req.port, target: req.target, headers: forwarded(req.headers) };
     let meta: ObjectMeta | undefined = this.store.object(d.key.id);
     if (meta && this.deps.clock.now() >= meta.expiresAt) {
-      await this.store.purgeObject(d.key.id); // stale: fetched again (revalidation with 304 is not done yet)
-      meta = undefined;
+      const fresh = await this.fetcher.revalidate(t, meta);
+      if (!fresh) await this.store.purgeObject(d.key.id); // changed, or cannot be validated: fetched again
+      meta = fresh;
     }
     let first: SliceRead | undefined;
     let firstIndex = -1;

@@ -108,6 +108,59 @@ export class SliceFetcher {
     return { meta: await fill.ready, source: 'origin', chunks: fill.read() };
   }
 
+  private readonly revalidating = new Map<string, Promise<ObjectMeta | undefined>>();
+
+  /**
+   * A stale object's validation (RFC 9111 §4.3): one conditional `GET` (If-None-Match / If-Modified-Since, with
+   * `Range: bytes=0-0` so a changed object costs one byte) per object however many readers ask. A 304 refreshes
+   * the stored metadata's expiry (§4.3.4) and the slices are used as they are; anything else returns undefined and
+   * the caller purges the object. Objects without validators cannot be validated (undefined).
+   */
+  revalidate(t: OriginTarget, meta: ObjectMeta): Promise<ObjectMeta | undefined> {
+    if (meta.etag === undefined && meta.lastModified === undefined) return Promise.resolve(undefined);
+    const running = this.revalidating.get(meta.id);
+    if (running) return running;
+    const p = this.conditional(t, meta).finally(() => this.revalidating.delete(meta.id));
+    this.revalidating.set(meta.id, p);
+    return p;
+  }
+
+  private async conditional(t: OriginTarget, meta: ObjectMeta): Promise<ObjectMeta | undefined> {
+    const { origin, metrics, clock, config } = this.deps;
+    const headers: Record<string, string> = { ...t.headers, range: 'bytes=0-0', 'accept-encoding': 'identity' };
+    if (meta.etag !== undefined) headers['if-none-match'] = meta.etag;
+    if (meta.lastModified !== undefined) headers['if-modified-since'] = meta.lastModified;
+    const abort = new AbortController();
+    const timer = clock.timers.set(() => abort.abort(), config.originTimeoutMs);
+    metrics.originRequests.inc({ service: t.key.service });
+    try {
+      const res = await origin.fetch({ host: t.host, port: t.port, target: t.target, headers }, abort.signal);
+      res.abort(); // the body (if any) is not used
+      if (res.status !== 304) return undefined;
+      const etag = res.headers['etag'];
+      if (etag !== undefined && etag !== meta.etag) return undefined;
+      const now = clock.now();
+      // §4.3.4: the stored fields are updated from the 304's
+      const merged = {
+        ...meta.headers,
+        ...Object.fromEntries(['cache-control', 'expires'].flatMap((k) => (res.headers[k] !== undefined ? [[k, res.headers[k]!]] : []))),
+      };
+      const fresh: ObjectMeta = {
+        ...meta,
+        headers: merged,
+        storedAt: now,
+        expiresAt: expiresAt({ ...merged, date: res.headers['date'], age: res.headers['age'] }, now, config),
+      };
+      await this.deps.store.putObject(fresh);
+      return fresh;
+    } catch {
+      metrics.originFailures.inc({ reason: 'revalidate' });
+      return undefined;
+    } finally {
+      clock.timers.clear(timer);
+    }
+  }
+
   private register(id: string, index: number): SliceFill {
     const f = new SliceFill(id, index);
     this.inflight.set(fillKey(id, index), f);

@@ -74,6 +74,10 @@ export class TestOrigin {
       res.writeHead(o.status, { 'content-length': '0' }).end();
       return;
     }
+    if (o.etag !== undefined && req.headers['if-none-match'] === o.etag) {
+      res.writeHead(304, { etag: o.etag, ...(o.cacheControl ? { 'cache-control': o.cacheControl } : {}) }).end();
+      return;
+    }
     let first = 0;
     let last = total - 1;
     let status = 200;

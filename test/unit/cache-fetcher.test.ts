@@ -242,6 +242,32 @@ test('freshness: an object past its max-age is fetched again', async () => {
   await t.origin.stop();
 });
 
+test('revalidation: a stale object with an ETag is validated with one conditional request; a 304 keeps its slices', async () => {
+  const t = setup({ cacheControl: 'max-age=60', etag: '"v1"' });
+  await t.origin.start();
+  await t.cache.start();
+  assert.ok((await fetchVia(t.cache, req('/v.bin'))).body.equals(BODY));
+  while (t.cache.fetcher.fetching > 0) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(t.origin.requests.length, 4);
+  await t.clock.advance(61_000);
+  const stale = await Promise.all([fetchVia(t.cache, req('/v.bin')), fetchVia(t.cache, req('/v.bin', { range: 'bytes=5-9' }))]);
+  assert.ok(stale[0].body.equals(BODY));
+  assert.ok(stale[1].body.equals(BODY.subarray(5, 10)));
+  assert.equal(t.origin.requests.length, 5); // one conditional request for both readers
+  assert.equal(t.origin.requests[4]!.headers['if-none-match'], '"v1"');
+  await fetchVia(t.cache, req('/v.bin')); // fresh again for 60 s
+  assert.equal(t.origin.requests.length, 5);
+  // the object changes: the validation fails, the object is purged and fetched again
+  t.origin.opts.etag = '"v2"';
+  await t.clock.advance(61_000);
+  const changed = await fetchVia(t.cache, req('/v.bin'));
+  assert.equal(changed.res.headers['etag'], '"v2"');
+  assert.ok(changed.body.equals(BODY));
+  assert.equal(t.origin.requests.length, 5 + 1 + 4);
+  await t.cache.stop();
+  await t.origin.stop();
+});
+
 test('after a restart the store serves what it holds without the origin', async () => {
   const t = setup();
   await t.origin.start();
