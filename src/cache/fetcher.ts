@@ -53,6 +53,9 @@ export interface SliceFetcherDeps {
   log: Logger;
 }
 
+/** finished slices of one origin response that may wait for the disk before reading from the origin pauses */
+const MAX_PENDING_WRITES = 4;
+
 const fillKey = (id: string, index: number): string => `${id}.${index}`;
 
 /** Content-Range: bytes first-last/complete (RFC 9110 §14.4) */
@@ -221,6 +224,7 @@ export class SliceFetcher {
       const digest = contentDigest(res.headers);
       const checkDigest = digest !== undefined && (res.status === 206 || fills.length === 1);
       const expectedEnd = res.status === 206 ? Math.min(first + S, meta.totalBytes) : meta.totalBytes;
+      const pending: Promise<void>[] = [];
       let pos = base; // object offset of the next byte received
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         arm();
@@ -236,7 +240,11 @@ export class SliceFetcher {
           f?.push(chunk.subarray(off, off + take));
           off += take;
           pos += take;
-          if (pos === end && f) this.complete(t, f, i, checkDigest ? digest : undefined);
+          if (pos === end && f) {
+            pending.push(this.complete(t, f, i, checkDigest ? digest : undefined));
+            // a whole-body 200 of a large object must not outrun the disk: at most a few finished slices wait in memory
+            if (pending.length > MAX_PENDING_WRITES) await pending.shift();
+          }
         }
       }
       if (pos !== expectedEnd) throw new BootgateError('CACHE_ORIGIN', `origin ${t.host} ended the body at ${pos} of ${expectedEnd}`);
@@ -305,7 +313,7 @@ export class SliceFetcher {
   }
 
   /** A slice arrived whole: check the digest, end it for its readers, then store it in the background and leave the in-flight table. */
-  private complete(t: OriginTarget, f: SliceFill, index: number, digest: ReturnType<typeof contentDigest>): void {
+  private complete(t: OriginTarget, f: SliceFill, index: number, digest: ReturnType<typeof contentDigest>): Promise<void> {
     const body = f.body();
     if (digest) {
       const got = createHash(digest.algorithm).update(body).digest('base64');
@@ -316,9 +324,9 @@ export class SliceFetcher {
     }
     f.finish();
     const sha = createHash('sha256').update(body).digest('hex');
-    void this.deps.store
+    return this.deps.store
       .write(t.key.id, index, body, sha)
       .catch(() => false)
-      .finally(() => this.unregister(f));
+      .then(() => this.unregister(f));
   }
 }
