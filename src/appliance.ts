@@ -29,7 +29,7 @@ import { openDatabase, type Db } from './store/database.ts';
 import { AuditWriterThread } from './store/audit-writer-thread.ts';
 import { WalSync } from './store/wal-sync.ts';
 import { LeaseRepository } from './store/lease-repository.ts';
-import { broadcastOf, ipToInt, parseCidr } from './wire/ipv4.ts';
+import { broadcastOf, ipToInt, isIpv4, parseCidr } from './wire/ipv4.ts';
 import { BootTimeline } from './boot/timeline.ts';
 import { BootRepository } from './store/boot-repository.ts';
 import { TftpServer } from './tftp/server.ts';
@@ -54,6 +54,12 @@ interface Service {
   lan?: true;
   start(): void | Promise<void>;
   stop(): void | Promise<void>;
+}
+
+/** The IPv4 literal host of an instance URL, as a one-element list (nothing for a name or IPv6). */
+function platformHost(url: string): string[] {
+  const host = new URL(url).hostname;
+  return isIpv4(host) ? [host] : [];
 }
 
 /** The composition root: builds every service from config, starts them in order, stops them in reverse. */
@@ -289,6 +295,7 @@ export class Appliance {
           logger: log,
           registry: this.registry,
           metrics: gatewayMetrics(),
+          platformHosts: () => platforms.registry.list().flatMap((i) => platformHost(i.url)),
         });
       this.services.push({
         name: 'gateway',

@@ -93,6 +93,13 @@ export const ErrorCodes = {
   ORIGIN_REFUSED: code('the request comes from another origin', 403),
   PASSWORD_INPUT: code('no password was given on stdin or in --password-file', 400),
 
+  // edge cache (src/cache): the proxy passes the request through uncached on any of these
+  CACHE_DOMAINS_INVALID: code('a cache-domains file or cache_domains.json cannot be read or parsed'),
+  CACHE_BYPASS: code('the request or its response may not be stored in a shared cache (RFC 9111); pass it through'),
+  CACHE_ORIGIN: code('the origin failed, timed out or answered a slice fetch with an unusable response', 502),
+  CACHE_ORIGIN_CHANGED: code("the origin's validator (ETag, Last-Modified or length) changed between slices; the object was purged", 502),
+  CACHE_DIGEST: code('a slice does not match the digest the origin sent (Content-MD5 / Content-Digest)', 502),
+
   // the CLI (src/cli)
   API_UNREACHABLE: code('the running appliance cannot be reached at api.listen'),
   API_ERROR: code('the appliance answered with an error that has no code'),

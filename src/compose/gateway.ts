@@ -37,6 +37,8 @@ export interface GatewayServicesDeps {
   registry: Registry;
   /** shared with the platforms' reverse proxy (one set of collectors per registry) */
   metrics: GatewayMetrics;
+  /** IPv4 addresses of the registered service platform instances (allowed for seats in the forward chain) */
+  platformHosts?: () => readonly string[];
 }
 
 /** Every address of this host, all interfaces. */
@@ -97,7 +99,8 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       portalPort: c.portal.port,
       manageForwarding: c.manageForwarding,
       refusedDestinations: [...refusedIpv4Networks(), ...deps.lanSubnets],
-      allowedDestinations: c.allowDestinations.filter((n) => !n.includes(':')),
+      // registered platform instances are reachable by seats in 302 mode (the terminal dials them itself), read at start
+      allowedDestinations: [...c.allowDestinations.filter((n) => !n.includes(':')), ...(deps.platformHosts?.() ?? []).map((ip) => `${ip}/32`)],
       lanServices: {
         tcp: [...deps.lanServices.tcp, c.explicitProxyPort, c.httpInterceptPort, c.tlsInterceptPort, c.portal.port],
         udp: deps.lanServices.udp,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bootConfigSchema, bootProfilesSchema } from '../boot/config.ts';
+import { cacheConfigSchema } from '../cache/config.ts';
 import { dhcpConfigSchema } from '../dhcp/config.ts';
 import { dnsConfigSchema } from '../dns/config.ts';
 import { gatewayConfigSchema } from '../gateway/config.ts';
@@ -48,6 +49,7 @@ const baseSchema = z.strictObject({
   platforms: platformsConfigSchema.prefault({}),
   dns: dnsConfigSchema.prefault({}),
   ui: uiConfigSchema.prefault({}),
+  cache: cacheConfigSchema.prefault({}),
   audit: z
     .strictObject({
       /** audit records older than this are purged behind a signed checkpoint; 0 keeps everything */

@@ -1,0 +1,197 @@
+/**
+ * The edge cache as the proxy sees it (docs/cache.md): `classify(request)` says whether a request may be answered
+ * from the cache (a cache domain or configured origin, and RFC 9111 allows sharing it), and `serve(request,
+ * decision)` answers it — status, fields and a body assembled from slices, each from the store, joined to a fetch
+ * in flight, or fetched (fetcher.ts). A CACHE_* BootgateError from `serve` before any byte means "pass this request
+ * through uncached"; an error thrown by the body iterator means the response was cut and the connection must be.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { BootgateError } from '../errors.ts';
+import { BUILTIN_CACHE_DOMAINS, DomainMatcher, loadCacheDomainsJson, loadDomainFile, type ServiceDomains } from './cache-domains.ts';
+import type { CacheConfig } from './config.ts';
+import { SliceFetcher, type CacheClock, type OriginTarget, type SliceRead, type SliceSource } from './fetcher.ts';
+import { cacheKey, type CacheKey } from './key.ts';
+import type { CacheMetrics } from './metrics.ts';
+import type { ObjectMeta } from './object-meta.ts';
+import type { Origin } from './origin.ts';
+import { ifRangeHolds, parseRange, requestVerdict, type Headers } from './policy.ts';
+import { SliceStore } from './store.ts';
+
+/** A request as the proxy parsed it. */
+export interface CacheRequest {
+  method: string;
+  /** the origin's host name, without port */
+  host: string;
+  port: number;
+  /** origin-form target, `/path?query` */
+  target: string;
+  /** lower-case field names */
+  headers: Headers;
+}
+
+export type CacheDecision = { cache: false; reason: string } | { cache: true; key: CacheKey };
+
+export interface CacheResponse {
+  status: 200 | 206 | 416;
+  headers: Record<string, string>;
+  body: AsyncIterable<Buffer>;
+}
+
+export interface EdgeCacheDeps {
+  /** the `cache:` slice as parsed */
+  config: CacheConfig;
+  /** the store's directory (the config's `directory`, else `<dataDir>/cache`) */
+  directory: string;
+  origin: Origin;
+  clock: CacheClock;
+  metrics: CacheMetrics;
+  log: Logger;
+  /** domain lists instead of reading the configured files (tests) */
+  domains?: readonly ServiceDomains[];
+}
+
+export function defaultCacheDirectory(dataDir: string, config: CacheConfig): string {
+  return config.directory ?? join(dataDir, 'cache');
+}
+
+export class EdgeCache {
+  private readonly log: Logger;
+  private readonly matcher: DomainMatcher;
+  private readonly origins: Set<string>;
+  readonly store: SliceStore;
+  readonly fetcher: SliceFetcher;
+  /** key id → until (ms): responses that were not storable, passed through without asking the origin for a slice */
+  private readonly bypass = new Map<string, number>();
+
+  constructor(private readonly deps: EdgeCacheDeps) {
+    const c = deps.config;
+    this.log = deps.log.child({ module: 'cache' });
+    const sources = deps.domains ?? [...(c.builtinDomains ? loadCacheDomainsJson(BUILTIN_CACHE_DOMAINS) : []), ...c.domains.map(loadDomainFile)];
+    this.matcher = new DomainMatcher(sources);
+    this.origins = new Set(c.origins.map((h) => h.toLowerCase()));
+    this.store = new SliceStore({
+      directory: deps.directory,
+      maxBytes: c.maxBytes,
+      verifyOnRead: c.verifyOnRead,
+      log: this.log,
+      metrics: deps.metrics,
+    });
+    this.fetcher = new SliceFetcher({ config: c, store: this.store, origin: deps.origin, clock: deps.clock, metrics: deps.metrics, log: this.log });
+  }
+
+  async start(): Promise<void> {
+    await this.store.open();
+    this.log.info({ names: this.matcher.size, origins: this.origins.size }, 'edge cache started');
+  }
+
+  async stop(): Promise<void> {
+    await this.store.close();
+  }
+
+  /** The service of a host, for DNS answers and stats; undefined when it is not a cache domain. */
+  serviceOf(host: string): string | undefined {
+    return this.matcher.match(host);
+  }
+
+  /** Is this request answered from the cache? Pure apart from the bypass memory; cheap enough for every request. */
+  classify(req: CacheRequest): CacheDecision {
+    const host = req.host.toLowerCase().replace(/\.$/, '');
+    const service = this.matcher.match(host);
+    if (service === undefined && !this.origins.has(host)) return { cache: false, reason: 'not-a-cache-domain' };
+    const v = requestVerdict(req.method, req.headers, this.deps.config);
+    if (!v.ok) return this.bypassed(v.reason);
+    const key = cacheKey(req.target, req.port === 80 ? host : `${host}:${req.port}`, service);
+    const until = this.bypass.get(key.id);
+    if (until !== undefined) {
+      if (this.deps.clock.now() < until) return this.bypassed('not-storable');
+      this.bypass.delete(key.id);
+    }
+    return { cache: true, key };
+  }
+
+  private bypassed(reason: string): CacheDecision {
+    this.deps.metrics.bypassed.inc({ reason });
+    return { cache: false, reason };
+  }
+
+  /**
+   * The response to a request `classify` accepted. Rejects with a CACHE_* BootgateError before any byte when the
+   * request must pass through instead (the response was not storable, the origin failed or changed the object).
+   * A single Range is answered 206 from the slices it crosses; several ranges, a Range that is not `bytes=`, and
+   * an If-Range that does not hold are answered with the whole object (200; RFC 9110 §14.2 allows ignoring Range).
+   */
+  async serve(req: CacheRequest, d: Extract<CacheDecision, { cache: true }>): Promise<CacheResponse> {
+    const S = this.deps.config.sliceBytes;
+    const t: OriginTarget = { key: d.key, host: req.host, port: req.port, target: req.target, headers: forwarded(req.headers) };
+    let meta: ObjectMeta | undefined = this.store.object(d.key.id);
+    if (meta && this.deps.clock.now() >= meta.expiresAt) {
+      const fresh = await this.fetcher.revalidate(t, meta);
+      if (!fresh) await this.store.purgeObject(d.key.id); // changed, or cannot be validated: fetched again
+      meta = fresh;
+    }
+    let first: SliceRead | undefined;
+    let firstIndex = -1;
+    if (!meta) {
+      const m = /^\s*bytes\s*=\s*(\d+)\s*-[^,]*$/i.exec(req.headers['range'] ?? '');
+      firstIndex = m ? Math.floor(Number(m[1]) / S) : 0;
+      try {
+        first = await this.fetcher.slice(t, firstIndex, undefined);
+      } catch (e) {
+        if (e instanceof BootgateError && e.code === 'CACHE_BYPASS') this.noteBypass(d.key, e.message);
+        throw e;
+      }
+      meta = first.meta;
+    }
+    const total = meta.totalBytes;
+    const rangeHeader = ifRangeHolds(req.headers['if-range'], meta.etag, meta.lastModified) ? req.headers['range'] : undefined;
+    const r = parseRange(rangeHeader, total);
+    const headers: Record<string, string> = { ...meta.headers, 'accept-ranges': 'bytes' };
+    if (r.kind === 'unsatisfiable') {
+      headers['content-range'] = `bytes */${total}`; // RFC 9110 §15.5.17
+      headers['content-length'] = '0';
+      return { status: 416, headers, body: empty() };
+    }
+    const [from, to] = r.kind === 'partial' ? [r.first, r.last] : [0, total - 1];
+    headers['content-length'] = String(to - from + 1);
+    if (r.kind === 'partial') headers['content-range'] = `bytes ${from}-${to}/${total}`;
+    const known = meta;
+    const pre = first && firstIndex === Math.floor(from / S) ? first : undefined;
+    return { status: r.kind === 'partial' ? 206 : 200, headers, body: this.body(t, known, from, to, pre) };
+  }
+
+  private noteBypass(key: CacheKey, why: string): void {
+    this.deps.metrics.bypassed.inc({ reason: 'not-storable' });
+    this.log.debug({ key: key.text, why }, 'response not storable; key passed through');
+    this.bypass.set(key.id, this.deps.clock.now() + this.deps.config.bypassSeconds * 1000);
+  }
+
+  /** Bytes [from, to] of the object, slice after slice; each slice is asked for only when the previous one is sent. */
+  private async *body(t: OriginTarget, meta: ObjectMeta, from: number, to: number, pre: SliceRead | undefined): AsyncGenerator<Buffer> {
+    const S = this.deps.config.sliceBytes;
+    const m = this.deps.metrics;
+    for (let i = Math.floor(from / S); i <= Math.floor(to / S); i++) {
+      const read = i === Math.floor(from / S) && pre ? pre : await this.fetcher.slice(t, i, meta);
+      const source: SliceSource = read.source;
+      let pos = i * S; // object offset of the chunk's first byte
+      for await (const chunk of read.chunks) {
+        const a = Math.max(from, pos) - pos;
+        const b = Math.min(to + 1, pos + chunk.length) - pos;
+        pos += chunk.length;
+        if (b <= a) continue;
+        const part = a === 0 && b === chunk.length ? chunk : chunk.subarray(a, b);
+        m.servedBytes.inc({ service: t.key.service, source }, part.length);
+        yield part;
+      }
+    }
+  }
+}
+
+/** The request fields sent to the origin with a slice fetch; everything else is the cache's own (Range, Accept-Encoding). */
+function forwarded(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['user-agent', 'authorization', 'accept']) if (h[k] !== undefined) out[k] = h[k]!;
+  return out;
+}
+
+async function* empty(): AsyncGenerator<Buffer> {}

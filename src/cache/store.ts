@@ -1,0 +1,301 @@
+/**
+ * Slices on disk, in `<directory>/slices/<id[0:2]>/<id>.<index>`, indexed by the append-only journal
+ * (journal.ts) in `<directory>/journal`, bounded by `maxBytes` with least-recently-used eviction per slice.
+ *
+ * Crash safety (`kill -9` at any instant): a slice is written to `<name>.tmp`, fsync'd, renamed, and its directory
+ * fsync'd; only then is its journal line appended (and fsync'd), and only then does the in-memory index know it.
+ * So the journal never names a half-written file. Opening reconciles the two: temp files are removed, files the
+ * journal does not name (a crash between rename and append) are removed, entries whose file is missing or has
+ * another size are dropped; then the journal is rewritten compactly (temp, fsync, rename) in LRU order, which is
+ * how recency survives a restart (reads are not journalled; recency since the last compaction is approximate).
+ *
+ * Why a journal and not SQLite: the index is a set of (id, index, size, hash) plus one metadata record per object,
+ * written once per MiB and never queried but by key; a journal needs no schema in src/store/, cannot be
+ * "ahead" of the files by construction, and is rebuilt from the directory if lost.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { decodeJournal, encodeRecord, type JournalRecord } from './journal.ts';
+import type { CacheMetrics } from './metrics.ts';
+import type { ObjectMeta } from './object-meta.ts';
+
+export interface SliceEntry {
+  id: string;
+  index: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface SliceStoreDeps {
+  directory: string;
+  maxBytes: number;
+  verifyOnRead: boolean;
+  log: Logger;
+  metrics: CacheMetrics;
+}
+
+const sliceName = (id: string, index: number): string => `${id}.${index}`;
+const FILE = /^([0-9a-f]{64})\.(\d+)$/;
+
+export class SliceStore {
+  private readonly objects = new Map<string, ObjectMeta>();
+  /** insertion order is recency order: the first entry is the least recently used */
+  private readonly slices = new Map<string, SliceEntry>();
+  private used = 0;
+  /** bytes of writes in progress, counted against maxBytes before they land */
+  private reserved = 0;
+  private journal: FileHandle | undefined;
+  private journalLines = 0;
+  /** journal appends, one at a time in order */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: SliceStoreDeps) {}
+
+  get bytes(): number {
+    return this.used;
+  }
+
+  get sliceCount(): number {
+    return this.slices.size;
+  }
+
+  private get sliceDir(): string {
+    return join(this.deps.directory, 'slices');
+  }
+
+  private path(id: string, index: number): string {
+    return join(this.sliceDir, id.slice(0, 2), sliceName(id, index));
+  }
+
+  /** Replays the journal, reconciles it with the files, compacts it and opens it for appending. */
+  async open(): Promise<void> {
+    mkdirSync(this.sliceDir, { recursive: true });
+    const jpath = join(this.deps.directory, 'journal');
+    let text = '';
+    try {
+      text = readFileSync(jpath, 'utf8');
+    } catch {
+      /* a new store */
+    }
+    const { records, damaged } = decodeJournal(text);
+    if (damaged)
+      this.deps.log.warn({ path: jpath, records: records.length }, 'cache journal ends in a damaged line (a crash mid-append); replayed up to it');
+    for (const r of records) this.apply(r);
+    this.reconcile();
+    this.compact();
+    this.journal = await open(jpath, 'a');
+    this.deps.metrics.storeBytes.set(this.used);
+    this.deps.metrics.storeSlices.set(this.slices.size);
+    this.deps.log.info({ objects: this.objects.size, slices: this.slices.size, bytes: this.used }, 'cache store opened');
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.journal?.close();
+    this.journal = undefined;
+  }
+
+  private apply(r: JournalRecord): void {
+    if ('o' in r) this.objects.set(r.o.id, r.o);
+    else if ('s' in r) {
+      const [id, index, bytes, sha256] = r.s;
+      this.slices.delete(sliceName(id, index));
+      this.slices.set(sliceName(id, index), { id, index, bytes, sha256 });
+    } else {
+      const [id, index] = r.d;
+      if (index === -1) {
+        this.objects.delete(id);
+        for (const [k, s] of this.slices) if (s.id === id) this.slices.delete(k);
+      } else this.slices.delete(sliceName(id, index));
+    }
+  }
+
+  /** Files and index agree afterwards: see the file comment. */
+  private reconcile(): void {
+    const seen = new Set<string>();
+    for (const shard of readdirSync(this.sliceDir)) {
+      const dir = join(this.sliceDir, shard);
+      for (const f of readdirSync(dir)) {
+        const e = FILE.test(f) ? this.slices.get(f) : undefined;
+        if (e && statSync(join(dir, f)).size === e.bytes) seen.add(f);
+        else rmSync(join(dir, f), { force: true }); // a temp file, an orphan of a crash, or a short file
+      }
+    }
+    for (const k of this.slices.keys()) if (!seen.has(k)) this.slices.delete(k);
+    const live = new Set([...this.slices.values()].map((s) => s.id));
+    for (const id of this.objects.keys()) if (!live.has(id)) this.objects.delete(id);
+    for (const s of this.slices.values()) if (!this.objects.has(s.id)) this.slices.delete(sliceName(s.id, s.index));
+    this.used = [...this.slices.values()].reduce((n, s) => n + s.bytes, 0);
+  }
+
+  /** Rewrites the journal as the live set (objects, then slices oldest first): temp, fsync, rename, fsync dir. */
+  private compact(): void {
+    const jpath = join(this.deps.directory, 'journal');
+    const tmp = `${jpath}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      let lines = 0;
+      const put = (r: JournalRecord): void => {
+        writeSync(fd, encodeRecord(r));
+        lines++;
+      };
+      for (const o of this.objects.values()) put({ o });
+      for (const s of this.slices.values()) put({ s: [s.id, s.index, s.bytes, s.sha256] });
+      fsyncSync(fd);
+      this.journalLines = lines;
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, jpath);
+    syncDir(this.deps.directory);
+  }
+
+  private append(r: JournalRecord, sync: boolean): Promise<void> {
+    const next = this.chain.then(async () => {
+      const j = this.journal;
+      if (!j) return;
+      await j.write(encodeRecord(r));
+      if (sync) await j.datasync();
+      this.journalLines++;
+      if (this.journalLines > 4 * (this.slices.size + this.objects.size) + 1024) {
+        await j.close();
+        this.compact();
+        this.journal = await open(join(this.deps.directory, 'journal'), 'a');
+      }
+    });
+    this.chain = next.catch((e: unknown) => this.deps.log.error({ err: e }, 'cache journal append failed'));
+    return next;
+  }
+
+  object(id: string): ObjectMeta | undefined {
+    return this.objects.get(id);
+  }
+
+  has(id: string, index: number): boolean {
+    return this.slices.has(sliceName(id, index));
+  }
+
+  /** Records (or replaces) an object's metadata. */
+  async putObject(meta: ObjectMeta): Promise<void> {
+    await this.append({ o: meta }, true);
+    this.objects.set(meta.id, meta);
+  }
+
+  /** A stored slice's bytes (it becomes the most recently used), or undefined: not stored, gone, or corrupt (then dropped). */
+  async read(id: string, index: number): Promise<Buffer | undefined> {
+    const k = sliceName(id, index);
+    const e = this.slices.get(k);
+    if (!e) return undefined;
+    this.slices.delete(k);
+    this.slices.set(k, e);
+    let data: Buffer;
+    try {
+      data = await readFile(this.path(id, index));
+    } catch {
+      this.drop(e, 'missing');
+      return undefined;
+    }
+    if (data.length !== e.bytes || (this.deps.verifyOnRead && createHash('sha256').update(data).digest('hex') !== e.sha256)) {
+      this.deps.log.warn({ id, index }, 'cache slice failed verification; dropped');
+      this.drop(e, 'corrupt');
+      return undefined;
+    }
+    return data;
+  }
+
+  /**
+   * Stores a complete, verified slice. false when it cannot (disk full, I/O error, larger than the bound): the
+   * caller has served it anyway, so a full disk costs caching, not traffic.
+   */
+  async write(id: string, index: number, data: Buffer, sha256: string): Promise<boolean> {
+    if (!this.journal || data.length > this.deps.maxBytes) return false;
+    this.makeRoom(data.length);
+    this.reserved += data.length;
+    const final = this.path(id, index);
+    const tmp = `${final}.tmp`;
+    let fh: FileHandle | undefined;
+    try {
+      mkdirSync(join(this.sliceDir, id.slice(0, 2)), { recursive: true });
+      fh = await open(tmp, 'w');
+      await fh.writeFile(data);
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await rename(tmp, final);
+      syncDir(join(this.sliceDir, id.slice(0, 2)));
+      await this.append({ s: [id, index, data.length, sha256] }, true);
+      const k = sliceName(id, index);
+      const old = this.slices.get(k);
+      if (old) this.used -= old.bytes;
+      this.slices.delete(k);
+      this.slices.set(k, { id, index, bytes: data.length, sha256 });
+      this.used += data.length;
+      return true;
+    } catch (e) {
+      const reason = (e as NodeJS.ErrnoException).code === 'ENOSPC' ? 'disk-full' : 'io';
+      this.deps.metrics.storeFailures.inc({ reason });
+      this.deps.log.warn({ err: e, id, index, reason }, 'cache slice not stored; traffic passes through uncached');
+      await fh?.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      return false;
+    } finally {
+      this.reserved -= data.length;
+      this.deps.metrics.storeBytes.set(this.used);
+      this.deps.metrics.storeSlices.set(this.slices.size);
+    }
+  }
+
+  /** Evicts least recently used slices until `incoming` more bytes fit. */
+  private makeRoom(incoming: number): void {
+    for (const e of this.slices.values()) {
+      if (this.used + this.reserved + incoming <= this.deps.maxBytes) break;
+      this.drop(e, 'evicted');
+    }
+  }
+
+  private drop(e: SliceEntry, why: 'evicted' | 'corrupt' | 'missing' | 'purged'): void {
+    const k = sliceName(e.id, e.index);
+    if (this.slices.get(k) !== e) return;
+    this.slices.delete(k);
+    this.used -= e.bytes;
+    if (why === 'evicted') this.deps.metrics.evictions.inc();
+    if (why === 'corrupt') this.deps.metrics.corruptSlices.inc();
+    rmSync(this.path(e.id, e.index), { force: true });
+    // the object's metadata stays (a fill of another slice may be on its way; the next fetch checks validators against it);
+    // metadata without slices is dropped when the store is next opened
+    void this.append({ d: [e.id, e.index] }, false).catch(() => {});
+    this.deps.metrics.storeBytes.set(this.used);
+    this.deps.metrics.storeSlices.set(this.slices.size);
+  }
+
+  /** Removes an object and all its slices (purge by URL, or the origin changed it). */
+  async purgeObject(id: string): Promise<void> {
+    for (const e of [...this.slices.values()]) if (e.id === id) this.drop(e, 'purged');
+    if (this.objects.delete(id)) await this.append({ d: [id, -1] }, true);
+    await this.chain;
+  }
+
+  /** Removes every object of a service; returns how many. */
+  async purgeService(service: string): Promise<number> {
+    const ids = [...this.objects.values()].filter((o) => o.service === service).map((o) => o.id);
+    for (const id of ids) await this.purgeObject(id);
+    return ids.length;
+  }
+
+  /** The slice entries, least recently used first (for tests and stats). */
+  entries(): SliceEntry[] {
+    return [...this.slices.values()];
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
