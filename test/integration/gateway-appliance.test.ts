@@ -30,6 +30,8 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
       dhcp: { subnet: '10.79.1.0/24', range: { start: '10.79.1.100', end: '10.79.1.150' }, router: GW_LAN, dns: [GW_LAN] },
       gateway: { enabled: true, hosts: { 'www.bggwa.test': WAN_HOST }, allowDestinations: ['10.79.2.0/24'] },
       api: { listen: API },
+      // a registered platform instance on a private network beyond the WAN side: seats may reach it (302 mode)
+      platforms: { instances: [{ class: 'game', name: 'far', url: 'http://192.168.77.7:8080/', capacity: 5 }] },
     });
     writeFileSync(join(bg.dir, 'index.html'), 'hello from the wan\n');
     lab.spawnIn(wanNs, 'python3', ['-m', 'http.server', '80', '--bind', WAN_HOST, '--directory', bg.dir]);
@@ -114,6 +116,17 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
   it('after the session closes the seat is refused again', async () => {
     cli('sessions', 'close', '--seat', 'S1');
     assert.equal(curl(...explicit), '403');
+  });
+
+  it('registered platform instances are allow-listed for seats in the forward chain; the rest of the private range is not', () => {
+    const set = JSON.parse(lab.exec(lab.server, 'nft', ['-j', 'list', 'set', 'inet', 'bootgate', 'allowed_destinations'])) as {
+      nftables: Array<{ set?: { elem?: unknown[] } }>;
+    };
+    const elems = JSON.stringify(set.nftables.find((e) => e.set)?.set?.elem ?? []);
+    assert.match(elems, /"192\.168\.77\.7"/, elems);
+    assert.doesNotMatch(elems, /192\.168\.77\.(?!7")/, 'only the instance, not its network');
+    const refused = lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'bootgate', 'refused_destinations']);
+    assert.match(refused, /192\.168\.0\.0\/16/);
   });
 
   it('stopping bootgate removes its nftables table', async () => {
