@@ -26,6 +26,9 @@ describe('proxy target: absolute-form (RFC 9112 §3.2.2)', () => {
   it('normalises what URL normalises: case, trailing dot, dot segments, IPv4 numbers, IPv6 literals', () => {
     assert.deepEqual(absoluteTarget('HTTP://Example.COM/a'), { host: 'example.com', port: 80, path: '/a', url: 'http://example.com/a' });
     assert.deepEqual(absoluteTarget('http://example.com/a/../b/./c'), { host: 'example.com', port: 80, path: '/b/c', url: 'http://example.com/b/c' });
+    // percent-encoded dot segments are dot segments to URL (a fast-check counterexample: "/%2E")
+    assert.deepEqual(absoluteTarget('http://a0/%2E'), { host: 'a0', port: 80, path: '/', url: 'http://a0/' });
+    assert.deepEqual(absoluteTarget('http://a0/x/%2e%2E/y'), { host: 'a0', port: 80, path: '/y', url: 'http://a0/y' });
     assert.deepEqual(absoluteTarget('http://127.1/'), { host: '127.0.0.1', port: 80, path: '/', url: 'http://127.0.0.1/' });
     assert.deepEqual(absoluteTarget('http://2130706433/'), { host: '127.0.0.1', port: 80, path: '/', url: 'http://127.0.0.1/' });
     assert.deepEqual(absoluteTarget('http://0x7f000001/'), { host: '127.0.0.1', port: 80, path: '/', url: 'http://127.0.0.1/' });

@@ -37,10 +37,13 @@ export function requestTarget(head: RequestHead, mode: 'explicit' | 'transparent
   return originTarget(raw, fieldValues(head.fields, 'host'));
 }
 
+const PERCENT_DOT_SEGMENT = /\/%2e/i;
+
 /** An absolute-form `http://` URI (RFC 9112 §3.2.2) as a target; undefined when malformed. */
 export function absoluteTarget(raw: string): Target | undefined {
   const m = PLAIN_ABSOLUTE.exec(raw);
-  if (m && !raw.includes('/.', 7) && (!NUMERIC_LABEL.test(m[1]!) || DOTTED_QUAD.test(m[1]!))) {
+  // a dot segment, plain or percent-encoded ("/%2E" is "/." to the WHATWG URL parser), goes through URL to be removed
+  if (m && !raw.includes('/.', 7) && !PERCENT_DOT_SEGMENT.test(raw) && (!NUMERIC_LABEL.test(m[1]!) || DOTTED_QUAD.test(m[1]!))) {
     const port = m[2] === undefined ? 80 : Number(m[2]);
     if (port < 1 || port > 65535) return undefined;
     const path = m[3] ?? '/';
