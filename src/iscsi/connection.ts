@@ -43,7 +43,8 @@ import {
   type TaskManagementRequest,
   type TextRequest,
 } from './pdu.ts';
-import { planCommand, type ScsiResult } from './scsi.ts';
+import type { LuStates } from './lu-state.ts';
+import { DEFAULT_LIMITS, planCommand, type ScsiResult } from './scsi.ts';
 import { fixedSense, Senses, type Sense } from './sense.ts';
 import { SessionTable, type Session } from './session.ts';
 import { decodeText, encodeText, type TextPairs } from './text.ts';
@@ -67,6 +68,8 @@ export interface ConnectionDeps {
   cmdWindow: number;
   /** largest Expected Data Transfer Length accepted for a write */
   maxWriteBytes: number;
+  /** per-disk SCSI state shared by every session on that disk (reservations, the write range lock) */
+  luStates: LuStates;
   onClose(conn: Connection): void;
 }
 
@@ -198,6 +201,7 @@ export class Connection {
     if (s) {
       this.deps.sessions.delete(this.sessionKey, s);
       if (wasFfp) this.deps.metrics.sessions.dec({ type: s.type });
+      if (s.lease) this.deps.luStates.of(s.lease.device).nexusLost(this.nexus()); // SPC-2 §5.5.3: I_T nexus loss
       try {
         await s.lease?.release();
       } catch (err) {
@@ -605,11 +609,15 @@ export class Connection {
         break;
       case TmfFunction.LUN_RESET:
         if (lun !== 0) response = TmfResponse.NO_LUN;
-        else abortWhere((t) => t.lun === lun);
+        else {
+          abortWhere((t) => t.lun === lun);
+          this.resetLu();
+        }
         break;
       case TmfFunction.TARGET_WARM_RESET:
       case TmfFunction.TARGET_COLD_RESET:
         abortWhere(() => true);
+        this.resetLu();
         break;
       case TmfFunction.CLEAR_ACA:
         response = TmfResponse.NOT_SUPPORTED;
@@ -650,7 +658,8 @@ export class Connection {
     const device = lun === 0 ? this.session.lease?.device : undefined;
     this.deps.metrics.commands.inc({ opcode: cdb[0]!.toString(16).padStart(2, '0') });
     const task: Task = { itt, lun, lunField: cmd.lun, cmdSn: cmd.cmdSn, edtl, aborted: false };
-    const plan = planCommand(cdb, device, device ? [0] : []);
+    const ctx = device ? { lu: this.deps.luStates.of(device), nexus: this.nexus(), edtl: cmd.write ? edtl : 0 } : undefined;
+    const plan = planCommand(cdb, device, device ? [0] : [], DEFAULT_LIMITS, ctx);
     const immediate = pdu.data;
     if (immediate.length > this.params.firstBurstLength || immediate.length > edtl || (immediate.length && !this.params.immediateData)) {
       throw new ProtocolFailure('BAD_IMMEDIATE_DATA');
@@ -681,6 +690,17 @@ export class Connection {
         // write command without data (EDTL 0 or no W bit): nothing is written, overflow residual (libiscsi)
         return this.finishTask(task, { status: ScsiStatus.GOOD }, plan.dataOutLength);
     }
+  }
+
+  /** The I_T nexus token of this session (SAM-5 §4.6.3): unique among live sessions. */
+  private nexus(): string {
+    return `tsih:${this.session!.tsih}`;
+  }
+
+  /** SAM-5 §6.3.7 / SPC-2 §5.5.3: a reset of the LU drops reservations */
+  private resetLu(): void {
+    const device = this.session?.lease?.device;
+    if (device) this.deps.luStates.of(device).reset();
   }
 
   private internalTaskError(task: Task, err: unknown): void {

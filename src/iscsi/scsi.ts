@@ -1,5 +1,8 @@
 import { SpaceExhaustedError, type BlockDevice } from './block-device.ts';
 import { ScsiStatus } from './constants.ts';
+import { compareAndWrite, MAX_COMPARE_AND_WRITE_BLOCKS, orWrite, type PlanHelpers } from './atomic-writes.ts';
+import { LuState } from './lu-state.ts';
+import { reportSupportedOpcodes } from './opcodes.ts';
 import { descriptorSense, fixedSense, Senses, type Sense } from './sense.ts';
 
 /**
@@ -29,6 +32,8 @@ export const Opcode = {
   WRITE_6: 0x0a,
   INQUIRY: 0x12,
   MODE_SELECT_6: 0x15,
+  RESERVE_6: 0x16,
+  RELEASE_6: 0x17,
   MODE_SENSE_6: 0x1a,
   START_STOP_UNIT: 0x1b,
   PREVENT_ALLOW: 0x1e,
@@ -37,18 +42,23 @@ export const Opcode = {
   WRITE_10: 0x2a,
   WRITE_VERIFY_10: 0x2e,
   VERIFY_10: 0x2f,
+  PRE_FETCH_10: 0x34,
   SYNCHRONIZE_CACHE_10: 0x35,
   WRITE_SAME_10: 0x41,
   UNMAP: 0x42,
   MODE_SENSE_10: 0x5a,
   READ_16: 0x88,
+  COMPARE_AND_WRITE: 0x89,
   WRITE_16: 0x8a,
+  ORWRITE_16: 0x8b,
   WRITE_VERIFY_16: 0x8e,
   VERIFY_16: 0x8f,
+  PRE_FETCH_16: 0x90,
   SYNCHRONIZE_CACHE_16: 0x91,
   WRITE_SAME_16: 0x93,
   SERVICE_ACTION_IN_16: 0x9e,
   REPORT_LUNS: 0xa0,
+  MAINTENANCE_IN: 0xa3,
   READ_12: 0xa8,
   WRITE_12: 0xaa,
   WRITE_VERIFY_12: 0xae,
@@ -56,6 +66,16 @@ export const Opcode = {
 } as const;
 
 const SAI_READ_CAPACITY_16 = 0x10;
+const MI_REPORT_SUPPORTED_OPCODES = 0x0c;
+
+/** Who sends the command and the LU's shared state (reservation, range lock); see lu-state.ts. */
+export interface CommandContext {
+  lu: LuState;
+  /** the I_T nexus: one token per session */
+  nexus: string;
+  /** the command's Expected Data Transfer Length (RFC 7143 §11.3.4), when the transport knows it */
+  edtl?: number;
+}
 
 const good = (data?: Buffer): ScsiPlan => ({ kind: 'result', result: data ? { status: ScsiStatus.GOOD, data } : { status: ScsiStatus.GOOD } });
 export const checkCondition = (sense: Sense): ScsiResult => ({ status: ScsiStatus.CHECK_CONDITION, sense });
@@ -88,14 +108,63 @@ const PRODUCT = 'overlay disk';
 const REVISION = '0001';
 
 /** Plans one CDB for a LUN; `device` undefined means the LUN does not exist (SPC-4 §4.6.3 / PQ=3). */
-export function planCommand(cdb: Buffer, device: BlockDevice | undefined, luns: number[], limits: ScsiLimits = DEFAULT_LIMITS): ScsiPlan {
+export function planCommand(
+  cdb: Buffer,
+  device: BlockDevice | undefined,
+  luns: number[],
+  limits: ScsiLimits = DEFAULT_LIMITS,
+  ctx: CommandContext = { lu: new LuState(), nexus: '' },
+): ScsiPlan {
   const op = cdb[0]!;
   if (op === Opcode.INQUIRY) return inquiry(cdb, device);
   if (op === Opcode.REPORT_LUNS) return reportLuns(cdb, luns);
   if (op === Opcode.REQUEST_SENSE) return requestSense(cdb);
+  if (op === Opcode.MAINTENANCE_IN) {
+    if ((cdb[1]! & 0x1f) !== MI_REPORT_SUPPORTED_OPCODES) return badField(1);
+    const r = reportSupportedOpcodes(cdb, device);
+    return 'ok' in r ? good(cut(r.ok, cdb.readUInt32BE(6))) : badField(r.badFieldByte);
+  }
   if (!device) return fail(Senses.LUN_NOT_SUPPORTED);
   const d = device;
+  const lu = ctx.lu;
+  // SPC-2 §5.5.1: while another I_T nexus holds a RESERVE(6) reservation, everything but INQUIRY, REPORT LUNS,
+  // REQUEST SENSE, REPORT SUPPORTED OPERATION CODES (above) and RELEASE (a no-op) gets RESERVATION CONFLICT.
+  if (lu.reservedBy !== undefined && lu.reservedBy !== ctx.nexus && op !== Opcode.RELEASE_6) {
+    return { kind: 'result', result: { status: ScsiStatus.RESERVATION_CONFLICT } };
+  }
+  const helpers: PlanHelpers = { badField, fail, io: ioResult };
   switch (op) {
+    case Opcode.RESERVE_6:
+      // SPC-2 §7.21: only whole-LU reservations (LONGID/extent bits are obsolete and must be zero)
+      if (cdb[1]! & 0x1f) return badField(1);
+      lu.reservedBy = ctx.nexus;
+      return good();
+    case Opcode.RELEASE_6:
+      // SPC-2 §7.19: releasing a reservation held by another nexus, or none, is GOOD and does nothing
+      if (cdb[1]! & 0x1f) return badField(1);
+      if (lu.reservedBy === ctx.nexus) lu.reservedBy = undefined;
+      return good();
+    case Opcode.PRE_FETCH_10:
+    case Opcode.PRE_FETCH_16: {
+      // SBC-3 §5.9/§5.10: GOOD = accepted without claiming the blocks now sit in a cache (CONDITION MET would);
+      // our disks are files the page cache already serves, so there is nothing more to do
+      const [lba, n] =
+        op === Opcode.PRE_FETCH_10 ? [cdb.readUInt32BE(2), cdb.readUInt16BE(7)] : [Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10)];
+      if (lba + n > d.blockCount || lba > d.blockCount) return fail(Senses.LBA_OUT_OF_RANGE);
+      return good();
+    }
+    case Opcode.COMPARE_AND_WRITE:
+      return compareAndWrite(cdb, d, lu, helpers, ctx.edtl);
+    case Opcode.ORWRITE_16:
+      return orWrite(cdb, d, lu, helpers, limits.maxTransferBlocks);
+    case Opcode.WRITE_6:
+    case Opcode.WRITE_10:
+    case Opcode.WRITE_12:
+    case Opcode.WRITE_16:
+    case Opcode.WRITE_VERIFY_10:
+    case Opcode.WRITE_VERIFY_12:
+    case Opcode.WRITE_VERIFY_16:
+      return rw(cdb, d, true, limits, lu);
     case Opcode.TEST_UNIT_READY:
     case Opcode.START_STOP_UNIT:
     case Opcode.PREVENT_ALLOW:
@@ -119,15 +188,7 @@ export function planCommand(cdb: Buffer, device: BlockDevice | undefined, luns: 
     case Opcode.READ_10:
     case Opcode.READ_12:
     case Opcode.READ_16:
-      return rw(cdb, d, false, limits);
-    case Opcode.WRITE_6:
-    case Opcode.WRITE_10:
-    case Opcode.WRITE_12:
-    case Opcode.WRITE_16:
-    case Opcode.WRITE_VERIFY_10:
-    case Opcode.WRITE_VERIFY_12:
-    case Opcode.WRITE_VERIFY_16:
-      return rw(cdb, d, true, limits);
+      return rw(cdb, d, false, limits, lu);
     case Opcode.VERIFY_10:
     case Opcode.VERIFY_12:
     case Opcode.VERIFY_16:
@@ -144,9 +205,9 @@ export function planCommand(cdb: Buffer, device: BlockDevice | undefined, luns: 
       return modeSense(cdb, d);
     case Opcode.WRITE_SAME_10:
     case Opcode.WRITE_SAME_16:
-      return writeSame(cdb, d, limits);
+      return writeSame(cdb, d, limits, lu);
     case Opcode.UNMAP:
-      return unmap(cdb, d, limits);
+      return unmap(cdb, d, limits, lu);
     default:
       return fail(Senses.INVALID_OPCODE);
   }
@@ -180,7 +241,7 @@ function lbaAndLength(cdb: Buffer): { lba: number; blocks: number } {
   }
 }
 
-function rw(cdb: Buffer, d: BlockDevice, write: boolean, limits: ScsiLimits): ScsiPlan {
+function rw(cdb: Buffer, d: BlockDevice, write: boolean, limits: ScsiLimits, lu: LuState): ScsiPlan {
   const six = cdb[0]! >> 5 === 0;
   // RDPROTECT/WRPROTECT (bits 7..5 of byte 1): we have no protection information (SBC-3 §5.10)
   if (!six && cdb[1]! & 0xe0) return badField(1);
@@ -193,7 +254,8 @@ function rw(cdb: Buffer, d: BlockDevice, write: boolean, limits: ScsiLimits): Sc
   const length = blocks * d.blockSize;
   if (!write) return { kind: 'read', offset, length };
   const fua = !six && (cdb[1]! & 0x08) !== 0;
-  return { kind: 'data-out', dataOutLength: length, run: (data) => ioResult(() => d.write(offset, data, fua)) };
+  // the range lock: a COMPARE AND WRITE or ORWRITE on these blocks never sees this write land halfway
+  return { kind: 'data-out', dataOutLength: length, run: (data) => lu.locked(lba, blocks, () => ioResult(() => d.write(offset, data, fua))) };
 }
 
 function verify(cdb: Buffer, d: BlockDevice): ScsiPlan {
@@ -219,7 +281,7 @@ function verify(cdb: Buffer, d: BlockDevice): ScsiPlan {
   };
 }
 
-function writeSame(cdb: Buffer, d: BlockDevice, limits: ScsiLimits): ScsiPlan {
+function writeSame(cdb: Buffer, d: BlockDevice, limits: ScsiLimits, lu: LuState): ScsiPlan {
   const ten = cdb[0] === Opcode.WRITE_SAME_10;
   const flags = cdb[1]!;
   if (flags & 0xe0) return badField(1);
@@ -236,8 +298,8 @@ function writeSame(cdb: Buffer, d: BlockDevice, limits: ScsiLimits): ScsiPlan {
   if (unmapBit && !d.supportsUnmap) return badField(1);
   const offset = lba * d.blockSize;
   const length = blocks * d.blockSize;
-  if (unmapBit && ndob) return { kind: 'async', run: () => ioResult(() => d.unmap(offset, length)) };
-  if (ndob) return { kind: 'async', run: () => ioResult(() => d.write(offset, Buffer.alloc(length), false)) };
+  if (unmapBit && ndob) return { kind: 'async', run: () => lu.locked(lba, blocks, () => ioResult(() => d.unmap(offset, length))) };
+  if (ndob) return { kind: 'async', run: () => lu.locked(lba, blocks, () => ioResult(() => d.write(offset, Buffer.alloc(length), false))) };
   return {
     kind: 'data-out',
     dataOutLength: d.blockSize,
@@ -246,17 +308,19 @@ function writeSame(cdb: Buffer, d: BlockDevice, limits: ScsiLimits): ScsiPlan {
       const chunkBlocks = Math.min(blocks, 256);
       const chunk = Buffer.allocUnsafe(chunkBlocks * d.blockSize);
       for (let i = 0; i < chunkBlocks; i++) block.copy(chunk, i * d.blockSize);
-      return ioResult(async () => {
-        for (let b = 0; b < blocks; b += chunkBlocks) {
-          const n = Math.min(chunkBlocks, blocks - b);
-          await d.write(offset + b * d.blockSize, chunk.subarray(0, n * d.blockSize), false);
-        }
-      });
+      return lu.locked(lba, blocks, () =>
+        ioResult(async () => {
+          for (let b = 0; b < blocks; b += chunkBlocks) {
+            const n = Math.min(chunkBlocks, blocks - b);
+            await d.write(offset + b * d.blockSize, chunk.subarray(0, n * d.blockSize), false);
+          }
+        }),
+      );
     },
   };
 }
 
-function unmap(cdb: Buffer, d: BlockDevice, limits: ScsiLimits): ScsiPlan {
+function unmap(cdb: Buffer, d: BlockDevice, limits: ScsiLimits, lu: LuState): ScsiPlan {
   if (cdb[1]! & 0x01) return badField(1); // ANCHOR: not supported (VPD 0xB2 ANC_SUP=0)
   if (!d.supportsUnmap) return d.readOnly ? fail(Senses.WRITE_PROTECTED) : fail(Senses.INVALID_OPCODE);
   const paramLen = cdb.readUInt16BE(7);
@@ -281,7 +345,7 @@ function unmap(cdb: Buffer, d: BlockDevice, limits: ScsiLimits): ScsiPlan {
         if (n) ranges.push([lba * d.blockSize, n * d.blockSize]);
       }
       return ioResult(async () => {
-        for (const [o, l] of ranges) await d.unmap(o, l);
+        for (const [o, l] of ranges) await lu.locked(o / d.blockSize, l / d.blockSize, () => d.unmap(o, l));
       });
     },
   };
@@ -351,6 +415,7 @@ function inquiry(cdb: Buffer, d: BlockDevice | undefined): ScsiPlan {
     case 0xb0: {
       const b = Buffer.alloc(0x3c);
       b[0] = 0x01; // WSNZ: WRITE SAME with zero blocks is rejected
+      b[1] = MAX_COMPARE_AND_WRITE_BLOCKS; // MAXIMUM COMPARE AND WRITE LENGTH (SBC-3 §6.6.4)
       b.writeUInt16BE(1, 2); // optimal transfer length granularity
       b.writeUInt32BE(DEFAULT_LIMITS.maxTransferBlocks, 4);
       b.writeUInt32BE(Math.min(2048, DEFAULT_LIMITS.maxTransferBlocks), 8);

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { BootgateError } from '../errors.ts';
 import type { BlockDeviceProvider, ChapCredentials } from './block-device.ts';
 import { Connection } from './connection.ts';
+import { LuStates } from './lu-state.ts';
 import { createIscsiMetrics, type IscsiMetrics } from './metrics.ts';
 import { DEFAULT_PREFERENCES, type TargetPreferences } from './negotiation.ts';
 import { SessionTable } from './session.ts';
@@ -33,6 +34,8 @@ export class IscsiTarget {
   private server: Server | undefined;
   private readonly connections = new Set<Connection>();
   private readonly sessions = new SessionTable();
+  /** one LuState per open disk, shared by its sessions (RESERVE(6), COMPARE AND WRITE's range lock) */
+  private readonly luStates = new LuStates();
   readonly metrics: IscsiMetrics;
   private readonly log: Logger;
   private readonly prefs: TargetPreferences;
@@ -92,6 +95,7 @@ export class IscsiTarget {
       discoveryChap: c.discoveryChap,
       cmdWindow: c.cmdWindow,
       maxWriteBytes: c.maxWriteBytes,
+      luStates: this.luStates,
       onClose: (cn) => {
         this.connections.delete(cn);
         this.metrics.connections.dec();
