@@ -271,12 +271,19 @@ export class Appliance {
     const gatewayLanAddress = (): string => config.boot.serverAddress ?? config.dhcp.serverId ?? lanAddress();
     let sharedGatewayMetrics: GatewayMetrics | undefined;
     const gatewayMetrics = (): GatewayMetrics => (sharedGatewayMetrics ??= createGatewayMetrics(this.registry));
+    // a platform instance registered after the gateway started: its address goes into the nftables allow set
+    let allowPlatformHost: ((ip: string) => Promise<void>) | undefined;
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
       const gw = config.gateway;
       // built when it first starts: the portal's default URL needs the LAN address, known once the link is ready
       type Gateway = ReturnType<typeof createGatewayServices>;
       let gateway: Gateway | undefined;
+      allowPlatformHost = async (ip) => {
+        await gateway?.gate
+          .allowDestination(ip)
+          .catch((err: unknown) => log.error({ module: 'gateway', err, ip }, 'platform instance not allow-listed'));
+      };
       const buildGateway = (lanAddress: string): Gateway =>
         createGatewayServices({
           config: { ...gw, portal: { ...gw.portal, url: gw.portal.url ?? `http://${lanAddress}:${gw.portal.port}/` } },
@@ -317,6 +324,9 @@ export class Appliance {
       logger: log,
       registry: this.registry,
       reverseProxy: proxiedPlatforms ? { listen: config.http.listen, metrics: gatewayMetrics() } : undefined,
+      onInstanceAdded: async (url) => {
+        for (const ip of platformHost(url)) await allowPlatformHost?.(ip);
+      },
     });
     terminalRoutes = platforms.terminalRoutes;
     if (config.dns.enabled) {

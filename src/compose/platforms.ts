@@ -36,6 +36,8 @@ export interface PlatformServicesDeps {
   registry: Registry;
   /** a reverse proxy for the classes in proxy mode (gateway/proxy in reverse mode), on `listen`:platforms.proxyPort */
   reverseProxy?: { listen: string; metrics: GatewayMetrics } | undefined;
+  /** an instance was registered through the API (its URL) */
+  onInstanceAdded?: (url: string) => Promise<void>;
   now?: () => number;
 }
 
@@ -126,6 +128,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       guards: { read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) },
       advice: () => ({ recommendations: advisor.recommendations(), events: advisor.events() }),
       recordAction: (actor, action, target, detail) => identity.identity.recordAction(actor, action, target, detail),
+      ...(deps.onInstanceAdded ? { onAdded: deps.onInstanceAdded } : {}),
       logger,
     }),
   );

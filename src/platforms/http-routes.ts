@@ -119,6 +119,8 @@ export interface PlatformAdminDeps {
   advice: () => unknown;
   /** staff actions go on the audit trail */
   recordAction: (actor: string, action: string, target: string, detail: unknown) => Promise<void>;
+  /** an instance was registered (the gateway allow-lists its address for seats); awaited before the 201 */
+  onAdded?: (url: string) => Promise<void>;
   logger: Logger;
 }
 
@@ -153,6 +155,7 @@ export function createPlatformAdminRouter(deps: PlatformAdminDeps): Router {
     if (!added.ok) throw new BootgateError(added.error === 'duplicate-name' ? 'PLATFORM_EXISTS' : 'VALIDATION', added.message);
     const body = req.body as { class: string; name: string; url: string; capacity: number };
     await deps.recordAction(actorOf(res), 'platform.add', added.id, { class: body.class, name: body.name, url: body.url, capacity: body.capacity });
+    await deps.onAdded?.(body.url);
     res.status(201).json({ id: added.id, token: added.token });
   });
   r.delete(

@@ -9,7 +9,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log/logger.ts';
 import { isIpv4 } from '../../wire/ipv4.ts';
-import { renderRuleset, seatElementCommand, type GateRulesetConfig } from './ruleset.ts';
+import { renderRuleset, allowedDestinationCommand, seatElementCommand, type GateRulesetConfig } from './ruleset.ts';
 import type { NftRunner } from '../../net/nft-runner.ts';
 
 export interface GateOptions extends Omit<GateRulesetConfig, 'seats'> {
@@ -108,6 +108,14 @@ export class NftablesGate {
       await this.deps.nft(['-j', seatElementCommand(this.table, 'add', [ip])]);
       this.seats.add(ip);
       this.log.info({ ip }, 'seat allowed');
+    });
+  }
+
+  /** Allow-lists a destination address for seats in the forward chain (a platform instance registered after start). */
+  allowDestination(ip: string): Promise<void> {
+    return this.serial(async () => {
+      await this.deps.nft(['-j', allowedDestinationCommand(this.table, [ip])]);
+      this.log.info({ ip }, 'destination allow-listed');
     });
   }
 

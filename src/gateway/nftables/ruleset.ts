@@ -63,7 +63,8 @@ export function validateGateConfig(c: GateRulesetConfig): void {
 }
 
 function intervalSet(name: string, networks: readonly string[]): string {
-  return `\tset ${name} {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { ${[...new Set(networks)].join(', ')} }\n\t}\n\n`;
+  const elements = networks.length ? `\n\t\telements = { ${[...new Set(networks)].join(', ')} }` : '';
+  return `\tset ${name} {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge${elements}\n\t}\n\n`;
 }
 
 function inputChain(lan: string, services: { tcp: readonly number[]; udp: readonly number[] }): string {
@@ -90,7 +91,8 @@ export function renderRuleset(c: GateRulesetConfig): string {
     ? `oifname ${JSON.stringify(c.wanInterface)} ip saddr ${c.lanSubnet} counter masquerade`
     : `oifname != ${lan} ip saddr ${c.lanSubnet} counter masquerade`;
   const refused = c.refusedDestinations?.length ? c.refusedDestinations : undefined;
-  const allowed = refused && c.allowedDestinations?.length ? c.allowedDestinations : undefined;
+  // present (maybe empty) whenever destinations are refused, so addresses can be allow-listed live (platform instances)
+  const allowed = refused ? (c.allowedDestinations ?? []) : undefined;
   const sets = (refused ? intervalSet('refused_destinations', refused) : '') + (allowed ? intervalSet('allowed_destinations', allowed) : '');
   const policyRules = refused
     ? (allowed ? `\t\tiifname ${lan} ip saddr @seats ip daddr @allowed_destinations counter accept comment "allow-listed destinations"\n` : '') +
@@ -131,6 +133,13 @@ ${c.lanServices ? inputChain(lan, c.lanServices) : ''}
 }
 
 /** The JSON command (libnftables-json(5)) that adds or deletes seat addresses. */
+/** `nft -j` command adding IPv4 addresses to the allow-listed destinations (a platform instance registered live). */
+export function allowedDestinationCommand(table: string, ips: readonly string[]): string {
+  if (!TABLE.test(table)) throw new RangeError(`bad nftables table name: ${table}`);
+  for (const s of ips) if (!isIpv4(s)) throw new RangeError(`not an IPv4 address: ${s}`);
+  return JSON.stringify({ nftables: [{ add: { element: { family: 'inet', table, name: 'allowed_destinations', elem: [...ips] } } }] });
+}
+
 export function seatElementCommand(table: string, op: 'add' | 'delete', ips: readonly string[]): string {
   if (!TABLE.test(table)) throw new RangeError(`bad nftables table name: ${table}`);
   for (const s of ips) if (!isIpv4(s)) throw new RangeError(`not an IPv4 seat address: ${s}`);
