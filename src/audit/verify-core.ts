@@ -47,7 +47,8 @@ export interface SubtleLike {
 }
 
 type Rec = Record<FieldName, unknown> & { seq: number; time: number; kind: string; detail: string | null; prevHash: string; hash: string };
-type Parsed = { line: number; record: Rec };
+export type ParsedRecord = { line: number; record: Rec };
+type Parsed = ParsedRecord;
 type Fail = Extract<CoreVerifyResult, { ok: false }>;
 
 const fail = (code: VerifyCode, reason: string, at?: { line?: number; seq?: number }): Fail => ({ ok: false, code, reason, ...at });
@@ -103,7 +104,8 @@ function toRecord(values: Record<string, unknown>, line: number): Rec | string {
   return out as Rec;
 }
 
-function parseNdjson(text: string): Parsed[] | Fail {
+/** An NDJSON export's records, each checked field by field (shared with the CLI verifier, verify.ts). */
+export function parseNdjson(text: string): Parsed[] | Fail {
   const out: Parsed[] = [];
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
@@ -132,7 +134,8 @@ function cellValue(c: CsvCell, type: string): unknown {
   return c.quoted ? c.text : `unquoted:${c.text}`;
 }
 
-function parseCsvExport(text: string): Parsed[] | Fail {
+/** A CSV export's records, each checked field by field (shared with the CLI verifier, verify.ts). */
+export function parseCsvExport(text: string): Parsed[] | Fail {
   let rows;
   try {
     rows = parseCsv(text);
@@ -155,7 +158,7 @@ function parseCsvExport(text: string): Parsed[] | Fail {
   return out;
 }
 
-function isManifest(m: unknown): m is ExportManifest {
+export function isManifest(m: unknown): m is ExportManifest {
   const o = m as Record<string, unknown>;
   return (
     typeof o === 'object' &&
