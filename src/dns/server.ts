@@ -3,28 +3,14 @@ import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { BootgateError } from '../errors.ts';
 import { clientAddress } from '../terminal/client-address.ts';
-import type { DnsConfig } from './config.ts';
-import type { LocalAnswers } from './local.ts';
-import type { DnsMetrics } from './metrics.ts';
-import { DnsResolver, type DnsQueryEvent, type QueryContext } from './resolver.ts';
+import { DnsResolver, type DnsResolverDeps, type QueryContext } from './resolver.ts';
 import { TcpFramer, frame } from './tcp-framer.ts';
 import { BatchUdpSocket, loadDnsUdpAddon } from './udp-batch.ts';
-import type { UpstreamTransport } from './upstream.ts';
 
-export interface DnsServerDeps {
-  config: Readonly<DnsConfig>;
+/** The resolver's dependencies (the server hands them on), and where and how it listens. */
+export interface DnsServerDeps extends DnsResolverDeps {
   /** the LAN interface's address: where the resolver listens when `dns.listen` is empty */
   lanAddress?: string;
-  logger: Logger;
-  metrics: DnsMetrics;
-  clock?: () => number;
-  /** names the appliance owns (`<class>.svc.<domain>`, the boot server's name) */
-  localAnswers?: LocalAnswers;
-  /** told about every answered query */
-  onQuery?: (event: DnsQueryEvent) => void;
-  /** upstream sockets (tests give a fake) */
-  transport?: UpstreamTransport;
-  randomId?: () => number;
   /**
    * UDP I/O: 'batch' = recvmmsg/sendmmsg through the native addon (src/native/dns_udp.c), 'dgram' = node:dgram;
    * default 'batch' when the addon is built, else 'dgram'
