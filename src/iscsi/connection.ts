@@ -658,7 +658,9 @@ export class Connection {
     const device = lun === 0 ? this.session.lease?.device : undefined;
     this.deps.metrics.commands.inc({ opcode: cdb[0]!.toString(16).padStart(2, '0') });
     const task: Task = { itt, lun, lunField: cmd.lun, cmdSn: cmd.cmdSn, edtl, aborted: false };
-    const ctx = device ? { lu: this.deps.luStates.of(device), nexus: this.nexus(), edtl: cmd.write ? edtl : 0 } : undefined;
+    const ctx = device
+      ? { lu: this.deps.luStates.of(device), nexus: this.nexus(), port: this.initiatorPort(), edtl: cmd.write ? edtl : 0 }
+      : undefined;
     const plan = planCommand(cdb, device, device ? [0] : [], DEFAULT_LIMITS, ctx);
     const immediate = pdu.data;
     if (immediate.length > this.params.firstBurstLength || immediate.length > edtl || (immediate.length && !this.params.immediateData)) {
@@ -695,6 +697,11 @@ export class Connection {
   /** The I_T nexus token of this session (SAM-5 §4.6.3): unique among live sessions. */
   private nexus(): string {
     return `tsih:${this.session!.tsih}`;
+  }
+
+  /** the iSCSI initiator port name (RFC 7143 §4.2.7.1): the I_T nexus for persistent reservations */
+  private initiatorPort(): string {
+    return `${this.session!.initiatorName},i,0x${this.session!.isid}`;
   }
 
   /** SAM-5 §6.3.7 / SPC-2 §5.5.3: a reset of the LU drops reservations */

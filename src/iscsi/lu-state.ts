@@ -1,14 +1,17 @@
 import type { BlockDevice } from './block-device.ts';
+import { PersistentReservations } from './persistent-reservations.ts';
 
 /**
  * What a logical unit keeps between commands and across sessions: the RESERVE(6) holder (SPC-2 §7.21) and a
  * range lock that makes COMPARE AND WRITE and ORWRITE atomic against every other write of the same blocks
  * (SBC-3 §5.2: "no other command shall be allowed to modify those logical blocks" until it completes).
+ * Persistent reservations (SPC-4 §5.13) live here too: they outlive the sessions that make them.
  * One per BlockDevice: the target owns a LuStates and every session on that disk gets the same LuState.
  */
 export class LuState {
   /** the I_T nexus (session token) that holds the RESERVE(6) reservation */
   reservedBy: string | undefined;
+  readonly pr = new PersistentReservations();
   private readonly active = new Set<{ start: number; end: number; done: Promise<void> }>();
 
   /** Waits until no locked range overlaps [lba, lba+blocks), then holds it; call the result to release. */
@@ -42,7 +45,10 @@ export class LuState {
     if (this.reservedBy === nexus) this.reservedBy = undefined;
   }
 
-  /** LOGICAL UNIT RESET and target resets release reservations (SPC-2 §5.5.3, SAM-5 §6.3.7). */
+  /**
+   * LOGICAL UNIT RESET and target resets release RESERVE(6) reservations (SPC-2 §5.5.3, SAM-5 §6.3.7);
+   * persistent reservations survive them (SPC-4 §5.13.1).
+   */
   reset(): void {
     this.reservedBy = undefined;
   }

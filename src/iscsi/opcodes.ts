@@ -51,6 +51,9 @@ export function supportedCommands(d: BlockDevice | undefined): SupportedCommand[
     ten(0x41, unmap ? 0x08 : 0), // WRITE SAME(10): UNMAP
     ...(unmap ? [{ op: 0x42, usage: [0x42, 0, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0] }] : []), // UNMAP
     { op: 0x5a, usage: [0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0] }, // MODE SENSE(10)
+    // PERSISTENT RESERVE IN / OUT, one descriptor per service action we answer (SPC-4 §6.15, §6.16)
+    ...[0, 1, 2, 3].map((sa) => ({ op: 0x5e, sa, usage: [0x5e, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, 0] })),
+    ...[0, 1, 2, 3, 4, 6].map((sa) => ({ op: 0x5f, sa, usage: [0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0] })),
     sixteen(0x88, DPO_FUA), // READ(16)
     { op: 0x89, usage: [0x89, DPO_FUA, ...FF8, 0, 0, 0, 0xff, 0x1f, 0] }, // COMPARE AND WRITE
     sixteen(0x8a, DPO_FUA), // WRITE(16)
@@ -61,6 +64,7 @@ export function supportedCommands(d: BlockDevice | undefined): SupportedCommand[
     sixteen(0x91, 0x02), // SYNCHRONIZE CACHE(16)
     sixteen(0x93, unmap ? 0x09 : 0x01), // WRITE SAME(16): UNMAP, NDOB
     { op: 0x9e, sa: 0x10, usage: [0x9e, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, ...FF4, 0, 0] }, // READ CAPACITY(16)
+    { op: 0x9e, sa: 0x12, usage: [0x9e, 0x1f, ...FF8, ...FF4, 0, 0] }, // GET LBA STATUS
     { op: 0xa0, usage: [0xa0, 0, 0xff, 0, 0, 0, ...FF4, 0, 0] }, // REPORT LUNS
     { op: 0xa3, sa: 0x0c, usage: [0xa3, 0x1f, 0x87, 0xff, 0xff, 0xff, ...FF4, 0, 0] }, // REPORT SUPPORTED OPERATION CODES
     twelve(0xa8, DPO_FUA), // READ(12)

@@ -2,6 +2,7 @@ import { SpaceExhaustedError, type BlockDevice } from './block-device.ts';
 import { ScsiStatus } from './constants.ts';
 import { compareAndWrite, MAX_COMPARE_AND_WRITE_BLOCKS, orWrite, type PlanHelpers } from './atomic-writes.ts';
 import { LuState } from './lu-state.ts';
+import type { MediumAccess } from './persistent-reservations.ts';
 import { reportSupportedOpcodes } from './opcodes.ts';
 import { descriptorSense, fixedSense, Senses, type Sense } from './sense.ts';
 
@@ -47,6 +48,8 @@ export const Opcode = {
   WRITE_SAME_10: 0x41,
   UNMAP: 0x42,
   MODE_SENSE_10: 0x5a,
+  PERSISTENT_RESERVE_IN: 0x5e,
+  PERSISTENT_RESERVE_OUT: 0x5f,
   READ_16: 0x88,
   COMPARE_AND_WRITE: 0x89,
   WRITE_16: 0x8a,
@@ -66,6 +69,7 @@ export const Opcode = {
 } as const;
 
 const SAI_READ_CAPACITY_16 = 0x10;
+const SAI_GET_LBA_STATUS = 0x12;
 const MI_REPORT_SUPPORTED_OPCODES = 0x0c;
 
 /** Who sends the command and the LU's shared state (reservation, range lock); see lu-state.ts. */
@@ -73,6 +77,11 @@ export interface CommandContext {
   lu: LuState;
   /** the I_T nexus: one token per session */
   nexus: string;
+  /**
+   * the initiator port (`<InitiatorName>,i,0x<ISID>`), which names the nexus for persistent reservations and
+   * unit attentions across reconnects; `nexus` when the transport does not say
+   */
+  port?: string;
   /** the command's Expected Data Transfer Length (RFC 7143 §11.3.4), when the transport knows it */
   edtl?: number;
 }
@@ -118,7 +127,7 @@ export function planCommand(
   const op = cdb[0]!;
   if (op === Opcode.INQUIRY) return inquiry(cdb, device);
   if (op === Opcode.REPORT_LUNS) return reportLuns(cdb, luns);
-  if (op === Opcode.REQUEST_SENSE) return requestSense(cdb);
+  if (op === Opcode.REQUEST_SENSE) return requestSense(cdb, ctx.lu.pr.takeUnitAttention(ctx.port ?? ctx.nexus));
   if (op === Opcode.MAINTENANCE_IN) {
     if ((cdb[1]! & 0x1f) !== MI_REPORT_SUPPORTED_OPCODES) return badField(1);
     const r = reportSupportedOpcodes(cdb, device);
@@ -127,10 +136,21 @@ export function planCommand(
   if (!device) return fail(Senses.LUN_NOT_SUPPORTED);
   const d = device;
   const lu = ctx.lu;
+  const port = ctx.port ?? ctx.nexus;
+  // SAM-5 §5.14: a pending UNIT ATTENTION (here only the persistent-reservation ones) is this command's status
+  const attention = lu.pr.takeUnitAttention(port);
+  if (attention) return fail(attention);
   // SPC-2 §5.5.1: while another I_T nexus holds a RESERVE(6) reservation, everything but INQUIRY, REPORT LUNS,
   // REQUEST SENSE, REPORT SUPPORTED OPERATION CODES (above) and RELEASE (a no-op) gets RESERVATION CONFLICT.
   if (lu.reservedBy !== undefined && lu.reservedBy !== ctx.nexus && op !== Opcode.RELEASE_6) {
-    return { kind: 'result', result: { status: ScsiStatus.RESERVATION_CONFLICT } };
+    return conflict();
+  }
+  if (op === Opcode.PERSISTENT_RESERVE_IN) return lu.pr.in(cdb);
+  if (op === Opcode.PERSISTENT_RESERVE_OUT) return lu.pr.out(cdb, port);
+  if (lu.pr.reserved) {
+    // SPC-4 §5.13.3 with CRH=0: RESERVE(6)/RELEASE(6) conflict with a persistent reservation
+    if (op === Opcode.RESERVE_6 || op === Opcode.RELEASE_6) return conflict();
+    if (!lu.pr.allows(port, mediumAccess(op))) return conflict();
   }
   const helpers: PlanHelpers = { badField, fail, io: ioResult };
   switch (op) {
@@ -177,6 +197,7 @@ export function planCommand(
       return good(b);
     }
     case Opcode.SERVICE_ACTION_IN_16: {
+      if ((cdb[1]! & 0x1f) === SAI_GET_LBA_STATUS) return getLbaStatus(cdb, d);
       if ((cdb[1]! & 0x1f) !== SAI_READ_CAPACITY_16) return badField(1);
       const b = Buffer.alloc(32);
       b.writeBigUInt64BE(BigInt(d.blockCount - 1), 0);
@@ -210,6 +231,33 @@ export function planCommand(
       return unmap(cdb, d, limits, lu);
     default:
       return fail(Senses.INVALID_OPCODE);
+  }
+}
+
+const conflict = (): ScsiPlan => ({ kind: 'result', result: { status: ScsiStatus.RESERVATION_CONFLICT } });
+
+/** How a command touches the medium under a persistent reservation (SPC-4 §5.13.1 table 66, SBC-3 table 13). */
+function mediumAccess(op: number): MediumAccess {
+  switch (op) {
+    case Opcode.TEST_UNIT_READY:
+    case Opcode.READ_CAPACITY_10:
+    case Opcode.SERVICE_ACTION_IN_16:
+      return 'none';
+    case Opcode.READ_6:
+    case Opcode.READ_10:
+    case Opcode.READ_12:
+    case Opcode.READ_16:
+    case Opcode.VERIFY_10:
+    case Opcode.VERIFY_12:
+    case Opcode.VERIFY_16:
+    case Opcode.MODE_SENSE_6:
+    case Opcode.MODE_SENSE_10:
+    case Opcode.PRE_FETCH_10:
+    case Opcode.PRE_FETCH_16:
+      return 'read';
+    default:
+      // writes, WRITE SAME, UNMAP, COMPARE AND WRITE, ORWRITE, SYNCHRONIZE CACHE, MODE SELECT, START STOP UNIT
+      return 'write';
   }
 }
 
@@ -289,11 +337,12 @@ function writeSame(cdb: Buffer, d: BlockDevice, limits: ScsiLimits, lu: LuState)
   const unmapBit = (flags & 0x08) !== 0;
   const ndob = !ten && (flags & 0x01) !== 0;
   const lba = ten ? cdb.readUInt32BE(2) : Number(cdb.readBigUInt64BE(2));
-  const blocks = ten ? cdb.readUInt16BE(7) : cdb.readUInt32BE(10);
+  const asked = ten ? cdb.readUInt16BE(7) : cdb.readUInt32BE(10);
   if (d.readOnly) return fail(Senses.WRITE_PROTECTED);
-  if (lba + blocks > d.blockCount) return fail(Senses.LBA_OUT_OF_RANGE);
-  // VPD 0xB0 WSNZ=1: a zero length is not "to the end of the medium"
-  if (blocks === 0) return badField(ten ? 7 : 10);
+  if (lba + asked > d.blockCount || lba >= d.blockCount) return fail(Senses.LBA_OUT_OF_RANGE);
+  // SBC-3 §5.45 with VPD 0xB0 WSNZ=0: zero blocks means "from LBA to the end of the medium", which must then
+  // fit in the MAXIMUM WRITE SAME LENGTH like any other request
+  const blocks = asked === 0 ? d.blockCount - lba : asked;
   if (blocks > limits.maxWriteSameBlocks) return badField(ten ? 7 : 10);
   if (unmapBit && !d.supportsUnmap) return badField(1);
   const offset = lba * d.blockSize;
@@ -351,11 +400,29 @@ function unmap(cdb: Buffer, d: BlockDevice, limits: ScsiLimits, lu: LuState): Sc
   };
 }
 
-function requestSense(cdb: Buffer): ScsiPlan {
-  // No deferred errors are kept (autosense delivers every error with its command): report NO SENSE.
+/**
+ * GET LBA STATUS (SBC-3 §5.7), required with LBPME=1. Every LBA of an overlay disk is mapped: a block the
+ * terminal never wrote (or unmapped) reads from the image's storage, one it wrote from the overlay's, so the
+ * answer is one MAPPED descriptor from the starting LBA to the end of the medium.
+ */
+function getLbaStatus(cdb: Buffer, d: BlockDevice): ScsiPlan {
+  const start = cdb.readBigUInt64BE(2);
+  const alloc = cdb.readUInt32BE(10);
+  if (start >= BigInt(d.blockCount)) return fail(Senses.LBA_OUT_OF_RANGE);
+  const b = Buffer.alloc(24);
+  b.writeUInt32BE(b.length - 4, 0); // PARAMETER DATA LENGTH
+  b.writeBigUInt64BE(start, 8);
+  b.writeUInt32BE(Math.min(0xffffffff, d.blockCount - Number(start)), 16);
+  b[20] = 0; // PROVISIONING STATUS 0h: mapped
+  return good(cut(b, alloc));
+}
+
+function requestSense(cdb: Buffer, attention: Sense | undefined): ScsiPlan {
+  // No deferred errors are kept (autosense delivers every error with its command): a pending UNIT ATTENTION
+  // (SPC-4 §6.39: reported and cleared by REQUEST SENSE), else NO SENSE.
   const desc = (cdb[1]! & 0x01) !== 0;
-  const none: Sense = { key: 0, asc: 0, ascq: 0 };
-  return good(cut(desc ? descriptorSense(none) : fixedSense(none), cdb[4]!));
+  const sense: Sense = attention ?? { key: 0, asc: 0, ascq: 0 };
+  return good(cut(desc ? descriptorSense(sense) : fixedSense(sense), cdb[4]!));
 }
 
 function reportLuns(cdb: Buffer, luns: number[]): ScsiPlan {
@@ -414,7 +481,7 @@ function inquiry(cdb: Buffer, d: BlockDevice | undefined): ScsiPlan {
     }
     case 0xb0: {
       const b = Buffer.alloc(0x3c);
-      b[0] = 0x01; // WSNZ: WRITE SAME with zero blocks is rejected
+      // WSNZ=0: WRITE SAME with zero blocks writes to the end of the medium (SBC-3 §6.6.4)
       b[1] = MAX_COMPARE_AND_WRITE_BLOCKS; // MAXIMUM COMPARE AND WRITE LENGTH (SBC-3 §6.6.4)
       b.writeUInt16BE(1, 2); // optimal transfer length granularity
       b.writeUInt32BE(DEFAULT_LIMITS.maxTransferBlocks, 4);

@@ -22,13 +22,10 @@ const CU_NOT_RUN: Array<[RegExp, string]> = [
   [/^(ExtendedCopy|ReceiveCopyResults)\./, 'EXTENDED COPY / RECEIVE COPY RESULTS not implemented (tgt neither)'],
   [/^WriteAtomic16\./, 'WRITE ATOMIC(16) not implemented (tgt neither)'],
   [/^(ReadDefectData10|ReadDefectData12)\./, 'READ DEFECT DATA not implemented (tgt neither)'],
-  [/^GetLBAStatus\./, 'GET LBA STATUS not implemented'],
-  [/^(Prin|Prout)\w*\./, 'persistent reservations not implemented'],
   [/^(PreventAllow\.|StartStopUnit\.Simple$)/, 'the LU is not removable (RMB=0)'],
   [/^ReadOnly\./, 'this LU is writable'],
   [/^Sanitize\./, 'needs --allow-sanitize'],
   [/^MultipathIO\./, 'needs a second URL'],
-  [/^WriteSame(10|16)\.ZeroBlocks$/, 'WSNZ=1: zero blocks is INVALID FIELD IN CDB (SBC-3 §5.45), which the test counts as unsupported'],
   [
     /^(WriteSame(10|16)\.(UnmapUnaligned|InvalidDataOutSize)|CompareAndWrite\.InvalidDataOutSize)$/,
     'LBPPB < 2: one logical block per physical block',

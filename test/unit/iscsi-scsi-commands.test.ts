@@ -133,4 +133,37 @@ describe('SCSI commands beyond the basics (SPC-4 §6.35, SBC-3 §5.2/§5.8/§5.9
     await overlapping;
     assert.deepEqual(order, ['disjoint', 'release', 'overlap']);
   });
+  it('WRITE SAME with zero blocks writes to the end of the medium (WSNZ=0), within MAXIMUM WRITE SAME LENGTH', async () => {
+    const d = new MemoryDevice(64);
+    const vpd = result(plan(cdb(0x12, 0x01, 0xb0, 0, 0xff), d)).data!;
+    assert.equal(vpd[4]! & 0x01, 0, 'WSNZ=0');
+    const ws16 = (lba: number, n: number) => c16(0x93, lba, n);
+    assert.equal(await runOut(plan(ws16(60, 0), d), Buffer.alloc(512, 0x7e)).then((r) => r.status), 0);
+    assert.ok(
+      d.bytes.subarray(60 * 512).every((x) => x === 0x7e),
+      'LBA 60 to the end written',
+    );
+    assert.ok(!d.bytes.subarray(0, 60 * 512).includes(0x7e), 'nothing before the LBA');
+    assert.deepEqual(sense(result(plan(ws16(64, 0), d))).slice(1), [5, 0x21, 0], 'zero blocks at the end: LBA out of range');
+    const big = new MemoryDevice(DEFAULT_LIMITS.maxWriteSameBlocks + 8);
+    assert.deepEqual(sense(result(plan(ws16(0, 0), big))).slice(1), [5, 0x24, 0], 'more than the maximum length');
+    assert.equal(plan(ws16(8, 0), big).kind, 'data-out', 'exactly the maximum length');
+  });
+
+  it('GET LBA STATUS: one MAPPED descriptor from the LBA to the end; past the end is LBA OUT OF RANGE', () => {
+    const d = new MemoryDevice(64);
+    const g = (lba: number, alloc = 24) => {
+      const b = cdb(0x9e, 0x12);
+      b.writeBigUInt64BE(BigInt.asUintN(64, BigInt(lba)), 2);
+      b.writeUInt32BE(alloc, 10);
+      return plan(b, d);
+    };
+    const r = result(g(10)).data!;
+    assert.equal(r.readUInt32BE(0), 20);
+    assert.equal(Number(r.readBigUInt64BE(8)), 10);
+    assert.equal(r.readUInt32BE(16), 54);
+    assert.equal(r[20]! & 0x0f, 0, 'mapped');
+    assert.equal(result(g(0, 8)).data!.length, 8, 'cut to the allocation length');
+    for (const lba of [64, 65, -1]) assert.deepEqual(sense(result(g(lba))).slice(1), [5, 0x21, 0], `LBA ${lba}`);
+  });
 });
