@@ -90,6 +90,16 @@ for rep in $(seq $REPS); do   # every rep starts from an empty overlay (reads hi
   job bootgate-ovl "$U" seqread-ovl-256k $rep --rw=read --bs=256k --size=1G        # reads from the overlay
 done
 stop_srv
+# --- bootgate, discard mode: every fio run is a new login, i.e. a terminal's new boot on an emptied overlay. The
+# first boot creates the overlay's data file (the filesystem allocates every block it writes); the next boot
+# starts clean on the kept data file (iscsi.overlays.recycleBytes), so its first writes overwrite allocated blocks.
+OVD="node --import tsx $ROOT/test/helpers/iscsi-target-runner.ts --listen $SRV --port 3260 --data-dir $B/data --overlay-image bench=$IMG --mode discard"
+for rep in $(seq $REPS); do
+  rm -rf $B/data/overlays/terminals; start_srv $OVD
+  job bootgate-discard "$U" firstboot-write-256k $rep --rw=write --bs=256k --size=1G    # new data file
+  job bootgate-discard "$U" nextboot-write-256k $rep --rw=write --bs=256k --size=1G     # reset overlay, kept file
+  stop_srv
+done
 python3 - $TSV <<'PY'
 import sys,collections,statistics
 rows=[l.split('\t') for l in open(sys.argv[1]) if not l.startswith('#')]

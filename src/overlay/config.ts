@@ -29,6 +29,15 @@ export const overlayConfigFields = {
         .int()
         .min(1 << 20)
         .optional(),
+      /**
+       * A discard overlay's data file is kept across resets (only its map is emptied) while it holds at most this
+       * many bytes on disk, so the next boot's first writes overwrite blocks the filesystem already allocated
+       * instead of allocating new ones (docs/iscsi.md, "first write"); 0 deletes the file at every reset.
+       */
+      recycleBytes: z
+        .int()
+        .min(0)
+        .default(4 * 2 ** 30),
     })
     .prefault({}),
 };

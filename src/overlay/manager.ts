@@ -58,6 +58,8 @@ export class OverlayManager {
   private readonly modes = new Map<string, OverlayMode>();
   /** terminals that booted since their disk was last opened (discard mode resets on the next open) */
   private readonly booted = new Set<string>();
+  /** detached disks (a rebooted terminal's stale session) still open, per image/terminal key */
+  private readonly stale = new Map<string, number>();
   private readonly log: Logger;
 
   constructor(private readonly config: OverlayManagerConfig) {
@@ -134,6 +136,7 @@ export class OverlayManager {
       // like a reinstatement). Detach the old disk: it keeps its handles to the old, now unlinked files until
       // its last session goes, and the new session gets a clean overlay.
       this.open.delete(key);
+      this.stale.set(key, (this.stale.get(key) ?? 0) + 1);
       this.log.info({ image, mac: m }, 'terminal rebooted: stale session detached from its overlay');
       entry = undefined;
     }
@@ -159,6 +162,8 @@ export class OverlayManager {
         e.refs--;
         if (e.refs === 0) {
           if (this.open.get(key) === e) this.open.delete(key);
+          else this.stale.set(key, (this.stale.get(key) ?? 1) - 1);
+          if (this.stale.get(key) === 0) this.stale.delete(key);
           await e.disk.close(); // also a detached (stale) disk, once its last session is gone
         }
       },
@@ -198,10 +203,11 @@ export class OverlayManager {
       (mode === 'super' && meta.baseVersion !== manifest.current) ||
       !manifest.versions.some((v) => v.version === meta!.baseVersion);
     if (reset) {
+      const recycled = mode === 'discard' && (await this.recyclable(dir, `${image}/${mac}`));
       meta = { image, mac, baseVersion: manifest.current, mode, createdAt: new Date().toISOString() };
-      await this.wipe(dir);
+      await this.wipe(dir, recycled);
       await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta) + '\n');
-      this.log.info({ image, mac, version: meta.baseVersion, mode }, 'overlay created');
+      this.log.info({ image, mac, version: meta.baseVersion, mode, recycled }, 'overlay created');
     }
     const version = manifest.versions.find((v) => v.version === meta!.baseVersion)!;
     const disk = await OverlayDisk.open({
@@ -222,8 +228,29 @@ export class OverlayManager {
     }
   }
 
-  private async wipe(dir: string): Promise<void> {
-    for (const f of ['data', 'map', 'meta.json']) await rm(join(dir, f), { force: true });
+  /**
+   * `keepData`: the empty map alone makes the overlay clean (every granule reads from the image again), so the
+   * data file may stay: its blocks are already allocated and the next boot's writes overwrite them at rewrite
+   * speed. The map goes first, so a crash in between leaves no map naming old data.
+   */
+  private async wipe(dir: string, keepData = false): Promise<void> {
+    for (const f of ['map', 'meta.json', ...(keepData ? [] : ['data'])]) await rm(join(dir, f), { force: true });
+  }
+
+  /**
+   * A discard reset may keep the data file when no stale session still writes to it through an old handle and
+   * it holds at most `recycleBytes` on disk (a discard terminal's file would otherwise grow towards the union
+   * of everything it ever wrote).
+   */
+  private async recyclable(dir: string, key: string): Promise<boolean> {
+    const cap = this.config.settings.overlays.recycleBytes;
+    if (cap === 0 || this.stale.has(key)) return false;
+    try {
+      const st = await stat(join(dir, 'data'));
+      return st.blocks * 512 <= cap;
+    } catch {
+      return false;
+    }
   }
 
   /** Empties a terminal's overlay (refused while a session uses it). */

@@ -165,6 +165,56 @@ describe('overlay manager: discard, keep, super + commit + rollback', () => {
     await m.stop();
   });
 
+  it('discard: a reset keeps the data file (only the map is emptied) unless a stale session holds it or it is over recycleBytes', async () => {
+    const at = (m: string) => join(dir, 'recycle', m, 'overlays', 'terminals', 'demo', '52-54-00-00-00-0a', 'data');
+    const make = (name: string, recycleBytes?: number) =>
+      new OverlayManager({
+        dataDir: join(dir, 'recycle', name),
+        settings: overlaySettings({
+          images: { demo: base },
+          overlays: { defaultMode: 'discard', ...(recycleBytes === undefined ? {} : { recycleBytes }) },
+        }),
+        logger,
+      });
+    /** boots A (a new session), says what the raw data file held at open (the last boot's bytes, or a hole), writes */
+    const boot = async (m: OverlayManager, name: string, fill: number, newSession = true) => {
+      const t = await m.openTerminal('demo', A, { newSession });
+      const raw = readFileSync(at(name)).subarray(0, 8192);
+      assert.deepEqual(await read(t.disk, 0, 8192), golden.subarray(0, 8192), 'every boot starts from the image');
+      await t.disk.write(0, Buffer.alloc(8192, fill), false);
+      await t.disk.flush();
+      return { t, kept: raw.every((x) => x !== 0) ? raw[0] : raw.every((x) => x === 0) ? 'new' : 'mixed' };
+    };
+    const m = make('on');
+    await m.start();
+    const first = await boot(m, 'on', 0xc1);
+    assert.equal(first.kept, 'new');
+    await first.t.release();
+    const second = await boot(m, 'on', 0xc2);
+    assert.equal(second.kept, 0xc1, 'the same file: its blocks are already allocated');
+    // a stale session still holding the old disk: the file it writes through must not be the new overlay's
+    m.markBoot(A);
+    const fresh = await boot(m, 'on', 0xc3, false);
+    assert.equal(fresh.kept, 'new', 'a new file while a stale session holds the old one');
+    await second.t.disk.write(0, Buffer.alloc(4096, 0xee), false);
+    assert.deepEqual(await read(fresh.t.disk, 0, 4096), Buffer.alloc(4096, 0xc3), 'stale writes never reach the new overlay');
+    await second.t.release();
+    await fresh.t.release();
+    await m.stop();
+    for (const [name, cap] of [
+      ['off', 0],
+      ['small', 4096],
+    ] as const) {
+      const n = make(name, cap);
+      await n.start();
+      await (await boot(n, name, 0xd1)).t.release();
+      const again = await boot(n, name, 0xd2);
+      assert.equal(again.kept, 'new', `recycleBytes ${cap}: a new file`);
+      await again.t.release();
+      await n.stop();
+    }
+  });
+
   it('super: commit makes a new version for later sessions; running terminals keep theirs; rollback', async () => {
     const m = mk();
     await m.start();
