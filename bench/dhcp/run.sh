@@ -146,6 +146,9 @@ dhcp:
   range: { start: 10.213.1.1, end: 10.213.254.254 }
   leaseSeconds: 600
   rateLimit: { perMacPerSecond: 10, burst: 20 }
+  # perfdhcp plays a relay for 60,000 clients from one Ethernet source: the bridge's storm control (on by default,
+  # and meant to drop exactly that from a terminal) is off here, as Kea and dnsmasq have none
+  starvation: { bridgeRateLimit: { perSourcePerSecond: 0 } }
 api: { listen: $API }
 # the appliance also starts TFTP and HTTP boot (idle here); they need an existing boot-file root
 tftp: { root: $RUN/tftp-root }

@@ -188,10 +188,8 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
   );
   router.post(
     '/seats',
-    created(ADMIN, async (req, p) => {
-      const s = await deps.service.addSeat(p.actor, parse(schemas.seat, req.body));
-      deps.directory.reload();
-      return s;
+    created(ADMIN, (req, p) => {
+      return deps.service.addSeat(p.actor, parse(schemas.seat, req.body));
     }),
   );
   router.get(

@@ -20,23 +20,23 @@ export interface SeatDirectoryDeps {
 
 /**
  * Who sits where, for the gate and the proxy: ip → (lease) mac → seat → open session → user. Seats and open
- * sessions are cached in memory and refreshed from the store on every session change and on reload(), so a
+ * sessions are cached in memory and refreshed from the store on every seat or session change, so a
  * lookup per connection costs two map reads.
  */
 export class SeatDirectory {
   private byMac = new Map<Mac, SeatOccupancy>();
   private seatMacs: ReadonlySet<Mac> = new Set();
-  private unsubscribe: (() => void) | undefined;
+  private unsubscribe: Array<() => void> = [];
 
   constructor(private readonly deps: SeatDirectoryDeps) {
     this.reload();
     // Subscribed first, so the directory is current before any other listener (the gate) runs.
-    this.unsubscribe = this.deps.service.onSessionChange(() => this.reload());
+    this.unsubscribe = [this.deps.service.onSessionChange(() => this.reload()), this.deps.service.onSeatsChange(() => this.reload())];
   }
 
   stop(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
+    for (const u of this.unsubscribe) u();
+    this.unsubscribe = [];
   }
 
   /** Re-reads seats and open sessions (also call it after adding seats). */
@@ -58,7 +58,9 @@ export class SeatDirectory {
   }
 
   lookupByMac(mac: Mac): SeatOccupancy | undefined {
-    return this.byMac.get(mac) ?? (this.reloadIfUnknown(mac) ? this.byMac.get(mac) : undefined);
+    // Seats change only through the identity service, which tells us (onSeatsChange): a MAC we do not hold is
+    // not a seat, without a store read — DHCP asks this for every DISCOVER of an unknown client.
+    return this.byMac.get(mac);
   }
 
   /** The seat behind an address and who holds it; `session`/`user` are set only while a session is open. */
@@ -75,13 +77,6 @@ export class SeatDirectory {
   /** Called by the gate: fires after each session open/close has committed. */
   onSessionChange(listener: SessionListener): () => void {
     return this.deps.service.onSessionChange(listener);
-  }
-
-  /** A seat added since the last reload: one store read, then cached. */
-  private reloadIfUnknown(mac: Mac): boolean {
-    if (!this.deps.repo.seatByMac(mac)) return false;
-    this.reload();
-    return true;
   }
 }
 

@@ -31,6 +31,7 @@ const identityOf = (u: UserRecord) => ({ userId: u.id, userName: u.name, docType
  */
 export class IdentityService {
   private readonly listeners: SessionListener[] = [];
+  private readonly seatListeners: Array<() => void> = [];
   private readonly clock: () => number;
 
   constructor(private readonly deps: IdentityServiceDeps) {
@@ -42,6 +43,15 @@ export class IdentityService {
     return () => {
       const i = this.listeners.indexOf(listener);
       if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Fires after a seat change has committed (the seat directory reloads; DHCP learns the seat's MAC). */
+  onSeatsChange(listener: () => void): () => void {
+    this.seatListeners.push(listener);
+    return () => {
+      const i = this.seatListeners.indexOf(listener);
+      if (i >= 0) this.seatListeners.splice(i, 1);
     };
   }
 
@@ -135,6 +145,15 @@ export class IdentityService {
         throw new IdentityError('SEAT_EXISTS', `seat ${seat.name} or MAC ${mac} exists`);
       this.deps.repo.insertSeat(seat);
       return { result: seat, record: this.admin(actor, 'seat.add', seat.name, { group: seat.group }, { seat: seat.name, mac }) };
+    }).then((added) => {
+      for (const l of this.seatListeners) {
+        try {
+          l();
+        } catch (e) {
+          this.deps.logger.error({ err: e, seat: added.name }, 'seat listener failed');
+        }
+      }
+      return added;
     });
   }
 
