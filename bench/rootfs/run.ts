@@ -15,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LAB_BRIDGE, Lab, ROOT } from '../../src/lab/lab.ts';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { startTerminal, type Firmware } from '../../src/lab/qemu.ts';
+import { startTerminal, type Firmware, type Terminal } from '../../src/lab/qemu.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const IMAGES = process.env.BOOTGATE_IMAGES ?? join(ROOT, '.lab/images');
@@ -30,10 +30,14 @@ interface Sample {
   exitS: number;
 }
 
+/** the terminal booting now (stopped by the signal handler too) */
+let current: Terminal | undefined;
+
 async function bootOnce(ns: string, firmware: Firmware, mac: string, tap: string): Promise<{ upS: number; exitS: number }> {
   const logs = process.env.BENCH_LOGS; // a directory: keep each boot's serial console with timestamps
   const serialLogFile = logs ? join(logs, `${ns}-${firmware}-${mac.replaceAll(':', '')}.serial`) : undefined;
   const term = startTerminal({ ns, bridge: LAB_BRIDGE, tap, mac, firmware, ...(serialLogFile ? { serialLogFile } : {}) });
+  current = term;
   try {
     const up = await term.waitForLine(/^BOOTGATE-(?:ROOTFS-UP|TERMINAL-FAILED)\b/, 300_000);
     if (!up.line.startsWith('BOOTGATE-ROOTFS-UP')) throw new Error(`${firmware} on ${ns}: ${up.line}\n${term.lines().slice(-30).join('\n')}`);
@@ -69,6 +73,17 @@ async function main(): Promise<void> {
   const root = join(dir, 'peer');
   const samples: Sample[] = [];
   const load0 = loadavg();
+  const cleanup = async (): Promise<void> => {
+    await current?.stop();
+    await lab.down();
+    await peer.destroy();
+    for (const f of [`socket.${TGT_PORT}`, `socket.${TGT_PORT}.lock`]) rmSync(join('/var/run/tgtd', f), { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // an interrupted run still stops its QEMU, bootgate, dnsmasq, http.server, tgtd (by PID) and removes its namespaces
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => void cleanup().finally(() => process.exit(130)));
+  }
   try {
     await lab.up();
     // the peer: the same iPXE path by hand (iPXE's DHCP filename → a script that sanboots tgt's LUN 1)
@@ -131,10 +146,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await lab.down();
-    await peer.destroy();
-    for (const f of [`socket.${TGT_PORT}`, `socket.${TGT_PORT}.lock`]) rmSync(join('/var/run/tgtd', f), { force: true });
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
   const load1 = loadavg();
   console.log('side\tfirmware\tup_s\texit_s');
