@@ -17,7 +17,9 @@ import type { StaffAccounts } from './staff.ts';
 import type { EventStreams } from './stream.ts';
 import type { RoomSnapshot, SessionInfo } from './wire.ts';
 
-export const UI_LANGUAGES = ['en', 'fr'] as const;
+/** the catalogues of ui/src/i18n.ts */
+export const UI_LANGUAGES = ['en', 'zh-CN', 'fr'] as const;
+const LANGUAGE_ALIASES = { zh: 'zh-CN', 'zh-hans': 'zh-CN', 'zh-hans-cn': 'zh-CN', 'zh-sg': 'zh-CN', 'zh-hans-sg': 'zh-CN' } as const;
 
 export interface UiRouterDeps {
   staff: StaffAccounts;
@@ -77,7 +79,7 @@ export function createUiRouter(deps: UiRouterDeps): express.Router {
   api.use(express.json({ limit: '16kb' }));
 
   api.get('/locale', (req, res) => {
-    res.json({ lang: negotiateLanguage(req.get('accept-language'), UI_LANGUAGES, 'en') });
+    res.json({ lang: negotiateLanguage(req.get('accept-language'), UI_LANGUAGES, 'en', LANGUAGE_ALIASES) });
   });
   api.post(
     '/login',

@@ -1,4 +1,9 @@
-/** Every string the UI shows, per language. A missing key is a type error: both tables have the same keys. */
+import { zhCN } from './i18n-zh.ts';
+
+/**
+ * Every string the UI shows, per language. A missing key is a type error: every table has the keys of this one
+ * (and test/unit/ui-i18n.test.ts checks the keys and {placeholders} at runtime).
+ */
 const en = {
   'app.title': 'bootgate',
   'login.heading': 'Staff login',
@@ -14,7 +19,7 @@ const en = {
   'header.role.auditor': 'auditor',
   'header.live': 'live',
   'header.reconnecting': 'reconnecting…',
-  'header.language': 'Français',
+  'header.language': 'Language',
   'room.heading': 'Room',
   'room.search': 'Search seat, person, IP or MAC',
   'room.filter': 'Stage',
@@ -164,7 +169,7 @@ const fr: Record<MessageKey, string> = {
   'header.role.auditor': 'auditeur',
   'header.live': 'en direct',
   'header.reconnecting': 'reconnexion…',
-  'header.language': 'English',
+  'header.language': 'Langue',
   'room.heading': 'Salle',
   'room.search': 'Chercher un poste, une personne, une IP ou une MAC',
   'room.filter': 'État',
@@ -298,9 +303,12 @@ const fr: Record<MessageKey, string> = {
   'audit.brokenLine': ' — à la ligne {line}',
 };
 
-export const LANGUAGES = ['en', 'fr'] as const;
+export const LANGUAGES = ['en', 'zh-CN', 'fr'] as const;
 export type Lang = (typeof LANGUAGES)[number];
-const tables: Record<Lang, Record<MessageKey, string>> = { en, fr };
+export const TABLES: Record<Lang, Record<MessageKey, string>> = { en, fr, 'zh-CN': zhCN };
+const tables = TABLES;
+/** Each language by its own name, for the language menu. */
+export const LANGUAGE_NAMES: Record<Lang, string> = { en: 'English', 'zh-CN': '简体中文', fr: 'Français' };
 
 export const isLang = (v: unknown): v is Lang => typeof v === 'string' && (LANGUAGES as readonly string[]).includes(v);
 
