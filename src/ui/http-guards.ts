@@ -1,5 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { UiError } from './errors.ts';
+import type { UiSession } from './sessions.ts';
+import type { StaffRole } from './wire.ts';
 
 /**
  * The UI's response headers: a strict Content-Security-Policy (only this origin's files; no inline script or
@@ -75,4 +77,19 @@ export function negotiateLanguage<L extends string>(
     if (alias) return alias;
   }
   return fallback;
+}
+
+/**
+ * The role check of a route the browser reaches through /ui/api/v1 (behind the UI router's session lookup): the
+ * session's role must be one of `roles`, else 403 FORBIDDEN as identity's requireRoles answers; the actor of the
+ * audit record is the session's operator (res.locals.actor), as a Basic login of that operator would be.
+ */
+export function sessionRoles(roles: readonly StaffRole[]): RequestHandler {
+  return (_req, res, next) => {
+    const s = res.locals.uiSession as UiSession | undefined;
+    if (!s) return void res.status(401).json({ error: 'UNAUTHENTICATED', message: 'log in first (no live session)' });
+    res.locals.actor = `operator:${s.username}`;
+    if (roles.includes(s.role)) next();
+    else res.status(403).json({ error: 'FORBIDDEN', message: `role ${s.role} may not use this screen` });
+  };
 }

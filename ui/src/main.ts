@@ -5,6 +5,8 @@ import { isLang, LANGUAGE_NAMES, LANGUAGES, message, type Lang, type MessageKey 
 import { loginView } from './login-view.ts';
 import { AuditView } from './audit-view.ts';
 import { CashierView } from './cashier-view.ts';
+import { ImagesView } from './images-view.ts';
+import { PlatformsView } from './platforms-view.ts';
 import { RoomView } from './room-view.ts';
 import { navBar, screenFromHash } from './shell.ts';
 
@@ -81,7 +83,11 @@ class App {
         ? new CashierView(common)
         : screen === 'audit'
           ? new AuditView(common)
-          : new RoomView({ ...common, nav: navBar(shell, 'room') });
+          : screen === 'images'
+            ? new ImagesView(common)
+            : screen === 'platforms'
+              ? new PlatformsView(common)
+              : new RoomView({ ...common, nav: navBar(shell, 'room') });
     this.room = view;
     this.root.append(view.root);
     void view.start();
