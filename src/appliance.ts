@@ -355,6 +355,13 @@ export class Appliance {
       boots,
       bus: uiEvents,
       logger: log,
+      system: {
+        registry: this.registry,
+        services: () => this.services.map((s) => ({ name: s.name, lan: s.lan === true, running: this.started.includes(s) })),
+        config,
+        dataDir: config.dataDir,
+        auditBacklog: () => identity.audit.backlog,
+      },
       // the admin screens (images and overlays, platforms) call these routes; admin only in the browser
       v1Routers: (guard) => [
         ...(hasImages

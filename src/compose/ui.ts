@@ -15,6 +15,7 @@ import { LoginLimiter } from '../ui/rate-limit.ts';
 import { sessionEvent } from '../ui/room.ts';
 import { createUiRouter } from '../ui/router.ts';
 import { SessionStore, type UiSession } from '../ui/sessions.ts';
+import { SystemMonitor, type SystemMonitorDeps } from '../ui/system.ts';
 import { StaffAccounts } from '../ui/staff.ts';
 import { EventStreams } from '../ui/stream.ts';
 import type { StaffRole } from '../ui/wire.ts';
@@ -35,6 +36,8 @@ export interface UiServicesDeps {
    * and names the session's operator as the actor of the routes' audit records.
    */
   v1Routers?: (guard: (roles: readonly StaffRole[]) => RequestHandler) => express.Router[];
+  /** the system screen's sources (registry, services, configuration, data directory, audit backlog) */
+  system?: Omit<SystemMonitorDeps, 'sampleMs' | 'keep' | 'clock'>;
   /** default: build/ui of this checkout (scripts/build-ui.sh) */
   staticDir?: string;
   clock?: () => number;
@@ -96,6 +99,14 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
     run: randomBytes(6).toString('hex'),
   });
   staff.onSessionsEnded((username) => streams.closeAllOf(username));
+  const system = deps.system
+    ? new SystemMonitor({
+        ...deps.system,
+        sampleMs: config.systemSampleSeconds * 1000,
+        keep: config.systemSamples,
+        ...(deps.clock ? { clock: deps.clock } : {}),
+      })
+    : undefined;
   const router = createUiRouter({
     staff,
     sessions,
@@ -130,6 +141,7 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
         },
       }),
     ),
+    ...(system ? { system } : {}),
     logger: log,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
@@ -140,9 +152,11 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
     router,
     start: () => {
       unsubscribe = identity.directory.onSessionChange((change) => deps.bus.publish('session', sessionEvent(change)));
+      system?.start();
     },
     stop: () => {
       unsubscribe?.();
+      system?.stop();
       streams.closeAll();
     },
   };

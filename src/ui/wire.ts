@@ -162,3 +162,20 @@ export interface AdviceView {
   why: string;
   at: number;
 }
+
+/** One chart of the system screen: [unix ms, value] points (a counter's rate per second, or a sampled value). */
+export interface SystemSeriesView {
+  key: 'leases' | 'tftp' | 'http' | 'proxied' | 'auditBacklog';
+  unit: 'per-second' | 'bytes-per-second' | 'count';
+  points: Array<[number, number]>;
+}
+
+/** GET /ui/api/system (admin): services, metric charts, the redacted effective configuration, disk use. */
+export interface SystemView {
+  now: number;
+  sampleMs: number;
+  services: Array<{ name: string; lan: boolean; running: boolean }>;
+  series: SystemSeriesView[];
+  config: unknown;
+  disk: { dataDir: string; fsTotalBytes: number; fsFreeBytes: number; dataBytes: number; overlaysBytes: number };
+}

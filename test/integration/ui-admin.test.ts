@@ -23,6 +23,7 @@ const MAC = '52:54:00:79:03:01';
 const IQN = `iqn.2026-11.io.bootgate:disk.gold.${MAC.replaceAll(':', '-')}`;
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '../..');
+const CHAP_SECRET = 'VaultSecret-2121';
 const ADMIN = { user: 'boss', password: 'admin-pass-21' };
 const CASHIER = { user: 'cash21', password: 'cashier-pass-21' };
 const AUDITOR = { user: 'aud21', password: 'auditor-pass-21' };
@@ -46,12 +47,19 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     imageDir = mkdtempSync(join(tmpdir(), 'bgu21-'));
     const image = join(imageDir, 'gold.img');
     writeFileSync(image, Buffer.alloc(8 << 20));
+    writeFileSync(join(imageDir, 'vault.img'), Buffer.alloc(1 << 20));
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0' },
       dhcp: { subnet: '10.79.3.0/24', range: { start: '10.79.3.100', end: '10.79.3.150' }, router: GW, leaseSeconds: 600 },
       http: { port: 18722 },
       api: { listen: API },
-      iscsi: { images: { gold: image }, overlays: { defaultMode: 'keep' } },
+      // vault's CHAP secret must never reach the browser (the system screen shows the configuration redacted)
+      iscsi: {
+        images: { gold: image, vault: join(imageDir, 'vault.img') },
+        overlays: { defaultMode: 'keep' },
+        chap: { vault: { user: 'vaultuser', secret: CHAP_SECRET } },
+      },
+      ui: { systemSampleSeconds: 1 },
       platforms: { classes: { game: { mode: 'redirect' } } },
     });
     await bg.start();
@@ -154,6 +162,7 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
         ['PUT', `/ui/api/v1/overlays/${MAC}/mode`, { mode: 'super' }],
         ['GET', '/ui/api/v1/platforms'],
         ['POST', `/ui/api/v1/platforms/${platformId}/drain`],
+        ['GET', '/ui/api/system'],
       ] as const) {
         const r = await pageFetch(m, p, b);
         assert.equal(r.status, 403, `${who.user} ${m} ${p}`);
@@ -171,7 +180,7 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
   it('the admin sees the terminal on version 1 with its overlay size, makes it a super-client and commits it as version 2', async () => {
     assert.match(qemuIo('write -P 0xab 0 64k', 'flush'), /wrote 65536\/65536 bytes/);
     await login(ADMIN);
-    assert.deepEqual(await navLinks(), ['nav-room', 'nav-cashier', 'nav-audit', 'nav-images', 'nav-platforms']);
+    assert.deepEqual(await navLinks(), ['nav-room', 'nav-cashier', 'nav-audit', 'nav-images', 'nav-platforms', 'nav-system']);
     await page.click('#nav-images');
     await page.waitForSelector(row);
     assert.equal(await page.textContent('#images section[data-image="gold"] .current-version'), 'Current version: v1');
@@ -252,6 +261,39 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === '镜像与覆盖层');
     assert.equal(await page.textContent('#images section[data-image="gold"] .current-version'), '当前版本：v1');
     await page.selectOption('#lang-select', 'en');
+  });
+
+  it('the system screen: services running, charts fed by the appliance, disk use, the configuration without secrets', async () => {
+    await page.click('#nav-system');
+    await page.waitForSelector('#services tr[data-service="dhcp"][data-running="true"]');
+    for (const name of ['tftp', 'http', 'iscsi', 'audit', 'api', 'ui'])
+      assert.equal(await page.getAttribute(`#services tr[data-service="${name}"]`, 'data-running'), 'true', name);
+    assert.deepEqual(await page.$$eval('#system figure[data-series]', (fs) => fs.map((f) => (f as HTMLElement).dataset.series)), [
+      'leases',
+      'tftp',
+      'http',
+      'proxied',
+      'auditBacklog',
+    ]);
+    // a lease taken now shows on the leases chart (its maximum over the window is no longer 0), re-read every sample
+    const script = writeScript(bg!.dir, 'udhcpc2.sh', 'true');
+    lab.exec(term, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
+    await page.waitForFunction(() => {
+      const max = document.querySelector('#system figure[data-series="leases"] .chart-max')?.textContent ?? '';
+      return max !== '' && max !== '0/s';
+    });
+    assert.match((await page.textContent('#system figure[data-series="leases"] .chart-max')) ?? '', /^\d+(\.\d)?\/s$/);
+    // no gateway in this lab: the proxied-requests chart has no metric to draw
+    assert.equal(await page.$$eval('#system svg.chart path.line', (ps) => ps.length), 4);
+    assert.equal(await page.textContent('#system figure[data-series="proxied"] .now'), 'Not enough samples yet.');
+    assert.match((await page.textContent('#disk dd[data-disk="dataBytes"]')) ?? '', /^[\d.]+ (kB|MB|GB)$/);
+    assert.equal(await page.textContent('#disk dd[data-disk="dataDir"]'), join(bg!.dir, 'data'));
+    const config = (await page.textContent('#config')) ?? '';
+    assert.equal(JSON.parse(config).iscsi.chap.vault.user, 'vaultuser');
+    assert.equal(JSON.parse(config).iscsi.chap.vault.secret, '(redacted)');
+    assert.ok(!config.includes(CHAP_SECRET));
+    const raw = await page.evaluate(async () => (await fetch('/ui/api/system')).text());
+    assert.ok(!raw.includes(CHAP_SECRET), 'not in the JSON either');
     assert.deepEqual(cspViolations, []);
   });
 });

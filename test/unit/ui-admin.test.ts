@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { Counter, Registry } from 'prom-client';
+import { rates, redactConfig, REDACTED, SystemMonitor } from '../../src/ui/system.ts';
 import type { AdviceView, OverlayTerminalView } from '../../src/ui/wire.ts';
 import { chartPaths } from '../../ui/src/chart.ts';
 import { formatBytes, formatPercent } from '../../ui/src/format.ts';
 import { terminalsPerVersion } from '../../ui/src/images-view.ts';
 import { desiredSeries } from '../../ui/src/platforms-view.ts';
+import { formatSeriesValue } from '../../ui/src/system-view.ts';
 import { SCREENS, screenFromHash } from '../../ui/src/shell.ts';
 
 const overlay = (mac: string, baseVersion: number | null): OverlayTerminalView => ({
@@ -87,9 +93,107 @@ describe('admin screens: pure helpers', () => {
   });
 
   it('only admins have the images and platforms screens', () => {
-    assert.deepEqual(SCREENS.admin, ['room', 'cashier', 'audit', 'images', 'platforms']);
+    assert.deepEqual(SCREENS.admin, ['room', 'cashier', 'audit', 'images', 'platforms', 'system']);
+    assert.equal(screenFromHash('#system', 'auditor'), 'room');
     assert.equal(screenFromHash('#images', 'admin'), 'images');
     assert.equal(screenFromHash('#platforms', 'cashier'), 'room');
     assert.equal(screenFromHash('#images', 'auditor'), 'room');
+  });
+});
+
+describe('system screen: the server side (src/ui/system.ts)', () => {
+  it('redacts every secret-named value at any depth and credentials in URLs, and leaves the rest', () => {
+    const config = {
+      dataDir: '/var/lib/bootgate',
+      iscsi: { chap: { gold: { user: 'u', secret: 'chap-secret-123', targetSecret: 'mutual-secret-1' } } },
+      platforms: { wake: [{ mac: 'aa', password: '01:02:03:04' }] },
+      api: { token: 'tok-value-9', apiKey: 'k', privateKey: { pem: 'x' } },
+      dns: { upstreams: ['https://alice:pw@dns.example/dns-query', 'http://10.0.0.1/'] },
+      port: 69,
+      unset: { secret: undefined },
+    };
+    const out = redactConfig(config) as typeof config;
+    assert.deepEqual(out.iscsi.chap.gold, { user: 'u', secret: REDACTED, targetSecret: REDACTED });
+    assert.equal(out.platforms.wake[0]!.password, REDACTED);
+    assert.deepEqual(out.api, { token: REDACTED, apiKey: REDACTED, privateKey: REDACTED });
+    assert.deepEqual(out.dns.upstreams, [`https://${REDACTED}@dns.example/dns-query`, 'http://10.0.0.1/']);
+    assert.equal(out.dataDir, '/var/lib/bootgate');
+    assert.equal(out.port, 69);
+    for (const secret of ['chap-secret-123', 'mutual-secret-1', '01:02:03:04', 'tok-value-9', 'alice:pw'])
+      assert.ok(!JSON.stringify(out).includes(secret), secret);
+    assert.equal(config.iscsi.chap.gold.secret, 'chap-secret-123', 'the original is untouched');
+  });
+
+  it('counter samples become rates per second; a reset gives 0, not a negative rate', () => {
+    assert.deepEqual(
+      rates([
+        [0, 10],
+        [1000, 30],
+        [3000, 40],
+        [4000, 2],
+      ]),
+      [
+        [1000, 20],
+        [3000, 5],
+        [4000, 0],
+      ],
+    );
+    assert.deepEqual(rates([[0, 1]]), []);
+  });
+
+  it('samples the registry and the backlog into a bounded ring; reports services and disk use', async () => {
+    const registry = new Registry();
+    const leases = new Counter({ name: 'bootgate_dhcp_lease_commits_total', help: 'h', labelNames: ['kind'], registers: [registry] });
+    const dir = mkdtempSync(join(tmpdir(), 'bg-sys-'));
+    try {
+      mkdirSync(join(dir, 'overlays'));
+      writeFileSync(join(dir, 'bootgate.db'), Buffer.alloc(64 << 10, 1));
+      writeFileSync(join(dir, 'overlays', 'data'), Buffer.alloc(128 << 10, 1));
+      let now = 0;
+      let backlog = 0;
+      const m = new SystemMonitor({
+        registry,
+        services: () => [{ name: 'dhcp', lan: true, running: true }],
+        config: { iscsi: { chap: { g: { secret: 'abcdefabcdef' } } } },
+        dataDir: dir,
+        auditBacklog: () => backlog,
+        sampleMs: 1000,
+        keep: 3,
+        clock: () => now,
+      });
+      for (let i = 0; i < 6; i++) {
+        leases.inc({ kind: 'a' }, i);
+        leases.inc({ kind: 'b' }, 1);
+        backlog = i;
+        await m.sample();
+        now += 1000;
+      }
+      const s = await m.snapshot();
+      const leaseSeries = s.series.find((x) => x.key === 'leases')!;
+      // increments 1+1 … 5+1 summed over labels, one sample a second; only the last `keep` rates are kept
+      assert.deepEqual(leaseSeries.points, [
+        [3000, 4],
+        [4000, 5],
+        [5000, 6],
+      ]);
+      assert.deepEqual(
+        s.series.find((x) => x.key === 'auditBacklog')!.points.map((p) => p[1]),
+        [3, 4, 5],
+      );
+      assert.deepEqual(s.series.find((x) => x.key === 'tftp')!.points, [], 'a metric the registry lacks is an empty chart');
+      assert.deepEqual(s.services, [{ name: 'dhcp', lan: true, running: true }]);
+      assert.ok(s.disk.dataBytes >= 64 << 10 && s.disk.dataBytes < 128 << 10, `data ${s.disk.dataBytes} excludes the overlays`);
+      assert.ok(s.disk.overlaysBytes >= 128 << 10, `overlays ${s.disk.overlaysBytes}`);
+      assert.ok(s.disk.fsTotalBytes >= s.disk.fsFreeBytes && s.disk.fsFreeBytes > 0);
+      assert.ok(!JSON.stringify(s).includes('abcdefabcdef'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('formats chart values in their unit per locale', () => {
+    assert.equal(formatSeriesValue('bytes-per-second', 1_500_000, 'en'), '1.5 MB/s');
+    assert.equal(formatSeriesValue('per-second', 2.25, 'zh-CN'), '2.3/s');
+    assert.equal(formatSeriesValue('count', 1234, 'en'), '1,234');
   });
 });

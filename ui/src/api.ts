@@ -9,6 +9,7 @@ import type {
   PlatformView,
   RoomSnapshot,
   SessionInfo,
+  SystemView,
 } from '../../src/ui/wire.ts';
 
 /** An error reply of /ui/api: the catalogue's code (src/errors.ts), the status and Retry-After if any. */
@@ -145,5 +146,8 @@ export class UiApi {
   }
   drain(id: string, drain: boolean): Promise<PlatformView> {
     return this.call('POST', `/v1/platforms/${encodeURIComponent(id)}/${drain ? 'drain' : 'undrain'}`);
+  }
+  system(): Promise<SystemView> {
+    return this.call('GET', '/system');
   }
 }

@@ -7,6 +7,7 @@ import { AuditView } from './audit-view.ts';
 import { CashierView } from './cashier-view.ts';
 import { ImagesView } from './images-view.ts';
 import { PlatformsView } from './platforms-view.ts';
+import { SystemView } from './system-view.ts';
 import { RoomView } from './room-view.ts';
 import { navBar, screenFromHash } from './shell.ts';
 
@@ -87,7 +88,9 @@ class App {
             ? new ImagesView(common)
             : screen === 'platforms'
               ? new PlatformsView(common)
-              : new RoomView({ ...common, nav: navBar(shell, 'room') });
+              : screen === 'system'
+                ? new SystemView(common)
+                : new RoomView({ ...common, nav: navBar(shell, 'room') });
     this.room = view;
     this.root.append(view.root);
     void view.start();
