@@ -145,7 +145,7 @@ export const zhCN: Record<MessageKey, string> = {
   'system.stopped': '已停止',
   'system.yes': '是',
   'system.no': '否',
-  'system.metrics': '活动（最近 {minutes} 分钟，每 {seconds} 秒采样）',
+  'system.metrics': '活动（最近 {window}，每 {seconds} 秒采样）',
   'system.noSamples': '采样数据不足。',
   'system.now': '当前：{value}',
   'series.leases': 'DHCP 租约 / 秒',

@@ -88,7 +88,8 @@ export class SystemView {
         ),
       ),
     );
-    const minutes = Math.round((d.sampleMs * Math.max(...d.series.map((s) => s.points.length), 0)) / 60_000);
+    const windowS = Math.round((d.sampleMs * Math.max(...d.series.map((s) => s.points.length), 0)) / 1000);
+    const span = windowS < 120 ? `${formatNumber(windowS, lang, 0)} s` : `${formatNumber(Math.round(windowS / 60), lang, 0)} min`;
     const charts = h(
       'div',
       { class: 'charts' },
@@ -127,7 +128,7 @@ export class SystemView {
       h(
         'section',
         { class: 'card wide', 'aria-labelledby': 'met-h' },
-        h('h2', { id: 'met-h' }, t('system.metrics', { minutes, seconds: formatNumber(d.sampleMs / 1000, lang, 0) })),
+        h('h2', { id: 'met-h' }, t('system.metrics', { window: span, seconds: formatNumber(d.sampleMs / 1000, lang, 0) })),
         charts,
       ),
       h('section', { class: 'card wide', 'aria-labelledby': 'disk-h' }, h('h2', { id: 'disk-h' }, t('system.disk')), disk),
