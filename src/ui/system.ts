@@ -9,6 +9,8 @@ export interface SeriesSpec {
   unit: SystemSeriesView['unit'];
   /** a counter of the registry (its labelled values summed), shown as its rate per second */
   counter?: string;
+  /** only the counter's values with these labels */
+  labels?: Readonly<Record<string, string>>;
   /** or a value read at each sample */
   read?: () => number;
 }
@@ -18,6 +20,9 @@ export const SYSTEM_SERIES: readonly SeriesSpec[] = [
   { key: 'tftp', unit: 'bytes-per-second', counter: 'bootgate_tftp_bytes_sent_total' },
   { key: 'http', unit: 'bytes-per-second', counter: 'bootgate_http_bytes_sent_total' },
   { key: 'proxied', unit: 'per-second', counter: 'bootgate_gateway_requests_total' },
+  { key: 'dns', unit: 'per-second', counter: 'bootgate_dns_queries_total' },
+  // bytes the edge cache served from its store: uplink bytes saved
+  { key: 'cacheSaved', unit: 'bytes-per-second', counter: 'bootgate_cache_served_bytes_total', labels: { source: 'store' } },
 ];
 
 export interface SystemMonitorDeps {
@@ -116,7 +121,8 @@ export class SystemMonitor {
         // a service that is not configured (no gateway: no proxied requests) has no metric: an empty chart
         const m = this.deps.registry.getSingleMetric(s.counter);
         if (!m) continue;
-        v = (await m.get()).values.reduce((sum, x) => sum + x.value, 0);
+        const want = Object.entries(s.labels ?? {});
+        v = (await m.get()).values.filter((x) => want.every(([k, l]) => x.labels[k] === l)).reduce((sum, x) => sum + x.value, 0);
       }
       const ring = this.samples.get(s.key) ?? [];
       ring.push([at, v]);

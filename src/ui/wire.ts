@@ -165,7 +165,7 @@ export interface AdviceView {
 
 /** One chart of the system screen: [unix ms, value] points (a counter's rate per second, or a sampled value). */
 export interface SystemSeriesView {
-  key: 'leases' | 'tftp' | 'http' | 'proxied' | 'auditBacklog';
+  key: 'leases' | 'tftp' | 'http' | 'proxied' | 'dns' | 'cacheSaved' | 'auditBacklog';
   unit: 'per-second' | 'bytes-per-second' | 'count';
   points: Array<[number, number]>;
 }

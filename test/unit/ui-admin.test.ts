@@ -144,6 +144,7 @@ describe('system screen: the server side (src/ui/system.ts)', () => {
   it('samples the registry and the backlog into a bounded ring; reports services and disk use', async () => {
     const registry = new Registry();
     const leases = new Counter({ name: 'bootgate_dhcp_lease_commits_total', help: 'h', labelNames: ['kind'], registers: [registry] });
+    const served = new Counter({ name: 'bootgate_cache_served_bytes_total', help: 'h', labelNames: ['service', 'source'], registers: [registry] });
     const dir = mkdtempSync(join(tmpdir(), 'bg-sys-'));
     try {
       mkdirSync(join(dir, 'overlays'));
@@ -164,6 +165,8 @@ describe('system screen: the server side (src/ui/system.ts)', () => {
       for (let i = 0; i < 6; i++) {
         leases.inc({ kind: 'a' }, i);
         leases.inc({ kind: 'b' }, 1);
+        served.inc({ service: 'steam', source: 'store' }, 1000);
+        served.inc({ service: 'steam', source: 'origin' }, 5000);
         backlog = i;
         await m.sample();
         now += 1000;
@@ -181,6 +184,11 @@ describe('system screen: the server side (src/ui/system.ts)', () => {
         [3, 4, 5],
       );
       assert.deepEqual(s.series.find((x) => x.key === 'tftp')!.points, [], 'a metric the registry lacks is an empty chart');
+      assert.deepEqual(
+        s.series.find((x) => x.key === 'cacheSaved')!.points.map((p) => p[1]),
+        [1000, 1000, 1000],
+        'only the bytes served from the store',
+      );
       assert.deepEqual(s.services, [{ name: 'dhcp', lan: true, running: true }]);
       assert.ok(s.disk.dataBytes >= 64 << 10 && s.disk.dataBytes < 128 << 10, `data ${s.disk.dataBytes} excludes the overlays`);
       assert.ok(s.disk.overlaysBytes >= 128 << 10, `overlays ${s.disk.overlaysBytes}`);

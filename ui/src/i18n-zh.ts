@@ -160,6 +160,8 @@ export const zhCN: Record<MessageKey, string> = {
   'system.fsFree': '文件系统可用空间',
   'system.fsTotal': '文件系统容量',
   'system.config': '生效配置（只读，密钥已隐藏）',
+  'series.dns': 'DNS 查询 / 秒',
+  'series.cacheSaved': '缓存节省的上行流量 / 秒',
   'desk.heading': '收银',
   'desk.customers': '查找顾客',
   'desk.find': '姓名或证件号码',
