@@ -143,6 +143,10 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     await page.click('#login-form button[type=submit]');
     await page.waitForSelector('#nav');
   }
+  /** BOOTGATE_UI_SCREENSHOTS=1: the screen as it is now, saved as docs/ui/<name>.png (checked by eye, committed) */
+  const shot = async (name: string): Promise<void> => {
+    if (process.env.BOOTGATE_UI_SCREENSHOTS) await page.screenshot({ path: join(ROOT, 'docs/ui', `${name}.png`) });
+  };
   const navLinks = () => page.$$eval('#nav a', (as) => as.map((a) => a.id));
   const records = (action: string) =>
     (api('GET', '/audit/records?kind=admin&limit=1000') as Array<{ action: string; actor: string; target: string; detail: string | null }>).filter(
@@ -189,6 +193,7 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     const size = /^([\d.]+) kB$/.exec((await page.textContent(`${row} .size`)) ?? '');
     assert.ok(size && Number(size[1]) >= 65.5, `at least the 64 KiB written (65.5 kB): ${size?.[0]}`);
     assert.equal(await page.textContent(`${row} .state`), 'keep (survives reboots) · idle');
+    await shot('images-en');
     await page.selectOption(`${row} select.overlay-mode`, 'super');
     await page.click(`${row} button.set-mode`);
     await page.waitForFunction(() => /mode|super/i.test(document.getElementById('images-status')?.textContent ?? ''));
@@ -239,6 +244,7 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     await page.waitForSelector(`${inst}[data-drained="false"]`);
     assert.equal(await page.textContent(`${inst} .state`), 'serving');
     assert.equal(await page.textContent(`${inst} .share`), '0%');
+    await shot('platforms-en');
     await page.click(`${inst} button.drain`);
     await page.waitForSelector(`${inst}[data-drained="true"]`);
     assert.equal(await page.textContent(`${inst} .state`), 'drained (operator)');
@@ -246,6 +252,7 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     await page.selectOption('#lang-select', 'zh-CN');
     await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === '服务平台');
     assert.equal(await page.textContent(`${inst} .state`), '已排空（操作员）');
+    await shot('platforms-zh-CN');
     assert.equal(await page.textContent(`${inst} button.undrain`), '恢复服务');
     await page.click(`${inst} button.undrain`);
     await page.waitForSelector(`${inst}[data-drained="false"]`);
@@ -260,6 +267,7 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     await page.click('#nav-images');
     await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === '镜像与覆盖层');
     assert.equal(await page.textContent('#images section[data-image="gold"] .current-version'), '当前版本：v1');
+    await shot('images-zh-CN');
     await page.selectOption('#lang-select', 'en');
   });
 
@@ -296,6 +304,13 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     assert.equal(await page.textContent('#system figure[data-series="proxied"] .now'), 'Not enough samples yet.');
     assert.match((await page.textContent('#disk dd[data-disk="dataBytes"]')) ?? '', /^[\d.]+ (kB|MB|GB)$/);
     assert.equal(await page.textContent('#disk dd[data-disk="dataDir"]'), join(bg!.dir, 'data'));
+    await shot('system-en');
+    await page.selectOption('#lang-select', 'zh-CN');
+    await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === '系统');
+    await page.waitForSelector('#services');
+    await shot('system-zh-CN');
+    await page.selectOption('#lang-select', 'en');
+    await page.waitForSelector('#config');
     const config = (await page.textContent('#config')) ?? '';
     assert.equal(JSON.parse(config).iscsi.chap.vault.user, 'vaultuser');
     assert.equal(JSON.parse(config).iscsi.chap.vault.secret, '(redacted)');
