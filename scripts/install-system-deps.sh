@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(busybox-static isc-dhcp-client kea-admin kea-dhcp4-server dnsmasq-base tcpdump iproute2 nftables iputils-ping python3 curl
       tftp-hpa atftp tftpd-hpa nginx-light wrk apache2-utils tinyproxy qemu-system-x86 qemu-utils ipxe-qemu ipxe ovmf cpio
-      libiscsi-bin qemu-block-extra tgt syslinux syslinux-common extlinux dosfstools fdisk mtools e2fsprogs conntrack chromium
+      libiscsi-bin qemu-block-extra tgt syslinux syslinux-common extlinux dosfstools fdisk mtools e2fsprogs conntrack chromium fonts-wqy-microhei
       bind9-dnsutils knot-dnsutils unbound dnsperf haproxy)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -344,7 +344,32 @@ export class Appliance {
       this.services.push({ name: 'dns', lan: true, start: () => dns.start(), stop: () => dns.stop() });
     }
     this.services.push({ name: 'platforms', lan: true, start: () => platforms.start(), stop: () => platforms.stop() });
-    const ui = createUiServices({ config: uiConfig, db: this.db, identity, leases, boots, bus: uiEvents, logger: log });
+    const hasImages = Object.keys(config.iscsi.images).length > 0;
+    const recordAction = (actor: string, action: string, target: string, detail: unknown): Promise<void> =>
+      identity.identity.recordAction(actor, action, target, detail);
+    const ui = createUiServices({
+      config: uiConfig,
+      db: this.db,
+      identity,
+      leases,
+      boots,
+      bus: uiEvents,
+      logger: log,
+      system: {
+        registry: this.registry,
+        services: () => this.services.map((s) => ({ name: s.name, lan: s.lan === true, running: this.started.includes(s) })),
+        config,
+        dataDir: config.dataDir,
+        auditBacklog: () => identity.audit.backlog,
+      },
+      // the admin screens (images and overlays, platforms) call these routes; admin only in the browser
+      v1Routers: (guard) => [
+        ...(hasImages
+          ? [createOverlayRouter(overlays, { read: guard(['admin']), write: guard(['admin']) }, log.child({ module: 'ui-v1' }), recordAction)]
+          : []),
+        platforms.adminRouter({ read: guard(['admin']), write: guard(['admin']) }),
+      ],
+    });
     this.services.push({ name: 'ui', start: () => ui.start(), stop: () => ui.stop() });
     const api = new ManagementServer({
       listen: config.api.listen,
@@ -354,12 +379,13 @@ export class Appliance {
       logger: log.child({ module: 'api' }),
       ...(this.dhcp ? { dhcpStarvation: () => this.dhcp!.starvationStatus() } : {}),
       routers: [
-        ...(Object.keys(config.iscsi.images).length > 0
+        ...(hasImages
           ? [
               createOverlayRouter(
                 overlays,
                 { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) },
                 log.child({ module: 'api' }),
+                recordAction,
               ),
             ]
           : []),

@@ -22,12 +22,27 @@ function handle(fn: (req: Request, res: Response) => Promise<void>) {
  * Images, versions and per-terminal overlays (issue 4): list, a terminal's overlay size, reset one overlay,
  * commit a super terminal's writes as a new version, roll back. Mounted under /api/v1 on the management listener.
  */
-export function createOverlayRouter(manager: OverlayManager, guard: { read: RequestHandler; write: RequestHandler }, log: Logger): Router {
+export function createOverlayRouter(
+  manager: OverlayManager,
+  guard: { read: RequestHandler; write: RequestHandler },
+  log: Logger,
+  /** staff actions go on the audit trail (the actor is what the guard put in res.locals.actor) */
+  recordAction?: (actor: string, action: string, target: string, detail: unknown) => Promise<void>,
+): Router {
   const r = Router();
   const { read, write } = guard;
+  const record = (res: Response, action: string, target: string, detail: unknown): Promise<void> =>
+    recordAction ? recordAction(String(res.locals.actor ?? 'unknown'), action, target, detail) : Promise.resolve();
   r.get('/images', read, (_req, res) => {
     res.json(manager.images());
   });
+  r.get(
+    '/images/:image/overlays',
+    read,
+    handle(async (req, res) => {
+      res.json(await manager.terminals(String(req.params.image)));
+    }),
+  );
   r.get(
     '/images/:image/overlays/:mac',
     read,
@@ -43,6 +58,7 @@ export function createOverlayRouter(manager: OverlayManager, guard: { read: Requ
     handle(async (req, res) => {
       const { image, mac } = req.params as { image: string; mac: string };
       await manager.reset(image, macParam(mac));
+      await record(res, 'overlay.reset', `${image}/${mac}`, {});
       res.status(204).end();
     }),
   );
@@ -55,7 +71,9 @@ export function createOverlayRouter(manager: OverlayManager, guard: { read: Requ
         res.status(400).json({ error: 'BAD_MODE', message: `mode must be one of ${MODES.join(', ')}` });
         return;
       }
-      manager.setMode(macParam(req.params.mac), mode as OverlayMode);
+      const mac = macParam(req.params.mac);
+      manager.setMode(mac, mode as OverlayMode);
+      await record(res, 'overlay.mode', mac, { mode });
       res.status(204).end();
     }),
   );
@@ -68,7 +86,10 @@ export function createOverlayRouter(manager: OverlayManager, guard: { read: Requ
         res.status(400).json({ error: 'BAD_REQUEST', message: 'body needs the super terminal\'s "mac"' });
         return;
       }
-      res.status(201).json(await manager.commit(String(req.params.image), macParam(body.mac), body.note));
+      const image = String(req.params.image);
+      const v = await manager.commit(image, macParam(body.mac), body.note);
+      await record(res, 'image.commit', image, { version: v.version, parent: v.parent, mac: body.mac, note: body.note ?? null });
+      res.status(201).json(v);
     }),
   );
   r.post(
@@ -80,7 +101,9 @@ export function createOverlayRouter(manager: OverlayManager, guard: { read: Requ
         res.status(400).json({ error: 'BAD_REQUEST', message: 'body needs an integer "version" ≥ 1' });
         return;
       }
-      await manager.rollback(String(req.params.image), version);
+      const image = String(req.params.image);
+      await manager.rollback(image, version);
+      await record(res, 'image.rollback', image, { version });
       res.status(204).end();
     }),
   );

@@ -183,6 +183,11 @@ export class AuditLog {
     setImmediate(() => this.flush());
   }
 
+  /** Units queued and not yet committed (the system screen's audit backlog). */
+  get backlog(): number {
+    return this.pending.length + this.opens.length;
+  }
+
   /** Commits every queued unit in one transaction, then settles the promises that waited for it. */
   flush(): void {
     this.flushScheduled = false;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -51,6 +51,8 @@ export interface PlatformServices {
   terminalRoutes: ReadonlyArray<{ prefix: string; handle: (req: IncomingMessage, res: ServerResponse) => void }>;
   /** for the management listener under /api/v1: the heartbeat too, the operators' routes, /wake */
   managementRouter: Router;
+  /** the operators' routes again with other guards (the browser's /ui/api/v1: the UI session's role) */
+  adminRouter(guards: { read: RequestHandler; write: RequestHandler }): Router;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -122,16 +124,16 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
 
   const managementRouter = express.Router();
   managementRouter.use(createHeartbeatRouter(registry, logger));
-  managementRouter.use(
+  const adminRouter = (guards: { read: RequestHandler; write: RequestHandler }): Router =>
     createPlatformAdminRouter({
       registry,
-      guards: { read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) },
+      guards,
       advice: () => ({ recommendations: advisor.recommendations(), events: advisor.events() }),
       recordAction: (actor, action, target, detail) => identity.identity.recordAction(actor, action, target, detail),
       ...(deps.onInstanceAdded ? { onAdded: deps.onInstanceAdded } : {}),
       logger,
-    }),
-  );
+    });
+  managementRouter.use(adminRouter({ read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) }));
   managementRouter.use(createWakeRouter(deps, wol, logger));
 
   const reverse = deps.reverseProxy
@@ -178,6 +180,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     sleep,
     terminalRoutes,
     managementRouter,
+    adminRouter,
     start: async () => {
       // a seat's instance is kept for its session only
       unsubscribe = identity.directory.onSessionChange((change) => {

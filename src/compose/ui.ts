@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type express from 'express';
+import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { createIdentityApi } from '../api/identity-api.ts';
 import { createStaffApi } from '../api/staff-api.ts';
@@ -10,12 +10,15 @@ import type { LeaseRepository } from '../store/lease-repository.ts';
 import { StaffRepository } from '../store/staff-repository.ts';
 import type { UiConfig } from '../ui/config.ts';
 import type { UiEventBus } from '../ui/events.ts';
+import { sessionRoles } from '../ui/http-guards.ts';
 import { LoginLimiter } from '../ui/rate-limit.ts';
 import { sessionEvent } from '../ui/room.ts';
 import { createUiRouter } from '../ui/router.ts';
 import { SessionStore, type UiSession } from '../ui/sessions.ts';
+import { SystemMonitor, type SystemMonitorDeps } from '../ui/system.ts';
 import { StaffAccounts } from '../ui/staff.ts';
 import { EventStreams } from '../ui/stream.ts';
+import type { StaffRole } from '../ui/wire.ts';
 import type { IdentityServices } from './identity.ts';
 
 export interface UiServicesDeps {
@@ -27,6 +30,14 @@ export interface UiServicesDeps {
   /** the appliance's event bus; boot and lease events are published into it where they happen (appliance.ts) */
   bus: UiEventBus;
   logger: Logger;
+  /**
+   * More /api/v1 routers for the browser (images and overlays, platforms), mounted at /ui/api/v1 before the
+   * identity routes; each is built with this guard, which checks the UI session's role (403 FORBIDDEN otherwise)
+   * and names the session's operator as the actor of the routes' audit records.
+   */
+  v1Routers?: (guard: (roles: readonly StaffRole[]) => RequestHandler) => express.Router[];
+  /** the system screen's sources (registry, services, configuration, data directory, audit backlog) */
+  system?: Omit<SystemMonitorDeps, 'sampleMs' | 'keep' | 'clock'>;
   /** default: build/ui of this checkout (scripts/build-ui.sh) */
   staticDir?: string;
   clock?: () => number;
@@ -40,6 +51,14 @@ export interface UiServices {
   router: express.Router;
   start(): void;
   stop(): void;
+}
+
+/** The browser's /api/v1: the extra routers first, then the identity and audit routes. */
+function v1Router(extra: express.Router[], identity: express.Router): express.Router {
+  const r = express.Router();
+  for (const x of extra) r.use(x);
+  r.use(identity);
+  return r;
 }
 
 export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../build/ui/', import.meta.url));
@@ -80,6 +99,14 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
     run: randomBytes(6).toString('hex'),
   });
   staff.onSessionsEnded((username) => streams.closeAllOf(username));
+  const system = deps.system
+    ? new SystemMonitor({
+        ...deps.system,
+        sampleMs: config.systemSampleSeconds * 1000,
+        keep: config.systemSamples,
+        ...(deps.clock ? { clock: deps.clock } : {}),
+      })
+    : undefined;
   const router = createUiRouter({
     staff,
     sessions,
@@ -99,18 +126,22 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
     // The cashier and audit screens use /api/v1 itself, not copies of its routes: the same handlers, role checks
     // and audit records; the caller is the browser session (looked up and CSRF-checked by the UI router before
     // this runs), named on the trail as operator:<username> exactly as its Basic password would be.
-    v1: createIdentityApi({
-      service: identity.identity,
-      repo: identity.identityRepo,
-      auditRepo: identity.auditRepo,
-      signer: identity.signer,
-      directory: identity.directory,
-      logger: log.child({ module: 'ui-v1' }),
-      authenticate: (_req, res) => {
-        const s = res.locals.uiSession as UiSession;
-        return Promise.resolve({ actor: `operator:${s.username}`, role: s.role });
-      },
-    }),
+    v1: v1Router(
+      deps.v1Routers?.(sessionRoles) ?? [],
+      createIdentityApi({
+        service: identity.identity,
+        repo: identity.identityRepo,
+        auditRepo: identity.auditRepo,
+        signer: identity.signer,
+        directory: identity.directory,
+        logger: log.child({ module: 'ui-v1' }),
+        authenticate: (_req, res) => {
+          const s = res.locals.uiSession as UiSession;
+          return Promise.resolve({ actor: `operator:${s.username}`, role: s.role });
+        },
+      }),
+    ),
+    ...(system ? { system } : {}),
     logger: log,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
@@ -121,9 +152,11 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
     router,
     start: () => {
       unsubscribe = identity.directory.onSessionChange((change) => deps.bus.publish('session', sessionEvent(change)));
+      system?.start();
     },
     stop: () => {
       unsubscribe?.();
+      system?.stop();
       streams.closeAll();
     },
   };

@@ -1,6 +1,6 @@
 import { BootgateError } from '../errors.ts';
 import { constants as fsc } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { IMAGE_NAME_RULE, isImageName } from '../terminal/iqn.ts';
@@ -36,6 +36,20 @@ interface OpenDisk {
   disk: OverlayDisk;
   refs: number;
   meta: TerminalMeta;
+}
+
+/** A terminal's overlay of one image, as OverlayManager.terminals lists it. */
+export interface OverlayTerminal {
+  mac: Mac;
+  /** the mode its next open uses (set by API or config, else the default) */
+  mode: OverlayMode;
+  /** the mode, version and time the overlay on file was made with; null when it has none */
+  overlayMode: OverlayMode | null;
+  baseVersion: number | null;
+  createdAt: string | null;
+  bytes: number;
+  /** a session holds the disk now (reset refused: IN_USE) */
+  inUse: boolean;
 }
 
 /** The overlay codes of the catalogue in src/errors.ts. */
@@ -107,6 +121,33 @@ export class OverlayManager {
   setMode(mac: Mac, mode: OverlayMode): void {
     const m = macHyphens(mac);
     this.modes.set(m, mode);
+  }
+
+  /**
+   * Every terminal that has an overlay of `image` on file, or a mode set (config or API): the image version its
+   * overlay is pinned to, the mode the overlay was made in and the one its next open uses, its size, and whether a
+   * session holds it now. For the images screen (which terminal is on which version).
+   */
+  async terminals(image: string): Promise<OverlayTerminal[]> {
+    this.requireImage(image);
+    const dir = join(this.root, 'terminals', image);
+    const keys = new Set<string>(this.modes.keys());
+    for (const name of await readdir(dir).catch(() => [] as string[])) if (tryParseMac(name)) keys.add(name);
+    const out: OverlayTerminal[] = [];
+    for (const key of keys) {
+      const mac = tryParseMac(key)!;
+      const meta = await this.readMeta(this.terminalDir(image, key));
+      out.push({
+        mac,
+        mode: this.modeOf(mac),
+        overlayMode: meta?.mode ?? null,
+        baseVersion: meta?.baseVersion ?? null,
+        createdAt: meta?.createdAt ?? null,
+        bytes: meta ? await this.overlayBytes(image, mac) : 0,
+        inUse: this.open.has(`${image}/${key}`),
+      });
+    }
+    return out.sort((a, b) => a.mac.localeCompare(b.mac));
   }
 
   /**

@@ -27,6 +27,9 @@ export const uiConfigSchema = z
     heartbeatSeconds: z.number().int().min(1).max(300).default(15),
     /** events kept for Last-Event-ID resume */
     replayEvents: z.number().int().min(16).max(100_000).default(2000),
+    /** the system screen's charts: a sample of their metrics this often, this many kept (default 5 s × 120 = 10 min) */
+    systemSampleSeconds: z.number().int().min(1).max(3600).default(5),
+    systemSamples: z.number().int().min(2).max(10_000).default(120),
   })
   .prefault({});
 export type UiConfig = z.output<typeof uiConfigSchema>;

@@ -1,5 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { UiError } from './errors.ts';
+import type { UiSession } from './sessions.ts';
+import type { StaffRole } from './wire.ts';
 
 /**
  * The UI's response headers: a strict Content-Security-Policy (only this origin's files; no inline script or
@@ -47,8 +49,17 @@ export function checkOrigin(req: Request): void {
   if (!ok) throw new UiError('ORIGIN_REFUSED', `requests from ${req.get('origin') ?? req.get('sec-fetch-site') ?? 'another site'} are refused`);
 }
 
-/** The language a browser asks for (RFC 9110 §12.5.4 Accept-Language, q-values honoured), among the UI's. */
-export function negotiateLanguage<L extends string>(header: string | undefined, supported: readonly L[], fallback: L): L {
+/**
+ * The language a browser asks for (RFC 9110 §12.5.4 Accept-Language, q-values honoured), among the UI's. Tags
+ * compare case-insensitively (RFC 5646 §2.1.1); a supported tag matches itself and its subtags (`fr` matches
+ * `fr-CA`); `aliases` maps other exact tags to a supported one (`zh` and `zh-Hans` → `zh-CN`, not `zh-TW`).
+ */
+export function negotiateLanguage<L extends string>(
+  header: string | undefined,
+  supported: readonly L[],
+  fallback: L,
+  aliases: Readonly<Record<string, L>> = {},
+): L {
   if (!header) return fallback;
   const ranked = header
     .split(',')
@@ -60,8 +71,25 @@ export function negotiateLanguage<L extends string>(header: string | undefined, 
     .filter((r) => r.tag && r.q > 0 && !Number.isNaN(r.q))
     .sort((a, b) => b.q - a.q || a.i - b.i);
   for (const r of ranked) {
-    const hit = supported.find((l) => l === r.tag || r.tag.startsWith(`${l}-`));
+    const hit = supported.find((l) => l.toLowerCase() === r.tag || r.tag.startsWith(`${l.toLowerCase()}-`));
     if (hit) return hit;
+    const alias = Object.entries(aliases).find(([tag]) => tag.toLowerCase() === r.tag)?.[1];
+    if (alias) return alias;
   }
   return fallback;
+}
+
+/**
+ * The role check of a route the browser reaches through /ui/api/v1 (behind the UI router's session lookup): the
+ * session's role must be one of `roles`, else 403 FORBIDDEN as identity's requireRoles answers; the actor of the
+ * audit record is the session's operator (res.locals.actor), as a Basic login of that operator would be.
+ */
+export function sessionRoles(roles: readonly StaffRole[]): RequestHandler {
+  return (_req, res, next) => {
+    const s = res.locals.uiSession as UiSession | undefined;
+    if (!s) return void res.status(401).json({ error: 'UNAUTHENTICATED', message: 'log in first (no live session)' });
+    res.locals.actor = `operator:${s.username}`;
+    if (roles.includes(s.role)) next();
+    else res.status(403).json({ error: 'FORBIDDEN', message: `role ${s.role} may not use this screen` });
+  };
 }

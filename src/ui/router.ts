@@ -9,15 +9,17 @@ import { clientAddress } from '../terminal/client-address.ts';
 import { tryParseMac } from '../terminal/mac.ts';
 import { UiError } from './errors.ts';
 import type { UiEventBus } from './events.ts';
-import { checkOrigin, isStateChanging, negotiateLanguage, securityHeaders } from './http-guards.ts';
+import { checkOrigin, isStateChanging, negotiateLanguage, securityHeaders, sessionRoles } from './http-guards.ts';
 import { bootView, roomTiles, type RoomSources } from './room.ts';
 import { sessionCookie, sessionToken } from './cookie.ts';
 import { csrfMatches, type SessionStore, type UiSession } from './sessions.ts';
 import type { StaffAccounts } from './staff.ts';
 import type { EventStreams } from './stream.ts';
-import type { RoomSnapshot, SessionInfo } from './wire.ts';
+import type { RoomSnapshot, SessionInfo, SystemView } from './wire.ts';
 
-export const UI_LANGUAGES = ['en', 'fr'] as const;
+/** the catalogues of ui/src/i18n.ts */
+export const UI_LANGUAGES = ['en', 'zh-CN', 'fr'] as const;
+const LANGUAGE_ALIASES = { zh: 'zh-CN', 'zh-hans': 'zh-CN', 'zh-hans-cn': 'zh-CN', 'zh-sg': 'zh-CN', 'zh-hans-sg': 'zh-CN' } as const;
 
 export interface UiRouterDeps {
   staff: StaffAccounts;
@@ -34,6 +36,8 @@ export interface UiRouterDeps {
    * session's operator (compose/ui.ts). The cashier and audit screens call it.
    */
   v1?: express.Router;
+  /** the system screen's data (admin only): services, metric charts, redacted configuration, disk use */
+  system?: { snapshot(): Promise<SystemView> };
   logger: Logger;
   clock?: () => number;
 }
@@ -77,7 +81,7 @@ export function createUiRouter(deps: UiRouterDeps): express.Router {
   api.use(express.json({ limit: '16kb' }));
 
   api.get('/locale', (req, res) => {
-    res.json({ lang: negotiateLanguage(req.get('accept-language'), UI_LANGUAGES, 'en') });
+    res.json({ lang: negotiateLanguage(req.get('accept-language'), UI_LANGUAGES, 'en', LANGUAGE_ALIASES) });
   });
   api.post(
     '/login',
@@ -130,6 +134,13 @@ export function createUiRouter(deps: UiRouterDeps): express.Router {
     }),
   );
   api.get('/events', (req, res) => deps.streams.serve(req, res, session(res)));
+  const system = deps.system;
+  if (system)
+    api.get(
+      '/system',
+      sessionRoles(['admin']),
+      wrap(() => system.snapshot()),
+    );
   if (deps.v1) api.use('/v1', deps.v1);
   api.use(((e, _req, res, next) => {
     if (e instanceof UiError && e.retryAfterSeconds !== undefined) res.set('retry-after', String(e.retryAfterSeconds));

@@ -117,3 +117,65 @@ export interface AuditRecordView {
   target: string | null;
   [field: string]: string | number | null;
 }
+
+/** An image and its versions as /api/v1/images returns them (the images screen, admin). */
+export interface ImageView {
+  image: string;
+  current: number;
+  versions: Array<{ version: number; createdAt: string; parent?: number; note?: string }>;
+}
+
+/** A terminal's overlay of one image as /api/v1/images/:image/overlays returns it (OverlayManager.terminals). */
+export interface OverlayTerminalView {
+  mac: string;
+  mode: 'discard' | 'keep' | 'super';
+  overlayMode: 'discard' | 'keep' | 'super' | null;
+  baseVersion: number | null;
+  createdAt: string | null;
+  bytes: number;
+  inUse: boolean;
+}
+
+/** A service platform instance as /api/v1/platforms returns it (the fields the platforms screen shows). */
+export interface PlatformView {
+  id: string;
+  class: string;
+  name: string;
+  url: string;
+  capacity: number;
+  source: string;
+  health: { status: string; since: number; drained: boolean; drainedBy: 'operator' | 'agent' | null };
+  load: number;
+  activeSessions: number;
+  trafficShare: number;
+  sleeping: boolean;
+}
+
+/** A scaling recommendation or event of /api/v1/platforms/advice (src/platforms/advisor.ts). */
+export interface AdviceView {
+  class: string;
+  average: number;
+  target: number;
+  current: number;
+  desired: number;
+  direction: 'up' | 'down' | 'none';
+  why: string;
+  at: number;
+}
+
+/** One chart of the system screen: [unix ms, value] points (a counter's rate per second, or a sampled value). */
+export interface SystemSeriesView {
+  key: 'leases' | 'tftp' | 'http' | 'proxied' | 'dns' | 'cacheSaved' | 'auditBacklog';
+  unit: 'per-second' | 'bytes-per-second' | 'count';
+  points: Array<[number, number]>;
+}
+
+/** GET /ui/api/system (admin): services, metric charts, the redacted effective configuration, disk use. */
+export interface SystemView {
+  now: number;
+  sampleMs: number;
+  services: Array<{ name: string; lan: boolean; running: boolean }>;
+  series: SystemSeriesView[];
+  config: unknown;
+  disk: { dataDir: string; fsTotalBytes: number; fsFreeBytes: number; dataBytes: number; overlaysBytes: number };
+}

@@ -163,16 +163,48 @@ describe('the room screen in Chromium against bootgate serve', () => {
     assert.deepEqual(steps, ['dhcp-offered', 'dhcp-acked', 'script', 'booted']);
   });
 
-  it('a session opened at the counter shows on the tile; the language toggles to French and back', async () => {
+  /** BOOTGATE_UI_SCREENSHOTS=1: the screen as it is now, saved as docs/ui/<name>.png (checked by eye, committed) */
+  const shot = async (name: string): Promise<void> => {
+    if (process.env.BOOTGATE_UI_SCREENSHOTS) await page.screenshot({ path: join(ROOT, 'docs/ui', `${name}.png`) });
+  };
+
+  it('a session opened at the counter shows on the tile; the language menu switches to zh-CN and French, dates and money per locale', async () => {
     const user = api('POST', '/users', { name: 'Zoé Martin', docType: 'id-card', docNumber: 'F7700001' }) as { id: string };
+    api('POST', `/users/${user.id}/credit`, { amountMinor: 123456 });
     api('POST', '/sessions', { userId: user.id, seat: 'S7' });
     await page.waitForSelector(tile('session'));
     assert.match((await page.textContent(`${tile()} .person`)) ?? '', /^Zoé Martin · for \d+ s$/);
-    await page.click('#lang-toggle');
+    assert.match((await page.textContent(`${tile()} .last-boot`)) ?? '', /^last boot: \d{1,2}\/\d{1,2}\/\d{2}, \d{1,2}:\d{2}:\d{2}\s[AP]M$/);
+    await shot('room-en');
+    await page.selectOption('#lang-select', 'zh-CN');
+    await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === '机房');
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+    await shot('room-zh-CN');
+    assert.equal(await page.textContent(`${tile()} .stage`), '使用中');
+    assert.match((await page.textContent(`${tile()} .person`)) ?? '', /^Zoé Martin · 已用 \d+ s$/);
+    // zh-CN dates: year first, 24-hour clock
+    assert.match((await page.textContent(`${tile()} .last-boot`)) ?? '', /^上次启动: \d{4}\/\d{1,2}\/\d{1,2} \d{2}:\d{2}:\d{2}$/);
+    assert.equal(await page.textContent('#nav-cashier'), '收银');
+    // the choice is remembered: a reload stays in zh-CN
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === '机房');
+    await page.click('#nav-cashier');
+    await page.fill('#customer-search', 'zoe');
+    await page.click('#customer-list button.customer');
+    assert.equal(await page.textContent('#selected-balance'), '会员余额：1,234.56');
+    await shot('cashier-zh-CN');
+    assert.equal(await page.textContent('.bar h1'), '收银');
+    await page.selectOption('#lang-select', 'fr');
+    await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === 'Caisse');
+    await page.fill('#customer-search', 'zoe');
+    await page.click('#customer-list button.customer');
+    assert.equal(await page.textContent('#selected-balance'), 'Solde membre : 1\u202f234,56');
+    await shot('cashier-fr');
+    await page.click('#nav-room');
     await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === 'Salle');
     assert.equal(await page.textContent(`${tile()} .stage`), 'en session');
-    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
-    await page.click('#lang-toggle');
+    assert.match((await page.textContent(`${tile()} .last-boot`)) ?? '', /^dernier démarrage: \d{2}\/\d{2}\/\d{4} \d{2}:\d{2}:\d{2}$/);
+    await page.selectOption('#lang-select', 'en');
     await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === 'Room');
     api('POST', '/sessions/close', { seat: 'S7' });
     await page.waitForSelector(tile('booted'));

@@ -246,6 +246,43 @@ describe('overlay manager: discard, keep, super + commit + rollback', () => {
     await m2.stop();
   });
 
+  it('terminals(): who is on which version, with mode, size and in-use, for the images screen', async () => {
+    const m = new OverlayManager({
+      dataDir: join(dir, 'data-terminals'),
+      settings: overlaySettings({ images: { demo: base }, overlays: { defaultMode: 'keep', terminals: { [S]: 'super' } } }),
+      logger,
+    });
+    await m.start();
+    // S has a mode set but no overlay yet: listed, pinned to nothing
+    assert.deepEqual(await m.terminals('demo'), [
+      { mac: S, mode: 'super', overlayMode: null, baseVersion: null, createdAt: null, bytes: 0, inUse: false },
+    ]);
+    const a = await m.openTerminal('demo', A, { newSession: true });
+    await a.disk.write(0, Buffer.alloc(8192, 0xa1), false);
+    const s = await m.openTerminal('demo', S, { newSession: true });
+    await s.disk.write(0, Buffer.alloc(4096, 0x5e), false);
+    await m.commit('demo', S, 'v2');
+    await s.release();
+    await a.release();
+    const b = await m.openTerminal('demo', B, { newSession: true }); // opened after the commit: on v2
+    const list = await m.terminals('demo');
+    assert.deepEqual(
+      list.map((t) => [t.mac, t.mode, t.overlayMode, t.baseVersion, t.inUse]),
+      [
+        [A, 'keep', 'keep', 1, false],
+        [B, 'keep', 'keep', 2, true],
+        [S, 'super', 'super', 1, false],
+      ],
+    );
+    assert.ok(list[0]!.bytes >= 8192, `A holds ${list[0]!.bytes}`);
+    assert.equal(list[1]!.bytes, 0);
+    m.setMode(A, 'discard');
+    assert.equal((await m.terminals('demo'))[0]!.mode, 'discard', 'the next open uses the mode set now');
+    await b.release();
+    await assert.rejects(m.terminals('nope'), { code: 'IMAGE_UNKNOWN' });
+    await m.stop();
+  });
+
   it('provider: per-terminal IQN → that terminal overlay; other IPs refused; unknown image not found', async () => {
     const m = mk();
     await m.start();

@@ -170,6 +170,14 @@ describe('CSRF', () => {
     assert.equal(negotiateLanguage('de', langs, 'en'), 'en');
     assert.equal(negotiateLanguage('fr;q=0, en', langs, 'en'), 'en');
     assert.equal(negotiateLanguage(undefined, langs, 'en'), 'en');
+    const three = ['en', 'zh-CN', 'fr'] as const;
+    const zh = { zh: 'zh-CN', 'zh-hans': 'zh-CN' } as const;
+    assert.equal(negotiateLanguage('zh-CN,zh;q=0.9,en;q=0.8', three, 'en', zh), 'zh-CN');
+    assert.equal(negotiateLanguage('ZH-cn', three, 'en', zh), 'zh-CN');
+    assert.equal(negotiateLanguage('zh-Hans, fr;q=0.5', three, 'en', zh), 'zh-CN');
+    assert.equal(negotiateLanguage('zh;q=0.9, fr', three, 'en', zh), 'fr');
+    // traditional Chinese is not served the simplified catalogue
+    assert.equal(negotiateLanguage('zh-TW, en;q=0.1', three, 'en', zh), 'en');
   });
 });
 

@@ -1,4 +1,16 @@
-import type { AuditRecordView, BootView, CustomerView, DeskSessionView, RoomSnapshot, SessionInfo } from '../../src/ui/wire.ts';
+import type {
+  AdviceView,
+  AuditRecordView,
+  BootView,
+  CustomerView,
+  DeskSessionView,
+  ImageView,
+  OverlayTerminalView,
+  PlatformView,
+  RoomSnapshot,
+  SessionInfo,
+  SystemView,
+} from '../../src/ui/wire.ts';
 
 /** An error reply of /ui/api: the catalogue's code (src/errors.ts), the status and Retry-After if any. */
 export class ApiError extends Error {
@@ -104,5 +116,38 @@ export class UiApi {
   /** The export stream (src/audit/export-stream.ts): the file's bytes, then the signed manifest as the last line. */
   async exportAudit(body: Record<string, string>): Promise<string> {
     return (await this.send('POST', '/v1/audit/export', body)).text();
+  }
+
+  // images and overlays (admin): /api/v1/images… (src/api/overlay-api.ts)
+  images(): Promise<ImageView[]> {
+    return this.call('GET', '/v1/images');
+  }
+  overlays(image: string): Promise<OverlayTerminalView[]> {
+    return this.call('GET', `/v1/images/${encodeURIComponent(image)}/overlays`);
+  }
+  setOverlayMode(mac: string, mode: string): Promise<void> {
+    return this.call('PUT', `/v1/overlays/${encodeURIComponent(mac)}/mode`, { mode });
+  }
+  resetOverlay(image: string, mac: string): Promise<void> {
+    return this.call('POST', `/v1/images/${encodeURIComponent(image)}/overlays/${encodeURIComponent(mac)}/reset`);
+  }
+  commitImage(image: string, mac: string, note: string): Promise<{ version: number }> {
+    return this.call('POST', `/v1/images/${encodeURIComponent(image)}/commit`, { mac, ...(note ? { note } : {}) });
+  }
+  rollbackImage(image: string, version: number): Promise<void> {
+    return this.call('POST', `/v1/images/${encodeURIComponent(image)}/rollback`, { version });
+  }
+  // service platforms (admin): /api/v1/platforms… (src/platforms/http-routes.ts)
+  platforms(): Promise<PlatformView[]> {
+    return this.call('GET', '/v1/platforms');
+  }
+  advice(): Promise<{ recommendations: AdviceView[]; events: AdviceView[] }> {
+    return this.call('GET', '/v1/platforms/advice');
+  }
+  drain(id: string, drain: boolean): Promise<PlatformView> {
+    return this.call('POST', `/v1/platforms/${encodeURIComponent(id)}/${drain ? 'drain' : 'undrain'}`);
+  }
+  system(): Promise<SystemView> {
+    return this.call('GET', '/system');
   }
 }

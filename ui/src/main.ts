@@ -1,10 +1,13 @@
 import type { SessionInfo } from '../../src/ui/wire.ts';
 import { UiApi } from './api.ts';
 import { clear, h } from './dom.ts';
-import { isLang, message, type Lang, type MessageKey } from './i18n.ts';
+import { isLang, LANGUAGE_NAMES, LANGUAGES, message, type Lang, type MessageKey } from './i18n.ts';
 import { loginView } from './login-view.ts';
 import { AuditView } from './audit-view.ts';
 import { CashierView } from './cashier-view.ts';
+import { ImagesView } from './images-view.ts';
+import { PlatformsView } from './platforms-view.ts';
+import { SystemView } from './system-view.ts';
 import { RoomView } from './room-view.ts';
 import { navBar, screenFromHash } from './shell.ts';
 
@@ -24,19 +27,24 @@ class App {
   private t = (key: MessageKey, params?: Record<string, string | number>): string => message(this.lang, key, params);
   private dateTime = (ms: number): string => new Intl.DateTimeFormat(this.lang, { dateStyle: 'short', timeStyle: 'medium' }).format(ms);
 
+  /** The language menu: every catalogue by its own name; the choice is remembered in localStorage. */
   private languageToggle = (): HTMLElement => {
-    const other: Lang = this.lang === 'en' ? 'fr' : 'en';
-    const b = h('button', { type: 'button', id: 'lang-toggle', lang: other }, this.t('header.language'));
-    b.addEventListener('click', () => {
-      this.lang = other;
+    const select = h(
+      'select',
+      { id: 'lang-select', 'aria-label': this.t('header.language') },
+      ...LANGUAGES.map((l) => h('option', { value: l, lang: l, selected: l === this.lang }, LANGUAGE_NAMES[l])),
+    );
+    select.addEventListener('change', () => {
+      if (!isLang(select.value)) return;
+      this.lang = select.value;
       try {
-        localStorage.setItem(LANG_KEY, other);
+        localStorage.setItem(LANG_KEY, this.lang);
       } catch {
         /* private mode: the choice lasts for this page */
       }
       this.render();
     });
-    return b;
+    return select;
   };
 
   async start(): Promise<void> {
@@ -76,7 +84,13 @@ class App {
         ? new CashierView(common)
         : screen === 'audit'
           ? new AuditView(common)
-          : new RoomView({ ...common, nav: navBar(shell, 'room') });
+          : screen === 'images'
+            ? new ImagesView(common)
+            : screen === 'platforms'
+              ? new PlatformsView(common)
+              : screen === 'system'
+                ? new SystemView(common)
+                : new RoomView({ ...common, nav: navBar(shell, 'room') });
     this.room = view;
     this.root.append(view.root);
     void view.start();
