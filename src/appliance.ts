@@ -336,6 +336,9 @@ export class Appliance {
         stop: () => gateway?.stop(),
       });
     }
+    // the edge cache is reached only through the gateway's proxies
+    if (config.cache.enabled && !config.gateway.enabled)
+      log.warn({ module: 'cache' }, 'cache.enabled without gateway.enabled: the edge cache is not started');
     // Registered after audit, so it stops first and its last redirect records still commit.
     const lan = parseCidr(config.dhcp.subnet);
     const platforms = createPlatformServices({

@@ -349,4 +349,11 @@ describe('edge cache in bootgate serve: 100 curl terminals, one origin fetch per
     assert.ok(fetched > 0 && fetched < 32, `${fetched} slices fetched after the restart`);
     assert.equal(metric('bootgate_cache_corrupt_slices_total'), 0);
   });
+
+  it('bootgate cache purge drops an object by URL (any host of the service) and a whole service', () => {
+    assert.equal(cli('cache', 'purge', '--url', `http://${MIRROR}/small/crash.bin`), 'purged: 1 objects');
+    assert.equal(cli('cache', 'purge', '--url', `http://${MIRROR}/small/crash.bin`), 'purged: 0 objects');
+    assert.match(cli('cache', 'purge', '--service', 'games'), /^purged: [1-9]\d* objects$/);
+    assert.match(cli('cache', 'stats'), /store: 0 of \d+ bytes in 0 slices/);
+  });
 });
