@@ -1,17 +1,19 @@
 /**
  * An origin web server for the edge cache's namespace tests (run in the WAN namespace): every path under `/small/`
- * is the first 32 MiB of `--file`, every other path the whole file; single Ranges (RFC 9110 §14) with ETag,
+ * is the first 32 MiB (`--small-mb`) of `--file`, every other path the whole file; single Ranges (RFC 9110 §14) with ETag,
  * Last-Modified and a day's max-age. Each request is counted with its path, Range and the body bytes actually sent;
  * `GET /__stats` returns them as JSON, `POST /__reset` clears them.
- *   node --import tsx test/helpers/cache-wan-origin.ts --host H --port P --file F
+ *   node --import tsx test/helpers/cache-wan-origin.ts --host H --port P --file F [--small-mb 32]
  */
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { host: { type: 'string' }, port: { type: 'string' }, file: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { host: { type: 'string' }, port: { type: 'string' }, file: { type: 'string' }, 'small-mb': { type: 'string' } },
+});
 const file = values.file!;
-const SMALL = 32 * 1024 * 1024;
+const SMALL = Number(values['small-mb'] ?? 32) * 1024 * 1024;
 const full = statSync(file).size;
 const mtime = new Date('2026-01-01T00:00:00Z').toUTCString();
 let requests: Array<{ path: string; range: string | null; bytes: number }> = [];
