@@ -3,7 +3,8 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import { ManagementServer } from './api/management.ts';
 import { createIdentityServices } from './compose/identity.ts';
-import { createGatewayServices } from './compose/gateway.ts';
+import { createDestinationPolicy, createGatewayServices } from './compose/gateway.ts';
+import { createCacheServices } from './compose/cache.ts';
 import { createPlatformServices, type PlatformServices } from './compose/platforms.ts';
 import { createDnsServices } from './compose/dns.ts';
 import { createUiServices } from './compose/ui.ts';
@@ -12,6 +13,7 @@ import { bootEvent, leaseEvent } from './ui/room.ts';
 import { seatLookup } from './compose/seats.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import { createOverlayRouter } from './api/overlay-api.ts';
+import type { Router } from 'express';
 import type { Config } from './config/schema.ts';
 import { ConfiguredBootPolicy } from './boot/policy.ts';
 import { createDhcpMetrics } from './dhcp/metrics.ts';
@@ -273,6 +275,7 @@ export class Appliance {
     const gatewayMetrics = (): GatewayMetrics => (sharedGatewayMetrics ??= createGatewayMetrics(this.registry));
     // a platform instance registered after the gateway started: its address goes into the nftables allow set
     let allowPlatformHost: ((ip: string) => Promise<void>) | undefined;
+    let cacheRouter: Router | undefined;
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
       const gw = config.gateway;
@@ -284,13 +287,35 @@ export class Appliance {
           .allowDestination(ip)
           .catch((err: unknown) => log.error({ module: 'gateway', err, ip }, 'platform instance not allow-listed'));
       };
+      const lanSubnets = [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)];
+      const destinations = createDestinationPolicy(gw, lanSubnets);
+      // the edge cache (docs/cache.md): answers the proxies' plain-HTTP GETs to cache domains; starts before the
+      // gateway and stops after it
+      const edge = config.cache.enabled
+        ? createCacheServices({
+            config: config.cache,
+            dataDir: config.dataDir,
+            destinations,
+            lookupTimeoutMs: gw.connectTimeoutMs,
+            guards: { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) },
+            recordAction: (actor, action, target, detail) => identity.identity.recordAction(actor, action, target, detail),
+            logger: log,
+            registry: this.registry,
+          })
+        : undefined;
+      if (edge) {
+        cacheRouter = edge.router;
+        this.services.push({ name: 'cache', start: () => edge.start(), stop: () => edge.stop() });
+      }
       const buildGateway = (lanAddress: string): Gateway =>
         createGatewayServices({
           config: { ...gw, portal: { ...gw.portal, url: gw.portal.url ?? `http://${lanAddress}:${gw.portal.port}/` } },
           lanInterface: config.interfaces.lan,
           wanInterface: config.interfaces.wan,
           lanSubnet: config.dhcp.subnet,
-          lanSubnets: [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)],
+          lanSubnets,
+          destinations,
+          cache: edge?.cache,
           // what terminals may reach on the gateway itself: DNS, DHCP, proxyDHCP, TFTP, HTTP boot, iSCSI (+ the proxy ports)
           lanServices: {
             tcp: [53, config.http.port, config.iscsi.port, ...(proxiedPlatforms ? [config.platforms.proxyPort] : [])],
@@ -311,6 +336,9 @@ export class Appliance {
         stop: () => gateway?.stop(),
       });
     }
+    // the edge cache is reached only through the gateway's proxies
+    if (config.cache.enabled && !config.gateway.enabled)
+      log.warn({ module: 'cache' }, 'cache.enabled without gateway.enabled: the edge cache is not started');
     // Registered after audit, so it stops first and its last redirect records still commit.
     const lan = parseCidr(config.dhcp.subnet);
     const platforms = createPlatformServices({
@@ -391,6 +419,7 @@ export class Appliance {
           : []),
         // before the identity router: the heartbeat authenticates with the instance's token, not a staff one
         platforms.managementRouter,
+        ...(cacheRouter ? [cacheRouter] : []),
         ui.staffApi,
         identity.router,
       ],

@@ -16,6 +16,7 @@ import type { CacheMetrics } from './metrics.ts';
 import type { ObjectMeta } from './object-meta.ts';
 import type { Origin } from './origin.ts';
 import { ifRangeHolds, parseRange, requestVerdict, type Headers } from './policy.ts';
+import { CacheStats } from './stats.ts';
 import { SliceStore } from './store.ts';
 
 /** A request as the proxy parsed it. */
@@ -36,6 +37,8 @@ export interface CacheResponse {
   status: 200 | 206 | 416;
   headers: Record<string, string>;
   body: AsyncIterable<Buffer>;
+  /** body bytes yielded so far, by where they came from (store; origin = fetched for this request or joined to a fetch) */
+  served: { store: number; origin: number };
 }
 
 export interface EdgeCacheDeps {
@@ -61,6 +64,8 @@ export class EdgeCache {
   private readonly origins: Set<string>;
   readonly store: SliceStore;
   readonly fetcher: SliceFetcher;
+  /** per service and per terminal counters (API, CLI) */
+  readonly stats = new CacheStats();
   /** key id → until (ms): responses that were not storable, passed through without asking the origin for a slice */
   private readonly bypass = new Map<string, number>();
 
@@ -77,7 +82,15 @@ export class EdgeCache {
       log: this.log,
       metrics: deps.metrics,
     });
-    this.fetcher = new SliceFetcher({ config: c, store: this.store, origin: deps.origin, clock: deps.clock, metrics: deps.metrics, log: this.log });
+    this.fetcher = new SliceFetcher({
+      config: c,
+      store: this.store,
+      origin: deps.origin,
+      clock: deps.clock,
+      metrics: deps.metrics,
+      log: this.log,
+      stats: this.stats,
+    });
   }
 
   async start(): Promise<void> {
@@ -87,6 +100,39 @@ export class EdgeCache {
 
   async stop(): Promise<void> {
     await this.store.close();
+  }
+
+  /**
+   * Purge by URL (`http://host[:port]/path`): the object that URL is keyed to (for a cache domain the host only
+   * picks the service). False when the URL is not one the cache would store or nothing was stored under it.
+   */
+  async purgeUrl(url: string): Promise<boolean> {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new BootgateError('VALIDATION', `not a URL: ${JSON.stringify(url)}`);
+    }
+    if (u.protocol !== 'http:') throw new BootgateError('VALIDATION', 'only http:// URLs are cached');
+    const host = u.hostname.toLowerCase().replace(/\.$/, '');
+    const service = this.matcher.match(host);
+    if (service === undefined && !this.origins.has(host)) return false;
+    const port = u.port === '' ? 80 : Number(u.port);
+    const key = cacheKey(`${u.pathname}${u.search}`, port === 80 ? host : `${host}:${port}`, service);
+    const had = this.store.object(key.id) !== undefined;
+    await this.store.purgeObject(key.id);
+    this.bypass.delete(key.id);
+    return had;
+  }
+
+  /** Purge every object of a service; returns how many objects. */
+  purgeService(service: string): Promise<number> {
+    return this.store.purgeService(service);
+  }
+
+  /** Counters per service and terminal, and the store's size (GET /api/v1/cache/stats). */
+  statsSnapshot() {
+    return { ...this.stats.snapshot(), store: { bytes: this.store.bytes, slices: this.store.entries().length, maxBytes: this.deps.config.maxBytes } };
   }
 
   /** The service of a host, for DNS answers and stats; undefined when it is not a cache domain. */
@@ -150,14 +196,15 @@ export class EdgeCache {
     if (r.kind === 'unsatisfiable') {
       headers['content-range'] = `bytes */${total}`; // RFC 9110 §15.5.17
       headers['content-length'] = '0';
-      return { status: 416, headers, body: empty() };
+      return { status: 416, headers, body: empty(), served: { store: 0, origin: 0 } };
     }
     const [from, to] = r.kind === 'partial' ? [r.first, r.last] : [0, total - 1];
     headers['content-length'] = String(to - from + 1);
     if (r.kind === 'partial') headers['content-range'] = `bytes ${from}-${to}/${total}`;
     const known = meta;
     const pre = first && firstIndex === Math.floor(from / S) ? first : undefined;
-    return { status: r.kind === 'partial' ? 206 : 200, headers, body: this.body(t, known, from, to, pre) };
+    const served = { store: 0, origin: 0 };
+    return { status: r.kind === 'partial' ? 206 : 200, headers, body: this.body(t, known, from, to, pre, served), served };
   }
 
   private noteBypass(key: CacheKey, why: string): void {
@@ -167,7 +214,14 @@ export class EdgeCache {
   }
 
   /** Bytes [from, to] of the object, slice after slice; each slice is asked for only when the previous one is sent. */
-  private async *body(t: OriginTarget, meta: ObjectMeta, from: number, to: number, pre: SliceRead | undefined): AsyncGenerator<Buffer> {
+  private async *body(
+    t: OriginTarget,
+    meta: ObjectMeta,
+    from: number,
+    to: number,
+    pre: SliceRead | undefined,
+    served: CacheResponse['served'],
+  ): AsyncGenerator<Buffer> {
     const S = this.deps.config.sliceBytes;
     const m = this.deps.metrics;
     for (let i = Math.floor(from / S); i <= Math.floor(to / S); i++) {
@@ -181,6 +235,8 @@ export class EdgeCache {
         if (b <= a) continue;
         const part = a === 0 && b === chunk.length ? chunk : chunk.subarray(a, b);
         m.servedBytes.inc({ service: t.key.service, source }, part.length);
+        if (source === 'store') served.store += part.length;
+        else served.origin += part.length;
         yield part;
       }
     }

@@ -16,6 +16,7 @@ import type { CacheConfig } from './config.ts';
 import { SliceFill } from './fill.ts';
 import type { CacheKey } from './key.ts';
 import type { CacheMetrics } from './metrics.ts';
+import type { CacheStats } from './stats.ts';
 import { keptHeaders, type ObjectMeta } from './object-meta.ts';
 import type { Origin, OriginRequest, OriginResponse } from './origin.ts';
 import { expiresAt, responseVerdict, type Headers } from './policy.ts';
@@ -51,6 +52,8 @@ export interface SliceFetcherDeps {
   clock: CacheClock;
   metrics: CacheMetrics;
   log: Logger;
+  /** per-service counters for the API (origin bytes as they arrive) */
+  stats?: CacheStats;
 }
 
 /** finished slices of one origin response that may wait for the disk before reading from the origin pauses */
@@ -229,6 +232,7 @@ export class SliceFetcher {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         arm();
         metrics.originBytes.inc({ service: t.key.service }, chunk.length);
+        this.deps.stats?.origin(t.key.service, chunk.length);
         if (pos + chunk.length > expectedEnd)
           throw new BootgateError('CACHE_ORIGIN', `origin ${t.host} sent more than ${res.status === 206 ? 'the slice' : 'its Content-Length'}`);
         let off = 0;

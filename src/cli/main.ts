@@ -10,6 +10,7 @@ import { registerIdentityCommands } from './identity-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
 import { registerOverlayCommands } from './overlay-commands.ts';
 import { registerPlatformCommands } from './platform-commands.ts';
+import { registerCacheCommands } from './cache-commands.ts';
 import { registerStaffCommands } from './staff-commands.ts';
 import { configFileOf, DEFAULT_CONFIG_FILE, out, run, table } from './run.ts';
 
@@ -101,6 +102,7 @@ registerLabCommands(program);
 registerOverlayCommands(program);
 registerIdentityCommands(program);
 registerPlatformCommands(program);
+registerCacheCommands(program);
 registerStaffCommands(program);
 
 await program.parseAsync(process.argv);

@@ -17,6 +17,7 @@ import { auditSink, seatLookup } from './seats.ts';
 import { Portal } from '../gateway/portal.ts';
 import { HttpProxy } from '../gateway/proxy/http-proxy.ts';
 import { TlsInterceptor } from '../gateway/proxy/tls-interceptor.ts';
+import type { ProxyCache } from '../gateway/proxy/cache-delivery.ts';
 import type { GatewayConfig } from '../gateway/config.ts';
 import type { Mac } from '../terminal/mac.ts';
 
@@ -39,6 +40,19 @@ export interface GatewayServicesDeps {
   metrics: GatewayMetrics;
   /** IPv4 addresses of the registered service platform instances (allowed for seats in the forward chain) */
   platformHosts?: () => readonly string[];
+  /** the destination policy (createDestinationPolicy), shared with the edge cache's origin fetches */
+  destinations: DestinationPolicy;
+  /** the edge cache the explicit and transparent proxies answer cache domains from (compose/cache.ts) */
+  cache?: ProxyCache | undefined;
+}
+
+/** One destination policy for every path out (proxies, the edge cache; the ruleset renders the same ranges for forwarding). */
+export function createDestinationPolicy(c: Pick<GatewayConfig, 'allowDestinations' | 'hosts'>, lanSubnets: readonly string[]): DestinationPolicy {
+  return new DestinationPolicy({
+    options: { allow: c.allowDestinations, lanSubnets },
+    gatewayAddresses: hostAddresses,
+    lookup: fixedHostsLookup(c.hosts),
+  });
 }
 
 /** Every address of this host, all interfaces. */
@@ -59,20 +73,17 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
   const metrics = deps.metrics;
   const seats = seatLookup(deps.directory);
   const audit = auditSink(deps.audit);
-  // one destination policy for every path out (proxies here; the ruleset renders the same ranges for forwarding)
-  const destinations = new DestinationPolicy({
-    options: { allow: c.allowDestinations, lanSubnets: deps.lanSubnets },
-    gatewayAddresses: hostAddresses,
-    lookup: fixedHostsLookup(c.hosts),
-  });
+  const destinations = deps.destinations;
   const timeouts = { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs };
   const common = { seats, audit, logger, metrics, destinations };
   const explicit = new HttpProxy({
     ...common,
+    cache: deps.cache,
     options: { mode: 'explicit', host: c.listen, port: c.explicitProxyPort, connectPorts: c.connectPorts, ...timeouts },
   });
   const transparent = new HttpProxy({
     ...common,
+    cache: deps.cache,
     options: { mode: 'transparent', host: c.listen, port: c.httpInterceptPort, hostMismatch: c.hostMismatch, ...timeouts },
   });
   const tls = new TlsInterceptor({

@@ -102,6 +102,6 @@ export function refusalDetail(reason: string, dst: string | undefined): string {
 }
 
 /** An allowed connection's record detail: the address dialled (JSON built by hand: it runs once per request). */
-export function dstDetail(dst: string, hostMismatch = false): string {
-  return hostMismatch ? `{"dst":"${dst}","hostMismatch":true}` : `{"dst":"${dst}"}`;
+export function dstDetail(dst: string, hostMismatch = false, extra?: string): string {
+  return `{"dst":"${dst}"${hostMismatch ? ',"hostMismatch":true' : ''}${extra ? `,${extra}` : ''}}`;
 }

@@ -14,6 +14,7 @@ import type { Page } from './refusals.ts';
 import type { Target } from './target.ts';
 import type { AuditEmitter } from './audit.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
+import type { ProxyCache } from './cache-delivery.ts';
 
 export interface HttpProxyOptions {
   /**
@@ -73,6 +74,8 @@ export interface ProxyContext {
   readonly tunnels: Set<Socket | Duplex>;
   /** reverse mode: where each request goes */
   readonly reverse?: ReverseRouter | undefined;
+  /** the edge cache (explicit and transparent modes): answers body-less requests to cache domains */
+  readonly cache?: ProxyCache | undefined;
 }
 
 /**

@@ -23,6 +23,8 @@ import { BAD_REQUEST, HOST_MISMATCH, NOT_REDIRECTED, destinationRefusalPage, res
 import type { Target } from './target.ts';
 import { pauseUntilDrained, UpgradedConnection, type UpgradedClient } from './tunnel.ts';
 import type { Upstream, UpstreamUser } from './upstream-pool.ts';
+import type { CacheRequest, CacheResponse } from '../../cache/edge-cache.ts';
+import { cacheHeaders, cachedHead, passThrough, writable } from './cache-delivery.ts';
 
 /** The client connection as an exchange sees it (client-connection.ts). */
 export interface ExchangeClient extends UpgradedClient {
@@ -84,6 +86,12 @@ export class Exchange implements UpstreamUser {
   /** where the upstream connection goes once decided (an allowed IP literal), and its port */
   private dst: { address: string; port: number } | undefined;
   private hostMismatch = false;
+  /** the edge cache was asked (once per exchange) */
+  private cacheTried = false;
+  /** the cache is answering: no upstream, no connect or idle deadline (the cache has its own origin timeout) */
+  private caching = false;
+  /** a request to a cache domain passed through uncached: its service and why (record detail, stats) */
+  private cacheBypass: { service: string; reason: string } | undefined;
 
   constructor(
     private readonly ctx: ProxyContext,
@@ -158,6 +166,10 @@ export class Exchange implements UpstreamUser {
   }
 
   private findUpstream(): void {
+    if (!this.cacheTried) {
+      this.cacheTried = true;
+      if (this.tryCache()) return;
+    }
     const pooled = this.ctx.pool.acquire(this.key, this);
     if (pooled) return this.send(pooled, true);
     const dialled = this.conn.dialled;
@@ -176,13 +188,114 @@ export class Exchange implements UpstreamUser {
     this.send(this.ctx.pool.connect(this.key, d.address, port, this), false);
   }
 
+  /**
+   * A body-less request that reached a cache domain (docs/cache.md) is answered by the edge cache; whatever the cache
+   * turns away before the first byte (not storable, Cookie/Authorization, the origin failed or refused by the
+   * destination policy) is relayed uncached exactly as without a cache. Not for a Host that names another place
+   * than the address dialled (transparent): the cache would fetch from where the Host points.
+   */
+  private tryCache(): boolean {
+    const cache = this.ctx.cache;
+    if (!cache || this.requestBodyReader || this.upgrade.length || this.hostMismatch || this.target.address !== undefined) return false;
+    const req: CacheRequest = {
+      method: this.request.method,
+      host: this.target.host,
+      port: this.act.port,
+      target: this.target.path,
+      headers: cacheHeaders(this.request),
+    };
+    const d = cache.classify(req);
+    if (!d.cache) {
+      if (d.reason !== 'not-a-cache-domain') this.cacheBypass = { service: cache.serviceOf(req.host) ?? `origin:${req.host}`, reason: d.reason };
+      return false;
+    }
+    this.caching = true;
+    cache.serve(req, d).then(
+      (res) => void this.deliverCached(res, d.key.service),
+      (e: unknown) => {
+        this.caching = false;
+        if (this.finished) return;
+        if (passThrough(e)) {
+          this.cacheBypass = { service: d.key.service, reason: e.code };
+          return this.findUpstream();
+        }
+        this.ctx.log.warn({ err: e, url: this.target.url }, 'edge cache failed');
+        this.fail(502, 'edge cache failed');
+      },
+    );
+    return true;
+  }
+
+  /** Streams a cached response; its last bytes leave once the record is committed (as complete() does). */
+  private async deliverCached(res: CacheResponse, service: string): Promise<void> {
+    const it = res.body[Symbol.asyncIterator]();
+    const sock = this.conn.sock;
+    const act = this.act;
+    let outcome: 'hit' | 'miss' | undefined;
+    const mark = (): void => {
+      const now = res.served.origin > 0 ? 'miss' : 'hit';
+      if (now === outcome) return;
+      outcome = now;
+      act.detail = `{"cache":"${now}"}`;
+    };
+    const report = (): void =>
+      this.ctx.cache!.stats.delivered({
+        service,
+        terminal: this.session?.seat ?? this.conn.ip,
+        outcome: outcome ?? 'hit',
+        fromStore: res.served.store,
+        fromOrigin: res.served.origin,
+      });
+    this.resolving = false;
+    act.status = res.status;
+    mark();
+    let pending: Buffer | string = cachedHead(res, this.keepAlive);
+    try {
+      for (;;) {
+        if (this.finished) break; // the client went away (clientClosed recorded it)
+        const next = await it.next();
+        if (next.done) break;
+        this.seen = this.ctx.clock.tick;
+        act.bytesDown = res.served.store + res.served.origin;
+        mark();
+        if (this.finished) break;
+        const ok = typeof pending === 'string' ? sock.write(pending, 'latin1') : sock.write(pending);
+        this.headWritten = true;
+        pending = next.value;
+        if (!ok && !(await writable(sock))) break;
+      }
+    } catch (e) {
+      // mid-body: a digest mismatch, the origin failed or changed; the client's response is cut
+      this.caching = false;
+      this.ctx.log.debug({ url: this.target.url, err: e }, 'cached response cut');
+      report();
+      return this.fail(502, (e as Error).message);
+    }
+    this.caching = false;
+    if (this.finished) {
+      void it.return?.();
+      return report();
+    }
+    this.finished = true;
+    this.reading = Reading.Done;
+    report();
+    const committed = await this.ctx.emitter.emit(this.conn.ip, this.session, act);
+    if (!committed) return reset(sock);
+    if (sock.destroyed) return;
+    if (typeof pending === 'string') sock.write(pending, 'latin1');
+    else sock.write(pending);
+    this.headWritten = true;
+    this.conn.exchangeDone(this.keepAlive);
+  }
+
   /** The upstream is there: the request head goes, then any body bytes that came meanwhile. */
   private send(up: Upstream, reused: boolean): void {
     this.resolving = false;
     this.up = up;
     this.reused = reused;
     this.dst = { address: up.address, port: up.port };
-    this.act.detail = dstDetail(endpointText(up.address, up.port), this.hostMismatch);
+    const b = this.cacheBypass;
+    this.act.detail = dstDetail(endpointText(up.address, up.port), this.hostMismatch, b && `"cache":"bypass","cacheReason":"${b.reason}"`);
     up.sock.write(this.head, 'latin1');
     const pending = this.pendingBody;
     if (!pending) return;
@@ -206,7 +319,7 @@ export class Exchange implements UpstreamUser {
   }
 
   checkDeadlines(now: number, d: Deadlines): void {
-    if (this.finished) return;
+    if (this.finished || this.caching) return;
     if (this.resolving) {
       if (now - this.startTick > d.connect) this.fail(502, 'destination lookup timeout');
       return;
@@ -417,6 +530,15 @@ export class Exchange implements UpstreamUser {
       this.up = undefined;
       up.discard();
     }
+    const b = this.cacheBypass;
+    if (b && this.ctx.cache)
+      this.ctx.cache.stats.delivered({
+        service: b.service,
+        terminal: this.session?.seat ?? this.conn.ip,
+        outcome: 'bypass',
+        fromStore: 0,
+        fromOrigin: this.act.bytesDown,
+      });
     void this.ctx.emitter.emit(this.conn.ip, this.session, this.act).then((committed) => {
       const sock = this.conn.sock;
       if (!committed) return reset(sock); // not in the trail: the client must not see it complete (a FIN could end a close-delimited body)

@@ -36,6 +36,7 @@ import { conntrackOriginalDestination, dialledOf, type OriginalDestinationReader
 import { SeatConnections } from './seat-connections.ts';
 import { requestTarget, type Target } from './target.ts';
 import { UpstreamPool } from './upstream-pool.ts';
+import type { ProxyCache } from './cache-delivery.ts';
 import { closeServer, listen } from '../../net/listen.ts';
 
 export type { HttpProxyOptions, ReverseRouter } from './context.ts';
@@ -54,6 +55,8 @@ export interface HttpProxyDeps {
   originalDestination?: OriginalDestinationReader;
   /** reverse mode: where each request goes (required there, unused otherwise) */
   reverse?: ReverseRouter;
+  /** the edge cache (docs/cache.md): plain-HTTP GETs to cache domains are answered from it */
+  cache?: ProxyCache | undefined;
 }
 
 /** idle connections kept to origin servers, all hosts together */
@@ -93,6 +96,7 @@ export class HttpProxy {
       log: this.log,
       tunnels: this.tunnels,
       reverse: o.mode === 'reverse' ? deps.reverse : undefined,
+      cache: o.mode === 'reverse' ? undefined : deps.cache,
     };
     if (o.mode === 'reverse' && !deps.reverse) throw new Error('a reverse-mode proxy needs its router');
   }
