@@ -13,6 +13,8 @@ import type { HttpMetrics } from './metrics.ts';
 import { limitConnectionsPerClient } from './connection-limit.ts';
 import type { ProfileResolver } from './profile-resolver.ts';
 import type { HttpBootConfig } from './config.ts';
+import { waitingScript, type AdmissionQueue } from '../boot/admission.ts';
+import { macHyphens } from '../terminal/mac.ts';
 
 export type { HttpBootConfig } from './config.ts';
 
@@ -29,6 +31,11 @@ export interface HttpBootServerDeps {
   /** boot timeline: a script served, a file streamed to the end, a `/booted` report */
   onBootEvent?: (event: BootEvent) => void;
   clock?: () => number;
+  /**
+   * Admission control (boot/admission.ts): a terminal whose profile has a heavy phase (kernel + initrd, or
+   * sanboot) gets its script only once admitted; until then a script that shows its place, sleeps and asks again.
+   */
+  admission?: AdmissionQueue;
   /**
    * Other services on the terminal-facing port (the platforms' `/svc/` and heartbeat): a request whose target
    * starts with a route's prefix goes to its handler, before the boot files. Served by this process only: with
@@ -254,19 +261,31 @@ export class HttpBootServer {
         profileName = name;
         const iscsiHost = this.deps.iscsiHost ?? new URL(base).hostname.replace(/^\[|\]$/g, '');
         body = renderIpxeScript(name, profile, { mac, uuid, baseUrl: base, iscsiHost, iscsiPort: this.deps.iscsiPort });
+        const heavy = 'kernel' in profile || 'sanboot' in profile;
+        const decision = heavy && mac !== undefined ? this.deps.admission?.request(mac) : undefined;
+        if (decision && !decision.admitted) {
+          // the URL is rebuilt from the checked values only: nothing else from the request reaches the script
+          const again = `${base}/boot.ipxe?mac=${macHyphens(mac!)}${uuid !== undefined ? `&uuid=${uuid}` : ''}`;
+          return this.scriptReply(r, waitingScript(decision, again), 'queued');
+        }
       } catch (err) {
         if (!(err instanceof ScriptError)) throw err;
         this.log.error({ code: err.code, mac, uuid, profile: profileName, msg: err.message }, 'profile cannot be rendered as an iPXE script');
         return this.refuse('script', 500, err.code, 'profile cannot be rendered');
       }
     }
-    const buf = Buffer.from(body, 'utf8');
-    const head = r.method === 'HEAD';
-    this.sink.count('script', 200, head ? 0 : buf.length);
     this.log.debug({ mac, uuid, profile: profileName, clientIp: r.clientIp }, 'ipxe script served');
     const e: BootEvent = { clientIp: r.clientIp, kind: 'script', path: '/boot.ipxe', at: this.clock() };
     if (mac) e.mac = mac;
     this.sink.event(e);
+    return this.scriptReply(r, body, 'script');
+  }
+
+  /** A 200 with an iPXE script (a waiting one is counted as route `queued`, and is no boot timeline step). */
+  private scriptReply(r: RelayedRequest, body: string, route: 'script' | 'queued'): WireReply {
+    const buf = Buffer.from(body, 'utf8');
+    const head = r.method === 'HEAD';
+    this.sink.count(route, 200, head ? 0 : buf.length);
     const reply: WireReply = {
       status: 200,
       headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(buf.length), 'Cache-Control': 'no-store' },
