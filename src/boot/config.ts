@@ -11,7 +11,7 @@ export const admissionConfigSchema = z
     enabled: z.boolean().default(false),
     /** terminals in the heavy phases (kernel + initrd, iSCSI boot working set) at once */
     maxInHeavyPhase: z.int().min(1).max(1000).default(16),
-    /** a waiting terminal asks again this often (the `sleep` in its script) */
+    /** a waiting terminal's next script request is held this long at most (a long poll) before it is told its new place */
     pollSeconds: z.int().min(1).max(60).default(3),
     /** a waiting terminal that has not asked for this long leaves the queue */
     abandonSeconds: z.int().min(2).max(3600).default(30),

@@ -93,7 +93,9 @@ export class HttpBootServer {
     app.disable('x-powered-by');
     app.disable('etag');
     app.set('query parser', 'simple');
-    app.get('/boot.ipxe', (req, res) => writeReply(res, this.script(this.fromExpress(req))));
+    app.get('/boot.ipxe', (req, res, next) => {
+      this.script(this.fromExpress(req)).then((r) => writeReply(res, r), next);
+    });
     app.all('/booted', (req, res) => {
       req.resume(); // a POST body is not read; drain it so keep-alive works
       writeReply(res, this.booted(this.fromExpress(req)));
@@ -225,7 +227,7 @@ export class HttpBootServer {
   }
 
   /** A worker's `/boot.ipxe` or `/booted` request, answered here where the policy and timeline live. */
-  private relayed(r: RelayedRequest): WireReply {
+  private relayed(r: RelayedRequest): WireReply | Promise<WireReply> {
     const path = splitTarget(r.url).path;
     if (path === '/boot.ipxe' && (r.method === 'GET' || r.method === 'HEAD')) return this.script(r);
     if (path === '/booted') return this.booted(r);
@@ -240,8 +242,12 @@ export class HttpBootServer {
     return textReply(status, text);
   }
 
-  /** GET /boot.ipxe?mac=<mac>[&uuid=<uuid>] (PROTOCOLS.md §4 H3/H4, §7 check 25). */
-  private script(r: RelayedRequest): WireReply {
+  /**
+   * GET /boot.ipxe?mac=<mac>[&uuid=<uuid>] (PROTOCOLS.md §4 H3/H4, §7 check 25). With admission control a
+   * terminal not yet admitted gets a waiting script; its next request (`&queued=1`) is held until it is
+   * admitted or the poll time passes.
+   */
+  private async script(r: RelayedRequest): Promise<WireReply> {
     const q = new URLSearchParams(splitTarget(r.url).query);
     const rawMac = q.get('mac') ?? undefined;
     const rawUuid = q.get('uuid') ?? undefined;
@@ -261,12 +267,19 @@ export class HttpBootServer {
         profileName = name;
         const iscsiHost = this.deps.iscsiHost ?? new URL(base).hostname.replace(/^\[|\]$/g, '');
         body = renderIpxeScript(name, profile, { mac, uuid, baseUrl: base, iscsiHost, iscsiPort: this.deps.iscsiPort });
-        const heavy = 'kernel' in profile || 'sanboot' in profile;
-        const decision = heavy && mac !== undefined ? this.deps.admission?.request(mac) : undefined;
-        if (decision && !decision.admitted) {
-          // the URL is rebuilt from the checked values only: nothing else from the request reaches the script
-          const again = `${base}/boot.ipxe?mac=${macHyphens(mac!)}${uuid !== undefined ? `&uuid=${uuid}` : ''}`;
-          return this.scriptReply(r, waitingScript(decision, again), 'queued');
+        const admission = this.deps.admission;
+        if (admission && mac !== undefined && ('kernel' in profile || 'sanboot' in profile)) {
+          let decision = admission.request(mac);
+          if (!decision.admitted && q.get('queued') === '1') {
+            // a repeat ask: hold it until a slot frees for this terminal (long poll), then ask again
+            if (await admission.waitForAdmission(mac, decision.retrySeconds * 1000)) decision = { admitted: true };
+            else decision = admission.request(mac);
+          }
+          if (!decision.admitted) {
+            // the URL is rebuilt from the checked values only: nothing else from the request reaches the script
+            const again = `${base}/boot.ipxe?mac=${macHyphens(mac)}${uuid !== undefined ? `&uuid=${uuid}` : ''}&queued=1`;
+            return this.scriptReply(r, waitingScript(decision, again, true), 'queued');
+          }
         }
       } catch (err) {
         if (!(err instanceof ScriptError)) throw err;

@@ -162,6 +162,31 @@ describe('boot admission queue', () => {
     );
   });
 
+  it('the held variant has no sleep: the server holds the next request', () => {
+    assert.equal(
+      waitingScript({ ahead: 0, etaSeconds: 5, retrySeconds: 3 }, 'http://10.0.0.1/boot.ipxe?mac=52-54-00-00-00-01&queued=1', true),
+      '#!ipxe\necho bootgate: waiting: 0 ahead, about 5 s\nchain --autofree http://10.0.0.1/boot.ipxe?mac=52-54-00-00-00-01&queued=1\n',
+    );
+  });
+
+  it('waitForAdmission resolves true when a released slot goes to the held terminal, false when it times out', async () => {
+    const { q, now } = setup({ maxInHeavyPhase: 1, abandonSeconds: 10 });
+    q.request(mac(1));
+    q.request(mac(2));
+    q.request(mac(3));
+    assert.equal(await q.waitForAdmission(mac(9), 1000), false, 'not queued: answered at once');
+    const held2 = q.waitForAdmission(mac(2), 60_000);
+    const held3 = q.waitForAdmission(mac(3), 1);
+    // a held terminal is present even when its last poll is old
+    now.t += 20_000;
+    q.expire();
+    assert.equal(q.snapshot().waiting.length, 2);
+    q.release(mac(1), 'booted');
+    assert.equal(await held2, true);
+    assert.equal(await held3, false);
+    assert.deepEqual(q.request(mac(2)), { admitted: true });
+  });
+
   it('config: bad values are refused with the key and the reason', () => {
     const bad = admissionConfigSchema.safeParse({ maxInHeavyPhase: 0 });
     assert.equal(bad.success, false);
