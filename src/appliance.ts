@@ -257,8 +257,8 @@ export class Appliance {
           timeline.scriptServed(e.mac);
           markOverlayBoot(e.mac);
         } else if (e.kind === 'booted' && e.mac) {
-          timeline.booted(e.mac);
           if (releaseOn.has('booted')) admission?.release(e.mac, 'booted');
+          timeline.booted(e.mac);
         } else if (e.kind === 'file' && e.path) timeline.fileServed(e.clientIp, e.path);
       },
       routes: () => terminalRoutes,
