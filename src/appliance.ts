@@ -44,6 +44,8 @@ import { OverlayDeviceProvider } from './overlay/provider.ts';
 import { intToIp } from './wire/ipv4.ts';
 import { tryParseMac, type Mac } from './terminal/mac.ts';
 import type { TerminalLocator } from './terminal/client-address.ts';
+import { AdmissionQueue, createAdmissionMetrics } from './boot/admission.ts';
+import { createBootQueueRouter } from './api/boot-queue-api.ts';
 
 export interface ApplianceOptions {
   logger: Logger;
@@ -147,6 +149,30 @@ export class Appliance {
       },
     });
     this.timeline = timeline;
+    // Admission control for the heavy boot phases (boot/admission.ts); the seat directory exists further down.
+    let isPriority: (mac: string) => boolean = () => false;
+    const admissionConfig = config.boot.admission;
+    const admission = admissionConfig.enabled
+      ? new AdmissionQueue({
+          config: admissionConfig,
+          isPriority: (mac) => isPriority(mac),
+          metrics: createAdmissionMetrics(this.registry),
+          onEvent: (e) => uiEvents.publish('queue', e),
+        })
+      : undefined;
+    if (admission) {
+      let timer: NodeJS.Timeout | undefined;
+      // frees a slot whose terminal died (timeout) and drops terminals that stopped polling, without traffic
+      this.services.push({
+        name: 'boot-admission',
+        start: () => {
+          timer = setInterval(() => admission.expire(), 1000);
+          timer.unref();
+        },
+        stop: () => clearInterval(timer),
+      });
+    }
+    const releaseOn = new Set(admissionConfig.releaseOn);
 
     if (dhcpOn) {
       const dhcp = new DhcpServer({
@@ -206,6 +232,9 @@ export class Appliance {
           return mac ? [mac] : [];
         },
         chap: (image) => config.iscsi.chap[image],
+        onOpened: (_image, mac) => {
+          if (releaseOn.has('iscsi-login')) admission?.release(mac, 'iscsi-login');
+        },
       }),
     });
     if (Object.keys(config.iscsi.images).length > 0) {
@@ -229,10 +258,13 @@ export class Appliance {
         if (e.kind === 'script' && e.mac) {
           timeline.scriptServed(e.mac);
           markOverlayBoot(e.mac);
-        } else if (e.kind === 'booted' && e.mac) timeline.booted(e.mac);
-        else if (e.kind === 'file' && e.path) timeline.fileServed(e.clientIp, e.path);
+        } else if (e.kind === 'booted' && e.mac) {
+          if (releaseOn.has('booted')) admission?.release(e.mac, 'booted');
+          timeline.booted(e.mac);
+        } else if (e.kind === 'file' && e.path) timeline.fileServed(e.clientIp, e.path);
       },
       routes: () => terminalRoutes,
+      ...(admission ? { admission } : {}),
     });
     this.services.push({ name: 'http', lan: true, start: () => http.start(), stop: () => http.stop() });
 
@@ -259,6 +291,11 @@ export class Appliance {
       durable,
     });
     this.services.push({ name: 'audit', start: () => identity.start(), stop: () => identity.stop() });
+    // A seat with an open cashier session goes ahead in the boot queue (there are no reservations in the model yet).
+    isPriority = (mac) => {
+      const m = tryParseMac(mac);
+      return m !== undefined && identity.directory.lookupByMac(m)?.session !== undefined;
+    };
     // Registered seats keep their addresses whatever an unknown client floods the pool with (issue 11).
     this.dhcp?.table.setKnownClients({
       isKnown: (hardwareAddress) => {
@@ -418,6 +455,7 @@ export class Appliance {
             ]
           : []),
         // before the identity router: the heartbeat authenticates with the instance's token, not a staff one
+        createBootQueueRouter(admission, identity.guard(['admin', 'cashier', 'auditor'])),
         platforms.managementRouter,
         ...(cacheRouter ? [cacheRouter] : []),
         ui.staffApi,

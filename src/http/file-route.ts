@@ -3,7 +3,7 @@ import type { Mac } from '../terminal/mac.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BootFileServer } from './file-server.ts';
 
-export type Route = 'script' | 'booted' | 'file';
+export type Route = 'script' | 'queued' | 'booted' | 'file';
 
 export interface BootEvent {
   mac?: Mac;

@@ -13,6 +13,8 @@ import type { HttpMetrics } from './metrics.ts';
 import { limitConnectionsPerClient } from './connection-limit.ts';
 import type { ProfileResolver } from './profile-resolver.ts';
 import type { HttpBootConfig } from './config.ts';
+import { waitingScript, type AdmissionQueue } from '../boot/admission.ts';
+import { macHyphens } from '../terminal/mac.ts';
 
 export type { HttpBootConfig } from './config.ts';
 
@@ -29,6 +31,11 @@ export interface HttpBootServerDeps {
   /** boot timeline: a script served, a file streamed to the end, a `/booted` report */
   onBootEvent?: (event: BootEvent) => void;
   clock?: () => number;
+  /**
+   * Admission control (boot/admission.ts): a terminal whose profile has a heavy phase (kernel + initrd, or
+   * sanboot) gets its script only once admitted; until then a script that shows its place, sleeps and asks again.
+   */
+  admission?: AdmissionQueue;
   /**
    * Other services on the terminal-facing port (the platforms' `/svc/` and heartbeat): a request whose target
    * starts with a route's prefix goes to its handler, before the boot files. Served by this process only: with
@@ -86,7 +93,9 @@ export class HttpBootServer {
     app.disable('x-powered-by');
     app.disable('etag');
     app.set('query parser', 'simple');
-    app.get('/boot.ipxe', (req, res) => writeReply(res, this.script(this.fromExpress(req))));
+    app.get('/boot.ipxe', (req, res, next) => {
+      this.script(this.fromExpress(req)).then((r) => writeReply(res, r), next);
+    });
     app.all('/booted', (req, res) => {
       req.resume(); // a POST body is not read; drain it so keep-alive works
       writeReply(res, this.booted(this.fromExpress(req)));
@@ -218,7 +227,7 @@ export class HttpBootServer {
   }
 
   /** A worker's `/boot.ipxe` or `/booted` request, answered here where the policy and timeline live. */
-  private relayed(r: RelayedRequest): WireReply {
+  private relayed(r: RelayedRequest): WireReply | Promise<WireReply> {
     const path = splitTarget(r.url).path;
     if (path === '/boot.ipxe' && (r.method === 'GET' || r.method === 'HEAD')) return this.script(r);
     if (path === '/booted') return this.booted(r);
@@ -233,8 +242,12 @@ export class HttpBootServer {
     return textReply(status, text);
   }
 
-  /** GET /boot.ipxe?mac=<mac>[&uuid=<uuid>] (PROTOCOLS.md §4 H3/H4, §7 check 25). */
-  private script(r: RelayedRequest): WireReply {
+  /**
+   * GET /boot.ipxe?mac=<mac>[&uuid=<uuid>] (PROTOCOLS.md §4 H3/H4, §7 check 25). With admission control a
+   * terminal not yet admitted gets a waiting script; its next request (`&queued=1`) is held until it is
+   * admitted or the poll time passes.
+   */
+  private async script(r: RelayedRequest): Promise<WireReply> {
     const q = new URLSearchParams(splitTarget(r.url).query);
     const rawMac = q.get('mac') ?? undefined;
     const rawUuid = q.get('uuid') ?? undefined;
@@ -254,19 +267,38 @@ export class HttpBootServer {
         profileName = name;
         const iscsiHost = this.deps.iscsiHost ?? new URL(base).hostname.replace(/^\[|\]$/g, '');
         body = renderIpxeScript(name, profile, { mac, uuid, baseUrl: base, iscsiHost, iscsiPort: this.deps.iscsiPort });
+        const admission = this.deps.admission;
+        if (admission && mac !== undefined && ('kernel' in profile || 'sanboot' in profile)) {
+          let decision = admission.request(mac);
+          if (!decision.admitted && q.get('queued') === '1') {
+            // a repeat ask: hold it until a slot frees for this terminal (long poll), then ask again
+            if (await admission.waitForAdmission(mac, decision.retrySeconds * 1000)) decision = { admitted: true };
+            else decision = admission.request(mac);
+          }
+          if (!decision.admitted) {
+            // the URL is rebuilt from the checked values only: nothing else from the request reaches the script
+            const again = `${base}/boot.ipxe?mac=${macHyphens(mac)}${uuid !== undefined ? `&uuid=${uuid}` : ''}&queued=1`;
+            return this.scriptReply(r, waitingScript(decision, again, true), 'queued');
+          }
+        }
       } catch (err) {
         if (!(err instanceof ScriptError)) throw err;
         this.log.error({ code: err.code, mac, uuid, profile: profileName, msg: err.message }, 'profile cannot be rendered as an iPXE script');
         return this.refuse('script', 500, err.code, 'profile cannot be rendered');
       }
     }
-    const buf = Buffer.from(body, 'utf8');
-    const head = r.method === 'HEAD';
-    this.sink.count('script', 200, head ? 0 : buf.length);
     this.log.debug({ mac, uuid, profile: profileName, clientIp: r.clientIp }, 'ipxe script served');
     const e: BootEvent = { clientIp: r.clientIp, kind: 'script', path: '/boot.ipxe', at: this.clock() };
     if (mac) e.mac = mac;
     this.sink.event(e);
+    return this.scriptReply(r, body, 'script');
+  }
+
+  /** A 200 with an iPXE script (a waiting one is counted as route `queued`, and is no boot timeline step). */
+  private scriptReply(r: RelayedRequest, body: string, route: 'script' | 'queued'): WireReply {
+    const buf = Buffer.from(body, 'utf8');
+    const head = r.method === 'HEAD';
+    this.sink.count(route, 200, head ? 0 : buf.length);
     const reply: WireReply = {
       status: 200,
       headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(buf.length), 'Cache-Control': 'no-store' },

@@ -27,7 +27,7 @@ export interface WorkerPoolDeps {
   logger: Logger;
   sink: RequestSink;
   /** answers `/boot.ipxe` and `/booted` for a worker */
-  relay: (r: RelayedRequest) => WireReply;
+  relay: (r: RelayedRequest) => WireReply | Promise<WireReply>;
 }
 
 /**
@@ -71,18 +71,20 @@ export class WorkerPool {
             resolve();
             break;
           case 'req': {
-            let reply: WireReply;
-            try {
-              reply = this.deps.relay(m);
-            } catch (err) {
-              log.warn({ err, url: m.url }, 'relayed request failed');
-              reply = {
-                status: 500,
-                headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '15' },
-                body: Buffer.from('internal error\n'),
-              };
-            }
-            if (child.connected) child.send({ t: 'reply', id: m.id, reply } satisfies ToWorker);
+            // a script request may be held (admission control's long poll): replies go back by id, in any order
+            void Promise.resolve()
+              .then(() => this.deps.relay(m))
+              .catch((err: unknown): WireReply => {
+                log.warn({ err, url: m.url }, 'relayed request failed');
+                return {
+                  status: 500,
+                  headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '15' },
+                  body: Buffer.from('internal error\n'),
+                };
+              })
+              .then((reply) => {
+                if (child.connected) child.send({ t: 'reply', id: m.id, reply } satisfies ToWorker);
+              });
             break;
           }
           case 'stats':

@@ -15,6 +15,8 @@ export interface OverlayProviderDeps {
   chap?: (image: string, mac: Mac) => ChapCredentials | undefined;
   /** MACs that SendTargets lists to a client IP (e.g. from leases); default: none */
   macsForIp?: (ip: string) => Mac[] | Promise<Mac[]>;
+  /** a terminal's disk opened (its iSCSI login completed): admission control frees its heavy-phase slot */
+  onOpened?: (image: string, mac: Mac) => void;
 }
 
 /** Maps per-terminal IQNs onto overlay disks (the BlockDeviceProvider the target uses). */
@@ -33,6 +35,7 @@ export class OverlayDeviceProvider implements BlockDeviceProvider {
       chap: this.deps.chap?.(image, mac),
       open: async ({ reinstatement }) => {
         const { disk, release } = await this.deps.manager.openTerminal(image, mac, { newSession: !reinstatement });
+        this.deps.onOpened?.(image, mac);
         return { device: disk, release };
       },
     };

@@ -10,6 +10,7 @@ import { ConfiguredBootPolicy } from '../../src/boot/policy.ts';
 import { bootConfigSchema } from '../../src/boot/config.ts';
 import { httpConfigSchema, type HttpBootConfig } from '../../src/http/config.ts';
 import { HttpBootServer, type BootEvent } from '../../src/http/server.ts';
+import type { AdmissionQueue } from '../../src/boot/admission.ts';
 
 export interface CurlResult {
   status: number;
@@ -61,6 +62,8 @@ export async function startHttpBoot(
     profiles?: Record<string, BootProfile>;
     config?: Partial<HttpBootConfig>;
     root?: string;
+    admission?: AdmissionQueue;
+    onBootEvent?: (e: BootEvent) => void;
   } = {},
 ): Promise<HttpBootHarness> {
   const root = opts.root ?? mkdtempSync(join(tmpdir(), 'bghttp-root-'));
@@ -79,7 +82,11 @@ export async function startHttpBoot(
     logger: createLogger('silent').child({ module: 'http' }),
     metrics: createHttpMetrics(registry),
     iscsiPort: 3260,
-    onBootEvent: (e) => events.push(e),
+    onBootEvent: (e) => {
+      events.push(e);
+      opts.onBootEvent?.(e);
+    },
+    ...(opts.admission ? { admission: opts.admission } : {}),
   });
   await server.start();
   return {

@@ -299,6 +299,21 @@ describe('overlay manager: discard, keep, super + commit + rollback', () => {
     assert.deepEqual(await p.listTargets({ initiatorName: 'x', clientIp: '10.74.0.10' }), [iqn]);
     await m.stop();
   });
+
+  it('provider: onOpened fires once the disk is open (admission control frees the slot at iSCSI login)', async () => {
+    const m = mk();
+    await m.start();
+    const opened: string[] = [];
+    const p = new OverlayDeviceProvider({ manager: m, onOpened: (image, mac) => opened.push(`${image} ${mac}`) });
+    const r = await p.resolve({ targetName: targetIqn('demo', A), initiatorName: 'x', clientIp: '10.74.0.10' });
+    assert.equal(r.status, 'ok');
+    assert.deepEqual(opened, [], 'not at resolve: only when the session opens the disk');
+    if (r.status !== 'ok') return;
+    const lease = await r.open({ reinstatement: false });
+    assert.deepEqual(opened, [`demo ${A}`]);
+    await lease.release();
+    await m.stop();
+  });
 });
 
 describe('overlay admin script (offline list / size / reset / commit / rollback)', () => {

@@ -1,0 +1,112 @@
+/**
+ * Boot-storm driver (bench/storm/run.sh): N simulated terminals start at once, each doing what iPXE does
+ * over HTTP: fetch its script (following bootgate's waiting loop: `sleep` + `chain` until admitted), download
+ * every `kernel`/`initrd` URL in it to nowhere, then report `/booted?mac=`. Prints one JSON line with per-phase
+ * p50/p99/max (ms) and the total (first request to last terminal done).
+ *   node --import tsx bench/storm/storm.ts --base http://10.0.0.1:8080 --n 100 [--script /boot.ipxe] [--label x]
+ * For a static peer (nginx) --script names a static script file; its URLs are followed the same way.
+ */
+import { Agent, get } from 'node:http';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    base: { type: 'string' },
+    n: { type: 'string', default: '50' },
+    script: { type: 'string', default: '/boot.ipxe' },
+    label: { type: 'string', default: '' },
+  },
+});
+const base = values.base!;
+const n = Number(values.n);
+
+function fetchBody(url: string, agent: Agent, keep: boolean): Promise<{ status: number; body: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent }, (res) => {
+      let bytes = 0;
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => {
+        bytes += d.length;
+        if (keep) parts.push(d);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), bytes }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+interface Result {
+  script: number;
+  queued: number;
+  files: number;
+  total: number;
+  bytes: number;
+  polls: number;
+}
+
+async function terminal(i: number): Promise<Result> {
+  const mac = `52-54-00-21-${((i >> 8) & 0xff).toString(16).padStart(2, '0')}-${(i & 0xff).toString(16).padStart(2, '0')}`;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const t0 = performance.now();
+  let url = values.script === '/boot.ipxe' ? `${base}/boot.ipxe?mac=${mac}` : `${base}${values.script}`;
+  let polls = 0;
+  let lines: string[] = [];
+  let firstScript = -1;
+  for (;;) {
+    const r = await fetchBody(url, agent, true);
+    if (r.status !== 200) throw new Error(`terminal ${i}: script ${url} → ${r.status}`);
+    if (firstScript < 0) firstScript = performance.now() - t0;
+    lines = r.body.split('\n');
+    const sleep = lines.find((l) => l.startsWith('sleep '));
+    const chain = lines.find((l) => l.startsWith('chain '));
+    if (!chain) break;
+    polls++;
+    if (sleep) await new Promise((res) => setTimeout(res, Number(sleep.split(' ')[1]) * 1000));
+    url = chain.split(/\s+/).pop()!;
+  }
+  const tScript = performance.now() - t0;
+  let bytes = 0;
+  for (const l of lines) {
+    const [cmd, u] = l.split(/\s+/);
+    if ((cmd === 'kernel' || cmd === 'initrd') && u) {
+      const r = await fetchBody(u, agent, false);
+      if (r.status !== 200) throw new Error(`terminal ${i}: ${u} → ${r.status}`);
+      bytes += r.bytes;
+    }
+  }
+  const tFiles = performance.now() - t0;
+  if (values.script === '/boot.ipxe') await fetchBody(`${base}/booted?mac=${mac}`, agent, false);
+  agent.destroy();
+  return { script: firstScript, queued: tScript - firstScript, files: tFiles - tScript, total: performance.now() - t0, bytes, polls };
+}
+
+function pct(v: number[], p: number): number {
+  const s = [...v].sort((a, b) => a - b);
+  return Math.round(s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!);
+}
+
+const start = performance.now();
+const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => terminal(i)));
+const wall = performance.now() - start;
+const ok = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+const failed = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
+const phase = (k: keyof Result) => {
+  const v = ok.map((r) => r[k]);
+  return { p50: pct(v, 50), p99: pct(v, 99), max: pct(v, 100) };
+};
+process.stdout.write(
+  JSON.stringify({
+    label: values.label,
+    n,
+    completed: ok.length,
+    failed: failed.length,
+    firstFailure: failed[0],
+    wallMs: Math.round(wall),
+    script: phase('script'),
+    queued: phase('queued'),
+    files: phase('files'),
+    total: phase('total'),
+    polls: ok.reduce((a, r) => a + r.polls, 0),
+    mbytes: Math.round(ok.reduce((a, r) => a + r.bytes, 0) / 1e6),
+  }) + '\n',
+);
