@@ -256,8 +256,8 @@ export class Appliance {
       iscsiPort: config.iscsi.port,
       onBootEvent: (e) => {
         if (e.kind === 'script' && e.mac) {
+          markOverlayBoot(e.mac); // first: the discard reset must not depend on the timeline's bookkeeping
           timeline.scriptServed(e.mac);
-          markOverlayBoot(e.mac);
         } else if (e.kind === 'booted' && e.mac) {
           if (releaseOn.has('booted')) admission?.release(e.mac, 'booted');
           timeline.booted(e.mac);

@@ -96,8 +96,11 @@ export class BootTimeline {
   private event(mac: string, stage: BootStage, detail?: string): void {
     const at = this.clock();
     const latest = this.deps.repo.latestBoot(mac);
-    if (latest && latest.stage !== 'booted') this.append(latest, stage, at, detail);
-    else this.changed(this.deps.repo.startBoot(mac, detail === undefined ? { stage, at } : { stage, at, detail }));
+    if (latest && latest.stage !== 'booted') return this.append(latest, stage, at, detail);
+    // a boot seen first over HTTP (a static address, another DHCP server, a proxyDHCP peer): the terminal row
+    // its boot references may not exist yet (boots.mac REFERENCES terminals)
+    if (!latest) this.deps.repo.touchTerminal({ mac, at });
+    this.changed(this.deps.repo.startBoot(mac, detail === undefined ? { stage, at } : { stage, at, detail }));
   }
 
   private append(b: BootRecord, stage: BootStage, at: number, detail?: string): void {

@@ -72,4 +72,16 @@ describe('boot timeline', () => {
     assert.equal(repo.boots(MAC).length, 3);
     assert.equal(repo.boots(MAC)[1]!.events.length, 2);
   });
+  it('a boot first seen over HTTP (no DHCP from us) is recorded, not an error: the terminal row is created', () => {
+    const { repo, timeline } = setup();
+    const other = '52:54:00:00:00:77';
+    timeline.scriptServed(other);
+    timeline.booted(other);
+    const b = repo.latestBoot(other)!;
+    assert.deepEqual(
+      b.events.map((e) => e.stage),
+      ['script', 'booted'],
+    );
+    assert.ok(repo.terminals().some((t) => t.mac === other));
+  });
 });
