@@ -12,16 +12,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { launchChromiumInNetns, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.79.3.1';
 const API = '127.0.0.1:18721';
 const UI = `http://${API}/ui/`;
 const MAC = '52:54:00:79:03:01';
 const IQN = `iqn.2026-11.io.bootgate:disk.gold.${MAC.replaceAll(':', '-')}`;
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '../..');
 const CHAP_SECRET = 'VaultSecret-2121';
 const ADMIN = { user: 'boss', password: 'admin-pass-21' };
@@ -35,10 +35,9 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
   let admin = '';
   let platformId = '';
   let imageDir = '';
-  let browser: Browser | undefined;
-  let browserPid = 0;
+  let chrome: NetnsBrowser | undefined;
   let page: Page;
-  const cspViolations: string[] = [];
+  let cspViolations: string[] = [];
 
   before(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-ui.sh')], { stdio: 'inherit' });
@@ -79,33 +78,13 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
       'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface";; esac',
     );
     lab.exec(term, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
-    const pidFile = join(bg.dir, 'chromium.pid');
-    const wrapper = writeScript(bg.dir, 'chromium.sh', `echo $$ > ${pidFile}\nexec ip netns exec ${lab.server} ${CHROMIUM} "$@"`);
-    browser = await chromium.launch({ executablePath: wrapper, headless: true, chromiumSandbox: false });
-    browserPid = Number(readFileSync(pidFile, 'utf8').trim());
-    page = await browser.newPage({ locale: 'en-GB' });
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-    });
+    chrome = await launchChromiumInNetns(bg.dir, lab.server);
+    page = chrome.page;
+    cspViolations = chrome.cspViolations;
   });
 
   after(async () => {
-    if (browser) {
-      const closed = await Promise.race([
-        browser.close().then(
-          () => true,
-          () => false,
-        ),
-        new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
-      ]);
-      if (!closed && browserPid > 0) {
-        try {
-          process.kill(-browserPid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
+    await chrome?.close();
     if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
     await lab.destroy();
     if (bg) rmSync(bg.dir, { recursive: true, force: true });

@@ -11,14 +11,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Download, type Page } from 'playwright-core';
+import type { Download, Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
+import { launchChromiumInNetns, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.78.0.1';
 const API = '127.0.0.1:18597';
 const UI = `http://${API}/ui/`;
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '../..');
 const CASHIER = { user: 'cash1', password: 'cashier-pass-78' };
 const AUDITOR = { user: 'aud1', password: 'auditor-pass-78' };
@@ -27,10 +27,9 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
   const lab = new NetnsLab('bgdk');
   let bg: BootgateProcess | undefined;
   let admin = '';
-  let browser: Browser | undefined;
-  let browserPid = 0;
+  let chrome: NetnsBrowser | undefined;
   let page: Page;
-  const cspViolations: string[] = [];
+  let cspViolations: string[] = [];
 
   before(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-ui.sh')], { stdio: 'inherit' });
@@ -50,33 +49,13 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     for (let i = 0; i < 55; i++) api('POST', '/users', { name: `Walk-in ${i}`, docType: 'id-card', docNumber: `W${1000 + i}` });
     cli(['staff', 'add', CASHIER.user, '--role', 'cashier'], `${CASHIER.password}\n`);
     cli(['staff', 'add', AUDITOR.user, '--role', 'auditor'], `${AUDITOR.password}\n`);
-    const pidFile = join(bg.dir, 'chromium.pid');
-    const wrapper = writeScript(bg.dir, 'chromium.sh', `echo $$ > ${pidFile}\nexec ip netns exec ${lab.server} ${CHROMIUM} "$@"`);
-    browser = await chromium.launch({ executablePath: wrapper, headless: true, chromiumSandbox: false });
-    browserPid = Number(readFileSync(pidFile, 'utf8').trim());
-    page = await browser.newPage({ locale: 'en-GB', acceptDownloads: true });
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-    });
+    chrome = await launchChromiumInNetns(bg.dir, lab.server, { acceptDownloads: true });
+    page = chrome.page;
+    cspViolations = chrome.cspViolations;
   });
 
   after(async () => {
-    if (browser) {
-      const closed = await Promise.race([
-        browser.close().then(
-          () => true,
-          () => false,
-        ),
-        new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
-      ]);
-      if (!closed && browserPid > 0) {
-        try {
-          process.kill(-browserPid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
+    await chrome?.close();
     if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
     await lab.destroy();
     if (bg) rmSync(bg.dir, { recursive: true, force: true });

@@ -11,16 +11,16 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { launchChromiumInNetns, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.77.0.1';
 const API = '127.0.0.1:18497';
 const HTTP_PORT = 18498;
 const UI = `http://${API}/ui/`;
 const MAC = '52:54:00:77:00:01';
-const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'counter-pass-77';
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -29,10 +29,9 @@ describe('the room screen in Chromium against bootgate serve', () => {
   let bg: BootgateProcess | undefined;
   let termNs = '';
   let admin = '';
-  let browser: Browser | undefined;
-  let browserPid = 0;
+  let chrome: NetnsBrowser | undefined;
   let page: Page;
-  const cspViolations: string[] = [];
+  let cspViolations: string[] = [];
 
   before(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-ui.sh')], { stdio: 'inherit' }); // the bundle the appliance serves
@@ -48,33 +47,13 @@ describe('the room screen in Chromium against bootgate serve', () => {
     admin = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
     api('PUT', '/seat-groups/standard', { rateMinorPerHour: 120 });
     api('POST', '/seats', { name: 'S7', mac: MAC, group: 'standard' });
-    const pidFile = join(bg.dir, 'chromium.pid');
-    const wrapper = writeScript(bg.dir, 'chromium.sh', `echo $$ > ${pidFile}\nexec ip netns exec ${lab.server} ${CHROMIUM} "$@"`);
-    browser = await chromium.launch({ executablePath: wrapper, headless: true, chromiumSandbox: false });
-    browserPid = Number(readFileSync(pidFile, 'utf8').trim());
-    page = await browser.newPage({ locale: 'en-GB' });
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-    });
+    chrome = await launchChromiumInNetns(bg.dir, lab.server);
+    page = chrome.page;
+    cspViolations = chrome.cspViolations;
   });
 
   after(async () => {
-    if (browser) {
-      const closed = await Promise.race([
-        browser.close().then(
-          () => true,
-          () => false,
-        ),
-        new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
-      ]);
-      if (!closed && browserPid > 0) {
-        try {
-          process.kill(-browserPid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
+    await chrome?.close();
     if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
     await lab.destroy();
     if (bg) rmSync(bg.dir, { recursive: true, force: true });

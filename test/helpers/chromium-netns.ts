@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { writeScript } from './bootgate-process.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/** Debian's Chromium, driven by playwright-core, running inside a network namespace; one page. */
+export interface NetnsBrowser {
+  browser: Browser;
+  page: Page;
+  /** console messages about Content-Security-Policy violations, for a test to assert there were none */
+  cspViolations: string[];
+  /** closes the browser; if it hangs (10 s), kills its process group */
+  close(): Promise<void>;
+}
+
+/** Starts Chromium in `netns` through a wrapper script in `dir` (which also records the browser's PID). */
+export async function launchChromiumInNetns(dir: string, netns: string, pageOptions: BrowserContextOptions = {}): Promise<NetnsBrowser> {
+  const pidFile = join(dir, 'chromium.pid');
+  const wrapper = writeScript(dir, 'chromium.sh', `echo $$ > ${pidFile}\nexec ip netns exec ${netns} ${CHROMIUM} "$@"`);
+  const browser = await chromium.launch({ executablePath: wrapper, headless: true, chromiumSandbox: false });
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const page = await browser.newPage({ locale: 'en-GB', ...pageOptions });
+  const cspViolations: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  return {
+    browser,
+    page,
+    cspViolations,
+    close: async () => {
+      const closed = await Promise.race([
+        browser.close().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
+      ]);
+      if (!closed && pid > 0) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    },
+  };
+}
