@@ -192,7 +192,15 @@ export class EdgeCache {
     const total = meta.totalBytes;
     const rangeHeader = ifRangeHolds(req.headers['if-range'], meta.etag, meta.lastModified) ? req.headers['range'] : undefined;
     const r = parseRange(rangeHeader, total);
-    const headers: Record<string, string> = { ...meta.headers, 'accept-ranges': 'bytes' };
+    const now = this.deps.clock.now();
+    const headers: Record<string, string> = {
+      ...meta.headers,
+      'accept-ranges': 'bytes',
+      // RFC 9111 §5.1: a response from a cache carries its age — seconds since it was fetched or last validated
+      age: String(Math.max(0, Math.floor((now - meta.storedAt) / 1000))),
+      // RFC 9110 §6.6.1: the message's own date (the origin's Date is not kept; Age says how old the content is)
+      date: new Date(now).toUTCString(),
+    };
     if (r.kind === 'unsatisfiable') {
       headers['content-range'] = `bytes */${total}`; // RFC 9110 §15.5.17
       headers['content-length'] = '0';

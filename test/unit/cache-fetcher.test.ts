@@ -231,11 +231,15 @@ test('freshness: an object past its max-age is fetched again', async () => {
   const t = setup({ cacheControl: 'max-age=60' });
   await t.origin.start();
   await t.cache.start();
-  await fetchVia(t.cache, req('/f.bin', { range: 'bytes=0-0' }));
+  assert.equal((await fetchVia(t.cache, req('/f.bin', { range: 'bytes=0-0' }))).res.headers['age'], '0');
   while (t.cache.fetcher.fetching > 0) await new Promise((r) => setTimeout(r, 5));
-  await fetchVia(t.cache, req('/f.bin', { range: 'bytes=0-0' }));
+  await t.clock.advance(42_500);
+  const hit = (await fetchVia(t.cache, req('/f.bin', { range: 'bytes=0-0' }))).res;
+  assert.equal(hit.headers['age'], '42', 'RFC 9111 §5.1: seconds since the object was fetched');
+  assert.equal(hit.headers['date'], new Date(t.clock.now()).toUTCString());
+  assert.match(hit.headers['date']!, /^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/, 'IMF-fixdate');
   assert.equal(t.origin.requests.length, 1);
-  await t.clock.advance(61_000);
+  await t.clock.advance(18_500);
   await fetchVia(t.cache, req('/f.bin', { range: 'bytes=0-0' }));
   assert.equal(t.origin.requests.length, 2);
   await t.cache.stop();
