@@ -268,7 +268,8 @@ export class HttpBootServer {
         const iscsiHost = this.deps.iscsiHost ?? new URL(base).hostname.replace(/^\[|\]$/g, '');
         body = renderIpxeScript(name, profile, { mac, uuid, baseUrl: base, iscsiHost, iscsiPort: this.deps.iscsiPort });
         const admission = this.deps.admission;
-        if (admission && mac !== undefined && ('kernel' in profile || 'sanboot' in profile)) {
+        // a HEAD (a probe, not a booting iPXE) neither joins the queue nor takes a slot
+        if (admission && mac !== undefined && r.method !== 'HEAD' && ('kernel' in profile || 'sanboot' in profile)) {
           let decision = admission.request(mac);
           if (!decision.admitted && q.get('queued') === '1') {
             // a repeat ask: hold it until a slot frees for this terminal (long poll), then ask again
@@ -288,9 +289,12 @@ export class HttpBootServer {
       }
     }
     this.log.debug({ mac, uuid, profile: profileName, clientIp: r.clientIp }, 'ipxe script served');
-    const e: BootEvent = { clientIp: r.clientIp, kind: 'script', path: '/boot.ipxe', at: this.clock() };
-    if (mac) e.mac = mac;
-    this.sink.event(e);
+    // only a GET is a terminal booting: a HEAD must not start a boot timeline or mark a discard overlay for reset
+    if (r.method !== 'HEAD') {
+      const e: BootEvent = { clientIp: r.clientIp, kind: 'script', path: '/boot.ipxe', at: this.clock() };
+      if (mac) e.mac = mac;
+      this.sink.event(e);
+    }
     return this.scriptReply(r, body, 'script');
   }
 

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { AdmissionQueue, createAdmissionMetrics, type AdmissionEvent } from '../../src/boot/admission.ts';
 import { admissionConfigSchema } from '../../src/boot/config.ts';
-import { startHttpBoot, type HttpBootHarness } from '../helpers/http-boot.ts';
+import { curl, startHttpBoot, type HttpBootHarness } from '../helpers/http-boot.ts';
 
 /**
  * Admission control against iPXE-like clients made of real curl (test/helpers/ipxe-like-client.sh) on
@@ -131,5 +131,37 @@ describe('boot admission with iPXE-like curl clients', () => {
     const http = await h.registry.getSingleMetricAsString('bootgate_http_requests_total');
     assert.match(http, /route="script",status="200"} 3/);
     assert.match(http, /route="queued",status="200"} [1-9]/);
+  });
+});
+
+describe('boot admission: a HEAD of the script is a probe, not a boot', () => {
+  it('curl -I neither queues, takes a slot, nor records a boot; the GET after it does', async () => {
+    const queue = new AdmissionQueue({
+      config: admissionConfigSchema.parse({ enabled: true, maxInHeavyPhase: 1, pollSeconds: 1, abandonSeconds: 20, slotTimeoutSeconds: 600 }),
+      metrics: createAdmissionMetrics(new Registry()),
+      isPriority: () => false,
+    });
+    const h = await startHttpBoot({ profiles: { thin: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }, admission: queue });
+    try {
+      const url = (mac: string) => `${h.base}/boot.ipxe?mac=${mac.replaceAll(':', '-')}`;
+      const head = await curl(['-I', url(A)]);
+      assert.equal(head.status, 200);
+      assert.ok(Number(head.headers.get('content-length')) > 0, 'the script its GET would get');
+      assert.deepEqual(queue.snapshot().inHeavyPhase, [], 'no slot taken');
+      assert.deepEqual(queue.snapshot().waiting, [], 'nobody queued');
+      assert.equal(h.events.filter((e) => e.kind === 'script').length, 0, 'no boot timeline step, no overlay mark');
+      const get = await curl([url(A)]);
+      assert.match(get.body.toString(), /kernel/);
+      assert.deepEqual(
+        queue.snapshot().inHeavyPhase.map((t) => t.mac),
+        [A],
+      );
+      assert.equal(h.events.filter((e) => e.kind === 'script').length, 1);
+      const probe = await curl(['-I', url(B)]);
+      assert.equal(probe.status, 200, 'a HEAD for a terminal that would wait is answered, not held');
+      assert.deepEqual(queue.snapshot().waiting, []);
+    } finally {
+      await h.close();
+    }
   });
 });
