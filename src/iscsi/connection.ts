@@ -108,6 +108,8 @@ export class Connection {
   private readonly login: LoginMachine;
   private loginFailed = false;
   private initiatorName = '';
+  /** this session's nexus token and initiator port name (set at login; see nexus(), initiatorPort()) */
+  private names = { nexus: '', port: '' };
   private targetName = '';
 
   // session state
@@ -424,6 +426,8 @@ export class Connection {
       }
     }
     this.session = session;
+    // built once per session, not per command
+    this.names = { nexus: `tsih:${session.tsih}`, port: `${session.initiatorName},i,0x${session.isid}` };
     sessions.set(this.sessionKey, session);
     this.sendLoginResponse(req, rsp, session.tsih);
     // Digests start with the first PDU after the final login response (§13.1); the initiator sends nothing
@@ -696,12 +700,12 @@ export class Connection {
 
   /** The I_T nexus token of this session (SAM-5 §4.6.3): unique among live sessions. */
   private nexus(): string {
-    return `tsih:${this.session!.tsih}`;
+    return this.names.nexus;
   }
 
   /** the iSCSI initiator port name (RFC 7143 §4.2.7.1): the I_T nexus for persistent reservations */
   private initiatorPort(): string {
-    return `${this.session!.initiatorName},i,0x${this.session!.isid}`;
+    return this.names.port;
   }
 
   /** SAM-5 §6.3.7 / SPC-2 §5.5.3: a reset of the LU drops reservations */

@@ -30,21 +30,47 @@ export async function launchChromiumInNetns(dir: string, netns: string, pageOpti
     browser,
     page,
     cspViolations,
-    close: async () => {
-      const closed = await Promise.race([
-        browser.close().then(
-          () => true,
-          () => false,
-        ),
-        new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
-      ]);
-      if (!closed && pid > 0) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    },
+    close: () => closeOrKill(browser, pid),
   };
+}
+
+/** Closes a browser; if that hangs (10 s), kills its process group (playwright starts it as a group leader). */
+export async function closeOrKill(browser: Browser, pid: number): Promise<void> {
+  const closed = await Promise.race([
+    browser.close().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
+  ]);
+  if (!closed && pid > 0) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** The page's own fetch with its session cookie and, for a state change, the session's CSRF token. */
+export function csrfFetch(page: Page, method: string, path: string, body?: unknown): Promise<{ status: number; body: { error?: string } | null }> {
+  return page.evaluate(
+    async ([m, p, b]) => {
+      const s = (await (await fetch('/ui/api/session')).json()) as { csrf: string };
+      const headers: Record<string, string> = { 'x-csrf-token': s.csrf };
+      if (b !== undefined) headers['content-type'] = 'application/json';
+      const r = await fetch(p, { method: m, headers, ...(b !== undefined ? { body: JSON.stringify(b) } : {}) });
+      return { status: r.status, body: (await r.json().catch(() => null)) as { error?: string } | null };
+    },
+    [method, path, body] as const,
+  );
+}
+
+/** Signs in through the login form at `url` and waits for the screen links. */
+export async function logIn(page: Page, url: string, who: { user: string; password: string }): Promise<void> {
+  await page.goto(url);
+  await page.fill('#login-username', who.user);
+  await page.fill('#login-password', who.password);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#nav');
 }

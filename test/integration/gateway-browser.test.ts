@@ -20,6 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { closeOrKill } from '../helpers/chromium-netns.ts';
 import { selfSignedCert } from '../helpers/gateway-harness.ts';
 
 const GW_LAN = '10.94.1.1';
@@ -183,22 +184,7 @@ describe('a real browser (headless Chromium) through the logging gateway of boot
   });
 
   after(async () => {
-    for (const [browser, pid] of browsers) {
-      const closed = await Promise.race([
-        browser.close().then(
-          () => true,
-          () => false,
-        ),
-        new Promise<boolean>((r) => setTimeout(r, 10_000, false).unref()),
-      ]);
-      if (!closed && pid > 0) {
-        try {
-          process.kill(-pid, 'SIGKILL'); // playwright starts the browser as a process group leader
-        } catch {
-          /* gone */
-        }
-      }
-    }
+    for (const [browser, pid] of browsers) await closeOrKill(browser, pid);
     browsers.clear();
     if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
     await lab.destroy(); // the WAN server, and bootgate if SIGTERM did not end it; its nftables table goes with the namespace

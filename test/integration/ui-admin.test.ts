@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
-import { launchChromiumInNetns, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { csrfFetch, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.79.3.1';
 const API = '127.0.0.1:18721';
@@ -103,25 +103,8 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
     });
   const qemuIo = (...cmds: string[]): string =>
     lab.exec(term, 'qemu-io', ['-f', 'raw', ...cmds.flatMap((c) => ['-c', c]), `iscsi://${GW}/${IQN}/0`], { timeoutMs: 30_000 });
-  /** The page's own fetch with its session cookie and, for a state change, the session's CSRF token. */
-  const pageFetch = (method: string, path: string, body?: unknown) =>
-    page.evaluate(
-      async ([m, p, b]) => {
-        const s = (await (await fetch('/ui/api/session')).json()) as { csrf: string };
-        const headers: Record<string, string> = { 'x-csrf-token': s.csrf };
-        if (b !== undefined) headers['content-type'] = 'application/json';
-        const r = await fetch(p, { method: m, headers, ...(b !== undefined ? { body: JSON.stringify(b) } : {}) });
-        return { status: r.status, body: (await r.json().catch(() => null)) as { error?: string } | null };
-      },
-      [method, path, body] as const,
-    );
-  async function login(who: { user: string; password: string }): Promise<void> {
-    await page.goto(UI);
-    await page.fill('#login-username', who.user);
-    await page.fill('#login-password', who.password);
-    await page.click('#login-form button[type=submit]');
-    await page.waitForSelector('#nav');
-  }
+  const pageFetch = (method: string, path: string, body?: unknown) => csrfFetch(page, method, path, body);
+  const login = (who: { user: string; password: string }): Promise<void> => logIn(page, UI, who);
   /** BOOTGATE_UI_SCREENSHOTS=1: the screen as it is now, saved as docs/ui/<name>.png (checked by eye, committed) */
   const shot = async (name: string): Promise<void> => {
     if (process.env.BOOTGATE_UI_SCREENSHOTS) await page.screenshot({ path: join(ROOT, 'docs/ui', `${name}.png`) });

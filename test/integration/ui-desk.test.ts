@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Download, Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
-import { launchChromiumInNetns, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { csrfFetch, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.78.0.1';
 const API = '127.0.0.1:18597';
@@ -71,25 +71,8 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
       timeoutMs: 30_000,
       ...(input !== undefined ? { input } : {}),
     });
-  /** The page's own fetch with its session cookie and, for a state change, the session's CSRF token. */
-  const pageFetch = (method: string, path: string, body?: unknown) =>
-    page.evaluate(
-      async ([m, p, b]) => {
-        const s = (await (await fetch('/ui/api/session')).json()) as { csrf: string };
-        const headers: Record<string, string> = { 'x-csrf-token': s.csrf };
-        if (b !== undefined) headers['content-type'] = 'application/json';
-        const r = await fetch(p, { method: m, headers, ...(b !== undefined ? { body: JSON.stringify(b) } : {}) });
-        return { status: r.status, body: (await r.json().catch(() => null)) as { error?: string } | null };
-      },
-      [method, path, body] as const,
-    );
-  async function login(who: { user: string; password: string }): Promise<void> {
-    await page.goto(UI);
-    await page.fill('#login-username', who.user);
-    await page.fill('#login-password', who.password);
-    await page.click('#login-form button[type=submit]');
-    await page.waitForSelector('#nav');
-  }
+  const pageFetch = (method: string, path: string, body?: unknown) => csrfFetch(page, method, path, body);
+  const login = (who: { user: string; password: string }): Promise<void> => logIn(page, UI, who);
   const navLinks = () => page.$$eval('#nav a', (as) => as.map((a) => a.id));
 
   it('a cashier sees Room and Cashier only; the audit screen and endpoints are refused', async () => {

@@ -1,9 +1,9 @@
 import type { ImageView, OverlayTerminalView, TileView } from '../../src/ui/wire.ts';
-import { ApiError, type UiApi } from './api.ts';
+import type { UiApi } from './api.ts';
 import { clear, h } from './dom.ts';
 import { formatBytes } from './format.ts';
 import type { Lang, MessageKey } from './i18n.ts';
-import { headerBar, type ShellContext } from './shell.ts';
+import { guarded, headerBar, type ShellContext } from './shell.ts';
 
 export interface AdminContext extends ShellContext {
   api: UiApi;
@@ -51,18 +51,7 @@ export class ImagesView {
   }
   stop(): void {}
 
-  private async guarded(fn: () => Promise<void>): Promise<void> {
-    this.error.textContent = '';
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 401) return this.ctx.lost();
-      this.error.textContent =
-        e instanceof ApiError
-          ? this.t('desk.refused', { code: e.code, message: e.message })
-          : this.t('desk.refused', { code: 'ERROR', message: String(e) });
-    }
-  }
+  private guarded = (fn: () => Promise<void>): Promise<void> => guarded(this.ctx, this.error, fn);
 
   private async reload(): Promise<void> {
     await this.guarded(async () => {

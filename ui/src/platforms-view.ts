@@ -1,11 +1,10 @@
 import type { AdviceView, PlatformView } from '../../src/ui/wire.ts';
-import { ApiError } from './api.ts';
 import { lineChart, type Series } from './chart.ts';
 import { clear, h } from './dom.ts';
 import { formatNumber, formatPercent } from './format.ts';
 import type { MessageKey } from './i18n.ts';
 import type { AdminContext } from './images-view.ts';
-import { headerBar } from './shell.ts';
+import { guarded, headerBar } from './shell.ts';
 
 /** Advisor events as one series per class: desired instances at each event (the chart of the platforms screen). */
 export function desiredSeries(events: readonly AdviceView[]): Series[] {
@@ -46,18 +45,7 @@ export class PlatformsView {
   }
   stop(): void {}
 
-  private async guarded(fn: () => Promise<void>): Promise<void> {
-    this.error.textContent = '';
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 401) return this.ctx.lost();
-      this.error.textContent =
-        e instanceof ApiError
-          ? this.t('desk.refused', { code: e.code, message: e.message })
-          : this.t('desk.refused', { code: 'ERROR', message: String(e) });
-    }
-  }
+  private guarded = (fn: () => Promise<void>): Promise<void> => guarded(this.ctx, this.error, fn);
 
   private async reload(): Promise<void> {
     await this.guarded(async () => {

@@ -1,4 +1,5 @@
 import type { SessionInfo, StaffRole } from '../../src/ui/wire.ts';
+import { ApiError } from './api.ts';
 import { h } from './dom.ts';
 import type { MessageKey } from './i18n.ts';
 
@@ -52,4 +53,21 @@ export function headerBar(ctx: ShellContext, current: Screen, heading: string): 
     ctx.languageToggle(),
     logout,
   );
+}
+
+/**
+ * Runs a screen's action: clears `error`, and if the action fails shows why there ("Refused (CODE): message"),
+ * or goes back to the login when the session is gone (401).
+ */
+export async function guarded(ctx: Pick<ShellContext, 't'> & { lost: () => void }, error: HTMLElement, fn: () => Promise<void>): Promise<void> {
+  error.textContent = '';
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return ctx.lost();
+    error.textContent =
+      e instanceof ApiError
+        ? ctx.t('desk.refused', { code: e.code, message: e.message })
+        : ctx.t('desk.refused', { code: 'ERROR', message: String(e) });
+  }
 }
