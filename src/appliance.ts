@@ -291,6 +291,9 @@ export class Appliance {
       durable,
     });
     this.services.push({ name: 'audit', start: () => identity.start(), stop: () => identity.stop() });
+    /** a staff action as an admin audit record (the cache's purges, the overlay API's mode/reset/commit/rollback) */
+    const recordAction = (actor: string, action: string, target: string, detail: unknown): Promise<void> =>
+      identity.identity.recordAction(actor, action, target, detail);
     // A seat with an open cashier session goes ahead in the boot queue (there are no reservations in the model yet).
     isPriority = (mac) => {
       const m = tryParseMac(mac);
@@ -335,7 +338,7 @@ export class Appliance {
             destinations,
             lookupTimeoutMs: gw.connectTimeoutMs,
             guards: { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) },
-            recordAction: (actor, action, target, detail) => identity.identity.recordAction(actor, action, target, detail),
+            recordAction,
             logger: log,
             registry: this.registry,
           })
@@ -410,8 +413,6 @@ export class Appliance {
     }
     this.services.push({ name: 'platforms', lan: true, start: () => platforms.start(), stop: () => platforms.stop() });
     const hasImages = Object.keys(config.iscsi.images).length > 0;
-    const recordAction = (actor: string, action: string, target: string, detail: unknown): Promise<void> =>
-      identity.identity.recordAction(actor, action, target, detail);
     const ui = createUiServices({
       config: uiConfig,
       db: this.db,
