@@ -7,20 +7,25 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { AuditSigner } from '../../src/audit/keys.ts';
 import { AuditLog, type AuditWriter } from '../../src/audit/log.ts';
 import type { AuditRecord } from '../../src/audit/record.ts';
 import { verifyStoredChain } from '../../src/audit/verify-store.ts';
 import type { BootgateError } from '../../src/errors.ts';
-import { AuditRepository } from '../../src/store/audit-repository.ts';
+import { AUDIT_ROW, AuditRepository, auditRow } from '../../src/store/audit-repository.ts';
 import { AuditWriterThread } from '../../src/store/audit-writer-thread.ts';
 import { openDatabase } from '../../src/store/database.ts';
 
 const silent = pino({ level: 'silent' });
 const T0 = Date.parse('2026-03-01T08:00:00.000Z');
 const dirs: string[] = [];
+/** every harness still open when a test ends, failed or not: closed before the next test */
+const open = new Set<() => Promise<void>>();
+afterEach(async () => {
+  for (const close of open) await close();
+});
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const http = (i: number) => ({
@@ -51,11 +56,16 @@ async function setup(opts: { clock?: () => number; wrap?: (w: AuditWriter) => Au
   await thread.start();
   const writer = opts.wrap ? opts.wrap(thread) : thread;
   const log = new AuditLog({ repo, signer, logger: silent, writer, clock: opts.clock ?? (() => T0) });
+  let closed = false;
   const close = async () => {
+    if (closed) return;
+    closed = true;
+    open.delete(close);
     await log.stop();
     await thread.close();
-    db.close();
+    if (db.open) db.close();
   };
+  open.add(close);
   return { db, repo, signer, thread, log, close };
 }
 
@@ -124,6 +134,28 @@ describe('audit writer thread', () => {
     await assert.rejects(h.thread.write([stray]), (e: BootgateError) => e.code === 'AUDIT_SEQUENCE');
     assert.equal(h.repo.last()!.seq, 1);
     await h.close();
+  });
+
+  it('a batch with the right seq that does not link to the committed hash, or breaks inside, is refused; nothing is written', async () => {
+    const h = await setup();
+    const first = await h.log.append(http(1));
+    const unlinked: AuditRecord = { ...first, seq: 2, prevHash: 'e'.repeat(64), hash: 'f'.repeat(64) };
+    await assert.rejects(h.thread.write([unlinked]), (e: BootgateError) => e.code === 'AUDIT_SEQUENCE' && /does not link/.test(e.message));
+    const linked: AuditRecord = { ...first, seq: 2, prevHash: first.hash, hash: 'a'.repeat(64) };
+    const brokenInside: AuditRecord = { ...first, seq: 3, prevHash: 'b'.repeat(64), hash: 'c'.repeat(64) };
+    await assert.rejects(h.thread.write([linked, brokenInside]), (e: BootgateError) => e.code === 'AUDIT_SEQUENCE');
+    assert.equal(h.repo.last()!.seq, 1);
+    // the log itself goes on from the committed record
+    const next = await h.log.append(http(2));
+    assert.deepEqual([next.seq, next.prevHash], [2, first.hash]);
+    assert.deepEqual(verifyStoredChain(h.repo, h.signer.publicKey), { ok: true, count: 2 });
+  });
+
+  it("the thread reads the chain fields at auditRow()'s positions", async () => {
+    const h = await setup();
+    const r = await h.log.append(http(1));
+    const row = auditRow(r);
+    assert.deepEqual([row[AUDIT_ROW.seq], row[AUDIT_ROW.prevHash], row[AUDIT_ROW.hash]], [r.seq, r.prevHash, r.hash]);
   });
 
   it('a failed batch: its callers and those of the batches sealed on it are rejected; the chain has no gap and goes on', async () => {
