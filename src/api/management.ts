@@ -1,5 +1,5 @@
 import express, { type RequestHandler, type Router } from 'express';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { LeaseRepository } from '../store/lease-repository.ts';
@@ -8,6 +8,7 @@ import { BootgateError } from '../errors.ts';
 import { tryParseMac } from '../terminal/mac.ts';
 import { intToIp } from '../wire/ipv4.ts';
 import { apiErrorHandler } from './errors.ts';
+import { listen } from '../net/listen.ts';
 
 export interface ManagementDeps {
   listen: string;
@@ -74,11 +75,8 @@ export class ManagementServer {
     const idx = this.deps.listen.lastIndexOf(':');
     const host = this.deps.listen.slice(0, idx);
     const port = Number(this.deps.listen.slice(idx + 1));
-    const server = this.app().listen(port, host);
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
+    const server = createServer(this.app());
+    await listen(server, port, host, 'api.listen');
     this.server = server;
     this.deps.logger.info({ listen: this.deps.listen }, 'management API listening');
   }

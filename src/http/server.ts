@@ -15,6 +15,7 @@ import type { ProfileResolver } from './profile-resolver.ts';
 import type { HttpBootConfig } from './config.ts';
 import { waitingScript, type AdmissionQueue } from '../boot/admission.ts';
 import { macHyphens } from '../terminal/mac.ts';
+import { listen } from '../net/listen.ts';
 
 export type { HttpBootConfig } from './config.ts';
 
@@ -137,13 +138,7 @@ export class HttpBootServer {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.deps.config.port, this.deps.config.listen, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, this.deps.config.port, this.deps.config.listen, 'http');
     this.server = server;
     if (this.deps.config.workers > 0) {
       this.pool = new WorkerPool({

@@ -1,11 +1,20 @@
 import type { AddressInfo, Server } from 'node:net';
+import { BootgateError } from '../errors.ts';
 
-/** Binds a TCP (or HTTP) server and resolves with the bound port; a bind failure (EADDRINUSE, …) rejects. */
-export function listen(server: Server, port: number, host: string): Promise<number> {
+/**
+ * Binds a TCP (or HTTP) server and resolves with the bound port. A bind failure (EADDRINUSE, EADDRNOTAVAIL, EACCES…)
+ * rejects with SOCKET_BIND naming the listener, the address and the reason — what `serve` prints, without a stack.
+ */
+export function listen(server: Server, port: number, host: string, what = 'listener'): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (e: NodeJS.ErrnoException): void => {
+      const why = e.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine' : e.code === 'EADDRINUSE' ? 'the port is in use' : e.message;
+      const at = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      reject(new BootgateError('SOCKET_BIND', `${what}: cannot listen on ${at}: ${why} (${e.code ?? 'error'})`, { cause: e }));
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve((server.address() as AddressInfo).port);
     });
   });

@@ -137,15 +137,17 @@ describe('the LAN interface without carrier at start (busybox udhcpc, tftp-hpa)'
   });
 });
 
-describe('a LAN interface name that does not exist', () => {
+describe('start errors: a LAN interface name that does not exist, an API address not on the machine', () => {
   const lab = new NetnsLab('bgnoif');
 
+  before(() => {
+    lab.createServer('br0', '10.69.0.1/24');
+  });
   after(async () => {
     await lab.destroy();
   });
 
   it('fails at start with INTERFACE_MISSING, naming the key and the value', async () => {
-    lab.createServer('br0', '10.69.0.1/24');
     const bg = new BootgateProcess(lab, {
       interfaces: { lan: 'nosuch0' },
       dhcp: { subnet: '10.69.0.0/24', range: { start: '10.69.0.10', end: '10.69.0.50' } },
@@ -153,5 +155,20 @@ describe('a LAN interface name that does not exist', () => {
     });
     await assert.rejects(bg.start(), /exited \(2\)/);
     assert.match(bg.output, /bootgate: INTERFACE_MISSING: interfaces\.lan = "nosuch0": /);
+  });
+
+  it('an api.listen address not on the machine fails at start with SOCKET_BIND in one line, no stack', async () => {
+    // 192.0.2.1 (TEST-NET-1) is on no interface: bind() fails in the kernel, nothing is sent anywhere
+    const bg = new BootgateProcess(lab, {
+      interfaces: { lan: 'br0' },
+      dhcp: { subnet: '10.69.0.0/24', range: { start: '10.69.0.10', end: '10.69.0.50' } },
+      api: { listen: '192.0.2.1:18470' },
+    });
+    await assert.rejects(bg.start(), /exited \(2\)/);
+    assert.match(
+      bg.output,
+      /bootgate: SOCKET_BIND: api\.listen: cannot listen on 192\.0\.2\.1:18470: the address is not on this machine \(EADDRNOTAVAIL\)/,
+    );
+    assert.doesNotMatch(bg.output, /\n\s+at /, 'no stack trace');
   });
 });
