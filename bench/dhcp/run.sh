@@ -149,6 +149,8 @@ dhcp:
   # perfdhcp plays a relay for 60,000 clients from one Ethernet source: the bridge's storm control (on by default,
   # and meant to drop exactly that from a terminal) is off here, as Kea and dnsmasq have none
   starvation: { bridgeRateLimit: { perSourcePerSecond: 0 } }
+  # perfdhcp relays from its own address (giaddr 10.213.0.2): a relayed request is served only from a relay agent
+  relayAgents: [10.213.0.2]
 api: { listen: $API }
 # the appliance also starts TFTP and HTTP boot (idle here); they need an existing boot-file root
 tftp: { root: $RUN/tftp-root }

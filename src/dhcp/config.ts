@@ -47,10 +47,20 @@ export const dhcpConfigSchema = z
     matchClientId: z.boolean().default(false),
     reservations: z.array(reservation).default([]),
     relaySubnets: z.array(z.strictObject(subnetFields).refine(rangeInsideSubnet, rangeMessage)).default([]),
+    /**
+     * The addresses relay agents send from. A relayed request (giaddr set) is served only from one of them: a
+     * terminal that writes a giaddr into its own DISCOVERs would otherwise pass for a relay and skip the
+     * chaddr and per-source checks, which only a direct request's frame source allows.
+     */
+    relayAgents: z.array(ipv4Field).default([]),
     conflictCheck: z.strictObject({ enabled: z.boolean().default(false), timeoutMs: z.int().min(100).max(5000).default(500) }).prefault({}),
     rateLimit: z.strictObject({ perMacPerSecond: z.number().positive().default(10), burst: z.int().min(1).default(20) }).prefault({}),
     starvation: starvationConfigSchema.prefault({}),
   })
-  .refine(rangeInsideSubnet, rangeMessage);
+  .refine(rangeInsideSubnet, rangeMessage)
+  .refine((c) => c.relaySubnets.length === 0 || c.relayAgents.length > 0, {
+    message: 'relaySubnets needs relayAgents: the addresses the relays send from (relayed requests from any other address are dropped)',
+    path: ['relayAgents'],
+  });
 export type DhcpConfig = z.output<typeof dhcpConfigSchema>;
 export type SubnetConfig = Pick<DhcpConfig, 'subnet' | 'range' | 'router' | 'dns' | 'domain'>;

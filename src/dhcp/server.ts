@@ -82,6 +82,7 @@ export class DhcpServer {
   private flushScheduled = false;
   /** commits waiting for their durable() sync (stop() waits for them) */
   private readonly syncing = new SyncWaits();
+  private readonly relayAgents: ReadonlySet<string>;
 
   constructor(private readonly deps: DhcpServerDeps) {
     const c = deps.config;
@@ -89,6 +90,7 @@ export class DhcpServer {
     this.log = deps.logger;
     this.limiter = new RateLimiter(c.rateLimit.perMacPerSecond, c.rateLimit.burst);
     this.lanPool = makePool(c);
+    this.relayAgents = new Set(c.relayAgents);
     this.table = new LeaseTable([this.lanPool, ...c.relaySubnets.map(makePool)], c.reservations, c.offerHoldSeconds * 1000);
     if (deps.knownClients) this.table.setKnownClients(deps.knownClients);
     this.guard = new StarvationGuard(c.starvation, this.table, deps.metrics.starvation, this.log, this.clock);
@@ -187,6 +189,9 @@ export class DhcpServer {
     this.deps.metrics.packetsIn.labels(messageTypeName[type] ?? 'UNKNOWN').inc();
     if (req.hlen === 0 || req.hlen > 16) return this.drop('bad_hlen', info);
     const mac = hardwareAddressText(req.chaddr.subarray(0, req.hlen));
+    // RFC 2131 §4.1: giaddr is set by a relay agent. A request with giaddr from an address that is not a configured
+    // agent is a client writing giaddr to pass for a relay and skip the frame-source checks below.
+    if (req.giaddr !== 0 && !this.relayAgents.has(info.address)) return this.drop('untrusted_relay', info, { mac, giaddr: intToIp(req.giaddr) });
     // A relayed request's frame comes from the relay, not the client: only direct ones are judged by source.
     const source = req.giaddr === 0 ? info.linkSource : undefined;
     if (this.guard.checkChaddr(source, mac, req.htype, req.hlen)) return this.drop('chaddr_mismatch', info, { mac, source });

@@ -23,6 +23,7 @@ export function baseConfig(dhcp: Record<string, unknown> = {}, extra: Record<str
       dns: ['10.9.0.1'],
       leaseSeconds: 3600,
       relaySubnets: [{ subnet: '10.20.0.0/24', range: { start: '10.20.0.50', end: '10.20.0.60' }, router: '10.20.0.1' }],
+      relayAgents: ['10.20.0.1', '10.9.0.2'],
       ...dhcp,
     },
     http: { port: 8080 },

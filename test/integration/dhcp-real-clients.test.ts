@@ -49,6 +49,8 @@ describe('DHCP with real clients (busybox udhcpc, ISC dhclient, Kea perfdhcp)', 
         // the storm test below exercises the server's own decoding, so the bridge's storm control (which would
         // drop most of that burst before the server sees it) is off here; test/integration/dhcp-starvation covers it
         starvation: { bridgeRateLimit: { perSourcePerSecond: 0 } },
+        // perfdhcp below plays a relay (giaddr = its own address)
+        relayAgents: ['10.66.0.2'],
       },
       ipv6: { routerAdvertisements: { prefix: 'fd00:66::/64', intervalSeconds: 3 } },
       api: { listen: API },

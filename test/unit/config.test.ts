@@ -56,6 +56,11 @@ describe('config', () => {
     assert.match(m.message, /dhcp\.reservations\.0\.mac = "zz": must be a MAC address/);
     const p = configError({ ...minimal, dhcp: { ...minimal.dhcp, reservations: [{ mac: '52:54:00:00:00:01', ip: '10.0.0.5', profile: 'nope' }] } });
     assert.match(p.message, /dhcp\.reservations\.0\.profile = "nope": names no profile/);
+    const relay = { subnet: '10.1.0.0/24', range: { start: '10.1.0.10', end: '10.1.0.20' } };
+    const a = configError({ ...minimal, dhcp: { ...minimal.dhcp, relaySubnets: [relay] } });
+    assert.match(a.message, /dhcp\.relayAgents = missing: relaySubnets needs relayAgents/);
+    const bad = configError({ ...minimal, dhcp: { ...minimal.dhcp, relaySubnets: [relay], relayAgents: ['10.1.0.300'] } });
+    assert.match(bad.message, /dhcp\.relayAgents\.0 = "10\.1\.0\.300": must be a dotted IPv4 address/);
   });
 
   it('an image name the config accepts is one the target accepts (one rule, terminal/iqn.ts), and the reverse', () => {

@@ -8,6 +8,8 @@ import { clientPacket, ip, text, u16 } from '../helpers/dhcp-client-packets.ts';
 import { baseConfig, makeHarness, SERVER_ID } from '../helpers/dhcp-harness.ts';
 
 const MAC = '52:54:00:aa:00:01';
+/** the relay agent the harness trusts (dhcp.relayAgents), sending from its address to port 67 */
+const RELAY = { address: '10.20.0.1', port: 67 };
 const MAC2 = '52:54:00:aa:00:02';
 const sid = ip(SERVER_ID);
 
@@ -68,14 +70,33 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
 
   it('check 2: relayed DISCOVER (giaddr) → OFFER to giaddr:67 from the relay subnet; unknown relay subnet dropped', async () => {
     const h = makeHarness();
-    const [r] = await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, giaddr: '10.20.0.1' }), 67, { address: '10.20.0.1', port: 67 });
+    const [r] = await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, giaddr: '10.20.0.1' }), 67, RELAY);
     assert.equal(r!.address, '10.20.0.1');
     assert.equal(r!.port, 67);
     assert.equal(intToIp(r!.p.yiaddr), '10.20.0.50');
     assert.equal(intToIp(optIp(r!.p, Opt.ROUTER)!), '10.20.0.1');
     assert.equal(intToIp(r!.p.giaddr), '10.20.0.1');
-    assert.deepEqual(await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC2, giaddr: '192.168.5.1' })), []);
+    assert.deepEqual(
+      await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC2, giaddr: '192.168.5.1' }), 67, { address: '10.20.0.1', port: 67 }),
+      [],
+    );
     assert.equal(await h.metric('bootgate_dhcp_drops_total', { reason: 'unknown_relay_subnet' }), 1);
+    h.close();
+  });
+
+  it('a giaddr from an address that is not a relay agent (a terminal passing for a relay) is dropped and counted', async () => {
+    const h = makeHarness();
+    // a LAN terminal writing the relay subnet's giaddr, and one writing a LAN giaddr to skip the frame-source checks
+    for (const giaddr of ['10.20.0.1', '10.9.0.77'])
+      assert.deepEqual(
+        await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, giaddr }), 67, { address: '10.9.0.123', port: 68, linkSource: MAC }),
+        [],
+      );
+    assert.deepEqual(await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, giaddr: '10.20.0.1' }), 67, { address: '0.0.0.0', port: 68 }), []);
+    assert.equal(await h.metric('bootgate_dhcp_drops_total', { reason: 'untrusted_relay' }), 3);
+    // the same client without giaddr is served as usual
+    const [r] = await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC }), 67, { address: '0.0.0.0', port: 68, linkSource: MAC });
+    assert.equal(optU8(r!.p, Opt.MESSAGE_TYPE), T.OFFER);
     h.close();
   });
 
@@ -144,6 +165,8 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
 
     const [relayNak] = await h.exchange(
       clientPacket({ type: T.REQUEST, mac: MAC, giaddr: '10.20.0.1', options: [[Opt.REQUESTED_IP, ip('10.9.0.120')]] }),
+      67,
+      RELAY,
     );
     assert.equal(relayNak!.address, '10.20.0.1');
     assert.equal(relayNak!.port, 67);
@@ -242,7 +265,11 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
   it('check 8: option 82 echoed byte for byte, as the last option, never in sname/file', async () => {
     const h = makeHarness();
     const agent = Buffer.from([1, 4, 0, 1, 0, 7, 2, 6, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
-    const [r] = await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, giaddr: '10.20.0.1', options: [[Opt.RELAY_AGENT_INFO, agent]] }));
+    const [r] = await h.exchange(
+      clientPacket({ type: T.DISCOVER, mac: MAC, giaddr: '10.20.0.1', options: [[Opt.RELAY_AGENT_INFO, agent]] }),
+      67,
+      RELAY,
+    );
     assert.deepEqual(r!.p.options.get(Opt.RELAY_AGENT_INFO), agent);
     const bytes = r!.buf;
     // Walk the options field: 82 must be the last option before END.
