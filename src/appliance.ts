@@ -15,6 +15,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts'
 import { createOverlayRouter } from './api/overlay-api.ts';
 import type { Router } from 'express';
 import type { Config } from './config/schema.ts';
+import { describeMissingFile, missingProfileFiles } from './boot/profile-files.ts';
 import { ConfiguredBootPolicy } from './boot/policy.ts';
 import { createDhcpMetrics } from './dhcp/metrics.ts';
 import { DhcpServer } from './dhcp/server.ts';
@@ -134,6 +135,9 @@ export class Appliance {
     });
     if (policy.bootsLocalDisk)
       log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
+    const bootRoot = config.http.root ?? config.tftp.root;
+    for (const m of missingProfileFiles(config.profiles, bootRoot))
+      log.warn({ profile: m.profile, file: m.file }, describeMissingFile(m, bootRoot));
     // The UI's live event stream: boot steps and committed leases are published where they happen, sessions in compose/ui.ts.
     const uiConfig = config.ui;
     const uiEvents = new UiEventBus(uiConfig.replayEvents, undefined, (e) => log.error({ err: e }, 'UI event listener failed'));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BootgateError } from '../errors.ts';
-import { formatTimeline, Lab } from '../lab/lab.ts';
+import { formatTimeline, Lab, LAB_HOST_LINK } from '../lab/lab.ts';
 import type { Firmware, UefiNetboot } from '../lab/qemu.ts';
 import { out, run } from './run.ts';
 
@@ -25,6 +25,15 @@ async function bootAndReport(lab: Lab, which: string): Promise<boolean> {
   }
 }
 
+/** The lab of the `lab` commands: the checkout's .lab, namespace bglab, its UI reachable from this machine. */
+const cliLab = (): Lab => new Lab({ hostLink: LAB_HOST_LINK });
+
+/** Makes the lab's UI login and says where to open it. */
+async function reportUi(l: Lab): Promise<void> {
+  const login = await l.uiLogin();
+  out(`lab: web UI ${login.url} — log in as ${login.username} / ${login.password} (reachable from this machine only)\n`);
+}
+
 export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('an isolated lab LAN on this machine: bootgate plus QEMU terminals in a network namespace');
   lab
@@ -32,7 +41,9 @@ export function registerLabCommands(program: Command): void {
     .description('create the lab namespace and bridge, build the demo OS if needed, start bootgate on it')
     .action(() =>
       run(async () => {
-        await new Lab().up(out);
+        const l = cliLab();
+        await l.up(out);
+        await reportUi(l);
       }),
     );
   lab
@@ -41,7 +52,7 @@ export function registerLabCommands(program: Command): void {
     .option('--firmware <kind>', 'bios or uefi', 'bios')
     .action((opts: { firmware: string }) =>
       run(async () => {
-        if (!(await bootAndReport(new Lab(), opts.firmware))) process.exitCode = 1;
+        if (!(await bootAndReport(cliLab(), opts.firmware))) process.exitCode = 1;
       }),
     );
   lab
@@ -49,7 +60,7 @@ export function registerLabCommands(program: Command): void {
     .description('stop the lab bootgate and remove the namespace')
     .action(() =>
       run(async () => {
-        await new Lab().down();
+        await cliLab().down();
         out('lab: down\n');
       }),
     );
@@ -59,7 +70,7 @@ export function registerLabCommands(program: Command): void {
     .option('--exit', 'take the lab down after the boots instead of serving on')
     .action((opts: { exit?: boolean }) =>
       run(async () => {
-        const l = new Lab();
+        const l = cliLab();
         let stopping = false;
         const stop = async (): Promise<void> => {
           if (stopping) return;
@@ -73,6 +84,8 @@ export function registerLabCommands(program: Command): void {
         process.on('SIGTERM', () => void stop());
         try {
           await l.up(out);
+          // before the boots, so the room screen can be opened to watch them
+          await reportUi(l);
           const ok = [await bootAndReport(l, 'bios'), await bootAndReport(l, 'uefi')];
           if (!ok.every(Boolean)) process.exitCode = 1;
         } catch (e) {
@@ -84,7 +97,18 @@ export function registerLabCommands(program: Command): void {
           return;
         }
         out(`lab: bootgate keeps serving the lab LAN (log: ${l.dir}/bootgate.log). Ctrl-C stops it and removes the lab.\n`);
-        await new Promise(() => {});
+        // a pending promise alone does not keep Node running: an interval does, until Ctrl-C or bootgate ends
+        await new Promise<void>((resolve) => {
+          const watch = setInterval(() => {
+            if (l.isUp()) return;
+            clearInterval(watch);
+            resolve();
+          }, 1000);
+        });
+        if (stopping) return;
+        out(`lab: bootgate is no longer running (see ${l.dir}/bootgate.log); removing the lab\n`);
+        await l.down();
+        process.exitCode = 1;
       }),
     );
 }

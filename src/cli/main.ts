@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { Appliance } from '../appliance.ts';
 import { formatTimeline } from '../boot/timeline.ts';
+import { describeMissingFile, missingProfileFiles } from '../boot/profile-files.ts';
 import type { BootRecord } from '../store/boot-repository.ts';
 import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../log/logger.ts';
@@ -54,7 +55,15 @@ program
   .command('check-config')
   .description('validate a configuration file and print the effective configuration (defaults filled in)')
   .argument('[file]', 'YAML configuration file (default: the -c file)')
-  .action((file: string | undefined, opts: { config: string }) => run(() => out(stringify(loadConfig(file ?? opts.config)))));
+  .action((file: string | undefined, opts: { config: string }) =>
+    run(() => {
+      const config = loadConfig(file ?? opts.config);
+      out(stringify(config));
+      // valid, but a terminal would get a 404: said on stderr (stdout stays the effective config)
+      const root = config.http.root ?? config.tftp.root;
+      for (const m of missingProfileFiles(config.profiles, root)) process.stderr.write(`bootgate: warning: ${describeMissingFile(m, root)}\n`);
+    }),
+  );
 
 type LeaseView = {
   ip: string;

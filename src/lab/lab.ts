@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -26,6 +27,20 @@ export interface LabOptions {
   imagesDir?: string;
   /** merged over the lab's bootgate config (top-level keys replaced) */
   configOverrides?: Record<string, unknown>;
+  /**
+   * A /30 for a veth between this machine and the lab namespace (host side .1, lab side .2), so the management
+   * listener — the web UI — is reachable from the machine itself: bootgate's api.listen is the lab side's .2.
+   * The `bootgate lab` commands use LAB_HOST_LINK (10.78.0.0/30); without it the UI is reachable only inside the
+   * namespace (tests).
+   */
+  hostLink?: string;
+}
+
+/** The lab's web UI from this machine, and a login made for it (`Lab.uiLogin`). */
+export interface LabUiLogin {
+  url: string;
+  username: string;
+  password: string;
 }
 
 interface LabState {
@@ -36,6 +51,8 @@ interface LabState {
 
 export const LAB_BRIDGE = 'br0';
 export const LAB_SERVER = '10.77.0.1';
+export const LAB_HOST_LINK = '10.78.0.0/30';
+const API_PORT = 8443;
 
 export class Lab {
   readonly dir: string;
@@ -44,9 +61,17 @@ export class Lab {
   readonly configFile: string;
   private readonly stateFile: string;
   private readonly overrides: Record<string, unknown>;
+  /** [host side, lab side] of the host link, or undefined without one */
+  private readonly hostLink: [string, string] | undefined;
 
   constructor(opts: LabOptions = {}) {
     this.overrides = opts.configOverrides ?? {};
+    const link = opts.hostLink;
+    if (link) {
+      const m = /^(\d+\.\d+\.\d+)\.(\d+)\/30$/.exec(link);
+      if (!m || Number(m[2]) % 4 !== 0) throw new Error(`lab host link ${link}: expected a /30 network such as 10.78.0.0/30`);
+      this.hostLink = [`${m[1]}.${Number(m[2]) + 1}`, `${m[1]}.${Number(m[2]) + 2}`];
+    }
     this.dir = opts.dir ?? join(ROOT, '.lab');
     this.ns = opts.ns ?? 'bglab';
     this.imagesDir = opts.imagesDir ?? process.env.BOOTGATE_IMAGES ?? join(this.dir, 'images');
@@ -98,9 +123,19 @@ export class Lab {
       },
       tftp: { root: this.imagesDir },
       http: { port: 80, root: this.imagesDir },
-      api: { listen: '127.0.0.1:8443' },
+      api: { listen: `${this.apiAddress}:${API_PORT}` },
       ...this.overrides,
     };
+  }
+
+  /** Where the management listener is: the lab side of the host link, else the namespace's loopback. */
+  get apiAddress(): string {
+    return this.hostLink?.[1] ?? '127.0.0.1';
+  }
+
+  /** The host-side name of the host link's veth (the lab side is `host0` in the namespace). */
+  private get hostIfname(): string {
+    return `${this.ns.slice(0, 10)}-host`;
   }
 
   async up(log: (s: string) => void = () => {}): Promise<void> {
@@ -116,19 +151,34 @@ export class Lab {
     ip('-n', this.ns, 'link', 'add', LAB_BRIDGE, 'type', 'bridge');
     ip('-n', this.ns, 'addr', 'add', `${LAB_SERVER}/24`, 'dev', LAB_BRIDGE);
     ip('-n', this.ns, 'link', 'set', LAB_BRIDGE, 'up');
+    if (this.hostLink) {
+      const taken = ip('-4', '-o', 'addr', 'show', 'to', `${this.hostLink[0]}/30`).trim();
+      if (taken) throw new Error(`lab: the host link ${this.hostLink[0]}/30 is already in use on this machine: ${taken}`);
+      // removed with the namespace (deleting one end of a veth deletes both)
+      ip('link', 'add', this.hostIfname, 'type', 'veth', 'peer', 'name', 'host0', 'netns', this.ns);
+      ip('addr', 'add', `${this.hostLink[0]}/30`, 'dev', this.hostIfname);
+      ip('link', 'set', this.hostIfname, 'up');
+      ip('-n', this.ns, 'addr', 'add', `${this.hostLink[1]}/30`, 'dev', 'host0');
+      ip('-n', this.ns, 'link', 'set', 'host0', 'up');
+    }
     writeFileSync(this.configFile, stringify(this.config()));
-    const logFd = openSync(join(this.dir, 'bootgate.log'), 'a');
+    // the log is appended across runs: only what this run writes counts as this bootgate having started
+    const logFile = join(this.dir, 'bootgate.log');
+    const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
+    const logFd = openSync(logFile, 'a');
     const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, BIN, 'serve', '--config', this.configFile], {
       stdio: ['ignore', logFd, logFd],
       detached: true,
     });
     child.unref();
     writeFileSync(this.stateFile, JSON.stringify({ ns: this.ns, bootgatePid: child.pid!, configFile: this.configFile } satisfies LabState));
-    for (let i = 0; i < 200; i++) {
-      if (readFileSync(join(this.dir, 'bootgate.log'), 'utf8').includes('bootgate started')) break;
-      if (child.exitCode !== null) throw new Error(`bootgate exited: see ${join(this.dir, 'bootgate.log')}`);
-      await new Promise((r) => setTimeout(r, 50));
+    let started = false;
+    for (let i = 0; i < 400 && !started; i++) {
+      started = readFrom(logFile, logStart).includes('bootgate started');
+      if (child.exitCode !== null) throw new Error(`bootgate exited: see ${logFile}`);
+      if (!started) await new Promise((r) => setTimeout(r, 50));
     }
+    if (!started) throw new Error(`bootgate did not start within 20 s: see ${logFile}`);
     log(`lab: up — namespace ${this.ns}, LAN ${LAB_BRIDGE} ${LAB_SERVER}/24, bootgate pid ${child.pid} (log ${join(this.dir, 'bootgate.log')})\n`);
   }
 
@@ -166,6 +216,27 @@ export class Lab {
     }
   }
 
+  /**
+   * A staff login for the web UI, reachable from this machine over the host link: an admin account `lab` with a
+   * fresh random password (created, or its password reset, through the API with the appliance's admin token).
+   */
+  async uiLogin(): Promise<LabUiLogin> {
+    if (!this.hostLink) throw new Error('this lab has no host link: its UI is reachable only inside the namespace');
+    const base = `http://${this.apiAddress}:${API_PORT}`;
+    const token = readFileSync(join(this.dir, 'data/keys/admin.token'), 'utf8').trim();
+    const password = randomBytes(12).toString('base64url');
+    const call = (method: string, path: string, body: unknown): Promise<Response> =>
+      fetch(`${base}/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    let r = await call('POST', '/staff', { username: 'lab', role: 'admin', password });
+    if (r.status === 409) r = await call('PUT', '/staff/lab/password', { password });
+    if (!r.ok) throw new Error(`lab: could not make the UI login: ${r.status} ${await r.text()}`);
+    return { url: `${base}/ui/`, username: 'lab', password };
+  }
+
   latestBoot(mac: string): BootRecord | undefined {
     const db = openDatabase(join(this.dir, 'data/bootgate.db'), { readonly: true });
     try {
@@ -176,10 +247,13 @@ export class Lab {
   }
 
   private removeNamespace(): void {
-    try {
-      run('ip', ['netns', 'del', this.ns]);
-    } catch {
-      /* not there */
+    // the host link's end here goes at once (the namespace, and its end, only once nothing holds it any more)
+    for (const args of [...(this.hostLink ? [['link', 'del', this.hostIfname]] : []), ['netns', 'del', this.ns]]) {
+      try {
+        run('ip', args);
+      } catch {
+        /* not there */
+      }
     }
   }
 
@@ -197,6 +271,19 @@ export class Lab {
     }
     this.removeNamespace();
     rmSync(this.stateFile, { force: true });
+  }
+}
+
+/** The text of a file from byte `offset` on. */
+function readFrom(file: string, offset: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const size = statSync(file).size;
+    const buf = Buffer.alloc(Math.max(0, size - offset));
+    readSync(fd, buf, 0, buf.length, offset);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -96,5 +96,34 @@ describe('config', () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /CONFIG_INVALID/);
     assert.match(r.stderr, /dhcp\.subnet = "10\.0\.0\.0\/33"/);
+  });
+
+  it('check-config warns on stderr, naming the profile, the key and the path, when a kernel or initrd is not under the boot root', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bg-cfg-'));
+    const root = join(dir, 'boot');
+    mkdirSync(join(root, 'sub'), { recursive: true });
+    writeFileSync(join(root, 'vmlinuz'), 'k');
+    writeFileSync(join(root, 'sub', 'initrd.gz'), 'i');
+    const file = join(dir, 'c.yaml');
+    const doc = {
+      ...minimal,
+      tftp: { root },
+      profiles: {
+        good: { kernel: 'vmlinuz', initrd: ['/sub/initrd.gz'] },
+        typo: { kernel: 'vmlinux', initrd: ['sub/initrd.gz', 'sub'] },
+        escape: { kernel: '../outside' },
+      },
+      boot: { defaultProfile: 'good' },
+    };
+    writeFileSync(file, JSON.stringify(doc));
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/bootgate.js'), 'check-config', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(parse(r.stdout).boot.defaultProfile, 'good', 'stdout is still the effective config');
+    const warnings = r.stderr.trim().split('\n');
+    assert.deepEqual(warnings, [
+      `bootgate: warning: profiles.typo.kernel = "vmlinux": no such file under the boot root ${root} (${join(root, 'vmlinux')}); terminals on this profile will get a 404`,
+      `bootgate: warning: profiles.typo.initrd.1 = "sub": not a regular file under the boot root ${root} (${join(root, 'sub')}); terminals on this profile will get a 404`,
+      `bootgate: warning: profiles.escape.kernel = "../outside": outside the boot root ${root} (${join(dir, 'outside')}); terminals on this profile will get a 404`,
+    ]);
   });
 });
