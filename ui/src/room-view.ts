@@ -27,7 +27,8 @@ export interface RoomContext {
 export class RoomView {
   readonly root: HTMLElement;
   private readonly tiles = new Map<string, TileView>();
-  private readonly grid = h('div', { id: 'grid', class: 'grid', role: 'list' });
+  // a plain container of toggle buttons: a role=list would need listitem children, and a listitem cannot be pressed
+  private readonly grid = h('div', { id: 'grid', class: 'grid' });
   private readonly count = h('p', { id: 'room-count', class: 'muted' });
   private readonly live = h('span', { id: 'live', class: 'live', 'data-state': 'connecting' });
   private readonly search: HTMLInputElement;
@@ -170,7 +171,6 @@ export class RoomView {
       {
         type: 'button',
         class: `tile stage-${stage}${tile.mac === this.selected ? ' selected' : ''}`,
-        role: 'listitem',
         'data-mac': tile.mac,
         'data-stage': stage,
         'aria-pressed': tile.mac === this.selected ? 'true' : 'false',
