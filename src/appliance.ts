@@ -16,6 +16,7 @@ import { createOverlayRouter } from './api/overlay-api.ts';
 import type { Router } from 'express';
 import type { Config } from './config/schema.ts';
 import { describeMissingFile, missingProfileFiles } from './boot/profile-files.ts';
+import { WakePacer } from './boot/wake-pacing.ts';
 import { ConfiguredBootPolicy } from './boot/policy.ts';
 import { createDhcpMetrics } from './dhcp/metrics.ts';
 import { DhcpServer } from './dhcp/server.ts';
@@ -136,8 +137,7 @@ export class Appliance {
     if (policy.bootsLocalDisk)
       log.warn({ defaultProfile: config.boot.defaultProfile }, 'no boot profiles configured: terminals are told to boot their local disk');
     const bootRoot = config.http.root ?? config.tftp.root;
-    for (const m of missingProfileFiles(config.profiles, bootRoot))
-      log.warn({ profile: m.profile, file: m.file }, describeMissingFile(m, bootRoot));
+    for (const m of missingProfileFiles(config.profiles, bootRoot)) log.warn({ profile: m.profile, file: m.file }, describeMissingFile(m, bootRoot));
     // The UI's live event stream: boot steps and committed leases are published where they happen, sessions in compose/ui.ts.
     const uiConfig = config.ui;
     const uiEvents = new UiEventBus(uiConfig.replayEvents, undefined, (e) => log.error({ err: e }, 'UI event listener failed'));
@@ -156,15 +156,26 @@ export class Appliance {
     // Admission control for the heavy boot phases (boot/admission.ts); the seat directory exists further down.
     let isPriority: (mac: string) => boolean = () => false;
     const admissionConfig = config.boot.admission;
+    let wakePacer: WakePacer | undefined;
     const admission = admissionConfig.enabled
       ? new AdmissionQueue({
           config: admissionConfig,
           isPriority: (mac) => isPriority(mac),
           metrics: createAdmissionMetrics(this.registry),
-          onEvent: (e) => uiEvents.publish('queue', e),
+          onEvent: (e) => {
+            uiEvents.publish('queue', e);
+            wakePacer?.onAdmissionEvent(e);
+          },
         })
       : undefined;
     if (admission) {
+      // Wake-on-LAN runs (the API's and the scheduled ones) go at the pace the queue admits terminals
+      if (admissionConfig.paceWakeOnLan)
+        wakePacer = new WakePacer({
+          bound: () => admission.bound,
+          counts: () => admission.counts(),
+          pendingSeconds: admissionConfig.wakePendingSeconds,
+        });
       let timer: NodeJS.Timeout | undefined;
       // frees a slot whose terminal died (timeout) and drops terminals that stopped polling, without traffic
       this.services.push({
@@ -173,7 +184,10 @@ export class Appliance {
           timer = setInterval(() => admission.expire(), 1000);
           timer.unref();
         },
-        stop: () => clearInterval(timer),
+        stop: () => {
+          clearInterval(timer);
+          wakePacer?.stop();
+        },
       });
     }
     const releaseOn = new Set(admissionConfig.releaseOn);
@@ -399,6 +413,7 @@ export class Appliance {
       onInstanceAdded: async (url) => {
         for (const ip of platformHost(url)) await allowPlatformHost?.(ip);
       },
+      ...(wakePacer ? { wakePace: (mac: string) => wakePacer.turn(mac) } : {}),
     });
     terminalRoutes = platforms.terminalRoutes;
     if (config.dns.enabled) {

@@ -207,6 +207,11 @@ export class AdmissionQueue {
     this.publishGauges();
   }
 
+  /** How many wait and how many hold a slot (what the Wake-on-LAN pace reads; cheaper than a snapshot). */
+  counts(): { waiting: number; inHeavyPhase: number } {
+    return { waiting: this.priorityQueue.length + this.normalQueue.length, inHeavyPhase: this.holders.size };
+  }
+
   snapshot(): AdmissionSnapshot {
     const now = this.clock();
     this.expire(now);

@@ -19,6 +19,14 @@ export const admissionConfigSchema = z
     slotTimeoutSeconds: z.int().min(5).max(3600).default(120),
     /** the estimate of a slot's hold time before any terminal has released one */
     initialSlotSeconds: z.number().min(0.1).max(600).default(10),
+    /**
+     * Wake-on-LAN runs (POST /api/v1/wake, platforms.wol.schedules) send a packet only while woken-but-not-yet-queued
+     * + waiting + in-heavy-phase terminals stay under 2 × maxInHeavyPhase (boot/wake-pacing.ts), and no earlier
+     * than their spread time
+     */
+    paceWakeOnLan: z.boolean().default(true),
+    /** a woken terminal the queue has not seen after this long stops counting against the pace */
+    wakePendingSeconds: z.int().min(5).max(3600).default(120),
     /** what ends a terminal's heavy phase (besides the timeout) */
     releaseOn: z
       .array(z.enum(['booted', 'iscsi-login']))

@@ -38,6 +38,8 @@ export interface PlatformServicesDeps {
   reverseProxy?: { listen: string; metrics: GatewayMetrics } | undefined;
   /** an instance was registered through the API (its URL) */
   onInstanceAdded?: (url: string) => Promise<void>;
+  /** with boot admission on: resolves when a terminal may be woken now (boot/wake-pacing.ts) */
+  wakePace?: (mac: string) => Promise<void>;
   now?: () => number;
 }
 
@@ -74,6 +76,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     lan: deps.lan,
     port: deps.config.wol.port,
     ...(password ? { password } : {}),
+    ...(deps.wakePace ? { pace: deps.wakePace } : {}),
     metrics,
   });
   const { identity } = deps;

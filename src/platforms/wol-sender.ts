@@ -14,6 +14,8 @@ export interface WolSenderOptions {
   metrics: PlatformsMetrics;
   /** for spread sends; tests pass a fake */
   setTimer?: (fn: () => void, ms: number) => NodeJS.Timeout;
+  /** resolves when a terminal may be woken now (the boot queue's pace, boot/wake-pacing.ts); absent = spread only */
+  pace?: (mac: Mac) => Promise<void>;
   now?: () => number;
 }
 
@@ -63,11 +65,33 @@ export class WolSender {
     );
   }
 
-  /** Wakes every MAC, spread over `spreadMs` (0 = all at once); resolves when the last packet is sent. */
+  /**
+   * Wakes every MAC, spread over `spreadMs` (0 = all at once); resolves when the last packet is sent. With a pace
+   * (the boot queue's, boot/wake-pacing.ts) the packets go one at a time, in order, each no earlier than its
+   * spread time and only when the pace lets it.
+   */
   async wakeAll(macs: readonly Mac[], spreadMs: number): Promise<{ sent: number; failed: number }> {
     const now = (this.o.now ?? Date.now)();
     const setTimer = this.o.setTimer ?? setTimeout;
     const times = spreadSchedule(macs.length, now, spreadMs);
+    const pace = this.o.pace;
+    if (pace) {
+      let failed = 0;
+      for (const [i, mac] of macs.entries()) {
+        const wait = times[i]! - (this.o.now ?? Date.now)();
+        if (wait > 0)
+          await new Promise<void>((resolve) => {
+            const t = setTimer(() => {
+              this.timers.delete(t);
+              resolve();
+            }, wait);
+            this.timers.add(t);
+          });
+        await pace(mac);
+        await this.send(mac).catch(() => void failed++);
+      }
+      return { sent: macs.length - failed, failed };
+    }
     const results = await Promise.allSettled(
       macs.map(
         (mac, i) =>
