@@ -140,7 +140,7 @@ export class AdmissionQueue {
    */
   request(mac: string): AdmissionDecision {
     const now = this.clock();
-    this.expire(now);
+    this.expire(now); // also ages the queue
     if (this.holders.has(mac)) return { admitted: true };
     let entry = this.find(mac);
     if (!entry) {
@@ -203,6 +203,7 @@ export class AdmissionQueue {
         }
       }
     }
+    this.age(now);
     this.fill(now);
     this.publishGauges();
   }
@@ -247,6 +248,21 @@ export class AdmissionQueue {
     this.emit('released', h, { reason });
     if (fill) this.fill(now);
     return true;
+  }
+
+  /**
+   * Aging: a terminal without priority that has waited `agingSeconds` joins the priority queue in its arrival
+   * order, so a stream of open-session seats cannot hold it back for ever (priority without starvation). Its
+   * `priority` flag stays false (the metrics say which class it came from).
+   */
+  private age(now: number): void {
+    const limit = this.deps.config.agingSeconds * 1000;
+    if (limit <= 0) return;
+    while (this.normalQueue.length > 0 && now - this.normalQueue[0]!.queuedAt >= limit) {
+      const e = this.normalQueue.shift()!;
+      const at = this.priorityQueue.findIndex((p) => p.queuedAt > e.queuedAt);
+      this.priorityQueue.splice(at < 0 ? this.priorityQueue.length : at, 0, e);
+    }
   }
 
   private fill(now: number): void {

@@ -17,6 +17,8 @@ export const admissionConfigSchema = z
     abandonSeconds: z.int().min(2).max(3600).default(30),
     /** a slot not released (booted report, iSCSI login) after this long is freed */
     slotTimeoutSeconds: z.int().min(5).max(3600).default(120),
+    /** a terminal without priority that has waited this long goes ahead of later priority seats (0 = strict priority) */
+    agingSeconds: z.int().min(0).max(3600).default(60),
     /** the estimate of a slot's hold time before any terminal has released one */
     initialSlotSeconds: z.number().min(0.1).max(600).default(10),
     /**

@@ -88,6 +88,45 @@ describe('boot admission queue', () => {
     );
   });
 
+  it('aging: a terminal without priority that waited agingSeconds goes ahead of priority seats that came later', () => {
+    const prio = [10, 11, 12, 13].map(mac);
+    const { q, now } = setup({ maxInHeavyPhase: 1, abandonSeconds: 600, agingSeconds: 30 }, prio);
+    q.request(mac(1)); // holds the slot
+    q.request(mac(2)); // normal, waits from t0
+    now.t += 10_000;
+    q.request(prio[0]!); // priority, arrived 10 s later: goes ahead for now
+    const early = q.request(mac(2));
+    assert.ok(!early.admitted && early.ahead === 1, 'before aging the priority seat is ahead');
+    now.t += 20_000; // mac 2 has waited 30 s
+    q.request(prio[1]!); // a priority seat arriving after the aging point
+    const aged = q.request(mac(2));
+    assert.ok(!aged.admitted && aged.ahead === 0, 'aged: ahead of both priority seats (it came first)');
+    assert.deepEqual(
+      q.snapshot().waiting.map((w) => w.mac),
+      [mac(2), prio[0], prio[1]],
+    );
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      q.release(q.snapshot().inHeavyPhase[0]!.mac, 'booted');
+      order.push(q.snapshot().inHeavyPhase[0]!.mac);
+    }
+    assert.deepEqual(order, [mac(2), prio[0], prio[1]]);
+  });
+
+  it('agingSeconds 0 is strict priority: a stream of priority seats keeps the other waiting', () => {
+    const prio = [10, 11, 12].map(mac);
+    const { q, now } = setup({ maxInHeavyPhase: 1, abandonSeconds: 3600, slotTimeoutSeconds: 3600, agingSeconds: 0 }, prio);
+    q.request(mac(1));
+    q.request(mac(2));
+    for (const p of prio) {
+      now.t += 100_000; // far past the default 60 s aging
+      q.request(p);
+      q.request(mac(2));
+      q.release(q.snapshot().inHeavyPhase[0]!.mac, 'booted');
+      assert.equal(q.snapshot().inHeavyPhase[0]!.mac, p);
+    }
+  });
+
   it('frees a slot held past slotTimeoutSeconds and admits the next', () => {
     const { q, now, registry } = setup({ maxInHeavyPhase: 1, slotTimeoutSeconds: 60, abandonSeconds: 100 });
     q.request(mac(1));
