@@ -94,6 +94,19 @@ export function registerIdentityCommands(program: Command): void {
         out(`${String(s.id)} minutes=${String(s.minutes)} charge=${String(s.chargeMinor)} payment=${String(s.payment)}\n`);
       }),
     );
+  for (const [verb, what] of [
+    ['pause', "pause the seat's session: its time is not charged and the seat has no internet until resume"],
+    ['resume', "resume the seat's paused session"],
+  ] as const) {
+    withApi(sessions.command(verb).description(what))
+      .requiredOption('--seat <name>', 'seat name')
+      .action((o: ApiOpts & { seat: string }) =>
+        run(async () => {
+          const s = (await api(o, 'POST', `/sessions/${verb}`, { seat: o.seat })) as Record<string, unknown>;
+          out(`${String(s.id)} ${verb === 'pause' ? 'paused' : 'resumed'} pausedMs=${String(s.pausedMs)}\n`);
+        }),
+      );
+  }
   withApi(sessions.command('list').description('list open sessions'))
     .option('--all', 'recent sessions, closed ones too')
     .option('--json', 'print JSON')
@@ -101,7 +114,7 @@ export function registerIdentityCommands(program: Command): void {
       run(async () => {
         const rows = (await api(o, 'GET', `/sessions${o.all ? '?all=true' : ''}`)) as Array<Record<string, unknown>>;
         if (o.json) out(`${JSON.stringify(rows)}\n`);
-        else table(rows, ['seat', 'userId', 'userName', 'openedAt', 'closedAt', 'chargeMinor', 'id']);
+        else table(rows, ['seat', 'userId', 'userName', 'openedAt', 'pausedAt', 'closedAt', 'chargeMinor', 'id']);
       }),
     );
 

@@ -24,6 +24,7 @@ import type { GatewayMetrics } from '../gateway/metrics.ts';
 import { HttpProxy } from '../gateway/proxy/http-proxy.ts';
 import { platformReverseRouter } from '../platforms/reverse-route.ts';
 import { auditSink, seatLookup } from './seats.ts';
+import { admitted } from '../identity/seat-directory.ts';
 import { tryParseMac, type Mac } from '../terminal/mac.ts';
 
 export interface PlatformServicesDeps {
@@ -80,7 +81,8 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
 
   const sessionAt = (ip: string) => {
     const o = identity.directory.lookupByIp(ip);
-    return o?.session ? { seat: o.seat.name, sessionId: o.session.id } : undefined;
+    // a paused seat is sent nowhere (its instance stays assigned: only a close releases it)
+    return admitted(o) ? { seat: o.seat.name, sessionId: o.session.id } : undefined;
   };
   const svc = createSvcHandler({
     registry,

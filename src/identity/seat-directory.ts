@@ -8,8 +8,13 @@ export interface SeatOccupancy {
   mac: Mac;
   /** undefined: the seat has no open session (the gate refuses its traffic) */
   user: UserRecord | undefined;
+  /** the open session, paused or not (see `admitted`) */
   session: SessionRecord | undefined;
 }
+
+/** Whether the seat's traffic passes: an open session that is not paused (a paused seat is treated as closed). */
+export const admitted = (o: SeatOccupancy | undefined): o is SeatOccupancy & { session: SessionRecord; user: UserRecord } =>
+  o?.session !== undefined && o.user !== undefined && o.session.pausedAt === null;
 
 export interface SeatDirectoryDeps {
   repo: IdentityRepository;
@@ -69,12 +74,12 @@ export class SeatDirectory {
     return mac === undefined ? undefined : this.lookupByMac(mac);
   }
 
-  /** Seats with an open session now (the gate's initial set). */
+  /** Seats with an open session that is not paused (the gate's initial set). */
   occupied(): SeatOccupancy[] {
-    return [...this.byMac.values()].filter((o) => o.session !== undefined);
+    return [...this.byMac.values()].filter(admitted);
   }
 
-  /** Called by the gate: fires after each session open/close has committed. */
+  /** Called by the gate: fires after each session open/close/pause/resume has committed. */
   onSessionChange(listener: SessionListener): () => void {
     return this.deps.service.onSessionChange(listener);
   }

@@ -39,6 +39,10 @@ export interface SessionRecord {
   minutes: number | null;
   chargeMinor: number | null;
   payment: 'member' | 'desk' | null;
+  /** start of the pause under way (unix ms), null while the session runs */
+  pausedAt: number | null;
+  /** total of the pauses already ended (ms); not charged */
+  pausedMs: number;
 }
 
 export interface TokenRecord {
@@ -71,6 +75,8 @@ interface SessionRow {
   minutes: number | null;
   charge_minor: number | null;
   payment: 'member' | 'desk' | null;
+  paused_at: number | null;
+  paused_ms: number;
 }
 
 const userFromRow = (r: UserRow): UserRecord => ({
@@ -95,6 +101,8 @@ const sessionFromRow = (r: SessionRow): SessionRecord => ({
   minutes: r.minutes,
   chargeMinor: r.charge_minor,
   payment: r.payment,
+  pausedAt: r.paused_at,
+  pausedMs: r.paused_ms,
 });
 
 const seatOf = (r: { name: string; mac: string; group_name: string; created_at: number }): SeatRecord => ({
@@ -130,7 +138,14 @@ export class IdentityRepository {
         `INSERT INTO sessions (id, user_id, seat, opened_at, opened_by, rate_minor_per_hour) VALUES (@id, @userId, @seat, @openedAt, @openedBy, @rateMinorPerHour)`,
       ),
       closeSession: db.prepare(
-        'UPDATE sessions SET closed_at = @closedAt, closed_by = @closedBy, minutes = @minutes, charge_minor = @chargeMinor, payment = @payment WHERE id = @id AND closed_at IS NULL',
+        // a pause under way ends at the close
+        `UPDATE sessions SET closed_at = @closedAt, closed_by = @closedBy, minutes = @minutes, charge_minor = @chargeMinor, payment = @payment,
+           paused_ms = paused_ms + CASE WHEN paused_at IS NULL THEN 0 ELSE MAX(0, @closedAt - paused_at) END, paused_at = NULL
+         WHERE id = @id AND closed_at IS NULL`,
+      ),
+      pauseSession: db.prepare('UPDATE sessions SET paused_at = ? WHERE id = ? AND closed_at IS NULL AND paused_at IS NULL'),
+      resumeSession: db.prepare(
+        'UPDATE sessions SET paused_ms = paused_ms + MAX(0, @at - paused_at), paused_at = NULL WHERE id = @id AND closed_at IS NULL AND paused_at IS NOT NULL',
       ),
       openBySeat: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE seat = ? AND closed_at IS NULL'),
       session: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?'),
@@ -196,6 +211,14 @@ export class IdentityRepository {
   /** Returns false when the session was not open. */
   closeSession(c: { id: string; closedAt: number; closedBy: string; minutes: number; chargeMinor: number; payment: 'member' | 'desk' }): boolean {
     return this.s.closeSession.run(c).changes === 1;
+  }
+  /** Starts a pause; false when the session is closed or already paused. */
+  pauseSession(id: string, at: number): boolean {
+    return this.s.pauseSession.run(at, id).changes === 1;
+  }
+  /** Ends the pause under way, adding it to paused_ms; false when the session is closed or not paused. */
+  resumeSession(id: string, at: number): boolean {
+    return this.s.resumeSession.run({ id, at }).changes === 1;
   }
   openSessionAt(seat: string): SessionRecord | undefined {
     const r = this.s.openBySeat.get(seat);

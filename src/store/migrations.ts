@@ -170,4 +170,15 @@ export const migrations: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX ui_sessions_expiry ON ui_sessions (expires_at);
     `,
   },
+  {
+    version: 7,
+    name: 'paused cashier sessions',
+    sql: `
+      -- A paused session (src/identity/service.ts pauseSession): the seat's gate is shut and its time is not
+      -- charged, but the session (and the seat's platform instance) is kept. paused_at is the start of the
+      -- pause under way (NULL while running); paused_ms the total of the pauses already ended.
+      ALTER TABLE sessions ADD COLUMN paused_at INTEGER;
+      ALTER TABLE sessions ADD COLUMN paused_ms INTEGER NOT NULL DEFAULT 0 CHECK (paused_ms >= 0);
+    `,
+  },
 ];

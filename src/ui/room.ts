@@ -4,7 +4,7 @@ import type { LeaseRecord } from '../store/lease-repository.ts';
 import type { SessionChange } from '../identity/service.ts';
 import { tryParseMac } from '../terminal/mac.ts';
 import { intToIp } from '../wire/ipv4.ts';
-import type { BootEventData, BootView, LeaseEventData, SessionEventData, TileView } from './wire.ts';
+import type { BootEventData, BootView, LeaseEventData, SeatSessionView, SessionEventData, TileView } from './wire.ts';
 
 /** What the room screen is built from (the identity service, the boot and lease repositories). */
 export interface RoomSources {
@@ -55,7 +55,7 @@ export function roomTiles(src: RoomSources, now: number): TileView[] {
   for (const s of src.openSessions()) {
     const seat = bySeat.get(s.seat);
     const t = seat ? tile(seat.mac) : undefined;
-    if (t) t.session = { id: s.id, userName: src.user(s.userId)?.name ?? null, openedAt: s.openedAt };
+    if (t) t.session = seatSessionView(s, src.user(s.userId)?.name ?? null);
   }
   const named = [...tiles.values()].filter((t) => t.seat !== null);
   const unnamed = [...tiles.values()].filter((t) => t.seat === null).sort((a, b) => a.mac.localeCompare(b.mac));
@@ -78,6 +78,15 @@ export function sessionEvent(c: SessionChange): SessionEventData {
     mac: c.seat.mac,
     seat: c.seat.name,
     group: c.seat.group,
-    session: { id: c.session.id, userName: c.user.name, openedAt: c.session.openedAt },
+    session: seatSessionView(c.session, c.user.name),
   };
 }
+
+const seatSessionView = (s: SessionRecord, userName: string | null): SeatSessionView => ({
+  id: s.id,
+  userName,
+  openedAt: s.openedAt,
+  rateMinorPerHour: s.rateMinorPerHour,
+  pausedAt: s.pausedAt,
+  pausedMs: s.pausedMs,
+});

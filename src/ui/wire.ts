@@ -20,6 +20,12 @@ export interface SeatSessionView {
   id: string;
   userName: string | null;
   openedAt: number;
+  /** the hourly rate fixed at open (minor units): with the pauses, the tile's running bill */
+  rateMinorPerHour: number;
+  /** start of the pause under way, null while running */
+  pausedAt: number | null;
+  /** total of the ended pauses (ms), not charged */
+  pausedMs: number;
 }
 
 /** One terminal of the room: a registered seat, a terminal that booted, or a client that took a lease. */
@@ -52,7 +58,8 @@ export interface LeaseEventData {
   expiresAt: number;
 }
 export interface SessionEventData {
-  type: 'open' | 'close';
+  /** pause and resume keep the session: the tile shows it paused (the seat has no internet meanwhile) */
+  type: 'open' | 'close' | 'pause' | 'resume';
   mac: string;
   seat: string;
   group: string;
@@ -98,6 +105,9 @@ export interface DeskSessionView {
   minutes: number | null;
   chargeMinor: number | null;
   payment: 'member' | 'desk' | null;
+  /** start of the pause under way (ISO-8601), null while running */
+  pausedAt: string | null;
+  pausedMs: number;
 }
 
 /** An audit record as /api/v1/audit/records returns it (time ISO-8601; every other field may be null). */
