@@ -107,6 +107,10 @@ export class UiApi {
   closeSession(seat: string, payment?: 'member' | 'desk'): Promise<DeskSessionView> {
     return this.call('POST', '/v1/sessions/close', { seat, ...(payment ? { payment } : {}) });
   }
+  /** pause: the seat loses internet and its time stops being charged; resume undoes it */
+  pauseSession(seat: string, verb: 'pause' | 'resume'): Promise<DeskSessionView> {
+    return this.call('POST', `/v1/sessions/${verb}`, { seat });
+  }
   auditRecords(q: Record<string, string>): Promise<AuditRecordView[]> {
     return this.call('GET', `/v1/audit/records?${new URLSearchParams(q).toString()}`);
   }

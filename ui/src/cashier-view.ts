@@ -1,6 +1,6 @@
 import type { CustomerView, DeskSessionView } from '../../src/ui/wire.ts';
 import { ApiError, type UiApi } from './api.ts';
-import { findCustomers, formatMoney, freeSeats, parseMoney, receiptLines } from './desk.ts';
+import { deskBill, findCustomers, formatMoney, freeSeats, parseMoney, receiptLines } from './desk.ts';
 import { clear, h } from './dom.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 import { headerBar, type ShellContext } from './shell.ts';
@@ -223,14 +223,32 @@ export class CashierView {
           this.showReceipt(closed);
         });
       });
+      const paused = s.pausedAt !== null;
+      const pauseBtn = h(
+        'button',
+        { type: 'button', class: paused ? 'resume-session' : 'pause-session', 'data-seat': s.seat },
+        t(paused ? 'desk.resume' : 'desk.pause'),
+      );
+      pauseBtn.addEventListener('click', () => {
+        void this.act(async () => {
+          const after = await this.ctx.api.pauseSession(s.seat, paused ? 'resume' : 'pause');
+          this.status.textContent = t(after.pausedAt === null ? 'desk.resumed' : 'desk.paused', { seat: s.seat });
+        });
+      });
       return h(
         'tr',
-        { 'data-seat': s.seat },
+        { 'data-seat': s.seat, 'data-paused': paused ? 'true' : 'false' },
         h('td', {}, s.seat),
         h('td', {}, s.userName ?? s.userId),
         h('td', {}, this.ctx.dateTime(Date.parse(s.openedAt))),
         h('td', {}, formatMoney(s.rateMinorPerHour, this.ctx.lang)),
-        h('td', {}, pay, ' ', close),
+        h(
+          'td',
+          { class: 'running-bill' },
+          formatMoney(deskBill(s, Date.now()).chargeMinor, this.ctx.lang),
+          paused ? h('span', { class: 'paused-note' }, ` · ${t('desk.pausedSince', { time: this.ctx.dateTime(Date.parse(s.pausedAt!)) })}`) : undefined,
+        ),
+        h('td', {}, pauseBtn, ' ', pay, ' ', close),
       );
     });
     this.sessions.append(
@@ -247,6 +265,7 @@ export class CashierView {
             h('th', {}, t('desk.customer')),
             h('th', {}, t('desk.since')),
             h('th', {}, t('desk.rate')),
+            h('th', {}, t('desk.runningBill')),
             h('th', {}, ''),
           ),
         ),

@@ -248,4 +248,13 @@ export const zhCN: Record<MessageKey, string> = {
   'audit.broken': '已损坏：{code}{where}',
   'audit.brokenAt': ' — 第一条损坏的记录：序号 {seq}（第 {line} 行）',
   'audit.brokenLine': ' — 第 {line} 行',
+  'stage.paused': '已暂停',
+  'tile.bill': '费用 {amount}',
+  'desk.pause': '暂停',
+  'desk.resume': '继续',
+  'desk.paused': '{seat} 的会话已暂停：无网络，不计费。',
+  'desk.resumed': '{seat} 的会话已继续。',
+  'desk.pausedSince': '自 {time} 起暂停',
+  'desk.runningBill': '当前费用',
+  'receipt.paused': '暂停（不计费）',
 };

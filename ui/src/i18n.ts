@@ -252,6 +252,15 @@ const en = {
   'audit.broken': 'Broken: {code}{where}',
   'audit.brokenAt': ' — first broken record: seq {seq} (line {line})',
   'audit.brokenLine': ' — at line {line}',
+  'stage.paused': 'paused',
+  'tile.bill': 'bill {amount}',
+  'desk.pause': 'Pause',
+  'desk.resume': 'Resume',
+  'desk.paused': 'Session at {seat} paused: no internet, time not charged.',
+  'desk.resumed': 'Session at {seat} resumed.',
+  'desk.pausedSince': 'paused since {time}',
+  'desk.runningBill': 'So far',
+  'receipt.paused': 'Paused (not charged)',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -505,6 +514,15 @@ const fr: Record<MessageKey, string> = {
   'audit.broken': 'Altéré : {code}{where}',
   'audit.brokenAt': ' — premier enregistrement altéré : n° {seq} (ligne {line})',
   'audit.brokenLine': ' — à la ligne {line}',
+  'stage.paused': 'en pause',
+  'tile.bill': 'à payer {amount}',
+  'desk.pause': 'Mettre en pause',
+  'desk.resume': 'Reprendre',
+  'desk.paused': 'Session au poste {seat} en pause : pas d’internet, temps non facturé.',
+  'desk.resumed': 'Session au poste {seat} reprise.',
+  'desk.pausedSince': 'en pause depuis {time}',
+  'desk.runningBill': 'À ce jour',
+  'receipt.paused': 'En pause (non facturé)',
 };
 
 export const LANGUAGES = ['en', 'zh-CN', 'fr'] as const;

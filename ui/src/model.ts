@@ -3,9 +3,10 @@
  * filter keeps. Pure functions, unit-tested under Node (test/unit/ui-room-model.test.ts).
  */
 import type { RoomEvent, TileView } from '../../src/ui/wire.ts';
+import { billAt } from '../../src/identity/billing.ts';
 
-export type DisplayStage = 'off' | 'dhcp' | 'loading' | 'booted' | 'session';
-export const DISPLAY_STAGES: readonly DisplayStage[] = ['off', 'dhcp', 'loading', 'booted', 'session'];
+export type DisplayStage = 'off' | 'dhcp' | 'loading' | 'booted' | 'session' | 'paused';
+export const DISPLAY_STAGES: readonly DisplayStage[] = ['off', 'dhcp', 'loading', 'booted', 'session', 'paused'];
 
 /** A boot with no step for this long is no longer "under way" (matches the timeline's own in-progress window). */
 const STALLED_MS = 5 * 60_000;
@@ -14,7 +15,7 @@ const DHCP_STAGES = new Set(['dhcp-offered', 'dhcp-acked']);
 const RUNNING_STAGES = new Set(['booted', 'sanboot']);
 
 export function displayStage(t: TileView, now: number): DisplayStage {
-  if (t.session) return 'session';
+  if (t.session) return t.session.pausedAt === null ? 'session' : 'paused';
   const leased = t.ip !== null && t.leaseExpiresAt !== null && t.leaseExpiresAt > now;
   const b = t.boot;
   if (b) {
@@ -54,10 +55,16 @@ export function applyEvent(tiles: Map<string, TileView>, e: RoomEvent): TileView
     case 'session':
       t.seat = e.data.seat;
       t.group = e.data.group;
-      t.session = e.data.type === 'open' ? e.data.session : null;
+      // pause and resume carry the session with its pause fields; only close ends it
+      t.session = e.data.type === 'close' ? null : e.data.session;
       break;
   }
   return t;
+}
+
+/** The running bill of a tile's session at `now` (the server's own arithmetic: paused time is not charged). */
+export function runningBill(t: TileView, now: number): { minutes: number; chargeMinor: number } | undefined {
+  return t.session ? billAt(t.session, now) : undefined;
 }
 
 /** Whether a tile passes the search text (seat, group, MAC, IP, person) and the stage filter ('' = any). */

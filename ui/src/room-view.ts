@@ -3,7 +3,9 @@ import type { UiApi } from './api.ts';
 import { detailView } from './detail-view.ts';
 import { clear, h } from './dom.ts';
 import type { Lang, MessageKey } from './i18n.ts';
-import { applyEvent, DISPLAY_STAGES, displayStage, formatDuration, matches, type DisplayStage } from './model.ts';
+import { activeMs } from '../../src/identity/billing.ts';
+import { formatMoney } from './desk.ts';
+import { applyEvent, DISPLAY_STAGES, displayStage, formatDuration, matches, runningBill, type DisplayStage } from './model.ts';
 
 export interface RoomContext {
   api: UiApi;
@@ -182,9 +184,10 @@ export class RoomView {
         ? h(
             'span',
             { class: 'person' },
-            `${tile.session.userName ?? '?'} · ${t('tile.sessionTime', { duration: formatDuration(now - tile.session.openedAt) })}`,
+            `${tile.session.userName ?? '?'} · ${t('tile.sessionTime', { duration: formatDuration(activeMs(tile.session, now)) })}`,
           )
         : h('span', { class: 'person muted' }, '–'),
+      tile.session ? h('span', { class: 'bill' }, t('tile.bill', { amount: formatMoney(runningBill(tile, now)!.chargeMinor, this.ctx.lang) })) : undefined,
       h('span', { class: 'ip' }, tile.ip ?? '–'),
       h('span', { class: 'mac' }, tile.mac),
       h('span', { class: 'last-boot' }, `${t('tile.lastBoot')}: ${lastBoot}`),
