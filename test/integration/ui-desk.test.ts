@@ -1,7 +1,8 @@
 /**
  * The cashier and audit screens of `bootgate serve` in real Chromium (playwright-core, the Debian package), run in
  * the gateway namespace (bgdk-srv, LAN br0 10.78.0.1/24) where the management listener is, as ui-room.test.ts
- * does. A cashier registers a customer, opens a session at a seat, closes it and gets the bill and a receipt that
+ * does. A cashier registers a customer, opens a session at a seat, pauses it (row, room tile), sees a CLI resume arrive
+ * live on the room screen, closes it and gets the bill and a receipt that
  * prints alone; the cashier has no audit link and /ui/api/v1/audit/* answers 403. An auditor has no cashier link
  * and cannot register or open (403), searches the trail page by page, exports a signed file (two downloads),
  * uploads it and is told "valid", then uploads a copy with one record edited and is told which record broke.
@@ -110,6 +111,23 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
       ['D1'],
       'the busy seat is no longer offered',
     );
+    // pause from the cashier screen: the row says paused, the room tile too (snapshot); a resume by the CLI
+    // reaches the open room screen as an event
+    await page.click('#sessions-table tr[data-seat="D2"] button.pause-session');
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="true"] button.resume-session');
+    assert.match((await page.textContent('#desk-status')) ?? '', /Session at D2 paused/);
+    assert.match((await page.textContent('#sessions-table tr[data-seat="D2"] td.running-bill')) ?? '', /^0\.0[0-4] · paused since /);
+    const openNow = api('GET', '/sessions') as Array<{ seat: string; pausedAt: string | null }>;
+    assert.equal(typeof openNow.find((x) => x.seat === 'D2')?.pausedAt, 'string');
+    await page.click('#nav-room');
+    const d2 = '#grid [data-mac="52:54:00:78:00:02"]';
+    await page.waitForSelector(`${d2}[data-stage="paused"]`);
+    assert.equal(await page.textContent(`${d2} .stage`), 'paused');
+    assert.match((await page.textContent(`${d2} .bill`)) ?? '', /^bill 0\.0[0-4]$/);
+    assert.match(cli(['sessions', 'resume', '--seat', 'D2']), /resumed/);
+    await page.waitForSelector(`${d2}[data-stage="session"]`);
+    await page.click('#nav-cashier');
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="false"] button.pause-session');
     await page.selectOption('#sessions-table tr[data-seat="D2"] select.close-payment', 'desk');
     await page.click('#sessions-table tr[data-seat="D2"] button.close-session');
     await page.waitForSelector('#receipt');
@@ -120,6 +138,7 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     assert.equal(await line('payment'), 'At the desk');
     assert.equal(await line('minutes'), '1');
     assert.equal(await line('total'), '0.04', '1 started minute at 2.40/h, rounded up');
+    assert.match((await line('paused')) ?? '', /^\d+ s$/, 'the paused time, not charged');
     assert.equal(await page.$('#sessions-table tr[data-seat="D2"]'), null);
     // print: the receipt alone, no buttons
     await page.emulateMedia({ media: 'print' });
@@ -132,6 +151,17 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     const sessions = api('GET', '/sessions?all=true') as Array<{ seat: string; openedBy: string; closedBy: string; chargeMinor: number }>;
     const s = sessions.find((x) => x.seat === 'D2')!;
     assert.deepEqual([s.openedBy, s.closedBy, s.chargeMinor], ['operator:cash1', 'operator:cash1', 4]);
+    const trail = api('GET', '/audit/records?kind=admin&seat=D2') as Array<{ action: string; actor: string }>;
+    assert.deepEqual(
+      trail.map((r) => `${r.action} ${r.actor}`),
+      [
+        'seat.add token:bootstrap-admin',
+        'session.open operator:cash1',
+        'session.pause operator:cash1',
+        'session.resume token:bootstrap-admin',
+        'session.close operator:cash1',
+      ],
+    );
     await page.click('#logout');
     await page.waitForSelector('#login-form');
   });
@@ -149,6 +179,8 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
       ['/ui/api/v1/users', { name: 'X', docType: 'passport', docNumber: 'X1' }],
       ['/ui/api/v1/sessions', { userId: users[0]!.id, seat: 'D1' }],
       ['/ui/api/v1/sessions/close', { seat: 'D1' }],
+      ['/ui/api/v1/sessions/pause', { seat: 'D1' }],
+      ['/ui/api/v1/sessions/resume', { seat: 'D1' }],
     ] as const) {
       const r = await pageFetch('POST', path, body);
       assert.deepEqual([r.status, r.body?.error], [403, 'FORBIDDEN'], path);
@@ -171,12 +203,18 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     await page.waitForFunction((s) => document.querySelector('#audit-table tbody tr:first-child')?.getAttribute('data-seq') === s, firstSeq);
     await page.fill('#audit-seat', 'D2');
     await page.click('#audit-search button[type=submit]');
-    // seat D2: its seat.add (by the admin token), then the cashier's session.open and session.close
-    await page.waitForFunction(() => /^Page 1 · 3 records$/.test(document.getElementById('audit-page')?.textContent ?? ''));
+    // seat D2: its seat.add (by the admin token), then the cashier's session.open, pause, the CLI's resume, the close
+    await page.waitForFunction(() => /^Page 1 · 5 records$/.test(document.getElementById('audit-page')?.textContent ?? ''));
     const what = await page.$$eval('#audit-table tbody tr', (rows) => rows.map((r) => r.children[5]?.textContent ?? ''));
     assert.deepEqual(
       what.map((w) => w.split(' ').slice(0, 2).join(' ')),
-      ['token:bootstrap-admin seat.add', 'operator:cash1 session.open', 'operator:cash1 session.close'],
+      [
+        'token:bootstrap-admin seat.add',
+        'operator:cash1 session.open',
+        'operator:cash1 session.pause',
+        'token:bootstrap-admin session.resume',
+        'operator:cash1 session.close',
+      ],
     );
     await page.fill('#audit-seat', '');
   });
