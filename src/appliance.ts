@@ -9,7 +9,7 @@ import { createPlatformServices, type PlatformServices } from './compose/platfor
 import { createDnsServices } from './compose/dns.ts';
 import { createUiServices } from './compose/ui.ts';
 import { UiEventBus } from './ui/events.ts';
-import { bootEvent, leaseEvent } from './ui/room.ts';
+import { bootEvent, leaseEndEvent, leaseEvent } from './ui/room.ts';
 import { seatLookup } from './compose/seats.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import { createOverlayRouter } from './api/overlay-api.ts';
@@ -192,6 +192,10 @@ export class Appliance {
         onLeaseCommitted: (l) => {
           const e = leaseEvent(l);
           if (e) uiEvents.publish('lease', e);
+        },
+        onLeaseEnded: (l) => {
+          const e = leaseEndEvent(l);
+          if (e) uiEvents.publish('lease-end', e);
         },
       });
       this.dhcp = dhcp;
@@ -421,6 +425,8 @@ export class Appliance {
       boots,
       bus: uiEvents,
       logger: log,
+      ...(hasImages ? { overlays: { source: overlays, limitBytes: config.iscsi.overlays.limitBytes } } : {}),
+      ...(admission ? { queue: () => admission.snapshot() } : {}),
       system: {
         registry: this.registry,
         services: () => this.services.map((s) => ({ name: s.name, lan: s.lan === true, running: this.started.includes(s) })),

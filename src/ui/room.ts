@@ -4,7 +4,17 @@ import type { LeaseRecord } from '../store/lease-repository.ts';
 import type { SessionChange } from '../identity/service.ts';
 import { tryParseMac } from '../terminal/mac.ts';
 import { intToIp } from '../wire/ipv4.ts';
-import type { BootEventData, BootView, LeaseEventData, SeatSessionView, SessionEventData, TileView } from './wire.ts';
+import type {
+  BootEventData,
+  BootView,
+  LeaseEndEventData,
+  LeaseEventData,
+  OverlayUseView,
+  QueueView,
+  SeatSessionView,
+  SessionEventData,
+  TileView,
+} from './wire.ts';
 
 /** What the room screen is built from (the identity service, the boot and lease repositories). */
 export interface RoomSources {
@@ -14,6 +24,10 @@ export interface RoomSources {
   terminals(): TerminalRecord[];
   latestBoot(mac: string): BootRecord | undefined;
   leases(): LeaseRecord[];
+  /** the overlay use last sampled (OverlayWatch); absent without images */
+  overlay?(mac: string): OverlayUseView | null;
+  /** the boot queue now; absent when admission is off */
+  queue?(): QueueView;
 }
 
 export const bootView = (b: BootRecord): BootView => ({ id: b.id, startedAt: b.startedAt, stage: b.stage, events: b.events });
@@ -29,7 +43,17 @@ export function roomTiles(src: RoomSources, now: number): TileView[] {
     if (!mac) return undefined;
     let t = tiles.get(mac);
     if (!t) {
-      t = { mac, seat: null, group: null, ip: null, leaseExpiresAt: null, firmware: null, boot: null, session: null };
+      t = {
+        mac,
+        seat: null,
+        group: null,
+        ip: null,
+        leaseExpiresAt: null,
+        firmware: null,
+        boot: null,
+        session: null,
+        overlay: src.overlay?.(mac) ?? null,
+      };
       tiles.set(mac, t);
     }
     return t;
@@ -70,6 +94,11 @@ export function bootEvent(b: BootRecord): BootEventData | undefined {
 export function leaseEvent(l: LeaseRecord): LeaseEventData | undefined {
   const mac = tryParseMac(l.mac);
   return mac && l.state === 'bound' ? { mac, ip: intToIp(l.ip), expiresAt: l.expiresAt } : undefined;
+}
+
+export function leaseEndEvent(l: LeaseRecord): LeaseEndEventData | undefined {
+  const mac = tryParseMac(l.mac);
+  return mac && (l.state === 'released' || l.state === 'expired') ? { mac, ip: intToIp(l.ip), reason: l.state } : undefined;
 }
 
 export function sessionEvent(c: SessionChange): SessionEventData {

@@ -122,7 +122,7 @@ export function createUiRouter(deps: UiRouterDeps): express.Router {
   api.get('/room', (_req, res) => {
     const eventId = deps.streams.eventId(deps.bus.latestId);
     const now = clock();
-    const snapshot: RoomSnapshot = { eventId, now, tiles: roomTiles(deps.room, now) };
+    const snapshot: RoomSnapshot = { eventId, now, tiles: roomTiles(deps.room, now), queue: deps.room.queue?.() ?? null };
     res.json(snapshot);
   });
   api.get(

@@ -39,6 +39,27 @@ export interface TileView {
   /** the latest boot (its timeline), if the terminal ever netbooted */
   boot: BootView | null;
   session: SeatSessionView | null;
+  /** its overlay's use (OverlayWatch, sampled), null without one or without images */
+  overlay: OverlayUseView | null;
+}
+
+export interface OverlayUseView {
+  image: string;
+  /** bytes the overlay holds (allocated granules) */
+  bytes: number;
+  /** the per-terminal bound (iscsi.overlays.limitBytes), null: the disk size */
+  limitBytes: number | null;
+  /** a session holds the disk now */
+  inUse: boolean;
+  /** the mode its next boot uses */
+  mode: string;
+}
+
+/** The boot queue (boot.admission): MACs waiting for a heavy-phase slot in order, and the slot holders. */
+export interface QueueView {
+  bound: number;
+  waiting: string[];
+  inHeavyPhase: string[];
 }
 
 export interface RoomSnapshot {
@@ -46,6 +67,8 @@ export interface RoomSnapshot {
   eventId: string;
   now: number;
   tiles: TileView[];
+  /** null when boot admission is off */
+  queue: QueueView | null;
 }
 
 export interface BootEventData {
@@ -66,7 +89,36 @@ export interface SessionEventData {
   session: SeatSessionView;
 }
 
-export type RoomEvent = { type: 'boot'; data: BootEventData } | { type: 'lease'; data: LeaseEventData } | { type: 'session'; data: SessionEventData };
+/** one overlay's use changed (or it went: null) */
+export interface OverlayEventData {
+  mac: string;
+  overlay: OverlayUseView | null;
+}
+/** a boot-queue change (src/boot/admission.ts AdmissionEvent) */
+export interface QueueEventData {
+  kind: 'queued' | 'admitted' | 'released' | 'abandoned';
+  mac: string;
+  priority: boolean;
+  /** for `queued`: terminals ahead of it */
+  ahead?: number;
+  waiting: number;
+  inHeavyPhase: number;
+  bound: number;
+}
+/** a lease ended: released by the client or expired (the tile goes off at once) */
+export interface LeaseEndEventData {
+  mac: string;
+  ip: string;
+  reason: 'released' | 'expired';
+}
+
+export type RoomEvent =
+  | { type: 'boot'; data: BootEventData }
+  | { type: 'lease'; data: LeaseEventData }
+  | { type: 'lease-end'; data: LeaseEndEventData }
+  | { type: 'session'; data: SessionEventData }
+  | { type: 'overlay'; data: OverlayEventData }
+  | { type: 'queue'; data: QueueEventData };
 
 export type StaffRole = 'admin' | 'cashier' | 'auditor';
 

@@ -115,7 +115,8 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
 
   it('a paused session shuts the seat out (both paths, the gate set emptied) and resume lets it in again', async () => {
     const gateSet = () => lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'bootgate', 'seats']);
-    const open = () => JSON.parse(cli('sessions', 'list', '--json')) as Array<{ id: string; seat: string; pausedAt: string | null; pausedMs: number }>;
+    const open = () =>
+      JSON.parse(cli('sessions', 'list', '--json')) as Array<{ id: string; seat: string; pausedAt: string | null; pausedMs: number }>;
     const before = open()[0]!.id;
     assert.match(gateSet(), /10\.79\.1\.1\d\d/, 'the seat is in the gate set');
     assert.match(cli('sessions', 'pause', '--seat', 'S1'), /paused/);

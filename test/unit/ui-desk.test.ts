@@ -24,6 +24,7 @@ const tile = (mac: string, seat: string | null, session = false): TileView => ({
   firmware: null,
   boot: null,
   session: session ? { id: 's', userName: 'x', openedAt: 0, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 } : null,
+  overlay: null,
 });
 
 describe('cashier screen helpers', () => {

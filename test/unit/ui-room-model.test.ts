@@ -14,6 +14,7 @@ const tile = (t: Partial<TileView> = {}): TileView => ({
   firmware: null,
   boot: null,
   session: null,
+  overlay: null,
   ...t,
 });
 const boot = (stage: string, at = NOW - 1000) => ({
@@ -37,7 +38,13 @@ describe('the room model (browser code, no DOM)', () => {
     assert.equal(displayStage(tile({ ...leased, boot: boot('kernel', NOW - 10 * 60_000) }), NOW), 'dhcp', 'a stalled boot is no longer loading');
     assert.equal(displayStage(tile({ ...leased, boot: boot('booted') }), NOW), 'booted');
     assert.equal(displayStage(tile({ boot: boot('booted') }), NOW), 'off', 'booted, but the lease is gone');
-    assert.equal(displayStage(tile({ ...leased, session: { id: 's', userName: 'Ann', openedAt: NOW - 1, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 } }), NOW), 'session');
+    assert.equal(
+      displayStage(
+        tile({ ...leased, session: { id: 's', userName: 'Ann', openedAt: NOW - 1, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 } }),
+        NOW,
+      ),
+      'session',
+    );
   });
 
   it('events change the tile they name, and create one for a new MAC', () => {
@@ -76,8 +83,26 @@ describe('the room model (browser code, no DOM)', () => {
     assert.equal(runningBill(tile(), NOW), undefined, 'no session, no bill');
   });
 
+  it('a lease end takes the address off its tile at once (only the address the tile shows); overlay use follows its events', () => {
+    const tiles = new Map([['52:54:00:00:00:01', tile({ ip: '10.0.0.7', leaseExpiresAt: NOW + 60_000, boot: boot('booted') })]]);
+    assert.equal(displayStage(tiles.get('52:54:00:00:00:01')!, NOW), 'booted');
+    applyEvent(tiles, { type: 'lease-end', data: { mac: '52:54:00:00:00:01', ip: '10.0.0.8', reason: 'expired' } });
+    assert.equal(tiles.get('52:54:00:00:00:01')?.ip, '10.0.0.7', 'another address: kept');
+    applyEvent(tiles, { type: 'lease-end', data: { mac: '52:54:00:00:00:01', ip: '10.0.0.7', reason: 'released' } });
+    assert.equal(displayStage(tiles.get('52:54:00:00:00:01')!, NOW), 'off');
+    const use = { image: 'win', bytes: 5e9, limitBytes: 1e10, inUse: true, mode: 'keep' };
+    applyEvent(tiles, { type: 'overlay', data: { mac: '52:54:00:00:00:01', overlay: use } });
+    assert.deepEqual(tiles.get('52:54:00:00:00:01')?.overlay, use);
+    applyEvent(tiles, { type: 'overlay', data: { mac: '52:54:00:00:00:01', overlay: null } });
+    assert.equal(tiles.get('52:54:00:00:00:01')?.overlay, null);
+  });
+
   it('search covers seat, group, MAC, IP and person; the stage filter applies on top', () => {
-    const t = tile({ ip: '10.0.0.5', leaseExpiresAt: NOW + 1, session: { id: 's', userName: 'Ana Pérez', openedAt: NOW, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 } });
+    const t = tile({
+      ip: '10.0.0.5',
+      leaseExpiresAt: NOW + 1,
+      session: { id: 's', userName: 'Ana Pérez', openedAt: NOW, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 },
+    });
     for (const q of ['s1', 'STANDARD', '00:00:01', '10.0.0.5', 'pérez', '']) assert.ok(matches(t, q, '', NOW), q);
     assert.equal(matches(t, 'bob', '', NOW), false);
     assert.equal(matches(t, '', 'session', NOW), true);

@@ -246,7 +246,9 @@ export class CashierView {
           'td',
           { class: 'running-bill' },
           formatMoney(deskBill(s, Date.now()).chargeMinor, this.ctx.lang),
-          paused ? h('span', { class: 'paused-note' }, ` · ${t('desk.pausedSince', { time: this.ctx.dateTime(Date.parse(s.pausedAt!)) })}`) : undefined,
+          paused
+            ? h('span', { class: 'paused-note' }, ` · ${t('desk.pausedSince', { time: this.ctx.dateTime(Date.parse(s.pausedAt!)) })}`)
+            : undefined,
         ),
         h('td', {}, pauseBtn, ' ', pay, ' ', close),
       );

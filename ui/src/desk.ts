@@ -76,7 +76,12 @@ export function receiptLines(s: DeskSessionView, lang: string, dateTime: (ms: nu
 /** What an open session would cost if closed at `now` (paused time not charged), from the desk's view of it. */
 export function deskBill(s: DeskSessionView, now: number): { minutes: number; chargeMinor: number } {
   return billAt(
-    { openedAt: Date.parse(s.openedAt), pausedMs: s.pausedMs, pausedAt: s.pausedAt === null ? null : Date.parse(s.pausedAt), rateMinorPerHour: s.rateMinorPerHour },
+    {
+      openedAt: Date.parse(s.openedAt),
+      pausedMs: s.pausedMs,
+      pausedAt: s.pausedAt === null ? null : Date.parse(s.pausedAt),
+      rateMinorPerHour: s.rateMinorPerHour,
+    },
     now,
   );
 }

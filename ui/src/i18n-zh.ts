@@ -257,4 +257,8 @@ export const zhCN: Record<MessageKey, string> = {
   'desk.pausedSince': '自 {time} 起暂停',
   'desk.runningBill': '当前费用',
   'receipt.paused': '暂停（不计费）',
+  'tile.queueWaiting': '启动排队：第 {position} 位，共 {of} 台',
+  'tile.queueHeavy': '加载中（占用 {holders}/{bound} 个名额）',
+  'tile.overlay': '写回层 {size}',
+  'tile.overlayOf': '写回层 {size} / {limit}（{percent}）',
 };

@@ -261,6 +261,10 @@ const en = {
   'desk.pausedSince': 'paused since {time}',
   'desk.runningBill': 'So far',
   'receipt.paused': 'Paused (not charged)',
+  'tile.queueWaiting': 'boot queue: {position} of {of}',
+  'tile.queueHeavy': 'loading ({holders} of {bound} slots)',
+  'tile.overlay': 'overlay {size}',
+  'tile.overlayOf': 'overlay {size} of {limit} ({percent})',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -523,6 +527,10 @@ const fr: Record<MessageKey, string> = {
   'desk.pausedSince': 'en pause depuis {time}',
   'desk.runningBill': 'À ce jour',
   'receipt.paused': 'En pause (non facturé)',
+  'tile.queueWaiting': 'file de démarrage : {position} sur {of}',
+  'tile.queueHeavy': 'chargement ({holders} créneaux sur {bound})',
+  'tile.overlay': 'overlay {size}',
+  'tile.overlayOf': 'overlay {size} sur {limit} ({percent})',
 };
 
 export const LANGUAGES = ['en', 'zh-CN', 'fr'] as const;

@@ -2,7 +2,7 @@
  * The room's state in the browser, without the DOM: what stage a tile shows, how an event changes a tile, what a
  * filter keeps. Pure functions, unit-tested under Node (test/unit/ui-room-model.test.ts).
  */
-import type { RoomEvent, TileView } from '../../src/ui/wire.ts';
+import type { QueueEventData, QueueView, RoomEvent, TileView } from '../../src/ui/wire.ts';
 import { billAt } from '../../src/identity/billing.ts';
 
 export type DisplayStage = 'off' | 'dhcp' | 'loading' | 'booted' | 'session' | 'paused';
@@ -35,6 +35,7 @@ const emptyTile = (mac: string): TileView => ({
   firmware: null,
   boot: null,
   session: null,
+  overlay: null,
 });
 
 /** Applies one event from the stream; returns the tile it changed (created when the MAC is new to the room). */
@@ -52,6 +53,15 @@ export function applyEvent(tiles: Map<string, TileView>, e: RoomEvent): TileView
       t.ip = e.data.ip;
       t.leaseExpiresAt = e.data.expiresAt;
       break;
+    case 'lease-end':
+      // only the lease the tile shows (a newer one for another address stays)
+      if (t.ip === e.data.ip) Object.assign(t, { ip: null, leaseExpiresAt: null });
+      break;
+    case 'overlay':
+      t.overlay = e.data.overlay;
+      break;
+    case 'queue':
+      break; // the room's queue changes, not the tile (applyQueueEvent)
     case 'session':
       t.seat = e.data.seat;
       t.group = e.data.group;
@@ -65,6 +75,32 @@ export function applyEvent(tiles: Map<string, TileView>, e: RoomEvent): TileView
 /** The running bill of a tile's session at `now` (the server's own arithmetic: paused time is not charged). */
 export function runningBill(t: TileView, now: number): { minutes: number; chargeMinor: number } | undefined {
   return t.session ? billAt(t.session, now) : undefined;
+}
+
+/**
+ * The boot queue after one of its events: `queued` takes its place (terminals ahead), `admitted` moves it to the
+ * heavy phase, `released` and `abandoned` drop it. `consistent` is false when the counts the event carries differ
+ * from the result (an event missed): the room then reloads its snapshot.
+ */
+export function applyQueueEvent(q: QueueView | null, e: QueueEventData): { queue: QueueView; consistent: boolean } {
+  const waiting = (q?.waiting ?? []).filter((m) => m !== e.mac);
+  const heavy = (q?.inHeavyPhase ?? []).filter((m) => m !== e.mac);
+  if (e.kind === 'queued') waiting.splice(Math.min(e.ahead ?? waiting.length, waiting.length), 0, e.mac);
+  if (e.kind === 'admitted') heavy.push(e.mac);
+  const queue = { bound: e.bound, waiting, inHeavyPhase: heavy };
+  return { queue, consistent: waiting.length === e.waiting && heavy.length === e.inHeavyPhase };
+}
+
+/** Where a terminal is in the boot queue: waiting (1-based position of how many), in the heavy phase, or neither. */
+export function queuePlace(
+  q: QueueView | null,
+  mac: string,
+): { state: 'waiting'; position: number; of: number } | { state: 'heavy'; holders: number; bound: number } | undefined {
+  if (!q) return undefined;
+  const i = q.waiting.indexOf(mac);
+  if (i >= 0) return { state: 'waiting', position: i + 1, of: q.waiting.length };
+  if (q.inHeavyPhase.includes(mac)) return { state: 'heavy', holders: q.inHeavyPhase.length, bound: q.bound };
+  return undefined;
 }
 
 /** Whether a tile passes the search text (seat, group, MAC, IP, person) and the stage filter ('' = any). */

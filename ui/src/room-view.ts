@@ -1,11 +1,22 @@
-import type { BootView, RoomEvent, RoomSnapshot, SessionInfo, TileView } from '../../src/ui/wire.ts';
+import type { BootView, OverlayUseView, QueueView, RoomEvent, RoomSnapshot, SessionInfo, TileView } from '../../src/ui/wire.ts';
 import type { UiApi } from './api.ts';
 import { detailView } from './detail-view.ts';
 import { clear, h } from './dom.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 import { activeMs } from '../../src/identity/billing.ts';
 import { formatMoney } from './desk.ts';
-import { applyEvent, DISPLAY_STAGES, displayStage, formatDuration, matches, runningBill, type DisplayStage } from './model.ts';
+import { formatBytes, formatPercent } from './format.ts';
+import {
+  applyEvent,
+  applyQueueEvent,
+  queuePlace,
+  DISPLAY_STAGES,
+  displayStage,
+  formatDuration,
+  matches,
+  runningBill,
+  type DisplayStage,
+} from './model.ts';
 
 export interface RoomContext {
   api: UiApi;
@@ -36,6 +47,7 @@ export class RoomView {
   private readonly stage: HTMLSelectElement;
   private readonly detailSlot = h('div', { id: 'detail-slot' });
   private selected: string | undefined;
+  private queue: QueueView | null = null;
   private history: BootView[] | undefined;
   private source: EventSource | undefined;
   private ticker: number | undefined;
@@ -102,6 +114,7 @@ export class RoomView {
     this.skewMs = snap.now - Date.now();
     this.tiles.clear();
     for (const tile of snap.tiles) this.tiles.set(tile.mac, tile);
+    this.queue = snap.queue;
     this.renderGrid();
     this.renderDetail();
     this.connect(snap.eventId);
@@ -112,7 +125,7 @@ export class RoomView {
     const es = new EventSource(`/ui/api/events?since=${encodeURIComponent(since)}`);
     this.source = es;
     es.addEventListener('open', () => this.setLive(true));
-    for (const type of ['boot', 'lease', 'session'] as const) {
+    for (const type of ['boot', 'lease', 'lease-end', 'session', 'overlay', 'queue'] as const) {
       es.addEventListener(type, (m) => {
         const data = JSON.parse((m as MessageEvent<string>).data) as RoomEvent['data'];
         this.onEvent({ type, data } as RoomEvent);
@@ -140,6 +153,13 @@ export class RoomView {
   }
 
   private onEvent(e: RoomEvent): void {
+    if (e.type === 'queue') {
+      const { queue, consistent } = applyQueueEvent(this.queue, e.data);
+      this.queue = queue;
+      if (!consistent) return void this.load();
+      // every waiting tile's position may have moved
+      return this.renderGrid();
+    }
     const tile = applyEvent(this.tiles, e);
     const existing = this.grid.querySelector<HTMLElement>(`[data-mac="${tile.mac}"]`);
     const fresh = this.tileView(tile);
@@ -187,13 +207,38 @@ export class RoomView {
             `${tile.session.userName ?? '?'} · ${t('tile.sessionTime', { duration: formatDuration(activeMs(tile.session, now)) })}`,
           )
         : h('span', { class: 'person muted' }, '–'),
-      tile.session ? h('span', { class: 'bill' }, t('tile.bill', { amount: formatMoney(runningBill(tile, now)!.chargeMinor, this.ctx.lang) })) : undefined,
+      tile.session
+        ? h('span', { class: 'bill' }, t('tile.bill', { amount: formatMoney(runningBill(tile, now)!.chargeMinor, this.ctx.lang) }))
+        : undefined,
+      this.queueLine(tile.mac),
+      tile.overlay ? h('span', { class: 'overlay' }, this.overlayText(tile.overlay)) : undefined,
       h('span', { class: 'ip' }, tile.ip ?? '–'),
       h('span', { class: 'mac' }, tile.mac),
       h('span', { class: 'last-boot' }, `${t('tile.lastBoot')}: ${lastBoot}`),
     );
     el.addEventListener('click', () => this.select(tile.mac));
     return el;
+  }
+
+  private queueLine(mac: string): HTMLElement | undefined {
+    const place = queuePlace(this.queue, mac);
+    if (!place) return undefined;
+    const { t } = this.ctx;
+    return h(
+      'span',
+      { class: 'queue', 'data-queue': place.state },
+      place.state === 'waiting'
+        ? t('tile.queueWaiting', { position: place.position, of: place.of })
+        : t('tile.queueHeavy', { holders: place.holders, bound: place.bound }),
+    );
+  }
+
+  private overlayText(o: OverlayUseView): string {
+    const { t, lang } = this.ctx;
+    const size = formatBytes(o.bytes, lang);
+    return o.limitBytes === null
+      ? t('tile.overlay', { size })
+      : t('tile.overlayOf', { size, limit: formatBytes(o.limitBytes, lang), percent: formatPercent(o.bytes / o.limitBytes, lang) });
   }
 
   private select(mac: string | undefined): void {
