@@ -440,6 +440,8 @@ export class Appliance {
           ? [createOverlayRouter(overlays, { read: guard(['admin']), write: guard(['admin']) }, log.child({ module: 'ui-v1' }), recordAction)]
           : []),
         platforms.adminRouter({ read: guard(['admin']), write: guard(['admin']) }),
+        // the terminal panel's Wake (Wake-on-LAN): the desk and the admin, as on /api/v1
+        platforms.wakeRouter(guard(['admin', 'cashier'])),
       ],
     });
     this.services.push({ name: 'ui', start: () => ui.start(), stop: () => ui.stop() });

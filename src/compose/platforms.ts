@@ -54,6 +54,8 @@ export interface PlatformServices {
   managementRouter: Router;
   /** the operators' routes again with other guards (the browser's /ui/api/v1: the UI session's role) */
   adminRouter(guards: { read: RequestHandler; write: RequestHandler }): Router;
+  /** POST /wake again with another guard (the terminal panel's Wake button through /ui/api/v1) */
+  wakeRouter(guard: RequestHandler): Router;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -136,7 +138,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       logger,
     });
   managementRouter.use(adminRouter({ read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) }));
-  managementRouter.use(createWakeRouter(deps, wol, logger));
+  managementRouter.use(createWakeRouter(deps, wol, identity.guard(['admin', 'cashier']), logger));
 
   const reverse = deps.reverseProxy
     ? new HttpProxy({
@@ -183,6 +185,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     terminalRoutes,
     managementRouter,
     adminRouter,
+    wakeRouter: (guard) => createWakeRouter(deps, wol, guard, logger),
     start: async () => {
       // a seat's instance is kept for its session only
       unsubscribe = identity.directory.onSessionChange((change) => {
@@ -209,9 +212,9 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
 }
 
 /** `POST /api/v1/wake` `{ mac } | { group } | { all: true }`, optional `spreadMs`: magic packets to seats' terminals. */
-function createWakeRouter(deps: PlatformServicesDeps, wol: WolSender, logger: Logger): Router {
+function createWakeRouter(deps: PlatformServicesDeps, wol: WolSender, guard: RequestHandler, logger: Logger): Router {
   const r = express.Router();
-  r.post('/wake', deps.identity.guard(['admin', 'cashier']), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/wake', guard, express.json({ limit: '16kb' }), async (req, res) => {
     const body = (req.body ?? {}) as { mac?: unknown; group?: unknown; all?: unknown; spreadMs?: unknown };
     const seats = deps.identity.identityRepo.seats();
     let macs: Mac[];

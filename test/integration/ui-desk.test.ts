@@ -23,6 +23,7 @@ const UI = `http://${API}/ui/`;
 const ROOT = join(import.meta.dirname, '../..');
 const CASHIER = { user: 'cash1', password: 'cashier-pass-78' };
 const AUDITOR = { user: 'aud1', password: 'auditor-pass-78' };
+const D1_MAC = '52:54:00:78:00:01';
 
 describe('the cashier and audit screens in Chromium against bootgate serve', () => {
   const lab = new NetnsLab('bgdk');
@@ -31,10 +32,19 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
   let chrome: NetnsBrowser | undefined;
   let page: Page;
   let cspViolations: string[] = [];
+  let wolSeen = '';
 
   before(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-ui.sh')], { stdio: 'inherit' });
     lab.createServer('br0', `${GW}/24`);
+    // seat D1's terminal: it only listens for Wake-on-LAN (UDP 9) and prints each payload in hex
+    const termNs = lab.addClient({ name: 'term', bridge: 'br0', mac: D1_MAC, address: '10.78.0.60/24' });
+    const rx = lab.spawnIn(termNs, 'python3', [
+      '-u',
+      '-c',
+      'import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(("0.0.0.0",9))\nprint("ready")\nwhile True: print(s.recv(2048).hex())',
+    ]);
+    rx.stdout!.on('data', (d: Buffer) => (wolSeen += d.toString()));
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0' },
       dhcp: { subnet: '10.78.0.0/24', range: { start: '10.78.0.100', end: '10.78.0.150' }, router: GW, dns: [GW], leaseSeconds: 600 },
@@ -44,7 +54,7 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     await bg.start();
     admin = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
     api('PUT', '/seat-groups/standard', { rateMinorPerHour: 240 });
-    api('POST', '/seats', { name: 'D1', mac: '52:54:00:78:00:01', group: 'standard' });
+    api('POST', '/seats', { name: 'D1', mac: D1_MAC, group: 'standard' });
     api('POST', '/seats', { name: 'D2', mac: '52:54:00:78:00:02', group: 'standard' });
     // enough records for the audit screen to page (50 a page)
     for (let i = 0; i < 55; i++) api('POST', '/users', { name: `Walk-in ${i}`, docType: 'id-card', docNumber: `W${1000 + i}` });
@@ -166,6 +176,28 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     await page.waitForSelector('#login-form');
   });
 
+  it('the cashier wakes a terminal from its panel: a magic packet reaches it, the trail names the cashier; no reboot offered', async () => {
+    await login(CASHIER);
+    await page.click(`#grid [data-mac="${D1_MAC}"]`);
+    await page.waitForSelector('#detail #detail-wake');
+    assert.match((await page.textContent('#detail-reboot-note')) ?? '', /Reboot: not available/);
+    for (let i = 0; i < 100 && !wolSeen.startsWith('ready'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(wolSeen.startsWith('ready'), 'the receiver listens');
+    await page.click('#detail-wake');
+    await page.waitForFunction(() => document.getElementById('detail-action-note')?.textContent === 'Wake-on-LAN packet sent.');
+    const magic = 'ff'.repeat(6) + D1_MAC.replaceAll(':', '').repeat(16);
+    for (let i = 0; i < 50 && !wolSeen.includes(magic); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(wolSeen.includes(magic), `magic packet for D1 received: ${wolSeen}`);
+    const trail = api('GET', '/audit/records?kind=admin') as Array<{ action: string; actor: string; target: string }>;
+    const wake = trail.filter((r) => r.action === 'wake');
+    assert.deepEqual(
+      wake.map((r) => [r.actor, r.target]),
+      [['operator:cash1', D1_MAC]],
+    );
+    await page.click('#logout');
+    await page.waitForSelector('#login-form');
+  });
+
   let exported: { file: string; manifest: string } | undefined;
 
   it('an auditor sees Room and Audit only and cannot register, open or close (403)', async () => {
@@ -181,10 +213,16 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
       ['/ui/api/v1/sessions/close', { seat: 'D1' }],
       ['/ui/api/v1/sessions/pause', { seat: 'D1' }],
       ['/ui/api/v1/sessions/resume', { seat: 'D1' }],
+      ['/ui/api/v1/wake', { mac: D1_MAC }],
     ] as const) {
       const r = await pageFetch('POST', path, body);
       assert.deepEqual([r.status, r.body?.error], [403, 'FORBIDDEN'], path);
     }
+    // the terminal panel offers the auditor no Wake button
+    await page.click('#nav-room');
+    await page.click(`#grid [data-mac="${D1_MAC}"]`);
+    await page.waitForSelector('#detail');
+    assert.equal(await page.$('#detail-wake'), null);
   });
 
   it('the auditor searches by kind and seat, page by page', async () => {

@@ -107,6 +107,10 @@ export class UiApi {
   closeSession(seat: string, payment?: 'member' | 'desk'): Promise<DeskSessionView> {
     return this.call('POST', '/v1/sessions/close', { seat, ...(payment ? { payment } : {}) });
   }
+  /** Wake-on-LAN magic packets to one terminal (POST /api/v1/wake; admin and cashier) */
+  wake(mac: string): Promise<{ sent: number; failed: number }> {
+    return this.call('POST', '/v1/wake', { mac });
+  }
   /** pause: the seat loses internet and its time stops being charged; resume undoes it */
   pauseSession(seat: string, verb: 'pause' | 'resume'): Promise<DeskSessionView> {
     return this.call('POST', `/v1/sessions/${verb}`, { seat });

@@ -261,4 +261,12 @@ export const zhCN: Record<MessageKey, string> = {
   'tile.queueHeavy': '加载中（占用 {holders}/{bound} 个名额）',
   'tile.overlay': '写回层 {size}',
   'tile.overlayOf': '写回层 {size} / {limit}（{percent}）',
+  'detail.overlay': '写回层',
+  'detail.overlayUse': '{image}：{size}，{mode}，{state}',
+  'detail.overlayInUse': '使用中',
+  'detail.overlayIdle': '未使用',
+  'detail.wake': '唤醒（网络唤醒）',
+  'detail.wakeSent': '已发送网络唤醒包。',
+  'detail.wakeFailed': '网络唤醒包发送失败。',
+  'detail.noReboot': '重启：不可用（终端没有代理程序，也没有远程电源控制）。',
 };

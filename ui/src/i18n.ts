@@ -265,6 +265,14 @@ const en = {
   'tile.queueHeavy': 'loading ({holders} of {bound} slots)',
   'tile.overlay': 'overlay {size}',
   'tile.overlayOf': 'overlay {size} of {limit} ({percent})',
+  'detail.overlay': 'Overlay',
+  'detail.overlayUse': '{image}: {size}, {mode}, {state}',
+  'detail.overlayInUse': 'in use',
+  'detail.overlayIdle': 'not in use',
+  'detail.wake': 'Wake (Wake-on-LAN)',
+  'detail.wakeSent': 'Wake-on-LAN packet sent.',
+  'detail.wakeFailed': 'The Wake-on-LAN packet could not be sent.',
+  'detail.noReboot': 'Reboot: not available (the terminal runs no agent and has no remote power control).',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -531,6 +539,14 @@ const fr: Record<MessageKey, string> = {
   'tile.queueHeavy': 'chargement ({holders} créneaux sur {bound})',
   'tile.overlay': 'overlay {size}',
   'tile.overlayOf': 'overlay {size} sur {limit} ({percent})',
+  'detail.overlay': 'Overlay',
+  'detail.overlayUse': '{image} : {size}, {mode}, {state}',
+  'detail.overlayInUse': 'utilisé',
+  'detail.overlayIdle': 'inutilisé',
+  'detail.wake': 'Réveiller (Wake-on-LAN)',
+  'detail.wakeSent': 'Paquet Wake-on-LAN envoyé.',
+  'detail.wakeFailed': 'Le paquet Wake-on-LAN n’a pas pu être envoyé.',
+  'detail.noReboot': 'Redémarrage : indisponible (le terminal n’a ni agent ni commande d’alimentation à distance).',
 };
 
 export const LANGUAGES = ['en', 'zh-CN', 'fr'] as const;

@@ -1,6 +1,6 @@
 import type { BootView, OverlayUseView, QueueView, RoomEvent, RoomSnapshot, SessionInfo, TileView } from '../../src/ui/wire.ts';
-import type { UiApi } from './api.ts';
-import { detailView } from './detail-view.ts';
+import { ApiError, type UiApi } from './api.ts';
+import { detailView, type DetailContext } from './detail-view.ts';
 import { clear, h } from './dom.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 import { activeMs } from '../../src/identity/billing.ts';
@@ -48,6 +48,7 @@ export class RoomView {
   private readonly detailSlot = h('div', { id: 'detail-slot' });
   private selected: string | undefined;
   private queue: QueueView | null = null;
+  private actionNote: { mac: string; text: string } | undefined;
   private history: BootView[] | undefined;
   private source: EventSource | undefined;
   private ticker: number | undefined;
@@ -252,9 +253,7 @@ export class RoomView {
     clear(this.detailSlot);
     const tile = this.selected ? this.tiles.get(this.selected) : undefined;
     if (!tile) return;
-    this.detailSlot.append(
-      detailView({ lang: this.ctx.lang, t: this.ctx.t, dateTime: this.ctx.dateTime, close: () => this.select(undefined) }, tile, this.history),
-    );
+    this.detailSlot.append(detailView(this.detailContext(tile.mac), tile, this.history));
     if (this.history === undefined) {
       const mac = tile.mac;
       this.ctx.api.boots(mac).then(
@@ -271,9 +270,40 @@ export class RoomView {
   private renderDetailOnly(): void {
     const tile = this.selected ? this.tiles.get(this.selected) : undefined;
     clear(this.detailSlot);
-    if (tile)
-      this.detailSlot.append(
-        detailView({ lang: this.ctx.lang, t: this.ctx.t, dateTime: this.ctx.dateTime, close: () => this.select(undefined) }, tile, this.history),
-      );
+    if (tile) this.detailSlot.append(detailView(this.detailContext(tile.mac), tile, this.history));
+  }
+
+  private detailContext(mac: string): DetailContext {
+    const { t } = this.ctx;
+    const note = this.actionNote?.mac === mac ? this.actionNote.text : undefined;
+    return {
+      lang: this.ctx.lang,
+      t,
+      dateTime: this.ctx.dateTime,
+      close: () => this.select(undefined),
+      ...(note !== undefined ? { actionNote: note } : {}),
+      // the server refuses an auditor (403) whatever the page shows; the button is for the roles that may
+      ...(this.ctx.session.role !== 'auditor'
+        ? {
+            wake: (target: string) => {
+              this.ctx.api.wake(target).then(
+                (r) => this.noteAction(target, r.failed === 0 ? t('detail.wakeSent') : t('detail.wakeFailed')),
+                (e: unknown) => {
+                  if (e instanceof ApiError && e.status === 401) return this.ctx.lost();
+                  this.noteAction(
+                    target,
+                    t('desk.refused', { code: e instanceof ApiError ? e.code : '?', message: e instanceof Error ? e.message : String(e) }),
+                  );
+                },
+              );
+            },
+          }
+        : {}),
+    };
+  }
+
+  private noteAction(mac: string, text: string): void {
+    this.actionNote = { mac, text };
+    if (this.selected === mac) this.renderDetailOnly();
   }
 }
