@@ -13,7 +13,10 @@ import { bootEvent, leaseEndEvent, leaseEvent } from './ui/room.ts';
 import { seatLookup } from './compose/seats.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import { createOverlayRouter } from './api/overlay-api.ts';
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
+import { createSeatClassRouter } from './api/seat-class-api.ts';
+import { OverlayWatch } from './ui/room-live.ts';
+import { OverlaySizeRepository } from './store/overlay-size-repository.ts';
 import type { Config } from './config/schema.ts';
 import { ConfiguredBootPolicy } from './boot/policy.ts';
 import { createDhcpMetrics } from './dhcp/metrics.ts';
@@ -303,6 +306,9 @@ export class Appliance {
       const m = tryParseMac(mac);
       return m !== undefined && identity.directory.lookupByMac(m)?.session !== undefined;
     };
+    // A seat's class (its seat group) chooses its boot profile (after a reservation's) and its overlay bound.
+    policy.setClassProfile((mac) => identity.directory.classOf(mac)?.profile ?? undefined);
+    overlays.setLimitFor((mac) => identity.directory.classOf(mac)?.overlayLimitBytes ?? undefined);
     // Registered seats keep their addresses whatever an unknown client floods the pool with (issue 11).
     this.dhcp?.table.setKnownClients({
       isKnown: (hardwareAddress) => {
@@ -417,6 +423,36 @@ export class Appliance {
     }
     this.services.push({ name: 'platforms', lan: true, start: () => platforms.start(), stop: () => platforms.stop() });
     const hasImages = Object.keys(config.iscsi.images).length > 0;
+    // the room tiles' overlay use and the growth behind the seat-class screen's disk-full forecast
+    const overlayWatch = hasImages
+      ? new OverlayWatch({
+          overlays,
+          limitBytes: config.iscsi.overlays.limitBytes,
+          publish: (data) => uiEvents.publish('overlay', data),
+          sampleMs: uiConfig.systemSampleSeconds * 1000,
+          logger: log.child({ module: 'ui' }),
+        })
+      : undefined;
+    // what each image's sessions wrote back, for the recommended overlay size of a seat class (p95)
+    const overlaySizes = new OverlaySizeRepository(this.db);
+    overlays.onSessionEnd((e) => {
+      try {
+        overlaySizes.record({ ...e, recordedAt: Date.now() });
+      } catch (err) {
+        log.error({ err, image: e.image, mac: e.mac }, 'overlay size not recorded');
+      }
+    });
+    const seatClassRouter = (guard: { read: RequestHandler; write: RequestHandler }): Router =>
+      createSeatClassRouter({
+        service: identity.identity,
+        profiles: { names: () => policy.profileNames(), get: (n) => policy.profile(n), defaultName: config.boot.defaultProfile },
+        defaultLimitBytes: config.iscsi.overlays.limitBytes,
+        sizes: (image, limit) => overlaySizes.recent(image, limit),
+        ...(overlayWatch ? { totals: () => overlayWatch.totalsOverTime() } : {}),
+        overlayDir: config.dataDir,
+        guard,
+        logger: log.child({ module: 'api' }),
+      });
     const ui = createUiServices({
       config: uiConfig,
       db: this.db,
@@ -425,7 +461,7 @@ export class Appliance {
       boots,
       bus: uiEvents,
       logger: log,
-      ...(hasImages ? { overlays: { source: overlays, limitBytes: config.iscsi.overlays.limitBytes } } : {}),
+      ...(overlayWatch ? { overlayWatch } : {}),
       ...(admission ? { queue: () => admission.snapshot() } : {}),
       system: {
         registry: this.registry,
@@ -440,6 +476,7 @@ export class Appliance {
           ? [createOverlayRouter(overlays, { read: guard(['admin']), write: guard(['admin']) }, log.child({ module: 'ui-v1' }), recordAction)]
           : []),
         platforms.adminRouter({ read: guard(['admin']), write: guard(['admin']) }),
+        seatClassRouter({ read: guard(['admin']), write: guard(['admin']) }),
         // the terminal panel's Wake (Wake-on-LAN): the desk and the admin, as on /api/v1
         platforms.wakeRouter(guard(['admin', 'cashier'])),
       ],
@@ -465,6 +502,7 @@ export class Appliance {
           : []),
         // before the identity router: the heartbeat authenticates with the instance's token, not a staff one
         createBootQueueRouter(admission, identity.guard(['admin', 'cashier', 'auditor'])),
+        seatClassRouter({ read: identity.guard(['admin']), write: identity.guard(['admin']) }),
         platforms.managementRouter,
         ...(cacheRouter ? [cacheRouter] : []),
         ui.staffApi,

@@ -13,7 +13,7 @@ import type { UiEventBus } from '../ui/events.ts';
 import { sessionRoles } from '../ui/http-guards.ts';
 import { LoginLimiter } from '../ui/rate-limit.ts';
 import { sessionEvent } from '../ui/room.ts';
-import { OverlayWatch, queueView, type OverlaySource } from '../ui/room-live.ts';
+import { queueView, type OverlayWatch } from '../ui/room-live.ts';
 import type { AdmissionSnapshot } from '../boot/admission.ts';
 import { createUiRouter } from '../ui/router.ts';
 import { SessionStore, type UiSession } from '../ui/sessions.ts';
@@ -40,8 +40,8 @@ export interface UiServicesDeps {
   v1Routers?: (guard: (roles: readonly StaffRole[]) => RequestHandler) => express.Router[];
   /** the system screen's sources (registry, services, configuration, data directory, audit backlog) */
   system?: Omit<SystemMonitorDeps, 'sampleMs' | 'keep' | 'clock'>;
-  /** the room tiles' overlay use (sampled every ui.systemSampleSeconds; absent without images) */
-  overlays?: { source: OverlaySource; limitBytes: number | undefined };
+  /** the room tiles' overlay use (sampled; absent without images); started and stopped with the UI */
+  overlayWatch?: OverlayWatch;
   /** the boot queue (absent when boot.admission is off); its changes come on the bus as `queue` events */
   queue?: () => AdmissionSnapshot;
   /** default: build/ui of this checkout (scripts/build-ui.sh) */
@@ -113,15 +113,7 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
         ...(deps.clock ? { clock: deps.clock } : {}),
       })
     : undefined;
-  const overlayWatch = deps.overlays
-    ? new OverlayWatch({
-        overlays: deps.overlays.source,
-        limitBytes: deps.overlays.limitBytes,
-        publish: (data) => deps.bus.publish('overlay', data),
-        sampleMs: config.systemSampleSeconds * 1000,
-        logger: log,
-      })
-    : undefined;
+  const overlayWatch = deps.overlayWatch;
   const queue = deps.queue;
   const router = createUiRouter({
     staff,

@@ -1,4 +1,4 @@
-import type { IdentityRepository, SeatRecord, SessionRecord, UserRecord } from '../store/identity-repository.ts';
+import type { IdentityRepository, SeatClassRecord, SeatRecord, SessionRecord, UserRecord } from '../store/identity-repository.ts';
 import type { IdentityService, SessionChange, SessionListener } from './service.ts';
 import type { TerminalLocator } from '../terminal/client-address.ts';
 import type { Mac } from '../terminal/mac.ts';
@@ -31,6 +31,7 @@ export interface SeatDirectoryDeps {
 export class SeatDirectory {
   private byMac = new Map<Mac, SeatOccupancy>();
   private seatMacs: ReadonlySet<Mac> = new Set();
+  private classes = new Map<string, SeatClassRecord>();
   private unsubscribe: Array<() => void> = [];
 
   constructor(private readonly deps: SeatDirectoryDeps) {
@@ -55,6 +56,13 @@ export class SeatDirectory {
     }
     this.byMac = next;
     this.seatMacs = new Set(next.keys());
+    this.classes = new Map(repo.groups().map((g) => [g.name, g]));
+  }
+
+  /** The class (seat group) of the seat at this MAC: its boot profile and overlay bound; two map reads. */
+  classOf(mac: Mac): SeatClassRecord | undefined {
+    const o = this.byMac.get(mac);
+    return o ? this.classes.get(o.seat.group) : undefined;
   }
 
   /** Every registered seat's MAC, as last loaded (DHCP keeps their addresses from unknown clients). */

@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
 import type { AuditInput } from '../audit/record.ts';
-import type { IdentityRepository, Role, SeatGroupRecord, SeatRecord, SessionRecord, UserRecord } from '../store/identity-repository.ts';
+import type {
+  IdentityRepository,
+  Role,
+  SeatClassRecord,
+  SeatGroupRecord,
+  SeatRecord,
+  SessionRecord,
+  UserRecord,
+} from '../store/identity-repository.ts';
 import { activeMs, billAt, choosePayment, type Payment } from './billing.ts';
 import { IdentityError } from './errors.ts';
 import { hashPassword, newToken } from './auth.ts';
@@ -90,7 +98,7 @@ export class IdentityService {
   seats(): SeatRecord[] {
     return this.deps.repo.seats();
   }
-  groups(): SeatGroupRecord[] {
+  groups(): SeatClassRecord[] {
     return this.deps.repo.groups();
   }
   openSessions(): SessionRecord[] {
@@ -147,21 +155,50 @@ export class IdentityService {
       this.deps.repo.insertSeat(seat);
       return { result: seat, record: this.admin(actor, 'seat.add', seat.name, { group: seat.group }, { seat: seat.name, mac }) };
     }).then((added) => {
-      for (const l of this.seatListeners) {
-        try {
-          l();
-        } catch (e) {
-          this.deps.logger.error({ err: e, seat: added.name }, 'seat listener failed');
-        }
-      }
+      this.seatsChanged();
       return added;
     });
+  }
+
+  private seatsChanged(): void {
+    for (const l of this.seatListeners) {
+      try {
+        l();
+      } catch (e) {
+        this.deps.logger.error({ err: e }, 'seat listener failed');
+      }
+    }
+  }
+
+  /**
+   * Creates or changes a seat class (a seat group): rate, boot profile and overlay bound. The caller has checked
+   * the profile against the configuration (the seat-class API); seats pick the change up at their next boot.
+   */
+  async setSeatClass(actor: string, c: SeatClassRecord): Promise<SeatClassRecord> {
+    const before = this.deps.repo.group(c.name);
+    const after = await this.change(() => {
+      this.deps.repo.upsertClass(c);
+      return {
+        result: this.deps.repo.group(c.name)!,
+        record: this.admin(actor, 'seat-class.set', c.name, {
+          rateMinorPerHour: c.rateMinorPerHour,
+          profile: c.profile,
+          overlayLimitBytes: c.overlayLimitBytes,
+          before: before ? { rateMinorPerHour: before.rateMinorPerHour, profile: before.profile, overlayLimitBytes: before.overlayLimitBytes } : null,
+        }),
+      };
+    });
+    this.seatsChanged();
+    return after;
   }
 
   setGroupRate(actor: string, g: SeatGroupRecord): Promise<SeatGroupRecord> {
     return this.change(() => {
       this.deps.repo.upsertGroup(g);
       return { result: g, record: this.admin(actor, 'seat-group.set', g.name, { rateMinorPerHour: g.rateMinorPerHour }) };
+    }).then((g) => {
+      this.seatsChanged();
+      return g;
     });
   }
 

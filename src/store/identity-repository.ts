@@ -27,6 +27,25 @@ export interface SeatGroupRecord {
   rateMinorPerHour: number;
 }
 
+/** A seat group as a seat class: its rate, the boot profile of its seats and their overlay bound (null: the defaults). */
+export interface SeatClassRecord extends SeatGroupRecord {
+  profile: string | null;
+  overlayLimitBytes: number | null;
+}
+
+interface GroupRow {
+  name: string;
+  rate_minor_per_hour: number;
+  profile: string | null;
+  overlay_limit_bytes: number | null;
+}
+const classOf = (r: GroupRow): SeatClassRecord => ({
+  name: r.name,
+  rateMinorPerHour: r.rate_minor_per_hour,
+  profile: r.profile,
+  overlayLimitBytes: r.overlay_limit_bytes,
+});
+
 export interface SessionRecord {
   id: string;
   userId: string;
@@ -132,8 +151,13 @@ export class IdentityRepository {
       upsertGroup: db.prepare(
         'INSERT INTO seat_groups (name, rate_minor_per_hour) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET rate_minor_per_hour = excluded.rate_minor_per_hour',
       ),
-      group: db.prepare<[string], { name: string; rate_minor_per_hour: number }>('SELECT * FROM seat_groups WHERE name = ?'),
-      groups: db.prepare<[], { name: string; rate_minor_per_hour: number }>('SELECT * FROM seat_groups ORDER BY name'),
+      upsertClass: db.prepare(
+        `INSERT INTO seat_groups (name, rate_minor_per_hour, profile, overlay_limit_bytes) VALUES (@name, @rateMinorPerHour, @profile, @overlayLimitBytes)
+         ON CONFLICT (name) DO UPDATE SET rate_minor_per_hour = excluded.rate_minor_per_hour, profile = excluded.profile,
+           overlay_limit_bytes = excluded.overlay_limit_bytes`,
+      ),
+      group: db.prepare<[string], GroupRow>('SELECT * FROM seat_groups WHERE name = ?'),
+      groups: db.prepare<[], GroupRow>('SELECT * FROM seat_groups ORDER BY name'),
       insertSession: db.prepare(
         `INSERT INTO sessions (id, user_id, seat, opened_at, opened_by, rate_minor_per_hour) VALUES (@id, @userId, @seat, @openedAt, @openedBy, @rateMinorPerHour)`,
       ),
@@ -197,12 +221,16 @@ export class IdentityRepository {
   upsertGroup(g: SeatGroupRecord): void {
     this.s.upsertGroup.run(g.name, g.rateMinorPerHour);
   }
-  group(name: string): SeatGroupRecord | undefined {
-    const r = this.s.group.get(name);
-    return r ? { name: r.name, rateMinorPerHour: r.rate_minor_per_hour } : undefined;
+  /** Creates or replaces a seat class (rate, profile and overlay bound together). */
+  upsertClass(c: SeatClassRecord): void {
+    this.s.upsertClass.run(c);
   }
-  groups(): SeatGroupRecord[] {
-    return this.s.groups.all().map((r) => ({ name: r.name, rateMinorPerHour: r.rate_minor_per_hour }));
+  group(name: string): SeatClassRecord | undefined {
+    const r = this.s.group.get(name);
+    return r ? classOf(r) : undefined;
+  }
+  groups(): SeatClassRecord[] {
+    return this.s.groups.all().map(classOf);
   }
 
   insertSession(s: Pick<SessionRecord, 'id' | 'userId' | 'seat' | 'openedAt' | 'openedBy' | 'rateMinorPerHour'>): void {

@@ -16,6 +16,9 @@ export interface OverlayWatchDeps {
   publish: (data: OverlayEventData) => void;
   sampleMs: number;
   logger: Logger;
+  /** how many totals to keep for the growth forecast (default: one hour of samples) */
+  keepTotals?: number;
+  clock?: () => number;
 }
 
 /**
@@ -28,6 +31,8 @@ export class OverlayWatch {
   private last = new Map<string, OverlayUseView>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** the sum of every overlay's bytes per pass, oldest first: the growth behind the disk-full forecast */
+  private readonly totals: Array<{ at: number; bytes: number }> = [];
 
   constructor(private readonly deps: OverlayWatchDeps) {}
 
@@ -40,6 +45,11 @@ export class OverlayWatch {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** the total overlay bytes per pass, oldest first */
+  totalsOverTime(): ReadonlyArray<{ at: number; bytes: number }> {
+    return this.totals;
   }
 
   /** the use of every terminal with an overlay, as of the last sample */
@@ -77,6 +87,11 @@ export class OverlayWatch {
     // a reset deletes the overlay: the tile shows none
     for (const mac of this.last.keys()) if (!next.has(mac)) this.deps.publish({ mac, overlay: null });
     this.last = next;
+    let total = 0;
+    for (const v of next.values()) total += v.bytes;
+    this.totals.push({ at: (this.deps.clock ?? Date.now)(), bytes: total });
+    const keep = this.deps.keepTotals ?? Math.max(2, Math.ceil(3_600_000 / this.deps.sampleMs));
+    if (this.totals.length > keep) this.totals.splice(0, this.totals.length - keep);
   }
 }
 

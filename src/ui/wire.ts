@@ -241,3 +241,33 @@ export interface SystemView {
   config: unknown;
   disk: { dataDir: string; fsTotalBytes: number; fsFreeBytes: number; dataBytes: number; overlaysBytes: number };
 }
+
+/** One seat class (a seat group) as GET /api/v1/seat-classes returns it. */
+export interface SeatClassView {
+  name: string;
+  rateMinorPerHour: number;
+  /** the boot profile of its seats; null: boot.defaultProfile (or a reservation's) */
+  profile: string | null;
+  /** the image that profile boots (sanboot), null for a kernel/chain/local-disk profile */
+  image: string | null;
+  /** the class's overlay bound; null: iscsi.overlays.limitBytes (or the disk size) */
+  overlayLimitBytes: number | null;
+  seats: number;
+  /** from the measured overlay sizes of the image's past sessions; null without an image */
+  recommendation: { samples: number; p95Bytes: number | null; recommendedBytes: number | null } | null;
+}
+
+export interface SeatClassesView {
+  classes: SeatClassView[];
+  /** every configured profile and the image it boots (the class's choice) */
+  profiles: Array<{ name: string; image: string | null }>;
+  defaultProfile: string;
+  /** iscsi.overlays.limitBytes, null: the disk size */
+  defaultLimitBytes: number | null;
+  /** the file system holding the overlays */
+  disk: { path: string; freeBytes: number; totalBytes: number } | null;
+  /** growth of all overlays together (last hour) and when the disk is full at that rate: a warning only */
+  forecast: { bytesPerHour: number | null; hoursToFull: number | null };
+  /** sum over seats of their class's overlay bound (or the default), when every seat has one: the worst case */
+  worstCaseBytes: number | null;
+}
