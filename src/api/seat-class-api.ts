@@ -41,6 +41,7 @@ const imageOf = (p: BootProfile | undefined): string | null => (p && 'sanboot' i
  */
 export function createSeatClassRouter(deps: SeatClassApiDeps): Router {
   const r = Router();
+  const recommend = (image: string) => recommendOverlay(deps.sizes(image, SAMPLE_LIMIT));
   const view = async (): Promise<SeatClassesView> => {
     const seats = deps.service.seats();
     const groups = deps.service.groups();
@@ -53,7 +54,7 @@ export function createSeatClassRouter(deps: SeatClassApiDeps): Router {
         image,
         overlayLimitBytes: g.overlayLimitBytes,
         seats: seats.filter((s) => s.group === g.name).length,
-        recommendation: image === null ? null : recommendOverlay(deps.sizes(image, SAMPLE_LIMIT)),
+        recommendation: image === null ? null : recommend(image),
       };
     });
     const disk = await statfs(deps.overlayDir).then(
@@ -70,7 +71,10 @@ export function createSeatClassRouter(deps: SeatClassApiDeps): Router {
     }
     return {
       classes,
-      profiles: deps.profiles.names().map((name) => ({ name, image: imageOf(deps.profiles.get(name)) })),
+      profiles: deps.profiles.names().map((name) => {
+        const image = imageOf(deps.profiles.get(name));
+        return { name, image, recommendation: image === null ? null : recommend(image) };
+      }),
       defaultProfile: deps.profiles.defaultName,
       defaultLimitBytes: deps.defaultLimitBytes ?? null,
       disk,

@@ -259,8 +259,8 @@ export interface SeatClassView {
 
 export interface SeatClassesView {
   classes: SeatClassView[];
-  /** every configured profile and the image it boots (the class's choice) */
-  profiles: Array<{ name: string; image: string | null }>;
+  /** every configured profile, the image it boots and that image's recommended overlay size (the class's choice) */
+  profiles: Array<{ name: string; image: string | null; recommendation: SeatClassView['recommendation'] }>;
   defaultProfile: string;
   /** iscsi.overlays.limitBytes, null: the disk size */
   defaultLimitBytes: number | null;

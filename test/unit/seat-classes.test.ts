@@ -92,9 +92,9 @@ describe('seat classes over HTTP: profile, overlay bound, recommended size, fore
       ],
     );
     assert.deepEqual(list.body.profiles, [
-      { name: 'thin', image: null },
-      { name: 'win', image: 'win10' },
-      { name: 'stream', image: 'obs' },
+      { name: 'thin', image: null, recommendation: null },
+      { name: 'win', image: 'win10', recommendation: { samples: 20, p95Bytes: GiB, recommendedBytes: 1.25 * GiB } },
+      { name: 'stream', image: 'obs', recommendation: { samples: 0, p95Bytes: null, recommendedBytes: null } },
     ]);
     assert.equal(list.body.worstCaseBytes, 3 * 4 * GiB, 'three seats at the default bound');
     assert.ok(list.body.disk && list.body.disk.totalBytes > 0);

@@ -10,6 +10,7 @@ import { chartPaths } from '../../ui/src/chart.ts';
 import { formatBytes, formatPercent } from '../../ui/src/format.ts';
 import { terminalsPerVersion } from '../../ui/src/images-view.ts';
 import { desiredSeries } from '../../ui/src/platforms-view.ts';
+import { gibText, parseGiB, parseRate } from '../../ui/src/classes-view.ts';
 import { formatSeriesValue } from '../../ui/src/system-view.ts';
 import { SCREENS, screenFromHash } from '../../ui/src/shell.ts';
 
@@ -92,12 +93,30 @@ describe('admin screens: pure helpers', () => {
     ]);
   });
 
-  it('only admins have the images and platforms screens', () => {
-    assert.deepEqual(SCREENS.admin, ['room', 'cashier', 'audit', 'images', 'platforms', 'system']);
+  it('only admins have the images, seat-class and platforms screens', () => {
+    assert.deepEqual(SCREENS.admin, ['room', 'cashier', 'audit', 'images', 'classes', 'platforms', 'system']);
+    assert.equal(screenFromHash('#classes', 'cashier'), 'room');
+    assert.equal(screenFromHash('#classes', 'admin'), 'classes');
     assert.equal(screenFromHash('#system', 'auditor'), 'room');
     assert.equal(screenFromHash('#images', 'admin'), 'images');
     assert.equal(screenFromHash('#platforms', 'cashier'), 'room');
     assert.equal(screenFromHash('#images', 'auditor'), 'room');
+  });
+});
+
+describe('seat-class screen helpers', () => {
+  it('rates may be 0; limits are GiB of at least 1 MiB or empty (the default), and read back what they show', () => {
+    assert.equal(parseRate('0'), 0);
+    assert.equal(parseRate('0,00'), 0);
+    assert.equal(parseRate('2.40'), 240);
+    assert.equal(parseRate('-1'), undefined);
+    assert.equal(parseGiB(''), null);
+    assert.equal(parseGiB('1.25'), 1.25 * 2 ** 30);
+    assert.equal(parseGiB('1,5'), 1.5 * 2 ** 30);
+    assert.equal(parseGiB('0.0001'), undefined, 'under 1 MiB');
+    assert.equal(parseGiB('ten'), undefined);
+    for (const b of [2 ** 30, 1.25 * 2 ** 30, 256 * 2 ** 20, 40 * 2 ** 30]) assert.equal(parseGiB(gibText(b)), b);
+    assert.equal(gibText(null), '');
   });
 });
 

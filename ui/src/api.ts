@@ -8,6 +8,7 @@ import type {
   OverlayTerminalView,
   PlatformView,
   RoomSnapshot,
+  SeatClassesView,
   SessionInfo,
   SystemView,
 } from '../../src/ui/wire.ts';
@@ -106,6 +107,12 @@ export class UiApi {
   }
   closeSession(seat: string, payment?: 'member' | 'desk'): Promise<DeskSessionView> {
     return this.call('POST', '/v1/sessions/close', { seat, ...(payment ? { payment } : {}) });
+  }
+  seatClasses(): Promise<SeatClassesView> {
+    return this.call('GET', '/v1/seat-classes');
+  }
+  setSeatClass(name: string, c: { rateMinorPerHour: number; profile: string | null; overlayLimitBytes: number | null }): Promise<SeatClassesView> {
+    return this.call('PUT', `/v1/seat-classes/${encodeURIComponent(name)}`, c);
   }
   /** Wake-on-LAN magic packets to one terminal (POST /api/v1/wake; admin and cashier) */
   wake(mac: string): Promise<{ sent: number; failed: number }> {
