@@ -427,7 +427,7 @@ export class Appliance {
     const overlayWatch = hasImages
       ? new OverlayWatch({
           overlays,
-          limitBytes: config.iscsi.overlays.limitBytes,
+          limitFor: (mac) => identity.directory.classOf(mac)?.overlayLimitBytes ?? config.iscsi.overlays.limitBytes,
           publish: (data) => uiEvents.publish('overlay', data),
           sampleMs: uiConfig.systemSampleSeconds * 1000,
           logger: log.child({ module: 'ui' }),

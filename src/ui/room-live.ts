@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AdmissionSnapshot } from '../boot/admission.ts';
 import type { OverlayTerminal } from '../overlay/manager.ts';
+import type { Mac } from '../terminal/mac.ts';
 import type { OverlayEventData, OverlayUseView, QueueView } from './wire.ts';
 
 /** What the watch reads: the overlay manager's images and, per image, its terminals' overlays. */
@@ -11,8 +12,8 @@ export interface OverlaySource {
 
 export interface OverlayWatchDeps {
   overlays: OverlaySource;
-  /** the per-terminal bound (iscsi.overlays.limitBytes), undefined: the disk size */
-  limitBytes: number | undefined;
+  /** a terminal's overlay bound (its seat class's, else iscsi.overlays.limitBytes); undefined: the disk size */
+  limitFor: (mac: Mac) => number | undefined;
   publish: (data: OverlayEventData) => void;
   sampleMs: number;
   logger: Logger;
@@ -75,7 +76,7 @@ export class OverlayWatch {
       }
       for (const t of terminals) {
         if (t.overlayMode === null && !t.inUse) continue; // a mode set, no overlay on file
-        const view: OverlayUseView = { image, bytes: t.bytes, limitBytes: this.deps.limitBytes ?? null, inUse: t.inUse, mode: t.mode };
+        const view: OverlayUseView = { image, bytes: t.bytes, limitBytes: this.deps.limitFor(t.mac) ?? null, inUse: t.inUse, mode: t.mode };
         const had = next.get(t.mac);
         if (!had || (view.inUse && !had.inUse) || (view.inUse === had.inUse && view.bytes > had.bytes)) next.set(t.mac, view);
       }

@@ -47,7 +47,7 @@ export interface OverlayUseView {
   image: string;
   /** bytes the overlay holds (allocated granules) */
   bytes: number;
-  /** the per-terminal bound (iscsi.overlays.limitBytes), null: the disk size */
+  /** its bound (its seat class's, else iscsi.overlays.limitBytes), null: the disk size */
   limitBytes: number | null;
   /** a session holds the disk now */
   inUse: boolean;

@@ -271,6 +271,13 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
         ['operator:boss', 'standard', 'gold'],
       ],
     );
+    // the room tile shows the overlay's use against the class's bound (sampled, an overlay event on change)
+    await page.click('#nav-room');
+    const use = `#grid [data-mac="${MAC}"] .overlay`;
+    await page.waitForFunction((sel) => / of 1\.1 MB /.test(document.querySelector(sel)?.textContent ?? ''), use);
+    assert.match((await page.textContent(use)) ?? '', /^overlay [\d.]+ kB of 1\.1 MB \(\d+%\)$/);
+    await page.click('#nav-classes');
+    await page.waitForSelector(std);
     await page.selectOption('#lang-select', 'zh-CN');
     await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === '座位等级');
     await shot('classes-zh-CN');

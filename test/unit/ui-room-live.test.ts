@@ -27,7 +27,7 @@ describe('room tiles: overlay use and the boot queue, live', () => {
     const events: OverlayEventData[] = [];
     const watch = new OverlayWatch({
       overlays: { images: () => Object.keys(files).map((image) => ({ image })), terminals: (i) => Promise.resolve(files[i]!) },
-      limitBytes: 1 << 30,
+      limitFor: () => 1 << 30,
       publish: (d) => events.push(d),
       sampleMs: 60_000,
       logger: pino({ level: 'silent' }),
