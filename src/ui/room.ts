@@ -36,7 +36,7 @@ export const bootView = (b: BootRecord): BootView => ({ id: b.id, startedAt: b.s
  * Every terminal of the room, one tile per MAC: registered seats first (by name), then terminals seen booting
  * or holding a lease that no seat names (by MAC).
  */
-export function roomTiles(src: RoomSources, now: number): TileView[] {
+export function roomTiles(src: RoomSources, now: number, queue?: QueueView | null): TileView[] {
   const tiles = new Map<string, TileView>();
   const tile = (rawMac: string): TileView | undefined => {
     const mac = tryParseMac(rawMac);
@@ -81,6 +81,8 @@ export function roomTiles(src: RoomSources, now: number): TileView[] {
     const t = seat ? tile(seat.mac) : undefined;
     if (t) t.session = seatSessionView(s, src.user(s.userId)?.name ?? null);
   }
+  // a terminal waiting in the boot queue has no boot yet (its script is the waiting one): it gets a tile too
+  for (const mac of [...(queue?.inHeavyPhase ?? []), ...(queue?.waiting ?? [])]) tile(mac);
   const named = [...tiles.values()].filter((t) => t.seat !== null);
   const unnamed = [...tiles.values()].filter((t) => t.seat === null).sort((a, b) => a.mac.localeCompare(b.mac));
   return [...named, ...unnamed];

@@ -61,7 +61,7 @@ export function applyEvent(tiles: Map<string, TileView>, e: RoomEvent): TileView
       t.overlay = e.data.overlay;
       break;
     case 'queue':
-      break; // the room's queue changes, not the tile (applyQueueEvent)
+      break; // the tile exists now (a queued terminal has no boot yet); the room's queue changes (applyQueueEvent)
     case 'session':
       t.seat = e.data.seat;
       t.group = e.data.group;

@@ -155,6 +155,7 @@ export class RoomView {
 
   private onEvent(e: RoomEvent): void {
     if (e.type === 'queue') {
+      if (e.data.kind === 'queued' || e.data.kind === 'admitted') applyEvent(this.tiles, e);
       const { queue, consistent } = applyQueueEvent(this.queue, e.data);
       this.queue = queue;
       if (!consistent) return void this.load();
