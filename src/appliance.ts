@@ -15,6 +15,8 @@ import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts'
 import { createOverlayRouter } from './api/overlay-api.ts';
 import type { RequestHandler, Router } from 'express';
 import { createSeatClassRouter } from './api/seat-class-api.ts';
+import { createCacheRouter } from './api/cache-api.ts';
+import { createDnsStatsRouter } from './ui/network.ts';
 import { OverlayWatch } from './ui/room-live.ts';
 import { OverlaySizeRepository } from './store/overlay-size-repository.ts';
 import type { Config } from './config/schema.ts';
@@ -326,6 +328,8 @@ export class Appliance {
     // a platform instance registered after the gateway started: its address goes into the nftables allow set
     let allowPlatformHost: ((ip: string) => Promise<void>) | undefined;
     let cacheRouter: Router | undefined;
+    /** the browser's cache routes (the cache/DNS screen): the same router with the UI session's guard */
+    let uiCacheRouter: ((guard: RequestHandler) => Router) | undefined;
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
       const gw = config.gateway;
@@ -355,6 +359,8 @@ export class Appliance {
         : undefined;
       if (edge) {
         cacheRouter = edge.router;
+        uiCacheRouter = (guard) =>
+          createCacheRouter({ cache: edge.cache, guards: { read: guard, write: guard }, recordAction, log: log.child({ module: 'ui-v1' }) });
         this.services.push({ name: 'cache', start: () => edge.start(), stop: () => edge.stop() });
       }
       const buildGateway = (lanAddress: string): Gateway =>
@@ -477,6 +483,9 @@ export class Appliance {
           : []),
         platforms.adminRouter({ read: guard(['admin']), write: guard(['admin']) }),
         seatClassRouter({ read: guard(['admin']), write: guard(['admin']) }),
+        // the cache/DNS screen: cache stats and purges, the resolver's counters (admin)
+        ...(uiCacheRouter ? [uiCacheRouter(guard(['admin']))] : []),
+        createDnsStatsRouter(this.registry, guard(['admin'])),
         // the terminal panel's Wake (Wake-on-LAN): the desk and the admin, as on /api/v1
         platforms.wakeRouter(guard(['admin', 'cashier'])),
       ],
@@ -503,6 +512,7 @@ export class Appliance {
         // before the identity router: the heartbeat authenticates with the instance's token, not a staff one
         createBootQueueRouter(admission, identity.guard(['admin', 'cashier', 'auditor'])),
         seatClassRouter({ read: identity.guard(['admin']), write: identity.guard(['admin']) }),
+        createDnsStatsRouter(this.registry, identity.guard(['admin', 'auditor'])),
         platforms.managementRouter,
         ...(cacheRouter ? [cacheRouter] : []),
         ui.staffApi,

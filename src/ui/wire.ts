@@ -271,3 +271,34 @@ export interface SeatClassesView {
   /** sum over seats of their class's overlay bound (or the default), when every seat has one: the worst case */
   worstCaseBytes: number | null;
 }
+
+/** GET /api/v1/dns/stats: the resolver's counters since it started. */
+export interface DnsStatsView {
+  enabled: boolean;
+  /** queries by result: local, cache_hit, forwarded, servfail, refused, notimp, formerr */
+  byResult: Record<string, number>;
+  /** queries by type (A, AAAA, …) */
+  byType: Record<string, number>;
+  /** upstream queries by outcome (ok, timeout, error, mismatch, servfail) */
+  upstream: Record<string, number>;
+  /** cache hits / (cache hits + forwarded); null before either */
+  hitRate: number | null;
+  cacheEntries: number;
+  total: number;
+}
+
+/** GET /api/v1/cache/stats (src/cache/stats.ts CacheCounters per service and terminal, and the store) */
+export interface CacheCountersView {
+  hits: number;
+  misses: number;
+  bypasses: number;
+  originBytes: number;
+  servedBytes: number;
+  storeBytes: number;
+  passedBytes: number;
+}
+export interface CacheStatsView {
+  services: Record<string, CacheCountersView>;
+  terminals: Record<string, CacheCountersView>;
+  store: { bytes: number; slices: number; maxBytes: number };
+}

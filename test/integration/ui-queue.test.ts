@@ -4,6 +4,7 @@
  * curl; the tiles show who loads and who waits in which place, and when the loading one reports /booted the next is
  * admitted and the last moves up — all from the event stream, the page is not reloaded. A busybox udhcpc client
  * takes a lease and releases it (SIGUSR2): its tile goes from DHCP to off at the release, not at a later render.
+ * dig asks the resolver for a local name: the cache/DNS screen counts it; a cashier is refused those counters.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
-import { launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { csrfFetch, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.224.1.1';
 const API = '127.0.0.1:18931';
@@ -23,6 +24,7 @@ const ROOT = join(import.meta.dirname, '../..');
 const ADMIN = { user: 'queue-admin', password: 'queue-pass-22' };
 const [A, B, C] = ['52:54:00:e0:22:0a', '52:54:00:e0:22:0b', '52:54:00:e0:22:0c'];
 const LEASER = '52:54:00:e0:22:0d';
+const CASHIER = { user: 'queue-cash', password: 'queue-cash-22' };
 
 describe('the room screen follows the boot queue and lease ends live (Chromium)', () => {
   const lab = new NetnsLab('s22u');
@@ -42,10 +44,16 @@ describe('the room screen follows the boot queue and lease ends live (Chromium)'
       api: { listen: API },
       boot: { defaultProfile: 'thin', admission: { enabled: true, maxInHeavyPhase: 1, pollSeconds: 1, abandonSeconds: 120 } },
       profiles: { thin: { kernel: 'vmlinuz', cmdline: 'console=ttyS0' } },
+      // the resolver with one local name (its upstream is an unused address on this bridge: never asked here)
+      dns: { enabled: true, port: 18953, upstreams: ['10.224.1.53'], hosts: { 'shop.s22u.test': '10.224.1.9' } },
     });
     await bg.start();
     lab.exec(lab.server, process.execPath, [BIN, 'staff', 'add', ADMIN.user, '--role', 'admin', '--config', bg.configFile], {
       input: `${ADMIN.password}\n`,
+      timeoutMs: 30_000,
+    });
+    lab.exec(lab.server, process.execPath, [BIN, 'staff', 'add', CASHIER.user, '--role', 'cashier', '--config', bg.configFile], {
+      input: `${CASHIER.password}\n`,
       timeoutMs: 30_000,
     });
     chrome = await launchChromiumInNetns(bg.dir, lab.server);
@@ -104,5 +112,25 @@ describe('the room screen follows the boot queue and lease ends live (Chromium)'
     } finally {
       process.kill(client.pid!, 'SIGTERM');
     }
+  });
+  it('the cache/DNS screen counts what dig asked; the cache is off here; a cashier is refused the counters', async () => {
+    const dig = (name: string, type = 'A'): string =>
+      lab.exec(lab.server, 'dig', ['+short', '+tries=1', '+time=3', '-p', '18953', `@${GW}`, name, type], { timeoutMs: 10_000 }).trim();
+    assert.equal(dig('shop.s22u.test'), '10.224.1.9');
+    assert.equal(dig('shop.s22u.test'), '10.224.1.9');
+    dig('shop.s22u.test', 'AAAA');
+    await page.click('#nav-network');
+    await page.waitForSelector('#dns-summary');
+    assert.equal(await page.textContent('#cache-off'), 'The edge cache is off (cache.enabled).');
+    assert.match((await page.textContent('#dns-summary')) ?? '', /^3 queries answered; cache hit rate –; \d+ answers cached\.$/);
+    assert.equal(await page.textContent('#dns-results dd[data-result="local"]'), '3');
+    assert.equal(await page.textContent('#dns-results dd[data-result="forwarded"]'), '0');
+    assert.match((await page.textContent('#dns-types')) ?? '', /^A 2 · AAAA 1$/);
+    await page.click('#logout');
+    await logIn(page, UI, CASHIER);
+    assert.ok(!(await page.$$eval('#nav a', (as) => as.map((a) => a.id))).includes('nav-network'));
+    const r = await csrfFetch(page, 'GET', '/ui/api/v1/dns/stats');
+    assert.deepEqual([r.status, r.body?.error], [403, 'FORBIDDEN']);
+    assert.deepEqual(chrome!.cspViolations, []);
   });
 });

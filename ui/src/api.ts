@@ -9,6 +9,8 @@ import type {
   PlatformView,
   RoomSnapshot,
   SeatClassesView,
+  CacheStatsView,
+  DnsStatsView,
   SessionInfo,
   SystemView,
 } from '../../src/ui/wire.ts';
@@ -107,6 +109,21 @@ export class UiApi {
   }
   closeSession(seat: string, payment?: 'member' | 'desk'): Promise<DeskSessionView> {
     return this.call('POST', '/v1/sessions/close', { seat, ...(payment ? { payment } : {}) });
+  }
+  /** undefined when the edge cache is off (the route is not mounted: 404) */
+  async cacheStats(): Promise<CacheStatsView | undefined> {
+    try {
+      return await this.call<CacheStatsView>('GET', '/v1/cache/stats');
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+  purgeCache(service: string): Promise<{ service: string; objects: number }> {
+    return this.call('POST', '/v1/cache/purge', { service });
+  }
+  dnsStats(): Promise<DnsStatsView> {
+    return this.call('GET', '/v1/dns/stats');
   }
   seatClasses(): Promise<SeatClassesView> {
     return this.call('GET', '/v1/seat-classes');

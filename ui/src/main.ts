@@ -8,6 +8,7 @@ import { CashierView } from './cashier-view.ts';
 import { ImagesView } from './images-view.ts';
 import { PlatformsView } from './platforms-view.ts';
 import { ClassesView } from './classes-view.ts';
+import { NetworkView } from './network-view.ts';
 import { SystemView } from './system-view.ts';
 import { RoomView } from './room-view.ts';
 import { navBar, screenFromHash } from './shell.ts';
@@ -91,9 +92,11 @@ class App {
               ? new ClassesView(common)
               : screen === 'platforms'
                 ? new PlatformsView(common)
-                : screen === 'system'
-                  ? new SystemView(common)
-                  : new RoomView({ ...common, nav: navBar(shell, 'room') });
+                : screen === 'network'
+                  ? new NetworkView(common)
+                  : screen === 'system'
+                    ? new SystemView(common)
+                    : new RoomView({ ...common, nav: navBar(shell, 'room') });
     this.room = view;
     this.root.append(view.root);
     void view.start();
