@@ -3,6 +3,7 @@ import type { AdmissionSnapshot } from '../boot/admission.ts';
 import type { OverlayTerminal } from '../overlay/manager.ts';
 import type { Mac } from '../terminal/mac.ts';
 import type { OverlayEventData, OverlayUseView, QueueView } from './wire.ts';
+import { every } from './periodic.ts';
 
 /** What the watch reads: the overlay manager's images and, per image, its terminals' overlays. */
 export interface OverlaySource {
@@ -30,7 +31,7 @@ export interface OverlayWatchDeps {
  */
 export class OverlayWatch {
   private last = new Map<string, OverlayUseView>();
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer: (() => void) | undefined;
   private running: Promise<void> | undefined;
   /** the sum of every overlay's bytes per pass, oldest first: the growth behind the disk-full forecast */
   private readonly totals: Array<{ at: number; bytes: number }> = [];
@@ -38,14 +39,12 @@ export class OverlayWatch {
   constructor(private readonly deps: OverlayWatchDeps) {}
 
   start(): void {
-    void this.sample();
-    this.timer = setInterval(() => void this.sample(), this.deps.sampleMs);
-    this.timer.unref();
+    this.stopTimer = every(this.deps.sampleMs, () => void this.sample());
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTimer?.();
+    this.stopTimer = undefined;
   }
 
   /** the total overlay bytes per pass, oldest first */

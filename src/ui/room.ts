@@ -3,6 +3,7 @@ import type { SeatRecord, SessionRecord, UserRecord } from '../store/identity-re
 import type { LeaseRecord } from '../store/lease-repository.ts';
 import type { SessionChange } from '../identity/service.ts';
 import { tryParseMac } from '../terminal/mac.ts';
+import { emptyTile } from './tile.ts';
 import { intToIp } from '../wire/ipv4.ts';
 import type {
   BootEventData,
@@ -43,17 +44,7 @@ export function roomTiles(src: RoomSources, now: number, queue?: QueueView | nul
     if (!mac) return undefined;
     let t = tiles.get(mac);
     if (!t) {
-      t = {
-        mac,
-        seat: null,
-        group: null,
-        ip: null,
-        leaseExpiresAt: null,
-        firmware: null,
-        boot: null,
-        session: null,
-        overlay: src.overlay?.(mac) ?? null,
-      };
+      t = emptyTile(mac, src.overlay?.(mac) ?? null);
       tiles.set(mac, t);
     }
     return t;

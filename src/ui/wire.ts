@@ -2,6 +2,8 @@
  * What the UI's JSON endpoints and event stream carry: types only, shared by the server (src/ui) and the browser
  * code (ui/src), so the two sides cannot disagree. Times are unix milliseconds; the browser formats them per locale.
  */
+import type { CacheCounters } from '../cache/stats.ts';
+
 export interface BootStepView {
   stage: string;
   at: number;
@@ -287,16 +289,8 @@ export interface DnsStatsView {
   total: number;
 }
 
-/** GET /api/v1/cache/stats (src/cache/stats.ts CacheCounters per service and terminal, and the store) */
-export interface CacheCountersView {
-  hits: number;
-  misses: number;
-  bypasses: number;
-  originBytes: number;
-  servedBytes: number;
-  storeBytes: number;
-  passedBytes: number;
-}
+/** GET /api/v1/cache/stats: src/cache/stats.ts CacheCounters per service and terminal, and the store */
+export type CacheCountersView = CacheCounters;
 export interface CacheStatsView {
   services: Record<string, CacheCountersView>;
   terminals: Record<string, CacheCountersView>;

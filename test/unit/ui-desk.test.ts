@@ -27,6 +27,25 @@ const tile = (mac: string, seat: string | null, session = false): TileView => ({
   overlay: null,
 });
 
+/** Ada's session at A1 since 10:00, open, not paused, unless `o` says otherwise. */
+const deskSession = (o: Partial<DeskSessionView> = {}): DeskSessionView => ({
+  id: 'sid',
+  userId: 'u',
+  userName: 'Ada',
+  seat: 'A1',
+  openedAt: '2026-01-01T10:00:00.000Z',
+  closedAt: null,
+  openedBy: 'operator:c',
+  closedBy: null,
+  rateMinorPerHour: 0,
+  minutes: null,
+  chargeMinor: null,
+  payment: null,
+  pausedAt: null,
+  pausedMs: 0,
+  ...o,
+});
+
 describe('cashier screen helpers', () => {
   it('money: integer minor units per locale, and parsing what a cashier types', () => {
     assert.equal(formatMoney(1250, 'en'), '12.50');
@@ -61,22 +80,14 @@ describe('cashier screen helpers', () => {
   });
 
   it('a receipt lists the bill of a closed session', () => {
-    const s: DeskSessionView = {
-      id: 'sid',
-      userId: 'u',
-      userName: 'Ada',
-      seat: 'A1',
-      openedAt: '2026-01-01T10:00:00.000Z',
+    const s = deskSession({
       closedAt: '2026-01-01T11:30:00.000Z',
-      openedBy: 'operator:c',
       closedBy: 'operator:c',
       rateMinorPerHour: 200,
       minutes: 90,
       chargeMinor: 300,
       payment: 'desk',
-      pausedAt: null,
-      pausedMs: 0,
-    };
+    });
     const lines = receiptLines(
       s,
       'en',
@@ -96,22 +107,7 @@ describe('cashier screen helpers', () => {
   });
 
   it('a paused session: the receipt names the paused time, the running bill leaves it out', () => {
-    const s: DeskSessionView = {
-      id: 'sid',
-      userId: 'u',
-      userName: 'Ada',
-      seat: 'A1',
-      openedAt: '2026-01-01T10:00:00.000Z',
-      closedAt: null,
-      openedBy: 'operator:c',
-      closedBy: null,
-      rateMinorPerHour: 600,
-      minutes: null,
-      chargeMinor: null,
-      payment: null,
-      pausedAt: '2026-01-01T10:20:00.000Z',
-      pausedMs: 5 * 60_000,
-    };
+    const s = deskSession({ rateMinorPerHour: 600, pausedAt: '2026-01-01T10:20:00.000Z', pausedMs: 5 * 60_000 });
     // 40 min after open: 5 min of ended pauses and 20 min of the one under way are free → 15 min → 1.50
     assert.deepEqual(deskBill(s, Date.parse('2026-01-01T10:40:00.000Z')), { minutes: 15, chargeMinor: 150 });
     assert.deepEqual(deskBill({ ...s, pausedAt: null, pausedMs: 0 }, Date.parse('2026-01-01T10:40:00.000Z')), { minutes: 40, chargeMinor: 400 });

@@ -4,6 +4,7 @@
  */
 import type { QueueEventData, QueueView, RoomEvent, TileView } from '../../src/ui/wire.ts';
 import { billAt } from '../../src/identity/billing.ts';
+import { emptyTile } from '../../src/ui/tile.ts';
 
 export type DisplayStage = 'off' | 'dhcp' | 'loading' | 'booted' | 'session' | 'paused';
 export const DISPLAY_STAGES: readonly DisplayStage[] = ['off', 'dhcp', 'loading', 'booted', 'session', 'paused'];
@@ -25,18 +26,6 @@ export function displayStage(t: TileView, now: number): DisplayStage {
   }
   return leased ? 'dhcp' : 'off';
 }
-
-const emptyTile = (mac: string): TileView => ({
-  mac,
-  seat: null,
-  group: null,
-  ip: null,
-  leaseExpiresAt: null,
-  firmware: null,
-  boot: null,
-  session: null,
-  overlay: null,
-});
 
 /** Applies one event from the stream; returns the tile it changed (created when the MAC is new to the room). */
 export function applyEvent(tiles: Map<string, TileView>, e: RoomEvent): TileView {
