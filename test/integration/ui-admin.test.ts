@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
-import { csrfFetch, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { csrfFetch, endBrowserLab, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 import type { SeatClassesView } from '../../src/ui/wire.ts';
 import { formatBytes } from '../../ui/src/format.ts';
 
@@ -91,10 +91,7 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
   });
 
   after(async () => {
-    await chrome?.close();
-    if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    await lab.destroy();
-    if (bg) rmSync(bg.dir, { recursive: true, force: true });
+    await endBrowserLab({ chrome, bg, lab });
     if (imageDir) rmSync(imageDir, { recursive: true, force: true });
   });
 
@@ -155,7 +152,16 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
   it('the admin sees the terminal on version 1 with its overlay size, makes it a super-client and commits it as version 2', async () => {
     assert.match(qemuIo('write -P 0xab 0 64k', 'flush'), /wrote 65536\/65536 bytes/);
     await login(ADMIN);
-    assert.deepEqual(await navLinks(), ['nav-room', 'nav-cashier', 'nav-audit', 'nav-images', 'nav-classes', 'nav-platforms', 'nav-system']);
+    assert.deepEqual(await navLinks(), [
+      'nav-room',
+      'nav-cashier',
+      'nav-audit',
+      'nav-images',
+      'nav-classes',
+      'nav-platforms',
+      'nav-network',
+      'nav-system',
+    ]);
     await page.click('#nav-images');
     await page.waitForSelector(row);
     assert.equal(await page.textContent('#images section[data-image="gold"] .current-version'), 'Current version: v1');

@@ -9,13 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Download, Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
-import { csrfFetch, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { csrfFetch, endBrowserLab, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.78.0.1';
 const API = '127.0.0.1:18597';
@@ -66,10 +66,7 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
   });
 
   after(async () => {
-    await chrome?.close();
-    if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    await lab.destroy();
-    if (bg) rmSync(bg.dir, { recursive: true, force: true });
+    await endBrowserLab({ chrome, bg, lab });
   });
 
   function api(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): unknown {
