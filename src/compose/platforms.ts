@@ -11,6 +11,7 @@ import type { PlatformsConfig } from '../platforms/config.ts';
 import { createHeartbeatRouter, createPlatformAdminRouter, createSvcHandler } from '../platforms/http-routes.ts';
 import { createPlatformsMetrics } from '../platforms/metrics.ts';
 import { PlatformRegistry } from '../platforms/registry.ts';
+import type { SessionChange } from '../identity/service.ts';
 import { SleepService } from '../platforms/sleep-service.ts';
 import { WakeScheduler } from '../platforms/wake-scheduler.ts';
 import { createWakeRunsRouter } from '../platforms/wake-routes.ts';
@@ -187,10 +188,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     adminRouter,
     wakeRouter: (guard) => createWakeRouter(deps, wol, guard, logger),
     start: async () => {
-      // a seat's instance is kept for its session only
-      unsubscribe = identity.directory.onSessionChange((change) => {
-        if (change.type === 'close') registry.releaseSession(change.session.id);
-      });
+      unsubscribe = identity.directory.onSessionChange(sessionAffinity(registry));
       registry.start();
       advisor.start();
       await wol.start();
@@ -212,6 +210,16 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
 }
 
 /** `POST /api/v1/wake` `{ mac } | { group } | { all: true }`, optional `spreadMs`: magic packets to seats' terminals. */
+/**
+ * A seat's instance is kept for its session only: its close releases the affinity; a pause does not (the seat
+ * comes back to the same instance at resume).
+ */
+export function sessionAffinity(registry: Pick<PlatformRegistry, 'releaseSession'>): (change: SessionChange) => void {
+  return (change) => {
+    if (change.type === 'close') registry.releaseSession(change.session.id);
+  };
+}
+
 function createWakeRouter(deps: PlatformServicesDeps, wol: WolSender, guard: RequestHandler, logger: Logger): Router {
   const r = express.Router();
   r.post('/wake', guard, express.json({ limit: '16kb' }), async (req, res) => {

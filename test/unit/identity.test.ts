@@ -11,6 +11,7 @@ import { createIdentityServices } from '../../src/compose/identity.ts';
 import { IdentityError } from '../../src/identity/errors.ts';
 import type { SessionChange } from '../../src/identity/service.ts';
 import { admitted } from '../../src/identity/seat-directory.ts';
+import { sessionAffinity } from '../../src/compose/platforms.ts';
 import { parseMac, tryParseMac as normaliseMac, type Mac } from '../../src/terminal/mac.ts';
 import { openDatabase } from '../../src/store/database.ts';
 import { verifyStoredChain } from '../../src/audit/verify-store.ts';
@@ -137,6 +138,8 @@ describe('identity: users, seats, sessions, billing', () => {
     await id.addSeat('admin', { name: 'A1', mac: MAC1, group: 'vip' });
     const changes: SessionChange[] = [];
     svc.directory.onSessionChange((c) => changes.push(c));
+    const released: string[] = [];
+    svc.directory.onSessionChange(sessionAffinity({ releaseSession: (k) => released.push(k) }));
     await assert.rejects(id.pauseSession('c', { seat: 'A1' }), code('NO_OPEN_SESSION'));
     await assert.rejects(id.pauseSession('c', { seat: 'Z9' }), code('SEAT_NOT_FOUND'));
     const s = await id.openSession('c', { userId: ann.id, seat: 'A1' });
@@ -184,6 +187,7 @@ describe('identity: users, seats, sessions, billing', () => {
     assert.deepEqual(JSON.parse(records[2]!.detail!), { pausedMs: 30 * 60_000, activeMs: 10 * 60_000 });
     assert.equal(JSON.parse(records[4]!.detail!).pausedMs, 50 * 60_000);
     assert.equal(verifyStoredChain(svc.auditRepo, svc.signer.publicKey).ok, true);
+    assert.deepEqual(released, [s.id], "the seat's platform instance is released at the close only, not at a pause");
     close();
   });
 
