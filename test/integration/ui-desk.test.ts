@@ -135,6 +135,11 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     await page.waitForSelector(`${d2}[data-stage="session"]`);
     await page.click('#nav-cashier');
     await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="false"] button.pause-session');
+    // another desk (the CLI here) pauses and resumes it while this screen is open: the row follows the events
+    cli(['sessions', 'pause', '--seat', 'D2']);
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="true"]');
+    cli(['sessions', 'resume', '--seat', 'D2']);
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="false"]');
     await page.selectOption('#sessions-table tr[data-seat="D2"] select.close-payment', 'desk');
     await page.click('#sessions-table tr[data-seat="D2"] button.close-session');
     await page.waitForSelector('#receipt');
@@ -165,6 +170,8 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
         'seat.add token:bootstrap-admin',
         'session.open operator:cash1',
         'session.pause operator:cash1',
+        'session.resume token:bootstrap-admin',
+        'session.pause token:bootstrap-admin',
         'session.resume token:bootstrap-admin',
         'session.close operator:cash1',
       ],
@@ -238,8 +245,9 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     await page.waitForFunction((s) => document.querySelector('#audit-table tbody tr:first-child')?.getAttribute('data-seq') === s, firstSeq);
     await page.fill('#audit-seat', 'D2');
     await page.click('#audit-search button[type=submit]');
-    // seat D2: its seat.add (by the admin token), then the cashier's session.open, pause, the CLI's resume, the close
-    await page.waitForFunction(() => /^Page 1 · 5 records$/.test(document.getElementById('audit-page')?.textContent ?? ''));
+    // seat D2: its seat.add (by the admin token), then the cashier's session.open, pause, the CLI's resume, pause and
+    // resume, the close
+    await page.waitForFunction(() => /^Page 1 · 7 records$/.test(document.getElementById('audit-page')?.textContent ?? ''));
     const what = await page.$$eval('#audit-table tbody tr', (rows) => rows.map((r) => r.children[5]?.textContent ?? ''));
     assert.deepEqual(
       what.map((w) => w.split(' ').slice(0, 2).join(' ')),
@@ -247,6 +255,8 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
         'token:bootstrap-admin seat.add',
         'operator:cash1 session.open',
         'operator:cash1 session.pause',
+        'token:bootstrap-admin session.resume',
+        'token:bootstrap-admin session.pause',
         'token:bootstrap-admin session.resume',
         'operator:cash1 session.close',
       ],

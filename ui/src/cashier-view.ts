@@ -57,13 +57,54 @@ export class CashierView {
 
   async start(): Promise<void> {
     await this.reload();
+    // another desk's (or the CLI's) open, pause, resume and close show here as they happen: the session events
+    // of the room's stream refresh the open-sessions table (not the forms, which may hold what is being typed)
+    if (this.eventId === undefined || this.stopped) return;
+    const es = new EventSource(`/ui/api/events?since=${encodeURIComponent(this.eventId)}`);
+    this.source = es;
+    for (const type of ['session', 'resync'] as const) es.addEventListener(type, () => void this.refreshSessions());
   }
 
-  stop(): void {}
+  stop(): void {
+    this.stopped = true;
+    this.source?.close();
+  }
+
+  private source: EventSource | undefined;
+  private eventId: string | undefined;
+  private stopped = false;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+
+  /** Re-reads the open sessions (one at a time; events during a read cause one more read). */
+  private async refreshSessions(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        try {
+          this.open = await this.ctx.api.openSessions();
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 401) return this.ctx.lost();
+          return this.showError(e);
+        }
+        this.renderSessions();
+      } while (this.refreshAgain && !this.stopped);
+    })();
+    try {
+      await this.refreshing;
+    } finally {
+      this.refreshing = undefined;
+    }
+  }
 
   private async reload(): Promise<void> {
     try {
       const [customers, open, room] = await Promise.all([this.ctx.api.customers(), this.ctx.api.openSessions(), this.ctx.api.room()]);
+      this.eventId ??= room.eventId;
       this.customers = customers;
       this.open = open;
       this.seats = freeSeats(room.tiles, open);
