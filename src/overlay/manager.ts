@@ -86,6 +86,8 @@ export class OverlayManager {
   /** a per-terminal overlay bound (its seat class's), over iscsi.overlays.limitBytes */
   private limitFor: (mac: Mac) => number | undefined = () => undefined;
   private sessionEndListeners: Array<(e: OverlaySessionEnd) => void> = [];
+  /** overlayBytes of disks not open, by image/terminal, valid while their map file is unchanged */
+  private readonly closedSizes = new Map<string, { mtimeMs: number; size: number; version: number; bytes: number }>();
 
   constructor(private readonly config: OverlayManagerConfig) {
     this.root = resolve(config.dataDir, 'overlays');
@@ -344,9 +346,18 @@ export class OverlayManager {
     const meta = (await this.readMeta(dir))!;
     const v = manifest.versions.find((x) => x.version === meta.baseVersion);
     if (!v) return 0;
-    const d = await OverlayDisk.open({ basePath: v.path, dataPath: join(dir, 'data'), mapPath: join(dir, 'map'), id: 'probe' });
+    // a disk not open does not change: its size is read from the map once per version of the map file (the room's
+    // overlay watch asks for every terminal every few seconds)
+    const mapPath = join(dir, 'map');
+    const st = await stat(mapPath).catch(() => undefined);
+    const key = `${image}/${m}`;
+    const known = this.closedSizes.get(key);
+    if (st && known && known.mtimeMs === st.mtimeMs && known.size === st.size && known.version === v.version) return known.bytes;
+    const d = await OverlayDisk.open({ basePath: v.path, dataPath: join(dir, 'data'), mapPath, id: 'probe' });
     try {
-      return d.overlayBytes;
+      const bytes = d.overlayBytes;
+      if (st) this.closedSizes.set(key, { mtimeMs: st.mtimeMs, size: st.size, version: v.version, bytes });
+      return bytes;
     } finally {
       await d.close();
     }
