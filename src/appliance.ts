@@ -9,11 +9,16 @@ import { createPlatformServices, type PlatformServices } from './compose/platfor
 import { createDnsServices } from './compose/dns.ts';
 import { createUiServices } from './compose/ui.ts';
 import { UiEventBus } from './ui/events.ts';
-import { bootEvent, leaseEvent } from './ui/room.ts';
+import { bootEvent, leaseEndEvent, leaseEvent } from './ui/room.ts';
 import { seatLookup } from './compose/seats.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import { createOverlayRouter } from './api/overlay-api.ts';
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
+import { createSeatClassRouter } from './api/seat-class-api.ts';
+import { createCacheRouter } from './api/cache-api.ts';
+import { createDnsStatsRouter } from './ui/network.ts';
+import { OverlayWatch } from './ui/room-live.ts';
+import { OverlaySizeRepository } from './store/overlay-size-repository.ts';
 import type { Config } from './config/schema.ts';
 import { describeMissingFile, missingProfileFiles } from './boot/profile-files.ts';
 import { WakePacer } from './boot/wake-pacing.ts';
@@ -211,6 +216,10 @@ export class Appliance {
           const e = leaseEvent(l);
           if (e) uiEvents.publish('lease', e);
         },
+        onLeaseEnded: (l) => {
+          const e = leaseEndEvent(l);
+          if (e) uiEvents.publish('lease-end', e);
+        },
       });
       this.dhcp = dhcp;
       this.services.push({ name: 'dhcp', lan: true, start: () => dhcp.start(), stop: () => dhcp.stop() });
@@ -317,6 +326,9 @@ export class Appliance {
       const m = tryParseMac(mac);
       return m !== undefined && identity.directory.lookupByMac(m)?.session !== undefined;
     };
+    // A seat's class (its seat group) chooses its boot profile (after a reservation's) and its overlay bound.
+    policy.setClassProfile((mac) => identity.directory.classOf(mac)?.profile ?? undefined);
+    overlays.setLimitFor((mac) => identity.directory.classOf(mac)?.overlayLimitBytes ?? undefined);
     // Registered seats keep their addresses whatever an unknown client floods the pool with (issue 11).
     this.dhcp?.table.setKnownClients({
       isKnown: (hardwareAddress) => {
@@ -334,6 +346,8 @@ export class Appliance {
     // a platform instance registered after the gateway started: its address goes into the nftables allow set
     let allowPlatformHost: ((ip: string) => Promise<void>) | undefined;
     let cacheRouter: Router | undefined;
+    /** the browser's cache routes (the cache/DNS screen): the same router with the UI session's guard */
+    let uiCacheRouter: ((guard: RequestHandler) => Router) | undefined;
     if (config.gateway.enabled) {
       // Registered after audit, so it stops first and its last records still commit.
       const gw = config.gateway;
@@ -363,6 +377,8 @@ export class Appliance {
         : undefined;
       if (edge) {
         cacheRouter = edge.router;
+        uiCacheRouter = (guard) =>
+          createCacheRouter({ cache: edge.cache, guards: { read: guard, write: guard }, recordAction, log: log.child({ module: 'ui-v1' }) });
         this.services.push({ name: 'cache', start: () => edge.start(), stop: () => edge.stop() });
       }
       const buildGateway = (lanAddress: string): Gateway =>
@@ -432,6 +448,36 @@ export class Appliance {
     }
     this.services.push({ name: 'platforms', lan: true, start: () => platforms.start(), stop: () => platforms.stop() });
     const hasImages = Object.keys(config.iscsi.images).length > 0;
+    // the room tiles' overlay use and the growth behind the seat-class screen's disk-full forecast
+    const overlayWatch = hasImages
+      ? new OverlayWatch({
+          overlays,
+          limitFor: (mac) => identity.directory.classOf(mac)?.overlayLimitBytes ?? config.iscsi.overlays.limitBytes,
+          publish: (data) => uiEvents.publish('overlay', data),
+          sampleMs: uiConfig.systemSampleSeconds * 1000,
+          logger: log.child({ module: 'ui' }),
+        })
+      : undefined;
+    // what each image's sessions wrote back, for the recommended overlay size of a seat class (p95)
+    const overlaySizes = new OverlaySizeRepository(this.db);
+    overlays.onSessionEnd((e) => {
+      try {
+        overlaySizes.record({ ...e, recordedAt: Date.now() });
+      } catch (err) {
+        log.error({ err, image: e.image, mac: e.mac }, 'overlay size not recorded');
+      }
+    });
+    const seatClassRouter = (guard: { read: RequestHandler; write: RequestHandler }): Router =>
+      createSeatClassRouter({
+        service: identity.identity,
+        profiles: { names: () => policy.profileNames(), get: (n) => policy.profile(n), defaultName: config.boot.defaultProfile },
+        defaultLimitBytes: config.iscsi.overlays.limitBytes,
+        sizes: (image, limit) => overlaySizes.recent(image, limit),
+        ...(overlayWatch ? { totals: () => overlayWatch.totalsOverTime() } : {}),
+        overlayDir: config.dataDir,
+        guard,
+        logger: log.child({ module: 'api' }),
+      });
     const ui = createUiServices({
       config: uiConfig,
       db: this.db,
@@ -440,6 +486,8 @@ export class Appliance {
       boots,
       bus: uiEvents,
       logger: log,
+      ...(overlayWatch ? { overlayWatch } : {}),
+      ...(admission ? { queue: () => admission.snapshot() } : {}),
       system: {
         registry: this.registry,
         services: () => this.services.map((s) => ({ name: s.name, lan: s.lan === true, running: this.started.includes(s) })),
@@ -453,6 +501,12 @@ export class Appliance {
           ? [createOverlayRouter(overlays, { read: guard(['admin']), write: guard(['admin']) }, log.child({ module: 'ui-v1' }), recordAction)]
           : []),
         platforms.adminRouter({ read: guard(['admin']), write: guard(['admin']) }),
+        seatClassRouter({ read: guard(['admin']), write: guard(['admin']) }),
+        // the cache/DNS screen: cache stats and purges, the resolver's counters (admin)
+        ...(uiCacheRouter ? [uiCacheRouter(guard(['admin']))] : []),
+        createDnsStatsRouter(this.registry, guard(['admin'])),
+        // the terminal panel's Wake (Wake-on-LAN): the desk and the admin, as on /api/v1
+        platforms.wakeRouter(guard(['admin', 'cashier'])),
       ],
     });
     this.services.push({ name: 'ui', start: () => ui.start(), stop: () => ui.stop() });
@@ -476,6 +530,8 @@ export class Appliance {
           : []),
         // before the identity router: the heartbeat authenticates with the instance's token, not a staff one
         createBootQueueRouter(admission, identity.guard(['admin', 'cashier', 'auditor'])),
+        seatClassRouter({ read: identity.guard(['admin']), write: identity.guard(['admin']) }),
+        createDnsStatsRouter(this.registry, identity.guard(['admin', 'auditor'])),
         platforms.managementRouter,
         ...(cacheRouter ? [cacheRouter] : []),
         ui.staffApi,

@@ -55,6 +55,8 @@ export const ErrorCodes = {
   SEAT_EXISTS: code('a seat with this name or MAC exists', 409),
   SEAT_BUSY: code('the seat already has an open session', 409),
   NO_OPEN_SESSION: code('the seat has no open session', 409),
+  SESSION_PAUSED: code("the seat's session is already paused", 409),
+  SESSION_NOT_PAUSED: code("the seat's session is not paused", 409),
   NOT_A_MEMBER: code('the user has no member account', 409),
   INSUFFICIENT_BALANCE: code('the member balance does not cover the charge', 409),
   OPERATOR_EXISTS: code('an operator with this name exists', 409),

@@ -52,6 +52,7 @@ const schemas = {
   group: z.strictObject({ rateMinorPerHour: minor.nonnegative() }),
   open: z.strictObject({ userId: text(64), seat: text(64) }),
   close: z.strictObject({ seat: text(64), payment: z.enum(['member', 'desk']).optional() }),
+  seatOnly: z.strictObject({ seat: text(64) }),
   token: z.strictObject({ name: text(64), role }),
   operator: z.strictObject({ username: text(64), password: z.string().min(8).max(200), role }),
   time: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date/time'),
@@ -155,7 +156,7 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
 
   const sessionView = (s: ReturnType<IdentityService['openSessions']>[number]) => {
     const user = deps.service.user(s.userId);
-    return { ...s, openedAt: view.iso(s.openedAt), closedAt: view.iso(s.closedAt), userName: user?.name ?? null };
+    return { ...s, openedAt: view.iso(s.openedAt), closedAt: view.iso(s.closedAt), pausedAt: view.iso(s.pausedAt), userName: user?.name ?? null };
   };
   router.get(
     '/whoami',
@@ -224,6 +225,15 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
   router.post(
     '/sessions/close',
     route(DESK, async (req, _res, p) => sessionView(await deps.service.closeSession(p.actor, parse(schemas.close, req.body)))),
+  );
+  // a paused session keeps its seat and customer, is not charged, and the gate refuses the seat's traffic
+  router.post(
+    '/sessions/pause',
+    route(DESK, async (req, _res, p) => sessionView(await deps.service.pauseSession(p.actor, parse(schemas.seatOnly, req.body)))),
+  );
+  router.post(
+    '/sessions/resume',
+    route(DESK, async (req, _res, p) => sessionView(await deps.service.resumeSession(p.actor, parse(schemas.seatOnly, req.body)))),
   );
 
   router.post(

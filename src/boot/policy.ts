@@ -84,6 +84,7 @@ export class ConfiguredBootPolicy implements TerminalBootPolicy {
   private readonly byMac = new Map<Mac, string>();
   private readonly profiles: Readonly<Record<string, BootProfile>>;
   private readonly nbps: ReadonlySet<string>;
+  private classProfile: (mac: Mac) => string | undefined = () => undefined;
 
   constructor(private readonly o: ConfiguredBootPolicyOptions) {
     this.profiles = Object.keys(o.profiles).length > 0 ? o.profiles : { [o.boot.defaultProfile]: LOCAL_DISK };
@@ -103,8 +104,32 @@ export class ConfiguredBootPolicy implements TerminalBootPolicy {
     return Object.keys(this.o.profiles).length === 0;
   }
 
+  /**
+   * The seat class's profile of a terminal (identity's seat groups, set by the composition root once the seat
+   * directory exists): between a reservation's profile and boot.defaultProfile. A name no longer under
+   * `profiles` (the config changed since the class was set) is ignored.
+   */
+  setClassProfile(fn: (mac: Mac) => string | undefined): void {
+    this.classProfile = fn;
+  }
+
+  /** the configured profile names (what a seat class may choose) */
+  profileNames(): string[] {
+    return Object.keys(this.profiles);
+  }
+
+  /** the profile itself, if configured */
+  profile(name: string): BootProfile | undefined {
+    return Object.hasOwn(this.profiles, name) ? this.profiles[name] : undefined;
+  }
+
   profileFor(mac: Mac | undefined): { name: string; profile: BootProfile } {
-    const name = (mac !== undefined ? this.byMac.get(mac) : undefined) ?? this.o.boot.defaultProfile;
+    let name = mac !== undefined ? this.byMac.get(mac) : undefined;
+    if (name === undefined && mac !== undefined) {
+      const c = this.classProfile(mac);
+      if (c !== undefined && Object.hasOwn(this.profiles, c)) name = c;
+    }
+    name ??= this.o.boot.defaultProfile;
     return { name, profile: this.profiles[name]! };
   }
 

@@ -8,6 +8,14 @@ import { api, apiRequest, withApi, type ApiOpts } from './api-client.ts';
 import { out, run, table } from './run.ts';
 import { receiveExport } from './audit-export-file.ts';
 
+/** "1073741824", "512MiB", "2GiB", "1.5GiB" → bytes */
+function sizeBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(MiB|GiB)?$/i.exec(text.trim());
+  if (!m) throw new BootgateError('VALIDATION', `--overlay-limit ${text}: bytes, or a number with MiB or GiB`);
+  const unit = m[2]?.toLowerCase() === 'gib' ? 2 ** 30 : m[2]?.toLowerCase() === 'mib' ? 2 ** 20 : 1;
+  return Math.round(Number(m[1]) * unit);
+}
+
 function isoDate(label: string, v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (Number.isNaN(Date.parse(v)))
@@ -94,6 +102,19 @@ export function registerIdentityCommands(program: Command): void {
         out(`${String(s.id)} minutes=${String(s.minutes)} charge=${String(s.chargeMinor)} payment=${String(s.payment)}\n`);
       }),
     );
+  for (const [verb, what] of [
+    ['pause', "pause the seat's session: its time is not charged and the seat has no internet until resume"],
+    ['resume', "resume the seat's paused session"],
+  ] as const) {
+    withApi(sessions.command(verb).description(what))
+      .requiredOption('--seat <name>', 'seat name')
+      .action((o: ApiOpts & { seat: string }) =>
+        run(async () => {
+          const s = (await api(o, 'POST', `/sessions/${verb}`, { seat: o.seat })) as Record<string, unknown>;
+          out(`${String(s.id)} ${verb === 'pause' ? 'paused' : 'resumed'} pausedMs=${String(s.pausedMs)}\n`);
+        }),
+      );
+  }
   withApi(sessions.command('list').description('list open sessions'))
     .option('--all', 'recent sessions, closed ones too')
     .option('--json', 'print JSON')
@@ -101,7 +122,47 @@ export function registerIdentityCommands(program: Command): void {
       run(async () => {
         const rows = (await api(o, 'GET', `/sessions${o.all ? '?all=true' : ''}`)) as Array<Record<string, unknown>>;
         if (o.json) out(`${JSON.stringify(rows)}\n`);
-        else table(rows, ['seat', 'userId', 'userName', 'openedAt', 'closedAt', 'chargeMinor', 'id']);
+        else table(rows, ['seat', 'userId', 'userName', 'openedAt', 'pausedAt', 'closedAt', 'chargeMinor', 'id']);
+      }),
+    );
+
+  const classes = program.command('seat-classes').description("seat classes: a seat group's rate, boot profile and overlay limit (docs/ui.md)");
+  withApi(classes.command('list').description('list classes with their seats, image and recommended overlay size'))
+    .option('--json', 'print JSON')
+    .action((o: ApiOpts & { json?: boolean }) =>
+      run(async () => {
+        const v = (await api(o, 'GET', '/seat-classes')) as {
+          classes: Array<Record<string, unknown> & { recommendation: { recommendedBytes: number | null } | null }>;
+        };
+        if (o.json) out(`${JSON.stringify(v)}\n`);
+        else
+          table(
+            v.classes.map((c) => ({ ...c, recommendedBytes: c.recommendation?.recommendedBytes ?? null })),
+            ['name', 'seats', 'rateMinorPerHour', 'profile', 'image', 'overlayLimitBytes', 'recommendedBytes'],
+          );
+      }),
+    );
+  withApi(classes.command('set <name>').description('create or change a class; options not given keep their value'))
+    .option('--rate <minor>', 'rate per hour in minor units (cents)')
+    .option('--profile <name>', 'the boot profile of its seats; - for boot.defaultProfile')
+    .option('--overlay-limit <size>', 'overlay limit: bytes, or with MiB/GiB (e.g. 2GiB); - for iscsi.overlays.limitBytes')
+    .action((name: string, o: ApiOpts & { rate?: string; profile?: string; overlayLimit?: string }) =>
+      run(async () => {
+        const v = (await api(o, 'GET', '/seat-classes')) as {
+          classes: Array<{ name: string; rateMinorPerHour: number; profile: string | null; overlayLimitBytes: number | null }>;
+        };
+        const cur = v.classes.find((c) => c.name === name);
+        const rate = o.rate === undefined ? cur?.rateMinorPerHour : Number(o.rate);
+        if (rate === undefined) throw new BootgateError('VALIDATION', `--rate is required for a new class ${name}`);
+        const profile = o.profile === undefined ? (cur?.profile ?? null) : o.profile === '-' ? null : o.profile;
+        const limit = o.overlayLimit === undefined ? (cur?.overlayLimitBytes ?? null) : o.overlayLimit === '-' ? null : sizeBytes(o.overlayLimit);
+        const after = (await api(o, 'PUT', `/seat-classes/${encodeURIComponent(name)}`, {
+          rateMinorPerHour: rate,
+          profile,
+          overlayLimitBytes: limit,
+        })) as typeof v;
+        const c = after.classes.find((x) => x.name === name)!;
+        out(`${c.name} rate=${c.rateMinorPerHour} profile=${c.profile ?? '-'} overlayLimitBytes=${c.overlayLimitBytes ?? '-'}\n`);
       }),
     );
 

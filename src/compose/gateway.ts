@@ -145,9 +145,11 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       unsubscribe = deps.directory.onSessionChange((change) => {
         const ip = deps.ipForMac(change.seat.mac);
         if (!ip) return;
-        const op = change.type === 'open' ? gate.allow(ip) : gate.deny(ip);
+        // a pause shuts the gate as a close does (the session is kept: resume opens it again)
+        const opens = change.type === 'open' || change.type === 'resume';
+        const op = opens ? gate.allow(ip) : gate.deny(ip);
         // connections the seat already holds would outlive the session (conntrack keeps redirecting them)
-        if (change.type === 'close') for (const p of [explicit, transparent, tls]) p.closeSeat(ip);
+        if (!opens) for (const p of [explicit, transparent, tls]) p.closeSeat(ip);
         op.catch((err: unknown) => logger.error({ module: 'gateway', err, ip, seat: change.seat.name }, 'gate update failed'));
       });
     },

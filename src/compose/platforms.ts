@@ -11,6 +11,7 @@ import type { PlatformsConfig } from '../platforms/config.ts';
 import { createHeartbeatRouter, createPlatformAdminRouter, createSvcHandler } from '../platforms/http-routes.ts';
 import { createPlatformsMetrics } from '../platforms/metrics.ts';
 import { PlatformRegistry } from '../platforms/registry.ts';
+import type { SessionChange } from '../identity/service.ts';
 import { SleepService } from '../platforms/sleep-service.ts';
 import { WakeScheduler } from '../platforms/wake-scheduler.ts';
 import { createWakeRunsRouter } from '../platforms/wake-routes.ts';
@@ -24,6 +25,7 @@ import type { GatewayMetrics } from '../gateway/metrics.ts';
 import { HttpProxy } from '../gateway/proxy/http-proxy.ts';
 import { platformReverseRouter } from '../platforms/reverse-route.ts';
 import { auditSink, seatLookup } from './seats.ts';
+import { admitted } from '../identity/seat-directory.ts';
 import { tryParseMac, type Mac } from '../terminal/mac.ts';
 
 export interface PlatformServicesDeps {
@@ -55,6 +57,8 @@ export interface PlatformServices {
   managementRouter: Router;
   /** the operators' routes again with other guards (the browser's /ui/api/v1: the UI session's role) */
   adminRouter(guards: { read: RequestHandler; write: RequestHandler }): Router;
+  /** POST /wake again with another guard (the terminal panel's Wake button through /ui/api/v1) */
+  wakeRouter(guard: RequestHandler): Router;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -83,7 +87,8 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
 
   const sessionAt = (ip: string) => {
     const o = identity.directory.lookupByIp(ip);
-    return o?.session ? { seat: o.seat.name, sessionId: o.session.id } : undefined;
+    // a paused seat is sent nowhere (its instance stays assigned: only a close releases it)
+    return admitted(o) ? { seat: o.seat.name, sessionId: o.session.id } : undefined;
   };
   const svc = createSvcHandler({
     registry,
@@ -137,7 +142,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       logger,
     });
   managementRouter.use(adminRouter({ read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) }));
-  managementRouter.use(createWakeRouter(deps, wol, logger));
+  managementRouter.use(createWakeRouter(deps, wol, identity.guard(['admin', 'cashier']), logger));
 
   const reverse = deps.reverseProxy
     ? new HttpProxy({
@@ -184,11 +189,9 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     terminalRoutes,
     managementRouter,
     adminRouter,
+    wakeRouter: (guard) => createWakeRouter(deps, wol, guard, logger),
     start: async () => {
-      // a seat's instance is kept for its session only
-      unsubscribe = identity.directory.onSessionChange((change) => {
-        if (change.type === 'close') registry.releaseSession(change.session.id);
-      });
+      unsubscribe = identity.directory.onSessionChange(sessionAffinity(registry));
       registry.start();
       advisor.start();
       await wol.start();
@@ -210,9 +213,19 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
 }
 
 /** `POST /api/v1/wake` `{ mac } | { group } | { all: true }`, optional `spreadMs`: magic packets to seats' terminals. */
-function createWakeRouter(deps: PlatformServicesDeps, wol: WolSender, logger: Logger): Router {
+/**
+ * A seat's instance is kept for its session only: its close releases the affinity; a pause does not (the seat
+ * comes back to the same instance at resume).
+ */
+export function sessionAffinity(registry: Pick<PlatformRegistry, 'releaseSession'>): (change: SessionChange) => void {
+  return (change) => {
+    if (change.type === 'close') registry.releaseSession(change.session.id);
+  };
+}
+
+function createWakeRouter(deps: PlatformServicesDeps, wol: WolSender, guard: RequestHandler, logger: Logger): Router {
   const r = express.Router();
-  r.post('/wake', deps.identity.guard(['admin', 'cashier']), express.json({ limit: '16kb' }), async (req, res) => {
+  r.post('/wake', guard, express.json({ limit: '16kb' }), async (req, res) => {
     const body = (req.body ?? {}) as { mac?: unknown; group?: unknown; all?: unknown; spreadMs?: unknown };
     const seats = deps.identity.identityRepo.seats();
     let macs: Mac[];

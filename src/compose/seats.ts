@@ -1,13 +1,16 @@
 import type { AuditLog } from '../audit/log.ts';
 import type { AuditRecordInput, AuditSink, SeatLookup } from '../gateway/seats-and-audit.ts';
-import type { SeatDirectory } from '../identity/seat-directory.ts';
+import { admitted, type SeatDirectory } from '../identity/seat-directory.ts';
 
-/** The gateway's and the platforms' view of the seat directory: only a seat with an open session is someone. */
+/**
+ * The gateway's and the platforms' view of the seat directory: only a seat with an open session that is not paused
+ * is someone (a paused seat gets what a seat without a session gets: the portal, no internet).
+ */
 export function seatLookup(directory: SeatDirectory): SeatLookup {
   return {
     lookupByIp: (ip) => {
       const o = directory.lookupByIp(ip);
-      if (!o || !o.user || !o.session) return undefined;
+      if (!admitted(o)) return undefined;
       const user = {
         id: o.user.id,
         name: o.user.name,

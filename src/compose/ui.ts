@@ -13,6 +13,8 @@ import type { UiEventBus } from '../ui/events.ts';
 import { sessionRoles } from '../ui/http-guards.ts';
 import { LoginLimiter } from '../ui/rate-limit.ts';
 import { sessionEvent } from '../ui/room.ts';
+import { queueView, type OverlayWatch } from '../ui/room-live.ts';
+import type { AdmissionSnapshot } from '../boot/admission.ts';
 import { createUiRouter } from '../ui/router.ts';
 import { SessionStore, type UiSession } from '../ui/sessions.ts';
 import { SystemMonitor, type SystemMonitorDeps } from '../ui/system.ts';
@@ -38,6 +40,10 @@ export interface UiServicesDeps {
   v1Routers?: (guard: (roles: readonly StaffRole[]) => RequestHandler) => express.Router[];
   /** the system screen's sources (registry, services, configuration, data directory, audit backlog) */
   system?: Omit<SystemMonitorDeps, 'sampleMs' | 'keep' | 'clock'>;
+  /** the room tiles' overlay use (sampled; absent without images); started and stopped with the UI */
+  overlayWatch?: OverlayWatch;
+  /** the boot queue (absent when boot.admission is off); its changes come on the bus as `queue` events */
+  queue?: () => AdmissionSnapshot;
   /** default: build/ui of this checkout (scripts/build-ui.sh) */
   staticDir?: string;
   clock?: () => number;
@@ -107,6 +113,8 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
         ...(deps.clock ? { clock: deps.clock } : {}),
       })
     : undefined;
+  const overlayWatch = deps.overlayWatch;
+  const queue = deps.queue;
   const router = createUiRouter({
     staff,
     sessions,
@@ -119,6 +127,8 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
       terminals: () => deps.boots.terminals(),
       latestBoot: (mac) => deps.boots.latestBoot(mac),
       leases: () => deps.leases.all(),
+      ...(overlayWatch ? { overlay: (mac: string) => overlayWatch.current(mac) } : {}),
+      ...(queue ? { queue: () => queueView(queue()) } : {}),
     },
     boots: (mac, limit) => deps.boots.boots(mac, limit),
     staticDir: deps.staticDir ?? DEFAULT_UI_DIR,
@@ -153,10 +163,12 @@ export function createUiServices(deps: UiServicesDeps): UiServices {
     start: () => {
       unsubscribe = identity.directory.onSessionChange((change) => deps.bus.publish('session', sessionEvent(change)));
       system?.start();
+      overlayWatch?.start();
     },
     stop: () => {
       unsubscribe?.();
       system?.stop();
+      overlayWatch?.stop();
       streams.closeAll();
     },
   };

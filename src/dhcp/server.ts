@@ -40,6 +40,8 @@ export interface DhcpServerDeps {
   conflictProbe?: (ip: string, timeoutMs: number) => Promise<boolean>;
   /** notified after a lease is committed (terminal registry) */
   onLeaseCommitted?: (lease: LeaseRecord) => void;
+  /** after commit, for each lease that ended: released by its client (RFC 2131 §4.4.6) or expired */
+  onLeaseEnded?: (lease: LeaseRecord) => void;
   /**
    * Makes what was committed durable (WalSync.sync) when the database does not sync inside COMMIT: ACKs wait for
    * it. Absent: the commit is durable by itself (synchronous=FULL) and ACKs leave right after it.
@@ -146,7 +148,10 @@ export class DhcpServer {
 
   private sweep(): void {
     const now = this.clock();
-    this.persist(this.table.expire(now));
+    const expired = this.table.expire(now);
+    this.persist(expired);
+    // committed now, not at the next packet: the room screen shows the lease end when it happens
+    if (expired.length > 0) this.scheduleFlush();
     this.limiter.sweep(now);
     this.guard.sweep(this.table.pools);
     this.updatePoolGauges();
@@ -617,5 +622,6 @@ export class DhcpServer {
   private release(records: LeaseRecord[], sends: Array<() => void>): void {
     for (const send of sends) send();
     if (this.deps.onLeaseCommitted) for (const r of records) if (r.state === 'bound') this.deps.onLeaseCommitted(r);
+    if (this.deps.onLeaseEnded) for (const r of records) if (r.state === 'released' || r.state === 'expired') this.deps.onLeaseEnded(r);
   }
 }

@@ -11,6 +11,25 @@ export function startedMinutes(openedAt: number, closedAt: number): number {
   return Number((ms + MINUTE_MS - 1n) / MINUTE_MS);
 }
 
+/**
+ * The charged time of a session at `at` (unix ms): open to `at` less the pauses — the ended ones (`pausedMs`) and
+ * the one under way (`pausedAt` to `at`). Never negative.
+ */
+export function activeMs(s: { openedAt: number; pausedMs: number; pausedAt: number | null }, at: number): number {
+  const end = Math.max(at, s.openedAt);
+  const current = s.pausedAt === null ? 0 : Math.max(0, end - s.pausedAt);
+  return Math.max(0, end - s.openedAt - s.pausedMs - current);
+}
+
+/** Started minutes and the charge of a session if it closed at `at`: paused time is not charged. */
+export function billAt(
+  s: { openedAt: number; pausedMs: number; pausedAt: number | null; rateMinorPerHour: number },
+  at: number,
+): { minutes: number; chargeMinor: number } {
+  const minutes = startedMinutes(0, activeMs(s, at));
+  return { minutes, chargeMinor: chargeMinor(minutes, s.rateMinorPerHour) };
+}
+
 /** ceil(minutes × ratePerHour / 60) in minor units. */
 export function chargeMinor(minutes: number, rateMinorPerHour: number): number {
   if (!Number.isSafeInteger(minutes) || minutes < 0) throw new RangeError('minutes must be a non-negative integer');

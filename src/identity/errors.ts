@@ -11,6 +11,8 @@ export type IdentityCode =
   | 'SEAT_EXISTS'
   | 'SEAT_BUSY'
   | 'NO_OPEN_SESSION'
+  | 'SESSION_PAUSED'
+  | 'SESSION_NOT_PAUSED'
   | 'NOT_A_MEMBER'
   | 'INSUFFICIENT_BALANCE'
   | 'OPERATOR_EXISTS';

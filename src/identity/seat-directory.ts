@@ -1,4 +1,4 @@
-import type { IdentityRepository, SeatRecord, SessionRecord, UserRecord } from '../store/identity-repository.ts';
+import type { IdentityRepository, SeatClassRecord, SeatRecord, SessionRecord, UserRecord } from '../store/identity-repository.ts';
 import type { IdentityService, SessionChange, SessionListener } from './service.ts';
 import type { TerminalLocator } from '../terminal/client-address.ts';
 import type { Mac } from '../terminal/mac.ts';
@@ -8,8 +8,13 @@ export interface SeatOccupancy {
   mac: Mac;
   /** undefined: the seat has no open session (the gate refuses its traffic) */
   user: UserRecord | undefined;
+  /** the open session, paused or not (see `admitted`) */
   session: SessionRecord | undefined;
 }
+
+/** Whether the seat's traffic passes: an open session that is not paused (a paused seat is treated as closed). */
+export const admitted = (o: SeatOccupancy | undefined): o is SeatOccupancy & { session: SessionRecord; user: UserRecord } =>
+  o?.session !== undefined && o.user !== undefined && o.session.pausedAt === null;
 
 export interface SeatDirectoryDeps {
   repo: IdentityRepository;
@@ -26,6 +31,7 @@ export interface SeatDirectoryDeps {
 export class SeatDirectory {
   private byMac = new Map<Mac, SeatOccupancy>();
   private seatMacs: ReadonlySet<Mac> = new Set();
+  private classes = new Map<string, SeatClassRecord>();
   private unsubscribe: Array<() => void> = [];
 
   constructor(private readonly deps: SeatDirectoryDeps) {
@@ -50,6 +56,13 @@ export class SeatDirectory {
     }
     this.byMac = next;
     this.seatMacs = new Set(next.keys());
+    this.classes = new Map(repo.groups().map((g) => [g.name, g]));
+  }
+
+  /** The class (seat group) of the seat at this MAC: its boot profile and overlay bound; two map reads. */
+  classOf(mac: Mac): SeatClassRecord | undefined {
+    const o = this.byMac.get(mac);
+    return o ? this.classes.get(o.seat.group) : undefined;
   }
 
   /** Every registered seat's MAC, as last loaded (DHCP keeps their addresses from unknown clients). */
@@ -69,12 +82,12 @@ export class SeatDirectory {
     return mac === undefined ? undefined : this.lookupByMac(mac);
   }
 
-  /** Seats with an open session now (the gate's initial set). */
+  /** Seats with an open session that is not paused (the gate's initial set). */
   occupied(): SeatOccupancy[] {
-    return [...this.byMac.values()].filter((o) => o.session !== undefined);
+    return [...this.byMac.values()].filter(admitted);
   }
 
-  /** Called by the gate: fires after each session open/close has committed. */
+  /** Called by the gate: fires after each session open/close/pause/resume has committed. */
   onSessionChange(listener: SessionListener): () => void {
     return this.deps.service.onSessionChange(listener);
   }

@@ -2,8 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
 import type { AuditInput } from '../audit/record.ts';
-import type { IdentityRepository, Role, SeatGroupRecord, SeatRecord, SessionRecord, UserRecord } from '../store/identity-repository.ts';
-import { chargeMinor, choosePayment, startedMinutes, type Payment } from './billing.ts';
+import type {
+  IdentityRepository,
+  Role,
+  SeatClassRecord,
+  SeatGroupRecord,
+  SeatRecord,
+  SessionRecord,
+  UserRecord,
+} from '../store/identity-repository.ts';
+import { activeMs, billAt, choosePayment, type Payment } from './billing.ts';
 import { IdentityError } from './errors.ts';
 import { hashPassword, newToken } from './auth.ts';
 import { tryParseMac } from '../terminal/mac.ts';
@@ -16,7 +24,8 @@ export interface IdentityServiceDeps {
 }
 
 export interface SessionChange {
-  type: 'open' | 'close';
+  /** pause: the gate shuts as for close, but the session (and the seat's platform instance) is kept; resume reopens it */
+  type: 'open' | 'close' | 'pause' | 'resume';
   session: SessionRecord;
   seat: SeatRecord;
   user: UserRecord;
@@ -89,7 +98,7 @@ export class IdentityService {
   seats(): SeatRecord[] {
     return this.deps.repo.seats();
   }
-  groups(): SeatGroupRecord[] {
+  groups(): SeatClassRecord[] {
     return this.deps.repo.groups();
   }
   openSessions(): SessionRecord[] {
@@ -146,21 +155,50 @@ export class IdentityService {
       this.deps.repo.insertSeat(seat);
       return { result: seat, record: this.admin(actor, 'seat.add', seat.name, { group: seat.group }, { seat: seat.name, mac }) };
     }).then((added) => {
-      for (const l of this.seatListeners) {
-        try {
-          l();
-        } catch (e) {
-          this.deps.logger.error({ err: e, seat: added.name }, 'seat listener failed');
-        }
-      }
+      this.seatsChanged();
       return added;
     });
+  }
+
+  private seatsChanged(): void {
+    for (const l of this.seatListeners) {
+      try {
+        l();
+      } catch (e) {
+        this.deps.logger.error({ err: e }, 'seat listener failed');
+      }
+    }
+  }
+
+  /**
+   * Creates or changes a seat class (a seat group): rate, boot profile and overlay bound. The caller has checked
+   * the profile against the configuration (the seat-class API); seats pick the change up at their next boot.
+   */
+  async setSeatClass(actor: string, c: SeatClassRecord): Promise<SeatClassRecord> {
+    const before = this.deps.repo.group(c.name);
+    const after = await this.change(() => {
+      this.deps.repo.upsertClass(c);
+      return {
+        result: this.deps.repo.group(c.name)!,
+        record: this.admin(actor, 'seat-class.set', c.name, {
+          rateMinorPerHour: c.rateMinorPerHour,
+          profile: c.profile,
+          overlayLimitBytes: c.overlayLimitBytes,
+          before: before ? { rateMinorPerHour: before.rateMinorPerHour, profile: before.profile, overlayLimitBytes: before.overlayLimitBytes } : null,
+        }),
+      };
+    });
+    this.seatsChanged();
+    return after;
   }
 
   setGroupRate(actor: string, g: SeatGroupRecord): Promise<SeatGroupRecord> {
     return this.change(() => {
       this.deps.repo.upsertGroup(g);
       return { result: g, record: this.admin(actor, 'seat-group.set', g.name, { rateMinorPerHour: g.rateMinorPerHour }) };
+    }).then((g) => {
+      this.seatsChanged();
+      return g;
     });
   }
 
@@ -208,8 +246,8 @@ export class IdentityService {
       if (!open) throw new IdentityError('NO_OPEN_SESSION', `seat ${seat.name} has no open session`);
       const user = this.deps.repo.user(open.userId)!;
       const closedAt = Math.max(this.clock(), open.openedAt);
-      const minutes = startedMinutes(open.openedAt, closedAt);
-      const charge = chargeMinor(minutes, open.rateMinorPerHour);
+      // paused time (ended pauses and one under way) is not charged
+      const { minutes, chargeMinor: charge } = billAt(open, closedAt);
       const pay = choosePayment(c.payment, user, charge);
       if ('error' in pay) throw new IdentityError(pay.error, `user ${user.id} cannot pay ${charge} from the member balance ${user.balanceMinor}`);
       if (pay.payment === 'member' && charge > 0) this.deps.repo.addBalance(user.id, -charge);
@@ -222,8 +260,57 @@ export class IdentityService {
           actor,
           'session.close',
           s.id,
-          { minutes, chargeMinor: charge, payment: pay.payment, openedAt: new Date(open.openedAt).toISOString() },
+          {
+            minutes,
+            chargeMinor: charge,
+            payment: pay.payment,
+            openedAt: new Date(open.openedAt).toISOString(),
+            pausedMs: s.pausedMs,
+          },
           { ...identityOf(user), seat: seat.name, mac: seat.mac, sessionId: s.id, durationMs: closedAt - open.openedAt },
+        ),
+      };
+    });
+    this.emit(change!);
+    return session;
+  }
+
+  /**
+   * Pauses the seat's session: its time stops being charged and the gate treats the seat as without a session
+   * (no internet) until resume; the session, its customer and the seat's platform instance are kept.
+   */
+  pauseSession(actor: string, p: { seat: string }): Promise<SessionRecord> {
+    return this.pauseOrResume(actor, p.seat, 'pause');
+  }
+
+  /** Ends the pause: the gate opens again and the time is charged again from now. */
+  resumeSession(actor: string, p: { seat: string }): Promise<SessionRecord> {
+    return this.pauseOrResume(actor, p.seat, 'resume');
+  }
+
+  private async pauseOrResume(actor: string, seatName: string, type: 'pause' | 'resume'): Promise<SessionRecord> {
+    let change: SessionChange | undefined;
+    const session = await this.change(() => {
+      const seat = this.deps.repo.seat(seatName);
+      if (!seat) throw new IdentityError('SEAT_NOT_FOUND', `no seat ${seatName}`);
+      const open = this.deps.repo.openSessionAt(seat.name);
+      if (!open) throw new IdentityError('NO_OPEN_SESSION', `seat ${seat.name} has no open session`);
+      const at = Math.max(this.clock(), open.openedAt);
+      if (type === 'pause' && !this.deps.repo.pauseSession(open.id, at))
+        throw new IdentityError('SESSION_PAUSED', `session ${open.id} at ${seat.name} is already paused`);
+      if (type === 'resume' && !this.deps.repo.resumeSession(open.id, at))
+        throw new IdentityError('SESSION_NOT_PAUSED', `session ${open.id} at ${seat.name} is not paused`);
+      const s = this.deps.repo.session(open.id)!;
+      const user = this.deps.repo.user(s.userId)!;
+      change = { type, session: s, seat, user };
+      return {
+        result: s,
+        record: this.admin(
+          actor,
+          `session.${type}`,
+          s.id,
+          { pausedMs: s.pausedMs, activeMs: activeMs(s, at) },
+          { ...identityOf(user), seat: seat.name, mac: seat.mac, sessionId: s.id },
         ),
       };
     });

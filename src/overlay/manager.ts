@@ -24,6 +24,14 @@ export interface OverlayManagerConfig {
   logger: Logger;
 }
 
+/** An overlay's size when the last iSCSI session on it ended: what that session (or boot) wrote back. */
+export interface OverlaySessionEnd {
+  image: string;
+  mac: Mac;
+  mode: OverlayMode;
+  bytes: number;
+}
+
 interface TerminalMeta {
   image: string;
   mac: string;
@@ -75,6 +83,11 @@ export class OverlayManager {
   /** detached disks (a rebooted terminal's stale session) still open, per image/terminal key */
   private readonly stale = new Map<string, number>();
   private readonly log: Logger;
+  /** a per-terminal overlay bound (its seat class's), over iscsi.overlays.limitBytes */
+  private limitFor: (mac: Mac) => number | undefined = () => undefined;
+  private sessionEndListeners: Array<(e: OverlaySessionEnd) => void> = [];
+  /** overlayBytes of disks not open, by image/terminal, valid while their map file is unchanged */
+  private readonly closedSizes = new Map<string, { mtimeMs: number; size: number; version: number; bytes: number }>();
 
   constructor(private readonly config: OverlayManagerConfig) {
     this.root = resolve(config.dataDir, 'overlays');
@@ -104,6 +117,16 @@ export class OverlayManager {
   async stop(): Promise<void> {
     await Promise.all([...this.open.values()].map((o) => o.disk.close()));
     this.open.clear();
+  }
+
+  /** The bound of a terminal's overlay from now on (a disk already open keeps the one it opened with). */
+  setLimitFor(fn: (mac: Mac) => number | undefined): void {
+    this.limitFor = fn;
+  }
+
+  /** Called with the overlay's size each time the last session on a disk ends (before it closes). */
+  onSessionEnd(listener: (e: OverlaySessionEnd) => void): void {
+    this.sessionEndListeners.push(listener);
   }
 
   hasImage(image: string): boolean {
@@ -182,7 +205,7 @@ export class OverlayManager {
       entry = undefined;
     }
     if (!entry) {
-      const p = this.openDisk(image, m, mode, opts.newSession || this.booted.has(m));
+      const p = this.openDisk(image, m, mode, opts.newSession || this.booted.has(m), this.limitFor(mac));
       this.opening.set(key, p);
       try {
         entry = await p;
@@ -205,6 +228,14 @@ export class OverlayManager {
           if (this.open.get(key) === e) this.open.delete(key);
           else this.stale.set(key, (this.stale.get(key) ?? 1) - 1);
           if (this.stale.get(key) === 0) this.stale.delete(key);
+          const end: OverlaySessionEnd = { image, mac, mode: e.meta.mode, bytes: e.disk.overlayBytes };
+          for (const l of this.sessionEndListeners) {
+            try {
+              l(end);
+            } catch (err) {
+              this.log.error({ err, image, mac: m }, 'overlay session-end listener failed');
+            }
+          }
           await e.disk.close(); // also a detached (stale) disk, once its last session is gone
         }
       },
@@ -224,7 +255,7 @@ export class OverlayManager {
     return join(this.root, 'images', image, 'manifest.json');
   }
 
-  private async openDisk(image: string, mac: string, mode: OverlayMode, fresh: boolean): Promise<OpenDisk> {
+  private async openDisk(image: string, mac: string, mode: OverlayMode, fresh: boolean, limitBytes?: number): Promise<OpenDisk> {
     const manifest = this.manifests.get(image)!;
     const dir = this.terminalDir(image, mac);
     await mkdir(dir, { recursive: true });
@@ -255,7 +286,7 @@ export class OverlayManager {
       basePath: version.path,
       dataPath: join(dir, 'data'),
       mapPath: join(dir, 'map'),
-      limitBytes: this.config.settings.overlays.limitBytes,
+      limitBytes: limitBytes ?? this.config.settings.overlays.limitBytes,
       id: `${image}/${mac}`,
     });
     return { disk, refs: 0, meta: meta! };
@@ -315,9 +346,18 @@ export class OverlayManager {
     const meta = (await this.readMeta(dir))!;
     const v = manifest.versions.find((x) => x.version === meta.baseVersion);
     if (!v) return 0;
-    const d = await OverlayDisk.open({ basePath: v.path, dataPath: join(dir, 'data'), mapPath: join(dir, 'map'), id: 'probe' });
+    // a disk not open does not change: its size is read from the map once per version of the map file (the room's
+    // overlay watch asks for every terminal every few seconds)
+    const mapPath = join(dir, 'map');
+    const st = await stat(mapPath).catch(() => undefined);
+    const key = `${image}/${m}`;
+    const known = this.closedSizes.get(key);
+    if (st && known && known.mtimeMs === st.mtimeMs && known.size === st.size && known.version === v.version) return known.bytes;
+    const d = await OverlayDisk.open({ basePath: v.path, dataPath: join(dir, 'data'), mapPath, id: 'probe' });
     try {
-      return d.overlayBytes;
+      const bytes = d.overlayBytes;
+      if (st) this.closedSizes.set(key, { mtimeMs: st.mtimeMs, size: st.size, version: v.version, bytes });
+      return bytes;
     } finally {
       await d.close();
     }

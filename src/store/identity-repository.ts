@@ -27,6 +27,25 @@ export interface SeatGroupRecord {
   rateMinorPerHour: number;
 }
 
+/** A seat group as a seat class: its rate, the boot profile of its seats and their overlay bound (null: the defaults). */
+export interface SeatClassRecord extends SeatGroupRecord {
+  profile: string | null;
+  overlayLimitBytes: number | null;
+}
+
+interface GroupRow {
+  name: string;
+  rate_minor_per_hour: number;
+  profile: string | null;
+  overlay_limit_bytes: number | null;
+}
+const classOf = (r: GroupRow): SeatClassRecord => ({
+  name: r.name,
+  rateMinorPerHour: r.rate_minor_per_hour,
+  profile: r.profile,
+  overlayLimitBytes: r.overlay_limit_bytes,
+});
+
 export interface SessionRecord {
   id: string;
   userId: string;
@@ -39,6 +58,10 @@ export interface SessionRecord {
   minutes: number | null;
   chargeMinor: number | null;
   payment: 'member' | 'desk' | null;
+  /** start of the pause under way (unix ms), null while the session runs */
+  pausedAt: number | null;
+  /** total of the pauses already ended (ms); not charged */
+  pausedMs: number;
 }
 
 export interface TokenRecord {
@@ -71,6 +94,8 @@ interface SessionRow {
   minutes: number | null;
   charge_minor: number | null;
   payment: 'member' | 'desk' | null;
+  paused_at: number | null;
+  paused_ms: number;
 }
 
 const userFromRow = (r: UserRow): UserRecord => ({
@@ -95,6 +120,8 @@ const sessionFromRow = (r: SessionRow): SessionRecord => ({
   minutes: r.minutes,
   chargeMinor: r.charge_minor,
   payment: r.payment,
+  pausedAt: r.paused_at,
+  pausedMs: r.paused_ms,
 });
 
 const seatOf = (r: { name: string; mac: string; group_name: string; created_at: number }): SeatRecord => ({
@@ -124,13 +151,25 @@ export class IdentityRepository {
       upsertGroup: db.prepare(
         'INSERT INTO seat_groups (name, rate_minor_per_hour) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET rate_minor_per_hour = excluded.rate_minor_per_hour',
       ),
-      group: db.prepare<[string], { name: string; rate_minor_per_hour: number }>('SELECT * FROM seat_groups WHERE name = ?'),
-      groups: db.prepare<[], { name: string; rate_minor_per_hour: number }>('SELECT * FROM seat_groups ORDER BY name'),
+      upsertClass: db.prepare(
+        `INSERT INTO seat_groups (name, rate_minor_per_hour, profile, overlay_limit_bytes) VALUES (@name, @rateMinorPerHour, @profile, @overlayLimitBytes)
+         ON CONFLICT (name) DO UPDATE SET rate_minor_per_hour = excluded.rate_minor_per_hour, profile = excluded.profile,
+           overlay_limit_bytes = excluded.overlay_limit_bytes`,
+      ),
+      group: db.prepare<[string], GroupRow>('SELECT * FROM seat_groups WHERE name = ?'),
+      groups: db.prepare<[], GroupRow>('SELECT * FROM seat_groups ORDER BY name'),
       insertSession: db.prepare(
         `INSERT INTO sessions (id, user_id, seat, opened_at, opened_by, rate_minor_per_hour) VALUES (@id, @userId, @seat, @openedAt, @openedBy, @rateMinorPerHour)`,
       ),
       closeSession: db.prepare(
-        'UPDATE sessions SET closed_at = @closedAt, closed_by = @closedBy, minutes = @minutes, charge_minor = @chargeMinor, payment = @payment WHERE id = @id AND closed_at IS NULL',
+        // a pause under way ends at the close
+        `UPDATE sessions SET closed_at = @closedAt, closed_by = @closedBy, minutes = @minutes, charge_minor = @chargeMinor, payment = @payment,
+           paused_ms = paused_ms + CASE WHEN paused_at IS NULL THEN 0 ELSE MAX(0, @closedAt - paused_at) END, paused_at = NULL
+         WHERE id = @id AND closed_at IS NULL`,
+      ),
+      pauseSession: db.prepare('UPDATE sessions SET paused_at = ? WHERE id = ? AND closed_at IS NULL AND paused_at IS NULL'),
+      resumeSession: db.prepare(
+        'UPDATE sessions SET paused_ms = paused_ms + MAX(0, @at - paused_at), paused_at = NULL WHERE id = @id AND closed_at IS NULL AND paused_at IS NOT NULL',
       ),
       openBySeat: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE seat = ? AND closed_at IS NULL'),
       session: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?'),
@@ -182,12 +221,16 @@ export class IdentityRepository {
   upsertGroup(g: SeatGroupRecord): void {
     this.s.upsertGroup.run(g.name, g.rateMinorPerHour);
   }
-  group(name: string): SeatGroupRecord | undefined {
-    const r = this.s.group.get(name);
-    return r ? { name: r.name, rateMinorPerHour: r.rate_minor_per_hour } : undefined;
+  /** Creates or replaces a seat class (rate, profile and overlay bound together). */
+  upsertClass(c: SeatClassRecord): void {
+    this.s.upsertClass.run(c);
   }
-  groups(): SeatGroupRecord[] {
-    return this.s.groups.all().map((r) => ({ name: r.name, rateMinorPerHour: r.rate_minor_per_hour }));
+  group(name: string): SeatClassRecord | undefined {
+    const r = this.s.group.get(name);
+    return r ? classOf(r) : undefined;
+  }
+  groups(): SeatClassRecord[] {
+    return this.s.groups.all().map(classOf);
   }
 
   insertSession(s: Pick<SessionRecord, 'id' | 'userId' | 'seat' | 'openedAt' | 'openedBy' | 'rateMinorPerHour'>): void {
@@ -196,6 +239,14 @@ export class IdentityRepository {
   /** Returns false when the session was not open. */
   closeSession(c: { id: string; closedAt: number; closedBy: string; minutes: number; chargeMinor: number; payment: 'member' | 'desk' }): boolean {
     return this.s.closeSession.run(c).changes === 1;
+  }
+  /** Starts a pause; false when the session is closed or already paused. */
+  pauseSession(id: string, at: number): boolean {
+    return this.s.pauseSession.run(at, id).changes === 1;
+  }
+  /** Ends the pause under way, adding it to paused_ms; false when the session is closed or not paused. */
+  resumeSession(id: string, at: number): boolean {
+    return this.s.resumeSession.run({ id, at }).changes === 1;
   }
   openSessionAt(seat: string): SessionRecord | undefined {
     const r = this.s.openBySeat.get(seat);

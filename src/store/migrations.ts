@@ -170,4 +170,30 @@ export const migrations: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX ui_sessions_expiry ON ui_sessions (expires_at);
     `,
   },
+  {
+    version: 7,
+    name: 'paused cashier sessions, seat classes, overlay sizes',
+    sql: `
+      -- A paused session (src/identity/service.ts pauseSession): the seat's gate is shut and its time is not
+      -- charged, but the session (and the seat's platform instance) is kept. paused_at is the start of the
+      -- pause under way (NULL while running); paused_ms the total of the pauses already ended.
+      ALTER TABLE sessions ADD COLUMN paused_at INTEGER;
+      ALTER TABLE sessions ADD COLUMN paused_ms INTEGER NOT NULL DEFAULT 0 CHECK (paused_ms >= 0);
+      -- A seat group is the seat's class (standard, vip, streaming …): besides its rate, the boot profile its
+      -- seats get (NULL: boot.defaultProfile or a reservation's) and their overlay bound (NULL: iscsi.overlays.limitBytes).
+      ALTER TABLE seat_groups ADD COLUMN profile TEXT;
+      ALTER TABLE seat_groups ADD COLUMN overlay_limit_bytes INTEGER CHECK (overlay_limit_bytes IS NULL OR overlay_limit_bytes >= 1048576);
+      -- The write-back an overlay held when its last iSCSI session ended: the measured growth per session of each
+      -- image, from which the seat-class screen recommends an overlay size (p95).
+      CREATE TABLE overlay_sizes (
+        id           INTEGER PRIMARY KEY,
+        image        TEXT    NOT NULL,
+        mac          TEXT    NOT NULL,
+        mode         TEXT    NOT NULL,
+        bytes        INTEGER NOT NULL CHECK (bytes >= 0),
+        recorded_at  INTEGER NOT NULL             -- unix ms
+      ) STRICT;
+      CREATE INDEX overlay_sizes_image ON overlay_sizes (image, recorded_at);
+    `,
+  },
 ];

@@ -4,7 +4,7 @@
  * (ui/stream.ts) forwards to every open room screen. Events get increasing ids and the last `capacity` of them
  * stay in a ring, so a browser that reconnects with Last-Event-ID gets what it missed, or is told to resync.
  */
-export type UiEventType = 'boot' | 'lease' | 'session' | 'queue';
+export type UiEventType = 'boot' | 'lease' | 'lease-end' | 'session' | 'queue' | 'overlay';
 
 export interface UiEvent {
   id: number;

@@ -3,8 +3,19 @@ import type { SeatRecord, SessionRecord, UserRecord } from '../store/identity-re
 import type { LeaseRecord } from '../store/lease-repository.ts';
 import type { SessionChange } from '../identity/service.ts';
 import { tryParseMac } from '../terminal/mac.ts';
+import { emptyTile } from './tile.ts';
 import { intToIp } from '../wire/ipv4.ts';
-import type { BootEventData, BootView, LeaseEventData, SessionEventData, TileView } from './wire.ts';
+import type {
+  BootEventData,
+  BootView,
+  LeaseEndEventData,
+  LeaseEventData,
+  OverlayUseView,
+  QueueView,
+  SeatSessionView,
+  SessionEventData,
+  TileView,
+} from './wire.ts';
 
 /** What the room screen is built from (the identity service, the boot and lease repositories). */
 export interface RoomSources {
@@ -14,6 +25,10 @@ export interface RoomSources {
   terminals(): TerminalRecord[];
   latestBoot(mac: string): BootRecord | undefined;
   leases(): LeaseRecord[];
+  /** the overlay use last sampled (OverlayWatch); absent without images */
+  overlay?(mac: string): OverlayUseView | null;
+  /** the boot queue now; absent when admission is off */
+  queue?(): QueueView;
 }
 
 export const bootView = (b: BootRecord): BootView => ({ id: b.id, startedAt: b.startedAt, stage: b.stage, events: b.events });
@@ -22,14 +37,14 @@ export const bootView = (b: BootRecord): BootView => ({ id: b.id, startedAt: b.s
  * Every terminal of the room, one tile per MAC: registered seats first (by name), then terminals seen booting
  * or holding a lease that no seat names (by MAC).
  */
-export function roomTiles(src: RoomSources, now: number): TileView[] {
+export function roomTiles(src: RoomSources, now: number, queue?: QueueView | null): TileView[] {
   const tiles = new Map<string, TileView>();
   const tile = (rawMac: string): TileView | undefined => {
     const mac = tryParseMac(rawMac);
     if (!mac) return undefined;
     let t = tiles.get(mac);
     if (!t) {
-      t = { mac, seat: null, group: null, ip: null, leaseExpiresAt: null, firmware: null, boot: null, session: null };
+      t = emptyTile(mac, src.overlay?.(mac) ?? null);
       tiles.set(mac, t);
     }
     return t;
@@ -55,8 +70,10 @@ export function roomTiles(src: RoomSources, now: number): TileView[] {
   for (const s of src.openSessions()) {
     const seat = bySeat.get(s.seat);
     const t = seat ? tile(seat.mac) : undefined;
-    if (t) t.session = { id: s.id, userName: src.user(s.userId)?.name ?? null, openedAt: s.openedAt };
+    if (t) t.session = seatSessionView(s, src.user(s.userId)?.name ?? null);
   }
+  // a terminal waiting in the boot queue has no boot yet (its script is the waiting one): it gets a tile too
+  for (const mac of [...(queue?.inHeavyPhase ?? []), ...(queue?.waiting ?? [])]) tile(mac);
   const named = [...tiles.values()].filter((t) => t.seat !== null);
   const unnamed = [...tiles.values()].filter((t) => t.seat === null).sort((a, b) => a.mac.localeCompare(b.mac));
   return [...named, ...unnamed];
@@ -72,12 +89,26 @@ export function leaseEvent(l: LeaseRecord): LeaseEventData | undefined {
   return mac && l.state === 'bound' ? { mac, ip: intToIp(l.ip), expiresAt: l.expiresAt } : undefined;
 }
 
+export function leaseEndEvent(l: LeaseRecord): LeaseEndEventData | undefined {
+  const mac = tryParseMac(l.mac);
+  return mac && (l.state === 'released' || l.state === 'expired') ? { mac, ip: intToIp(l.ip), reason: l.state } : undefined;
+}
+
 export function sessionEvent(c: SessionChange): SessionEventData {
   return {
     type: c.type,
     mac: c.seat.mac,
     seat: c.seat.name,
     group: c.seat.group,
-    session: { id: c.session.id, userName: c.user.name, openedAt: c.session.openedAt },
+    session: seatSessionView(c.session, c.user.name),
   };
 }
+
+const seatSessionView = (s: SessionRecord, userName: string | null): SeatSessionView => ({
+  id: s.id,
+  userName,
+  openedAt: s.openedAt,
+  rateMinorPerHour: s.rateMinorPerHour,
+  pausedAt: s.pausedAt,
+  pausedMs: s.pausedMs,
+});

@@ -122,7 +122,8 @@ export function createUiRouter(deps: UiRouterDeps): express.Router {
   api.get('/room', (_req, res) => {
     const eventId = deps.streams.eventId(deps.bus.latestId);
     const now = clock();
-    const snapshot: RoomSnapshot = { eventId, now, tiles: roomTiles(deps.room, now) };
+    const queue = deps.room.queue?.() ?? null;
+    const snapshot: RoomSnapshot = { eventId, now, tiles: roomTiles(deps.room, now, queue), queue };
     res.json(snapshot);
   });
   api.get(

@@ -2,6 +2,7 @@ import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { SystemSeriesView, SystemView } from './wire.ts';
+import { every } from './periodic.ts';
 
 /** What the system screen's charts show: a Prometheus counter as a rate, or a sampled value. */
 export interface SeriesSpec {
@@ -89,7 +90,7 @@ async function treeBytes(dir: string, skip?: string): Promise<number> {
  */
 export class SystemMonitor {
   private readonly samples = new Map<string, Array<[number, number]>>();
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer: (() => void) | undefined;
   private readonly clock: () => number;
   private readonly config: unknown;
   private readonly specs: readonly SeriesSpec[];
@@ -101,14 +102,12 @@ export class SystemMonitor {
   }
 
   start(): void {
-    void this.sample();
-    this.timer = setInterval(() => void this.sample(), this.deps.sampleMs);
-    this.timer.unref();
+    this.stopTimer = every(this.deps.sampleMs, () => void this.sample());
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTimer?.();
+    this.stopTimer = undefined;
   }
 
   /** One sample of every series (also called by tests, instead of waiting for the timer). */

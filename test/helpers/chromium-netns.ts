@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { writeScript } from './bootgate-process.ts';
@@ -73,4 +73,20 @@ export async function logIn(page: Page, url: string, who: { user: string; passwo
   await page.fill('#login-password', who.password);
   await page.click('#login-form button[type=submit]');
   await page.waitForSelector('#nav');
+}
+
+/**
+ * The end of a browser test: Chromium closed, bootgate stopped (at most 15 s, then left to the namespace's end),
+ * the namespaces destroyed (which kills what is left in them) and bootgate's directory removed.
+ */
+export async function endBrowserLab(parts: {
+  chrome: NetnsBrowser | undefined;
+  bg: { stop(): Promise<unknown>; dir: string } | undefined;
+  lab: { destroy(): Promise<void> };
+}): Promise<void> {
+  await parts.chrome?.close();
+  const bg = parts.bg;
+  if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
+  await parts.lab.destroy();
+  if (bg) rmSync(bg.dir, { recursive: true, force: true });
 }

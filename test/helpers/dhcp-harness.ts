@@ -7,7 +7,7 @@ import { createDhcpMetrics } from '../../src/dhcp/metrics.ts';
 import { DhcpServer } from '../../src/dhcp/server.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
-import { LeaseRepository } from '../../src/store/lease-repository.ts';
+import { LeaseRepository, type LeaseRecord } from '../../src/store/lease-repository.ts';
 import { ipToInt } from '../../src/wire/ipv4.ts';
 import { MemoryNetwork, tick, type Sent } from './memory-network.ts';
 
@@ -45,7 +45,13 @@ export interface Harness {
 
 export function makeHarness(
   config = baseConfig(),
-  opts: { db?: Db; probe?: (ip: string) => Promise<boolean>; durable?: () => Promise<void>; seats?: Set<string> } = {},
+  opts: {
+    db?: Db;
+    probe?: (ip: string) => Promise<boolean>;
+    durable?: () => Promise<void>;
+    seats?: Set<string>;
+    onLeaseEnded?: (l: LeaseRecord) => void;
+  } = {},
 ): Harness {
   const net = new MemoryNetwork();
   const db = opts.db ?? openDatabase(':memory:');
@@ -69,6 +75,7 @@ export function makeHarness(
     clock: () => now.t,
     ...(opts.probe ? { conflictProbe: (ip: string) => opts.probe!(ip) } : {}),
     ...(opts.durable ? { durable: opts.durable } : {}),
+    ...(opts.onLeaseEnded ? { onLeaseEnded: opts.onLeaseEnded } : {}),
     ...(opts.seats ? { knownClients: { isKnown: (mac: string) => opts.seats!.has(mac), macs: () => opts.seats! } } : {}),
   });
   server.start();

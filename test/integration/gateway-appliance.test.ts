@@ -65,6 +65,15 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
       return `exit ${(e as { status: number }).status}`;
     }
   };
+  /** the gate's set changes a moment after the CLI returns: the transparent path's status once it is 200, or the last */
+  const transparentOnceAllowed = async (): Promise<string> => {
+    let status = '';
+    for (let i = 0; i < 30 && status !== '200'; i++) {
+      status = curl(...transparent);
+      if (status !== '200') await new Promise((r) => setTimeout(r, 100));
+    }
+    return status;
+  };
   const explicit = ['-x', `http://${GW_LAN}:3128`, 'http://www.bggwa.test/index.html'];
   const transparent = ['--resolve', `www.bggwa.test:80:${WAN_HOST}`, 'http://www.bggwa.test/index.html'];
 
@@ -78,11 +87,7 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
     const userId = cli('users', 'add', '--name', 'Ana Pérez', '--doc-type', 'passport', '--doc-number', 'X1234567', '--doc-country', 'ES');
     cli('seats', 'add', '--name', 'S1', '--mac', SEAT_MAC);
     cli('sessions', 'open', '--user', userId, '--seat', 'S1');
-    let status = '';
-    for (let i = 0; i < 30 && status !== '200'; i++) {
-      status = curl(...transparent);
-      if (status !== '200') await new Promise((r) => setTimeout(r, 100));
-    }
+    const status = await transparentOnceAllowed();
     assert.equal(status, '200', 'transparent HTTP through the nftables redirect');
     assert.equal(curl(...explicit), '200', 'explicit proxy');
     const file = join(bg.dir, 'export.ndjson');
@@ -111,6 +116,27 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
       assert.equal(r.host, 'www.bggwa.test');
       assert.equal(r.status, 200);
     }
+  });
+
+  it('a paused session shuts the seat out (both paths, the gate set emptied) and resume lets it in again', async () => {
+    const gateSet = () => lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'bootgate', 'seats']);
+    const open = () =>
+      JSON.parse(cli('sessions', 'list', '--json')) as Array<{ id: string; seat: string; pausedAt: string | null; pausedMs: number }>;
+    const before = open()[0]!.id;
+    assert.match(gateSet(), /10\.79\.1\.1\d\d/, 'the seat is in the gate set');
+    assert.match(cli('sessions', 'pause', '--seat', 'S1'), /paused/);
+    assert.equal(typeof open()[0]!.pausedAt, 'string');
+    assert.equal(curl(...explicit), '403', 'explicit proxy refuses a paused seat');
+    const portal = lab.exec(seatNs, 'curl', ['-s', '-L', '--max-time', '5', ...transparent]);
+    assert.match(portal, /see the cashier/i, 'plain HTTP of a paused seat goes to the portal');
+    assert.doesNotMatch(gateSet(), /10\.79\.1\.1\d\d/, 'the seat is out of the gate set');
+    assert.match(cli('sessions', 'resume', '--seat', 'S1'), /resumed/);
+    const status = await transparentOnceAllowed();
+    assert.equal(status, '200', 'transparent HTTP again after resume');
+    assert.equal(curl(...explicit), '200', 'explicit proxy again after resume');
+    const after = open();
+    assert.deepEqual([after.length, after[0]!.id, after[0]!.pausedAt], [1, before, null], 'the same session throughout');
+    assert.ok(after[0]!.pausedMs > 0);
   });
 
   it('after the session closes the seat is refused again', async () => {

@@ -108,6 +108,32 @@ describe('identity and audit through the CLI against a running bootgate', () => 
     assert.match(cli('users', 'list', ...c(), '--token', badToken).stderr, /UNAUTHENTICATED/);
   });
 
+  it('seat-classes set/list: a new class, a change that keeps what is not given, the profile checked against the configuration', () => {
+    assert.match(
+      ok('seat-classes', 'set', 'vip', ...c(), '--rate', '500', '--overlay-limit', '2GiB'),
+      /^vip rate=500 profile=- overlayLimitBytes=2147483648$/m,
+    );
+    assert.match(
+      ok('seat-classes', 'set', 'vip', ...c(), '--rate', '650'),
+      /^vip rate=650 profile=- overlayLimitBytes=2147483648$/m,
+      'the limit is kept',
+    );
+    const bad = cli('seat-classes', 'set', 'vip', ...c(), '--profile', 'no-such-profile');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /VALIDATION: profile "no-such-profile" is not under profiles/);
+    assert.match(cli('seat-classes', 'set', 'new', ...c(), '--overlay-limit', '1GiB').stderr, /--rate is required for a new class new/);
+    assert.match(ok('seat-classes', 'set', 'vip', ...c(), '--overlay-limit', '-'), /^vip rate=650 profile=- overlayLimitBytes=-$/m);
+    const list = JSON.parse(ok('seat-classes', 'list', ...c(), '--json')) as { classes: Array<{ name: string; rateMinorPerHour: number }> };
+    assert.deepEqual(
+      list.classes.map((x) => [x.name, x.rateMinorPerHour]),
+      [
+        ['default', 0],
+        ['vip', 650],
+      ],
+    );
+    assert.match(ok('seat-classes', 'list', ...c()), /^vip\s+0\s+650\s/m);
+  });
+
   it('whois: the DHCP lease of a real terminal (udhcpc) maps its address to the seat and the open session', () => {
     const script = writeScript(bg.dir, 'udhcpc.sh', 'echo "EVENT $1 ip=$ip"');
     const out = lab.exec(seatNs, 'busybox', ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });

@@ -15,7 +15,11 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
-import { csrfFetch, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { csrfFetch, endBrowserLab, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import type { SeatClassesView } from '../../src/ui/wire.ts';
+import { formatBytes } from '../../ui/src/format.ts';
+
+const formatBytesEn = (b: number): string => formatBytes(b, 'en');
 
 const GW = '10.79.3.1';
 const API = '127.0.0.1:18721';
@@ -60,6 +64,9 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
       },
       ui: { systemSampleSeconds: 1 },
       platforms: { classes: { game: { mode: 'redirect' } } },
+      // the seat-class screen chooses between these: a class on "gold" boots the gold image over iSCSI
+      boot: { defaultProfile: 'local' },
+      profiles: { local: { exit: true }, gold: { sanboot: 'gold' } },
     });
     await bg.start();
     admin = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
@@ -84,10 +91,7 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
   });
 
   after(async () => {
-    await chrome?.close();
-    if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    await lab.destroy();
-    if (bg) rmSync(bg.dir, { recursive: true, force: true });
+    await endBrowserLab({ chrome, bg, lab });
     if (imageDir) rmSync(imageDir, { recursive: true, force: true });
   });
 
@@ -129,6 +133,8 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
         ['GET', '/ui/api/v1/platforms'],
         ['POST', `/ui/api/v1/platforms/${platformId}/drain`],
         ['GET', '/ui/api/system'],
+        ['GET', '/ui/api/v1/seat-classes'],
+        ['PUT', '/ui/api/v1/seat-classes/standard', { rateMinorPerHour: 0 }],
       ] as const) {
         const r = await pageFetch(m, p, b);
         assert.equal(r.status, 403, `${who.user} ${m} ${p}`);
@@ -146,7 +152,16 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
   it('the admin sees the terminal on version 1 with its overlay size, makes it a super-client and commits it as version 2', async () => {
     assert.match(qemuIo('write -P 0xab 0 64k', 'flush'), /wrote 65536\/65536 bytes/);
     await login(ADMIN);
-    assert.deepEqual(await navLinks(), ['nav-room', 'nav-cashier', 'nav-audit', 'nav-images', 'nav-platforms', 'nav-system']);
+    assert.deepEqual(await navLinks(), [
+      'nav-room',
+      'nav-cashier',
+      'nav-audit',
+      'nav-images',
+      'nav-classes',
+      'nav-platforms',
+      'nav-network',
+      'nav-system',
+    ]);
     await page.click('#nav-images');
     await page.waitForSelector(row);
     assert.equal(await page.textContent('#images section[data-image="gold"] .current-version'), 'Current version: v1');
@@ -198,6 +213,81 @@ describe('the images and platforms screens in Chromium against bootgate serve', 
       records('overlay.reset').map((r) => [r.actor, r.target]),
       [['operator:boss', `gold/${MAC}`]],
     );
+  });
+
+  it('seat classes: the measured sessions recommend an overlay size for gold; the class boots gold and its bound holds', async () => {
+    // more sessions of gold (each qemu-io run is one iSCSI session; its overlay size is recorded at its end)
+    for (const at of ['2M', '3M', '4M']) assert.match(qemuIo(`write -P 0x5a ${at} 64k`, 'flush'), /wrote 65536\/65536 bytes/);
+    // the overlay watch samples once a second (ui.systemSampleSeconds): wait for a sample after the writes
+    let before = api('GET', '/seat-classes') as SeatClassesView;
+    for (let i = 0; i < 50 && !(before.forecast.hoursToFull !== null); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      before = api('GET', '/seat-classes') as SeatClassesView;
+    }
+    const rec = before.profiles.find((p) => p.name === 'gold')!.recommendation!;
+    assert.ok(rec.samples >= 5 && rec.recommendedBytes !== null, JSON.stringify(rec));
+    await page.click('#nav-classes');
+    const std = '#classes-table tr[data-class="standard"]';
+    await page.waitForSelector(std);
+    assert.equal(await page.textContent(`${std} td:nth-child(2)`), '1', 'seat A1');
+    assert.equal(await page.inputValue(`${std} input.class-rate`), '1.00');
+    assert.equal(await page.textContent(`${std} .class-advice`), 'This profile boots no image with an overlay.');
+    await page.selectOption(`${std} select.class-profile`, 'gold');
+    assert.equal(
+      await page.textContent(`${std} .class-advice`),
+      `Recommended for gold: 268.4 MB (p95 ${formatBytesEn(rec.p95Bytes!)} over ${rec.samples} sessions) Use`,
+    );
+    await page.click(`${std} .class-advice button.class-use`);
+    assert.equal(await page.inputValue(`${std} input.class-limit`), '0.25', '256 MiB, the smallest step');
+    assert.match(
+      (await page.textContent('#classes-forecast')) ?? '',
+      /^Overlays growing [\d.]+ [kMG]B\/h: disk full in about .+ at the current rate\.$/,
+    );
+    await shot('classes-en');
+    await page.fill(`${std} input.class-rate`, '0');
+    await page.click(`${std} button.class-save`);
+    await page.waitForFunction(() => document.getElementById('classes-status')?.textContent === 'Class standard saved.');
+    let after = (api('GET', '/seat-classes') as SeatClassesView).classes.find((c) => c.name === 'standard')!;
+    assert.deepEqual([after.rateMinorPerHour, after.profile, after.image, after.overlayLimitBytes], [0, 'gold', 'gold', 256 * 2 ** 20]);
+    // the seat now boots the class's profile: its iPXE script sanboots gold
+    const script = lab.exec(term, 'curl', ['-sf', `http://${GW}:18722/boot.ipxe?mac=${MAC.replaceAll(':', '-')}`]);
+    assert.match(script, /sanboot .*disk\.gold\./);
+    // a 1 MiB bound (typed as GiB) holds from the next session: a 2 MiB write fails, the overlay stays under it
+    await page.fill(`${std} input.class-limit`, 'ten');
+    await page.click(`${std} button.class-save`);
+    assert.equal(await page.textContent('#classes-error'), 'Enter a size in GiB (at least 0.001), or leave it empty.');
+    await page.fill(`${std} input.class-limit`, '0.001');
+    await page.click(`${std} button.class-save`);
+    await page.waitForFunction(() => document.getElementById('classes-status')?.textContent === 'Class standard saved.');
+    after = (api('GET', '/seat-classes') as SeatClassesView).classes.find((c) => c.name === 'standard')!;
+    assert.equal(after.overlayLimitBytes, Math.round(0.001 * 2 ** 30));
+    let out = '';
+    try {
+      out = qemuIo('write -P 0x77 5M 2M', 'flush');
+    } catch (e) {
+      out = String((e as { stdout?: string }).stdout ?? '') + String((e as { stderr?: string }).stderr ?? '');
+    }
+    assert.doesNotMatch(out, /wrote 2097152\/2097152 bytes/, out);
+    const bytes = (api('GET', `/images/gold/overlays/${MAC}`) as { bytes: number }).bytes;
+    assert.ok(bytes <= Math.round(0.001 * 2 ** 30), `the overlay holds ${bytes} bytes`);
+    assert.deepEqual(
+      records('seat-class.set').map((r) => [r.actor, r.target, (JSON.parse(r.detail ?? '{}') as { profile: string }).profile]),
+      [
+        ['operator:boss', 'standard', 'gold'],
+        ['operator:boss', 'standard', 'gold'],
+      ],
+    );
+    // the room tile shows the overlay's use against the class's bound (sampled, an overlay event on change)
+    await page.click('#nav-room');
+    const use = `#grid [data-mac="${MAC}"] .overlay`;
+    await page.waitForFunction((sel) => / of 1\.1 MB /.test(document.querySelector(sel)?.textContent ?? ''), use);
+    assert.match((await page.textContent(use)) ?? '', /^overlay [\d.]+ kB of 1\.1 MB \(\d+%\)$/);
+    await page.click('#nav-classes');
+    await page.waitForSelector(std);
+    await page.selectOption('#lang-select', 'zh-CN');
+    await page.waitForFunction(() => document.querySelector('.bar h1')?.textContent === '座位等级');
+    await shot('classes-zh-CN');
+    await page.selectOption('#lang-select', 'en');
   });
 
   it('the platforms screen shows the instance and drains and undrains it; the language menu turns it to zh-CN', async () => {

@@ -1,20 +1,21 @@
 /**
  * The cashier and audit screens of `bootgate serve` in real Chromium (playwright-core, the Debian package), run in
  * the gateway namespace (bgdk-srv, LAN br0 10.78.0.1/24) where the management listener is, as ui-room.test.ts
- * does. A cashier registers a customer, opens a session at a seat, closes it and gets the bill and a receipt that
+ * does. A cashier registers a customer, opens a session at a seat, pauses it (row, room tile), sees a CLI resume arrive
+ * live on the room screen, closes it and gets the bill and a receipt that
  * prints alone; the cashier has no audit link and /ui/api/v1/audit/* answers 403. An auditor has no cashier link
  * and cannot register or open (403), searches the trail page by page, exports a signed file (two downloads),
  * uploads it and is told "valid", then uploads a copy with one record edited and is told which record broke.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Download, Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
-import { csrfFetch, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { csrfFetch, endBrowserLab, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.78.0.1';
 const API = '127.0.0.1:18597';
@@ -22,6 +23,7 @@ const UI = `http://${API}/ui/`;
 const ROOT = join(import.meta.dirname, '../..');
 const CASHIER = { user: 'cash1', password: 'cashier-pass-78' };
 const AUDITOR = { user: 'aud1', password: 'auditor-pass-78' };
+const D1_MAC = '52:54:00:78:00:01';
 
 describe('the cashier and audit screens in Chromium against bootgate serve', () => {
   const lab = new NetnsLab('bgdk');
@@ -30,10 +32,19 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
   let chrome: NetnsBrowser | undefined;
   let page: Page;
   let cspViolations: string[] = [];
+  let wolSeen = '';
 
   before(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/build-ui.sh')], { stdio: 'inherit' });
     lab.createServer('br0', `${GW}/24`);
+    // seat D1's terminal: it only listens for Wake-on-LAN (UDP 9) and prints each payload in hex
+    const termNs = lab.addClient({ name: 'term', bridge: 'br0', mac: D1_MAC, address: '10.78.0.60/24' });
+    const rx = lab.spawnIn(termNs, 'python3', [
+      '-u',
+      '-c',
+      'import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(("0.0.0.0",9))\nprint("ready")\nwhile True: print(s.recv(2048).hex())',
+    ]);
+    rx.stdout!.on('data', (d: Buffer) => (wolSeen += d.toString()));
     bg = new BootgateProcess(lab, {
       interfaces: { lan: 'br0' },
       dhcp: { subnet: '10.78.0.0/24', range: { start: '10.78.0.100', end: '10.78.0.150' }, router: GW, dns: [GW], leaseSeconds: 600 },
@@ -43,7 +54,7 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     await bg.start();
     admin = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
     api('PUT', '/seat-groups/standard', { rateMinorPerHour: 240 });
-    api('POST', '/seats', { name: 'D1', mac: '52:54:00:78:00:01', group: 'standard' });
+    api('POST', '/seats', { name: 'D1', mac: D1_MAC, group: 'standard' });
     api('POST', '/seats', { name: 'D2', mac: '52:54:00:78:00:02', group: 'standard' });
     // enough records for the audit screen to page (50 a page)
     for (let i = 0; i < 55; i++) api('POST', '/users', { name: `Walk-in ${i}`, docType: 'id-card', docNumber: `W${1000 + i}` });
@@ -55,10 +66,7 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
   });
 
   after(async () => {
-    await chrome?.close();
-    if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    await lab.destroy();
-    if (bg) rmSync(bg.dir, { recursive: true, force: true });
+    await endBrowserLab({ chrome, bg, lab });
   });
 
   function api(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): unknown {
@@ -110,6 +118,28 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
       ['D1'],
       'the busy seat is no longer offered',
     );
+    // pause from the cashier screen: the row says paused, the room tile too (snapshot); a resume by the CLI
+    // reaches the open room screen as an event
+    await page.click('#sessions-table tr[data-seat="D2"] button.pause-session');
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="true"] button.resume-session');
+    assert.match((await page.textContent('#desk-status')) ?? '', /Session at D2 paused/);
+    assert.match((await page.textContent('#sessions-table tr[data-seat="D2"] td.running-bill')) ?? '', /^0\.0[0-4] · paused since /);
+    const openNow = api('GET', '/sessions') as Array<{ seat: string; pausedAt: string | null }>;
+    assert.equal(typeof openNow.find((x) => x.seat === 'D2')?.pausedAt, 'string');
+    await page.click('#nav-room');
+    const d2 = '#grid [data-mac="52:54:00:78:00:02"]';
+    await page.waitForSelector(`${d2}[data-stage="paused"]`);
+    assert.equal(await page.textContent(`${d2} .stage`), 'paused');
+    assert.match((await page.textContent(`${d2} .bill`)) ?? '', /^bill 0\.0[0-4]$/);
+    assert.match(cli(['sessions', 'resume', '--seat', 'D2']), /resumed/);
+    await page.waitForSelector(`${d2}[data-stage="session"]`);
+    await page.click('#nav-cashier');
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="false"] button.pause-session');
+    // another desk (the CLI here) pauses and resumes it while this screen is open: the row follows the events
+    cli(['sessions', 'pause', '--seat', 'D2']);
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="true"]');
+    cli(['sessions', 'resume', '--seat', 'D2']);
+    await page.waitForSelector('#sessions-table tr[data-seat="D2"][data-paused="false"]');
     await page.selectOption('#sessions-table tr[data-seat="D2"] select.close-payment', 'desk');
     await page.click('#sessions-table tr[data-seat="D2"] button.close-session');
     await page.waitForSelector('#receipt');
@@ -120,6 +150,7 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     assert.equal(await line('payment'), 'At the desk');
     assert.equal(await line('minutes'), '1');
     assert.equal(await line('total'), '0.04', '1 started minute at 2.40/h, rounded up');
+    assert.match((await line('paused')) ?? '', /^\d+ s$/, 'the paused time, not charged');
     assert.equal(await page.$('#sessions-table tr[data-seat="D2"]'), null);
     // print: the receipt alone, no buttons
     await page.emulateMedia({ media: 'print' });
@@ -132,6 +163,41 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     const sessions = api('GET', '/sessions?all=true') as Array<{ seat: string; openedBy: string; closedBy: string; chargeMinor: number }>;
     const s = sessions.find((x) => x.seat === 'D2')!;
     assert.deepEqual([s.openedBy, s.closedBy, s.chargeMinor], ['operator:cash1', 'operator:cash1', 4]);
+    const trail = api('GET', '/audit/records?kind=admin&seat=D2') as Array<{ action: string; actor: string }>;
+    assert.deepEqual(
+      trail.map((r) => `${r.action} ${r.actor}`),
+      [
+        'seat.add token:bootstrap-admin',
+        'session.open operator:cash1',
+        'session.pause operator:cash1',
+        'session.resume token:bootstrap-admin',
+        'session.pause token:bootstrap-admin',
+        'session.resume token:bootstrap-admin',
+        'session.close operator:cash1',
+      ],
+    );
+    await page.click('#logout');
+    await page.waitForSelector('#login-form');
+  });
+
+  it('the cashier wakes a terminal from its panel: a magic packet reaches it, the trail names the cashier; no reboot offered', async () => {
+    await login(CASHIER);
+    await page.click(`#grid [data-mac="${D1_MAC}"]`);
+    await page.waitForSelector('#detail #detail-wake');
+    assert.match((await page.textContent('#detail-reboot-note')) ?? '', /Reboot: not available/);
+    for (let i = 0; i < 100 && !wolSeen.startsWith('ready'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(wolSeen.startsWith('ready'), 'the receiver listens');
+    await page.click('#detail-wake');
+    await page.waitForFunction(() => document.getElementById('detail-action-note')?.textContent === 'Wake-on-LAN packet sent.');
+    const magic = 'ff'.repeat(6) + D1_MAC.replaceAll(':', '').repeat(16);
+    for (let i = 0; i < 50 && !wolSeen.includes(magic); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(wolSeen.includes(magic), `magic packet for D1 received: ${wolSeen}`);
+    const trail = api('GET', '/audit/records?kind=admin') as Array<{ action: string; actor: string; target: string }>;
+    const wake = trail.filter((r) => r.action === 'wake');
+    assert.deepEqual(
+      wake.map((r) => [r.actor, r.target]),
+      [['operator:cash1', D1_MAC]],
+    );
     await page.click('#logout');
     await page.waitForSelector('#login-form');
   });
@@ -149,10 +215,18 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
       ['/ui/api/v1/users', { name: 'X', docType: 'passport', docNumber: 'X1' }],
       ['/ui/api/v1/sessions', { userId: users[0]!.id, seat: 'D1' }],
       ['/ui/api/v1/sessions/close', { seat: 'D1' }],
+      ['/ui/api/v1/sessions/pause', { seat: 'D1' }],
+      ['/ui/api/v1/sessions/resume', { seat: 'D1' }],
+      ['/ui/api/v1/wake', { mac: D1_MAC }],
     ] as const) {
       const r = await pageFetch('POST', path, body);
       assert.deepEqual([r.status, r.body?.error], [403, 'FORBIDDEN'], path);
     }
+    // the terminal panel offers the auditor no Wake button
+    await page.click('#nav-room');
+    await page.click(`#grid [data-mac="${D1_MAC}"]`);
+    await page.waitForSelector('#detail');
+    assert.equal(await page.$('#detail-wake'), null);
   });
 
   it('the auditor searches by kind and seat, page by page', async () => {
@@ -171,12 +245,21 @@ describe('the cashier and audit screens in Chromium against bootgate serve', () 
     await page.waitForFunction((s) => document.querySelector('#audit-table tbody tr:first-child')?.getAttribute('data-seq') === s, firstSeq);
     await page.fill('#audit-seat', 'D2');
     await page.click('#audit-search button[type=submit]');
-    // seat D2: its seat.add (by the admin token), then the cashier's session.open and session.close
-    await page.waitForFunction(() => /^Page 1 · 3 records$/.test(document.getElementById('audit-page')?.textContent ?? ''));
+    // seat D2: its seat.add (by the admin token), then the cashier's session.open, pause, the CLI's resume, pause and
+    // resume, the close
+    await page.waitForFunction(() => /^Page 1 · 7 records$/.test(document.getElementById('audit-page')?.textContent ?? ''));
     const what = await page.$$eval('#audit-table tbody tr', (rows) => rows.map((r) => r.children[5]?.textContent ?? ''));
     assert.deepEqual(
       what.map((w) => w.split(' ').slice(0, 2).join(' ')),
-      ['token:bootstrap-admin seat.add', 'operator:cash1 session.open', 'operator:cash1 session.close'],
+      [
+        'token:bootstrap-admin seat.add',
+        'operator:cash1 session.open',
+        'operator:cash1 session.pause',
+        'token:bootstrap-admin session.resume',
+        'token:bootstrap-admin session.pause',
+        'token:bootstrap-admin session.resume',
+        'operator:cash1 session.close',
+      ],
     );
     await page.fill('#audit-seat', '');
   });

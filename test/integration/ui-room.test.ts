@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
-import { launchChromiumInNetns, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { endBrowserLab, launchChromiumInNetns, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW = '10.77.0.1';
 const API = '127.0.0.1:18497';
@@ -53,10 +53,7 @@ describe('the room screen in Chromium against bootgate serve', () => {
   });
 
   after(async () => {
-    await chrome?.close();
-    if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    await lab.destroy();
-    if (bg) rmSync(bg.dir, { recursive: true, force: true });
+    await endBrowserLab({ chrome, bg, lab });
   });
 
   /** /api/v1 inside the gateway namespace with the bootstrap admin token. */

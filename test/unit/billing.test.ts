@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { chargeMinor, choosePayment, startedMinutes } from '../../src/identity/billing.ts';
+import { activeMs, billAt, chargeMinor, choosePayment, startedMinutes } from '../../src/identity/billing.ts';
 
 describe('billing arithmetic (integer minor units)', () => {
   it('counts started minutes', () => {
@@ -52,5 +52,37 @@ describe('billing arithmetic (integer minor units)', () => {
     assert.deepEqual(choosePayment('desk', { member: true, balanceMinor: 1000 }, 5), { payment: 'desk' });
     assert.deepEqual(choosePayment('member', { member: false, balanceMinor: 0 }, 5), { error: 'NOT_A_MEMBER' });
     assert.deepEqual(choosePayment('member', { member: true, balanceMinor: 4 }, 5), { error: 'INSUFFICIENT_BALANCE' });
+  });
+  it('paused time is not charged: ended pauses and the one under way are subtracted', () => {
+    const open = { openedAt: 1000, pausedMs: 0, pausedAt: null, rateMinorPerHour: 600 };
+    assert.equal(activeMs(open, 1000 + 10 * 60_000), 10 * 60_000);
+    // 10 min run, then paused since minute 10: at minute 40 still 10 charged minutes
+    const paused = { ...open, pausedAt: 1000 + 10 * 60_000 };
+    assert.equal(activeMs(paused, 1000 + 40 * 60_000), 10 * 60_000);
+    assert.deepEqual(billAt(paused, 1000 + 40 * 60_000), { minutes: 10, chargeMinor: 100 });
+    // resumed at minute 40 (30 min of pauses ended), closed at minute 45 + 1 ms: 15 min 1 ms → 16 started minutes
+    const resumed = { ...open, pausedMs: 30 * 60_000 };
+    assert.deepEqual(billAt(resumed, 1000 + 45 * 60_000 + 1), { minutes: 16, chargeMinor: 160 });
+    assert.equal(activeMs({ ...open, pausedMs: 99 * 60_000 }, 2000), 0, 'never negative');
+    assert.equal(activeMs(open, 0), 0, 'a clock before the open charges nothing');
+  });
+
+  it('property: pausing never makes a session cost more, and a session with no pause bills as before', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 10_000_000 }),
+        fc.integer({ min: 0, max: 10_000_000 }),
+        fc.integer({ min: 0, max: 10_000_000 }),
+        fc.integer({ min: 0, max: 100_000 }),
+        (run, pausedMs, sincePause, rate) => {
+          const at = run + pausedMs + sincePause;
+          const plain = billAt({ openedAt: 0, pausedMs: 0, pausedAt: null, rateMinorPerHour: rate }, at);
+          assert.deepEqual(plain, { minutes: startedMinutes(0, at), chargeMinor: chargeMinor(startedMinutes(0, at), rate) });
+          const paused = billAt({ openedAt: 0, pausedMs, pausedAt: at - sincePause, rateMinorPerHour: rate }, at);
+          assert.ok(paused.chargeMinor <= plain.chargeMinor);
+          assert.equal(paused.minutes, startedMinutes(0, run));
+        },
+      ),
+    );
   });
 });

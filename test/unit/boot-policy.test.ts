@@ -31,6 +31,30 @@ describe('the boot policy: one answer to "what does this terminal boot?"', () =>
     assert.equal(policy.profileFor(parseMac('52:54:00:00:00:99')).name, 'thin');
     assert.equal(policy.profileFor(undefined).name, 'thin', 'UUID-only request');
   });
+  it('seat class: its profile sits between a reservation and the default; a name no longer configured is ignored', () => {
+    const p = new ConfiguredBootPolicy({
+      boot,
+      profiles,
+      reservations: [{ mac: '52:54:00:00:00:01', profile: 'disk' }],
+      serverAddress: 1,
+      httpPort: 80,
+    });
+    const classes = new Map<string, string>([
+      ['52:54:00:00:00:01', 'local'],
+      ['52:54:00:00:00:03', 'disk'],
+      ['52:54:00:00:00:04', 'gone'],
+    ]);
+    p.setClassProfile((mac) => classes.get(mac));
+    assert.equal(p.profileFor(parseMac('52:54:00:00:00:01')).name, 'disk', 'the reservation wins');
+    assert.deepEqual(p.profileFor(parseMac('52:54:00:00:00:03')), { name: 'disk', profile: profiles.disk });
+    assert.equal(p.profileFor(parseMac('52:54:00:00:00:04')).name, 'thin', 'unknown class profile → the default');
+    assert.equal(p.profileFor(parseMac('52:54:00:00:00:05')).name, 'thin', 'no class');
+    assert.equal(p.classifyFile(parseMac('52:54:00:00:00:03'), '/vmlinuz'), undefined, "the class's sanboot profile has no kernel");
+    assert.deepEqual(p.profileNames(), ['thin', 'disk', 'local']);
+    assert.deepEqual(p.profile('disk'), { sanboot: 'win10' });
+    assert.equal(p.profile('toString'), undefined);
+  });
+
   it('DHCP: a PXE ROM gets its architecture NBP by TFTP; iPXE gets its script URL with the hyphenated MAC', () => {
     assert.equal(policy.bootReply(info({ pxe: true, firmware: 'bios' }), DISK)?.file, 'undionly.kpxe');
     assert.equal(policy.bootReply(info({ pxe: true, firmware: 'x64-efi' }), DISK)?.file, 'ipxe.efi');

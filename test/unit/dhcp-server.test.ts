@@ -356,6 +356,27 @@ describe('DHCP server: RFC 2131 state machine (PROTOCOLS.md §7 checks 1-10)', (
     h.close();
   });
 
+  it('lease ends are reported after commit: a RELEASE at once, an expiry at the next sweep (without traffic)', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const ended: Array<[string, string, string]> = [];
+    const h = makeHarness(baseConfig({ leaseSeconds: 600 }), { onLeaseEnded: (l) => ended.push([l.mac, intToIp(l.ip), l.state]) });
+    const a = await dora(h, MAC);
+    const b = await dora(h, MAC2);
+    assert.deepEqual(ended, []);
+    await h.exchange(clientPacket({ type: T.RELEASE, mac: MAC2, ciaddr: b, options: [[Opt.SERVER_ID, sid]] }));
+    assert.deepEqual(ended, [[MAC2, b, 'released']]);
+    h.now.t += 601_000;
+    t.mock.timers.tick(10_000);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(ended, [
+      [MAC2, b, 'released'],
+      [MAC, a, 'expired'],
+    ]);
+    const row = h.db.prepare('SELECT state FROM leases WHERE ip = ?').get(ipToInt(a)) as { state: string };
+    assert.equal(row.state, 'expired', 'committed before it was reported');
+    h.close();
+  });
+
   it('an unanswered offer is freed after offerHoldSeconds', async () => {
     const h = makeHarness(baseConfig({ range: { start: '10.9.0.100', end: '10.9.0.100' }, offerHoldSeconds: 5 }));
     await h.exchange(clientPacket({ type: T.DISCOVER, mac: MAC, broadcast: true }));

@@ -10,6 +10,8 @@ import { Registry } from 'prom-client';
 import { createIdentityServices } from '../../src/compose/identity.ts';
 import { IdentityError } from '../../src/identity/errors.ts';
 import type { SessionChange } from '../../src/identity/service.ts';
+import { admitted } from '../../src/identity/seat-directory.ts';
+import { sessionAffinity } from '../../src/compose/platforms.ts';
 import { parseMac, tryParseMac as normaliseMac, type Mac } from '../../src/terminal/mac.ts';
 import { openDatabase } from '../../src/store/database.ts';
 import { verifyStoredChain } from '../../src/audit/verify-store.ts';
@@ -128,6 +130,67 @@ describe('identity: users, seats, sessions, billing', () => {
     b.close();
   });
 
+  it('pause: the time is not charged, the directory no longer admits the seat, the session (and its id) is kept', async () => {
+    const { svc, now, close } = setup();
+    const id = svc.identity;
+    await id.setGroupRate('t', { name: 'vip', rateMinorPerHour: 600 });
+    const ann = await id.addUser('c', { name: 'Ann', docType: 'passport', docNumber: 'P1' });
+    await id.addSeat('admin', { name: 'A1', mac: MAC1, group: 'vip' });
+    const changes: SessionChange[] = [];
+    svc.directory.onSessionChange((c) => changes.push(c));
+    const released: string[] = [];
+    svc.directory.onSessionChange(sessionAffinity({ releaseSession: (k) => released.push(k) }));
+    await assert.rejects(id.pauseSession('c', { seat: 'A1' }), code('NO_OPEN_SESSION'));
+    await assert.rejects(id.pauseSession('c', { seat: 'Z9' }), code('SEAT_NOT_FOUND'));
+    const s = await id.openSession('c', { userId: ann.id, seat: 'A1' });
+    await assert.rejects(id.resumeSession('c', { seat: 'A1' }), code('SESSION_NOT_PAUSED'));
+    assert.equal(admitted(svc.directory.lookupByIp('10.75.0.21')), true);
+
+    now.t = T0 + 10 * 60_000;
+    const p = await id.pauseSession('c2', { seat: 'A1' });
+    assert.deepEqual([p.id, p.pausedAt, p.pausedMs, p.closedAt], [s.id, now.t, 0, null]);
+    await assert.rejects(id.pauseSession('c', { seat: 'A1' }), code('SESSION_PAUSED'));
+    const hit = svc.directory.lookupByIp('10.75.0.21')!;
+    assert.equal(hit.session!.id, s.id, 'the session is still the seat’s');
+    assert.equal(admitted(hit), false, 'but the gate does not admit it');
+    assert.deepEqual(svc.directory.occupied(), []);
+    await assert.rejects(id.openSession('c', { userId: ann.id, seat: 'A1' }), code('SEAT_BUSY'));
+
+    now.t = T0 + 40 * 60_000;
+    const r = await id.resumeSession('c', { seat: 'A1' });
+    assert.deepEqual([r.pausedAt, r.pausedMs], [null, 30 * 60_000]);
+    assert.deepEqual(
+      svc.directory.occupied().map((o) => o.seat.name),
+      ['A1'],
+    );
+    // paused again at minute 50 and closed while paused at minute 70: 10 + 10 charged minutes
+    now.t = T0 + 50 * 60_000;
+    await id.pauseSession('c', { seat: 'A1' });
+    now.t = T0 + 70 * 60_000;
+    const closed = await id.closeSession('c', { seat: 'A1' });
+    assert.deepEqual([closed.minutes, closed.chargeMinor, closed.pausedAt, closed.pausedMs], [20, 200, null, 50 * 60_000]);
+    assert.deepEqual(
+      changes.map((c) => c.type),
+      ['open', 'pause', 'resume', 'pause', 'close'],
+    );
+    const records = svc.auditRepo.query({ kind: 'admin' }).filter((x) => x.action?.startsWith('session.'));
+    assert.deepEqual(
+      records.map((x) => [x.action, x.actor, x.sessionId, x.seat, x.docNumber]),
+      [
+        ['session.open', 'c', s.id, 'A1', 'P1'],
+        ['session.pause', 'c2', s.id, 'A1', 'P1'],
+        ['session.resume', 'c', s.id, 'A1', 'P1'],
+        ['session.pause', 'c', s.id, 'A1', 'P1'],
+        ['session.close', 'c', s.id, 'A1', 'P1'],
+      ],
+    );
+    assert.deepEqual(JSON.parse(records[2]!.detail!), { pausedMs: 30 * 60_000, activeMs: 10 * 60_000 });
+    assert.equal(JSON.parse(records[4]!.detail!).pausedMs, 50 * 60_000);
+    assert.equal(verifyStoredChain(svc.auditRepo, svc.signer.publicKey).ok, true);
+    assert.deepEqual(released, [s.id], "the seat's platform instance is released at the close only, not at a pause");
+    close();
+  });
+
   it('every change and its audit record commit together: a refused change leaves no record', async () => {
     const { svc, close } = setup();
     await assert.rejects(svc.identity.openSession('c', { userId: 'x', seat: 'y' }));
@@ -189,12 +252,21 @@ describe('identity API (/api/v1)', () => {
     for (const [m, p, b] of [
       ['POST', '/users', { name: 'Y', docType: 't', docNumber: 'n' }],
       ['POST', '/sessions/close', { seat: 'A1' }],
+      ['POST', '/sessions/pause', { seat: 'A1' }],
+      ['POST', '/sessions/resume', { seat: 'A1' }],
       ['POST', '/tokens', { name: 'x', role: 'admin' }],
       ['PUT', '/seat-groups/default', { rateMinorPerHour: 1 }],
     ] as const)
       assert.equal((await call(m, p, auditor, b)).body.error, 'FORBIDDEN', `${m} ${p}`);
     assert.equal((await call('GET', '/audit/records', bearer(cashier))).body.error, 'FORBIDDEN');
 
+    const paused = await call('POST', '/sessions/pause', bearer(cashier), { seat: 'A1' });
+    assert.equal(paused.status, 200);
+    assert.equal(typeof paused.body.pausedAt, 'string', 'ISO-8601 on the wire');
+    assert.equal((await call('POST', '/sessions/pause', bearer(cashier), { seat: 'A1' })).body.error, 'SESSION_PAUSED');
+    assert.equal((await call('POST', '/sessions/resume', bearer(cashier), { seat: 'A1', extra: 1 })).body.error, 'VALIDATION');
+    const resumed = await call('POST', '/sessions/resume', bearer(cashier), { seat: 'A1' });
+    assert.deepEqual([resumed.status, resumed.body.pausedAt], [200, null]);
     assert.equal((await call('POST', '/sessions/close', bearer(cashier), { seat: 'A1' })).status, 200);
     const records = await call('GET', '/audit/records?kind=admin', auditor);
     assert.deepEqual(
@@ -205,6 +277,8 @@ describe('identity API (/api/v1)', () => {
         ['token:bootstrap-admin', 'seat.add'],
         ['token:desk1', 'user.add'],
         ['token:desk1', 'session.open'],
+        ['token:desk1', 'session.pause'],
+        ['token:desk1', 'session.resume'],
         ['token:desk1', 'session.close'],
       ],
     );
@@ -223,7 +297,7 @@ describe('identity API (/api/v1)', () => {
     const reader = new ExportStreamReader();
     const content = reader.push(Buffer.from(await ex.arrayBuffer())).toString('utf8');
     const manifest = reader.end();
-    assert.equal(manifest.count, 7, 'six changes, and the export action itself, recorded before the export is built');
+    assert.equal(manifest.count, 9, 'eight changes, and the export action itself, recorded before the export is built');
     assert.equal(verifyExport(content, JSON.stringify(manifest), ctx.svc.signer.publicKeyPem()).ok, true);
     const last = ctx.svc.auditRepo.last()!;
     assert.deepEqual([last.actor, last.action], ['operator:eve', 'audit.export']);

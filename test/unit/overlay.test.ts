@@ -145,6 +145,28 @@ describe('overlay manager: discard, keep, super + commit + rollback', () => {
     await m.stop();
   });
 
+  it("a seat class's bound applies to the disks opened after it is set; the last session's end reports the overlay size", async () => {
+    const m = mk();
+    await m.start();
+    const ends: Array<[string, string, string, number]> = [];
+    m.onSessionEnd((e) => ends.push([e.image, e.mac, e.mode, e.bytes]));
+    m.setLimitFor((mac) => (mac === A ? 8192 : undefined));
+    const a = await m.openTerminal('demo', A, { newSession: true });
+    const a2 = await m.openTerminal('demo', A, { newSession: false });
+    await a.disk.write(0, Buffer.alloc(8192, 0xa1), false);
+    await assert.rejects(a.disk.write(65536, Buffer.alloc(4096, 0xa2), false), SpaceExhaustedError);
+    await a.release();
+    assert.deepEqual(ends, [], 'a session still holds the disk');
+    await a2.release();
+    assert.deepEqual(ends, [['demo', A, 'discard', 8192]]);
+    const b = await m.openTerminal('demo', B, { newSession: true });
+    await b.disk.write(65536, Buffer.alloc(16384, 0xb2), false);
+    await b.release();
+    assert.deepEqual(ends[1], ['demo', B, 'keep', await m.overlayBytes('demo', B)], 'unbounded B: what it holds on file');
+    assert.ok(ends[1]![3] >= 16384);
+    await m.stop();
+  });
+
   it('discard: markBoot (the terminal fetched its boot script) resets even while a stale session holds the disk', async () => {
     const m = mk();
     await m.start();

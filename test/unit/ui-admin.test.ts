@@ -10,6 +10,10 @@ import { chartPaths } from '../../ui/src/chart.ts';
 import { formatBytes, formatPercent } from '../../ui/src/format.ts';
 import { terminalsPerVersion } from '../../ui/src/images-view.ts';
 import { desiredSeries } from '../../ui/src/platforms-view.ts';
+import { gibText, parseGiB, parseRate } from '../../ui/src/classes-view.ts';
+import { cacheTotals, hitRate } from '../../ui/src/network-view.ts';
+import { dnsStats } from '../../src/ui/network.ts';
+import { createDnsMetrics } from '../../src/dns/metrics.ts';
 import { formatSeriesValue } from '../../ui/src/system-view.ts';
 import { SCREENS, screenFromHash } from '../../ui/src/shell.ts';
 
@@ -92,12 +96,75 @@ describe('admin screens: pure helpers', () => {
     ]);
   });
 
-  it('only admins have the images and platforms screens', () => {
-    assert.deepEqual(SCREENS.admin, ['room', 'cashier', 'audit', 'images', 'platforms', 'system']);
+  it('only admins have the images, seat-class and platforms screens', () => {
+    assert.deepEqual(SCREENS.admin, ['room', 'cashier', 'audit', 'images', 'classes', 'platforms', 'network', 'system']);
+    assert.equal(screenFromHash('#network', 'auditor'), 'room');
+    assert.equal(screenFromHash('#classes', 'cashier'), 'room');
+    assert.equal(screenFromHash('#classes', 'admin'), 'classes');
     assert.equal(screenFromHash('#system', 'auditor'), 'room');
     assert.equal(screenFromHash('#images', 'admin'), 'images');
     assert.equal(screenFromHash('#platforms', 'cashier'), 'room');
     assert.equal(screenFromHash('#images', 'auditor'), 'room');
+  });
+});
+
+describe('seat-class screen helpers', () => {
+  it('rates may be 0; limits are GiB of at least 1 MiB or empty (the default), and read back what they show', () => {
+    assert.equal(parseRate('0'), 0);
+    assert.equal(parseRate('0,00'), 0);
+    assert.equal(parseRate('2.40'), 240);
+    assert.equal(parseRate('-1'), undefined);
+    assert.equal(parseGiB(''), null);
+    assert.equal(parseGiB('1.25'), 1.25 * 2 ** 30);
+    assert.equal(parseGiB('1,5'), 1.5 * 2 ** 30);
+    assert.equal(parseGiB('0.0001'), undefined, 'under 1 MiB');
+    assert.equal(parseGiB('ten'), undefined);
+    for (const b of [2 ** 30, 1.25 * 2 ** 30, 256 * 2 ** 20, 40 * 2 ** 30]) assert.equal(parseGiB(gibText(b)), b);
+    assert.equal(gibText(null), '');
+  });
+});
+
+describe('cache/DNS screen', () => {
+  it("the resolver's counters from a real registry: by result and type, hit rate over hits and forwards, pending hits included", async () => {
+    const registry = new Registry();
+    assert.equal((await dnsStats(registry)).enabled, false, 'no resolver, no counters');
+    const m = createDnsMetrics(registry);
+    m.queries.inc({ transport: 'udp', type: 'A', result: 'forwarded' }, 3);
+    m.queries.inc({ transport: 'tcp', type: 'AAAA', result: 'local' }, 2);
+    m.counts.cacheHit('udp', 1); // A, counted on the hot path, added at collect
+    m.upstreamQueries.inc({ upstream: '10.0.0.53', transport: 'udp', outcome: 'ok' }, 3);
+    m.cacheEntries.set(4);
+    const s = await dnsStats(registry);
+    assert.deepEqual(s, {
+      enabled: true,
+      byResult: { forwarded: 3, local: 2, cache_hit: 1 },
+      byType: { A: 4, AAAA: 2 },
+      upstream: { ok: 3 },
+      hitRate: 0.25,
+      cacheEntries: 4,
+      total: 6,
+    });
+  });
+
+  it('cache hit rate per service and the totals', () => {
+    const c = (hits: number, misses: number, bypasses: number, storeBytes = 0) => ({
+      hits,
+      misses,
+      bypasses,
+      originBytes: 0,
+      servedBytes: storeBytes,
+      storeBytes,
+      passedBytes: 0,
+    });
+    assert.equal(hitRate(c(0, 0, 0)), null);
+    assert.equal(hitRate(c(3, 1, 0)), 0.75);
+    const totals = cacheTotals({
+      services: { steam: c(3, 1, 0, 100), windows: c(1, 1, 2, 50) },
+      terminals: {},
+      store: { bytes: 0, slices: 0, maxBytes: 1 },
+    });
+    assert.deepEqual([totals.hits, totals.misses, totals.bypasses, totals.storeBytes], [4, 2, 2, 150]);
+    assert.equal(hitRate(totals), 0.5);
   });
 });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CustomerView, DeskSessionView, TileView } from '../../src/ui/wire.ts';
-import { findCustomers, formatMoney, freeSeats, parseMoney, receiptLines } from '../../ui/src/desk.ts';
+import { deskBill, findCustomers, formatMoney, freeSeats, parseMoney, receiptLines } from '../../ui/src/desk.ts';
 import { pickExport } from '../../ui/src/audit-view.ts';
 import { SCREENS, screenFromHash } from '../../ui/src/shell.ts';
 
@@ -23,7 +23,27 @@ const tile = (mac: string, seat: string | null, session = false): TileView => ({
   leaseExpiresAt: null,
   firmware: null,
   boot: null,
-  session: session ? { id: 's', userName: 'x', openedAt: 0 } : null,
+  session: session ? { id: 's', userName: 'x', openedAt: 0, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 } : null,
+  overlay: null,
+});
+
+/** Ada's session at A1 since 10:00, open, not paused, unless `o` says otherwise. */
+const deskSession = (o: Partial<DeskSessionView> = {}): DeskSessionView => ({
+  id: 'sid',
+  userId: 'u',
+  userName: 'Ada',
+  seat: 'A1',
+  openedAt: '2026-01-01T10:00:00.000Z',
+  closedAt: null,
+  openedBy: 'operator:c',
+  closedBy: null,
+  rateMinorPerHour: 0,
+  minutes: null,
+  chargeMinor: null,
+  payment: null,
+  pausedAt: null,
+  pausedMs: 0,
+  ...o,
 });
 
 describe('cashier screen helpers', () => {
@@ -60,20 +80,14 @@ describe('cashier screen helpers', () => {
   });
 
   it('a receipt lists the bill of a closed session', () => {
-    const s: DeskSessionView = {
-      id: 'sid',
-      userId: 'u',
-      userName: 'Ada',
-      seat: 'A1',
-      openedAt: '2026-01-01T10:00:00.000Z',
+    const s = deskSession({
       closedAt: '2026-01-01T11:30:00.000Z',
-      openedBy: 'operator:c',
       closedBy: 'operator:c',
       rateMinorPerHour: 200,
       minutes: 90,
       chargeMinor: 300,
       payment: 'desk',
-    };
+    });
     const lines = receiptLines(
       s,
       'en',
@@ -90,6 +104,20 @@ describe('cashier screen helpers', () => {
       'receipt.payment': 'paid:desk',
       'receipt.total': '3.00',
     });
+  });
+
+  it('a paused session: the receipt names the paused time, the running bill leaves it out', () => {
+    const s = deskSession({ rateMinorPerHour: 600, pausedAt: '2026-01-01T10:20:00.000Z', pausedMs: 5 * 60_000 });
+    // 40 min after open: 5 min of ended pauses and 20 min of the one under way are free → 15 min → 1.50
+    assert.deepEqual(deskBill(s, Date.parse('2026-01-01T10:40:00.000Z')), { minutes: 15, chargeMinor: 150 });
+    assert.deepEqual(deskBill({ ...s, pausedAt: null, pausedMs: 0 }, Date.parse('2026-01-01T10:40:00.000Z')), { minutes: 40, chargeMinor: 400 });
+    const lines = receiptLines({ ...s, closedAt: '2026-01-01T11:00:00.000Z', pausedAt: null, pausedMs: 45 * 60_000 }, 'en', String, String);
+    assert.equal(lines.find((l) => l.key === 'receipt.paused')?.value, '45 min');
+    assert.equal(
+      receiptLines({ ...s, pausedMs: 0 }, 'en', String, String).some((l) => l.key === 'receipt.paused'),
+      false,
+      'no line without a pause',
+    );
   });
 
   it('each role reaches only its screens; an unknown or forbidden hash falls back to the room', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TileView } from '../../src/ui/wire.ts';
-import { applyEvent, displayStage, formatDuration, matches, waterfall } from '../../ui/src/model.ts';
+import { applyEvent, displayStage, formatDuration, matches, runningBill, waterfall } from '../../ui/src/model.ts';
 import { message } from '../../ui/src/i18n.ts';
 
 const NOW = 1_000_000_000;
@@ -14,6 +14,7 @@ const tile = (t: Partial<TileView> = {}): TileView => ({
   firmware: null,
   boot: null,
   session: null,
+  overlay: null,
   ...t,
 });
 const boot = (stage: string, at = NOW - 1000) => ({
@@ -37,7 +38,13 @@ describe('the room model (browser code, no DOM)', () => {
     assert.equal(displayStage(tile({ ...leased, boot: boot('kernel', NOW - 10 * 60_000) }), NOW), 'dhcp', 'a stalled boot is no longer loading');
     assert.equal(displayStage(tile({ ...leased, boot: boot('booted') }), NOW), 'booted');
     assert.equal(displayStage(tile({ boot: boot('booted') }), NOW), 'off', 'booted, but the lease is gone');
-    assert.equal(displayStage(tile({ ...leased, session: { id: 's', userName: 'Ann', openedAt: NOW - 1 } }), NOW), 'session');
+    assert.equal(
+      displayStage(
+        tile({ ...leased, session: { id: 's', userName: 'Ann', openedAt: NOW - 1, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 } }),
+        NOW,
+      ),
+      'session',
+    );
   });
 
   it('events change the tile they name, and create one for a new MAC', () => {
@@ -49,15 +56,53 @@ describe('the room model (browser code, no DOM)', () => {
     assert.equal(tiles.get('52:54:00:00:00:02')?.boot?.stage, 'script');
     applyEvent(tiles, { type: 'boot', data: { mac: '52:54:00:00:00:02', boot: { ...boot('nbp'), id: 0 } } });
     assert.equal(tiles.get('52:54:00:00:00:02')?.boot?.stage, 'script', 'an older boot does not replace a newer one');
-    const s = { id: 'x', userName: 'Ann', openedAt: NOW };
+    const s = { id: 'x', userName: 'Ann', openedAt: NOW, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 };
     applyEvent(tiles, { type: 'session', data: { type: 'open', mac: '52:54:00:00:00:01', seat: 'S1', group: 'vip', session: s } });
     assert.deepEqual(tiles.get('52:54:00:00:00:01')?.session, s);
     applyEvent(tiles, { type: 'session', data: { type: 'close', mac: '52:54:00:00:00:01', seat: 'S1', group: 'vip', session: s } });
     assert.equal(tiles.get('52:54:00:00:00:01')?.session, null);
   });
 
+  it('a paused session shows as paused, keeps its person, and its running bill stops growing', () => {
+    const running = { id: 'x', userName: 'Ann', openedAt: NOW - 30 * 60_000, rateMinorPerHour: 600, pausedAt: null, pausedMs: 0 };
+    const tiles = new Map([['52:54:00:00:00:01', tile({ session: running })]]);
+    assert.deepEqual(runningBill(tiles.get('52:54:00:00:00:01')!, NOW), { minutes: 30, chargeMinor: 300 });
+    const paused = { ...running, pausedAt: NOW - 10 * 60_000 };
+    applyEvent(tiles, { type: 'session', data: { type: 'pause', mac: '52:54:00:00:00:01', seat: 'S1', group: 'vip', session: paused } });
+    const t = tiles.get('52:54:00:00:00:01')!;
+    assert.equal(displayStage(t, NOW), 'paused');
+    assert.equal(t.session?.userName, 'Ann');
+    assert.deepEqual(runningBill(t, NOW), { minutes: 20, chargeMinor: 200 });
+    assert.deepEqual(runningBill(t, NOW + 3_600_000), { minutes: 20, chargeMinor: 200 }, 'no charge while paused');
+    assert.ok(matches(t, '', 'paused', NOW));
+    applyEvent(tiles, {
+      type: 'session',
+      data: { type: 'resume', mac: '52:54:00:00:00:01', seat: 'S1', group: 'vip', session: { ...running, pausedMs: 10 * 60_000 } },
+    });
+    assert.equal(displayStage(tiles.get('52:54:00:00:00:01')!, NOW), 'session');
+    assert.equal(runningBill(tile(), NOW), undefined, 'no session, no bill');
+  });
+
+  it('a lease end takes the address off its tile at once (only the address the tile shows); overlay use follows its events', () => {
+    const tiles = new Map([['52:54:00:00:00:01', tile({ ip: '10.0.0.7', leaseExpiresAt: NOW + 60_000, boot: boot('booted') })]]);
+    assert.equal(displayStage(tiles.get('52:54:00:00:00:01')!, NOW), 'booted');
+    applyEvent(tiles, { type: 'lease-end', data: { mac: '52:54:00:00:00:01', ip: '10.0.0.8', reason: 'expired' } });
+    assert.equal(tiles.get('52:54:00:00:00:01')?.ip, '10.0.0.7', 'another address: kept');
+    applyEvent(tiles, { type: 'lease-end', data: { mac: '52:54:00:00:00:01', ip: '10.0.0.7', reason: 'released' } });
+    assert.equal(displayStage(tiles.get('52:54:00:00:00:01')!, NOW), 'off');
+    const use = { image: 'win', bytes: 5e9, limitBytes: 1e10, inUse: true, mode: 'keep' };
+    applyEvent(tiles, { type: 'overlay', data: { mac: '52:54:00:00:00:01', overlay: use } });
+    assert.deepEqual(tiles.get('52:54:00:00:00:01')?.overlay, use);
+    applyEvent(tiles, { type: 'overlay', data: { mac: '52:54:00:00:00:01', overlay: null } });
+    assert.equal(tiles.get('52:54:00:00:00:01')?.overlay, null);
+  });
+
   it('search covers seat, group, MAC, IP and person; the stage filter applies on top', () => {
-    const t = tile({ ip: '10.0.0.5', leaseExpiresAt: NOW + 1, session: { id: 's', userName: 'Ana Pérez', openedAt: NOW } });
+    const t = tile({
+      ip: '10.0.0.5',
+      leaseExpiresAt: NOW + 1,
+      session: { id: 's', userName: 'Ana Pérez', openedAt: NOW, rateMinorPerHour: 0, pausedAt: null, pausedMs: 0 },
+    });
     for (const q of ['s1', 'STANDARD', '00:00:01', '10.0.0.5', 'pérez', '']) assert.ok(matches(t, q, '', NOW), q);
     assert.equal(matches(t, 'bob', '', NOW), false);
     assert.equal(matches(t, '', 'session', NOW), true);

@@ -8,6 +8,9 @@ import type {
   OverlayTerminalView,
   PlatformView,
   RoomSnapshot,
+  SeatClassesView,
+  CacheStatsView,
+  DnsStatsView,
   SessionInfo,
   SystemView,
 } from '../../src/ui/wire.ts';
@@ -106,6 +109,35 @@ export class UiApi {
   }
   closeSession(seat: string, payment?: 'member' | 'desk'): Promise<DeskSessionView> {
     return this.call('POST', '/v1/sessions/close', { seat, ...(payment ? { payment } : {}) });
+  }
+  /** undefined when the edge cache is off (the route is not mounted: 404) */
+  async cacheStats(): Promise<CacheStatsView | undefined> {
+    try {
+      return await this.call<CacheStatsView>('GET', '/v1/cache/stats');
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+  purgeCache(service: string): Promise<{ service: string; objects: number }> {
+    return this.call('POST', '/v1/cache/purge', { service });
+  }
+  dnsStats(): Promise<DnsStatsView> {
+    return this.call('GET', '/v1/dns/stats');
+  }
+  seatClasses(): Promise<SeatClassesView> {
+    return this.call('GET', '/v1/seat-classes');
+  }
+  setSeatClass(name: string, c: { rateMinorPerHour: number; profile: string | null; overlayLimitBytes: number | null }): Promise<SeatClassesView> {
+    return this.call('PUT', `/v1/seat-classes/${encodeURIComponent(name)}`, c);
+  }
+  /** Wake-on-LAN magic packets to one terminal (POST /api/v1/wake; admin and cashier) */
+  wake(mac: string): Promise<{ sent: number; failed: number }> {
+    return this.call('POST', '/v1/wake', { mac });
+  }
+  /** pause: the seat loses internet and its time stops being charged; resume undoes it */
+  pauseSession(seat: string, verb: 'pause' | 'resume'): Promise<DeskSessionView> {
+    return this.call('POST', `/v1/sessions/${verb}`, { seat });
   }
   auditRecords(q: Record<string, string>): Promise<AuditRecordView[]> {
     return this.call('GET', `/v1/audit/records?${new URLSearchParams(q).toString()}`);

@@ -1,6 +1,6 @@
 import type { CustomerView, DeskSessionView } from '../../src/ui/wire.ts';
 import { ApiError, type UiApi } from './api.ts';
-import { findCustomers, formatMoney, freeSeats, parseMoney, receiptLines } from './desk.ts';
+import { deskBill, findCustomers, formatMoney, freeSeats, parseMoney, receiptLines } from './desk.ts';
 import { clear, h } from './dom.ts';
 import type { Lang, MessageKey } from './i18n.ts';
 import { headerBar, type ShellContext } from './shell.ts';
@@ -57,13 +57,54 @@ export class CashierView {
 
   async start(): Promise<void> {
     await this.reload();
+    // another desk's (or the CLI's) open, pause, resume and close show here as they happen: the session events
+    // of the room's stream refresh the open-sessions table (not the forms, which may hold what is being typed)
+    if (this.eventId === undefined || this.stopped) return;
+    const es = new EventSource(`/ui/api/events?since=${encodeURIComponent(this.eventId)}`);
+    this.source = es;
+    for (const type of ['session', 'resync'] as const) es.addEventListener(type, () => void this.refreshSessions());
   }
 
-  stop(): void {}
+  stop(): void {
+    this.stopped = true;
+    this.source?.close();
+  }
+
+  private source: EventSource | undefined;
+  private eventId: string | undefined;
+  private stopped = false;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+
+  /** Re-reads the open sessions (one at a time; events during a read cause one more read). */
+  private async refreshSessions(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        try {
+          this.open = await this.ctx.api.openSessions();
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 401) return this.ctx.lost();
+          return this.showError(e);
+        }
+        this.renderSessions();
+      } while (this.refreshAgain && !this.stopped);
+    })();
+    try {
+      await this.refreshing;
+    } finally {
+      this.refreshing = undefined;
+    }
+  }
 
   private async reload(): Promise<void> {
     try {
       const [customers, open, room] = await Promise.all([this.ctx.api.customers(), this.ctx.api.openSessions(), this.ctx.api.room()]);
+      this.eventId ??= room.eventId;
       this.customers = customers;
       this.open = open;
       this.seats = freeSeats(room.tiles, open);
@@ -223,14 +264,34 @@ export class CashierView {
           this.showReceipt(closed);
         });
       });
+      const paused = s.pausedAt !== null;
+      const pauseBtn = h(
+        'button',
+        { type: 'button', class: paused ? 'resume-session' : 'pause-session', 'data-seat': s.seat },
+        t(paused ? 'desk.resume' : 'desk.pause'),
+      );
+      pauseBtn.addEventListener('click', () => {
+        void this.act(async () => {
+          const after = await this.ctx.api.pauseSession(s.seat, paused ? 'resume' : 'pause');
+          this.status.textContent = t(after.pausedAt === null ? 'desk.resumed' : 'desk.paused', { seat: s.seat });
+        });
+      });
       return h(
         'tr',
-        { 'data-seat': s.seat },
+        { 'data-seat': s.seat, 'data-paused': paused ? 'true' : 'false' },
         h('td', {}, s.seat),
         h('td', {}, s.userName ?? s.userId),
         h('td', {}, this.ctx.dateTime(Date.parse(s.openedAt))),
         h('td', {}, formatMoney(s.rateMinorPerHour, this.ctx.lang)),
-        h('td', {}, pay, ' ', close),
+        h(
+          'td',
+          { class: 'running-bill' },
+          formatMoney(deskBill(s, Date.now()).chargeMinor, this.ctx.lang),
+          paused
+            ? h('span', { class: 'paused-note' }, ` · ${t('desk.pausedSince', { time: this.ctx.dateTime(Date.parse(s.pausedAt!)) })}`)
+            : undefined,
+        ),
+        h('td', {}, pauseBtn, ' ', pay, ' ', close),
       );
     });
     this.sessions.append(
@@ -247,6 +308,7 @@ export class CashierView {
             h('th', {}, t('desk.customer')),
             h('th', {}, t('desk.since')),
             h('th', {}, t('desk.rate')),
+            h('th', {}, t('desk.runningBill')),
             h('th', {}, ''),
           ),
         ),

@@ -1,4 +1,7 @@
 import type { CustomerView, DeskSessionView, TileView } from '../../src/ui/wire.ts';
+import { billAt } from '../../src/identity/billing.ts';
+
+import { formatDuration } from './model.ts';
 
 /** Pure helpers of the cashier screen (unit-tested in test/unit/ui-desk.test.ts). */
 
@@ -48,6 +51,7 @@ export interface ReceiptLine {
     | 'receipt.opened'
     | 'receipt.closed'
     | 'receipt.minutes'
+    | 'receipt.paused'
     | 'receipt.rate'
     | 'receipt.payment'
     | 'receipt.total';
@@ -60,9 +64,24 @@ export function receiptLines(s: DeskSessionView, lang: string, dateTime: (ms: nu
     { key: 'receipt.seat', value: s.seat },
     { key: 'receipt.opened', value: dateTime(Date.parse(s.openedAt)) },
     { key: 'receipt.closed', value: s.closedAt ? dateTime(Date.parse(s.closedAt)) : '–' },
+    // paused time, not charged (only when there was a pause)
+    ...(s.pausedMs > 0 ? [{ key: 'receipt.paused' as const, value: formatDuration(s.pausedMs) }] : []),
     { key: 'receipt.minutes', value: String(s.minutes ?? 0) },
     { key: 'receipt.rate', value: formatMoney(s.rateMinorPerHour, lang) },
     { key: 'receipt.payment', value: s.payment ? paymentLabel(s.payment) : '–' },
     { key: 'receipt.total', value: formatMoney(s.chargeMinor ?? 0, lang) },
   ];
+}
+
+/** What an open session would cost if closed at `now` (paused time not charged), from the desk's view of it. */
+export function deskBill(s: DeskSessionView, now: number): { minutes: number; chargeMinor: number } {
+  return billAt(
+    {
+      openedAt: Date.parse(s.openedAt),
+      pausedMs: s.pausedMs,
+      pausedAt: s.pausedAt === null ? null : Date.parse(s.pausedAt),
+      rateMinorPerHour: s.rateMinorPerHour,
+    },
+    now,
+  );
 }

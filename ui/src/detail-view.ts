@@ -2,12 +2,17 @@ import type { BootView, TileView } from '../../src/ui/wire.ts';
 import { h } from './dom.ts';
 import { stepLabel, type Lang, type MessageKey } from './i18n.ts';
 import { waterfall } from './model.ts';
+import { formatBytes } from './format.ts';
 
 export interface DetailContext {
   lang: Lang;
   t: (key: MessageKey, params?: Record<string, string | number>) => string;
   dateTime: (ms: number) => string;
   close: () => void;
+  /** set for the roles that may wake a terminal (admin, cashier): sends Wake-on-LAN */
+  wake?: (mac: string) => void;
+  /** the outcome of the last action on this terminal, shown under the buttons */
+  actionNote?: string;
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
@@ -72,13 +77,41 @@ export function detailView(ctx: DetailContext, tile: TileView, history: BootView
     h('dd', {}, tile.firmware ?? '–'),
     h('dt', {}, t('detail.lease')),
     h('dd', {}, tile.leaseExpiresAt !== null ? ctx.dateTime(tile.leaseExpiresAt) : '–'),
+    h('dt', {}, t('detail.overlay')),
+    h(
+      'dd',
+      { id: 'detail-overlay' },
+      tile.overlay
+        ? t('detail.overlayUse', {
+            image: tile.overlay.image,
+            size: formatBytes(tile.overlay.bytes, ctx.lang),
+            mode: tile.overlay.mode,
+            state: t(tile.overlay.inUse ? 'detail.overlayInUse' : 'detail.overlayIdle'),
+          })
+        : '–',
+    ),
   );
+  let actions: HTMLElement | undefined;
+  if (ctx.wake) {
+    const wake = h('button', { type: 'button', id: 'detail-wake' }, t('detail.wake'));
+    const send = ctx.wake;
+    wake.addEventListener('click', () => send(tile.mac));
+    actions = h(
+      'div',
+      { class: 'actions', id: 'detail-actions' },
+      wake,
+      // no remote reboot exists: terminals run no agent and have no management controller the appliance reaches
+      h('p', { class: 'muted', id: 'detail-reboot-note' }, t('detail.noReboot')),
+      h('p', { id: 'detail-action-note', role: 'status' }, ctx.actionNote ?? ''),
+    );
+  }
   const earlier = (history ?? []).filter((b) => b.id !== tile.boot?.id);
   return h(
     'aside',
     { id: 'detail', class: 'detail', 'data-mac': tile.mac, 'aria-labelledby': 'detail-heading' },
     h('header', {}, h('h2', { id: 'detail-heading' }, t('detail.heading', { name: tile.seat ?? tile.mac })), closeButton),
     facts,
+    actions,
     h('h3', {}, t('detail.timeline')),
     tile.boot ? waterfallView(ctx, tile.boot) : h('p', { class: 'muted' }, t('detail.noBoot')),
     earlier.length > 0 && h('h3', {}, t('detail.history')),

@@ -7,6 +7,8 @@ import { AuditView } from './audit-view.ts';
 import { CashierView } from './cashier-view.ts';
 import { ImagesView } from './images-view.ts';
 import { PlatformsView } from './platforms-view.ts';
+import { ClassesView } from './classes-view.ts';
+import { NetworkView } from './network-view.ts';
 import { SystemView } from './system-view.ts';
 import { RoomView } from './room-view.ts';
 import { navBar, screenFromHash } from './shell.ts';
@@ -86,11 +88,15 @@ class App {
           ? new AuditView(common)
           : screen === 'images'
             ? new ImagesView(common)
-            : screen === 'platforms'
-              ? new PlatformsView(common)
-              : screen === 'system'
-                ? new SystemView(common)
-                : new RoomView({ ...common, nav: navBar(shell, 'room') });
+            : screen === 'classes'
+              ? new ClassesView(common)
+              : screen === 'platforms'
+                ? new PlatformsView(common)
+                : screen === 'network'
+                  ? new NetworkView(common)
+                  : screen === 'system'
+                    ? new SystemView(common)
+                    : new RoomView({ ...common, nav: navBar(shell, 'room') });
     this.room = view;
     this.root.append(view.root);
     void view.start();

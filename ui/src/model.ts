@@ -2,10 +2,12 @@
  * The room's state in the browser, without the DOM: what stage a tile shows, how an event changes a tile, what a
  * filter keeps. Pure functions, unit-tested under Node (test/unit/ui-room-model.test.ts).
  */
-import type { RoomEvent, TileView } from '../../src/ui/wire.ts';
+import type { QueueEventData, QueueView, RoomEvent, TileView } from '../../src/ui/wire.ts';
+import { billAt } from '../../src/identity/billing.ts';
+import { emptyTile } from '../../src/ui/tile.ts';
 
-export type DisplayStage = 'off' | 'dhcp' | 'loading' | 'booted' | 'session';
-export const DISPLAY_STAGES: readonly DisplayStage[] = ['off', 'dhcp', 'loading', 'booted', 'session'];
+export type DisplayStage = 'off' | 'dhcp' | 'loading' | 'booted' | 'session' | 'paused';
+export const DISPLAY_STAGES: readonly DisplayStage[] = ['off', 'dhcp', 'loading', 'booted', 'session', 'paused'];
 
 /** A boot with no step for this long is no longer "under way" (matches the timeline's own in-progress window). */
 const STALLED_MS = 5 * 60_000;
@@ -14,7 +16,7 @@ const DHCP_STAGES = new Set(['dhcp-offered', 'dhcp-acked']);
 const RUNNING_STAGES = new Set(['booted', 'sanboot']);
 
 export function displayStage(t: TileView, now: number): DisplayStage {
-  if (t.session) return 'session';
+  if (t.session) return t.session.pausedAt === null ? 'session' : 'paused';
   const leased = t.ip !== null && t.leaseExpiresAt !== null && t.leaseExpiresAt > now;
   const b = t.boot;
   if (b) {
@@ -24,17 +26,6 @@ export function displayStage(t: TileView, now: number): DisplayStage {
   }
   return leased ? 'dhcp' : 'off';
 }
-
-const emptyTile = (mac: string): TileView => ({
-  mac,
-  seat: null,
-  group: null,
-  ip: null,
-  leaseExpiresAt: null,
-  firmware: null,
-  boot: null,
-  session: null,
-});
 
 /** Applies one event from the stream; returns the tile it changed (created when the MAC is new to the room). */
 export function applyEvent(tiles: Map<string, TileView>, e: RoomEvent): TileView {
@@ -51,13 +42,54 @@ export function applyEvent(tiles: Map<string, TileView>, e: RoomEvent): TileView
       t.ip = e.data.ip;
       t.leaseExpiresAt = e.data.expiresAt;
       break;
+    case 'lease-end':
+      // only the lease the tile shows (a newer one for another address stays)
+      if (t.ip === e.data.ip) Object.assign(t, { ip: null, leaseExpiresAt: null });
+      break;
+    case 'overlay':
+      t.overlay = e.data.overlay;
+      break;
+    case 'queue':
+      break; // the tile exists now (a queued terminal has no boot yet); the room's queue changes (applyQueueEvent)
     case 'session':
       t.seat = e.data.seat;
       t.group = e.data.group;
-      t.session = e.data.type === 'open' ? e.data.session : null;
+      // pause and resume carry the session with its pause fields; only close ends it
+      t.session = e.data.type === 'close' ? null : e.data.session;
       break;
   }
   return t;
+}
+
+/** The running bill of a tile's session at `now` (the server's own arithmetic: paused time is not charged). */
+export function runningBill(t: TileView, now: number): { minutes: number; chargeMinor: number } | undefined {
+  return t.session ? billAt(t.session, now) : undefined;
+}
+
+/**
+ * The boot queue after one of its events: `queued` takes its place (terminals ahead), `admitted` moves it to the
+ * heavy phase, `released` and `abandoned` drop it. `consistent` is false when the counts the event carries differ
+ * from the result (an event missed): the room then reloads its snapshot.
+ */
+export function applyQueueEvent(q: QueueView | null, e: QueueEventData): { queue: QueueView; consistent: boolean } {
+  const waiting = (q?.waiting ?? []).filter((m) => m !== e.mac);
+  const heavy = (q?.inHeavyPhase ?? []).filter((m) => m !== e.mac);
+  if (e.kind === 'queued') waiting.splice(Math.min(e.ahead ?? waiting.length, waiting.length), 0, e.mac);
+  if (e.kind === 'admitted') heavy.push(e.mac);
+  const queue = { bound: e.bound, waiting, inHeavyPhase: heavy };
+  return { queue, consistent: waiting.length === e.waiting && heavy.length === e.inHeavyPhase };
+}
+
+/** Where a terminal is in the boot queue: waiting (1-based position of how many), in the heavy phase, or neither. */
+export function queuePlace(
+  q: QueueView | null,
+  mac: string,
+): { state: 'waiting'; position: number; of: number } | { state: 'heavy'; holders: number; bound: number } | undefined {
+  if (!q) return undefined;
+  const i = q.waiting.indexOf(mac);
+  if (i >= 0) return { state: 'waiting', position: i + 1, of: q.waiting.length };
+  if (q.inHeavyPhase.includes(mac)) return { state: 'heavy', holders: q.inHeavyPhase.length, bound: q.bound };
+  return undefined;
 }
 
 /** Whether a tile passes the search text (seat, group, MAC, IP, person) and the stage filter ('' = any). */

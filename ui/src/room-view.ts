@@ -1,9 +1,22 @@
-import type { BootView, RoomEvent, RoomSnapshot, SessionInfo, TileView } from '../../src/ui/wire.ts';
-import type { UiApi } from './api.ts';
-import { detailView } from './detail-view.ts';
+import type { BootView, OverlayUseView, QueueView, RoomEvent, RoomSnapshot, SessionInfo, TileView } from '../../src/ui/wire.ts';
+import { ApiError, type UiApi } from './api.ts';
+import { detailView, type DetailContext } from './detail-view.ts';
 import { clear, h } from './dom.ts';
 import type { Lang, MessageKey } from './i18n.ts';
-import { applyEvent, DISPLAY_STAGES, displayStage, formatDuration, matches, type DisplayStage } from './model.ts';
+import { activeMs } from '../../src/identity/billing.ts';
+import { formatMoney } from './desk.ts';
+import { formatBytes, formatPercent } from './format.ts';
+import {
+  applyEvent,
+  applyQueueEvent,
+  queuePlace,
+  DISPLAY_STAGES,
+  displayStage,
+  formatDuration,
+  matches,
+  runningBill,
+  type DisplayStage,
+} from './model.ts';
 
 export interface RoomContext {
   api: UiApi;
@@ -35,6 +48,8 @@ export class RoomView {
   private readonly stage: HTMLSelectElement;
   private readonly detailSlot = h('div', { id: 'detail-slot' });
   private selected: string | undefined;
+  private queue: QueueView | null = null;
+  private actionNote: { mac: string; text: string } | undefined;
   private history: BootView[] | undefined;
   private source: EventSource | undefined;
   private ticker: number | undefined;
@@ -101,6 +116,7 @@ export class RoomView {
     this.skewMs = snap.now - Date.now();
     this.tiles.clear();
     for (const tile of snap.tiles) this.tiles.set(tile.mac, tile);
+    this.queue = snap.queue;
     this.renderGrid();
     this.renderDetail();
     this.connect(snap.eventId);
@@ -111,7 +127,7 @@ export class RoomView {
     const es = new EventSource(`/ui/api/events?since=${encodeURIComponent(since)}`);
     this.source = es;
     es.addEventListener('open', () => this.setLive(true));
-    for (const type of ['boot', 'lease', 'session'] as const) {
+    for (const type of ['boot', 'lease', 'lease-end', 'session', 'overlay', 'queue'] as const) {
       es.addEventListener(type, (m) => {
         const data = JSON.parse((m as MessageEvent<string>).data) as RoomEvent['data'];
         this.onEvent({ type, data } as RoomEvent);
@@ -139,6 +155,14 @@ export class RoomView {
   }
 
   private onEvent(e: RoomEvent): void {
+    if (e.type === 'queue') {
+      if (e.data.kind === 'queued' || e.data.kind === 'admitted') applyEvent(this.tiles, e);
+      const { queue, consistent } = applyQueueEvent(this.queue, e.data);
+      this.queue = queue;
+      if (!consistent) return void this.load();
+      // every waiting tile's position may have moved
+      return this.renderGrid();
+    }
     const tile = applyEvent(this.tiles, e);
     const existing = this.grid.querySelector<HTMLElement>(`[data-mac="${tile.mac}"]`);
     const fresh = this.tileView(tile);
@@ -182,15 +206,41 @@ export class RoomView {
         ? h(
             'span',
             { class: 'person' },
-            `${tile.session.userName ?? '?'} · ${t('tile.sessionTime', { duration: formatDuration(now - tile.session.openedAt) })}`,
+            `${tile.session.userName ?? '?'} · ${t('tile.sessionTime', { duration: formatDuration(activeMs(tile.session, now)) })}`,
           )
         : h('span', { class: 'person muted' }, '–'),
+      tile.session
+        ? h('span', { class: 'bill' }, t('tile.bill', { amount: formatMoney(runningBill(tile, now)!.chargeMinor, this.ctx.lang) }))
+        : undefined,
+      this.queueLine(tile.mac),
+      tile.overlay ? h('span', { class: 'overlay' }, this.overlayText(tile.overlay)) : undefined,
       h('span', { class: 'ip' }, tile.ip ?? '–'),
       h('span', { class: 'mac' }, tile.mac),
       h('span', { class: 'last-boot' }, `${t('tile.lastBoot')}: ${lastBoot}`),
     );
     el.addEventListener('click', () => this.select(tile.mac));
     return el;
+  }
+
+  private queueLine(mac: string): HTMLElement | undefined {
+    const place = queuePlace(this.queue, mac);
+    if (!place) return undefined;
+    const { t } = this.ctx;
+    return h(
+      'span',
+      { class: 'queue', 'data-queue': place.state },
+      place.state === 'waiting'
+        ? t('tile.queueWaiting', { position: place.position, of: place.of })
+        : t('tile.queueHeavy', { holders: place.holders, bound: place.bound }),
+    );
+  }
+
+  private overlayText(o: OverlayUseView): string {
+    const { t, lang } = this.ctx;
+    const size = formatBytes(o.bytes, lang);
+    return o.limitBytes === null
+      ? t('tile.overlay', { size })
+      : t('tile.overlayOf', { size, limit: formatBytes(o.limitBytes, lang), percent: formatPercent(o.bytes / o.limitBytes, lang) });
   }
 
   private select(mac: string | undefined): void {
@@ -204,9 +254,7 @@ export class RoomView {
     clear(this.detailSlot);
     const tile = this.selected ? this.tiles.get(this.selected) : undefined;
     if (!tile) return;
-    this.detailSlot.append(
-      detailView({ lang: this.ctx.lang, t: this.ctx.t, dateTime: this.ctx.dateTime, close: () => this.select(undefined) }, tile, this.history),
-    );
+    this.detailSlot.append(detailView(this.detailContext(tile.mac), tile, this.history));
     if (this.history === undefined) {
       const mac = tile.mac;
       this.ctx.api.boots(mac).then(
@@ -223,9 +271,40 @@ export class RoomView {
   private renderDetailOnly(): void {
     const tile = this.selected ? this.tiles.get(this.selected) : undefined;
     clear(this.detailSlot);
-    if (tile)
-      this.detailSlot.append(
-        detailView({ lang: this.ctx.lang, t: this.ctx.t, dateTime: this.ctx.dateTime, close: () => this.select(undefined) }, tile, this.history),
-      );
+    if (tile) this.detailSlot.append(detailView(this.detailContext(tile.mac), tile, this.history));
+  }
+
+  private detailContext(mac: string): DetailContext {
+    const { t } = this.ctx;
+    const note = this.actionNote?.mac === mac ? this.actionNote.text : undefined;
+    return {
+      lang: this.ctx.lang,
+      t,
+      dateTime: this.ctx.dateTime,
+      close: () => this.select(undefined),
+      ...(note !== undefined ? { actionNote: note } : {}),
+      // the server refuses an auditor (403) whatever the page shows; the button is for the roles that may
+      ...(this.ctx.session.role !== 'auditor'
+        ? {
+            wake: (target: string) => {
+              this.ctx.api.wake(target).then(
+                (r) => this.noteAction(target, r.failed === 0 ? t('detail.wakeSent') : t('detail.wakeFailed')),
+                (e: unknown) => {
+                  if (e instanceof ApiError && e.status === 401) return this.ctx.lost();
+                  this.noteAction(
+                    target,
+                    t('desk.refused', { code: e instanceof ApiError ? e.code : '?', message: e instanceof Error ? e.message : String(e) }),
+                  );
+                },
+              );
+            },
+          }
+        : {}),
+    };
+  }
+
+  private noteAction(mac: string, text: string): void {
+    this.actionNote = { mac, text };
+    if (this.selected === mac) this.renderDetailOnly();
   }
 }

@@ -3,15 +3,15 @@ import { ApiError } from './api.ts';
 import { h } from './dom.ts';
 import type { MessageKey } from './i18n.ts';
 
-export type Screen = 'room' | 'cashier' | 'audit' | 'images' | 'platforms' | 'system';
+export type Screen = 'room' | 'cashier' | 'audit' | 'images' | 'classes' | 'platforms' | 'network' | 'system';
 
 /**
  * Which screens a role has: the room for everyone (read-only), the cashier screen for cashiers and admins, the
- * audit screen for auditors and admins, the images, platforms and system screens for admins. Only what the server allows is offered; the server refuses the rest anyway
+ * audit screen for auditors and admins, the images, seat classes, platforms, cache/DNS and system screens for admins. Only what the server allows is offered; the server refuses the rest anyway
  * (/api/v1 role checks, FORBIDDEN).
  */
 export const SCREENS: Record<StaffRole, readonly Screen[]> = {
-  admin: ['room', 'cashier', 'audit', 'images', 'platforms', 'system'],
+  admin: ['room', 'cashier', 'audit', 'images', 'classes', 'platforms', 'network', 'system'],
   cashier: ['room', 'cashier'],
   auditor: ['room', 'audit'],
 };
