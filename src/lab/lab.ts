@@ -26,6 +26,8 @@ export interface LabOptions {
   imagesDir?: string;
   /** merged over the lab's bootgate config (top-level keys replaced) */
   configOverrides?: Record<string, unknown>;
+  /** bootgate's LAN address, the .1 of a /24 (default 10.77.0.1); benches pick their own subnet */
+  server?: string;
 }
 
 interface LabState {
@@ -42,11 +44,14 @@ export class Lab {
   readonly ns: string;
   readonly imagesDir: string;
   readonly configFile: string;
+  /** bootgate's address on the LAN bridge (a /24) */
+  readonly server: string;
   private readonly stateFile: string;
   private readonly overrides: Record<string, unknown>;
 
   constructor(opts: LabOptions = {}) {
     this.overrides = opts.configOverrides ?? {};
+    this.server = opts.server ?? LAB_SERVER;
     this.dir = opts.dir ?? join(ROOT, '.lab');
     this.ns = opts.ns ?? 'bglab';
     this.imagesDir = opts.imagesDir ?? process.env.BOOTGATE_IMAGES ?? join(this.dir, 'images');
@@ -81,15 +86,16 @@ export class Lab {
   }
 
   config(): Record<string, unknown> {
+    const net = this.server.replace(/\.\d+$/, '');
     return {
       dataDir: join(this.dir, 'data'),
       interfaces: { lan: LAB_BRIDGE },
       log: { level: 'info' },
       dhcp: {
-        subnet: '10.77.0.0/24',
-        range: { start: '10.77.0.100', end: '10.77.0.199' },
-        router: LAB_SERVER,
-        dns: [LAB_SERVER],
+        subnet: `${net}.0/24`,
+        range: { start: `${net}.100`, end: `${net}.199` },
+        router: this.server,
+        dns: [this.server],
         leaseSeconds: 3600,
       },
       boot: { defaultProfile: 'demo' },
@@ -114,7 +120,7 @@ export class Lab {
     ip('netns', 'add', this.ns);
     ip('-n', this.ns, 'link', 'set', 'lo', 'up');
     ip('-n', this.ns, 'link', 'add', LAB_BRIDGE, 'type', 'bridge');
-    ip('-n', this.ns, 'addr', 'add', `${LAB_SERVER}/24`, 'dev', LAB_BRIDGE);
+    ip('-n', this.ns, 'addr', 'add', `${this.server}/24`, 'dev', LAB_BRIDGE);
     ip('-n', this.ns, 'link', 'set', LAB_BRIDGE, 'up');
     writeFileSync(this.configFile, stringify(this.config()));
     const logFd = openSync(join(this.dir, 'bootgate.log'), 'a');
@@ -129,7 +135,7 @@ export class Lab {
       if (child.exitCode !== null) throw new Error(`bootgate exited: see ${join(this.dir, 'bootgate.log')}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    log(`lab: up — namespace ${this.ns}, LAN ${LAB_BRIDGE} ${LAB_SERVER}/24, bootgate pid ${child.pid} (log ${join(this.dir, 'bootgate.log')})\n`);
+    log(`lab: up — namespace ${this.ns}, LAN ${LAB_BRIDGE} ${this.server}/24, bootgate pid ${child.pid} (log ${join(this.dir, 'bootgate.log')})\n`);
   }
 
   /** Boots one QEMU terminal through bootgate and resolves with its boot timeline once the OS reports in. */
