@@ -25,7 +25,10 @@ const IMAGES = process.env.BOOTGATE_IMAGES ?? join(ROOT, '.lab/images');
 const MAC = '52:54:00:22:5a:01';
 
 async function main(): Promise<void> {
-  const image = execFileSync('bash', [join(ROOT, 'boot-images/build-rootdisk.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const image = execFileSync('bash', [join(ROOT, 'boot-images/build-rootdisk.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
   const imageSha = createHash('sha256').update(readFileSync(image)).digest('hex');
   const dir = mkdtempSync(join(tmpdir(), 's22s-ws-'));
   const pcap = join(dir, 'boot.pcap');

@@ -194,7 +194,14 @@ export function decodeCapture(pcap: Buffer, port = 3260): TraceSession[] {
 }
 
 /** Totals of a session's commands (for the fixture's summary and the docs). */
-export function summarize(s: TraceSession): { commands: number; reads: number; readBytes: number; writes: number; writeBytes: number; spanMs: number } {
+export function summarize(s: TraceSession): {
+  commands: number;
+  reads: number;
+  readBytes: number;
+  writes: number;
+  writeBytes: number;
+  spanMs: number;
+} {
   const reads = s.commands.filter((c) => c.dir === 'r' && c.lba !== undefined);
   const writes = s.commands.filter((c) => c.dir === 'w' && c.lba !== undefined);
   const last = s.commands.reduce((m, c) => Math.max(m, c.done, c.t), 0);
