@@ -41,6 +41,9 @@ const pct = (v: number[], p: number): number => {
   return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!;
 };
 
+/** the terminals running now (a signal's cleanup stops them too) */
+const live = new Set<Terminal>();
+
 async function storm(net: StormNet, k: number, logs: string): Promise<{ up: number[]; failed: string[] }> {
   const terms: Terminal[] = [];
   try {
@@ -55,17 +58,22 @@ async function storm(net: StormNet, k: number, logs: string): Promise<{ up: numb
           serialLogFile: join(logs, `term-${i}.serial`),
         }),
       );
+    for (const t of terms) live.add(t);
     const res = await Promise.all(
       terms.map(async (t) => {
         const m = await t.waitForLine(/^BOOTGATE-(?:ROOTFS-UP|TERMINAL-FAILED)\b/, 900_000).catch((e: Error) => ({ line: e.message, elapsedMs: -1 }));
         if (!m.line.startsWith('BOOTGATE-ROOTFS-UP')) return { ok: false, s: 0, why: m.line };
         await t.waitForExit(300_000).catch(() => undefined);
+        if (process.env.STORM_STOP_AT_EXIT !== '0') await t.stop();
         return { ok: true, s: m.elapsedMs / 1000, why: '' };
       }),
     );
     return { up: res.filter((r) => r.ok).map((r) => r.s), failed: res.filter((r) => !r.ok).map((r) => r.why) };
   } finally {
-    for (const t of terms) await t.stop();
+    for (const t of terms) {
+      await t.stop();
+      live.delete(t);
+    }
   }
 }
 
@@ -82,6 +90,7 @@ async function main(): Promise<void> {
   const net = new StormNet('s22s-q', SERVER, 0);
   let running: Running | undefined;
   const cleanup = async (): Promise<void> => {
+    for (const t of live) await t.stop();
     await net.down();
     running?.cleanup?.();
   };
