@@ -137,6 +137,7 @@ interface Result {
   total: number;
   ip: string;
   notGood: number;
+  notGoodOps: string[];
   readBytes: number;
   writeBytes: number;
   verified: number;
@@ -191,6 +192,7 @@ async function terminal(i: number): Promise<Result> {
   if (!san) throw new Error(`${mac}: no sanboot in the script: ${lines.join(' | ')}`);
   const [host, port, lun, target] = [san[1]!, Number(san[2] || 3260), Number(san[3] || 0), san[4]!];
   let notGood = 0;
+  const notGoodOps: string[] = [];
   let readBytes = 0;
   let writeBytes = 0;
   const written: { lba: number; blocks: number }[] = [];
@@ -200,6 +202,7 @@ async function terminal(i: number): Promise<Result> {
       await c.login(ini ?? s.initiatorName, target, s.loginKeys, lun);
       const st = await replaySession(c, s, mac, ws.blockSize);
       notGood += st.notGood;
+      notGoodOps.push(...st.notGoodOps);
       readBytes += st.readBytes;
       writeBytes += st.writeBytes;
       written.push(...st.written);
@@ -235,6 +238,7 @@ async function terminal(i: number): Promise<Result> {
     total: end - t0,
     ip: lease.ip,
     notGood,
+    notGoodOps,
     readBytes,
     writeBytes,
     verified,
@@ -275,6 +279,7 @@ process.stdout.write(
     iscsi: phase('iscsi'),
     total: phase('total'),
     scsiNotGood: sum('notGood'),
+    scsiNotGoodByOpcode: ok.flatMap((r) => r.notGoodOps).reduce<Record<string, number>>((m, o) => ({ ...m, [o]: (m[o] ?? 0) + 1 }), {}),
     iscsiReadMB: Math.round(sum('readBytes') / 1e5) / 10,
     iscsiWriteMB: Math.round(sum('writeBytes') / 1e5) / 10,
     verified: sum('verified'),

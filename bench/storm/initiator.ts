@@ -257,6 +257,8 @@ export function blockPattern(terminal: string, lba: number, blocks: number, bloc
 export interface ReplayStats {
   commands: number;
   notGood: number;
+  /** CDB opcodes (hex) of the commands that did not end GOOD */
+  notGoodOps: string[];
   readBytes: number;
   writeBytes: number;
   /** the written extents (for read-back) */
@@ -272,7 +274,7 @@ export async function replaySession(ini: ReplayInitiator, s: TraceSession, termi
   const cmds = s.commands;
   const byDone = cmds.map((c, i) => ({ c, i })).sort((a, b) => a.c.done - b.c.done);
   const results: Promise<CommandResult>[] = [];
-  const stats: ReplayStats = { commands: 0, notGood: 0, readBytes: 0, writeBytes: 0, written: [] };
+  const stats: ReplayStats = { commands: 0, notGood: 0, notGoodOps: [], readBytes: 0, writeBytes: 0, written: [] };
   let next = 0;
   const run = async (c: TraceCommand): Promise<CommandResult> => {
     const cdb = Buffer.from(c.cdb, 'hex');
@@ -283,7 +285,10 @@ export async function replaySession(ini: ReplayInitiator, s: TraceSession, termi
     }
     const r = await ini.command(cdb, c.dir, c.bytes, write ? { write } : {});
     stats.commands++;
-    if (r.status !== 0) stats.notGood++;
+    if (r.status !== 0) {
+      stats.notGood++;
+      stats.notGoodOps.push(c.cdb.slice(0, 2));
+    }
     stats.readBytes += r.bytes;
     if (write && r.status === 0) {
       stats.writeBytes += write.length;
