@@ -14,13 +14,13 @@
  *   [--stacks bootgate,bootgate-adm,peer] [--out /tmp/s22s-storm]
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../../src/lab/lab.ts';
 import { groupCpuSeconds, machineBusySeconds, StormNet } from './net.ts';
-import { bootgateConfig, drive, peerRoot, SERVER, startBootgate, startPeer, type Running } from './stacks.ts';
+import { bootgateConfig, drive, prepareFiles, SERVER, startBootgate, startPeer, type Running } from './stacks.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,19 +38,10 @@ const BOUND = Number(values.bound);
 const STACKS = values.stacks!.split(',');
 const OUT = values.out!;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const IMAGES = process.env.BOOTGATE_IMAGES ?? join(ROOT, '.lab/images');
 
 async function main(): Promise<void> {
-  const image = execFileSync('bash', [join(ROOT, 'boot-images/build-rootdisk.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
-  rmSync(OUT, { recursive: true, force: true });
-  const bootRoot = join(OUT, 'boot');
-  mkdirSync(bootRoot, { recursive: true });
-  for (const f of ['undionly.kpxe', 'vmlinuz', 'initrd.gz']) copyFileSync(join(IMAGES, f), join(bootRoot, f));
+  const { image, bootRoot, peerDir } = prepareFiles(OUT, Math.max(...NS));
   const maxN = Math.max(...NS);
-  peerRoot(join(OUT, 'peer-root'), bootRoot, maxN);
   const net = new StormNet('s22s', SERVER, maxN);
   let running: Running | undefined;
   const cleanup = async (): Promise<void> => {
@@ -70,7 +61,7 @@ async function main(): Promise<void> {
           const work = join(OUT, `run-${run}-${stack}-${n}`);
           mkdirSync(work, { recursive: true });
           net.reset();
-          if (stack === 'peer') running = await startPeer(net, work, join(OUT, 'peer-root'), image, n);
+          if (stack === 'peer') running = await startPeer(net, work, peerDir, image, n);
           else
             running = await startBootgate(
               net,
@@ -81,14 +72,7 @@ async function main(): Promise<void> {
           const cpu0 = running.groups.reduce((a, g) => a + groupCpuSeconds(g.pid!), 0);
           const load = loadavg()[0]!;
           const busy0 = machineBusySeconds();
-          const r = await drive(
-            net,
-            stack === 'peer' ? 'peer' : 'bootgate',
-            n,
-            stack === 'peer' ? join(OUT, 'peer-root') : bootRoot,
-            stack,
-            values.verify!,
-          );
+          const r = await drive(net, stack === 'peer' ? 'peer' : 'bootgate', n, stack === 'peer' ? peerDir : bootRoot, stack, values.verify!);
           const cpu = running.groups.reduce((a, g) => a + groupCpuSeconds(g.pid!), 0) - cpu0;
           // what the rest of the machine (other users of the 2 cores) used meanwhile, beside servers and driver
           const others = machineBusySeconds() - busy0 - cpu - Number(r.clientCpuS);

@@ -18,10 +18,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, get } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { httpGet } from './http-get.ts';
 import { blockPattern, ReplayInitiator, replaySession } from './initiator.ts';
 import { stormMac } from './net.ts';
 import { tftpGet } from './tftp-get.ts';
@@ -105,28 +106,6 @@ function dhcp(ifname: string): Promise<{ ip: string; next: string; file: string 
   });
 }
 
-function fetch(
-  url: string,
-  agent: Agent,
-  localAddress: string,
-  keep: boolean,
-): Promise<{ status: number; body: Buffer; bytes: number; sha: string }> {
-  return new Promise((resolve, reject) => {
-    get(url, { agent, localAddress }, (res) => {
-      let bytes = 0;
-      const parts: Buffer[] = [];
-      const h = values.verify ? createHash('sha256') : undefined;
-      res.on('data', (d: Buffer) => {
-        bytes += d.length;
-        h?.update(d);
-        if (keep) parts.push(d);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), bytes, sha: h?.digest('hex') ?? '' }));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-}
-
 interface Result {
   dhcp: number;
   tftp: number;
@@ -167,7 +146,7 @@ async function terminal(i: number): Promise<Result> {
   let queued = 0;
   for (;;) {
     const q0 = performance.now();
-    const r = await fetch(url, agent, lease.ip, true);
+    const r = await httpGet(url, agent, { keep: true, localAddress: lease.ip });
     if (url.includes('queued=1')) queued += performance.now() - q0;
     if (r.status !== 200) throw new Error(`${mac}: script ${url} → ${r.status}`);
     lines = r.body.toString('utf8').split('\n');
@@ -177,7 +156,7 @@ async function terminal(i: number): Promise<Result> {
   }
   const tScript = performance.now();
   for (const f of files) {
-    const r = await fetch(`${base}/${f}`, agent, lease.ip, false);
+    const r = await httpGet(`${base}/${f}`, agent, { hash: values.verify!, localAddress: lease.ip });
     const x = expect(f);
     if (r.status !== 200 || r.bytes !== x.size) throw new Error(`${mac}: ${f} → ${r.status}, ${r.bytes} bytes, expected ${x.size}`);
     if (values.verify) {
@@ -224,7 +203,7 @@ async function terminal(i: number): Promise<Result> {
     }
   }
   const tIscsi = performance.now();
-  const b = await fetch(peer ? `${base}/booted` : `${base}/booted?mac=${mac}`, agent, lease.ip, false);
+  const b = await httpGet(peer ? `${base}/booted` : `${base}/booted?mac=${mac}`, agent, { localAddress: lease.ip });
   if (b.status >= 300) throw new Error(`${mac}: /booted → ${b.status}`);
   agent.destroy();
   const end = performance.now();

@@ -11,14 +11,12 @@
  * The machine has 2 shared cores: K TCG guests share them, so the figures measure the CPU more than the servers.
  * Usage (root): node --import tsx bench/storm/qemu-storm.ts [--k 6,8] [--rounds 1] [--bound 2] [--stacks …]
  */
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT } from '../../src/lab/lab.ts';
 import { startTerminal, type Terminal } from '../../src/lab/qemu.ts';
-import { bootgateConfig, peerRoot, SERVER, startBootgate, startPeer, type Running } from './stacks.ts';
+import { bootgateConfig, prepareFiles, SERVER, startBootgate, startPeer, type Running } from './stacks.ts';
 import { groupCpuSeconds, machineBusySeconds, stormMac, StormNet } from './net.ts';
 
 const { values } = parseArgs({
@@ -34,7 +32,6 @@ const KS = values.k!.split(',').map(Number);
 const STACKS = values.stacks!.split(',');
 const BOUND = Number(values.bound);
 const OUT = values.out!;
-const IMAGES = process.env.BOOTGATE_IMAGES ?? join(ROOT, '.lab/images');
 
 const pct = (v: number[], p: number): number => {
   const s = [...v].sort((a, b) => a - b);
@@ -78,15 +75,7 @@ async function storm(net: StormNet, k: number, logs: string): Promise<{ up: numb
 }
 
 async function main(): Promise<void> {
-  const image = execFileSync('bash', [join(ROOT, 'boot-images/build-rootdisk.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
-  rmSync(OUT, { recursive: true, force: true });
-  const bootRoot = join(OUT, 'boot');
-  mkdirSync(bootRoot, { recursive: true });
-  for (const f of ['undionly.kpxe', 'vmlinuz', 'initrd.gz']) copyFileSync(join(IMAGES, f), join(bootRoot, f));
-  peerRoot(join(OUT, 'peer-root'), bootRoot, Math.max(...KS));
+  const { image, bootRoot, peerDir } = prepareFiles(OUT, Math.max(...KS));
   const net = new StormNet('s22s-q', SERVER, 0);
   let running: Running | undefined;
   const cleanup = async (): Promise<void> => {
@@ -109,7 +98,7 @@ async function main(): Promise<void> {
           mkdirSync(work, { recursive: true });
           running =
             stack === 'peer'
-              ? await startPeer(net, work, join(OUT, 'peer-root'), image, k, true)
+              ? await startPeer(net, work, peerDir, image, k, true)
               : await startBootgate(
                   net,
                   work,

@@ -6,7 +6,7 @@
  * Every process runs in the server namespace in its own process group (StormNet.spawnServer / stop).
  */
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ROOT } from '../../src/lab/lab.ts';
@@ -67,6 +67,25 @@ export async function startBootgate(net: StormNet, work: string, cfg: Record<str
     return readFileSync(log, 'utf8').includes('bootgate started');
   });
   return { groups: [c] };
+}
+
+/**
+ * A storm bench's files under `out` (emptied first): the root-on-iSCSI image (built or cached), the boot files
+ * bootgate serves (undionly.kpxe, vmlinuz, initrd.gz copied from the built images) and the peer's root for n terminals.
+ */
+export function prepareFiles(out: string, n: number): { image: string; bootRoot: string; peerDir: string } {
+  const images = process.env.BOOTGATE_IMAGES ?? join(ROOT, '.lab/images');
+  const image = execFileSync('bash', [join(ROOT, 'boot-images/build-rootdisk.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+  rmSync(out, { recursive: true, force: true });
+  const bootRoot = join(out, 'boot');
+  mkdirSync(bootRoot, { recursive: true });
+  for (const f of ['undionly.kpxe', 'vmlinuz', 'initrd.gz']) copyFileSync(join(images, f), join(bootRoot, f));
+  const peerDir = join(out, 'peer-root');
+  peerRoot(peerDir, bootRoot, n);
+  return { image, bootRoot, peerDir };
 }
 
 /** The peer's files: the boot files (hard links, same page cache) and a static script per terminal. */
