@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { httpGet } from './http-get.ts';
 import { blockPattern, ReplayInitiator, replaySession } from './initiator.ts';
 import { stormMac } from './net.ts';
+import { runTerminals } from './terminals.ts';
 import { tftpGet } from './tftp-get.ts';
 import type { WorkingSet } from './working-set.ts';
 
@@ -224,22 +225,8 @@ async function terminal(i: number): Promise<Result> {
   };
 }
 
-function pct(v: number[], p: number): number {
-  if (!v.length) return -1;
-  const s = [...v].sort((a, b) => a - b);
-  return Math.round(s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!);
-}
-
-const start = performance.now();
-const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => terminal(i)));
-const wall = performance.now() - start;
+const { ok, failed, wallMs, phase } = await runTerminals(n, terminal);
 rmSync(dir, { recursive: true, force: true });
-const ok = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-const failed = settled.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : []));
-const phase = (k: 'dhcp' | 'tftp' | 'script' | 'queued' | 'files' | 'iscsi' | 'total') => {
-  const v = ok.map((r) => r[k]);
-  return { p50: pct(v, 50), p99: pct(v, 99), max: pct(v, 100) };
-};
 const sum = (k: 'notGood' | 'readBytes' | 'writeBytes' | 'verified'): number => ok.reduce((a, r) => a + r[k], 0);
 process.stdout.write(
   JSON.stringify({
@@ -249,7 +236,7 @@ process.stdout.write(
     failed: failed.length,
     firstFailure: failed[0],
     distinctIps: new Set(ok.map((r) => r.ip)).size,
-    wallMs: Math.round(wall),
+    wallMs,
     dhcp: phase('dhcp'),
     tftp: phase('tftp'),
     script: phase('script'),

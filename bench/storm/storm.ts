@@ -9,6 +9,7 @@
 import { Agent } from 'node:http';
 import { parseArgs } from 'node:util';
 import { httpGet } from './http-get.ts';
+import { runTerminals } from './terminals.ts';
 
 const { values } = parseArgs({
   options: {
@@ -66,20 +67,7 @@ async function terminal(i: number): Promise<Result> {
   return { script: firstScript, queued: tScript - firstScript, files: tFiles - tScript, total: performance.now() - t0, bytes, polls };
 }
 
-function pct(v: number[], p: number): number {
-  const s = [...v].sort((a, b) => a - b);
-  return Math.round(s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!);
-}
-
-const start = performance.now();
-const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => terminal(i)));
-const wall = performance.now() - start;
-const ok = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-const failed = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
-const phase = (k: keyof Result) => {
-  const v = ok.map((r) => r[k]);
-  return { p50: pct(v, 50), p99: pct(v, 99), max: pct(v, 100) };
-};
+const { ok, failed, wallMs, phase } = await runTerminals(n, terminal);
 process.stdout.write(
   JSON.stringify({
     label: values.label,
@@ -87,7 +75,7 @@ process.stdout.write(
     completed: ok.length,
     failed: failed.length,
     firstFailure: failed[0],
-    wallMs: Math.round(wall),
+    wallMs,
     script: phase('script'),
     queued: phase('queued'),
     files: phase('files'),
