@@ -7,14 +7,14 @@
 # Run as root from the repository root:  sudo bash bench/storm/run.sh
 #   env: NS="50 100 200"  REPS=2  KERNEL_MB=8  INITRD_MB=24  ADM=8  POLL=1  OUT=/tmp/bgs21-storm
 # Not yet in it: DHCP DORA, TFTP and the iSCSI working-set burst (docs/benchmarks.md says why).
-# Network: namespaces bgs21-srv (br0 10.121.0.1/24) and bgs21-cli (10.121.0.2/24 on a veth into br0). Servers run
+# Network: namespaces bgs21-srv (br0 10.223.16.1/24) and bgs21-cli (10.223.16.2/24 on a veth into br0). Servers run
 # under setsid and are stopped by their own PGID; the namespaces are deleted on exit.
 set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-/tmp/bgs21-storm}
 NS=${NS:-"50 100 200"}; REPS=${REPS:-2}; KERNEL_MB=${KERNEL_MB:-8}; INITRD_MB=${INITRD_MB:-24}; ADM=${ADM:-8}; POLL=${POLL:-1}
 NS_SRV=bgs21-srv; NS_CLI=bgs21-cli
-SRV_IP=10.121.0.1; CLI_IP=10.121.0.2
+SRV_IP=10.223.16.1; CLI_IP=10.223.16.2
 BG_PORT=8080; ADM_PORT=8082; NG_PORT=8081
 CS="ip netns exec $NS_SRV"; CC="ip netns exec $NS_CLI"
 DATA=$OUT/data; RUN=$OUT/run

@@ -6,8 +6,10 @@
  *   node --import tsx bench/storm/storm.ts --base http://10.0.0.1:8080 --n 100 [--script /boot.ipxe] [--label x]
  * For a static peer (nginx) --script names a static script file; its URLs are followed the same way.
  */
-import { Agent, get } from 'node:http';
+import { Agent } from 'node:http';
 import { parseArgs } from 'node:util';
+import { httpGet } from './http-get.ts';
+import { runTerminals } from './terminals.ts';
 
 const { values } = parseArgs({
   options: {
@@ -19,21 +21,6 @@ const { values } = parseArgs({
 });
 const base = values.base!;
 const n = Number(values.n);
-
-function fetchBody(url: string, agent: Agent, keep: boolean): Promise<{ status: number; body: string; bytes: number }> {
-  return new Promise((resolve, reject) => {
-    get(url, { agent }, (res) => {
-      let bytes = 0;
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => {
-        bytes += d.length;
-        if (keep) parts.push(d);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), bytes }));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-}
 
 interface Result {
   script: number;
@@ -53,10 +40,10 @@ async function terminal(i: number): Promise<Result> {
   let lines: string[] = [];
   let firstScript = -1;
   for (;;) {
-    const r = await fetchBody(url, agent, true);
+    const r = await httpGet(url, agent, { keep: true });
     if (r.status !== 200) throw new Error(`terminal ${i}: script ${url} → ${r.status}`);
     if (firstScript < 0) firstScript = performance.now() - t0;
-    lines = r.body.split('\n');
+    lines = r.body.toString('utf8').split('\n');
     const sleep = lines.find((l) => l.startsWith('sleep '));
     const chain = lines.find((l) => l.startsWith('chain '));
     if (!chain) break;
@@ -69,31 +56,18 @@ async function terminal(i: number): Promise<Result> {
   for (const l of lines) {
     const [cmd, u] = l.split(/\s+/);
     if ((cmd === 'kernel' || cmd === 'initrd') && u) {
-      const r = await fetchBody(u, agent, false);
+      const r = await httpGet(u, agent);
       if (r.status !== 200) throw new Error(`terminal ${i}: ${u} → ${r.status}`);
       bytes += r.bytes;
     }
   }
   const tFiles = performance.now() - t0;
-  if (values.script === '/boot.ipxe') await fetchBody(`${base}/booted?mac=${mac}`, agent, false);
+  if (values.script === '/boot.ipxe') await httpGet(`${base}/booted?mac=${mac}`, agent);
   agent.destroy();
   return { script: firstScript, queued: tScript - firstScript, files: tFiles - tScript, total: performance.now() - t0, bytes, polls };
 }
 
-function pct(v: number[], p: number): number {
-  const s = [...v].sort((a, b) => a - b);
-  return Math.round(s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!);
-}
-
-const start = performance.now();
-const settled = await Promise.allSettled(Array.from({ length: n }, (_, i) => terminal(i)));
-const wall = performance.now() - start;
-const ok = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-const failed = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
-const phase = (k: keyof Result) => {
-  const v = ok.map((r) => r[k]);
-  return { p50: pct(v, 50), p99: pct(v, 99), max: pct(v, 100) };
-};
+const { ok, failed, wallMs, phase } = await runTerminals(n, terminal);
 process.stdout.write(
   JSON.stringify({
     label: values.label,
@@ -101,7 +75,7 @@ process.stdout.write(
     completed: ok.length,
     failed: failed.length,
     firstFailure: failed[0],
-    wallMs: Math.round(wall),
+    wallMs,
     script: phase('script'),
     queued: phase('queued'),
     files: phase('files'),

@@ -320,19 +320,21 @@ export class AdmissionQueue {
   }
 }
 
-/** The iPXE script a waiting terminal gets: its place on screen, a pause, and the same script URL again. */
 /**
  * The iPXE script a waiting terminal gets: its place on screen and the script URL again. With `held` the server
  * holds that next request until the terminal is admitted or the poll time passes (no `sleep`: the wait is on
  * the server); without, a `sleep` first. iPXE waits for an HTTP answer far longer than a poll (its HTTP
- * watchdog), and `chain` replaces the running script, so the loop does not nest.
+ * watchdog). `--replace`: a plain `chain` runs the next script inside the current one (iPXE image_exec() nests,
+ * src/core/image.c), so every poll went one level deeper; after about nine polls real iPXE terminals (QEMU, BIOS)
+ * hung (bench/storm/qemu-storm.ts). With --replace (iPXE since 2012, commit 5d3c368) the script stops and iPXE
+ * tail-recurses into the next one (imgexec → image_replace), so the loop stays flat however long it waits.
  */
 export function waitingScript(d: { ahead: number; etaSeconds: number; retrySeconds: number }, scriptUrl: string, held = false): string {
   return [
     '#!ipxe',
     `echo bootgate: waiting: ${d.ahead} ahead, about ${d.etaSeconds} s`,
     ...(held ? [] : [`sleep ${d.retrySeconds}`]),
-    `chain --autofree ${scriptUrl}`,
+    `chain --replace --autofree ${scriptUrl}`,
     '',
   ].join('\n');
 }

@@ -27,6 +27,8 @@ export interface LabOptions {
   imagesDir?: string;
   /** merged over the lab's bootgate config (top-level keys replaced) */
   configOverrides?: Record<string, unknown>;
+  /** bootgate's LAN address, the .1 of a /24 (default 10.77.0.1); benches pick their own subnet */
+  server?: string;
   /**
    * A /30 for a veth between this machine and the lab namespace (host side .1, lab side .2), so the management
    * listener — the web UI — is reachable from the machine itself: bootgate's api.listen is the lab side's .2.
@@ -59,6 +61,8 @@ export class Lab {
   readonly ns: string;
   readonly imagesDir: string;
   readonly configFile: string;
+  /** bootgate's address on the LAN bridge (a /24) */
+  readonly server: string;
   private readonly stateFile: string;
   private readonly overrides: Record<string, unknown>;
   /** [host side, lab side] of the host link, or undefined without one */
@@ -66,6 +70,7 @@ export class Lab {
 
   constructor(opts: LabOptions = {}) {
     this.overrides = opts.configOverrides ?? {};
+    this.server = opts.server ?? LAB_SERVER;
     const link = opts.hostLink;
     if (link) {
       const m = /^(\d+\.\d+\.\d+)\.(\d+)\/30$/.exec(link);
@@ -106,15 +111,16 @@ export class Lab {
   }
 
   config(): Record<string, unknown> {
+    const net = this.server.replace(/\.\d+$/, '');
     return {
       dataDir: join(this.dir, 'data'),
       interfaces: { lan: LAB_BRIDGE },
       log: { level: 'info' },
       dhcp: {
-        subnet: '10.77.0.0/24',
-        range: { start: '10.77.0.100', end: '10.77.0.199' },
-        router: LAB_SERVER,
-        dns: [LAB_SERVER],
+        subnet: `${net}.0/24`,
+        range: { start: `${net}.100`, end: `${net}.199` },
+        router: this.server,
+        dns: [this.server],
         leaseSeconds: 3600,
       },
       boot: { defaultProfile: 'demo' },
@@ -149,7 +155,7 @@ export class Lab {
     ip('netns', 'add', this.ns);
     ip('-n', this.ns, 'link', 'set', 'lo', 'up');
     ip('-n', this.ns, 'link', 'add', LAB_BRIDGE, 'type', 'bridge');
-    ip('-n', this.ns, 'addr', 'add', `${LAB_SERVER}/24`, 'dev', LAB_BRIDGE);
+    ip('-n', this.ns, 'addr', 'add', `${this.server}/24`, 'dev', LAB_BRIDGE);
     ip('-n', this.ns, 'link', 'set', LAB_BRIDGE, 'up');
     if (this.hostLink) {
       const taken = ip('-4', '-o', 'addr', 'show', 'to', `${this.hostLink[0]}/30`).trim();
@@ -179,7 +185,7 @@ export class Lab {
       if (!started) await new Promise((r) => setTimeout(r, 50));
     }
     if (!started) throw new Error(`bootgate did not start within 20 s: see ${logFile}`);
-    log(`lab: up — namespace ${this.ns}, LAN ${LAB_BRIDGE} ${LAB_SERVER}/24, bootgate pid ${child.pid} (log ${join(this.dir, 'bootgate.log')})\n`);
+    log(`lab: up — namespace ${this.ns}, LAN ${LAB_BRIDGE} ${this.server}/24, bootgate pid ${child.pid} (log ${logFile})\n`);
   }
 
   /** Boots one QEMU terminal through bootgate and resolves with its boot timeline once the OS reports in. */

@@ -16,7 +16,7 @@ for hop in $(seq 1 1000); do
       '#!ipxe' | '') ;;
       echo) shift; echo "$*" ;;
       sleep) sleep "$2" ;;
-      chain) shift; [ "${1:-}" = --autofree ] && shift; next=$1; break ;;
+      chain) shift; while [ "${1#--}" != "${1:-}" ]; do shift; done; next=$1; break ;;
       kernel | initrd)
         f="$dir/$(basename "$2")"
         curl -sS --noproxy '*' --fail -o "$f" "$2" || { echo "client: download failed: $2" >&2; exit 1; }

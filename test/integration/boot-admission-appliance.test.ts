@@ -64,7 +64,7 @@ describe('admission control in bootgate serve', () => {
     assert.match(a, /^kernel http:\/\/.*\/vmlinuz$/m);
     const b = curl([`${HTTP}/boot.ipxe?mac=${B}`]);
     assert.match(b, /^echo bootgate: waiting: 0 ahead, about \d+ s$/m);
-    const chain = /^chain --autofree (\S+)$/m.exec(b)![1]!;
+    const chain = /^chain --replace --autofree (\S+)$/m.exec(b)![1]!;
     assert.ok(chain.endsWith('&queued=1'), chain);
     const q = JSON.parse(curl(['-H', `Authorization: Bearer ${admin}`, `http://${API}/api/v1/boot/queue`])) as {
       enabled: boolean;

@@ -197,14 +197,14 @@ describe('boot admission queue', () => {
   it('renders the waiting script: place and estimate, a sleep, the script URL again', () => {
     assert.equal(
       waitingScript({ ahead: 12, etaSeconds: 40, retrySeconds: 3 }, 'http://10.0.0.1/boot.ipxe?mac=52-54-00-00-00-01'),
-      '#!ipxe\necho bootgate: waiting: 12 ahead, about 40 s\nsleep 3\nchain --autofree http://10.0.0.1/boot.ipxe?mac=52-54-00-00-00-01\n',
+      '#!ipxe\necho bootgate: waiting: 12 ahead, about 40 s\nsleep 3\nchain --replace --autofree http://10.0.0.1/boot.ipxe?mac=52-54-00-00-00-01\n',
     );
   });
 
   it('the held variant has no sleep: the server holds the next request', () => {
     assert.equal(
       waitingScript({ ahead: 0, etaSeconds: 5, retrySeconds: 3 }, 'http://10.0.0.1/boot.ipxe?mac=52-54-00-00-00-01&queued=1', true),
-      '#!ipxe\necho bootgate: waiting: 0 ahead, about 5 s\nchain --autofree http://10.0.0.1/boot.ipxe?mac=52-54-00-00-00-01&queued=1\n',
+      '#!ipxe\necho bootgate: waiting: 0 ahead, about 5 s\nchain --replace --autofree http://10.0.0.1/boot.ipxe?mac=52-54-00-00-00-01&queued=1\n',
     );
   });
 
