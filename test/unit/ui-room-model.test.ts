@@ -130,6 +130,9 @@ describe('the room model (browser code, no DOM)', () => {
     assert.equal(formatDuration(45_000), '45 s');
     assert.equal(formatDuration(12 * 60_000), '12 min');
     assert.equal(formatDuration(185 * 60_000), '3 h 05 min');
+    const zh = (key: Parameters<typeof message>[1], params?: Record<string, string | number>) => message('zh-CN', key, params);
+    assert.equal(formatDuration(185 * 60_000, zh), '3 小时 05 分钟');
+    assert.equal(formatDuration(45_000, zh), '45 秒');
     assert.equal(message('fr', 'room.count', { shown: 2, total: 3 }), '2 terminaux sur 3');
     assert.equal(message('en', 'login.limited', { seconds: 30 }), 'Too many failed logins. Try again in 30 s.');
   });

@@ -73,7 +73,7 @@ export class ClassesView {
         h(
           'p',
           { id: 'classes-forecast', class: 'warning' },
-          t('classes.growth', { rate: formatBytes(f.bytesPerHour, lang), hours: formatDuration(f.hoursToFull * 3_600_000) }),
+          t('classes.growth', { rate: formatBytes(f.bytesPerHour, lang), hours: formatDuration(f.hoursToFull * 3_600_000, t) }),
         ),
       );
     else if (f.bytesPerHour !== null) lines.push(h('p', { id: 'classes-forecast', class: 'muted' }, t('classes.notGrowing')));

@@ -2,6 +2,7 @@ import type { CustomerView, DeskSessionView, TileView } from '../../src/ui/wire.
 import { billAt } from '../../src/identity/billing.ts';
 
 import { formatDuration } from './model.ts';
+import { isLang, message } from './i18n.ts';
 
 /** Pure helpers of the cashier screen (unit-tested in test/unit/ui-desk.test.ts). */
 
@@ -65,7 +66,9 @@ export function receiptLines(s: DeskSessionView, lang: string, dateTime: (ms: nu
     { key: 'receipt.opened', value: dateTime(Date.parse(s.openedAt)) },
     { key: 'receipt.closed', value: s.closedAt ? dateTime(Date.parse(s.closedAt)) : '–' },
     // paused time, not charged (only when there was a pause)
-    ...(s.pausedMs > 0 ? [{ key: 'receipt.paused' as const, value: formatDuration(s.pausedMs) }] : []),
+    ...(s.pausedMs > 0
+      ? [{ key: 'receipt.paused' as const, value: formatDuration(s.pausedMs, (key, params) => message(isLang(lang) ? lang : 'en', key, params)) }]
+      : []),
     { key: 'receipt.minutes', value: String(s.minutes ?? 0) },
     { key: 'receipt.rate', value: formatMoney(s.rateMinorPerHour, lang) },
     { key: 'receipt.payment', value: s.payment ? paymentLabel(s.payment) : '–' },

@@ -5,6 +5,7 @@
 import type { QueueEventData, QueueView, RoomEvent, TileView } from '../../src/ui/wire.ts';
 import { billAt } from '../../src/identity/billing.ts';
 import { emptyTile } from '../../src/ui/tile.ts';
+import { message } from './i18n.ts';
 
 export type DisplayStage = 'off' | 'dhcp' | 'loading' | 'booted' | 'session' | 'paused';
 export const DISPLAY_STAGES: readonly DisplayStage[] = ['off', 'dhcp', 'loading', 'booted', 'session', 'paused'];
@@ -116,11 +117,13 @@ export function waterfall(b: { startedAt: number; events: Array<{ stage: string;
   return { totalMs, rows };
 }
 
-/** "3 h 05 min", "12 min", "45 s" */
-export function formatDuration(ms: number): string {
+/** "3 h 05 min", "12 min", "45 s" in English; the words from the catalogue of `t` (zh-CN "3 小时 05 分钟") */
+export function formatDuration(ms: number, t: Translate = (key, params) => message('en', key, params)): string {
   const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s} s`;
+  if (s < 60) return t('duration.seconds', { s });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+  if (m < 60) return t('duration.minutes', { m });
+  return t('duration.hours', { h: Math.floor(m / 60), m: String(m % 60).padStart(2, '0') });
 }
+
+type Translate = (key: 'duration.seconds' | 'duration.minutes' | 'duration.hours', params: Record<string, string | number>) => string;

@@ -206,7 +206,7 @@ export class RoomView {
         ? h(
             'span',
             { class: 'person' },
-            `${tile.session.userName ?? '?'} · ${t('tile.sessionTime', { duration: formatDuration(activeMs(tile.session, now)) })}`,
+            `${tile.session.userName ?? '?'} · ${t('tile.sessionTime', { duration: formatDuration(activeMs(tile.session, now), this.ctx.t) })}`,
           )
         : h('span', { class: 'person muted' }, '–'),
       tile.session
