@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { BootgateError } from '../errors.ts';
 import { BUILTIN_CACHE_DOMAINS, DomainMatcher, loadCacheDomainsJson, loadDomainFile, type ServiceDomains } from './cache-domains.ts';
 import type { CacheConfig } from './config.ts';
-import { SliceFetcher, type CacheClock, type OriginTarget, type SliceRead, type SliceSource } from './fetcher.ts';
+import { partBytes, SliceFetcher, type BodyPart, type CacheClock, type OriginTarget, type SliceRead, type SliceSource } from './fetcher.ts';
 import { cacheKey, type CacheKey } from './key.ts';
 import type { CacheMetrics } from './metrics.ts';
 import type { ObjectMeta } from './object-meta.ts';
@@ -36,7 +36,8 @@ export type CacheDecision = { cache: false; reason: string } | { cache: true; ke
 export interface CacheResponse {
   status: 200 | 206 | 416;
   headers: Record<string, string>;
-  body: AsyncIterable<Buffer>;
+  /** buffers, and parts of stored slice files (send each before asking for the next: the file closes then) */
+  body: AsyncIterable<BodyPart>;
   /** body bytes yielded so far, by where they came from (store; origin = fetched for this request or joined to a fetch) */
   served: { store: number; origin: number };
 }
@@ -221,7 +222,10 @@ export class EdgeCache {
     this.bypass.set(key.id, this.deps.clock.now() + this.deps.config.bypassSeconds * 1000);
   }
 
-  /** Bytes [from, to] of the object, slice after slice; each slice is asked for only when the previous one is sent. */
+  /**
+   * Bytes [from, to] of the object, slice after slice; each slice is asked for only when the previous one is sent.
+   * Stored slices come as file parts (sent with sendfile by the proxy), the others as buffers.
+   */
   private async *body(
     t: OriginTarget,
     meta: ObjectMeta,
@@ -229,26 +233,31 @@ export class EdgeCache {
     to: number,
     pre: SliceRead | undefined,
     served: CacheResponse['served'],
-  ): AsyncGenerator<Buffer> {
+  ): AsyncGenerator<BodyPart> {
     const S = this.deps.config.sliceBytes;
     const m = this.deps.metrics;
     for (let i = Math.floor(from / S); i <= Math.floor(to / S); i++) {
       const read = i === Math.floor(from / S) && pre ? pre : await this.fetcher.slice(t, i, meta);
       const source: SliceSource = read.source;
-      let pos = i * S; // object offset of the chunk's first byte
-      for await (const chunk of read.chunks) {
+      let pos = i * S; // object offset of the part's first byte
+      for await (const part of read.chunks) {
         const a = Math.max(from, pos) - pos;
-        const b = Math.min(to + 1, pos + chunk.length) - pos;
-        pos += chunk.length;
+        const b = Math.min(to + 1, pos + part.length) - pos;
+        pos += part.length;
         if (b <= a) continue;
-        const part = a === 0 && b === chunk.length ? chunk : chunk.subarray(a, b);
-        m.servedBytes.inc({ service: t.key.service, source }, part.length);
-        if (source === 'store') served.store += part.length;
-        else served.origin += part.length;
-        yield part;
+        m.servedBytes.inc({ service: t.key.service, source }, b - a);
+        if (source === 'store') served.store += b - a;
+        else served.origin += b - a;
+        if (a === 0 && b === part.length) yield part;
+        else yield Buffer.isBuffer(part) ? part.subarray(a, b) : { file: part.file, offset: part.offset + a, length: b - a };
       }
     }
   }
+}
+
+/** A response body's bytes in memory, part after part (tests, and writers that cannot send file parts). */
+export async function* bodyBytes(body: AsyncIterable<BodyPart>): AsyncGenerator<Buffer> {
+  for await (const p of body) yield await partBytes(p);
 }
 
 /** The request fields sent to the origin with a slice fetch; everything else is the cache's own (Range, Accept-Encoding). */
@@ -258,4 +267,4 @@ function forwarded(h: Headers): Record<string, string> {
   return out;
 }
 
-async function* empty(): AsyncGenerator<Buffer> {}
+async function* empty(): AsyncGenerator<BodyPart> {}

@@ -10,6 +10,7 @@
  * or in flight, in order, and the bytes of the others are skipped.
  */
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { BootgateError } from '../errors.ts';
 import type { CacheConfig } from './config.ts';
@@ -39,10 +40,46 @@ export interface OriginTarget {
 
 export type SliceSource = 'store' | 'origin' | 'coalesced';
 
+/**
+ * Bytes [offset, offset+length) of a stored, verified slice file, left in the page cache for the proxy to send with
+ * sendfile(2). The file is open until the iterator that yielded it is resumed (or returned): send it before asking
+ * for the next part.
+ */
+export interface FilePart {
+  file: FileHandle;
+  offset: number;
+  length: number;
+}
+
+/** A piece of a response body: bytes in memory (from the origin, or a slice hashed now) or a part of a slice file. */
+export type BodyPart = Buffer | FilePart;
+
+/** The part's bytes in memory (a file part is read). */
+export async function partBytes(p: BodyPart): Promise<Buffer> {
+  if (Buffer.isBuffer(p)) return p;
+  const buf = Buffer.allocUnsafe(p.length);
+  let got = 0;
+  while (got < p.length) {
+    const { bytesRead } = await p.file.read(buf, got, p.length - got, p.offset + got);
+    if (bytesRead === 0) throw new BootgateError('CACHE_STORE', 'cache slice file shorter than its journal entry');
+    got += bytesRead;
+  }
+  return buf;
+}
+
 export interface SliceRead {
   meta: ObjectMeta;
   source: SliceSource;
-  chunks: Iterable<Buffer> | AsyncIterable<Buffer>;
+  chunks: Iterable<BodyPart> | AsyncIterable<BodyPart>;
+}
+
+/** A stored slice file as one part; the file is closed once the part was taken (or the reader stopped). */
+async function* filePart(file: FileHandle, bytes: number): AsyncGenerator<FilePart> {
+  try {
+    yield { file, offset: 0, length: bytes };
+  } finally {
+    await file.close().catch(() => {});
+  }
 }
 
 export interface SliceFetcherDeps {
@@ -95,10 +132,10 @@ export class SliceFetcher {
     const { store, metrics } = this.deps;
     const svc = t.key.service;
     if (meta && store.has(t.key.id, index)) {
-      const data = await store.read(t.key.id, index);
-      if (data) {
+      const got = await store.openSlice(t.key.id, index);
+      if (got) {
         metrics.hits.inc({ service: svc });
-        return { meta, source: 'store', chunks: [data] };
+        return { meta, source: 'store', chunks: 'data' in got ? [got.data] : filePart(got.file, got.bytes) };
       }
     }
     const joined = this.inflight.get(fillKey(t.key.id, index));

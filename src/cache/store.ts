@@ -194,35 +194,55 @@ export class SliceStore {
 
   /** A stored slice's bytes (it becomes the most recently used), or undefined: not stored, gone, or corrupt (then dropped). */
   async read(id: string, index: number): Promise<Buffer | undefined> {
+    const got = await this.openSlice(id, index);
+    if (!got || 'data' in got) return got?.data;
+    try {
+      return await got.file.readFile();
+    } finally {
+      await got.file.close();
+    }
+  }
+
+  /**
+   * A stored slice, verified (it becomes the most recently used): an open file when it was hashed (or written) less
+   * than VERIFY_INTERVAL_MS ago and its inode, size and mtime are unchanged — the caller sends it from the page
+   * cache (sendfile) and closes it — else its bytes, read and hashed now. Undefined: not stored, gone, or corrupt
+   * (then dropped).
+   */
+  async openSlice(id: string, index: number): Promise<{ file: FileHandle; bytes: number } | { data: Buffer } | undefined> {
     const k = sliceName(id, index);
     const e = this.slices.get(k);
     if (!e) return undefined;
     this.slices.delete(k);
     this.slices.set(k, e);
-    let data: Buffer;
+    let fh: FileHandle;
     let st: { ino: bigint; size: bigint; mtimeNs: bigint };
     try {
-      const fh = await open(this.path(id, index), 'r');
-      try {
-        st = await fh.stat({ bigint: true });
-        data = await fh.readFile();
-      } finally {
-        await fh.close();
-      }
+      fh = await open(this.path(id, index), 'r');
     } catch {
       this.drop(e, 'missing');
       return undefined;
     }
-    const now = Date.now();
-    const stamp = this.verified.get(k);
-    const fresh = stamp && stamp.ino === st.ino && stamp.size === st.size && stamp.mtimeNs === st.mtimeNs && now - stamp.at < VERIFY_INTERVAL_MS;
-    if (data.length !== e.bytes || (this.deps.verifyOnRead && !fresh && createHash('sha256').update(data).digest('hex') !== e.sha256)) {
-      this.deps.log.warn({ id, index }, 'cache slice failed verification; dropped');
-      this.drop(e, 'corrupt');
+    try {
+      st = await fh.stat({ bigint: true });
+      const now = Date.now();
+      const stamp = this.verified.get(k);
+      const fresh = stamp && stamp.ino === st.ino && stamp.size === st.size && stamp.mtimeNs === st.mtimeNs && now - stamp.at < VERIFY_INTERVAL_MS;
+      if (st.size === BigInt(e.bytes) && (fresh || !this.deps.verifyOnRead)) return { file: fh, bytes: e.bytes };
+      const data = await fh.readFile();
+      await fh.close();
+      if (data.length !== e.bytes || (this.deps.verifyOnRead && createHash('sha256').update(data).digest('hex') !== e.sha256)) {
+        this.deps.log.warn({ id, index }, 'cache slice failed verification; dropped');
+        this.drop(e, 'corrupt');
+        return undefined;
+      }
+      if (this.deps.verifyOnRead) this.verified.set(k, { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, at: now });
+      return { data };
+    } catch {
+      await fh.close().catch(() => {});
+      this.drop(e, 'missing');
       return undefined;
     }
-    if (this.deps.verifyOnRead && !fresh) this.verified.set(k, { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, at: now });
-    return data;
   }
 
   /**

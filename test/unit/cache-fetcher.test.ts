@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { cacheConfigSchema, type CacheConfig } from '../../src/cache/config.ts';
 import { cacheKey } from '../../src/cache/key.ts';
-import { EdgeCache, type CacheRequest, type CacheResponse } from '../../src/cache/edge-cache.ts';
+import { bodyBytes, EdgeCache, type CacheRequest, type CacheResponse } from '../../src/cache/edge-cache.ts';
 import { HttpOrigin } from '../../src/cache/origin.ts';
 import { BootgateError } from '../../src/errors.ts';
 import { deterministicBytes, TestOrigin, type OriginOptions } from '../helpers/cache-origin.ts';
@@ -48,7 +48,7 @@ async function fetchVia(cache: EdgeCache, r: CacheRequest): Promise<{ res: Cache
   if (!d.cache) throw new Error('unreachable');
   const res = await cache.serve(r, d);
   const parts: Buffer[] = [];
-  for await (const c of res.body) parts.push(c);
+  for await (const c of bodyBytes(res.body)) parts.push(c);
   return { res, body: Buffer.concat(parts) };
 }
 
