@@ -20,6 +20,8 @@
 #   env: HIT_MB=1024 HIT_N=50 COLD_MB=256 COLD_N=100 ROUNDS=1 OUT=/tmp/bgcache-bench
 #        (the figures in docs/benchmarks.md: HIT_N=20 COLD_MB=128 — nginx fails 12 of 50 at HIT_N=50 here, EMFILE)
 #        BENCH_VERIFY=0 (bootgate without the SHA-256 re-check of each slice on read)
+#        BG_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (extra node flags for bootgate: profiling)
+#        ONLY=bootgate or ONLY=nginx (one cache only, for profiling); PHASES=cold (or hit) for one phase
 # Namespaces bgc21b-srv/-cli/-wan (10.121.0.0/24 client side, 10.121.1.0/24 WAN), deleted on exit.
 set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -61,6 +63,8 @@ trap cleanup EXIT
 
 wait_line() { for i in $(seq 300); do grep -q "$2" $RUN/$1.out 2>/dev/null && return 0; sleep 0.1; done; echo "$1 did not start: $(cat $RUN/$1.err)" >&2; exit 1; }
 origin_bytes() { $CW curl -s http://$WAN_IP/__stats | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s).requests.filter(q=>!q.path.startsWith("/__"));console.log(r.reduce((n,q)=>n+q.bytes,0)+" "+r.length)})'; }
+# cpu_ticks <name>: user+system clock ticks (1/100 s) of every process in that server's process group so far
+cpu_ticks() { local g=$(cat $RUN/$1.pid) t=0 p; for p in $(ps -o pid= -g $g); do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $t; }
 origin_reset() { $CW curl -s -X POST http://$WAN_IP/__reset >/dev/null; }
 
 # curl_args <cache> <path>: how a client reaches the object through that cache
@@ -131,13 +135,13 @@ wait_line origin 'origin ready'
 HIT_BYTES=$((HIT_MB * 1048576)); COLD_BYTES=$((COLD_MB * 1048576))
 [ $COLD_MB -le $HIT_MB ] || { echo "COLD_MB must be <= HIT_MB" >&2; exit 2; }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'round\tcache\tphase\tclients\tMiB_each\twall_s\tMiB_per_s_received\torigin_MiB\torigin_requests\n' > $OUT/results.tsv
+printf 'round\tcache\tphase\tclients\tMiB_each\twall_s\tMiB_per_s_received\torigin_MiB\torigin_requests\tserver_cpu_s\tload1\n' > $OUT/results.tsv
 
 for r in $(seq $ROUNDS); do
-  for c in bootgate nginx; do
+  for c in ${ONLY:-bootgate nginx}; do
     rm -rf $OUT/bg-state $OUT/nginx-cache; mkdir -p $OUT/bg-state $OUT/nginx-cache
     if [ $c = bootgate ]; then
-      start_srv bootgate $NS_SRV "cd $REPO && exec node --import tsx bench/cache/cache-server.ts --host $SRV_IP --port 3128 --dir $OUT/bg-state --allow 10.121.1.0/24 --hosts dl.cdn.test=$WAN_IP"
+      start_srv bootgate $NS_SRV "cd $REPO && exec node ${BG_NODE_ARGS:-} --import tsx bench/cache/cache-server.ts --host $SRV_IP --port 3128 --dir $OUT/bg-state --allow 10.121.1.0/24 --hosts dl.cdn.test=$WAN_IP"
       wait_line bootgate 'cache ready'
     else
       nginx_conf
@@ -145,21 +149,27 @@ for r in $(seq $ROUNDS); do
       sleep 1
     fi
     # hit: fill once, then HIT_N concurrent
-    origin_reset
-    storm $c /hit/r$r.bin 1 $HIT_BYTES > /dev/null
-    origin_reset
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    read wall got < <(storm $c /hit/r$r.bin $HIT_N $HIT_BYTES)
-    read ob oreq < <(origin_bytes)
-    printf '%s\t%s\thit\t%s\t%s\t%s\t%s\t%s\t%s\n' $r $c $HIT_N $HIT_MB $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq >> $OUT/results.tsv
-    echo "round $r $c hit: $HIT_N x $HIT_MB MiB in $wall s (load $load), origin $ob bytes"
-    # cold storm: /small/ paths are the first COLD_MB of the file (the origin's --small-mb)
-    origin_reset
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    read wall got < <(storm $c /small/r$r.bin $COLD_N $COLD_BYTES)
-    read ob oreq < <(origin_bytes)
-    printf '%s\t%s\tcold\t%s\t%s\t%s\t%s\t%s\t%s\n' $r $c $COLD_N $COLD_MB $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq >> $OUT/results.tsv
-    echo "round $r $c cold: $COLD_N x $COLD_MB MiB in $wall s (load $load), origin $ob bytes in $oreq requests"
+    if [[ " ${PHASES:-hit cold} " == *" hit "* ]]; then
+      origin_reset
+      storm $c /hit/r$r.bin 1 $HIT_BYTES > /dev/null
+      origin_reset
+      load=$(cut -d' ' -f1 /proc/loadavg); c0=$(cpu_ticks $c)
+      read wall got < <(storm $c /hit/r$r.bin $HIT_N $HIT_BYTES)
+      cpu=$(( $(cpu_ticks $c) - c0 ))
+      read ob oreq < <(origin_bytes)
+      printf '%s\t%s\thit\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $r $c $HIT_N $HIT_MB $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq $(awk -v c=$cpu 'BEGIN{printf "%.2f", c/100}') $load >> $OUT/results.tsv
+      echo "round $r $c hit: $HIT_N x $HIT_MB MiB in $wall s (load $load, server CPU $cpu ticks), origin $ob bytes"
+    fi
+    if [[ " ${PHASES:-hit cold} " == *" cold "* ]]; then
+      # cold storm: /small/ paths are the first COLD_MB of the file (the origin's --small-mb)
+      origin_reset
+      load=$(cut -d' ' -f1 /proc/loadavg); c0=$(cpu_ticks $c)
+      read wall got < <(storm $c /small/r$r.bin $COLD_N $COLD_BYTES)
+      cpu=$(( $(cpu_ticks $c) - c0 ))
+      read ob oreq < <(origin_bytes)
+      printf '%s\t%s\tcold\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $r $c $COLD_N $COLD_MB $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq $(awk -v c=$cpu 'BEGIN{printf "%.2f", c/100}') $load >> $OUT/results.tsv
+      echo "round $r $c cold: $COLD_N x $COLD_MB MiB in $wall s (load $load, server CPU $cpu ticks), origin $ob bytes in $oreq requests"
+    fi
     stop_srv $c
   done
 done

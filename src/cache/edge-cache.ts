@@ -212,6 +212,7 @@ export class EdgeCache {
     if (r.kind === 'partial') headers['content-range'] = `bytes ${from}-${to}/${total}`;
     const known = meta;
     const pre = first && firstIndex === Math.floor(from / S) ? first : undefined;
+    if (first && !pre) first.release();
     const served = { store: 0, origin: 0 };
     return { status: r.kind === 'partial' ? 206 : 200, headers, body: this.body(t, known, from, to, pre, served), served };
   }
@@ -223,8 +224,9 @@ export class EdgeCache {
   }
 
   /**
-   * Bytes [from, to] of the object, slice after slice; each slice is asked for only when the previous one is sent.
-   * Stored slices come as file parts (sent with sendfile by the proxy), the others as buffers.
+   * Bytes [from, to] of the object, slice after slice. The next slice is asked for while this one is sent (one
+   * ahead: its file opened and checked, or its fetch started), so a reader does not wait between slices; a reader
+   * that stops releases it. Stored slices come as file parts (sent with sendfile by the proxy), the others as buffers.
    */
   private async *body(
     t: OriginTarget,
@@ -236,21 +238,34 @@ export class EdgeCache {
   ): AsyncGenerator<BodyPart> {
     const S = this.deps.config.sliceBytes;
     const m = this.deps.metrics;
-    for (let i = Math.floor(from / S); i <= Math.floor(to / S); i++) {
-      const read = i === Math.floor(from / S) && pre ? pre : await this.fetcher.slice(t, i, meta);
-      const source: SliceSource = read.source;
-      let pos = i * S; // object offset of the part's first byte
-      for await (const part of read.chunks) {
-        const a = Math.max(from, pos) - pos;
-        const b = Math.min(to + 1, pos + part.length) - pos;
-        pos += part.length;
-        if (b <= a) continue;
-        m.servedBytes.inc({ service: t.key.service, source }, b - a);
-        if (source === 'store') served.store += b - a;
-        else served.origin += b - a;
-        if (a === 0 && b === part.length) yield part;
-        else yield Buffer.isBuffer(part) ? part.subarray(a, b) : { file: part.file, offset: part.offset + a, length: b - a };
+    const last = Math.floor(to / S);
+    const ask = (i: number): Promise<SliceRead> => {
+      const p = this.fetcher.slice(t, i, meta);
+      p.catch(() => {}); // awaited (and its error thrown) when its turn comes
+      return p;
+    };
+    let i = Math.floor(from / S);
+    let next: Promise<SliceRead> | undefined = pre ? Promise.resolve(pre) : ask(i);
+    try {
+      for (; i <= last; i++) {
+        const read: SliceRead = await next!;
+        next = i < last ? ask(i + 1) : undefined;
+        const source: SliceSource = read.source;
+        let pos = i * S; // object offset of the part's first byte
+        for await (const part of read.chunks) {
+          const a = Math.max(from, pos) - pos;
+          const b = Math.min(to + 1, pos + part.length) - pos;
+          pos += part.length;
+          if (b <= a) continue;
+          m.servedBytes.inc({ service: t.key.service, source }, b - a);
+          if (source === 'store') served.store += b - a;
+          else served.origin += b - a;
+          if (a === 0 && b === part.length) yield part;
+          else yield Buffer.isBuffer(part) ? part.subarray(a, b) : { fd: part.fd, offset: part.offset + a, length: b - a };
+        }
       }
+    } finally {
+      void next?.then((r) => r.release(), () => {});
     }
   }
 }

@@ -10,7 +10,6 @@
  * or in flight, in order, and the bytes of the others are skipped.
  */
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { BootgateError } from '../errors.ts';
 import type { CacheConfig } from './config.ts';
@@ -21,7 +20,7 @@ import type { CacheStats } from './stats.ts';
 import { keptHeaders, type ObjectMeta } from './object-meta.ts';
 import type { Origin, OriginRequest, OriginResponse } from './origin.ts';
 import { expiresAt, responseVerdict, type Headers } from './policy.ts';
-import type { SliceStore } from './store.ts';
+import { readAt, type SliceStore } from './store.ts';
 
 export interface CacheClock {
   now(): number;
@@ -41,12 +40,12 @@ export interface OriginTarget {
 export type SliceSource = 'store' | 'origin' | 'coalesced';
 
 /**
- * Bytes [offset, offset+length) of a stored, verified slice file, left in the page cache for the proxy to send with
- * sendfile(2). The file is open until the iterator that yielded it is resumed (or returned): send it before asking
- * for the next part.
+ * Bytes [offset, offset+length) of a verified slice file, left in the page cache for the proxy to send with
+ * sendfile(2). The descriptor is held until the iterator that yielded it is resumed (or returned): send the part
+ * before asking for the next one.
  */
 export interface FilePart {
-  file: FileHandle;
+  fd: number;
   offset: number;
   length: number;
 }
@@ -57,13 +56,8 @@ export type BodyPart = Buffer | FilePart;
 /** The part's bytes in memory (a file part is read). */
 export async function partBytes(p: BodyPart): Promise<Buffer> {
   if (Buffer.isBuffer(p)) return p;
-  const buf = Buffer.allocUnsafe(p.length);
-  let got = 0;
-  while (got < p.length) {
-    const { bytesRead } = await p.file.read(buf, got, p.length - got, p.offset + got);
-    if (bytesRead === 0) throw new BootgateError('CACHE_STORE', 'cache slice file shorter than its journal entry');
-    got += bytesRead;
-  }
+  const buf = await readAt(p.fd, p.offset, p.length);
+  if (buf.length !== p.length) throw new BootgateError('CACHE_STORE', 'cache slice file shorter than its journal entry');
   return buf;
 }
 
@@ -71,16 +65,23 @@ export interface SliceRead {
   meta: ObjectMeta;
   source: SliceSource;
   chunks: Iterable<BodyPart> | AsyncIterable<BodyPart>;
+  /** frees what the read holds (a slice file's reference) when its chunks will not be read to the end */
+  release(): void;
 }
 
-/** A stored slice file as one part; the file is closed once the part was taken (or the reader stopped). */
-async function* filePart(file: FileHandle, bytes: number): AsyncGenerator<FilePart> {
-  try {
-    yield { file, offset: 0, length: bytes };
-  } finally {
-    await file.close().catch(() => {});
+/** A slice file as one part; its reference is released once the part was taken, the reader stopped, or release(). */
+function fileRead(meta: ObjectMeta, source: SliceSource, fd: number, bytes: number, release: () => void): SliceRead {
+  async function* chunks(): AsyncGenerator<FilePart> {
+    try {
+      yield { fd, offset: 0, length: bytes };
+    } finally {
+      release();
+    }
   }
+  return { meta, source, chunks: chunks(), release };
 }
+
+const nothing = (): void => {};
 
 export interface SliceFetcherDeps {
   config: Pick<CacheConfig, 'sliceBytes' | 'heuristicFreshSeconds' | 'heuristicMaxSeconds' | 'originTimeoutMs'>;
@@ -135,20 +136,27 @@ export class SliceFetcher {
       const got = await store.openSlice(t.key.id, index);
       if (got) {
         metrics.hits.inc({ service: svc });
-        return { meta, source: 'store', chunks: 'data' in got ? [got.data] : filePart(got.file, got.bytes) };
+        return 'data' in got ? { meta, source: 'store', chunks: [got.data], release: nothing } : fileRead(meta, 'store', got.fd, got.bytes, got.release);
       }
     }
     const joined = this.inflight.get(fillKey(t.key.id, index));
     if (joined) {
       joined.readers++;
       metrics.coalesced.inc({ service: svc });
-      return { meta: await joined.ready, source: 'coalesced', chunks: joined.read() };
+      // nginx's proxy_cache_lock, without its polling: a reader that joins waits for the whole slice in its file
+      // (written, not yet durable) and sends it from the page cache; the reader that started the fetch streams it as
+      // it arrives, and so do joiners when the store could not take it
+      const meta = await joined.ready;
+      await joined.written;
+      const release = joined.file?.acquire();
+      if (release) return fileRead(meta, 'coalesced', joined.file!.fd, joined.bytes, release);
+      return { meta, source: 'coalesced', chunks: joined.read(), release: nothing };
     }
     metrics.misses.inc({ service: svc });
     const fill = this.register(t.key.id, index);
     fill.readers++;
     void this.fetch(t, fill, meta);
-    return { meta: await fill.ready, source: 'origin', chunks: fill.read() };
+    return { meta: await fill.ready, source: 'origin', chunks: fill.read(), release: nothing };
   }
 
   private readonly revalidating = new Map<string, Promise<ObjectMeta | undefined>>();
@@ -366,8 +374,11 @@ export class SliceFetcher {
     f.finish();
     const sha = createHash('sha256').update(body).digest('hex');
     return this.deps.store
-      .write(t.key.id, index, body, sha)
+      .write(t.key.id, index, body, sha, (file) => f.settle(file))
       .catch(() => false)
-      .then(() => this.unregister(f));
+      .then(() => {
+        f.settle(undefined);
+        this.unregister(f);
+      });
   }
 }

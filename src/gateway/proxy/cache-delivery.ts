@@ -85,7 +85,7 @@ function flushed(sock: Socket, data: Buffer | string): Promise<boolean> {
 export async function sendStored(sock: Socket, before: Buffer | string | undefined, part: FilePart): Promise<boolean> {
   if (before !== undefined && !(await flushed(sock, before))) return false;
   if (part.length === 0) return !sock.destroyed;
-  const sending = sendFileTo(sock, part.file.fd, part.offset, part.length);
+  const sending = sendFileTo(sock, part.fd, part.offset, part.length);
   if (sending) return (await sending).errno === 0;
   return writeOut(sock, await partBytes(part)) || writable(sock);
 }
