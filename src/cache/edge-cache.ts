@@ -141,6 +141,12 @@ export class EdgeCache {
     return this.matcher.match(host);
   }
 
+  /** A cache domain or a configured origin: the names the resolver points at the cache's listener (cache.dnsListener). */
+  handles(host: string): boolean {
+    const h = host.toLowerCase().replace(/\.$/, '');
+    return this.matcher.match(h) !== undefined || this.origins.has(h);
+  }
+
   /** Is this request answered from the cache? Pure apart from the bypass memory; cheap enough for every request. */
   classify(req: CacheRequest): CacheDecision {
     const host = req.host.toLowerCase().replace(/\.$/, '');
@@ -265,7 +271,10 @@ export class EdgeCache {
         }
       }
     } finally {
-      void next?.then((r) => r.release(), () => {});
+      void next?.then(
+        (r) => r.release(),
+        () => {},
+      );
     }
   }
 }

@@ -136,7 +136,9 @@ export class SliceFetcher {
       const got = await store.openSlice(t.key.id, index);
       if (got) {
         metrics.hits.inc({ service: svc });
-        return 'data' in got ? { meta, source: 'store', chunks: [got.data], release: nothing } : fileRead(meta, 'store', got.fd, got.bytes, got.release);
+        return 'data' in got
+          ? { meta, source: 'store', chunks: [got.data], release: nothing }
+          : fileRead(meta, 'store', got.fd, got.bytes, got.release);
       }
     }
     const joined = this.inflight.get(fillKey(t.key.id, index));

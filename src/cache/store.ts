@@ -14,7 +14,20 @@
  * "ahead" of the files by construction, and is rebuilt from the directory if lost.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, read as readCb, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  read as readCb,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -354,7 +367,9 @@ export async function readAt(fd: number, pos: number, length: number): Promise<B
   const buf = Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {
-    const n = await new Promise<number>((resolve, reject) => readCb(fd, buf, got, length - got, pos + got, (err, n) => (err ? reject(err) : resolve(n))));
+    const n = await new Promise<number>((resolve, reject) =>
+      readCb(fd, buf, got, length - got, pos + got, (err, n) => (err ? reject(err) : resolve(n))),
+    );
     if (n === 0) break;
     got += n;
   }

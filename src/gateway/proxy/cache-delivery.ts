@@ -17,6 +17,8 @@ export interface ProxyCache {
   classify(req: CacheRequest): CacheDecision;
   serve(req: CacheRequest, d: Extract<CacheDecision, { cache: true }>): Promise<CacheResponse>;
   serviceOf(host: string): string | undefined;
+  /** a cache domain or configured origin (cache mode serves only these) */
+  handles(host: string): boolean;
   readonly stats: { delivered(d: Delivery): void };
 }
 
