@@ -178,6 +178,11 @@ export class EdgeCache {
     const S = this.deps.config.sliceBytes;
     const t: OriginTarget = { key: d.key, host: req.host, port: req.port, target: req.target, headers: forwarded(req.headers) };
     let meta: ObjectMeta | undefined = this.store.object(d.key.id);
+    // RFC 9110 §9.3.2: a HEAD gets the fields a GET would, from an object the cache holds fresh; else it is relayed
+    if (req.method === 'HEAD' && (!meta || this.deps.clock.now() >= meta.expiresAt)) {
+      this.deps.metrics.bypassed.inc({ reason: 'head-not-stored' });
+      throw new BootgateError('CACHE_BYPASS', 'HEAD of an object the cache does not hold fresh');
+    }
     if (meta && this.deps.clock.now() >= meta.expiresAt) {
       const fresh = await this.fetcher.revalidate(t, meta);
       if (!fresh) await this.store.purgeObject(d.key.id); // changed, or cannot be validated: fetched again
@@ -216,6 +221,7 @@ export class EdgeCache {
     const [from, to] = r.kind === 'partial' ? [r.first, r.last] : [0, total - 1];
     headers['content-length'] = String(to - from + 1);
     if (r.kind === 'partial') headers['content-range'] = `bytes ${from}-${to}/${total}`;
+    if (req.method === 'HEAD') return { status: r.kind === 'partial' ? 206 : 200, headers, body: empty(), served: { store: 0, origin: 0 } };
     const known = meta;
     const pre = first && firstIndex === Math.floor(from / S) ? first : undefined;
     if (first && !pre) first.release();

@@ -143,16 +143,19 @@ export class SliceFetcher {
     }
     const joined = this.inflight.get(fillKey(t.key.id, index));
     if (joined) {
+      // a slice that had arrived whole before this reader came is in the cache already (its write to disk pending):
+      // a hit from the store's point of view, not a reader joined to a fetch
+      const source: SliceSource = joined.finished ? 'store' : 'coalesced';
       joined.readers++;
-      metrics.coalesced.inc({ service: svc });
+      (source === 'store' ? metrics.hits : metrics.coalesced).inc({ service: svc });
       // nginx's proxy_cache_lock, without its polling: a reader that joins waits for the whole slice in its file
       // (written, not yet durable) and sends it from the page cache; the reader that started the fetch streams it as
       // it arrives, and so do joiners when the store could not take it
       const meta = await joined.ready;
       await joined.written;
       const release = joined.file?.acquire();
-      if (release) return fileRead(meta, 'coalesced', joined.file!.fd, joined.bytes, release);
-      return { meta, source: 'coalesced', chunks: joined.read(), release: nothing };
+      if (release) return fileRead(meta, source, joined.file!.fd, joined.bytes, release);
+      return { meta, source, chunks: joined.read(), release: nothing };
     }
     metrics.misses.inc({ service: svc });
     const fill = this.register(t.key.id, index);

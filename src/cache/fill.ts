@@ -70,6 +70,11 @@ export class SliceFill {
     this.signal();
   }
 
+  /** every byte arrived (and passed the digest): only the store's write is pending */
+  get finished(): boolean {
+    return this.done;
+  }
+
   get failed(): boolean {
     return this.error !== undefined;
   }

@@ -151,6 +151,10 @@ describe('edge cache through DNS with the gateway off: dig, kdig and curl', { ti
     const again = join(bg.dir, 'again.bin');
     assert.equal(curl(seatNs, OTHER_HOST, '/small/game.bin', again, ['-r', '1000-3000000']), '206 2999001');
     assert.equal(sha(readFileSync(again)), sha(body.subarray(1000, 3_000_001)));
+    // a HEAD of the stored object is answered from the cache too, with the fields a GET gets
+    const head = join(bg.dir, 'head.txt');
+    assert.equal(curl(seatNs, HOST, '/small/game.bin', head, ['-I']), `200 0`);
+    assert.match(readFileSync(head, 'utf8'), new RegExp(`content-length: ${SMALL}\r\n`, 'i'));
     assert.equal(originStats().length, 0);
   });
 
@@ -190,7 +194,7 @@ describe('edge cache through DNS with the gateway off: dig, kdig and curl', { ti
       .map((l) => JSON.parse(l) as { kind: string; host: string; url: string; detail?: string; userName?: string; seat?: string; status?: number });
     const http = records.filter((r) => r.kind === 'http' && r.host.endsWith('.cdn.s22c.test'));
     const marks = http.map((r) => /"cache":"(\w+)"/.exec(r.detail ?? '')?.[1]);
-    assert.deepEqual(marks, ['miss', 'hit', 'bypass']);
+    assert.deepEqual(marks, ['miss', 'hit', 'hit', 'bypass']);
     for (const r of http) {
       assert.equal(r.userName, 'Ana Pérez');
       assert.equal(r.seat, 'S1');
@@ -204,7 +208,7 @@ describe('edge cache through DNS with the gateway off: dig, kdig and curl', { ti
     const [header, row] = text.split('\n');
     const cells = Object.fromEntries(header!.split(/\s+/).map((h, i) => [h, row!.split(/\s+/)[i]]));
     assert.equal(cells['service'], 'games');
-    assert.equal(cells['hits'], '1');
+    assert.equal(cells['hits'], '2');
     assert.equal(cells['misses'], '1');
     assert.equal(cells['bypasses'], '1');
     assert.equal(cells['originBytes'], String(SMALL));
