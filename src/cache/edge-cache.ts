@@ -16,6 +16,7 @@ import type { CacheMetrics } from './metrics.ts';
 import type { ObjectMeta } from './object-meta.ts';
 import type { Origin } from './origin.ts';
 import { ifRangeHolds, parseRange, requestVerdict, type Headers } from './policy.ts';
+import { Prefiller } from './prefill.ts';
 import { CacheStats } from './stats.ts';
 import { SliceStore } from './store.ts';
 
@@ -67,6 +68,8 @@ export class EdgeCache {
   readonly fetcher: SliceFetcher;
   /** per service and per terminal counters (API, CLI) */
   readonly stats = new CacheStats();
+  /** URLs fetched ahead of the room under a bandwidth cap (prefill.ts) */
+  readonly prefill: Prefiller;
   /** key id → until (ms): responses that were not storable, passed through without asking the origin for a slice */
   private readonly bypass = new Map<string, number>();
 
@@ -83,6 +86,7 @@ export class EdgeCache {
       log: this.log,
       metrics: deps.metrics,
     });
+    this.prefill = new Prefiller(this, deps.clock);
     this.fetcher = new SliceFetcher({
       config: c,
       store: this.store,
@@ -108,22 +112,26 @@ export class EdgeCache {
    * picks the service). False when the URL is not one the cache would store or nothing was stored under it.
    */
   async purgeUrl(url: string): Promise<boolean> {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw new BootgateError('VALIDATION', `not a URL: ${JSON.stringify(url)}`);
-    }
-    if (u.protocol !== 'http:') throw new BootgateError('VALIDATION', 'only http:// URLs are cached');
-    const host = u.hostname.toLowerCase().replace(/\.$/, '');
+    const r = requestOf(url);
+    const host = r.host.toLowerCase().replace(/\.$/, '');
     const service = this.matcher.match(host);
     if (service === undefined && !this.origins.has(host)) return false;
-    const port = u.port === '' ? 80 : Number(u.port);
-    const key = cacheKey(`${u.pathname}${u.search}`, port === 80 ? host : `${host}:${port}`, service);
+    const key = cacheKey(r.target, r.port === 80 ? host : `${host}:${r.port}`, service);
     const had = this.store.object(key.id) !== undefined;
     await this.store.purgeObject(key.id);
     this.bypass.delete(key.id);
     return had;
+  }
+
+  /**
+   * A GET of `url` as a terminal without fields would send it (prefill.ts): the response, or a rejection before any
+   * byte — VALIDATION (not an http:// URL), CACHE_BYPASS (not a cache domain or origin, or not storable), CACHE_ORIGIN.
+   */
+  async fetchUrl(url: string): Promise<CacheResponse> {
+    const r = requestOf(url);
+    const d = this.classify(r);
+    if (!d.cache) throw new BootgateError('CACHE_BYPASS', `not cached: ${d.reason}`);
+    return this.serve(r, d);
   }
 
   /** Purge every object of a service; returns how many objects. */
@@ -288,6 +296,18 @@ export class EdgeCache {
 /** A response body's bytes in memory, part after part (tests, and writers that cannot send file parts). */
 export async function* bodyBytes(body: AsyncIterable<BodyPart>): AsyncGenerator<Buffer> {
   for await (const p of body) yield await partBytes(p);
+}
+
+/** The body-less GET of an http:// URL. */
+function requestOf(url: string): CacheRequest {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new BootgateError('VALIDATION', `not a URL: ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'http:') throw new BootgateError('VALIDATION', 'only http:// URLs are cached');
+  return { method: 'GET', host: u.hostname, port: u.port === '' ? 80 : Number(u.port), target: `${u.pathname}${u.search}`, headers: {} };
 }
 
 /** The request fields sent to the origin with a slice fetch; everything else is the cache's own (Range, Accept-Encoding). */

@@ -76,6 +76,9 @@ export class SliceStore {
    */
   private readonly verified = new Map<string, { ino: bigint; size: bigint; mtimeNs: bigint; at: number }>();
 
+  /** written slices waiting for their batch to be made durable (group commit, see durable()) */
+  private readonly pendingDurable: Array<PendingDurable & { resolve: () => void; reject: (e: unknown) => void }> = [];
+  private committing = false;
   /** slice files open for readers (open-files.ts) */
   private readonly files = new OpenFiles(OPEN_FILES);
 
@@ -181,13 +184,14 @@ export class SliceStore {
     syncDir(this.deps.directory);
   }
 
-  private append(r: JournalRecord, sync: boolean): Promise<void> {
+  private append(r: JournalRecord | JournalRecord[], sync: boolean): Promise<void> {
+    const records = Array.isArray(r) ? r : [r];
     const next = this.chain.then(async () => {
       const j = this.journal;
-      if (!j) return;
-      await j.write(encodeRecord(r));
+      if (!j || records.length === 0) return;
+      await j.write(records.map(encodeRecord).join(''));
       if (sync) await j.datasync();
-      this.journalLines++;
+      this.journalLines += records.length;
       if (this.journalLines > 4 * (this.slices.size + this.objects.size) + 1024) {
         await j.close();
         this.compact();
@@ -288,13 +292,10 @@ export class SliceStore {
       f = new SharedFile(await open(tmp, 'w+'));
       await f.fh.writeFile(data);
       written?.(f);
-      await f.fh.sync();
-      await rename(tmp, final);
-      await syncDirAsync(join(this.sliceDir, id.slice(0, 2)));
+      await this.durable({ f, tmp, final, dir: join(this.sliceDir, id.slice(0, 2)), record: { s: [id, index, data.length, sha256] } });
       // the caller hashed these bytes (the sha256 it passes): the file as written counts as verified
       const st = await f.fh.stat({ bigint: true });
       this.verified.set(sliceName(id, index), { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, at: Date.now() });
-      await this.append({ s: [id, index, data.length, sha256] }, true);
       const k = sliceName(id, index);
       const old = this.slices.get(k);
       if (old) this.used -= old.bytes;
@@ -314,6 +315,51 @@ export class SliceStore {
       this.reserved -= data.length;
       this.deps.metrics.storeBytes.set(this.used);
       this.deps.metrics.storeSlices.set(this.slices.size);
+    }
+  }
+
+  /**
+   * Makes a written slice file durable and journals it: fsync, rename, fsync of its directory, the journal line with
+   * fdatasync — in that order, so the journal never names a file that is not complete on disk. Group commit: slices
+   * that finish writing while a batch is being made durable wait for the next batch, which syncs each file, renames
+   * them, syncs each directory once and appends every line with one fdatasync. One batch at a time, so the fsyncs
+   * hold at most one of libuv's threads and never queue in front of the reads and writes that serve readers.
+   */
+  private durable(w: PendingDurable): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingDurable.push({ ...w, resolve, reject });
+      if (!this.committing) void this.commitBatches();
+    });
+  }
+
+  private async commitBatches(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.pendingDurable.length) {
+        const batch = this.pendingDurable.splice(0);
+        const ok: typeof batch = [];
+        for (const w of batch) {
+          try {
+            await w.f.fh.sync();
+            await rename(w.tmp, w.final);
+            ok.push(w);
+          } catch (e) {
+            w.reject(e);
+          }
+        }
+        try {
+          for (const dir of new Set(ok.map((w) => w.dir))) await syncDirAsync(dir);
+          await this.append(
+            ok.map((w) => w.record),
+            true,
+          );
+          for (const w of ok) w.resolve();
+        } catch (e) {
+          for (const w of ok) w.reject(e);
+        }
+      }
+    } finally {
+      this.committing = false;
     }
   }
 
@@ -360,6 +406,14 @@ export class SliceStore {
   entries(): SliceEntry[] {
     return [...this.slices.values()];
   }
+}
+
+interface PendingDurable {
+  f: SharedFile;
+  tmp: string;
+  final: string;
+  dir: string;
+  record: JournalRecord;
 }
 
 /** Bytes [pos, pos+length) of an open file (short only if the file is). */

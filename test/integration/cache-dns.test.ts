@@ -213,4 +213,21 @@ describe('edge cache through DNS with the gateway off: dig, kdig and curl', { ti
     assert.equal(cells['bypasses'], '1');
     assert.equal(cells['originBytes'], String(SMALL));
   });
+
+  it('bootgate cache prefill fetches a list under a cap; the seat then gets it with no origin request', () => {
+    resetOrigin();
+    const list = join(bg.dir, 'urls.txt');
+    writeFileSync(list, `# tonight\nhttp://${HOST}/small/update.bin\nhttp://www.example.test/not-cached\n`);
+    const report = cli('cache', 'prefill', '--file', list, '--rate', '64M', '--wait');
+    assert.match(report, /^prefill job 1: 2 URLs at 67108864 bytes\/s$/m);
+    assert.match(report, new RegExp(`^done\\s+${SMALL}\\s+${SMALL}\\s+http://${HOST.replace(/\./g, '\\.')}/small/update\\.bin$`, 'm'));
+    assert.match(report, /^skipped .*not-cached/m);
+    assert.equal(originStats().length, SMALL / MiB, 'one origin request per slice');
+    resetOrigin();
+    const out = join(bg.dir, 'update.bin');
+    assert.equal(curl(seatNs, OTHER_HOST, '/small/update.bin', out), `200 ${SMALL}`);
+    assert.equal(sha(readFileSync(out)), sha(body));
+    assert.equal(originStats().length, 0);
+    assert.match(cli('cache', 'prefill', '--status'), /^job 1 finished/m);
+  });
 });
