@@ -56,6 +56,12 @@ export interface EdgeCacheDeps {
   domains?: readonly ServiceDomains[];
 }
 
+/**
+ * Slices a reader asks for ahead of the one it sends: their files opened and checked, or their origin fetches started,
+ * so neither the origin's latency per slice (a request each) nor the disk stands between two slices of a response.
+ */
+const READ_AHEAD = 4;
+
 export function defaultCacheDirectory(dataDir: string, config: CacheConfig): string {
   return config.directory ?? join(dataDir, 'cache');
 }
@@ -244,9 +250,9 @@ export class EdgeCache {
   }
 
   /**
-   * Bytes [from, to] of the object, slice after slice. The next slice is asked for while this one is sent (one
-   * ahead: its file opened and checked, or its fetch started), so a reader does not wait between slices; a reader
-   * that stops releases it. Stored slices come as file parts (sent with sendfile by the proxy), the others as buffers.
+   * Bytes [from, to] of the object, slice after slice. The next READ_AHEAD - 1 slices (within the range) are asked for
+   * while one is sent, so a reader does not wait between slices; a reader that stops releases them. Stored slices
+   * come as file parts (sent with sendfile by the proxy), the others as buffers.
    */
   private async *body(
     t: OriginTarget,
@@ -265,11 +271,12 @@ export class EdgeCache {
       return p;
     };
     let i = Math.floor(from / S);
-    let next: Promise<SliceRead> | undefined = pre ? Promise.resolve(pre) : ask(i);
+    // slices i … i+READ_AHEAD-1, asked for in order; the first is the one being sent
+    const window: Promise<SliceRead>[] = [pre ? Promise.resolve(pre) : ask(i)];
     try {
       for (; i <= last; i++) {
-        const read: SliceRead = await next!;
-        next = i < last ? ask(i + 1) : undefined;
+        while (window.length < READ_AHEAD && i + window.length <= last) window.push(ask(i + window.length));
+        const read: SliceRead = await window.shift()!;
         const source: SliceSource = read.source;
         let pos = i * S; // object offset of the part's first byte
         for await (const part of read.chunks) {
@@ -285,10 +292,11 @@ export class EdgeCache {
         }
       }
     } finally {
-      void next?.then(
-        (r) => r.release(),
-        () => {},
-      );
+      for (const p of window)
+        void p.then(
+          (r) => r.release(),
+          () => {},
+        );
     }
   }
 }
