@@ -18,7 +18,10 @@
 #
 # Run as root from the repository root:  bash bench/cache/run.sh
 #   env: HIT_MB=1024 HIT_N=50 COLD_MB=256 COLD_N=100 ROUNDS=1 OUT=/tmp/bgcache-bench
-#        (the figures in docs/benchmarks.md: HIT_N=20 COLD_MB=128 — nginx fails 12 of 50 at HIT_N=50 here, EMFILE)
+#        (docs/benchmarks.md: HIT_N=20 COLD_MB=128 ROUNDS=2, and the defaults once — nginx fails 12 of 50 at
+#        HIT_N=50 here, EMFILE at this box's hard limit of 20,000 descriptors)
+# results.tsv: per phase the wall time, MiB/s received, origin bytes and requests, the server's CPU seconds (user +
+# system of its process group, /proc) and the 1-minute load average when the phase began.
 #        BENCH_VERIFY=0 (bootgate without the SHA-256 re-check of each slice on read)
 #        BG_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (extra node flags for bootgate: profiling)
 #        ONLY=bootgate or ONLY=nginx (one cache only, for profiling); PHASES=cold (or hit) for one phase
@@ -89,6 +92,18 @@ storm() {
   echo "$t0 $t1 $(cat $RUN/storm.* | awk '{n+=$2} END{printf "%.0f", n}')" | awk '{printf "%.2f %.0f", $2-$1, $3}'
 }
 
+# measure <cache> <round> <phase> <path> <clients> <MiB>: one storm with the load, the server's CPU and the origin's bytes
+measure() {
+  local load c0 cpu wall got ob oreq
+  origin_reset
+  load=$(cut -d' ' -f1 /proc/loadavg); c0=$(cpu_ticks $1)
+  read wall got < <(storm $1 $4 $5 $(($6 * 1048576)))
+  cpu=$(( $(cpu_ticks $1) - c0 ))
+  read ob oreq < <(origin_bytes)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $2 $1 $3 $5 $6 $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq $(awk -v c=$cpu 'BEGIN{printf "%.2f", c/100}') $load >> $OUT/results.tsv
+  echo "round $2 $1 $3: $5 x $6 MiB in $wall s (load $load, server CPU $cpu ticks), origin $ob bytes in $oreq requests"
+}
+
 nginx_conf() {
   cat > $RUN/nginx.conf <<NGINX
 user root;
@@ -132,7 +147,7 @@ net_up
 head -c $((HIT_MB * 1048576)) /dev/urandom > $OUT/origin.bin
 start_srv origin $NS_WAN "cd $REPO && exec node --import tsx test/helpers/cache-wan-origin.ts --host $WAN_IP --port 80 --file $OUT/origin.bin --small-mb $COLD_MB"
 wait_line origin 'origin ready'
-HIT_BYTES=$((HIT_MB * 1048576)); COLD_BYTES=$((COLD_MB * 1048576))
+HIT_BYTES=$((HIT_MB * 1048576))
 [ $COLD_MB -le $HIT_MB ] || { echo "COLD_MB must be <= HIT_MB" >&2; exit 2; }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'round\tcache\tphase\tclients\tMiB_each\twall_s\tMiB_per_s_received\torigin_MiB\torigin_requests\tserver_cpu_s\tload1\n' > $OUT/results.tsv
@@ -152,24 +167,10 @@ for r in $(seq $ROUNDS); do
     if [[ " ${PHASES:-hit cold} " == *" hit "* ]]; then
       origin_reset
       storm $c /hit/r$r.bin 1 $HIT_BYTES > /dev/null
-      origin_reset
-      load=$(cut -d' ' -f1 /proc/loadavg); c0=$(cpu_ticks $c)
-      read wall got < <(storm $c /hit/r$r.bin $HIT_N $HIT_BYTES)
-      cpu=$(( $(cpu_ticks $c) - c0 ))
-      read ob oreq < <(origin_bytes)
-      printf '%s\t%s\thit\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $r $c $HIT_N $HIT_MB $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq $(awk -v c=$cpu 'BEGIN{printf "%.2f", c/100}') $load >> $OUT/results.tsv
-      echo "round $r $c hit: $HIT_N x $HIT_MB MiB in $wall s (load $load, server CPU $cpu ticks), origin $ob bytes"
+      measure $c $r hit /hit/r$r.bin $HIT_N $HIT_MB
     fi
-    if [[ " ${PHASES:-hit cold} " == *" cold "* ]]; then
-      # cold storm: /small/ paths are the first COLD_MB of the file (the origin's --small-mb)
-      origin_reset
-      load=$(cut -d' ' -f1 /proc/loadavg); c0=$(cpu_ticks $c)
-      read wall got < <(storm $c /small/r$r.bin $COLD_N $COLD_BYTES)
-      cpu=$(( $(cpu_ticks $c) - c0 ))
-      read ob oreq < <(origin_bytes)
-      printf '%s\t%s\tcold\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $r $c $COLD_N $COLD_MB $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq $(awk -v c=$cpu 'BEGIN{printf "%.2f", c/100}') $load >> $OUT/results.tsv
-      echo "round $r $c cold: $COLD_N x $COLD_MB MiB in $wall s (load $load, server CPU $cpu ticks), origin $ob bytes in $oreq requests"
-    fi
+    # cold storm: /small/ paths are the first COLD_MB of the file (the origin's --small-mb)
+    if [[ " ${PHASES:-hit cold} " == *" cold "* ]]; then measure $c $r cold /small/r$r.bin $COLD_N $COLD_MB; fi
     stop_srv $c
   done
 done

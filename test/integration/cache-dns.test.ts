@@ -5,7 +5,8 @@ import { openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
+import { leaseAndOpenSession, originLog, startCountingOrigin } from '../helpers/cache-lab.ts';
 
 /**
  * The edge cache reached through DNS, with the gateway off (docs/cache.md "Through DNS"): `bootgate serve` with
@@ -27,12 +28,6 @@ const MiB = 1024 * 1024;
 const SMALL = 8 * MiB; // /small/ paths: the first 8 MiB of the origin's file
 const HOST = 'dl.cdn.s22c.test';
 const OTHER_HOST = 'eu.cdn.s22c.test';
-
-interface OriginRequest {
-  path: string;
-  range: string | null;
-  bytes: number;
-}
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -67,26 +62,9 @@ describe('edge cache through DNS with the gateway off: dig, kdig and curl', { ti
     const file = join(bg.dir, 'origin.bin');
     execFileSync('head', ['-c', String(SMALL), '/dev/urandom'], { stdio: ['ignore', openSync(file, 'w'), 'inherit'] });
     body = readFileSync(file);
-    const origin = lab.spawnIn(
-      wanNs,
-      process.execPath,
-      ['--import', 'tsx', 'test/helpers/cache-wan-origin.ts', '--host', WAN_HOST, '--port', '80', '--file', file, '--small-mb', '8'],
-      { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await new Promise<void>((resolve, reject) => {
-      origin.stdout!.on('data', (d: Buffer) => d.toString().includes('origin ready') && resolve());
-      origin.once('exit', (c) => reject(new Error(`origin exited ${c}`)));
-    });
+    await startCountingOrigin(lab, wanNs, WAN_HOST, file, 8);
     await bg.start();
-    const script = writeScript(
-      bg.dir,
-      'udhcpc.sh',
-      'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface";; esac',
-    );
-    lab.exec(seatNs, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
-    const userId = cli('users', 'add', '--name', 'Ana Pérez', '--doc-type', 'passport', '--doc-number', 'X1234567', '--doc-country', 'ES');
-    cli('seats', 'add', '--name', 'S1', '--mac', SEAT_MAC);
-    cli('sessions', 'open', '--user', userId, '--seat', 'S1');
+    leaseAndOpenSession(lab, seatNs, bg.dir, cli, { name: 'S1', mac: SEAT_MAC });
   });
 
   after(async () => {
@@ -98,11 +76,9 @@ describe('edge cache through DNS with the gateway off: dig, kdig and curl', { ti
   const cli = (...args: string[]): string => lab.exec(lab.server, process.execPath, [BIN, ...args, '--config', bg.configFile]).trim();
   const dig = (ns: string, ...args: string[]): string => lab.exec(ns, 'dig', [`@${GW}`, '+tries=1', '+time=5', ...args]);
   const kdig = (ns: string, ...args: string[]): string => lab.exec(ns, 'kdig', [`@${GW}`, '+retry=0', '+time=5', ...args]);
-  const originStats = (): OriginRequest[] =>
-    (JSON.parse(lab.exec(wanNs, 'curl', ['-s', `http://${WAN_HOST}/__stats`])) as { requests: OriginRequest[] }).requests.filter(
-      (r) => !r.path.startsWith('/__'),
-    );
-  const resetOrigin = (): void => void lab.exec(wanNs, 'curl', ['-s', '-X', 'POST', `http://${WAN_HOST}/__reset`]);
+  const origin = originLog(lab, lab.ns('wan'), WAN_HOST);
+  const originStats = origin.requests;
+  const resetOrigin = origin.reset;
   /** curl in `ns` to http://host/path at the address dig gave for host; the body is in `out`, returns "code size" */
   const curl = (ns: string, host: string, path: string, out: string, extra: string[] = []): string => {
     const address = dig(ns, '+short', host, 'A').trim();
