@@ -11,7 +11,7 @@
 # bench/cache/cache-server.ts (the real HttpProxy + EdgeCache; every delivery one audit record, group-committed
 # with fdatasync before the response completes). Both caches write to the same filesystem under $OUT.
 #
-# Phases, each run for bootgate then nginx:
+# Phases, each run for both caches (bootgate first in odd rounds, nginx first in even ones):
 #   hit   — a HIT_MB file is fetched once (fills the cache), then HIT_N clients download it concurrently; the
 #           aggregate throughput is HIT_N × size / wall time (origin bytes must be 0 for this phase)
 #   cold  — COLD_N clients start at once on a cold COLD_MB file: origin bytes and the time until the last completes
@@ -153,7 +153,9 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'round\tcache\tphase\tclients\tMiB_each\twall_s\tMiB_per_s_received\torigin_MiB\torigin_requests\tserver_cpu_s\tload1\n' > $OUT/results.tsv
 
 for r in $(seq $ROUNDS); do
-  for c in ${ONLY:-bootgate nginx}; do
+  # alternate the order round by round: the shared machine's load drifts, and a fixed order would favour one side
+  order="bootgate nginx"; [ $((r % 2)) = 0 ] && order="nginx bootgate"
+  for c in ${ONLY:-$order}; do
     rm -rf $OUT/bg-state $OUT/nginx-cache; mkdir -p $OUT/bg-state $OUT/nginx-cache
     if [ $c = bootgate ]; then
       start_srv bootgate $NS_SRV "cd $REPO && exec node ${BG_NODE_ARGS:-} --import tsx bench/cache/cache-server.ts --host $SRV_IP --port 3128 --dir $OUT/bg-state --allow 10.121.1.0/24 --hosts dl.cdn.test=$WAN_IP"
