@@ -35,6 +35,7 @@ import { decodeJournal, encodeRecord, type JournalRecord } from './journal.ts';
 import type { CacheMetrics } from './metrics.ts';
 import type { ObjectMeta } from './object-meta.ts';
 import { OpenFiles, SharedFile } from './open-files.ts';
+import { fsyncDir } from '../store/fsync-dir.ts';
 
 export interface SliceEntry {
   id: string;
@@ -348,7 +349,7 @@ export class SliceStore {
           }
         }
         try {
-          for (const dir of new Set(ok.map((w) => w.dir))) await syncDirAsync(dir);
+          for (const dir of new Set(ok.map((w) => w.dir))) await fsyncDir(dir);
           await this.append(
             ok.map((w) => w.record),
             true,
@@ -428,15 +429,6 @@ export async function readAt(fd: number, pos: number, length: number): Promise<B
     got += n;
   }
   return got === length ? buf : buf.subarray(0, got);
-}
-
-async function syncDirAsync(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 function syncDir(dir: string): void {
