@@ -2,8 +2,11 @@
  * The pieces the edge cache's namespace tests share (cache-gateway, cache-dns): the counting origin in the WAN
  * namespace (cache-wan-origin.ts) and its request log, and a seat that gets a DHCP lease and a cashier's session.
  */
+import { createHash } from 'node:crypto';
 import type { NetnsLab } from '../../src/lab/netns.ts';
 import { writeScript } from './bootgate-process.ts';
+
+export const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 export interface OriginRequest {
   path: string;

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
-import { leaseAndOpenSession, originLog, startCountingOrigin } from '../helpers/cache-lab.ts';
+import { leaseAndOpenSession, originLog, sha, startCountingOrigin } from '../helpers/cache-lab.ts';
 
 /**
  * The edge cache reached through DNS, with the gateway off (docs/cache.md "Through DNS"): `bootgate serve` with
@@ -28,8 +27,6 @@ const MiB = 1024 * 1024;
 const SMALL = 8 * MiB; // /small/ paths: the first 8 MiB of the origin's file
 const HOST = 'dl.cdn.s22c.test';
 const OTHER_HOST = 'eu.cdn.s22c.test';
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('edge cache through DNS with the gateway off: dig, kdig and curl', { timeout: 120_000 }, () => {
   const lab = new NetnsLab(P);

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cacheKey } from '../../src/cache/key.ts';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
-import { leaseAndOpenSession, originLog, startCountingOrigin } from '../helpers/cache-lab.ts';
+import { leaseAndOpenSession, originLog, sha, startCountingOrigin } from '../helpers/cache-lab.ts';
 
 /**
  * The edge cache in `bootgate serve`, in namespaces, with real curl as the terminals (docs/cache.md): a seat with a
@@ -39,8 +38,6 @@ function prng(seed: number): () => number {
     return x / 2 ** 32;
   };
 }
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('edge cache in bootgate serve: 100 curl terminals, one origin fetch per slice, crash and disk-full', { timeout: 240_000 }, () => {
   const lab = new NetnsLab(P);
