@@ -137,7 +137,8 @@ export class EdgeCache {
     const r = requestOf(url);
     const d = this.classify(r);
     if (!d.cache) throw new BootgateError('CACHE_BYPASS', `not cached: ${d.reason}`);
-    return this.serve(r, d);
+    // nothing read ahead: the job's cap (prefill.ts) is measured on the slices it takes, one at a time
+    return this.serve(r, d, 1);
   }
 
   /** Purge every object of a service; returns how many objects. */
@@ -188,7 +189,7 @@ export class EdgeCache {
    * A single Range is answered 206 from the slices it crosses; several ranges, a Range that is not `bytes=`, and
    * an If-Range that does not hold are answered with the whole object (200; RFC 9110 §14.2 allows ignoring Range).
    */
-  async serve(req: CacheRequest, d: Extract<CacheDecision, { cache: true }>): Promise<CacheResponse> {
+  async serve(req: CacheRequest, d: Extract<CacheDecision, { cache: true }>, readAhead = READ_AHEAD): Promise<CacheResponse> {
     const S = this.deps.config.sliceBytes;
     const t: OriginTarget = { key: d.key, host: req.host, port: req.port, target: req.target, headers: forwarded(req.headers) };
     let meta: ObjectMeta | undefined = this.store.object(d.key.id);
@@ -240,7 +241,7 @@ export class EdgeCache {
     const pre = first && firstIndex === Math.floor(from / S) ? first : undefined;
     if (first && !pre) first.release();
     const served = { store: 0, origin: 0 };
-    return { status: r.kind === 'partial' ? 206 : 200, headers, body: this.body(t, known, from, to, pre, served), served };
+    return { status: r.kind === 'partial' ? 206 : 200, headers, body: this.body(t, known, from, to, pre, served, readAhead), served };
   }
 
   private noteBypass(key: CacheKey, why: string): void {
@@ -250,7 +251,7 @@ export class EdgeCache {
   }
 
   /**
-   * Bytes [from, to] of the object, slice after slice. The next READ_AHEAD - 1 slices (within the range) are asked for
+   * Bytes [from, to] of the object, slice after slice. The next `readAhead` - 1 slices (within the range) are asked for
    * while one is sent, so a reader does not wait between slices; a reader that stops releases them. Stored slices
    * come as file parts (sent with sendfile by the proxy), the others as buffers.
    */
@@ -261,6 +262,7 @@ export class EdgeCache {
     to: number,
     pre: SliceRead | undefined,
     served: CacheResponse['served'],
+    readAhead: number,
   ): AsyncGenerator<BodyPart> {
     const S = this.deps.config.sliceBytes;
     const m = this.deps.metrics;
@@ -271,11 +273,11 @@ export class EdgeCache {
       return p;
     };
     let i = Math.floor(from / S);
-    // slices i … i+READ_AHEAD-1, asked for in order; the first is the one being sent
+    // slices i … i+readAhead-1, asked for in order; the first is the one being sent
     const window: Promise<SliceRead>[] = [pre ? Promise.resolve(pre) : ask(i)];
     try {
       for (; i <= last; i++) {
-        while (window.length < READ_AHEAD && i + window.length <= last) window.push(ask(i + window.length));
+        while (window.length < readAhead && i + window.length <= last) window.push(ask(i + window.length));
         const read: SliceRead = await window.shift()!;
         const source: SliceSource = read.source;
         let pos = i * S; // object offset of the part's first byte
