@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ManagementServer } from './api/management.ts';
 import { createIdentityServices } from './compose/identity.ts';
 import { createDestinationPolicy, createGatewayServices } from './compose/gateway.ts';
-import { createCacheServices } from './compose/cache.ts';
+import { createCacheListener, createCacheServices } from './compose/cache.ts';
 import { createPlatformServices, type PlatformServices } from './compose/platforms.ts';
 import { createDnsServices } from './compose/dns.ts';
 import { createUiServices } from './compose/ui.ts';
@@ -348,7 +348,44 @@ export class Appliance {
     let cacheRouter: Router | undefined;
     /** the browser's cache routes (the cache/DNS screen): the same router with the UI session's guard */
     let uiCacheRouter: ((guard: RequestHandler) => Router) | undefined;
-    if (config.gateway.enabled) {
+    const lanSubnets = [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)];
+    // the edge cache (docs/cache.md) answers the gateway proxies' plain-HTTP GETs to cache domains, and — with
+    // cache.dnsListener — the requests the resolver sends to its listener; it starts before both and stops after
+    const dnsListener = config.cache.enabled ? config.cache.dnsListener : undefined;
+    const destinations = config.gateway.enabled || dnsListener ? createDestinationPolicy(config.gateway, lanSubnets) : undefined;
+    const edge =
+      config.cache.enabled && destinations
+        ? createCacheServices({
+            config: config.cache,
+            dataDir: config.dataDir,
+            destinations,
+            lookupTimeoutMs: config.gateway.connectTimeoutMs,
+            guards: { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) },
+            recordAction,
+            logger: log,
+            registry: this.registry,
+          })
+        : undefined;
+    if (edge) {
+      cacheRouter = edge.router;
+      uiCacheRouter = (guard) =>
+        createCacheRouter({ cache: edge.cache, guards: { read: guard, write: guard }, recordAction, log: log.child({ module: 'ui-v1' }) });
+      this.services.push({ name: 'cache', start: () => edge.start(), stop: () => edge.stop() });
+    }
+    if (edge && dnsListener && destinations) {
+      const listener = createCacheListener({
+        listener: dnsListener,
+        cache: edge.cache,
+        destinations,
+        directory: identity.directory,
+        audit: identity.audit,
+        metrics: gatewayMetrics(),
+        timeouts: { connectTimeoutMs: config.gateway.connectTimeoutMs, idleTimeoutMs: config.gateway.idleTimeoutMs },
+        logger: log,
+      });
+      this.services.push({ name: 'cache-listener', lan: true, start: () => listener.start(), stop: () => listener.stop() });
+    }
+    if (config.gateway.enabled && destinations) {
       // Registered after audit, so it stops first and its last records still commit.
       const gw = config.gateway;
       // built when it first starts: the portal's default URL needs the LAN address, known once the link is ready
@@ -359,28 +396,6 @@ export class Appliance {
           .allowDestination(ip)
           .catch((err: unknown) => log.error({ module: 'gateway', err, ip }, 'platform instance not allow-listed'));
       };
-      const lanSubnets = [config.dhcp.subnet, ...config.dhcp.relaySubnets.map((r) => r.subnet)];
-      const destinations = createDestinationPolicy(gw, lanSubnets);
-      // the edge cache (docs/cache.md): answers the proxies' plain-HTTP GETs to cache domains; starts before the
-      // gateway and stops after it
-      const edge = config.cache.enabled
-        ? createCacheServices({
-            config: config.cache,
-            dataDir: config.dataDir,
-            destinations,
-            lookupTimeoutMs: gw.connectTimeoutMs,
-            guards: { read: identity.guard(['admin', 'auditor']), write: identity.guard(['admin']) },
-            recordAction,
-            logger: log,
-            registry: this.registry,
-          })
-        : undefined;
-      if (edge) {
-        cacheRouter = edge.router;
-        uiCacheRouter = (guard) =>
-          createCacheRouter({ cache: edge.cache, guards: { read: guard, write: guard }, recordAction, log: log.child({ module: 'ui-v1' }) });
-        this.services.push({ name: 'cache', start: () => edge.start(), stop: () => edge.stop() });
-      }
       const buildGateway = (lanAddress: string): Gateway =>
         createGatewayServices({
           config: { ...gw, portal: { ...gw.portal, url: gw.portal.url ?? `http://${lanAddress}:${gw.portal.port}/` } },
@@ -410,9 +425,9 @@ export class Appliance {
         stop: () => gateway?.stop(),
       });
     }
-    // the edge cache is reached only through the gateway's proxies
-    if (config.cache.enabled && !config.gateway.enabled)
-      log.warn({ module: 'cache' }, 'cache.enabled without gateway.enabled: the edge cache is not started');
+    // without the gateway, the edge cache is reached only through DNS
+    if (config.cache.enabled && !config.gateway.enabled && !dnsListener)
+      log.warn({ module: 'cache' }, 'cache.enabled without gateway.enabled or cache.dnsListener: the edge cache is not started');
     // Registered after audit, so it stops first and its last redirect records still commit.
     const lan = parseCidr(config.dhcp.subnet);
     const platforms = createPlatformServices({
@@ -440,6 +455,7 @@ export class Appliance {
         configuredClasses: Object.keys(config.platforms.classes),
         seats: seatLookup(identity.directory),
         audit: identity.audit,
+        cacheNames: edge && dnsListener ? { handles: (name) => edge.cache.handles(name), address: dnsListener.address } : undefined,
         logger: log,
         registry: this.registry,
       });

@@ -100,6 +100,8 @@ export const ErrorCodes = {
   CACHE_BYPASS: code('the request or its response may not be stored in a shared cache (RFC 9111); pass it through'),
   CACHE_ORIGIN: code('the origin failed, timed out or answered a slice fetch with an unusable response', 502),
   CACHE_ORIGIN_CHANGED: code("the origin's validator (ETag, Last-Modified or length) changed between slices; the object was purged", 502),
+  PREFILL_RUNNING: code('a cache prefill job is still running', 409),
+  CACHE_STORE: code('a stored slice file ended before its journalled size while it was being sent (changed under the cache)', 502),
   CACHE_DIGEST: code('a slice does not match the digest the origin sent (Content-MD5 / Content-Digest)', 502),
 
   // the CLI (src/cli)

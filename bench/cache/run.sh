@@ -11,15 +11,20 @@
 # bench/cache/cache-server.ts (the real HttpProxy + EdgeCache; every delivery one audit record, group-committed
 # with fdatasync before the response completes). Both caches write to the same filesystem under $OUT.
 #
-# Phases, each run for bootgate then nginx:
+# Phases, each run for both caches (bootgate first in odd rounds, nginx first in even ones):
 #   hit   — a HIT_MB file is fetched once (fills the cache), then HIT_N clients download it concurrently; the
 #           aggregate throughput is HIT_N × size / wall time (origin bytes must be 0 for this phase)
 #   cold  — COLD_N clients start at once on a cold COLD_MB file: origin bytes and the time until the last completes
 #
 # Run as root from the repository root:  bash bench/cache/run.sh
 #   env: HIT_MB=1024 HIT_N=50 COLD_MB=256 COLD_N=100 ROUNDS=1 OUT=/tmp/bgcache-bench
-#        (the figures in docs/benchmarks.md: HIT_N=20 COLD_MB=128 — nginx fails 12 of 50 at HIT_N=50 here, EMFILE)
+#        (docs/benchmarks.md: HIT_N=20 COLD_MB=128 ROUNDS=2, and the defaults once — nginx fails 12 of 50 at
+#        HIT_N=50 here, EMFILE at this box's hard limit of 20,000 descriptors)
+# results.tsv: per phase the wall time, MiB/s received, origin bytes and requests, the server's CPU seconds (user +
+# system of its process group, /proc) and the 1-minute load average when the phase began.
 #        BENCH_VERIFY=0 (bootgate without the SHA-256 re-check of each slice on read)
+#        BG_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (extra node flags for bootgate: profiling)
+#        ONLY=bootgate or ONLY=nginx (one cache only, for profiling); PHASES=cold (or hit) for one phase
 # Namespaces bgc21b-srv/-cli/-wan (10.121.0.0/24 client side, 10.121.1.0/24 WAN), deleted on exit.
 set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -61,6 +66,8 @@ trap cleanup EXIT
 
 wait_line() { for i in $(seq 300); do grep -q "$2" $RUN/$1.out 2>/dev/null && return 0; sleep 0.1; done; echo "$1 did not start: $(cat $RUN/$1.err)" >&2; exit 1; }
 origin_bytes() { $CW curl -s http://$WAN_IP/__stats | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s).requests.filter(q=>!q.path.startsWith("/__"));console.log(r.reduce((n,q)=>n+q.bytes,0)+" "+r.length)})'; }
+# cpu_ticks <name>: user+system clock ticks (1/100 s) of every process in that server's process group so far
+cpu_ticks() { local g=$(cat $RUN/$1.pid) t=0 p; for p in $(ps -o pid= -g $g); do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $t; }
 origin_reset() { $CW curl -s -X POST http://$WAN_IP/__reset >/dev/null; }
 
 # curl_args <cache> <path>: how a client reaches the object through that cache
@@ -83,6 +90,18 @@ storm() {
   bad=$(cat $RUN/storm.* | awk -v sz=$4 '!($1==200 && $2==sz)' | wc -l)
   [ "$bad" = 0 ] || { echo "$1: $bad of $3 downloads incomplete: $(cat $RUN/storm.* | sort | uniq -c | head -3)" >&2; }
   echo "$t0 $t1 $(cat $RUN/storm.* | awk '{n+=$2} END{printf "%.0f", n}')" | awk '{printf "%.2f %.0f", $2-$1, $3}'
+}
+
+# measure <cache> <round> <phase> <path> <clients> <MiB>: one storm with the load, the server's CPU and the origin's bytes
+measure() {
+  local load c0 cpu wall got ob oreq
+  origin_reset
+  load=$(cut -d' ' -f1 /proc/loadavg); c0=$(cpu_ticks $1)
+  read wall got < <(storm $1 $4 $5 $(($6 * 1048576)))
+  cpu=$(( $(cpu_ticks $1) - c0 ))
+  read ob oreq < <(origin_bytes)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $2 $1 $3 $5 $6 $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq $(awk -v c=$cpu 'BEGIN{printf "%.2f", c/100}') $load >> $OUT/results.tsv
+  echo "round $2 $1 $3: $5 x $6 MiB in $wall s (load $load, server CPU $cpu ticks), origin $ob bytes in $oreq requests"
 }
 
 nginx_conf() {
@@ -128,16 +147,18 @@ net_up
 head -c $((HIT_MB * 1048576)) /dev/urandom > $OUT/origin.bin
 start_srv origin $NS_WAN "cd $REPO && exec node --import tsx test/helpers/cache-wan-origin.ts --host $WAN_IP --port 80 --file $OUT/origin.bin --small-mb $COLD_MB"
 wait_line origin 'origin ready'
-HIT_BYTES=$((HIT_MB * 1048576)); COLD_BYTES=$((COLD_MB * 1048576))
+HIT_BYTES=$((HIT_MB * 1048576))
 [ $COLD_MB -le $HIT_MB ] || { echo "COLD_MB must be <= HIT_MB" >&2; exit 2; }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'round\tcache\tphase\tclients\tMiB_each\twall_s\tMiB_per_s_received\torigin_MiB\torigin_requests\n' > $OUT/results.tsv
+printf 'round\tcache\tphase\tclients\tMiB_each\twall_s\tMiB_per_s_received\torigin_MiB\torigin_requests\tserver_cpu_s\tload1\n' > $OUT/results.tsv
 
 for r in $(seq $ROUNDS); do
-  for c in bootgate nginx; do
+  # alternate the order round by round: the shared machine's load drifts, and a fixed order would favour one side
+  order="bootgate nginx"; [ $((r % 2)) = 0 ] && order="nginx bootgate"
+  for c in ${ONLY:-$order}; do
     rm -rf $OUT/bg-state $OUT/nginx-cache; mkdir -p $OUT/bg-state $OUT/nginx-cache
     if [ $c = bootgate ]; then
-      start_srv bootgate $NS_SRV "cd $REPO && exec node --import tsx bench/cache/cache-server.ts --host $SRV_IP --port 3128 --dir $OUT/bg-state --allow 10.121.1.0/24 --hosts dl.cdn.test=$WAN_IP"
+      start_srv bootgate $NS_SRV "cd $REPO && exec node ${BG_NODE_ARGS:-} --import tsx bench/cache/cache-server.ts --host $SRV_IP --port 3128 --dir $OUT/bg-state --allow 10.121.1.0/24 --hosts dl.cdn.test=$WAN_IP"
       wait_line bootgate 'cache ready'
     else
       nginx_conf
@@ -145,21 +166,13 @@ for r in $(seq $ROUNDS); do
       sleep 1
     fi
     # hit: fill once, then HIT_N concurrent
-    origin_reset
-    storm $c /hit/r$r.bin 1 $HIT_BYTES > /dev/null
-    origin_reset
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    read wall got < <(storm $c /hit/r$r.bin $HIT_N $HIT_BYTES)
-    read ob oreq < <(origin_bytes)
-    printf '%s\t%s\thit\t%s\t%s\t%s\t%s\t%s\t%s\n' $r $c $HIT_N $HIT_MB $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq >> $OUT/results.tsv
-    echo "round $r $c hit: $HIT_N x $HIT_MB MiB in $wall s (load $load), origin $ob bytes"
+    if [[ " ${PHASES:-hit cold} " == *" hit "* ]]; then
+      origin_reset
+      storm $c /hit/r$r.bin 1 $HIT_BYTES > /dev/null
+      measure $c $r hit /hit/r$r.bin $HIT_N $HIT_MB
+    fi
     # cold storm: /small/ paths are the first COLD_MB of the file (the origin's --small-mb)
-    origin_reset
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    read wall got < <(storm $c /small/r$r.bin $COLD_N $COLD_BYTES)
-    read ob oreq < <(origin_bytes)
-    printf '%s\t%s\tcold\t%s\t%s\t%s\t%s\t%s\t%s\n' $r $c $COLD_N $COLD_MB $wall $(awk -v g=$got -v w=$wall 'BEGIN{printf "%.0f", g/1048576/w}') $((ob / 1048576)) $oreq >> $OUT/results.tsv
-    echo "round $r $c cold: $COLD_N x $COLD_MB MiB in $wall s (load $load), origin $ob bytes in $oreq requests"
+    if [[ " ${PHASES:-hit cold} " == *" cold "* ]]; then measure $c $r cold /small/r$r.bin $COLD_N $COLD_MB; fi
     stop_srv $c
   done
 done

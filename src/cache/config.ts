@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ipv4Field, portField } from '../config/fields.ts';
 
 /** The `cache:` config slice (the edge cache, docs/cache.md). Plug into the appliance schema as `cache: cacheConfigSchema.prefault({})`. */
 export const cacheConfigSchema = z.strictObject({
@@ -37,5 +38,11 @@ export const cacheConfigSchema = z.strictObject({
   bypassSeconds: z.int().min(0).default(300),
   /** an origin that sends nothing for this long fails the slice fetch */
   originTimeoutMs: z.int().min(100).default(30_000),
+  /**
+   * The cache reached through DNS (LanCache's way; for the gateway off): the resolver answers the cache domains and
+   * origins with `address`, and a plain-HTTP listener there serves them by Host header. `address` is one of this
+   * host's addresses on the terminal LAN, used for nothing else on `port` (the HTTP boot server listens elsewhere).
+   */
+  dnsListener: z.strictObject({ address: ipv4Field, port: portField.default(80) }).optional(),
 });
 export type CacheConfig = z.output<typeof cacheConfigSchema>;

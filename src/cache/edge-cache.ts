@@ -10,12 +10,13 @@ import type { Logger } from 'pino';
 import { BootgateError } from '../errors.ts';
 import { BUILTIN_CACHE_DOMAINS, DomainMatcher, loadCacheDomainsJson, loadDomainFile, type ServiceDomains } from './cache-domains.ts';
 import type { CacheConfig } from './config.ts';
-import { SliceFetcher, type CacheClock, type OriginTarget, type SliceRead, type SliceSource } from './fetcher.ts';
+import { partBytes, SliceFetcher, type BodyPart, type CacheClock, type OriginTarget, type SliceRead, type SliceSource } from './fetcher.ts';
 import { cacheKey, type CacheKey } from './key.ts';
 import type { CacheMetrics } from './metrics.ts';
 import type { ObjectMeta } from './object-meta.ts';
 import type { Origin } from './origin.ts';
 import { ifRangeHolds, parseRange, requestVerdict, type Headers } from './policy.ts';
+import { Prefiller } from './prefill.ts';
 import { CacheStats } from './stats.ts';
 import { SliceStore } from './store.ts';
 
@@ -36,7 +37,8 @@ export type CacheDecision = { cache: false; reason: string } | { cache: true; ke
 export interface CacheResponse {
   status: 200 | 206 | 416;
   headers: Record<string, string>;
-  body: AsyncIterable<Buffer>;
+  /** buffers, and parts of stored slice files (send each before asking for the next: the file closes then) */
+  body: AsyncIterable<BodyPart>;
   /** body bytes yielded so far, by where they came from (store; origin = fetched for this request or joined to a fetch) */
   served: { store: number; origin: number };
 }
@@ -54,6 +56,12 @@ export interface EdgeCacheDeps {
   domains?: readonly ServiceDomains[];
 }
 
+/**
+ * Slices a reader asks for ahead of the one it sends: their files opened and checked, or their origin fetches started,
+ * so neither the origin's latency per slice (a request each) nor the disk stands between two slices of a response.
+ */
+const READ_AHEAD = 4;
+
 export function defaultCacheDirectory(dataDir: string, config: CacheConfig): string {
   return config.directory ?? join(dataDir, 'cache');
 }
@@ -66,6 +74,8 @@ export class EdgeCache {
   readonly fetcher: SliceFetcher;
   /** per service and per terminal counters (API, CLI) */
   readonly stats = new CacheStats();
+  /** URLs fetched ahead of the room under a bandwidth cap (prefill.ts) */
+  readonly prefill: Prefiller;
   /** key id → until (ms): responses that were not storable, passed through without asking the origin for a slice */
   private readonly bypass = new Map<string, number>();
 
@@ -82,6 +92,7 @@ export class EdgeCache {
       log: this.log,
       metrics: deps.metrics,
     });
+    this.prefill = new Prefiller(this, deps.clock);
     this.fetcher = new SliceFetcher({
       config: c,
       store: this.store,
@@ -107,22 +118,27 @@ export class EdgeCache {
    * picks the service). False when the URL is not one the cache would store or nothing was stored under it.
    */
   async purgeUrl(url: string): Promise<boolean> {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw new BootgateError('VALIDATION', `not a URL: ${JSON.stringify(url)}`);
-    }
-    if (u.protocol !== 'http:') throw new BootgateError('VALIDATION', 'only http:// URLs are cached');
-    const host = u.hostname.toLowerCase().replace(/\.$/, '');
+    const r = requestOf(url);
+    const host = r.host.toLowerCase().replace(/\.$/, '');
     const service = this.matcher.match(host);
     if (service === undefined && !this.origins.has(host)) return false;
-    const port = u.port === '' ? 80 : Number(u.port);
-    const key = cacheKey(`${u.pathname}${u.search}`, port === 80 ? host : `${host}:${port}`, service);
+    const key = cacheKey(r.target, r.port === 80 ? host : `${host}:${r.port}`, service);
     const had = this.store.object(key.id) !== undefined;
     await this.store.purgeObject(key.id);
     this.bypass.delete(key.id);
     return had;
+  }
+
+  /**
+   * A GET of `url` as a terminal without fields would send it (prefill.ts): the response, or a rejection before any
+   * byte — VALIDATION (not an http:// URL), CACHE_BYPASS (not a cache domain or origin, or not storable), CACHE_ORIGIN.
+   */
+  async fetchUrl(url: string): Promise<CacheResponse> {
+    const r = requestOf(url);
+    const d = this.classify(r);
+    if (!d.cache) throw new BootgateError('CACHE_BYPASS', `not cached: ${d.reason}`);
+    // nothing read ahead: the job's cap (prefill.ts) is measured on the slices it takes, one at a time
+    return this.serve(r, d, 1);
   }
 
   /** Purge every object of a service; returns how many objects. */
@@ -138,6 +154,12 @@ export class EdgeCache {
   /** The service of a host, for DNS answers and stats; undefined when it is not a cache domain. */
   serviceOf(host: string): string | undefined {
     return this.matcher.match(host);
+  }
+
+  /** A cache domain or a configured origin: the names the resolver points at the cache's listener (cache.dnsListener). */
+  handles(host: string): boolean {
+    const h = host.toLowerCase().replace(/\.$/, '');
+    return this.matcher.match(h) !== undefined || this.origins.has(h);
   }
 
   /** Is this request answered from the cache? Pure apart from the bypass memory; cheap enough for every request. */
@@ -167,10 +189,15 @@ export class EdgeCache {
    * A single Range is answered 206 from the slices it crosses; several ranges, a Range that is not `bytes=`, and
    * an If-Range that does not hold are answered with the whole object (200; RFC 9110 §14.2 allows ignoring Range).
    */
-  async serve(req: CacheRequest, d: Extract<CacheDecision, { cache: true }>): Promise<CacheResponse> {
+  async serve(req: CacheRequest, d: Extract<CacheDecision, { cache: true }>, readAhead = READ_AHEAD): Promise<CacheResponse> {
     const S = this.deps.config.sliceBytes;
     const t: OriginTarget = { key: d.key, host: req.host, port: req.port, target: req.target, headers: forwarded(req.headers) };
     let meta: ObjectMeta | undefined = this.store.object(d.key.id);
+    // RFC 9110 §9.3.2: a HEAD gets the fields a GET would, from an object the cache holds fresh; else it is relayed
+    if (req.method === 'HEAD' && (!meta || this.deps.clock.now() >= meta.expiresAt)) {
+      this.deps.metrics.bypassed.inc({ reason: 'head-not-stored' });
+      throw new BootgateError('CACHE_BYPASS', 'HEAD of an object the cache does not hold fresh');
+    }
     if (meta && this.deps.clock.now() >= meta.expiresAt) {
       const fresh = await this.fetcher.revalidate(t, meta);
       if (!fresh) await this.store.purgeObject(d.key.id); // changed, or cannot be validated: fetched again
@@ -209,10 +236,12 @@ export class EdgeCache {
     const [from, to] = r.kind === 'partial' ? [r.first, r.last] : [0, total - 1];
     headers['content-length'] = String(to - from + 1);
     if (r.kind === 'partial') headers['content-range'] = `bytes ${from}-${to}/${total}`;
+    if (req.method === 'HEAD') return { status: r.kind === 'partial' ? 206 : 200, headers, body: empty(), served: { store: 0, origin: 0 } };
     const known = meta;
     const pre = first && firstIndex === Math.floor(from / S) ? first : undefined;
+    if (first && !pre) first.release();
     const served = { store: 0, origin: 0 };
-    return { status: r.kind === 'partial' ? 206 : 200, headers, body: this.body(t, known, from, to, pre, served), served };
+    return { status: r.kind === 'partial' ? 206 : 200, headers, body: this.body(t, known, from, to, pre, served, readAhead), served };
   }
 
   private noteBypass(key: CacheKey, why: string): void {
@@ -221,7 +250,11 @@ export class EdgeCache {
     this.bypass.set(key.id, this.deps.clock.now() + this.deps.config.bypassSeconds * 1000);
   }
 
-  /** Bytes [from, to] of the object, slice after slice; each slice is asked for only when the previous one is sent. */
+  /**
+   * Bytes [from, to] of the object, slice after slice. The next `readAhead` - 1 slices (within the range) are asked for
+   * while one is sent, so a reader does not wait between slices; a reader that stops releases them. Stored slices
+   * come as file parts (sent with sendfile by the proxy), the others as buffers.
+   */
   private async *body(
     t: OriginTarget,
     meta: ObjectMeta,
@@ -229,26 +262,62 @@ export class EdgeCache {
     to: number,
     pre: SliceRead | undefined,
     served: CacheResponse['served'],
-  ): AsyncGenerator<Buffer> {
+    readAhead: number,
+  ): AsyncGenerator<BodyPart> {
     const S = this.deps.config.sliceBytes;
     const m = this.deps.metrics;
-    for (let i = Math.floor(from / S); i <= Math.floor(to / S); i++) {
-      const read = i === Math.floor(from / S) && pre ? pre : await this.fetcher.slice(t, i, meta);
-      const source: SliceSource = read.source;
-      let pos = i * S; // object offset of the chunk's first byte
-      for await (const chunk of read.chunks) {
-        const a = Math.max(from, pos) - pos;
-        const b = Math.min(to + 1, pos + chunk.length) - pos;
-        pos += chunk.length;
-        if (b <= a) continue;
-        const part = a === 0 && b === chunk.length ? chunk : chunk.subarray(a, b);
-        m.servedBytes.inc({ service: t.key.service, source }, part.length);
-        if (source === 'store') served.store += part.length;
-        else served.origin += part.length;
-        yield part;
+    const last = Math.floor(to / S);
+    const ask = (i: number): Promise<SliceRead> => {
+      const p = this.fetcher.slice(t, i, meta);
+      p.catch(() => {}); // awaited (and its error thrown) when its turn comes
+      return p;
+    };
+    let i = Math.floor(from / S);
+    // slices i … i+readAhead-1, asked for in order; the first is the one being sent
+    const window: Promise<SliceRead>[] = [pre ? Promise.resolve(pre) : ask(i)];
+    try {
+      for (; i <= last; i++) {
+        while (window.length < readAhead && i + window.length <= last) window.push(ask(i + window.length));
+        const read: SliceRead = await window.shift()!;
+        const source: SliceSource = read.source;
+        let pos = i * S; // object offset of the part's first byte
+        for await (const part of read.chunks) {
+          const a = Math.max(from, pos) - pos;
+          const b = Math.min(to + 1, pos + part.length) - pos;
+          pos += part.length;
+          if (b <= a) continue;
+          m.servedBytes.inc({ service: t.key.service, source }, b - a);
+          if (source === 'store') served.store += b - a;
+          else served.origin += b - a;
+          if (a === 0 && b === part.length) yield part;
+          else yield Buffer.isBuffer(part) ? part.subarray(a, b) : { fd: part.fd, offset: part.offset + a, length: b - a };
+        }
       }
+    } finally {
+      for (const p of window)
+        void p.then(
+          (r) => r.release(),
+          () => {},
+        );
     }
   }
+}
+
+/** A response body's bytes in memory, part after part (tests, and writers that cannot send file parts). */
+export async function* bodyBytes(body: AsyncIterable<BodyPart>): AsyncGenerator<Buffer> {
+  for await (const p of body) yield await partBytes(p);
+}
+
+/** The body-less GET of an http:// URL. */
+function requestOf(url: string): CacheRequest {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new BootgateError('VALIDATION', `not a URL: ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'http:') throw new BootgateError('VALIDATION', 'only http:// URLs are cached');
+  return { method: 'GET', host: u.hostname, port: u.port === '' ? 80 : Number(u.port), target: `${u.pathname}${u.search}`, headers: {} };
 }
 
 /** The request fields sent to the origin with a slice fetch; everything else is the cache's own (Range, Accept-Encoding). */
@@ -258,4 +327,4 @@ function forwarded(h: Headers): Record<string, string> {
   return out;
 }
 
-async function* empty(): AsyncGenerator<Buffer> {}
+async function* empty(): AsyncGenerator<BodyPart> {}

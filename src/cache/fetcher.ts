@@ -20,7 +20,7 @@ import type { CacheStats } from './stats.ts';
 import { keptHeaders, type ObjectMeta } from './object-meta.ts';
 import type { Origin, OriginRequest, OriginResponse } from './origin.ts';
 import { expiresAt, responseVerdict, type Headers } from './policy.ts';
-import type { SliceStore } from './store.ts';
+import { readAt, type SliceStore } from './store.ts';
 
 export interface CacheClock {
   now(): number;
@@ -39,11 +39,49 @@ export interface OriginTarget {
 
 export type SliceSource = 'store' | 'origin' | 'coalesced';
 
+/**
+ * Bytes [offset, offset+length) of a verified slice file, left in the page cache for the proxy to send with
+ * sendfile(2). The descriptor is held until the iterator that yielded it is resumed (or returned): send the part
+ * before asking for the next one.
+ */
+export interface FilePart {
+  fd: number;
+  offset: number;
+  length: number;
+}
+
+/** A piece of a response body: bytes in memory (from the origin, or a slice hashed now) or a part of a slice file. */
+export type BodyPart = Buffer | FilePart;
+
+/** The part's bytes in memory (a file part is read). */
+export async function partBytes(p: BodyPart): Promise<Buffer> {
+  if (Buffer.isBuffer(p)) return p;
+  const buf = await readAt(p.fd, p.offset, p.length);
+  if (buf.length !== p.length) throw new BootgateError('CACHE_STORE', 'cache slice file shorter than its journal entry');
+  return buf;
+}
+
 export interface SliceRead {
   meta: ObjectMeta;
   source: SliceSource;
-  chunks: Iterable<Buffer> | AsyncIterable<Buffer>;
+  chunks: Iterable<BodyPart> | AsyncIterable<BodyPart>;
+  /** frees what the read holds (a slice file's reference) when its chunks will not be read to the end */
+  release(): void;
 }
+
+/** A slice file as one part; its reference is released once the part was taken, the reader stopped, or release(). */
+function fileRead(meta: ObjectMeta, source: SliceSource, fd: number, bytes: number, release: () => void): SliceRead {
+  async function* chunks(): AsyncGenerator<FilePart> {
+    try {
+      yield { fd, offset: 0, length: bytes };
+    } finally {
+      release();
+    }
+  }
+  return { meta, source, chunks: chunks(), release };
+}
+
+const nothing = (): void => {};
 
 export interface SliceFetcherDeps {
   config: Pick<CacheConfig, 'sliceBytes' | 'heuristicFreshSeconds' | 'heuristicMaxSeconds' | 'originTimeoutMs'>;
@@ -95,23 +133,35 @@ export class SliceFetcher {
     const { store, metrics } = this.deps;
     const svc = t.key.service;
     if (meta && store.has(t.key.id, index)) {
-      const data = await store.read(t.key.id, index);
-      if (data) {
+      const got = await store.openSlice(t.key.id, index);
+      if (got) {
         metrics.hits.inc({ service: svc });
-        return { meta, source: 'store', chunks: [data] };
+        return 'data' in got
+          ? { meta, source: 'store', chunks: [got.data], release: nothing }
+          : fileRead(meta, 'store', got.fd, got.bytes, got.release);
       }
     }
     const joined = this.inflight.get(fillKey(t.key.id, index));
     if (joined) {
+      // a slice that had arrived whole before this reader came is in the cache already (its write to disk pending):
+      // a hit from the store's point of view, not a reader joined to a fetch
+      const source: SliceSource = joined.finished ? 'store' : 'coalesced';
       joined.readers++;
-      metrics.coalesced.inc({ service: svc });
-      return { meta: await joined.ready, source: 'coalesced', chunks: joined.read() };
+      (source === 'store' ? metrics.hits : metrics.coalesced).inc({ service: svc });
+      // nginx's proxy_cache_lock, without its polling: a reader that joins waits for the whole slice in its file
+      // (written, not yet durable) and sends it from the page cache; the reader that started the fetch streams it as
+      // it arrives, and so do joiners when the store could not take it
+      const meta = await joined.ready;
+      await joined.written;
+      const release = joined.file?.acquire();
+      if (release) return fileRead(meta, source, joined.file!.fd, joined.bytes, release);
+      return { meta, source, chunks: joined.read(), release: nothing };
     }
     metrics.misses.inc({ service: svc });
     const fill = this.register(t.key.id, index);
     fill.readers++;
     void this.fetch(t, fill, meta);
-    return { meta: await fill.ready, source: 'origin', chunks: fill.read() };
+    return { meta: await fill.ready, source: 'origin', chunks: fill.read(), release: nothing };
   }
 
   private readonly revalidating = new Map<string, Promise<ObjectMeta | undefined>>();
@@ -329,8 +379,11 @@ export class SliceFetcher {
     f.finish();
     const sha = createHash('sha256').update(body).digest('hex');
     return this.deps.store
-      .write(t.key.id, index, body, sha)
+      .write(t.key.id, index, body, sha, (file) => f.settle(file))
       .catch(() => false)
-      .then(() => this.unregister(f));
+      .then(() => {
+        f.settle(undefined);
+        this.unregister(f);
+      });
   }
 }

@@ -4,6 +4,7 @@
  * only after the whole slice arrived with the right length (and digest), and an error reaches every reader.
  */
 import type { ObjectMeta } from './object-meta.ts';
+import type { SharedFile } from './open-files.ts';
 
 export class SliceFill {
   private readonly chunks: Buffer[] = [];
@@ -13,6 +14,11 @@ export class SliceFill {
   private wake: (() => void)[] = [];
   /** readers that joined this fill (the first is the one that started it) */
   readers = 0;
+  /** the slice's file once its bytes are written (after finish, before it is durable): joined readers send it from there */
+  file: SharedFile | undefined;
+  /** settles when the slice is in its file, or will not be (the store failed, the fill failed) */
+  readonly written: Promise<void>;
+  private resolveWritten!: () => void;
   /** the object's metadata, once the origin's head was accepted */
   readonly ready: Promise<ObjectMeta>;
   private resolveReady!: (m: ObjectMeta) => void;
@@ -27,6 +33,13 @@ export class SliceFill {
       this.rejectReady = rej;
     });
     this.ready.catch(() => {}); // a fill nobody reads must not be an unhandled rejection
+    this.written = new Promise((res) => (this.resolveWritten = res));
+  }
+
+  /** The slice is in `file` (undefined: it could not be stored; its bytes are still here). */
+  settle(file: SharedFile | undefined): void {
+    this.file ??= file;
+    this.resolveWritten();
   }
 
   get bytes(): number {
@@ -53,7 +66,13 @@ export class SliceFill {
     if (this.done) return;
     this.error = e;
     this.rejectReady(e);
+    this.resolveWritten();
     this.signal();
+  }
+
+  /** every byte arrived (and passed the digest): only the store's write is pending */
+  get finished(): boolean {
+    return this.done;
   }
 
   get failed(): boolean {

@@ -32,7 +32,9 @@ export function cacheControl(value: string | undefined): Map<string, string> {
 
 /** May this request be answered from (and fill) the shared cache? */
 export function requestVerdict(method: string, h: Headers, cfg: Pick<CacheConfig, 'allowAuthorization'>): Verdict {
-  if (method !== 'GET') return no('method'); // only GET is stored (RFC 9111 §3: a method the cache understands as cacheable)
+  // only GET is stored (RFC 9111 §3: a method the cache understands as cacheable); a HEAD is answered from what a
+  // GET stored (RFC 9110 §9.3.2: the same fields without the content), never fetched for
+  if (method !== 'GET' && method !== 'HEAD') return no('method');
   if (h['cookie'] !== undefined) return no('cookie'); // the issue: Cookie-carrying HTTP is not shared between seats
   if (h['authorization'] !== undefined && !cfg.allowAuthorization) return no('authorization'); // RFC 9111 §3.5
   const cc = cacheControl(h['cache-control']);

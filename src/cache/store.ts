@@ -14,13 +14,28 @@
  * "ahead" of the files by construction, and is rebuilt from the directory if lost.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  read as readCb,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { decodeJournal, encodeRecord, type JournalRecord } from './journal.ts';
 import type { CacheMetrics } from './metrics.ts';
 import type { ObjectMeta } from './object-meta.ts';
+import { OpenFiles, SharedFile } from './open-files.ts';
+import { fsyncDir } from '../store/fsync-dir.ts';
 
 export interface SliceEntry {
   id: string;
@@ -41,6 +56,8 @@ const sliceName = (id: string, index: number): string => `${id}.${index}`;
 /** how long a hashed, unchanged slice file is trusted without hashing it again (see SliceStore.verified) */
 const VERIFY_INTERVAL_MS = 60_000;
 const FILE = /^([0-9a-f]{64})\.(\d+)$/;
+/** slice files kept open between readers: a window of the slices being sent (a room reading the same object) */
+const OPEN_FILES = 256;
 
 export class SliceStore {
   private readonly objects = new Map<string, ObjectMeta>();
@@ -59,6 +76,12 @@ export class SliceStore {
    * its mtime and is caught at once; silent bit rot is caught at the next re-hash, at most that interval later.
    */
   private readonly verified = new Map<string, { ino: bigint; size: bigint; mtimeNs: bigint; at: number }>();
+
+  /** written slices waiting for their batch to be made durable (group commit, see durable()) */
+  private readonly pendingDurable: Array<PendingDurable & { resolve: () => void; reject: (e: unknown) => void }> = [];
+  private committing = false;
+  /** slice files open for readers (open-files.ts) */
+  private readonly files = new OpenFiles(OPEN_FILES);
 
   constructor(private readonly deps: SliceStoreDeps) {}
 
@@ -102,6 +125,7 @@ export class SliceStore {
 
   async close(): Promise<void> {
     await this.chain;
+    this.files.clear();
     await this.journal?.close();
     this.journal = undefined;
   }
@@ -161,13 +185,14 @@ export class SliceStore {
     syncDir(this.deps.directory);
   }
 
-  private append(r: JournalRecord, sync: boolean): Promise<void> {
+  private append(r: JournalRecord | JournalRecord[], sync: boolean): Promise<void> {
+    const records = Array.isArray(r) ? r : [r];
     const next = this.chain.then(async () => {
       const j = this.journal;
-      if (!j) return;
-      await j.write(encodeRecord(r));
+      if (!j || records.length === 0) return;
+      await j.write(records.map(encodeRecord).join(''));
       if (sync) await j.datasync();
-      this.journalLines++;
+      this.journalLines += records.length;
       if (this.journalLines > 4 * (this.slices.size + this.objects.size) + 1024) {
         await j.close();
         this.compact();
@@ -194,79 +219,148 @@ export class SliceStore {
 
   /** A stored slice's bytes (it becomes the most recently used), or undefined: not stored, gone, or corrupt (then dropped). */
   async read(id: string, index: number): Promise<Buffer | undefined> {
+    const got = await this.openSlice(id, index);
+    if (!got || 'data' in got) return got?.data;
+    try {
+      return await readAt(got.fd, 0, got.bytes);
+    } finally {
+      got.release();
+    }
+  }
+
+  /**
+   * A stored slice, verified (it becomes the most recently used): an open file (`fd`, kept open for other readers
+   * too, open-files.ts) when the file was hashed or written less than VERIFY_INTERVAL_MS ago and its inode, size and
+   * mtime are unchanged — the caller sends it from the page cache (sendfile) and calls `release` — else its bytes,
+   * read and hashed now. Undefined: not stored, gone, or corrupt (then dropped).
+   */
+  async openSlice(id: string, index: number): Promise<{ fd: number; bytes: number; release: () => void } | { data: Buffer } | undefined> {
     const k = sliceName(id, index);
     const e = this.slices.get(k);
     if (!e) return undefined;
     this.slices.delete(k);
     this.slices.set(k, e);
-    let data: Buffer;
-    let st: { ino: bigint; size: bigint; mtimeNs: bigint };
-    try {
-      const fh = await open(this.path(id, index), 'r');
+    let f = this.files.get(k);
+    if (!f) {
       try {
-        st = await fh.stat({ bigint: true });
-        data = await fh.readFile();
-      } finally {
-        await fh.close();
+        f = new SharedFile(await open(this.path(id, index), 'r'));
+      } catch {
+        this.drop(e, 'missing');
+        return undefined;
       }
+      if (this.slices.get(k) === e) this.files.set(k, f);
+      else f.retire(); // dropped or replaced while it opened: this reader's only
+    }
+    const release = f.acquire();
+    if (!release) return undefined; // closed meanwhile (dropped)
+    try {
+      // fstat of an open descriptor: no disk I/O, cheap enough for every read
+      const st = fstatSync(f.fd, { bigint: true });
+      const now = Date.now();
+      const stamp = this.verified.get(k);
+      const fresh = stamp && stamp.ino === st.ino && stamp.size === st.size && stamp.mtimeNs === st.mtimeNs && now - stamp.at < VERIFY_INTERVAL_MS;
+      if (st.size === BigInt(e.bytes) && (fresh || !this.deps.verifyOnRead)) return { fd: f.fd, bytes: e.bytes, release };
+      const data = await readAt(f.fd, 0, Number(st.size));
+      release();
+      if (data.length !== e.bytes || (this.deps.verifyOnRead && createHash('sha256').update(data).digest('hex') !== e.sha256)) {
+        this.deps.log.warn({ id, index }, 'cache slice failed verification; dropped');
+        this.drop(e, 'corrupt');
+        return undefined;
+      }
+      if (this.deps.verifyOnRead) this.verified.set(k, { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, at: now });
+      return { data };
     } catch {
+      release();
       this.drop(e, 'missing');
       return undefined;
     }
-    const now = Date.now();
-    const stamp = this.verified.get(k);
-    const fresh = stamp && stamp.ino === st.ino && stamp.size === st.size && stamp.mtimeNs === st.mtimeNs && now - stamp.at < VERIFY_INTERVAL_MS;
-    if (data.length !== e.bytes || (this.deps.verifyOnRead && !fresh && createHash('sha256').update(data).digest('hex') !== e.sha256)) {
-      this.deps.log.warn({ id, index }, 'cache slice failed verification; dropped');
-      this.drop(e, 'corrupt');
-      return undefined;
-    }
-    if (this.deps.verifyOnRead && !fresh) this.verified.set(k, { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, at: now });
-    return data;
   }
 
   /**
    * Stores a complete, verified slice. false when it cannot (disk full, I/O error, larger than the bound): the
-   * caller has served it anyway, so a full disk costs caching, not traffic.
+   * caller has served it anyway, so a full disk costs caching, not traffic. `written` is told the file as soon as
+   * its bytes are in it (before fsync): readers that come meanwhile can send it from the page cache.
    */
-  async write(id: string, index: number, data: Buffer, sha256: string): Promise<boolean> {
+  async write(id: string, index: number, data: Buffer, sha256: string, written?: (f: SharedFile) => void): Promise<boolean> {
     if (!this.journal || data.length > this.deps.maxBytes) return false;
     this.makeRoom(data.length);
     this.reserved += data.length;
     const final = this.path(id, index);
     const tmp = `${final}.tmp`;
-    let fh: FileHandle | undefined;
+    let f: SharedFile | undefined;
     try {
       mkdirSync(join(this.sliceDir, id.slice(0, 2)), { recursive: true });
-      fh = await open(tmp, 'w');
-      await fh.writeFile(data);
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
-      await rename(tmp, final);
-      syncDir(join(this.sliceDir, id.slice(0, 2)));
+      f = new SharedFile(await open(tmp, 'w+'));
+      await f.fh.writeFile(data);
+      written?.(f);
+      await this.durable({ f, tmp, final, dir: join(this.sliceDir, id.slice(0, 2)), record: { s: [id, index, data.length, sha256] } });
       // the caller hashed these bytes (the sha256 it passes): the file as written counts as verified
-      const st = await stat(final, { bigint: true });
+      const st = await f.fh.stat({ bigint: true });
       this.verified.set(sliceName(id, index), { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, at: Date.now() });
-      await this.append({ s: [id, index, data.length, sha256] }, true);
       const k = sliceName(id, index);
       const old = this.slices.get(k);
       if (old) this.used -= old.bytes;
       this.slices.delete(k);
       this.slices.set(k, { id, index, bytes: data.length, sha256 });
       this.used += data.length;
+      this.files.set(k, f);
       return true;
     } catch (e) {
       const reason = (e as NodeJS.ErrnoException).code === 'ENOSPC' ? 'disk-full' : 'io';
       this.deps.metrics.storeFailures.inc({ reason });
       this.deps.log.warn({ err: e, id, index, reason }, 'cache slice not stored; traffic passes through uncached');
-      await fh?.close().catch(() => {});
+      f?.retire();
       await unlink(tmp).catch(() => {});
       return false;
     } finally {
       this.reserved -= data.length;
       this.deps.metrics.storeBytes.set(this.used);
       this.deps.metrics.storeSlices.set(this.slices.size);
+    }
+  }
+
+  /**
+   * Makes a written slice file durable and journals it: fsync, rename, fsync of its directory, the journal line with
+   * fdatasync — in that order, so the journal never names a file that is not complete on disk. Group commit: slices
+   * that finish writing while a batch is being made durable wait for the next batch, which syncs each file, renames
+   * them, syncs each directory once and appends every line with one fdatasync. One batch at a time, so the fsyncs
+   * hold at most one of libuv's threads and never queue in front of the reads and writes that serve readers.
+   */
+  private durable(w: PendingDurable): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingDurable.push({ ...w, resolve, reject });
+      if (!this.committing) void this.commitBatches();
+    });
+  }
+
+  private async commitBatches(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.pendingDurable.length) {
+        const batch = this.pendingDurable.splice(0);
+        const ok: typeof batch = [];
+        for (const w of batch) {
+          try {
+            await w.f.fh.sync();
+            await rename(w.tmp, w.final);
+            ok.push(w);
+          } catch (e) {
+            w.reject(e);
+          }
+        }
+        try {
+          for (const dir of new Set(ok.map((w) => w.dir))) await fsyncDir(dir);
+          await this.append(
+            ok.map((w) => w.record),
+            true,
+          );
+          for (const w of ok) w.resolve();
+        } catch (e) {
+          for (const w of ok) w.reject(e);
+        }
+      }
+    } finally {
+      this.committing = false;
     }
   }
 
@@ -283,6 +377,7 @@ export class SliceStore {
     if (this.slices.get(k) !== e) return;
     this.slices.delete(k);
     this.verified.delete(k);
+    this.files.delete(k);
     this.used -= e.bytes;
     if (why === 'evicted') this.deps.metrics.evictions.inc();
     if (why === 'corrupt') this.deps.metrics.corruptSlices.inc();
@@ -312,6 +407,28 @@ export class SliceStore {
   entries(): SliceEntry[] {
     return [...this.slices.values()];
   }
+}
+
+interface PendingDurable {
+  f: SharedFile;
+  tmp: string;
+  final: string;
+  dir: string;
+  record: JournalRecord;
+}
+
+/** Bytes [pos, pos+length) of an open file (short only if the file is). */
+export async function readAt(fd: number, pos: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const n = await new Promise<number>((resolve, reject) =>
+      readCb(fd, buf, got, length - got, pos + got, (err, n) => (err ? reject(err) : resolve(n))),
+    );
+    if (n === 0) break;
+    got += n;
+  }
+  return got === length ? buf : buf.subarray(0, got);
 }
 
 function syncDir(dir: string): void {

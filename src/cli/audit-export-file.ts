@@ -3,19 +3,11 @@ import { dirname } from 'node:path';
 import { EXPORT_STREAM_TYPE, ExportStreamReader } from '../audit/export-stream.ts';
 import type { ExportManifest } from '../audit/export.ts';
 import { BootgateError } from '../errors.ts';
+import { fsyncDir } from '../store/fsync-dir.ts';
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   let off = 0;
   while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
 }
 
 /**

@@ -8,6 +8,11 @@ import { createCacheMetrics } from '../cache/metrics.ts';
 import { HttpOrigin, type Dial } from '../cache/origin.ts';
 import type { DestinationPolicy } from '../gateway/destination/policy.ts';
 import { BootgateError } from '../errors.ts';
+import type { AuditLog } from '../audit/log.ts';
+import type { GatewayMetrics } from '../gateway/metrics.ts';
+import { HttpProxy } from '../gateway/proxy/http-proxy.ts';
+import type { SeatDirectory } from '../identity/seat-directory.ts';
+import { auditSink, seatLookup } from './seats.ts';
 
 export interface CacheServicesDeps {
   config: Readonly<CacheConfig>;
@@ -52,4 +57,48 @@ export function createCacheServices(deps: CacheServicesDeps): { cache: EdgeCache
   });
   const router = createCacheRouter({ cache, guards: deps.guards, recordAction: deps.recordAction, log: deps.logger.child({ module: 'api' }) });
   return { cache, router, start: () => cache.start(), stop: () => cache.stop() };
+}
+
+export interface CacheListenerDeps {
+  listener: NonNullable<CacheConfig['dnsListener']>;
+  cache: EdgeCache;
+  destinations: DestinationPolicy;
+  directory: SeatDirectory;
+  audit: AuditLog;
+  metrics: GatewayMetrics;
+  timeouts: { connectTimeoutMs: number; idleTimeoutMs: number };
+  logger: Logger;
+}
+
+/**
+ * The cache reached through DNS (`cache.dnsListener`, docs/cache.md): the resolver answers the cache domains with the
+ * listener's address, and this plain-HTTP listener — the proxy in `cache` mode — serves them by Host header under
+ * the proxies' rules: only a seat with an open session, one audit record per request against the person, a request
+ * the cache turns away relayed to the origin through the destination policy, any other Host refused (421).
+ */
+export function createCacheListener(deps: CacheListenerDeps): { start(): Promise<void>; stop(): Promise<void> } {
+  const l = deps.listener;
+  const proxy = new HttpProxy({
+    seats: seatLookup(deps.directory),
+    audit: auditSink(deps.audit),
+    logger: deps.logger,
+    metrics: deps.metrics,
+    destinations: deps.destinations,
+    cache: deps.cache,
+    options: { mode: 'cache', host: l.address, port: l.port, ...deps.timeouts },
+  });
+  return {
+    start: async () => {
+      try {
+        await proxy.start();
+      } catch (e) {
+        throw new BootgateError(
+          'SOCKET_BIND',
+          `cache.dnsListener ${l.address}:${l.port}: ${(e as Error).message} (the address must be one of this host's, on the LAN, and the port free there)`,
+          { cause: e },
+        );
+      }
+    },
+    stop: () => proxy.stop(),
+  };
 }

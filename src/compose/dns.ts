@@ -18,6 +18,8 @@ export interface DnsServicesDeps {
   configuredClasses: readonly string[];
   seats: SeatLookup;
   audit: AuditLog;
+  /** the edge cache reached through DNS (cache.dnsListener): its domains and origins are answered with its listener's address */
+  cacheNames?: { handles(name: string): boolean; address: string } | undefined;
   logger: Logger;
   registry: Registry;
 }
@@ -25,7 +27,7 @@ export interface DnsServicesDeps {
 /**
  * Wiring (composition root, with appliance.ts): the LAN resolver with the names the appliance owns —
  * `<class>.svc.<domain>` (the platforms' redirector) and `bootgate.<domain>` / `boot.<domain>` (the boot server) point
- * at the gateway's LAN address — and every query of a seated terminal on the audit trail (`dns` records: the name,
+ * at the gateway's LAN address, the edge cache's names (with cache.dnsListener) at its listener — and every query of a seated terminal on the audit trail (`dns` records: the name,
  * the type, the rcode and the answers, against the person at the seat).
  */
 export function createDnsServices(deps: DnsServicesDeps): { start(): Promise<void>; stop(): Promise<void> } {
@@ -36,6 +38,7 @@ export function createDnsServices(deps: DnsServicesDeps): { start(): Promise<voi
   const localAnswers: LocalAnswers = {
     lookup: (name) => {
       if (own.has(name)) return { addresses: [lan] };
+      if (deps.cacheNames?.handles(name)) return { addresses: [deps.cacheNames.address] };
       if (!name.endsWith(svcSuffix)) return undefined;
       const cls = name.slice(0, -svcSuffix.length);
       return deps.configuredClasses.includes(cls) || deps.platforms.classNames().includes(cls) ? { addresses: [lan] } : undefined;

@@ -96,6 +96,14 @@ function crossCheck(c: z.output<typeof baseSchema>, ctx: z.RefinementCtx): void 
       ctx.addIssue({ code: 'custom', path: ['profiles', name, 'sanboot'], message: 'names no image under iscsi.images', input: p.sanboot });
     }
   }
+  const l = c.cache.dnsListener;
+  if (c.cache.enabled && l && l.port === c.http.port && (c.http.listen === '0.0.0.0' || c.http.listen === l.address))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['cache', 'dnsListener', 'address'],
+      message: `the HTTP boot server listens on ${c.http.listen}:${c.http.port} too: give it another address (http.listen: the LAN address) or port`,
+      input: l.address,
+    });
   const macs = new Set<string>();
   c.dhcp.reservations.forEach((r, i) => {
     const k = parseMac(r.mac);

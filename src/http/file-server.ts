@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
 import { resolveBootPath, type PathRefusal } from './boot-path.ts';
 import { parseRange } from './range.ts';
-import { nativeAddon } from '../net/iface-socket.ts';
+import { sendFileTo } from '../net/sendfile.ts';
 
 /**
  * Content types that select the image type for UEFI HTTP boot (PROTOCOLS.md §2 P11, UEFI 2.10 §24.7.3);
@@ -154,46 +154,27 @@ export function pump(fh: FileHandle, res: ServerResponse, start: number, end: nu
   });
 }
 
-interface SendfileAddon {
-  sendfileStart(socketFd: number, fileFd: number, offset: number, length: number, cb: (errno: number, sent: number) => void): object;
-  sendfileAbort(handle: object): void;
-}
-
 /**
- * Sends bytes [start, end] of `fh` with sendfile(2) through the addon (src/native/sendfile.c): page cache to socket,
- * no user-space copy. Only when the response's socket is a plain TCP socket with nothing queued in Node (headers
- * flushed and written): otherwise undefined, and the caller uses `pump`. Resolves with the bytes sent; a client
- * that goes away ends it early.
+ * Sends bytes [start, end] of `fh` with sendfile(2) (net/sendfile.ts): page cache to socket, no user-space copy.
+ * Only when the response's socket is a plain TCP socket with nothing queued in Node (headers flushed and written):
+ * otherwise undefined, and the caller uses `pump`. Resolves with the bytes sent; a client that goes away ends it early.
  */
 export function sendfileBody(fh: FileHandle, res: ServerResponse, start: number, end: number): Promise<number> | undefined {
   const socket = res.socket;
-  const handle = (socket as unknown as { _handle?: { fd?: number; writeQueueSize?: number } } | null)?._handle;
-  if (!socket || typeof handle?.fd !== 'number' || handle.fd < 0) return undefined;
+  if (!socket) return undefined;
   res.flushHeaders();
-  if (socket.writableLength !== 0 || handle.writeQueueSize !== 0) return undefined;
-  let addon: SendfileAddon;
-  try {
-    addon = nativeAddon() as unknown as SendfileAddon;
-  } catch {
-    return undefined;
-  }
-  return new Promise((resolve) => {
-    let job: object | undefined;
-    const onClose = (): void => {
-      if (job) addon.sendfileAbort(job);
-    };
-    job = addon.sendfileStart(handle.fd!, fh.fd, start, end - start + 1, (errno, sent) => {
-      job = undefined;
-      res.off('close', onClose);
-      if (errno !== 0) {
-        res.destroy();
-        return resolve(sent);
-      }
-      // the body is on the wire; end() completes the response in Node's bookkeeping (keep-alive, 'finish')
-      res.end(() => resolve(sent));
-    });
-    res.on('close', onClose);
-  });
+  const sending = sendFileTo(socket, fh.fd, start, end - start + 1);
+  return sending?.then(
+    ({ errno, sent }) =>
+      new Promise((resolve) => {
+        if (errno !== 0) {
+          res.destroy();
+          return resolve(sent);
+        }
+        // the body is on the wire; end() completes the response in Node's bookkeeping (keep-alive, 'finish')
+        res.end(() => resolve(sent));
+      }),
+  );
 }
 
 /**

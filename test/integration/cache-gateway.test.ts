@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cacheKey } from '../../src/cache/key.ts';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
+import { leaseAndOpenSession, originLog, sha, startCountingOrigin } from '../helpers/cache-lab.ts';
 
 /**
  * The edge cache in `bootgate serve`, in namespaces, with real curl as the terminals (docs/cache.md): a seat with a
@@ -26,12 +26,6 @@ const SMALL = 32 * MiB;
 const HOST = 'dl.cdn.bgc21.test';
 const MIRROR = 'mirror.cdn.bgc21.test';
 
-interface OriginRequest {
-  path: string;
-  range: string | null;
-  bytes: number;
-}
-
 /** xorshift32: the same "random" ranges every run */
 function prng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -44,8 +38,6 @@ function prng(seed: number): () => number {
     return x / 2 ** 32;
   };
 }
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('edge cache in bootgate serve: 100 curl terminals, one origin fetch per slice, crash and disk-full', { timeout: 240_000 }, () => {
   const lab = new NetnsLab(P);
@@ -84,29 +76,9 @@ describe('edge cache in bootgate serve: 100 curl terminals, one origin fetch per
     const file = join(bg.dir, 'origin.bin');
     execFileSync('head', ['-c', String(SIZE), '/dev/urandom'], { stdio: ['ignore', openSync(file, 'w'), 'inherit'] });
     body = readFileSync(file);
-    const origin = lab.spawnIn(
-      wanNs,
-      process.execPath,
-      ['--import', 'tsx', 'test/helpers/cache-wan-origin.ts', '--host', WAN_HOST, '--port', '80', '--file', file],
-      {
-        cwd: process.cwd(),
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    await new Promise<void>((resolve, reject) => {
-      origin.stdout!.on('data', (d: Buffer) => d.toString().includes('origin ready') && resolve());
-      origin.once('exit', (c) => reject(new Error(`origin exited ${c}`)));
-    });
+    await startCountingOrigin(lab, wanNs, WAN_HOST, file);
     await bg.start();
-    const script = writeScript(
-      bg.dir,
-      'udhcpc.sh',
-      'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"; ip route replace default via "$router";; esac',
-    );
-    lab.exec(seatNs, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
-    const userId = cli('users', 'add', '--name', 'Ana Pérez', '--doc-type', 'passport', '--doc-number', 'X1234567', '--doc-country', 'ES');
-    cli('seats', 'add', '--name', 'S1', '--mac', SEAT_MAC);
-    cli('sessions', 'open', '--user', userId, '--seat', 'S1');
+    leaseAndOpenSession(lab, seatNs, bg.dir, cli, { name: 'S1', mac: SEAT_MAC });
     // the seat set is updated asynchronously: wait until plain HTTP goes through
     for (let i = 0; i < 50; i++) {
       const code = curlSync([...transparent('/__stats', 'www.bgc21.test'), '-o', '/dev/null', '-w', '%{http_code}']);
@@ -131,11 +103,9 @@ describe('edge cache in bootgate serve: 100 curl terminals, one origin fetch per
       return `exit ${(e as { status: number }).status}`;
     }
   };
-  const originStats = (): OriginRequest[] =>
-    (JSON.parse(lab.exec(wanNs, 'curl', ['-s', `http://${WAN_HOST}/__stats`])) as { requests: OriginRequest[] }).requests.filter(
-      (r) => r.path !== '/__stats' && r.path !== '/__reset',
-    );
-  const resetOrigin = (): void => void lab.exec(wanNs, 'curl', ['-s', '-X', 'POST', `http://${WAN_HOST}/__reset`]);
+  const origin = originLog(lab, lab.ns('wan'), WAN_HOST);
+  const originStats = origin.requests;
+  const resetOrigin = origin.reset;
   const metric = (name: string, labels: Record<string, string> = {}): number => bg.metric(API, name, labels);
 
   /** curl in the seat namespace, piped into sha256sum; resolves with the digest, the status and the size. */

@@ -8,9 +8,9 @@ const cfg = cacheConfigSchema.parse({});
 const NOW = Date.parse('2026-01-10T00:00:00Z');
 const reason = (v: { ok: boolean; reason?: string }) => (v.ok ? 'ok' : v.reason);
 
-test('requests: only GET, no Cookie, no Authorization unless allowed, no no-store / no-cache', () => {
+test('requests: only GET (and HEAD, answered from what GET stored), no Cookie, no Authorization unless allowed, no no-store / no-cache', () => {
   assert.equal(reason(requestVerdict('GET', {}, cfg)), 'ok');
-  assert.equal(reason(requestVerdict('HEAD', {}, cfg)), 'method');
+  assert.equal(reason(requestVerdict('HEAD', {}, cfg)), 'ok');
   assert.equal(reason(requestVerdict('POST', {}, cfg)), 'method');
   assert.equal(reason(requestVerdict('GET', { cookie: 'a=b' }, cfg)), 'cookie');
   assert.equal(reason(requestVerdict('GET', { authorization: 'Bearer x' }, cfg)), 'authorization');

@@ -125,6 +125,40 @@ describe('edge cache in the explicit proxy (curl)', () => {
     assert.equal(st.terminals['S1']!.hits, 1);
   });
 
+  it('HEAD: relayed while the object is unknown; once a GET stored it, answered from the cache with the GET fields', async () => {
+    const head = async (url: string, args: string[] = []) => {
+      const { stdout } = await run('curl', ['-s', '-I', '-x', `http://127.0.0.1:${port}`, ...args, url]);
+      return stdout;
+    };
+    const unknown = await head(`http://a.cdn.test:${origin.port}/depot/new.bin`);
+    assert.match(unknown, /^HTTP\/1\.1 200/);
+    assert.equal(origin.requests.length, 1, 'relayed to the origin');
+    assert.equal(origin.requests[0]!.range, undefined);
+    // file.bin was stored by the GET above; asked through another CDN host of the service
+    const known = await head(`http://b.cdn.test:${origin.port}/depot/file.bin`);
+    assert.match(known, /^HTTP\/1\.1 200/);
+    assert.match(known, new RegExp(`content-length: ${BODY.length}\r\n`, 'i'));
+    assert.match(known, /etag: "v1"/i);
+    assert.match(known, /^age: \d+/im);
+    const ranged = await head(`http://a.cdn.test:${origin.port}/depot/file.bin`, ['-r', '10-19']);
+    assert.match(ranged, /^HTTP\/1\.1 206/);
+    assert.match(ranged, new RegExp(`content-range: bytes 10-19/${BODY.length}`, 'i'));
+    assert.equal(origin.requests.length, 1, 'no origin request for the known object');
+    const rec = await audit.waitFor(3);
+    assert.deepEqual(
+      rec.map((r) => [r.method, r.status, r.bytesDown, JSON.parse(r.detail!).cache]),
+      [
+        ['HEAD', 200, 0, 'bypass'],
+        ['HEAD', 200, 0, 'hit'],
+        ['HEAD', 206, 0, 'hit'],
+      ],
+    );
+    // the next test counts from here
+    const st = cache.statsSnapshot().services['games']!;
+    assert.equal(st.hits, 3);
+    assert.equal(st.bypasses, 1);
+  });
+
   it('a request with Cookie or Authorization is relayed to the origin as sent, not answered from the shared cache', async () => {
     for (const h of ['Cookie: a=1', 'Authorization: Bearer x']) {
       const r = await curl(`http://a.cdn.test:${origin.port}/depot/file.bin`, ['-H', h]);
@@ -137,7 +171,7 @@ describe('edge cache in the explicit proxy (curl)', () => {
     assert.equal(origin.requests[1]!.headers.authorization, 'Bearer x');
     const rec = await audit.waitFor(2);
     for (const r of rec) assert.equal(JSON.parse(r.detail!).cache, 'bypass', r.detail);
-    assert.equal(cache.statsSnapshot().services['games']!.bypasses, 2);
+    assert.equal(cache.statsSnapshot().services['games']!.bypasses, 3); // and the unknown HEAD before
   });
 
   it('a cache domain that resolves to a refused address is not reached through the cache: 403 and a refused record', async () => {

@@ -15,7 +15,7 @@ import { FramingError, requestFraming, type Framing } from './http1-body.ts';
 import { MAX_HEAD_BYTES, fieldValues, headEnd, listTokens, parseRequestHead, skipEmptyLines, type RequestHead } from './http1-head.ts';
 import type { Dialled } from './original-destination.ts';
 import type { SeatSession } from '../seats-and-audit.ts';
-import { BAD_REQUEST, BAD_TARGET, NO_SESSION, pageHeaders, reset, type Page } from './refusals.ts';
+import { BAD_REQUEST, BAD_TARGET, MISDIRECTED, NO_SESSION, pageHeaders, reset, type Page } from './refusals.ts';
 import { requestTarget, type Target } from './target.ts';
 import { connectTunnel, type UpgradedConnection } from './tunnel.ts';
 
@@ -158,6 +158,11 @@ export class ClientConnection implements ExchangeClient {
     if (!target) {
       ctx.metrics.drops.inc({ reason: 'bad_target' });
       this.refuse(BAD_TARGET);
+      return undefined;
+    }
+    if (ctx.options.mode === 'cache' && !ctx.cache?.handles(target.host)) {
+      ctx.metrics.drops.inc({ reason: 'not_a_cache_domain' });
+      this.refuse(MISDIRECTED);
       return undefined;
     }
     return { session, target };

@@ -19,9 +19,11 @@ import type { ProxyCache } from './cache-delivery.ts';
 export interface HttpProxyOptions {
   /**
    * explicit: a seat's browser names the proxy; transparent: port 80 redirected here by nftables; reverse: requests
-   * for the gateway's own service paths, each sent where `ProxyContext.reverse` says (service platforms)
+   * for the gateway's own service paths, each sent where `ProxyContext.reverse` says (service platforms); cache:
+   * requests the resolver sent here for the edge cache's domains (`cache.dnsListener`), origin-form with a Host that
+   * must be a cache domain or origin
    */
-  mode: 'explicit' | 'transparent' | 'reverse';
+  mode: 'explicit' | 'transparent' | 'reverse' | 'cache';
   host: string;
   port: number;
   /** time to open the upstream TCP connection */

@@ -24,7 +24,8 @@ import type { Target } from './target.ts';
 import { pauseUntilDrained, UpgradedConnection, type UpgradedClient } from './tunnel.ts';
 import type { Upstream, UpstreamUser } from './upstream-pool.ts';
 import type { CacheRequest, CacheResponse } from '../../cache/edge-cache.ts';
-import { cacheHeaders, cachedHead, passThrough, writable } from './cache-delivery.ts';
+import { partBytes } from '../../cache/fetcher.ts';
+import { cacheHeaders, cachedHead, HELD_BYTES, passThrough, sendStored, writable, writeOut } from './cache-delivery.ts';
 
 /** The client connection as an exchange sees it (client-connection.ts). */
 export interface ExchangeClient extends UpgradedClient {
@@ -226,7 +227,12 @@ export class Exchange implements UpstreamUser {
     return true;
   }
 
-  /** Streams a cached response; its last bytes leave once the record is committed (as complete() does). */
+  /**
+   * Streams a cached response; its last bytes leave once the record is committed (as complete() does). Parts of
+   * stored slice files go with sendfile(2) once Node's queue is empty (cache-delivery.ts); buffers are written with
+   * the client's backpressure, each held until the next arrives so the completing bytes are never out before the
+   * record. The last file part is sent but for its last HELD_BYTES, read into memory and held the same way.
+   */
   private async deliverCached(res: CacheResponse, service: string): Promise<void> {
     const it = res.body[Symbol.asyncIterator]();
     const sock = this.conn.sock;
@@ -249,7 +255,9 @@ export class Exchange implements UpstreamUser {
     this.resolving = false;
     act.status = res.status;
     mark();
-    let pending: Buffer | string = cachedHead(res, this.keepAlive);
+    const length = Number(res.headers['content-length'] ?? '0');
+    let taken = 0; // body bytes the iterator gave so far
+    let pending: Buffer | string | undefined = cachedHead(res, this.keepAlive);
     try {
       for (;;) {
         if (this.finished) break; // the client went away (clientClosed recorded it)
@@ -259,13 +267,27 @@ export class Exchange implements UpstreamUser {
         act.bytesDown = res.served.store + res.served.origin;
         mark();
         if (this.finished) break;
-        const ok = typeof pending === 'string' ? sock.write(pending, 'latin1') : sock.write(pending);
+        const part = next.value;
+        taken += part.length;
+        if (Buffer.isBuffer(part)) {
+          const ok = pending === undefined || writeOut(sock, pending);
+          this.headWritten ||= pending !== undefined;
+          pending = part;
+          if (!ok && !(await writable(sock))) break;
+          continue;
+        }
+        const held = taken === length ? Math.min(HELD_BYTES, part.length) : 0;
+        const sent = await sendStored(sock, pending, { ...part, length: part.length - held });
         this.headWritten = true;
-        pending = next.value;
-        if (!ok && !(await writable(sock))) break;
+        if (!sent) {
+          sock.destroy();
+          this.clientClosed();
+          break;
+        }
+        pending = held ? await partBytes({ ...part, offset: part.offset + part.length - held, length: held }) : undefined;
       }
     } catch (e) {
-      // mid-body: a digest mismatch, the origin failed or changed; the client's response is cut
+      // mid-body: a digest mismatch, the origin failed or changed, a slice file cut short; the client's response is cut
       this.caching = false;
       this.ctx.log.debug({ url: this.target.url, err: e }, 'cached response cut');
       report();
@@ -282,8 +304,7 @@ export class Exchange implements UpstreamUser {
     const committed = await this.ctx.emitter.emit(this.conn.ip, this.session, act);
     if (!committed) return reset(sock);
     if (sock.destroyed) return;
-    if (typeof pending === 'string') sock.write(pending, 'latin1');
-    else sock.write(pending);
+    if (pending !== undefined) writeOut(sock, pending);
     this.headWritten = true;
     this.conn.exchangeDone(this.keepAlive);
   }

@@ -99,6 +99,7 @@ export class HttpProxy {
       cache: o.mode === 'reverse' ? undefined : deps.cache,
     };
     if (o.mode === 'reverse' && !deps.reverse) throw new Error('a reverse-mode proxy needs its router');
+    if (o.mode === 'cache' && !deps.cache) throw new Error('a cache-mode listener needs the edge cache');
   }
 
   /** sweep ticks so far */

@@ -8,6 +8,8 @@ export type Page = { status: number; body: string; headers?: Readonly<Record<str
 
 export const NO_SESSION = refusalPage(403, 'No open session', 'This seat has no open session. Please see the cashier.');
 export const BAD_TARGET = refusalPage(400, 'Bad request', 'The request does not name a host this proxy can reach.');
+/** RFC 9110 §15.5.20: this address answers only for the edge cache's names (cache mode) */
+export const MISDIRECTED = refusalPage(421, 'Misdirected request', 'This address serves only the edge cache’s domains.');
 export const BAD_REQUEST = refusalPage(400, 'Bad request', 'The request is not valid HTTP/1.1.');
 export const HOST_MISMATCH = refusalPage(
   403,

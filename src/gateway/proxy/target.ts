@@ -27,13 +27,14 @@ const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)$/;
 const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 /**
- * Where a request goes: the absolute-form URI (RFC 9112 §3.2.2), else, in transparent mode only, an origin-form
- * path (RFC 9112 §3.2.1) with the Host field. Undefined when the request names nothing this proxy can reach.
+ * Where a request goes: the absolute-form URI (RFC 9112 §3.2.2), else, in transparent mode, an origin-form
+ * path (RFC 9112 §3.2.1) with the Host field; in cache mode only the latter. Undefined when the request names nothing this proxy can reach.
  */
-export function requestTarget(head: RequestHead, mode: 'explicit' | 'transparent' | 'reverse'): Target | undefined {
+export function requestTarget(head: RequestHead, mode: 'explicit' | 'transparent' | 'reverse' | 'cache'): Target | undefined {
   const raw = head.target;
-  if (/^http:\/\//i.test(raw)) return absoluteTarget(raw);
-  if (mode !== 'transparent' || !raw.startsWith('/')) return undefined;
+  // cache mode is an origin server to its clients (the resolver sent them), not a proxy: origin-form only
+  if (/^http:\/\//i.test(raw)) return mode === 'cache' ? undefined : absoluteTarget(raw);
+  if ((mode !== 'transparent' && mode !== 'cache') || !raw.startsWith('/')) return undefined;
   return originTarget(raw, fieldValues(head.fields, 'host'));
 }
 
