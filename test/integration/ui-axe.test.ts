@@ -21,6 +21,8 @@ const UI = `http://${API}/ui/`;
 const MAC = '52:54:00:27:00:01';
 const ADMIN = { user: 'axeadmin', password: 'axe-admin-pass' };
 const ROOT = join(import.meta.dirname, '../..');
+/** BOOTGATE_UI_SCREENSHOTS=1: the screens no data-filled test photographs are saved as docs/ui/<screen>-<lang>.png */
+const SHOTS: Record<string, readonly string[]> = { en: ['login', 'cashier', 'audit', 'network'], 'zh-CN': ['audit', 'network'] };
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 interface AxeViolation {
@@ -61,6 +63,8 @@ describe('axe-core on every screen of the web UI (Chromium)', () => {
       dhcp: { subnet: '10.227.0.0/24', range: { start: '10.227.0.100', end: '10.227.0.150' } },
       http: { port: 18742 },
       api: { listen: API },
+      // the resolver on, so the cache/DNS screen has its counters to show (nothing is forwarded: no query is made)
+      dns: { enabled: true, upstreams: ['10.227.0.53'] },
     });
     await bg.start();
     const token = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
@@ -96,10 +100,16 @@ describe('axe-core on every screen of the web UI (Chromium)', () => {
     if (bg) rmSync(bg.dir, { recursive: true, force: true });
   });
 
+  const shot = async (screen: string, lang: string): Promise<void> => {
+    if (process.env.BOOTGATE_UI_SCREENSHOTS && SHOTS[lang]?.includes(screen))
+      await page.screenshot({ path: join(ROOT, 'docs/ui', `${screen}-${lang}.png`) });
+  };
+
   it('the login screen', async () => {
     await page.goto(UI);
     await page.waitForSelector('#login-form');
     assert.deepEqual(await seriousViolations(page), []);
+    await shot('login', 'en');
   });
 
   for (const lang of ['en', 'zh-CN'] as const) {
@@ -117,6 +127,7 @@ describe('axe-core on every screen of the web UI (Chromium)', () => {
         await page.waitForSelector(`#nav-${screen}[aria-current="page"]`);
         await page.waitForLoadState('networkidle');
         found.push(...(await seriousViolations(page)).map((v) => `${screen}: ${v}`));
+        await shot(screen, lang);
       }
       await page.goto(`${UI}#room`);
       await page.click(`.tile[data-mac="${MAC}"]`);
