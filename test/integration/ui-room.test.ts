@@ -157,7 +157,7 @@ describe('the room screen in Chromium against bootgate serve', () => {
     assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
     await shot('room-zh-CN');
     assert.equal(await page.textContent(`${tile()} .stage`), '使用中');
-    assert.match((await page.textContent(`${tile()} .person`)) ?? '', /^Zoé Martin · 已用 \d+ s$/);
+    assert.match((await page.textContent(`${tile()} .person`)) ?? '', /^Zoé Martin · 已用 \d+ 秒$/);
     // zh-CN dates: year first, 24-hour clock
     assert.match((await page.textContent(`${tile()} .last-boot`)) ?? '', /^上次启动: \d{4}\/\d{1,2}\/\d{1,2} \d{2}:\d{2}:\d{2}$/);
     assert.equal(await page.textContent('#nav-cashier'), '收银');

@@ -49,9 +49,13 @@ export function headerBar(ctx: ShellContext, current: Screen, heading: string): 
     h('span', { class: 'brand' }, ctx.t('app.title')),
     h('h1', {}, heading),
     navBar(ctx, current),
-    h('span', { id: 'whoami', class: 'who' }, `${ctx.session.username} (${ctx.t(`header.role.${ctx.session.role}`)})`),
-    ctx.languageToggle(),
-    logout,
+    h(
+      'span',
+      { class: 'account' },
+      h('span', { id: 'whoami', class: 'who' }, `${ctx.session.username} (${ctx.t(`header.role.${ctx.session.role}`)})`),
+      ctx.languageToggle(),
+      logout,
+    ),
   );
 }
 
