@@ -66,6 +66,8 @@ const searchQuery = z.strictObject({
   kind: z.enum(AUDIT_KINDS).optional(),
   afterSeq: z.coerce.number().int().nonnegative().optional(),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  /** desc: the newest records first (the terminal panel's "recent records of this seat") */
+  order: z.enum(['asc', 'desc']).optional(),
 });
 const exportBody = z.strictObject({
   from: schemas.time.optional(),
@@ -258,6 +260,7 @@ export function createIdentityApi(deps: IdentityApiDeps): express.Router {
           ...(q.host !== undefined ? { host: q.host } : {}),
           ...(q.kind !== undefined ? { kind: q.kind } : {}),
           ...(q.afterSeq !== undefined ? { afterSeq: q.afterSeq } : {}),
+          ...(q.order === 'desc' ? { newestFirst: true } : {}),
           limit: q.limit ?? 1000,
         })
         .map(view.record);

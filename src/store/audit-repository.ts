@@ -118,6 +118,8 @@ export interface AuditQuery {
   kind?: AuditKind;
   afterSeq?: number;
   limit?: number;
+  /** newest first (a search for the latest records, e.g. the terminal panel's); exports always read in chain order */
+  newestFirst?: boolean;
 }
 
 /** A stretch of the chain an export reads: the filters plus the seq window fixed when the export started. */
@@ -256,7 +258,7 @@ export class AuditRepository {
       where.push('seq > @afterSeq');
       args.afterSeq = q.afterSeq;
     }
-    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${q.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(q.limit))}` : ''}`;
+    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${q.newestFirst ? ' DESC' : ''} ${q.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(q.limit))}` : ''}`;
     for (const r of this.db.prepare<Record<string, unknown>, Row>(sql).iterate(args)) yield fromRow(r);
   }
 

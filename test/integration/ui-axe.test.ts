@@ -132,6 +132,9 @@ describe('axe-core on every screen of the web UI (Chromium)', () => {
       await page.goto(`${UI}#room`);
       await page.click(`.tile[data-mac="${MAC}"]`);
       await page.waitForSelector(`#detail[data-mac="${MAC}"] .waterfall`);
+      // an admin sees the seat's latest records in the panel, newest first
+      await page.waitForSelector('#detail-audit li[data-kind="admin"]');
+      assert.match((await page.textContent('#detail-audit li:first-child')) ?? '', /admin · seat\.add X1$/);
       found.push(...(await seriousViolations(page)).map((v) => `terminal panel: ${v}`));
       assert.deepEqual(found, []);
       assert.deepEqual(chrome!.cspViolations, []);

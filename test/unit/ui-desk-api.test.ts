@@ -135,7 +135,19 @@ describe('/ui/api/v1: the cashier and audit API behind the browser session', () 
     }
     const search = await call(aud, 'GET', '/audit/records?kind=admin&limit=2');
     assert.equal(search.status, 200);
-    assert.equal(((await search.json()) as unknown[]).length, 2);
+    const oldest = (await search.json()) as Array<{ seq: number }>;
+    assert.equal(oldest.length, 2);
+    // order=desc: the newest records first (the terminal panel's recent records of a seat)
+    const all = (await (await call(aud, 'GET', '/audit/records?kind=admin')).json()) as Array<{ seq: number }>;
+    const newest = (await (await call(aud, 'GET', '/audit/records?kind=admin&limit=2&order=desc')).json()) as Array<{ seq: number }>;
+    assert.deepEqual(
+      newest.map((r) => r.seq),
+      all
+        .slice(-2)
+        .map((r) => r.seq)
+        .reverse(),
+    );
+    assert.ok(oldest[0]!.seq < oldest[1]!.seq);
     const exp = await call(aud, 'POST', '/audit/export', { format: 'ndjson' });
     assert.equal(exp.status, 200);
     const text = await exp.text();

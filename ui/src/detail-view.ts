@@ -1,4 +1,4 @@
-import type { BootView, TileView } from '../../src/ui/wire.ts';
+import type { AuditRecordView, BootView, TileView } from '../../src/ui/wire.ts';
 import { h } from './dom.ts';
 import { stepLabel, type Lang, type MessageKey } from './i18n.ts';
 import { waterfall } from './model.ts';
@@ -13,6 +13,8 @@ export interface DetailContext {
   wake?: (mac: string) => void;
   /** the outcome of the last action on this terminal, shown under the buttons */
   actionNote?: string;
+  /** the seat's latest audit records, newest first: for the roles that may read the trail (admin, auditor) */
+  audit?: readonly AuditRecordView[];
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
@@ -57,6 +59,29 @@ export function waterfallView(ctx: DetailContext, b: BootView): HTMLElement {
   }
   table.append(body);
   return table;
+}
+
+/** The seat's recent audit records: time, kind and what (host or action), and the verdict. */
+function auditList(ctx: DetailContext, records: readonly AuditRecordView[]): HTMLElement {
+  const { t } = ctx;
+  return h(
+    'section',
+    { id: 'detail-audit', 'aria-labelledby': 'detail-audit-heading' },
+    h('h3', { id: 'detail-audit-heading' }, t('detail.audit')),
+    records.length === 0
+      ? h('p', { class: 'muted' }, t('detail.auditNone'))
+      : h(
+          'ul',
+          { class: 'audit-recent' },
+          ...records.map((r) =>
+            h(
+              'li',
+              { 'data-seq': String(r.seq), 'data-kind': r.kind },
+              `${ctx.dateTime(Date.parse(r.time))} · ${r.kind} · ${r.host ?? [r.action, r.target].filter(Boolean).join(' ') ?? ''}${r.verdict ? ` · ${r.verdict}` : ''}`,
+            ),
+          ),
+        ),
+  );
 }
 
 /** The terminal panel: who and where, the latest boot's waterfall, earlier boots below. */
@@ -106,12 +131,14 @@ export function detailView(ctx: DetailContext, tile: TileView, history: BootView
     );
   }
   const earlier = (history ?? []).filter((b) => b.id !== tile.boot?.id);
+  const audit = ctx.audit ? auditList(ctx, ctx.audit) : undefined;
   return h(
     'aside',
     { id: 'detail', class: 'detail', 'data-mac': tile.mac, 'aria-labelledby': 'detail-heading' },
     h('header', {}, h('h2', { id: 'detail-heading' }, t('detail.heading', { name: tile.seat ?? tile.mac })), closeButton),
     facts,
     actions,
+    audit,
     h('h3', {}, t('detail.timeline')),
     tile.boot ? waterfallView(ctx, tile.boot) : h('p', { class: 'muted' }, t('detail.noBoot')),
     earlier.length > 0 && h('h3', {}, t('detail.history')),

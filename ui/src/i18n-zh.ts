@@ -272,6 +272,8 @@ export const zhCN: Record<MessageKey, string> = {
   'detail.wakeSent': '已发送网络唤醒包。',
   'detail.wakeFailed': '网络唤醒包发送失败。',
   'detail.noReboot': '重启：不可用（终端没有代理程序，也没有远程电源控制）。',
+  'detail.audit': '此座位的最近记录',
+  'detail.auditNone': '此座位尚无记录。',
   'nav.classes': '座位等级',
   'classes.heading': '座位等级',
   'classes.name': '等级',

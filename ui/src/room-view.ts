@@ -1,4 +1,4 @@
-import type { BootView, OverlayUseView, QueueView, RoomEvent, RoomSnapshot, SessionInfo, TileView } from '../../src/ui/wire.ts';
+import type { AuditRecordView, BootView, OverlayUseView, QueueView, RoomEvent, RoomSnapshot, SessionInfo, TileView } from '../../src/ui/wire.ts';
 import { ApiError, type UiApi } from './api.ts';
 import { detailView, type DetailContext } from './detail-view.ts';
 import { clear, h } from './dom.ts';
@@ -51,6 +51,8 @@ export class RoomView {
   private queue: QueueView | null = null;
   private actionNote: { mac: string; text: string } | undefined;
   private history: BootView[] | undefined;
+  /** the selected seat's latest audit records (admin and auditor only) */
+  private seatAudit: AuditRecordView[] | undefined;
   private source: EventSource | undefined;
   private ticker: number | undefined;
   /** the server's clock minus ours, from the snapshot: stage ages are judged on the server's time */
@@ -250,6 +252,7 @@ export class RoomView {
   private select(mac: string | undefined): void {
     this.selected = mac;
     this.history = undefined;
+    this.seatAudit = undefined;
     this.renderGrid();
     this.renderDetail();
   }
@@ -269,6 +272,17 @@ export class RoomView {
         },
         () => undefined,
       );
+      // the seat's latest records, for the roles that read the trail (the server refuses the others anyway)
+      const seat = tile.seat;
+      if (seat && (this.ctx.session.role === 'admin' || this.ctx.session.role === 'auditor'))
+        this.ctx.api.auditRecords({ seat, order: 'desc', limit: '10' }).then(
+          (records) => {
+            if (this.selected !== mac) return;
+            this.seatAudit = records;
+            this.renderDetailOnly();
+          },
+          () => undefined,
+        );
     }
   }
 
@@ -287,6 +301,7 @@ export class RoomView {
       dateTime: this.ctx.dateTime,
       close: () => this.select(undefined),
       ...(note !== undefined ? { actionNote: note } : {}),
+      ...(this.seatAudit && this.selected === mac ? { audit: this.seatAudit } : {}),
       // the server refuses an auditor (403) whatever the page shows; the button is for the roles that may
       ...(this.ctx.session.role !== 'auditor'
         ? {
