@@ -73,7 +73,7 @@ export class EdgeCache {
   readonly store: SliceStore;
   readonly fetcher: SliceFetcher;
   /** per service and per terminal counters (API, CLI) */
-  readonly stats = new CacheStats();
+  readonly stats: CacheStats;
   /** URLs fetched ahead of the room under a bandwidth cap (prefill.ts) */
   readonly prefill: Prefiller;
   /** key id → until (ms): responses that were not storable, passed through without asking the origin for a slice */
@@ -81,6 +81,7 @@ export class EdgeCache {
 
   constructor(private readonly deps: EdgeCacheDeps) {
     const c = deps.config;
+    this.stats = new CacheStats(deps.metrics);
     this.log = deps.log.child({ module: 'cache' });
     const sources = deps.domains ?? [...(c.builtinDomains ? loadCacheDomainsJson(BUILTIN_CACHE_DOMAINS) : []), ...c.domains.map(loadDomainFile)];
     this.matcher = new DomainMatcher(sources);

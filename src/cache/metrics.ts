@@ -51,6 +51,18 @@ export function createCacheMetrics(registry: Registry) {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    terminalDeliveries: new Counter({
+      name: 'bootgate_cache_terminal_deliveries_total',
+      help: 'Responses to cache domains per terminal (seat name, else address; the first 1024 named, later ones "other"), by outcome',
+      labelNames: ['terminal', 'outcome'],
+      registers: [registry],
+    }),
+    terminalBytes: new Counter({
+      name: 'bootgate_cache_terminal_bytes_total',
+      help: 'Body bytes sent to a terminal for cache domains, by source (store = uplink saved, origin = fetched for it, passed = uncached)',
+      labelNames: ['terminal', 'source'],
+      registers: [registry],
+    }),
     evictions: new Counter({ name: 'bootgate_cache_evictions_total', help: 'Slices evicted to stay under maxBytes (LRU)', registers: [registry] }),
     corruptSlices: new Counter({
       name: 'bootgate_cache_corrupt_slices_total',

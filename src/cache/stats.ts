@@ -34,9 +34,28 @@ export interface Delivery {
   fromOrigin: number;
 }
 
+/** The Prometheus side of the per-terminal counters (metrics.ts). */
+export interface TerminalMetrics {
+  terminalDeliveries: { inc(labels: { terminal: string; outcome: CacheOutcome }): void };
+  terminalBytes: { inc(labels: { terminal: string; source: 'store' | 'origin' | 'passed' }, value: number): void };
+}
+
+/** Terminals named in the Prometheus series; more are counted as "other" (a LAN is bounded, relayed subnets may not be). */
+const MAX_TERMINAL_LABELS = 1024;
+
 export class CacheStats {
   private readonly services = new Map<string, CacheCounters>();
   private readonly terminals = new Map<string, CacheCounters>();
+  private readonly labelled = new Set<string>();
+
+  constructor(private readonly metrics?: TerminalMetrics) {}
+
+  private label(terminal: string): string {
+    if (this.labelled.has(terminal)) return terminal;
+    if (this.labelled.size >= MAX_TERMINAL_LABELS) return 'other';
+    this.labelled.add(terminal);
+    return terminal;
+  }
 
   private of(m: Map<string, CacheCounters>, k: string): CacheCounters {
     let c = m.get(k);
@@ -61,6 +80,17 @@ export class CacheStats {
       }
     }
     if (d.outcome !== 'bypass') this.of(this.terminals, d.terminal).originBytes += d.fromOrigin;
+    const m = this.metrics;
+    if (m) {
+      const terminal = this.label(d.terminal);
+      m.terminalDeliveries.inc({ terminal, outcome: d.outcome });
+      if (d.outcome === 'bypass') {
+        if (d.fromOrigin > 0) m.terminalBytes.inc({ terminal, source: 'passed' }, d.fromOrigin);
+      } else {
+        if (d.fromStore > 0) m.terminalBytes.inc({ terminal, source: 'store' }, d.fromStore);
+        if (d.fromOrigin > 0) m.terminalBytes.inc({ terminal, source: 'origin' }, d.fromOrigin);
+      }
+    }
   }
 
   snapshot(): { services: Record<string, CacheCounters>; terminals: Record<string, CacheCounters> } {
