@@ -136,16 +136,17 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
   managementRouter.use(adminRouter({ read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) }));
   managementRouter.use(createWakeRouter(deps, wol, logger));
 
+  const seats = seatLookup(identity.directory);
   const reverse = deps.reverseProxy
     ? new HttpProxy({
         options: { mode: 'reverse', host: deps.reverseProxy.listen, port: deps.config.proxyPort, connectTimeoutMs: 5000, idleTimeoutMs: 60_000 },
-        seats: seatLookup(identity.directory),
+        seats,
         audit: auditSink(identity.audit),
         logger: deps.logger,
         metrics: deps.reverseProxy.metrics,
         // never consulted: every target the router returns is an instance's own address (registered = allowed)
         destinations: new DestinationPolicy({ options: { allow: [], lanSubnets: [] }, gatewayAddresses: () => [], lookup: fixedHostsLookup({}) }),
-        reverse: platformReverseRouter({ registry, config: deps.config, seatAt: (ip) => seatLookup(identity.directory).lookupByIp(ip) }),
+        reverse: platformReverseRouter({ registry, config: deps.config, seatAt: (ip) => seats.lookupByIp(ip) }),
       })
     : undefined;
   // the scheduled wake-up (wol.schedules) and, on the API, which terminals then came up (their boot timelines)
