@@ -36,8 +36,8 @@ export interface PlatformServicesDeps {
   registry: Registry;
   /** a reverse proxy for the classes in proxy mode (gateway/proxy in reverse mode), on `listen`:platforms.proxyPort */
   reverseProxy?: { listen: string; metrics: GatewayMetrics } | undefined;
-  /** an instance was registered through the API (its URL) */
-  onInstanceAdded?: (url: string) => Promise<void>;
+  /** an instance was registered or removed through the API (awaited before the reply) */
+  onInstancesChanged?: () => Promise<void>;
   now?: () => number;
 }
 
@@ -67,7 +67,14 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
   const now = deps.now ?? Date.now;
   const metrics = createPlatformsMetrics(deps.registry);
   const logger = deps.logger.child({ module: 'platforms' });
-  const registry = new PlatformRegistry({ repository: new PlatformRepository(deps.db), config: deps.config, now, logger, metrics });
+  const registry = new PlatformRegistry({
+    repository: new PlatformRepository(deps.db),
+    config: deps.config,
+    now,
+    logger,
+    metrics,
+    onDeregistered: () => void deps.onInstancesChanged?.(),
+  });
   const advisor = new ScalingAdvisor({ source: registry, config: deps.config, now, logger: deps.logger, metrics });
   const password = deps.config.wol.password === undefined ? undefined : parseSecureOn(deps.config.wol.password);
   const wol = new WolSender({
@@ -130,7 +137,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       guards,
       advice: () => ({ recommendations: advisor.recommendations(), events: advisor.events() }),
       recordAction: (actor, action, target, detail) => identity.identity.recordAction(actor, action, target, detail),
-      ...(deps.onInstanceAdded ? { onAdded: deps.onInstanceAdded } : {}),
+      ...(deps.onInstancesChanged ? { onChanged: deps.onInstancesChanged } : {}),
       logger,
     });
   managementRouter.use(adminRouter({ read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) }));

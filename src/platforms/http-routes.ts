@@ -119,8 +119,8 @@ export interface PlatformAdminDeps {
   advice: () => unknown;
   /** staff actions go on the audit trail */
   recordAction: (actor: string, action: string, target: string, detail: unknown) => Promise<void>;
-  /** an instance was registered (the gateway allow-lists its address for seats); awaited before the 201 */
-  onAdded?: (url: string) => Promise<void>;
+  /** an instance was registered or removed (the gateway's allow-list for seats follows); awaited before the reply */
+  onChanged?: () => Promise<void>;
   logger: Logger;
 }
 
@@ -139,6 +139,7 @@ export function createPlatformAdminRouter(deps: PlatformAdminDeps): Router {
       const id = String(req.params.id);
       changed(apply(id));
       await deps.recordAction(actorOf(res), `platform.${name}`, id, {});
+      if (name === 'remove') await deps.onChanged?.();
       if (name === 'remove') res.status(204).end();
       else res.json(registry.get(id));
     };
@@ -155,7 +156,7 @@ export function createPlatformAdminRouter(deps: PlatformAdminDeps): Router {
     if (!added.ok) throw new BootgateError(added.error === 'duplicate-name' ? 'PLATFORM_EXISTS' : 'VALIDATION', added.message);
     const body = req.body as { class: string; name: string; url: string; capacity: number };
     await deps.recordAction(actorOf(res), 'platform.add', added.id, { class: body.class, name: body.name, url: body.url, capacity: body.capacity });
-    await deps.onAdded?.(body.url);
+    await deps.onChanged?.();
     res.status(201).json({ id: added.id, token: added.token });
   });
   r.delete(

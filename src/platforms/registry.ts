@@ -27,6 +27,8 @@ export interface PlatformRegistryDeps {
   random?: () => number;
   /** active health check; default HTTP(S) GET (probe.ts) */
   probe?: HealthProbe;
+  /** an instance was deregistered by the sweep (deregisterAfterMs): what follows the registry catches up */
+  onDeregistered?: (id: string) => void;
 }
 
 /** What `add` accepts (the CLI and the API pass their input as is; it is validated here). */
@@ -325,6 +327,7 @@ export class PlatformRegistry {
         this.forget(e);
         this.deps.metrics.deregistered.inc();
         this.log.warn({ id: e.rec.id, class: e.rec.class, name: e.rec.name, silentMs: now - lastSign }, 'platform instance deregistered');
+        this.deps.onDeregistered?.(e.rec.id);
         continue;
       }
       if (e.poll && !e.polling) this.pollOnce(e);
