@@ -8,7 +8,16 @@ import { BootgateError } from '../errors.ts';
 import type { IdentityServices } from './identity.ts';
 import { ScalingAdvisor } from '../platforms/advisor-service.ts';
 import type { PlatformsConfig } from '../platforms/config.ts';
-import { createHeartbeatRouter, createPlatformAdminRouter, createSvcHandler } from '../platforms/http-routes.ts';
+import {
+  createHeartbeatRouter,
+  createPlatformAdminRouter,
+  createSvcHandler,
+  heartbeatReply,
+  svcReply,
+  type SvcRoutesDeps,
+} from '../platforms/http-routes.ts';
+import type { TerminalRoute } from '../http/server.ts';
+import { clientAddress } from '../terminal/client-address.ts';
 import { createPlatformsMetrics } from '../platforms/metrics.ts';
 import { PlatformRegistry } from '../platforms/registry.ts';
 import { SleepService } from '../platforms/sleep-service.ts';
@@ -47,8 +56,8 @@ export interface PlatformServices {
   wol: WolSender;
   wakeScheduler: WakeScheduler;
   sleep: SleepService;
-  /** for the HTTP boot port: /svc/<class>/… and the heartbeat */
-  terminalRoutes: ReadonlyArray<{ prefix: string; handle: (req: IncomingMessage, res: ServerResponse) => void }>;
+  /** for the HTTP boot port: /svc/<class>/… and the heartbeat (handled here, or relayed here by a worker) */
+  terminalRoutes: readonly TerminalRoute[];
   /** for the management listener under /api/v1: the heartbeat too, the operators' routes, /wake */
   managementRouter: Router;
   /** the operators' routes again with other guards (the browser's /ui/api/v1: the UI session's role) */
@@ -89,7 +98,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     const o = identity.directory.lookupByIp(ip);
     return o?.session ? { seat: o.seat.name, sessionId: o.session.id } : undefined;
   };
-  const svc = createSvcHandler({
+  const svcDeps: SvcRoutesDeps = {
     registry,
     config: deps.config,
     proxyPort: deps.config.proxyPort,
@@ -119,14 +128,24 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       });
     },
     logger,
-  });
+  };
+  const svc = createSvcHandler(svcDeps);
 
   const heartbeats = express();
   heartbeats.disable('x-powered-by');
   heartbeats.use('/api/v1', createHeartbeatRouter(registry, logger));
-  const terminalRoutes = [
-    { prefix: '/svc/', handle: svc },
-    { prefix: '/api/v1/platforms/', handle: (req: IncomingMessage, res: ServerResponse) => void heartbeats(req, res) },
+  // with http.workers > 0 a worker relays these here, where the registry is (RelayedRequest → the same answers)
+  const terminalRoutes: TerminalRoute[] = [
+    {
+      prefix: '/svc/',
+      handle: svc,
+      relay: (r) => svcReply(svcDeps, { method: r.method, target: r.url, ip: r.clientIp, localAddress: clientAddress(r.localAddress) }),
+    },
+    {
+      prefix: '/api/v1/platforms/',
+      handle: (req: IncomingMessage, res: ServerResponse) => void heartbeats(req, res),
+      relay: (r) => heartbeatReply(registry, r),
+    },
   ];
 
   const managementRouter = express.Router();

@@ -17,6 +17,10 @@ export interface RelayedRequest {
   clientIp: string;
   localAddress: string;
   localPort: number;
+  /** from a worker: the Authorization and Content-Type fields, the body (up to RELAY_BODY_BYTES) or that it was longer */
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  bodyTooLarge?: boolean;
 }
 
 export interface WorkerPoolDeps {
@@ -26,7 +30,9 @@ export interface WorkerPoolDeps {
   maxConnectionsPerClient: number;
   logger: Logger;
   sink: RequestSink;
-  /** answers `/boot.ipxe` and `/booted` for a worker */
+  /** targets starting with these go to `relay` whatever their method (the other services' routes: `/svc/`, the heartbeat) */
+  relayPrefixes: readonly string[];
+  /** answers `/boot.ipxe`, `/booted` and the other services' routes (`/svc/`, the heartbeat) for a worker */
   relay: (r: RelayedRequest) => WireReply | Promise<WireReply>;
 }
 
@@ -60,7 +66,14 @@ export class WorkerPool {
       child.on('message', (m: ToParent) => {
         switch (m.t) {
           case 'ready':
-            child.send({ t: 'listen', maxConnectionsPerClient: this.deps.maxConnectionsPerClient } satisfies ToWorker, server);
+            child.send(
+              {
+                t: 'listen',
+                maxConnectionsPerClient: this.deps.maxConnectionsPerClient,
+                relayPrefixes: [...this.deps.relayPrefixes],
+              } satisfies ToWorker,
+              server,
+            );
             break;
           case 'listening':
             child.off('exit', onExit);
