@@ -4,24 +4,14 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { FileServerOptions } from './file-server.ts';
 import type { RequestSink } from './file-route.ts';
-import type { ToParent, ToWorker, WireReply } from './worker-protocol.ts';
+import type { RelayedRequest, ToParent, ToWorker, WireReply } from './worker-protocol.ts';
 
 const WORKER = fileURLToPath(new URL('./file-worker.ts', import.meta.url));
 /** tsx's loader by absolute URL, so a worker starts whatever the working directory is */
 const TSX = import.meta.resolve('tsx');
 const STOP_GRACE_MS = 3000;
 
-export interface RelayedRequest {
-  method: string;
-  url: string;
-  clientIp: string;
-  localAddress: string;
-  localPort: number;
-  /** from a worker: the Authorization and Content-Type fields, the body (up to RELAY_BODY_BYTES) or that it was longer */
-  headers?: Record<string, string>;
-  body?: Uint8Array;
-  bodyTooLarge?: boolean;
-}
+export type { RelayedRequest } from './worker-protocol.ts';
 
 export interface WorkerPoolDeps {
   count: number;
