@@ -40,7 +40,12 @@ export function platformReverseRouter(deps: {
     if ('status' in up) return { page: up };
     // the path and query go on byte for byte (no URL normalisation), after the instance's own path prefix
     const path = `${up.prefix}/${p.rest}${p.query ? `?${p.query}` : ''}`;
-    return { target: { host: up.host, port: up.port, path, url: location, address: up.address }, session };
+    // a seat's record says which instance its choice was (who was sent where); class, name (validated patterns) and
+    // the id (a UUID) need no escaping in JSON
+    const target = session
+      ? { host: up.host, port: up.port, path, url: location, address: up.address, detail: platformDetail(d) }
+      : { host: up.host, port: up.port, path, url: location, address: up.address };
+    return { target, session };
   };
 }
 
@@ -62,4 +67,8 @@ function upstreamOf(cls: string, name: string, url: string): InstanceUpstream | 
     return refusalPage(502, 'Bad gateway', `The ${cls} instance ${name} must have an http:// URL with an IP address to be proxied.`);
   const text = formatIp(address);
   return { host: text.includes(':') ? `[${text}]` : text, port: Number(base.port || 80), prefix: base.pathname.replace(/\/+$/, ''), address: text };
+}
+
+function platformDetail(d: { class: string; instance: { id: string; name: string }; reason: string }): string {
+  return `"class":"${d.class}","instance":"${d.instance.id}","name":"${d.instance.name}","reason":"${d.reason}"`;
 }

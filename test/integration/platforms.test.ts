@@ -301,6 +301,24 @@ describe('service platforms: registry, health and least-loaded redirection again
     assert.equal(records[0]!.url, r.location);
     assert.equal(records[0]!.status, 302);
     assert.equal(JSON.parse(records[0]!.detail).class, 'game');
+    // proxy mode: each relayed request is an http record of the seat, naming the instance chosen
+    assert.match(lab.exec(term, 'curl', ['-s', '--max-time', '5', `http://${GW}:${PROXY_PORT}/svc/web/rec?z=1`]), /^W[12] \/site\/rec\?z=1$/m);
+    let proxied: Array<{ seat: string; userName: string; url: string; status: number; detail: string }> = [];
+    for (let i = 0; i < 50 && proxied.length < 1; i++)
+      proxied = (
+        JSON.parse(
+          lab.exec(lab.server, 'curl', ['-s', '-H', `authorization: Bearer ${token}`, `http://${API}/api/v1/audit/records?kind=http`]),
+        ) as typeof proxied
+      ).filter((p) => p.url.endsWith('/site/rec?z=1'));
+    assert.equal(proxied.length, 1, JSON.stringify(proxied));
+    assert.equal(proxied[0]!.seat, 'S1');
+    assert.equal(proxied[0]!.userName, 'Ann Example');
+    assert.equal(proxied[0]!.status, 200);
+    const pd = JSON.parse(proxied[0]!.detail) as { class: string; name: string; instance: string; dst: string };
+    assert.equal(pd.class, 'web');
+    assert.ok(pd.name === 'W1' || pd.name === 'W2', pd.name);
+    assert.equal(pd.instance, ids[pd.name]);
+    assert.match(pd.dst, /^10\.76\.0\.50:1808[34]$/);
     // the LAN resolver names every class: <class>.svc.<domain> is the gateway; the seat's queries are on the trail
     assert.equal(lab.exec(term, 'dig', [`@${GW}`, '+short', 'game.svc.cafe.lan', 'A']).trim(), GW);
     assert.equal(lab.exec(term, 'dig', [`@${GW}`, '+short', '+tcp', 'web.svc.cafe.lan', 'A']).trim(), GW);

@@ -295,7 +295,11 @@ export class Exchange implements UpstreamUser {
     this.reused = reused;
     this.dst = { address: up.address, port: up.port };
     const b = this.cacheBypass;
-    this.act.detail = dstDetail(endpointText(up.address, up.port), this.hostMismatch, b && `"cache":"bypass","cacheReason":"${b.reason}"`);
+    this.act.detail = dstDetail(
+      endpointText(up.address, up.port),
+      this.hostMismatch,
+      b ? `"cache":"bypass","cacheReason":"${b.reason}"` : this.target.detail,
+    );
     up.sock.write(this.head, 'latin1');
     const pending = this.pendingBody;
     if (!pending) return;
