@@ -14,7 +14,7 @@ import type { Page } from './refusals.ts';
 import type { Target } from './target.ts';
 import type { AuditEmitter } from './audit.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
-import type { OutputSlab } from './output-slab.ts';
+import type { OutputSlab } from './slabs.ts';
 import type { ProxyCache } from './cache-delivery.ts';
 
 export interface HttpProxyOptions {

@@ -36,7 +36,7 @@ import { conntrackOriginalDestination, dialledOf, type OriginalDestinationReader
 import { SeatConnections } from './seat-connections.ts';
 import { requestTarget, type Target } from './target.ts';
 import { UpstreamPool } from './upstream-pool.ts';
-import { OutputSlab } from './output-slab.ts';
+import { OutputSlab } from './slabs.ts';
 import type { ProxyCache } from './cache-delivery.ts';
 import { closeServer, listen } from '../../net/listen.ts';
 
