@@ -185,16 +185,20 @@ describe('service platforms: registry, health and least-loaded redirection again
 
   it('proxy mode follows the least-loaded instance: the load reported changes, the relayed requests follow it', async () => {
     const through = (): string => lab.exec(term, 'curl', ['-s', '--max-time', '5', `http://${GW}:${PROXY_PORT}/svc/web/who`]).split(' ')[0]!;
+    const row = (n: string) => list().find((r) => r.name === n)! as { activeSessions: number; sentSinceHeartbeat?: number };
+    // what earlier tests sent counts as load until the next heartbeat: start from a fresh report of both
+    const reported = (w1: number, w2: number) => () =>
+      [row('W1'), row('W2')].every((r, i) => r.activeSessions === [w1, w2][i] && r.sentSinceHeartbeat === 0);
+    await waitFor('fresh reports (0 and 4 of 5)', reported(0, 4));
     // W1 reports 0 of 5, W2 4 of 5: W1 takes them until what was sent since its heartbeat makes it as loaded
     assert.deepEqual([through(), through()], ['W1', 'W1']);
     tell({ name: 'W1', sessions: 5 });
     tell({ name: 'W2', sessions: 0 });
-    const sessionsOf = (n: string) => list().find((r) => r.name === n)!.activeSessions;
-    await waitFor('the new loads reported', () => sessionsOf('W1') === 5 && sessionsOf('W2') === 0);
+    await waitFor('the new loads reported', reported(5, 0));
     assert.deepEqual([through(), through(), through()], ['W2', 'W2', 'W2']);
     tell({ name: 'W1', sessions: 0 });
     tell({ name: 'W2', sessions: 4 });
-    await waitFor('the loads back', () => sessionsOf('W1') === 0 && sessionsOf('W2') === 4);
+    await waitFor('the loads back', () => row('W1').activeSessions === 0 && row('W2').activeSessions === 4);
   });
 
   it('wrong token, unknown id and malformed body get a clear 4xx and change nothing', () => {
