@@ -343,8 +343,8 @@ export class Appliance {
     const gatewayLanAddress = (): string => config.boot.serverAddress ?? config.dhcp.serverId ?? lanAddress();
     let sharedGatewayMetrics: GatewayMetrics | undefined;
     const gatewayMetrics = (): GatewayMetrics => (sharedGatewayMetrics ??= createGatewayMetrics(this.registry));
-    // a platform instance registered after the gateway started: its address goes into the nftables allow set
-    let allowPlatformHost: ((ip: string) => Promise<void>) | undefined;
+    // a platform instance registered or removed after the gateway started: the nftables allow set follows
+    let refreshPlatformHosts: (() => Promise<void>) | undefined;
     let cacheRouter: Router | undefined;
     /** the browser's cache routes (the cache/DNS screen): the same router with the UI session's guard */
     let uiCacheRouter: ((guard: RequestHandler) => Router) | undefined;
@@ -391,10 +391,10 @@ export class Appliance {
       // built when it first starts: the portal's default URL needs the LAN address, known once the link is ready
       type Gateway = ReturnType<typeof createGatewayServices>;
       let gateway: Gateway | undefined;
-      allowPlatformHost = async (ip) => {
-        await gateway?.gate
-          .allowDestination(ip)
-          .catch((err: unknown) => log.error({ module: 'gateway', err, ip }, 'platform instance not allow-listed'));
+      refreshPlatformHosts = async () => {
+        await gateway
+          ?.refreshAllowedDestinations()
+          .catch((err: unknown) => log.error({ module: 'gateway', err }, 'allow-listed platform instances not updated'));
       };
       const buildGateway = (lanAddress: string): Gateway =>
         createGatewayServices({
@@ -441,8 +441,9 @@ export class Appliance {
       logger: log,
       registry: this.registry,
       reverseProxy: proxiedPlatforms ? { listen: config.http.listen, metrics: gatewayMetrics() } : undefined,
-      onInstanceAdded: async (url) => {
-        for (const ip of platformHost(url)) await allowPlatformHost?.(ip);
+      // the set is rebuilt from the registry: a removed instance's address stays only if another instance has it
+      onInstancesChanged: async () => {
+        await refreshPlatformHosts?.();
       },
       ...(wakePacer ? { wakePace: (mac: string) => wakePacer.turn(mac) } : {}),
     });

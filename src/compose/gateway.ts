@@ -66,7 +66,12 @@ export function hostAddresses(): string[] {
  * updates the nftables seat set; with `flowLog`, other forwarded flows are recorded from conntrack events.
  * Start order: portal, proxies, the gate, then the flow recorder; stop in reverse.
  */
-export function createGatewayServices(deps: GatewayServicesDeps): { start(): Promise<void>; stop(): Promise<void>; gate: NftablesGate } {
+export function createGatewayServices(deps: GatewayServicesDeps): {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  gate: NftablesGate;
+  refreshAllowedDestinations(): Promise<void>;
+} {
   const c = deps.config;
   // each gateway server names itself (`module: gateway.<part>`); a second `module` key here would duplicate it
   const logger = deps.logger;
@@ -96,6 +101,11 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       .occupied()
       .map((o) => deps.ipForMac(o.mac))
       .filter((ip): ip is string => ip !== undefined);
+  // the configured IPv4 networks and the registered platform instances' addresses, as they are now
+  const allowedDestinations = (): string[] => [
+    ...c.allowDestinations.filter((n) => !n.includes(':')),
+    ...(deps.platformHosts?.() ?? []).map((ip) => `${ip}/32`),
+  ];
   const gate = new NftablesGate({
     logger,
     nft: execNft(),
@@ -111,7 +121,7 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
       manageForwarding: c.manageForwarding,
       refusedDestinations: [...refusedIpv4Networks(), ...deps.lanSubnets],
       // registered platform instances are reachable by seats in 302 mode (the terminal dials them itself), read at start
-      allowedDestinations: [...c.allowDestinations.filter((n) => !n.includes(':')), ...(deps.platformHosts?.() ?? []).map((ip) => `${ip}/32`)],
+      allowedDestinations: allowedDestinations(),
       lanServices: {
         tcp: [...deps.lanServices.tcp, c.explicitProxyPort, c.httpInterceptPort, c.tlsInterceptPort, c.portal.port],
         udp: deps.lanServices.udp,
@@ -135,6 +145,8 @@ export function createGatewayServices(deps: GatewayServicesDeps): { start(): Pro
   let unsubscribe: (() => void) | undefined;
   return {
     gate,
+    /** a platform instance was registered or removed: the allow-listed destinations follow the registry */
+    refreshAllowedDestinations: () => gate.setAllowedDestinations(allowedDestinations()),
     async start() {
       await portal.start();
       await explicit.start();

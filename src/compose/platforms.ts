@@ -8,7 +8,16 @@ import { BootgateError } from '../errors.ts';
 import type { IdentityServices } from './identity.ts';
 import { ScalingAdvisor } from '../platforms/advisor-service.ts';
 import type { PlatformsConfig } from '../platforms/config.ts';
-import { createHeartbeatRouter, createPlatformAdminRouter, createSvcHandler } from '../platforms/http-routes.ts';
+import {
+  createHeartbeatRouter,
+  createPlatformAdminRouter,
+  createSvcHandler,
+  heartbeatReply,
+  svcReply,
+  type SvcRoutesDeps,
+} from '../platforms/http-routes.ts';
+import type { TerminalRoute } from '../http/server.ts';
+import { clientAddress } from '../terminal/client-address.ts';
 import { createPlatformsMetrics } from '../platforms/metrics.ts';
 import { PlatformRegistry } from '../platforms/registry.ts';
 import type { SessionChange } from '../identity/service.ts';
@@ -38,8 +47,8 @@ export interface PlatformServicesDeps {
   registry: Registry;
   /** a reverse proxy for the classes in proxy mode (gateway/proxy in reverse mode), on `listen`:platforms.proxyPort */
   reverseProxy?: { listen: string; metrics: GatewayMetrics } | undefined;
-  /** an instance was registered through the API (its URL) */
-  onInstanceAdded?: (url: string) => Promise<void>;
+  /** an instance was registered or removed through the API (awaited before the reply) */
+  onInstancesChanged?: () => Promise<void>;
   /** with boot admission on: resolves when a terminal may be woken now (boot/wake-pacing.ts) */
   wakePace?: (mac: string) => Promise<void>;
   now?: () => number;
@@ -51,8 +60,8 @@ export interface PlatformServices {
   wol: WolSender;
   wakeScheduler: WakeScheduler;
   sleep: SleepService;
-  /** for the HTTP boot port: /svc/<class>/… and the heartbeat */
-  terminalRoutes: ReadonlyArray<{ prefix: string; handle: (req: IncomingMessage, res: ServerResponse) => void }>;
+  /** for the HTTP boot port: /svc/<class>/… and the heartbeat (handled here, or relayed here by a worker) */
+  terminalRoutes: readonly TerminalRoute[];
   /** for the management listener under /api/v1: the heartbeat too, the operators' routes, /wake */
   managementRouter: Router;
   /** the operators' routes again with other guards (the browser's /ui/api/v1: the UI session's role) */
@@ -73,7 +82,14 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
   const now = deps.now ?? Date.now;
   const metrics = createPlatformsMetrics(deps.registry);
   const logger = deps.logger.child({ module: 'platforms' });
-  const registry = new PlatformRegistry({ repository: new PlatformRepository(deps.db), config: deps.config, now, logger, metrics });
+  const registry = new PlatformRegistry({
+    repository: new PlatformRepository(deps.db),
+    config: deps.config,
+    now,
+    logger,
+    metrics,
+    onDeregistered: () => void deps.onInstancesChanged?.(),
+  });
   const advisor = new ScalingAdvisor({ source: registry, config: deps.config, now, logger: deps.logger, metrics });
   const password = deps.config.wol.password === undefined ? undefined : parseSecureOn(deps.config.wol.password);
   const wol = new WolSender({
@@ -90,7 +106,7 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
     // a paused seat is sent nowhere (its instance stays assigned: only a close releases it)
     return admitted(o) ? { seat: o.seat.name, sessionId: o.session.id } : undefined;
   };
-  const svc = createSvcHandler({
+  const svcDeps: SvcRoutesDeps = {
     registry,
     config: deps.config,
     proxyPort: deps.config.proxyPort,
@@ -120,14 +136,24 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       });
     },
     logger,
-  });
+  };
+  const svc = createSvcHandler(svcDeps);
 
   const heartbeats = express();
   heartbeats.disable('x-powered-by');
   heartbeats.use('/api/v1', createHeartbeatRouter(registry, logger));
-  const terminalRoutes = [
-    { prefix: '/svc/', handle: svc },
-    { prefix: '/api/v1/platforms/', handle: (req: IncomingMessage, res: ServerResponse) => void heartbeats(req, res) },
+  // with http.workers > 0 a worker relays these here, where the registry is (RelayedRequest → the same answers)
+  const terminalRoutes: TerminalRoute[] = [
+    {
+      prefix: '/svc/',
+      handle: svc,
+      relay: (r) => svcReply(svcDeps, { method: r.method, target: r.url, ip: r.clientIp, localAddress: clientAddress(r.localAddress) }),
+    },
+    {
+      prefix: '/api/v1/platforms/',
+      handle: (req: IncomingMessage, res: ServerResponse) => void heartbeats(req, res),
+      relay: (r) => heartbeatReply(registry, r),
+    },
   ];
 
   const managementRouter = express.Router();
@@ -138,22 +164,23 @@ export function createPlatformServices(deps: PlatformServicesDeps): PlatformServ
       guards,
       advice: () => ({ recommendations: advisor.recommendations(), events: advisor.events() }),
       recordAction: (actor, action, target, detail) => identity.identity.recordAction(actor, action, target, detail),
-      ...(deps.onInstanceAdded ? { onAdded: deps.onInstanceAdded } : {}),
+      ...(deps.onInstancesChanged ? { onChanged: deps.onInstancesChanged } : {}),
       logger,
     });
   managementRouter.use(adminRouter({ read: identity.guard(['admin', 'cashier', 'auditor']), write: identity.guard(['admin']) }));
   managementRouter.use(createWakeRouter(deps, wol, identity.guard(['admin', 'cashier']), logger));
 
+  const seats = seatLookup(identity.directory);
   const reverse = deps.reverseProxy
     ? new HttpProxy({
         options: { mode: 'reverse', host: deps.reverseProxy.listen, port: deps.config.proxyPort, connectTimeoutMs: 5000, idleTimeoutMs: 60_000 },
-        seats: seatLookup(identity.directory),
+        seats,
         audit: auditSink(identity.audit),
         logger: deps.logger,
         metrics: deps.reverseProxy.metrics,
         // never consulted: every target the router returns is an instance's own address (registered = allowed)
         destinations: new DestinationPolicy({ options: { allow: [], lanSubnets: [] }, gatewayAddresses: () => [], lookup: fixedHostsLookup({}) }),
-        reverse: platformReverseRouter({ registry, config: deps.config, seatAt: (ip) => seatLookup(identity.directory).lookupByIp(ip) }),
+        reverse: platformReverseRouter({ registry, config: deps.config, seatAt: (ip) => seats.lookupByIp(ip) }),
       })
     : undefined;
   // the scheduled wake-up (wol.schedules) and, on the API, which terminals then came up (their boot timelines)

@@ -1,14 +1,21 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { DeferredCounts } from '../log/deferred-counts.ts';
 
 /** Gateway metrics on the appliance's registry (never the global default registry). */
 export function createGatewayMetrics(registry: Registry) {
+  // one per request or tunnel: counted as plain numbers, added to `requests` when it is collected
+  const requestCounts = new DeferredCounts(() => requests);
+  const requests: Counter = new Counter({
+    name: 'bootgate_gateway_requests_total',
+    help: 'Proxied requests and tunnels, by kind and verdict',
+    labelNames: ['kind', 'verdict'],
+    registers: [registry],
+    collect: () => requestCounts.flush(),
+  });
   return {
-    requests: new Counter({
-      name: 'bootgate_gateway_requests_total',
-      help: 'Proxied requests and tunnels, by kind and verdict',
-      labelNames: ['kind', 'verdict'],
-      registers: [registry],
-    }),
+    requests,
+    /** `requests` for the hot path: `requestCounts.slot({kind, verdict})` once per label set, then `.inc()` */
+    requestCounts,
     drops: new Counter({
       name: 'bootgate_gateway_drops_total',
       help: 'Client connections dropped, by reason',

@@ -1,7 +1,8 @@
 /**
  * An HTTP boot worker process (forked by WorkerPool, `http.workers` > 0). It accepts connections on the
- * listening socket the main process shares with it and serves boot files itself; `/boot.ipxe` and `/booted`
- * are relayed to the main process, which owns the profile policy, the metrics registry and the boot timeline.
+ * listening socket the main process shares with it and serves boot files itself; `/boot.ipxe`, `/booted` and the
+ * other services' routes (the platforms' `/svc/` and heartbeat) are relayed to the main process, which owns the
+ * profile policy, the platform registry, the metrics registry and the boot timeline.
  * Accounting goes back in batches. No module-level state beyond this process's own server.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -9,7 +10,7 @@ import type { Server as NetServer } from 'node:net';
 import { BootFileServer, plain, type FileServerOptions } from './file-server.ts';
 import { limitConnectionsPerClient } from './connection-limit.ts';
 import { clientIpOf, isFileRequest, serveFileRequest, type BootEvent, type RequestSink, type Route } from './file-route.ts';
-import type { ToParent, ToWorker, WireReply } from './worker-protocol.ts';
+import { RELAY_BODY_BYTES, type ToParent, type ToWorker, type WireReply } from './worker-protocol.ts';
 
 const FLUSH_MS = 200;
 
@@ -21,6 +22,8 @@ function main(): void {
   let files: BootFileServer | undefined;
   let server: Server | undefined;
   let nextId = 1;
+  /** the other services' routes on this port, answered by the main process */
+  let relayPrefixes: readonly string[] = [];
   const pending = new Map<number, ServerResponse>();
   const counts = new Map<string, { route: Route; status: number; bytes: number; n: number }>();
   const refused = new Map<string, number>();
@@ -57,20 +60,36 @@ function main(): void {
     const id = nextId++;
     pending.set(id, res);
     res.on('close', () => pending.delete(id));
-    req.resume(); // bodies are not used by these routes
-    send({
-      t: 'req',
+    const headers: Record<string, string> = {};
+    for (const name of ['authorization', 'content-type'] as const) if (req.headers[name] !== undefined) headers[name] = req.headers[name];
+    const m = {
+      t: 'req' as const,
       id,
       method: req.method ?? 'GET',
       url: req.url ?? '/',
       clientIp: clientIpOf(req),
       localAddress: req.socket.localAddress ?? '',
       localPort: req.socket.localPort ?? 0,
+      headers,
+    };
+    if (m.method === 'GET' || m.method === 'HEAD') {
+      req.resume(); // no body to relay
+      return send(m);
+    }
+    // a body (the platforms' heartbeat) goes with the request, up to RELAY_BODY_BYTES; beyond, only that it was longer
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= RELAY_BODY_BYTES) chunks.push(c);
     });
+    req.on('end', () =>
+      send(size > RELAY_BODY_BYTES ? { ...m, bodyTooLarge: true } : { ...m, ...(size > 0 ? { body: Buffer.concat(chunks) } : {}) }),
+    );
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (!files || !isFileRequest(req)) return relay(req, res);
+    if (!files || !isFileRequest(req) || relayPrefixes.some((p) => req.url?.startsWith(p))) return relay(req, res);
     serveFileRequest(files, req, res, Date.now, sink).catch(() => {
       if (!res.headersSent) plain(res, 500, 'internal error');
       else res.destroy();
@@ -92,6 +111,7 @@ function main(): void {
         void files.init().then(() => send({ t: 'ready' }));
         break;
       case 'listen':
+        relayPrefixes = m.relayPrefixes;
         server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handle);
         limitConnectionsPerClient(server, m.maxConnectionsPerClient, () => sink.refused('too_many_connections'));
         server.on('clientError', (_err, socket) => {

@@ -39,10 +39,20 @@ export interface HttpBootServerDeps {
   admission?: AdmissionQueue;
   /**
    * Other services on the terminal-facing port (the platforms' `/svc/` and heartbeat): a request whose target
-   * starts with a route's prefix goes to its handler, before the boot files. Served by this process only: with
-   * `http.workers` > 0 the workers answer them 404 (docs/platforms.md).
+   * starts with a route's prefix goes to its handler, before the boot files. With `http.workers` > 0 a worker
+   * relays such a request to this process (its method, target, addresses, Authorization and Content-Type fields
+   * and body up to RELAY_BODY_BYTES), which answers it with the route's `relay`: the registry lives here only.
    */
-  routes?: () => ReadonlyArray<{ prefix: string; handle: (req: IncomingMessage, res: ServerResponse) => void }>;
+  routes?: () => ReadonlyArray<TerminalRoute>;
+}
+
+/** A service on the terminal-facing port beside the boot files (see HttpBootServerDeps.routes). */
+export interface TerminalRoute {
+  prefix: string;
+  /** a request this process accepted */
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** the same request as a worker relays it */
+  relay: (r: RelayedRequest) => WireReply | Promise<WireReply>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -147,6 +157,7 @@ export class HttpBootServer {
         files: this.fileOptions,
         logger: this.log,
         sink: this.sink,
+        relayPrefixes: (this.deps.routes?.() ?? []).map((r) => r.prefix),
         relay: (r) => this.relayed(r),
       });
       try {
@@ -221,8 +232,10 @@ export class HttpBootServer {
     };
   }
 
-  /** A worker's `/boot.ipxe` or `/booted` request, answered here where the policy and timeline live. */
+  /** A worker's `/boot.ipxe`, `/booted` or other services' request, answered here where the policy, timeline and registry live. */
   private relayed(r: RelayedRequest): WireReply | Promise<WireReply> {
+    const route = this.deps.routes?.().find((t) => r.url.startsWith(t.prefix));
+    if (route) return route.relay(r);
     const path = splitTarget(r.url).path;
     if (path === '/boot.ipxe' && (r.method === 'GET' || r.method === 'HEAD')) return this.script(r);
     if (path === '/booted') return this.booted(r);

@@ -4,20 +4,14 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { FileServerOptions } from './file-server.ts';
 import type { RequestSink } from './file-route.ts';
-import type { ToParent, ToWorker, WireReply } from './worker-protocol.ts';
+import type { RelayedRequest, ToParent, ToWorker, WireReply } from './worker-protocol.ts';
 
 const WORKER = fileURLToPath(new URL('./file-worker.ts', import.meta.url));
 /** tsx's loader by absolute URL, so a worker starts whatever the working directory is */
 const TSX = import.meta.resolve('tsx');
 const STOP_GRACE_MS = 3000;
 
-export interface RelayedRequest {
-  method: string;
-  url: string;
-  clientIp: string;
-  localAddress: string;
-  localPort: number;
-}
+export type { RelayedRequest } from './worker-protocol.ts';
 
 export interface WorkerPoolDeps {
   count: number;
@@ -26,7 +20,9 @@ export interface WorkerPoolDeps {
   maxConnectionsPerClient: number;
   logger: Logger;
   sink: RequestSink;
-  /** answers `/boot.ipxe` and `/booted` for a worker */
+  /** targets starting with these go to `relay` whatever their method (the other services' routes: `/svc/`, the heartbeat) */
+  relayPrefixes: readonly string[];
+  /** answers `/boot.ipxe`, `/booted` and the other services' routes (`/svc/`, the heartbeat) for a worker */
   relay: (r: RelayedRequest) => WireReply | Promise<WireReply>;
 }
 
@@ -60,7 +56,14 @@ export class WorkerPool {
       child.on('message', (m: ToParent) => {
         switch (m.t) {
           case 'ready':
-            child.send({ t: 'listen', maxConnectionsPerClient: this.deps.maxConnectionsPerClient } satisfies ToWorker, server);
+            child.send(
+              {
+                t: 'listen',
+                maxConnectionsPerClient: this.deps.maxConnectionsPerClient,
+                relayPrefixes: [...this.deps.relayPrefixes],
+              } satisfies ToWorker,
+              server,
+            );
             break;
           case 'listening':
             child.off('exit', onExit);

@@ -2,9 +2,8 @@ import { z } from 'zod';
 import { macField, portField } from '../config/fields.ts';
 
 /** A class of service platform: `game`, `video`, `web`, `billing`, `monitoring`, or any name the operator adds. */
-export const platformClassField = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be a class name: a-z, 0-9 and -, starting with a letter, at most 32');
+export const PLATFORM_CLASS = /^[a-z][a-z0-9-]{0,31}$/;
+export const platformClassField = z.string().regex(PLATFORM_CLASS, 'must be a class name: a-z, 0-9 and -, starting with a letter, at most 32');
 
 /** An instance's name, unique within its class. */
 export const platformNameField = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be a name: letters, digits, _ . -, at most 64');

@@ -166,10 +166,12 @@ export class InstanceHealth {
   }
 
   private settle(now: number): void {
-    const sources: SourceState[] = [];
-    if (this.polled) sources.push(this.poll);
-    if (!this.polled || this.lastHb !== null) sources.push(this.hb);
-    const next: HealthStatus = sources.includes('down') ? 'unhealthy' : sources.every((s) => s === 'up') ? 'healthy' : 'unknown';
+    // the sources that count: the poll (if polled) and the heartbeat (unless polled and never heartbeated); run on
+    // every request (choose), so no array of them is built
+    const poll: SourceState | undefined = this.polled ? this.poll : undefined;
+    const hb: SourceState | undefined = !this.polled || this.lastHb !== null ? this.hb : undefined;
+    const next: HealthStatus =
+      poll === 'down' || hb === 'down' ? 'unhealthy' : (poll ?? 'up') === 'up' && (hb ?? 'up') === 'up' ? 'healthy' : 'unknown';
     if (next === this.status) return;
     if (next === 'healthy' && this.status === 'unhealthy') this.recoveredAt = now;
     if (next !== 'healthy') this.recoveredAt = null;

@@ -42,12 +42,34 @@ export interface SvcRoutesDeps {
   logger: Logger;
 }
 
-/** A bodiless reply with these header fields (the request's body, if any, is drained so keep-alive works). */
-function reply(req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>, body = ''): void {
-  req.resume();
+/** A reply as a value: what this process writes, and what a relayed request (an HTTP boot worker's) gets back. */
+export interface PlainReply {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+function plainReply(status: number, headers: Record<string, string>, body = ''): PlainReply {
   const buf = Buffer.from(body);
-  res.writeHead(status, { ...headers, 'cache-control': 'no-store', 'content-length': String(buf.length) });
-  res.end(req.method === 'HEAD' ? undefined : buf);
+  return { status, headers: { ...headers, 'cache-control': 'no-store', 'content-length': String(buf.length) }, body: buf };
+}
+
+/** Writes a reply (the request's body, if any, is drained so keep-alive works; a HEAD gets the head only). */
+function write(req: IncomingMessage, res: ServerResponse, r: PlainReply): void {
+  req.resume();
+  res.writeHead(r.status, r.headers);
+  res.end(req.method === 'HEAD' ? undefined : r.body);
+}
+
+/** A `/svc/` request, as this process or a worker received it. */
+export interface SvcRequest {
+  method: string;
+  /** the request-target as received, still percent-encoded */
+  target: string;
+  /** the terminal's address */
+  ip: string;
+  /** the gateway's address it reached */
+  localAddress: string;
 }
 
 /**
@@ -59,38 +81,56 @@ function reply(req: IncomingMessage, res: ServerResponse, status: number, header
  */
 export function createSvcHandler(deps: SvcRoutesDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    handleSvc(deps, req, res).catch((err: unknown) => {
-      deps.logger.error({ err, url: req.url }, '/svc request failed');
-      if (!res.headersSent) reply(req, res, 500, { 'content-type': 'text/plain; charset=utf-8' }, 'internal error\n');
-      else res.destroy();
-    });
+    const r: SvcRequest = {
+      method: req.method ?? 'GET',
+      target: req.url ?? '',
+      ip: clientAddress(req.socket.remoteAddress),
+      localAddress: clientAddress(req.socket.localAddress),
+    };
+    svcReply(deps, r).then(
+      (reply) => write(req, res, reply),
+      () => {
+        if (!res.headersSent) write(req, res, plainReply(500, { 'content-type': 'text/plain; charset=utf-8' }, 'internal error\n'));
+        else res.destroy();
+      },
+    );
   };
 }
 
-async function handleSvc(deps: SvcRoutesDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  // the request-target as received, still percent-encoded
-  const target = req.url ?? '';
-  const p = parseSvcPath(target);
-  if (!p) return reply(req, res, 404, { 'content-type': 'text/plain; charset=utf-8' }, 'no such service: the form is /svc/<class>/<path>\n');
-  const ip = clientAddress(req.socket.remoteAddress);
-  const status = req.method === 'GET' || req.method === 'HEAD' ? 302 : 307;
+/** The answer to one `/svc/` request (createSvcHandler's, and a worker's relayed one); failures are logged here. */
+export async function svcReply(deps: SvcRoutesDeps, r: SvcRequest): Promise<PlainReply> {
+  try {
+    return await decideSvc(deps, r);
+  } catch (err) {
+    deps.logger.error({ err, url: r.target }, '/svc request failed');
+    throw err;
+  }
+}
+
+async function decideSvc(deps: SvcRoutesDeps, r: SvcRequest): Promise<PlainReply> {
+  const p = parseSvcPath(r.target);
+  if (!p) return plainReply(404, { 'content-type': 'text/plain; charset=utf-8' }, 'no such service: the form is /svc/<class>/<path>\n');
+  const status = r.method === 'GET' || r.method === 'HEAD' ? 302 : 307;
   if (classSettings(deps.config, p.cls).mode === 'proxy') {
     // a proxied class is served by the reverse proxy's listener: send the terminal there, same address it used
-    const local = clientAddress(req.socket.localAddress);
-    const host = local.includes(':') ? `[${local}]` : local;
-    return reply(req, res, status, { location: `http://${host}:${deps.proxyPort}${target}` });
+    const host = r.localAddress.includes(':') ? `[${r.localAddress}]` : r.localAddress;
+    return plainReply(status, { location: `http://${host}:${deps.proxyPort}${r.target}` });
   }
-  const seat = deps.sessionAt(ip);
+  const seat = deps.sessionAt(r.ip);
   const d = deps.registry.choose(p.cls, seat ? { seat: seat.seat, sessionKey: seat.sessionId } : {});
   if (!d.ok) {
-    deps.logger.debug({ class: p.cls, reason: d.reason, ip }, 'no platform instance for a request');
+    deps.logger.debug({ class: p.cls, reason: d.reason, ip: r.ip }, 'no platform instance for a request');
     const page = unavailablePage(d);
-    return reply(req, res, page.status, page.headers, page.body);
+    return plainReply(page.status, page.headers, page.body);
   }
   const location = svcLocation(d.instance.url, p);
-  if (seat)
-    await deps.recordRedirect(seat, { ip, class: p.cls, instance: d.instance, location, method: req.method ?? 'GET', status, reason: d.reason });
-  reply(req, res, status, { location });
+  if (seat) await deps.recordRedirect(seat, { ip: r.ip, class: p.cls, instance: d.instance, location, method: r.method, status, reason: d.reason });
+  return plainReply(status, { location });
+}
+
+/** The API error code of a refused heartbeat (its status comes from the catalogue, src/errors.ts). */
+function heartbeatErrorCode(error: 'unknown-instance' | 'bad-token' | 'bad-body'): 'PLATFORM_UNKNOWN' | 'PLATFORM_BAD_TOKEN' | 'VALIDATION' {
+  return error === 'unknown-instance' ? 'PLATFORM_UNKNOWN' : error === 'bad-token' ? 'PLATFORM_BAD_TOKEN' : 'VALIDATION';
 }
 
 /**
@@ -105,11 +145,53 @@ export function createHeartbeatRouter(registry: PlatformRegistry, logger: Logger
       res.status(204).end();
       return;
     }
-    const code = result.error === 'unknown-instance' ? 'PLATFORM_UNKNOWN' : result.error === 'bad-token' ? 'PLATFORM_BAD_TOKEN' : 'VALIDATION';
-    throw new BootgateError(code, result.message);
+    throw new BootgateError(heartbeatErrorCode(result.error), result.message);
   });
   r.use(apiErrorHandler(logger));
   return r;
+}
+
+/** A heartbeat as an HTTP boot worker relays it (the target, the two fields it needs, the body up to 16 KiB). */
+export interface RelayedHeartbeat {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  bodyTooLarge?: boolean;
+}
+
+const HEARTBEAT_PATH = /^\/api\/v1\/platforms\/([^/?]+)\/heartbeat(?:\?.*)?$/;
+const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
+
+/**
+ * The heartbeat route's answer to a relayed request, the same as createHeartbeatRouter's (and express.json's):
+ * the JSON `{ error, message }` of /api/v1 with the catalogue's status, 204 when accepted.
+ */
+export function heartbeatReply(registry: PlatformRegistry, r: RelayedHeartbeat): PlainReply {
+  const json = (status: number, error: string, message: string): PlainReply =>
+    plainReply(status, { 'content-type': 'application/json; charset=utf-8' }, JSON.stringify({ error, message }));
+  const m = HEARTBEAT_PATH.exec(r.url);
+  if (!m || r.method !== 'POST') return json(404, 'NOT_FOUND', `no route ${r.method} ${r.url.split('?')[0]!}`);
+  if (r.bodyTooLarge) return json(413, 'VALIDATION', 'request entity too large');
+  let body: unknown;
+  if (JSON_TYPE.test(r.headers?.['content-type'] ?? '')) {
+    const text = Buffer.from(r.body ?? new Uint8Array()).toString('utf8');
+    try {
+      body = text === '' ? {} : (JSON.parse(text) as unknown);
+    } catch (e) {
+      return json(400, 'VALIDATION', (e as Error).message);
+    }
+  }
+  let id: string;
+  try {
+    id = decodeURIComponent(m[1]!);
+  } catch {
+    return json(400, 'VALIDATION', 'malformed instance id in the path');
+  }
+  const result = registry.heartbeat(id, bearerToken(r.headers?.authorization), body);
+  if (result.ok) return { status: 204, headers: { 'cache-control': 'no-store' }, body: Buffer.alloc(0) };
+  const e = new BootgateError(heartbeatErrorCode(result.error), result.message);
+  return json(e.status, e.code, e.message);
 }
 
 export interface PlatformAdminDeps {
@@ -119,8 +201,8 @@ export interface PlatformAdminDeps {
   advice: () => unknown;
   /** staff actions go on the audit trail */
   recordAction: (actor: string, action: string, target: string, detail: unknown) => Promise<void>;
-  /** an instance was registered (the gateway allow-lists its address for seats); awaited before the 201 */
-  onAdded?: (url: string) => Promise<void>;
+  /** an instance was registered or removed (the gateway's allow-list for seats follows); awaited before the reply */
+  onChanged?: () => Promise<void>;
   logger: Logger;
 }
 
@@ -139,6 +221,7 @@ export function createPlatformAdminRouter(deps: PlatformAdminDeps): Router {
       const id = String(req.params.id);
       changed(apply(id));
       await deps.recordAction(actorOf(res), `platform.${name}`, id, {});
+      if (name === 'remove') await deps.onChanged?.();
       if (name === 'remove') res.status(204).end();
       else res.json(registry.get(id));
     };
@@ -155,7 +238,7 @@ export function createPlatformAdminRouter(deps: PlatformAdminDeps): Router {
     if (!added.ok) throw new BootgateError(added.error === 'duplicate-name' ? 'PLATFORM_EXISTS' : 'VALIDATION', added.message);
     const body = req.body as { class: string; name: string; url: string; capacity: number };
     await deps.recordAction(actorOf(res), 'platform.add', added.id, { class: body.class, name: body.name, url: body.url, capacity: body.capacity });
-    await deps.onAdded?.(body.url);
+    await deps.onChanged?.();
     res.status(201).json({ id: added.id, token: added.token });
   });
   r.delete(

@@ -1,14 +1,21 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { DeferredCounts } from '../log/deferred-counts.ts';
 
 /** Service-platform metrics on the appliance's registry (never the global default registry). */
 export function createPlatformsMetrics(registry: Registry) {
+  // one per request: counted as plain numbers, added to `decisions` when it is collected
+  const decisionCounts = new DeferredCounts(() => decisions);
+  const decisions: Counter = new Counter({
+    name: 'bootgate_platforms_decisions_total',
+    help: 'Requests sent to an instance, by class, instance and reason (p2c, only, affinity, panic)',
+    labelNames: ['class', 'instance', 'reason'],
+    registers: [registry],
+    collect: () => decisionCounts.flush(),
+  });
   return {
-    decisions: new Counter({
-      name: 'bootgate_platforms_decisions_total',
-      help: 'Requests sent to an instance, by class, instance and reason (p2c, only, affinity, panic)',
-      labelNames: ['class', 'instance', 'reason'],
-      registers: [registry],
-    }),
+    decisions,
+    /** `decisions` for the hot path: `decisionCounts.slot({class, instance, reason})` once, then `.inc()` */
+    decisionCounts,
     unavailable: new Counter({
       name: 'bootgate_platforms_unavailable_total',
       help: 'Requests for a class that found no instance to send to, by reason',

@@ -27,6 +27,8 @@ export interface PlatformRegistryDeps {
   random?: () => number;
   /** active health check; default HTTP(S) GET (probe.ts) */
   probe?: HealthProbe;
+  /** an instance was deregistered by the sweep (deregisterAfterMs): what follows the registry catches up */
+  onDeregistered?: (id: string) => void;
 }
 
 /** What `add` accepts (the CLI and the API pass their input as is; it is validated here). */
@@ -74,8 +76,16 @@ export interface InstanceView extends InstanceRef {
   sleeping: boolean;
 }
 
+/** An instance as the selector sees it, refreshed in place at each choice (no allocation per request). */
+type EntryCandidate = Candidate & { entry: Entry };
+
 interface Entry {
   rec: PlatformInstanceRecord;
+  /** what decisions hand out (id, class, name, url: fixed for the entry's life) */
+  ref: InstanceRef;
+  cand: EntryCandidate;
+  /** prom-client children of the decision counter, by reason (labels hashed once, not per request) */
+  counters: Partial<Record<ChoiceReason, { inc(): void }>>;
   health: InstanceHealth;
   poll: { url: string; expectedStatus: number; timeoutMs: number } | null;
   /** requests sent since the last accepted heartbeat (counted as load until the next one reports them) */
@@ -95,6 +105,8 @@ interface Entry {
  */
 export class PlatformRegistry {
   private readonly entries = new Map<string, Entry>();
+  /** each class's candidates in id order (the selector's order), kept in step with `entries` */
+  private readonly byClass = new Map<string, EntryCandidate[]>();
   /** `${class}\0${sessionKey}` → instance id */
   private readonly affinity = new Map<string, string>();
   private readonly log: Logger;
@@ -107,7 +119,7 @@ export class PlatformRegistry {
     this.random = deps.random ?? Math.random;
     this.probe = deps.probe ?? httpHealthProbe;
     this.syncConfigInstances();
-    for (const rec of deps.repository.all()) this.entries.set(rec.id, this.entryFor(rec));
+    for (const rec of deps.repository.all()) this.index(this.entryFor(rec));
   }
 
   start(): void {
@@ -132,7 +144,7 @@ export class PlatformRegistry {
     const { token, hash } = newInstanceToken();
     const rec = { id: randomUUID(), ...f, tokenHash: hash, source: 'api' as const, createdAt: this.deps.now() };
     this.deps.repository.insert(rec);
-    this.entries.set(rec.id, this.entryFor({ ...rec, drained: false, heartbeat: null, decisions: 0 }));
+    this.index(this.entryFor({ ...rec, drained: false, heartbeat: null, decisions: 0 }));
     this.log.info({ id: rec.id, class: f.class, name: f.name, url: f.url }, 'platform instance added');
     return { ok: true, id: rec.id, token };
   }
@@ -217,8 +229,8 @@ export class PlatformRegistry {
   choose(cls: string, opts: { seat?: string; sessionKey?: string } = {}): Decision {
     const now = this.deps.now();
     const settings = classSettings(this.deps.config, cls);
-    const entries = [...this.entries.values()].filter((e) => e.rec.class === cls);
-    const cands = entries.map((e) => ({ ...this.candidate(e, now), entry: e }));
+    const cands = this.byClass.get(cls) ?? NO_CANDIDATES;
+    for (const c of cands) this.candidate(c.entry, now);
     const key = settings.affinity && opts.sessionKey !== undefined ? `${cls}\0${opts.sessionKey}` : undefined;
     const stickyId = key === undefined ? undefined : this.affinity.get(key);
     const choice = select(cands, { random: this.random, panicThreshold: this.deps.config.panicThreshold, stickyId });
@@ -237,9 +249,9 @@ export class PlatformRegistry {
     e.sent += 1;
     e.unflushed += 1;
     if (key !== undefined) this.affinity.set(key, e.rec.id);
-    this.deps.metrics.decisions.inc({ class: cls, instance: e.rec.name, reason: choice.reason });
+    (e.counters[choice.reason] ??= this.deps.metrics.decisionCounts.slot({ class: cls, instance: e.rec.name, reason: choice.reason })).inc();
     if (choice.panic) this.deps.metrics.panics.inc({ class: cls });
-    return { ok: true, class: cls, instance: ref(e.rec), reason: choice.reason, panic: choice.panic, load: choice.load, mode: settings.mode };
+    return { ok: true, class: cls, instance: e.ref, reason: choice.reason, panic: choice.panic, load: choice.load, mode: settings.mode };
   }
 
   /** Ends the affinity of a cashier session (its close), in every class. */
@@ -315,6 +327,7 @@ export class PlatformRegistry {
         this.forget(e);
         this.deps.metrics.deregistered.inc();
         this.log.warn({ id: e.rec.id, class: e.rec.class, name: e.rec.name, silentMs: now - lastSign }, 'platform instance deregistered');
+        this.deps.onDeregistered?.(e.rec.id);
         continue;
       }
       if (e.poll && !e.polling) this.pollOnce(e);
@@ -341,18 +354,16 @@ export class PlatformRegistry {
       });
   }
 
+  /** The entry's candidate, brought up to `now` (in place: it is the object the selector is handed). */
   private candidate(e: Entry, now: number): Candidate {
     const status = e.health.evaluate(now);
-    return {
-      id: e.rec.id,
-      capacity: e.rec.capacity,
-      weight: e.rec.weight,
-      weightFactor: status === 'healthy' ? e.health.weightFactor(now) : 1,
-      activeSessions: e.rec.heartbeat?.activeSessions ?? 0,
-      sentSinceHeartbeat: e.sent,
-      healthy: status === 'healthy',
-      drained: e.health.drained || e.sleeping,
-    };
+    const c = e.cand;
+    c.weightFactor = status === 'healthy' ? e.health.weightFactor(now) : 1;
+    c.activeSessions = e.rec.heartbeat?.activeSessions ?? 0;
+    c.sentSinceHeartbeat = e.sent;
+    c.healthy = status === 'healthy';
+    c.drained = e.health.drained || e.sleeping;
+    return c;
   }
 
   private noteTransition(e: Entry, now: number): void {
@@ -398,8 +409,23 @@ export class PlatformRegistry {
     return { ok: true };
   }
 
+  /** An entry joins `entries` and its class's candidates (kept in id order). */
+  private index(e: Entry): void {
+    this.entries.set(e.rec.id, e);
+    const list = this.byClass.get(e.rec.class) ?? [];
+    list.push(e.cand);
+    list.sort((a, b) => cmp(a.id, b.id));
+    this.byClass.set(e.rec.class, list);
+  }
+
   private forget(e: Entry): void {
     this.entries.delete(e.rec.id);
+    const list = this.byClass.get(e.rec.class);
+    if (list) {
+      const rest = list.filter((c) => c.entry !== e);
+      if (rest.length) this.byClass.set(e.rec.class, rest);
+      else this.byClass.delete(e.rec.class);
+    }
     const labels = { class: e.rec.class, instance: e.rec.name };
     for (const g of [this.deps.metrics.healthy, this.deps.metrics.drained, this.deps.metrics.load, this.deps.metrics.weightFactor]) g.remove(labels);
     for (const [k, id] of this.affinity) if (id === e.rec.id) this.affinity.delete(k);
@@ -421,7 +447,31 @@ export class PlatformRegistry {
       },
       this.deps.now(),
     );
-    return { rec, health, poll, sent: 0, unflushed: 0, polling: false, lastStatus: health.evaluate(this.deps.now()), sleeping: false };
+    const e: Entry = {
+      rec,
+      ref: ref(rec),
+      cand: undefined as unknown as EntryCandidate,
+      counters: {},
+      health,
+      poll,
+      sent: 0,
+      unflushed: 0,
+      polling: false,
+      lastStatus: health.evaluate(this.deps.now()),
+      sleeping: false,
+    };
+    e.cand = {
+      id: rec.id,
+      capacity: rec.capacity,
+      weight: rec.weight,
+      weightFactor: 1,
+      activeSessions: 0,
+      sentSinceHeartbeat: 0,
+      healthy: false,
+      drained: false,
+      entry: e,
+    };
+    return e;
   }
 
   /** Config instances: inserted when new, updated when changed in the file, removed when gone from it. */
@@ -451,6 +501,7 @@ export class PlatformRegistry {
   }
 }
 
+const NO_CANDIDATES: readonly EntryCandidate[] = [];
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const ref = (r: PlatformInstanceRecord): InstanceRef => ({ id: r.id, class: r.class, name: r.name, url: r.url });
 

@@ -52,47 +52,67 @@ export function loadOf(c: Candidate, panic = false): number {
 
 const byId = (a: Candidate, b: Candidate): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+/** The candidates in id order: as given when they already are (the registry keeps its lists so), else a sorted copy. */
+function inIdOrder<C extends Candidate>(candidates: readonly C[]): readonly C[] {
+  for (let i = 1; i < candidates.length; i++) if (candidates[i - 1]!.id > candidates[i]!.id) return [...candidates].sort(byId);
+  return candidates;
+}
+
+/**
+ * Runs once per request (the 302 and the proxy mode), so it allocates nothing but its answer: counts and weighted
+ * draws are loops over the candidates in id order, skipping those outside the pool (drained; unhealthy unless in
+ * panic), which is what drawing from the filtered, id-sorted pool does.
+ */
 export function select<C extends Candidate>(candidates: readonly C[], opts: SelectOptions): Choice<C> {
   if (candidates.length === 0) return { ok: false, reason: 'no-instances' };
-  const eligible = candidates.filter((c) => !c.drained).sort(byId);
-  if (eligible.length === 0) return { ok: false, reason: 'all-drained' };
-  const healthy = eligible.filter((c) => c.healthy);
-  if (healthy.length === 0) return { ok: false, reason: 'none-healthy' };
-  const panic = healthy.length < opts.panicThreshold * eligible.length;
+  const all = inIdOrder(candidates);
+  let eligible = 0;
+  let healthy = 0;
+  let only: C | undefined;
+  for (const c of all) {
+    if (c.drained) continue;
+    eligible++;
+    if (c.healthy) healthy++;
+  }
+  if (eligible === 0) return { ok: false, reason: 'all-drained' };
+  if (healthy === 0) return { ok: false, reason: 'none-healthy' };
+  const panic = healthy < opts.panicThreshold * eligible;
 
   if (opts.stickyId !== undefined) {
-    const sticky = healthy.find((c) => c.id === opts.stickyId);
-    if (sticky) return { ok: true, instance: sticky, reason: 'affinity', panic, load: loadOf(sticky, panic) };
+    for (const c of all)
+      if (c.id === opts.stickyId && c.healthy && !c.drained) return { ok: true, instance: c, reason: 'affinity', panic, load: loadOf(c, panic) };
   }
-  const pool = panic ? eligible : healthy;
-  if (pool.length === 1) return { ok: true, instance: pool[0]!, reason: panic ? 'panic' : 'only', panic, load: loadOf(pool[0]!, panic) };
-
-  const weights = pool.map((c) => effectiveWeight(c, panic));
-  const first = weightedIndex(weights, opts.random());
-  const rest = weights.slice();
-  rest[first] = 0;
-  const second = weightedIndex(rest, opts.random());
-  const a = pool[first]!;
-  const b = pool[second]!;
+  const inPool = (c: Candidate): boolean => !c.drained && (panic || c.healthy);
+  const size = panic ? eligible : healthy;
+  if (size === 1) {
+    for (const c of all) if (inPool(c)) only = c;
+    return { ok: true, instance: only!, reason: panic ? 'panic' : 'only', panic, load: loadOf(only!, panic) };
+  }
+  let total = 0;
+  for (const c of all) if (inPool(c)) total += effectiveWeight(c, panic);
+  const a = weightedPick(all, inPool, panic, opts.random() * total, undefined);
+  const b = weightedPick(all, inPool, panic, opts.random() * (total - effectiveWeight(a, panic)), a);
   const la = loadOf(a, panic);
   const lb = loadOf(b, panic);
   const win = la < lb || (la === lb && byId(a, b) < 0) ? a : b;
   return { ok: true, instance: win, reason: panic ? 'panic' : 'p2c', panic, load: win === a ? la : lb };
 }
 
-/** The index whose cumulative weight first exceeds r × total (entries of weight 0 are never drawn). */
-function weightedIndex(weights: readonly number[], r: number): number {
-  const total = weights.reduce((s, w) => s + w, 0);
-  let x = r * total;
-  let last = -1;
-  for (let i = 0; i < weights.length; i++) {
-    const w = weights[i]!;
+/**
+ * The pool member (in order, `skip` left out) whose cumulative weight first exceeds `x`; entries of weight 0 are
+ * never drawn, and x rounded onto the end gives the last one with a weight.
+ */
+function weightedPick<C extends Candidate>(all: readonly C[], inPool: (c: Candidate) => boolean, panic: boolean, x: number, skip: C | undefined): C {
+  let last: C | undefined;
+  for (const c of all) {
+    if (c === skip || !inPool(c)) continue;
+    const w = effectiveWeight(c, panic);
     if (w <= 0) continue;
-    last = i;
-    if (x < w) return i;
+    last = c;
+    if (x < w) return c;
     x -= w;
   }
-  return last; // r × total rounded onto the end
+  return last!;
 }
 
 /** A small seeded PRNG (mulberry32) for tests and benchmarks; production passes Math.random. */

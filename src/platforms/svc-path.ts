@@ -1,4 +1,4 @@
-import { platformClassField } from './config.ts';
+import { PLATFORM_CLASS } from './config.ts';
 
 /** `/svc/<class>/<rest>?<query>` split, still percent-encoded as received; undefined when it is not that form. */
 export interface SvcPath {
@@ -13,9 +13,11 @@ export function parseSvcPath(target: string): SvcPath | undefined {
   const q = target.indexOf('?');
   const path = q < 0 ? target.slice(4) : target.slice(4, q);
   const query = q < 0 ? '' : target.slice(q + 1);
-  const m = /^\/([^/]+)(?:\/(.*))?$/.exec(path);
-  if (!m || !platformClassField.safeParse(m[1]).success) return undefined;
-  return { cls: m[1]!, rest: m[2] ?? '', query };
+  // "/<class>" or "/<class>/<rest>" (runs on every /svc request: a slice and one test, no schema)
+  const slash = path.indexOf('/', 1);
+  const cls = slash < 0 ? path.slice(1) : path.slice(1, slash);
+  if (!PLATFORM_CLASS.test(cls)) return undefined;
+  return { cls, rest: slash < 0 ? '' : path.slice(slash + 1), query };
 }
 
 /** Where the chosen instance serves the rest of the path: its base URL (path prefix kept) + the path + the query. */

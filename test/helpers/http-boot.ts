@@ -9,7 +9,7 @@ import { createHttpMetrics } from '../../src/http/metrics.ts';
 import { ConfiguredBootPolicy } from '../../src/boot/policy.ts';
 import { bootConfigSchema } from '../../src/boot/config.ts';
 import { httpConfigSchema, type HttpBootConfig } from '../../src/http/config.ts';
-import { HttpBootServer, type BootEvent } from '../../src/http/server.ts';
+import { HttpBootServer, type BootEvent, type TerminalRoute } from '../../src/http/server.ts';
 import type { AdmissionQueue } from '../../src/boot/admission.ts';
 
 export interface CurlResult {
@@ -64,6 +64,7 @@ export async function startHttpBoot(
     root?: string;
     admission?: AdmissionQueue;
     onBootEvent?: (e: BootEvent) => void;
+    routes?: readonly TerminalRoute[];
   } = {},
 ): Promise<HttpBootHarness> {
   const root = opts.root ?? mkdtempSync(join(tmpdir(), 'bghttp-root-'));
@@ -87,6 +88,7 @@ export async function startHttpBoot(
       opts.onBootEvent?.(e);
     },
     ...(opts.admission ? { admission: opts.admission } : {}),
+    ...(opts.routes ? { routes: () => opts.routes! } : {}),
   });
   await server.start();
   return {

@@ -157,6 +157,23 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
     assert.match(lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'bootgate', 'allowed_destinations']), /192\.168\.88\.8/);
   });
 
+  it('an instance removed through the API is no longer allow-listed (at once), unless another instance shares its address', () => {
+    const allowed = (): string => lab.exec(lab.server, 'nft', ['list', 'set', 'inet', 'bootgate', 'allowed_destinations']);
+    const idOf = (out: string): string => /^id: (\S+)$/m.exec(out)![1]!;
+    const a = idOf(cli('platforms', 'add', '--class', 'web', '--name', 'one', '--url', 'http://192.168.99.9:8001/', '--capacity', '1'));
+    const b = idOf(cli('platforms', 'add', '--class', 'web', '--name', 'two', '--url', 'http://192.168.99.9:8002/', '--capacity', '1'));
+    assert.match(allowed(), /192\.168\.99\.9/);
+    cli('platforms', 'remove', a);
+    assert.match(allowed(), /192\.168\.99\.9/, 'still registered at that address (instance two)');
+    cli('platforms', 'remove', b);
+    const after = allowed();
+    assert.doesNotMatch(after, /192\.168\.99\.9/);
+    // the configured network and the other instances keep their places
+    assert.match(after, /10\.79\.2\.0\/24/);
+    assert.match(after, /192\.168\.77\.7/);
+    assert.match(after, /192\.168\.88\.8/);
+  });
+
   it('stopping bootgate removes its nftables table', async () => {
     assert.match(lab.exec(lab.server, 'nft', ['list', 'tables']), /bootgate/);
     assert.equal(await bg.stop(), 0);

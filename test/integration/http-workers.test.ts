@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import express from 'express';
+import { Registry } from 'prom-client';
+import { createLogger } from '../../src/log/logger.ts';
+import { platformsConfigSchema } from '../../src/platforms/config.ts';
+import { createHeartbeatRouter, createSvcHandler, heartbeatReply, svcReply, type SvcRoutesDeps } from '../../src/platforms/http-routes.ts';
+import { createPlatformsMetrics } from '../../src/platforms/metrics.ts';
+import { PlatformRegistry } from '../../src/platforms/registry.ts';
+import { openDatabase } from '../../src/store/database.ts';
+import { PlatformRepository } from '../../src/store/platform-repository.ts';
 import { after, before, describe, it } from 'node:test';
 import { curl, startHttpBoot, type HttpBootHarness } from '../helpers/http-boot.ts';
 
@@ -105,5 +115,105 @@ describe('HTTP boot server with worker processes', () => {
     const bad = await Promise.all(Array.from({ length: 10 }, () => curl(['--path-as-is', `${h.base}/../etc/passwd`])));
     for (const r of bad) assert.equal(r.status, 403);
     await until(async () => (await metric(h, 'bootgate_http_refused_total', 'reason="dot_segment"')) === 10, 'refusals from workers');
+  });
+});
+
+/**
+ * The platforms' `/svc/` and heartbeat on the terminal-facing port with `http.workers: 2`: whichever process accepts
+ * the connection, the registry (in the main process only) gets the heartbeat and makes the choice.
+ */
+describe('service platforms on the HTTP boot port with worker processes', () => {
+  let h: HttpBootHarness;
+  let dir: string;
+  let db: ReturnType<typeof openDatabase>;
+  let registry: PlatformRegistry;
+  const relayed: string[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bghttp-plat-'));
+    db = openDatabase(join(dir, 'bootgate.db'));
+    const config = platformsConfigSchema.parse({ classes: { game: {} } });
+    const logger = createLogger('silent');
+    registry = new PlatformRegistry({
+      repository: new PlatformRepository(db),
+      config,
+      now: Date.now,
+      logger,
+      metrics: createPlatformsMetrics(new Registry()),
+    });
+    const deps: SvcRoutesDeps = { registry, config, proxyPort: 8090, sessionAt: () => undefined, recordRedirect: async () => {}, logger };
+    const svc = createSvcHandler(deps);
+    const heartbeats = express().use('/api/v1', createHeartbeatRouter(registry, logger));
+    h = await startHttpBoot({
+      config: { workers: 2 },
+      routes: [
+        {
+          prefix: '/svc/',
+          handle: svc,
+          relay: (r) => {
+            relayed.push(r.url);
+            return svcReply(deps, { method: r.method, target: r.url, ip: r.clientIp, localAddress: r.localAddress });
+          },
+        },
+        {
+          prefix: '/api/v1/platforms/',
+          handle: (req, res) => void heartbeats(req, res),
+          relay: (r) => {
+            relayed.push(r.url);
+            return heartbeatReply(registry, r);
+          },
+        },
+      ],
+    });
+  });
+  after(async () => {
+    await h?.close();
+    registry?.stop();
+    db?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('heartbeats on fresh connections are all accepted, wrong tokens and bodies refused, by any process', async () => {
+    const added = registry.add({ class: 'game', name: 'a', url: 'http://10.0.0.1:8080/', capacity: 10 });
+    assert.ok(added.ok);
+    const hb = (token: string, body: string) =>
+      curl([
+        '-X',
+        'POST',
+        '-H',
+        `authorization: Bearer ${token}`,
+        '-H',
+        'content-type: application/json',
+        '--data',
+        body,
+        `${h.base}/api/v1/platforms/${added.id}/heartbeat`,
+      ]);
+    const ok = await Promise.all(Array.from({ length: 30 }, (_, i) => hb(added.token, JSON.stringify({ activeSessions: i, cpu: 0.1, memory: 0.2 }))));
+    for (const r of ok) assert.equal(r.status, 204);
+    assert.equal(registry.get(added.id)!.health.status, 'healthy');
+    const bad = await Promise.all(Array.from({ length: 10 }, () => hb('bgp_wrong', '{"activeSessions":1,"cpu":0,"memory":0}')));
+    for (const r of bad) {
+      assert.equal(r.status, 401);
+      assert.equal(JSON.parse(r.body.toString()).error, 'PLATFORM_BAD_TOKEN');
+    }
+    const malformed = await Promise.all(Array.from({ length: 10 }, () => hb(added.token, '{"activeSessions":-1')));
+    for (const r of malformed) assert.equal(r.status, 400);
+    assert.ok(
+      relayed.some((u) => u.includes('/heartbeat')),
+      'some went through a worker',
+    );
+  });
+
+  it('/svc/ on fresh connections: every one a 302 to the instance, path and query kept', async () => {
+    relayed.length = 0;
+    const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => curl([`${h.base}/svc/game/x/y?n=${i}`])));
+    rs.forEach((r, i) => {
+      assert.equal(r.status, 302);
+      assert.equal(r.headers.get('location'), `http://10.0.0.1:8080/x/y?n=${i}`);
+    });
+    assert.ok(
+      relayed.some((u) => u.startsWith('/svc/')),
+      'some went through a worker',
+    );
   });
 });

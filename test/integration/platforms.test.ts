@@ -92,6 +92,8 @@ describe('service platforms: registry, health and least-loaded redirection again
         `B=10.76.0.50:18082=${ids.B}=${tokens.B}=1`,
         '--instance',
         `W1=10.76.0.50:18083=${ids.W1}=${tokens.W1}=0`,
+        '--instance',
+        `W2=10.76.0.50:18084=${ids.W2}=${tokens.W2}=4`,
       ],
       { stdio: ['pipe', 'pipe', 'pipe'], cwd: join(fileURLToPath(import.meta.url), '../../..') },
     );
@@ -126,13 +128,18 @@ describe('service platforms: registry, health and least-loaded redirection again
       ids[name] = /^id: (\S+)$/m.exec(out)![1]!;
       tokens[name] = /^token: (\S+)$/m.exec(out)![1]!;
     }
-    const web = ok('platforms', 'add', '--class', 'web', '--name', 'W1', '--url', 'http://10.76.0.50:18083/site', '--capacity', '5');
-    ids.W1 = /^id: (\S+)$/m.exec(web)![1]!;
-    tokens.W1 = /^token: (\S+)$/m.exec(web)![1]!;
+    for (const [name, port] of [
+      ['W1', 18083],
+      ['W2', 18084],
+    ] as const) {
+      const web = ok('platforms', 'add', '--class', 'web', '--name', name, '--url', `http://10.76.0.50:${port}/site`, '--capacity', '5');
+      ids[name] = /^id: (\S+)$/m.exec(web)![1]!;
+      tokens[name] = /^token: (\S+)$/m.exec(web)![1]!;
+    }
     const script = writeScript(bg.dir, 'udhcpc.sh', 'echo "EVENT $1 ip=$ip"; [ "$1" = bound ] && ip addr add $ip/24 dev $interface || true');
     lab.exec(term, 'busybox', ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
     await startAgent();
-    await waitFor('all healthy', () => ['A', 'B', 'W1'].every((n) => statusOf(n) === 'healthy'));
+    await waitFor('all healthy', () => ['A', 'B', 'W1', 'W2'].every((n) => statusOf(n) === 'healthy'));
   });
 
   after(async () => {
@@ -141,8 +148,8 @@ describe('service platforms: registry, health and least-loaded redirection again
 
   it('add prints id and token; list shows both instances healthy with their reported sessions', () => {
     const rows = list();
-    assert.deepEqual(rows.map((r) => r.name).sort(), ['A', 'B', 'W1']);
-    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.name, r.activeSessions])), { A: 8, B: 1, W1: 0 });
+    assert.deepEqual(rows.map((r) => r.name).sort(), ['A', 'B', 'W1', 'W2']);
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.name, r.activeSessions])), { A: 8, B: 1, W1: 0, W2: 4 });
     assert.match(tokens.A!, /^bgp_/);
     assert.match(ok('platforms', 'list'), /^ID\s+CLASS\s+NAME\s+URL\s+CAPACITY\s+HEALTH/m);
   });
@@ -174,6 +181,24 @@ describe('service platforms: registry, health and least-loaded redirection again
     assert.match(game, /^302 http:\/\/10\.76\.0\.50:1808[12]\/base\/z$/);
     const bad = lab.exec(term, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${GW}:${PROXY_PORT}/elsewhere`]);
     assert.equal(bad, '404');
+  });
+
+  it('proxy mode follows the least-loaded instance: the load reported changes, the relayed requests follow it', async () => {
+    const through = (): string => lab.exec(term, 'curl', ['-s', '--max-time', '5', `http://${GW}:${PROXY_PORT}/svc/web/who`]).split(' ')[0]!;
+    const row = (n: string) => list().find((r) => r.name === n)! as { activeSessions: number; sentSinceHeartbeat?: number };
+    // what earlier tests sent counts as load until the next heartbeat: start from a fresh report of both
+    const reported = (w1: number, w2: number) => () =>
+      [row('W1'), row('W2')].every((r, i) => r.activeSessions === [w1, w2][i] && r.sentSinceHeartbeat === 0);
+    await waitFor('fresh reports (0 and 4 of 5)', reported(0, 4));
+    // W1 reports 0 of 5, W2 4 of 5: W1 takes them until what was sent since its heartbeat makes it as loaded
+    assert.deepEqual([through(), through()], ['W1', 'W1']);
+    tell({ name: 'W1', sessions: 5 });
+    tell({ name: 'W2', sessions: 0 });
+    await waitFor('the new loads reported', reported(5, 0));
+    assert.deepEqual([through(), through(), through()], ['W2', 'W2', 'W2']);
+    tell({ name: 'W1', sessions: 0 });
+    tell({ name: 'W2', sessions: 4 });
+    await waitFor('the loads back', () => row('W1').activeSessions === 0 && row('W2').activeSessions === 4);
   });
 
   it('wrong token, unknown id and malformed body get a clear 4xx and change nothing', () => {
@@ -280,6 +305,24 @@ describe('service platforms: registry, health and least-loaded redirection again
     assert.equal(records[0]!.url, r.location);
     assert.equal(records[0]!.status, 302);
     assert.equal(JSON.parse(records[0]!.detail).class, 'game');
+    // proxy mode: each relayed request is an http record of the seat, naming the instance chosen
+    assert.match(lab.exec(term, 'curl', ['-s', '--max-time', '5', `http://${GW}:${PROXY_PORT}/svc/web/rec?z=1`]), /^W[12] \/site\/rec\?z=1$/m);
+    let proxied: Array<{ seat: string; userName: string; url: string; status: number; detail: string }> = [];
+    for (let i = 0; i < 50 && proxied.length < 1; i++)
+      proxied = (
+        JSON.parse(
+          lab.exec(lab.server, 'curl', ['-s', '-H', `authorization: Bearer ${token}`, `http://${API}/api/v1/audit/records?kind=http`]),
+        ) as typeof proxied
+      ).filter((p) => p.url.endsWith('/site/rec?z=1'));
+    assert.equal(proxied.length, 1, JSON.stringify(proxied));
+    assert.equal(proxied[0]!.seat, 'S1');
+    assert.equal(proxied[0]!.userName, 'Ann Example');
+    assert.equal(proxied[0]!.status, 200);
+    const pd = JSON.parse(proxied[0]!.detail) as { class: string; name: string; instance: string; dst: string };
+    assert.equal(pd.class, 'web');
+    assert.ok(pd.name === 'W1' || pd.name === 'W2', pd.name);
+    assert.equal(pd.instance, ids[pd.name]);
+    assert.match(pd.dst, /^10\.76\.0\.50:1808[34]$/);
     // the LAN resolver names every class: <class>.svc.<domain> is the gateway; the seat's queries are on the trail
     assert.equal(lab.exec(term, 'dig', [`@${GW}`, '+short', 'game.svc.cafe.lan', 'A']).trim(), GW);
     assert.equal(lab.exec(term, 'dig', [`@${GW}`, '+short', '+tcp', 'web.svc.cafe.lan', 'A']).trim(), GW);
@@ -304,6 +347,7 @@ describe('service platforms: registry, health and least-loaded redirection again
   it('the registry survives kill -9: same instances, same ids, the old tokens still heartbeat', async () => {
     const before = list().map((r) => [r.id, r.name]);
     tell({ name: 'W1', heartbeat: false }); // only A and B need to come back
+    tell({ name: 'W2', heartbeat: false });
     await bg.kill9();
     await bg.start();
     assert.deepEqual(
@@ -316,7 +360,7 @@ describe('service platforms: registry, health and least-loaded redirection again
       list()
         .map((r) => r.name)
         .sort(),
-      ['B', 'W1'],
+      ['B', 'W1', 'W2'],
     );
     assert.match(cli('platforms', 'remove', ids.A!).stderr, /^bootgate: PLATFORM_UNKNOWN: /m);
   });

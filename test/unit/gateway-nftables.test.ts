@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createLogger } from '../../src/log/logger.ts';
 import { GateVerifyError, NftablesGate, type GateOptions } from '../../src/gateway/nftables/gate.ts';
-import { renderRuleset, seatElementCommand, type GateRulesetConfig } from '../../src/gateway/nftables/ruleset.ts';
+import { allowedDestinationsCommand, renderRuleset, seatElementCommand, type GateRulesetConfig } from '../../src/gateway/nftables/ruleset.ts';
 import type { NftRunner } from '../../src/net/nft-runner.ts';
 
 const base: GateRulesetConfig = {
@@ -62,6 +62,17 @@ describe('nftables ruleset renderer', () => {
     assert.throws(() => renderRuleset({ ...base, lanSubnet: '10.76.1.1/24' }), RangeError);
     assert.throws(() => renderRuleset({ ...base, portalPort: 70000 }), RangeError);
     assert.throws(() => seatElementCommand('bootgate', 'add', ['not-an-ip']), RangeError);
+  });
+
+  it('the allow-listed destinations are replaced whole (flush, then the networks and hosts) in one transaction', () => {
+    const set = { family: 'inet', table: 'bootgate', name: 'allowed_destinations' };
+    assert.deepEqual(JSON.parse(allowedDestinationsCommand('bootgate', ['10.79.2.0/24', '192.168.77.7/32', '192.168.77.7/32'])), {
+      nftables: [{ flush: { set } }, { add: { element: { ...set, elem: [{ prefix: { addr: '10.79.2.0', len: 24 } }, '192.168.77.7'] } } }],
+    });
+    // the last instance removed: the set is left empty, not the command malformed
+    assert.deepEqual(JSON.parse(allowedDestinationsCommand('bootgate', [])), { nftables: [{ flush: { set } }] });
+    assert.throws(() => allowedDestinationsCommand('bootgate', ['10.0.0.1']), RangeError);
+    assert.throws(() => allowedDestinationsCommand('bootgate', ['10.0.0.0/24"; flush ruleset']), RangeError);
   });
 
   it('seat changes are libnftables JSON element commands', () => {

@@ -277,6 +277,45 @@ describe('registry', () => {
   });
 });
 
+describe('registry: panic and the decision counters', () => {
+  it('fewer than half healthy: decisions spread over all non-drained, each counted as panic, by class and by instance', async () => {
+    const { reg, clock, promRegistry } = world({ health: { intervalMs: 1000, fall: 3, rise: 2 } });
+    const ids = ['p1', 'p2', 'p3'].map((name) => {
+      const r = reg.add({ class: 'game', name, url: `http://10.0.0.${name.at(-1)}:8080`, capacity: 10 });
+      assert.ok(r.ok);
+      assert.ok(reg.heartbeat(r.id, r.token, hb(0)).ok);
+      return r;
+    });
+    clock.t = T0 + 2000;
+    assert.ok(reg.heartbeat(ids[0]!.id, ids[0]!.token, hb(0)).ok); // p1 alone keeps heartbeating
+    clock.t = T0 + 3500; // p2 and p3 past their TTL (3 s): 1 of 3 healthy < 50 %
+    const reasons = Array.from({ length: 30 }, () => reg.choose('game')).map((d) => d.reason);
+    assert.ok(
+      reasons.every((r) => r === 'panic'),
+      reasons.join(),
+    );
+    const panics = (await promRegistry.getSingleMetric('bootgate_platforms_panic_decisions_total')!.get()).values;
+    assert.deepEqual(
+      panics.map((v) => [v.labels.class, v.value]),
+      [['game', 30]],
+    );
+    // the per-instance counter (counted as plain numbers, added when scraped) adds up, and the unhealthy got some
+    const decisions = (await promRegistry.getSingleMetric('bootgate_platforms_decisions_total')!.get()).values;
+    assert.equal(
+      decisions.reduce((n, v) => n + v.value, 0),
+      30,
+    );
+    assert.ok(decisions.every((v) => v.labels.reason === 'panic'));
+    assert.ok(decisions.filter((v) => v.labels.instance !== 'p1').length > 0, 'panic spreads over the unhealthy too');
+    // a second scrape does not count them again
+    const again = (await promRegistry.getSingleMetric('bootgate_platforms_decisions_total')!.get()).values;
+    assert.equal(
+      again.reduce((n, v) => n + v.value, 0),
+      30,
+    );
+  });
+});
+
 async function await_metric(r: Registry, name: string): Promise<Record<string, number>> {
   const m = await r.getSingleMetric(name)!.get();
   return Object.fromEntries(m.values.map((v) => [String(v.labels.result), v.value]));

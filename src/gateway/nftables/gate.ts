@@ -9,7 +9,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log/logger.ts';
 import { isIpv4 } from '../../wire/ipv4.ts';
-import { renderRuleset, allowedDestinationCommand, seatElementCommand, type GateRulesetConfig } from './ruleset.ts';
+import { renderRuleset, allowedDestinationsCommand, seatElementCommand, type GateRulesetConfig } from './ruleset.ts';
 import type { NftRunner } from '../../net/nft-runner.ts';
 
 export interface GateOptions extends Omit<GateRulesetConfig, 'seats'> {
@@ -52,9 +52,12 @@ export class NftablesGate {
   private started = false;
   /** set changes run one at a time, in call order */
   private queue: Promise<unknown> = Promise.resolve();
+  /** the allow-listed destinations: as configured, then as last set */
+  private allowed: readonly string[] | undefined;
 
   constructor(private readonly deps: GateDeps) {
     this.log = deps.logger.child({ module: 'gateway.nftables' });
+    this.allowed = deps.options.allowedDestinations;
   }
 
   private get table(): string {
@@ -75,7 +78,7 @@ export class NftablesGate {
   /** Replaces the whole table atomically with the current seats, then verifies it. */
   async apply(): Promise<void> {
     const seats = this.deps.currentSeats().filter(isIpv4);
-    const text = renderRuleset({ ...this.deps.options, seats });
+    const text = renderRuleset({ ...this.deps.options, ...(this.allowed ? { allowedDestinations: this.allowed } : {}), seats });
     await this.deps.nft(['-f', '-'], text);
     this.seats.clear();
     for (const s of seats) this.seats.add(s);
@@ -111,11 +114,16 @@ export class NftablesGate {
     });
   }
 
-  /** Allow-lists a destination address for seats in the forward chain (a platform instance registered after start). */
-  allowDestination(ip: string): Promise<void> {
+  /**
+   * Sets the destinations seats may reach in the forward chain to exactly these IPv4 networks (the configured ones
+   * and the registered platform instances' addresses), when a platform instance is registered or removed after
+   * start; a later apply() uses them too.
+   */
+  setAllowedDestinations(networks: readonly string[]): Promise<void> {
     return this.serial(async () => {
-      await this.deps.nft(['-j', allowedDestinationCommand(this.table, [ip])]);
-      this.log.info({ ip }, 'destination allow-listed');
+      await this.deps.nft(['-j', allowedDestinationsCommand(this.table, networks)]);
+      this.allowed = [...networks];
+      this.log.info({ destinations: networks.length }, 'allow-listed destinations set');
     });
   }
 

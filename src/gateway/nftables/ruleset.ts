@@ -132,13 +132,23 @@ ${c.lanServices ? inputChain(lan, c.lanServices) : ''}
 `;
 }
 
-/** The JSON command (libnftables-json(5)) that adds or deletes seat addresses. */
-/** `nft -j` command adding IPv4 addresses to the allow-listed destinations (a platform instance registered live). */
-export function allowedDestinationCommand(table: string, ips: readonly string[]): string {
+/**
+ * `nft -j` command replacing the allow-listed destinations with exactly `networks` (IPv4 addresses or CIDR
+ * networks), in one transaction: the set is flushed and refilled, so a removed platform instance leaves it without
+ * a deletion punching a hole in an auto-merged interval that also covers a configured network or another instance.
+ */
+export function allowedDestinationsCommand(table: string, networks: readonly string[]): string {
   if (!TABLE.test(table)) throw new RangeError(`bad nftables table name: ${table}`);
-  for (const s of ips) if (!isIpv4(s)) throw new RangeError(`not an IPv4 address: ${s}`);
-  return JSON.stringify({ nftables: [{ add: { element: { family: 'inet', table, name: 'allowed_destinations', elem: [...ips] } } }] });
+  const elem = [...new Set(networks)].map((n) => {
+    parseCidr(n); // throws on anything but an IPv4 network "a.b.c.d/len"
+    const [addr, len] = n.split('/') as [string, string];
+    return len === '32' ? addr : { prefix: { addr, len: Number(len) } };
+  });
+  const set = { family: 'inet', table, name: 'allowed_destinations' };
+  return JSON.stringify({ nftables: [{ flush: { set } }, ...(elem.length ? [{ add: { element: { ...set, elem } } }] : [])] });
 }
+
+/** The JSON command (libnftables-json(5)) that adds or deletes seat addresses. */
 
 export function seatElementCommand(table: string, op: 'add' | 'delete', ips: readonly string[]): string {
   if (!TABLE.test(table)) throw new RangeError(`bad nftables table name: ${table}`);

@@ -13,7 +13,7 @@ export type Activity = Pick<
 /** Turns one request or tunnel into one audit record and hands it to the sink; failures are logged and counted. */
 export class AuditEmitter {
   private readonly inFlight = new Set<Promise<boolean>>();
-  /** prom-client children per (kind, verdict): labels are hashed once, not on every request */
+  /** the request counter per (kind, verdict): labels are hashed when scraped, not on every request */
   private readonly counters = new Map<string, { inc(): void }>();
 
   constructor(
@@ -39,12 +39,20 @@ export class AuditEmitter {
 
   /** Resolves true once the record is committed, false when the sink failed (logged and counted here). */
   emit(ip: string, s: SeatSession | undefined, a: Activity, openId?: number): Promise<boolean> {
+    const r = this.emitNow(ip, s, a, openId);
+    return r === true ? Promise.resolve(true) : r;
+  }
+
+  /**
+   * As emit(), but `true` at once when there is nothing to wait for: reverse mode, a terminal without a session is
+   * counted, not recorded (there is no person to record it against), and its response need not wait a microtask.
+   */
+  emitNow(ip: string, s: SeatSession | undefined, a: Activity, openId?: number): true | Promise<boolean> {
     const key = `${a.kind} ${a.verdict}`;
     let counter = this.counters.get(key);
-    if (!counter) this.counters.set(key, (counter = this.metrics.requests.labels({ kind: a.kind, verdict: a.verdict })));
+    if (!counter) this.counters.set(key, (counter = this.metrics.requestCounts.slot({ kind: a.kind, verdict: a.verdict })));
     counter.inc();
-    // reverse mode: a terminal without a session is counted, not recorded (there is no person to record it against)
-    if (!s) return Promise.resolve(true);
+    if (!s) return true;
     const record = this.record(ip, s, a);
     const p = this.sink.append(record, openId).then(
       () => {

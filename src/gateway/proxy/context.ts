@@ -14,6 +14,7 @@ import type { Page } from './refusals.ts';
 import type { Target } from './target.ts';
 import type { AuditEmitter } from './audit.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
+import type { OutputSlab } from './slabs.ts';
 import type { ProxyCache } from './cache-delivery.ts';
 
 export interface HttpProxyOptions {
@@ -68,6 +69,8 @@ export interface ProxyContext {
   readonly destinations: DestinationPolicy;
   /** idle keep-alive connections to origin servers */
   readonly pool: UpstreamPool;
+  /** buffers for responses written in one piece */
+  readonly slab: OutputSlab;
   /** turns each request or tunnel into its audit record */
   readonly emitter: AuditEmitter;
   readonly metrics: GatewayMetrics;

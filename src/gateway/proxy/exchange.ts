@@ -316,7 +316,11 @@ export class Exchange implements UpstreamUser {
     this.reused = reused;
     this.dst = { address: up.address, port: up.port };
     const b = this.cacheBypass;
-    this.act.detail = dstDetail(endpointText(up.address, up.port), this.hostMismatch, b && `"cache":"bypass","cacheReason":"${b.reason}"`);
+    this.act.detail = dstDetail(
+      endpointText(up.address, up.port),
+      this.hostMismatch,
+      b ? `"cache":"bypass","cacheReason":"${b.reason}"` : this.target.detail,
+    );
     up.sock.write(this.head, 'latin1');
     const pending = this.pendingBody;
     if (!pending) return;
@@ -560,29 +564,34 @@ export class Exchange implements UpstreamUser {
         fromStore: 0,
         fromOrigin: this.act.bytesDown,
       });
-    void this.ctx.emitter.emit(this.conn.ip, this.session, this.act).then((committed) => {
-      const sock = this.conn.sock;
-      if (!committed) return reset(sock); // not in the trail: the client must not see it complete (a FIN could end a close-delimited body)
-      if (sock.destroyed) return;
-      const held = this.held;
-      this.held = [];
-      if (!this.headWritten && held.length === 1 && held[0]!.length <= SMALL_BODY) {
-        // the common small response: head and body in one write
-        const head = this.clientHead();
-        const h = Buffer.byteLength(head, 'latin1');
-        const b = Buffer.allocUnsafe(h + held[0]!.length);
-        b.write(head, 0, 'latin1');
-        held[0]!.copy(b, h);
-        sock.write(b);
-      } else {
-        sock.cork();
-        if (!this.headWritten) sock.write(this.clientHead(), 'latin1');
-        for (const b of held) sock.write(b);
-        sock.uncork();
-      }
-      this.headWritten = true;
-      this.conn.exchangeDone(this.keepAlive);
-    });
+    const committed = this.ctx.emitter.emitNow(this.conn.ip, this.session, this.act);
+    if (committed === true) this.deliver(true);
+    else void committed.then((c) => this.deliver(c));
+  }
+
+  /** What was held back goes to the client once its record is committed (`committed` false: the sink failed). */
+  private deliver(committed: boolean): void {
+    const sock = this.conn.sock;
+    if (!committed) return reset(sock); // not in the trail: the client must not see it complete (a FIN could end a close-delimited body)
+    if (sock.destroyed) return;
+    const held = this.held;
+    this.held = [];
+    if (!this.headWritten && held.length === 1 && held[0]!.length <= SMALL_BODY) {
+      // the common small response: head and body in one write
+      const head = this.clientHead();
+      const h = Buffer.byteLength(head, 'latin1');
+      const b = this.ctx.slab.take(h + held[0]!.length);
+      b.write(head, 0, 'latin1');
+      held[0]!.copy(b, h);
+      sock.write(b);
+    } else {
+      sock.cork();
+      if (!this.headWritten) sock.write(this.clientHead(), 'latin1');
+      for (const b of held) sock.write(b);
+      sock.uncork();
+    }
+    this.headWritten = true;
+    this.conn.exchangeDone(this.keepAlive);
   }
 
   private wantsBodyUnfinished(): boolean {

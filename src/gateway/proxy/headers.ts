@@ -14,6 +14,10 @@ const HOP_BY_HOP = new Set([
 /** The fields that frame the body (RFC 9112 §6.3); only the proxy's options decide whether they go. */
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
 
+/** DROPPABLE_LENGTH[n]: some hop-by-hop or framing field (or Host) has a name n characters long */
+const DROPPABLE_LENGTH: boolean[] = [];
+for (const k of [...HOP_BY_HOP, ...FRAMING, 'host']) DROPPABLE_LENGTH[k.length] = true;
+
 export interface ForwardOptions {
   /** drop Host (the proxy writes the target's authority itself, RFC 9112 §3.2.2) */
   dropHost?: boolean;
@@ -33,15 +37,28 @@ export interface ForwardOptions {
  */
 export function forwardedHead(fields: readonly string[], o: ForwardOptions): string {
   let named: Set<string> | undefined;
+  /** lengths of the names the Connection field lists, as bits (31: 31 or longer) */
+  let namedLengths = 0;
   for (let i = 0; i < fields.length; i += 2) {
     if (fields[i]!.length === 10 && fields[i]!.toLowerCase() === 'connection') {
       named ??= new Set();
-      for (const t of fields[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
+      for (const t of fields[i + 1]!.split(',')) {
+        const k = t.trim().toLowerCase();
+        named.add(k);
+        namedLengths |= 1 << Math.min(k.length, 31);
+      }
     }
   }
   let out = '';
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!;
+    // a name whose length no dropped name has is kept as it is, without being lower-cased (this runs for every
+    // field of every message relayed)
+    const n = name.length;
+    if (!DROPPABLE_LENGTH[n] && (named === undefined || (namedLengths & (1 << Math.min(n, 31))) === 0)) {
+      out += `${name}: ${fields[i + 1]!}\r\n`;
+      continue;
+    }
     const k = name.toLowerCase();
     // a connection option naming a framing field must not remove it: the body is relayed as framed, so without
     // its Content-Length (or Transfer-Encoding) the next hop would read the body bytes as the next message

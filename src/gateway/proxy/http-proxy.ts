@@ -36,6 +36,7 @@ import { conntrackOriginalDestination, dialledOf, type OriginalDestinationReader
 import { SeatConnections } from './seat-connections.ts';
 import { requestTarget, type Target } from './target.ts';
 import { UpstreamPool } from './upstream-pool.ts';
+import { OutputSlab } from './slabs.ts';
 import type { ProxyCache } from './cache-delivery.ts';
 import { closeServer, listen } from '../../net/listen.ts';
 
@@ -91,6 +92,7 @@ export class HttpProxy {
       seats: deps.seats,
       destinations: deps.destinations,
       pool: this.pool,
+      slab: new OutputSlab(),
       emitter: this.emitter,
       metrics: deps.metrics,
       log: this.log,

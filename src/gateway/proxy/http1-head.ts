@@ -38,16 +38,6 @@ export interface ResponseHead {
   length: number;
 }
 
-/** RFC 9110 §5.6.2 token characters. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/**
- * Any control but HTAB in a field value. RFC 9110 §5.5 allows only VCHAR, obs-text, SP and HTAB: CR, LF and NUL
- * MUST be rejected, and the other controls are invalid too — a recipient "MAY" keep them only where no downstream
- * HTTP parser sees them, and a proxy's next hop is one. A request with one is refused (400) rather than relayed to
- * a server that may read the field differently; a response with one is refused (502), since the seat's client may
- * not parse it (llhttp does not) while its record would say it was delivered — as with a control in a reason phrase.
- */
-const CONTROL_IN_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 /** request-target: visible ASCII only (§3.2; no whitespace or controls) */
 const TARGET = /^[\x21-\x7e]+$/;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -68,52 +58,86 @@ export function headEnd(buf: Buffer, start: number, scanned = start): number {
 }
 
 /**
- * line[from..] without OWS (RFC 9110 §5.6.3: SP / HTAB) at either end. Not String#trim, which also strips CR, LF,
+ * line[from..to] without OWS (RFC 9110 §5.6.3: SP / HTAB) at either end. Not String#trim, which also strips CR, LF,
  * VT, FF and NBSP (so "chunked\v" would read as "chunked" here and as something else downstream); a loop, as
  * /[ \t]+$/ backtracks quadratically.
  */
-export function withoutOws(line: string, from = 0): string {
+export function withoutOws(line: string, from = 0, to = line.length): string {
   let a = from;
-  let b = line.length;
+  let b = to;
   while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
   while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
   return line.slice(a, b);
 }
 
-/** Splits the head's lines after the start line into the flat field list (§5). `offset` is the head's. */
-function parseFields(lines: string[], offset: number, lineOffsets: number[]): string[] {
+/**
+ * RFC 9110 §5.6.2 tchar, by character code (runs for every field name of every message the proxy relays, so a table
+ * rather than a regular expression).
+ */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+function isToken(s: string, from: number, to: number): boolean {
+  if (from >= to) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Any control but HTAB in a field value. RFC 9110 §5.5 allows only VCHAR, obs-text, SP and HTAB: CR, LF and NUL
+ * MUST be rejected, and the other controls are invalid too — a recipient "MAY" keep them only where no downstream
+ * HTTP parser sees them, and a proxy's next hop is one. A request with one is refused (400) rather than relayed to
+ * a server that may read the field differently; a response with one is refused (502), since the seat's client may
+ * not parse it (llhttp does not) while its record would say it was delivered — as with a control in a reason phrase.
+ */
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/**
+ * The field lines of a head (`text`: the head as latin1 without its final blank line, its start line ending at
+ * `firstEnd`) as the flat field list (§5). `offset` is the head's in the buffer. The lines are the CRLF-separated
+ * pieces of `text` (as `split('\r\n')` makes them), walked by index so no array of lines is built.
+ */
+function parseFields(text: string, firstEnd: number, offset: number): string[] {
   const fields: string[] = [];
-  if (lines.length - 1 > MAX_HEADER_FIELDS) throw new DecodeError(HTTP1, offset, 'too_many_fields', `more than ${MAX_HEADER_FIELDS} header fields`);
-  for (let n = 1; n < lines.length; n++) {
-    const line = lines[n]!;
-    const at = offset + lineOffsets[n]!;
-    const first = line.charCodeAt(0);
+  if (firstEnd === text.length) return fields;
+  let lines = 0;
+  for (let i = text.indexOf('\r\n', firstEnd + 2); i >= 0; i = text.indexOf('\r\n', i + 2)) lines++;
+  // (field lines = CRLFs after the start line's + 1)
+  if (lines + 1 > MAX_HEADER_FIELDS) throw new DecodeError(HTTP1, offset, 'too_many_fields', `more than ${MAX_HEADER_FIELDS} header fields`);
+  for (let a = firstEnd + 2; a <= text.length;) {
+    let b = text.indexOf('\r\n', a);
+    if (b < 0) b = text.length;
+    const at = offset + a;
+    const first = text.charCodeAt(a);
     // §5.2: obs-fold (a line starting with SP or HTAB continues the previous field): rejected
     if (first === 0x20 || first === 0x09) throw new DecodeError(HTTP1, at, 'obs_fold', 'folded header line');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new DecodeError(HTTP1, at, 'bad_field', 'header line without a field name and colon');
-    const name = line.slice(0, colon);
+    const colon = text.indexOf(':', a);
+    if (colon <= a || colon >= b) throw new DecodeError(HTTP1, at, 'bad_field', 'header line without a field name and colon');
     // §5.1: no whitespace between the name and the colon; names are tokens
-    if (!TOKEN.test(name)) throw new DecodeError(HTTP1, at, 'bad_field_name', 'field name is not a token');
+    if (!isToken(text, a, colon)) throw new DecodeError(HTTP1, at, 'bad_field_name', 'field name is not a token');
     // §5: OWS is SP and HTAB only. String#trim would also strip CR, LF, VT, FF and NBSP, so a value ending in a
     // bare LF or CR ("X: a\n\r\n") would pass the check below with the byte silently dropped
-    const value = withoutOws(line, colon + 1);
-    if (CONTROL_IN_VALUE.test(value)) throw new DecodeError(HTTP1, at, 'bad_field_value', 'a control character (other than HTAB) in a field value');
-    fields.push(name, value);
+    const value = withoutOws(text, colon + 1, b);
+    if (hasControl(value)) throw new DecodeError(HTTP1, at, 'bad_field_value', 'a control character (other than HTAB) in a field value');
+    fields.push(text.slice(a, colon), value);
+    a = b + 2;
   }
   return fields;
 }
 
-/** Lines of the head (without the final blank line) and where each starts, relative to the head. */
-function splitLines(head: string): { lines: string[]; offsets: number[] } {
-  const lines = head.split('\r\n');
-  const offsets: number[] = new Array(lines.length);
-  let pos = 0;
-  for (let n = 0; n < lines.length; n++) {
-    offsets[n] = pos;
-    pos += lines[n]!.length + 2;
-  }
-  return { lines, offsets };
+/** Where the start line of `text` ends (its CRLF, or the end of the head). */
+function startLineEnd(text: string): number {
+  const i = text.indexOf('\r\n');
+  return i < 0 ? text.length : i;
 }
 
 /** The version field of a start line: HTTP/1.0 → 0, HTTP/1.1 → 1, anything else undefined. */
@@ -129,8 +153,8 @@ function minorOf(v: string): number | undefined {
  */
 export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead {
   const text = buf.toString('latin1', start, end - 4);
-  const { lines, offsets } = splitLines(text);
-  const line = lines[0]!;
+  const firstEnd = startLineEnd(text);
+  const line = text.slice(0, firstEnd);
   // §3: request-line = method SP request-target SP HTTP-version, single spaces
   const sp1 = line.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
@@ -139,17 +163,17 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   const method = line.slice(0, sp1);
   const target = line.slice(sp1 + 1, sp2);
   const minor = minorOf(line.slice(sp2 + 1));
-  if (!TOKEN.test(method)) throw new DecodeError(HTTP1, start, 'bad_method', 'method is not a token');
+  if (!isToken(method, 0, method.length)) throw new DecodeError(HTTP1, start, 'bad_method', 'method is not a token');
   if (!TARGET.test(target)) throw new DecodeError(HTTP1, start + sp1 + 1, 'bad_target', 'request target has whitespace or control characters');
   if (minor === undefined) throw new DecodeError(HTTP1, start + sp2 + 1, 'bad_version', 'not HTTP/1.0 or HTTP/1.1');
-  return { method, target, minor, fields: parseFields(lines, start, offsets), length: end - start };
+  return { method, target, minor, fields: parseFields(text, firstEnd, start), length: end - start };
 }
 
 /** Decodes the response head at buf[start, end). §4: status-line = HTTP-version SP status-code SP [reason-phrase]. */
 export function parseResponseHead(buf: Buffer, start: number, end: number): ResponseHead {
   const text = buf.toString('latin1', start, end - 4);
-  const { lines, offsets } = splitLines(text);
-  const line = lines[0]!;
+  const firstEnd = startLineEnd(text);
+  const line = text.slice(0, firstEnd);
   const minor = minorOf(line.slice(0, 8));
   if (minor === undefined || line.charCodeAt(8) !== 0x20)
     throw new DecodeError(HTTP1, start, 'bad_status_line', 'status line does not start with HTTP/1.x');
@@ -158,8 +182,8 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   if (!/^[1-5]\d\d$/.test(code) || (line.length > 12 && line.charCodeAt(12) !== 0x20))
     throw new DecodeError(HTTP1, start + 9, 'bad_status', 'status code is not three digits from 100 to 599');
   const reason = line.slice(13);
-  if (CONTROL_IN_VALUE.test(reason)) throw new DecodeError(HTTP1, start + 13, 'bad_reason', 'control characters in the reason phrase');
-  return { status: Number(code), reason, minor, fields: parseFields(lines, start, offsets), length: end - start };
+  if (hasControl(reason)) throw new DecodeError(HTTP1, start + 13, 'bad_reason', 'control characters in the reason phrase');
+  return { status: Number(code), reason, minor, fields: parseFields(text, firstEnd, start), length: end - start };
 }
 
 /**

@@ -14,6 +14,8 @@ export interface Target {
   url: string;
   /** already decided (reverse mode: a registered platform instance): dialled as is, without the destination policy */
   address?: string;
+  /** reverse mode: members added to the record's detail JSON (`"k":"v",…`, the router's own values, never the client's) */
+  detail?: string;
 }
 
 /**

@@ -1,4 +1,5 @@
 import net, { type Socket } from 'node:net';
+import { ReadChunks } from './slabs.ts';
 
 /** What an upstream connection reports to the exchange using it. */
 export interface UpstreamUser {
@@ -31,7 +32,6 @@ export class Upstream {
     private readonly pool: UpstreamPool,
   ) {
     sock.setNoDelay(true);
-    sock.on('data', (c: Buffer) => (this.user ? this.user.onUpstreamData(c) : sock.destroy()));
     // a FIN while idle: the server closed a kept-alive connection (its keep-alive timeout); it cannot carry another
     // request, so it goes now rather than when the close completes (acquire must not hand it out meanwhile)
     sock.on('end', () => (this.user ? this.user.onUpstreamEnd() : sock.destroy()));
@@ -43,6 +43,12 @@ export class Upstream {
       this.pool.forget(this);
       u?.onUpstreamClose(this.error ?? new Error('upstream closed the connection'));
     });
+  }
+
+  /** Bytes from the server (the socket's onread callback): to the exchange using it; while idle, a protocol error. */
+  onData(c: Buffer): void {
+    if (this.user) this.user.onUpstreamData(c);
+    else this.sock.destroy();
   }
 
   /** Can carry a request: not closed, not half-closed by the server (FIN read), not ended by us. */
@@ -108,7 +114,22 @@ export class UpstreamPool {
 
   /** A new connection to an IP literal (no name lookup), pooled under `key` once released. */
   connect(key: string, address: string, port: number, user: UpstreamUser): Upstream {
-    const up = new Upstream(net.connect({ host: address, port }), key, address, port, this);
+    // reads land in the socket's own chunks (no Readable, no ArrayBuffer per read); each callback runs before the
+    // next read, and the generator is asked for the next region after it
+    const chunks = new ReadChunks();
+    let up: Upstream;
+    const sock = net.connect({
+      host: address,
+      port,
+      onread: {
+        buffer: () => chunks.region(),
+        callback: (n: number) => {
+          up.onData(chunks.filled(n));
+          return true;
+        },
+      },
+    });
+    up = new Upstream(sock, key, address, port, this);
     up.user = user;
     up.uses = 1;
     this.open.add(up);
