@@ -126,8 +126,14 @@ describe('UpstreamPool', () => {
     const a = pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, u);
     await exchange(a.up, u, 1);
     pool.release(a.up, 0);
-    const got = await new Promise<{ up: Upstream; reused: boolean }>((resolve) => {
-      a.up.sock.once('data', () => resolve(pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, new User())));
+    // the pool's sockets read through onread (no 'data' events): the bytes arrive, the pool destroys the socket
+    const got = await new Promise<{ up: Upstream; reused: boolean }>((resolve, reject) => {
+      // a bound so a pool that keeps the socket fails here rather than hanging the run (no timing is asserted)
+      const bound = setTimeout(() => reject(new Error('the idle connection was not closed after unsolicited bytes')), 10_000);
+      a.up.sock.once('close', () => {
+        clearTimeout(bound);
+        resolve(pool.acquireOrConnect(`127.0.0.1:${port}`, '127.0.0.1', port, new User()));
+      });
       serverOf(a.up).write('HTTP/1.1 408 Request Timeout\r\n\r\n');
     });
     assert.equal(got.reused, false);
