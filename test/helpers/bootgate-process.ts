@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,30 @@ export class BootgateProcess {
       if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) sum += Number(m[3]);
     }
     return sum;
+  }
+
+  /**
+   * `/api/v1` on `listen` inside the namespace, with the bootstrap admin token (curl --fail-with-body: a 4xx or 5xx
+   * throws); the reply parsed as JSON when it is JSON.
+   */
+  api(listen: string, method: string, path: string, body?: unknown): unknown {
+    const token = readFileSync(join(this.dir, 'data/keys/admin.token'), 'utf8').trim();
+    const args = ['-sS', '--fail-with-body', '-X', method, '-H', `authorization: Bearer ${token}`];
+    if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+    const out = this.lab.exec(this.lab.server, 'curl', [...args, `http://${listen}/api/v1${path}`]);
+    try {
+      return JSON.parse(out) as unknown;
+    } catch {
+      return out;
+    }
+  }
+
+  /** The CLI against this appliance's config, inside the namespace; `input` on stdin (e.g. a staff password). */
+  cli(args: string[], input?: string): string {
+    return this.lab.exec(this.lab.server, process.execPath, [BIN, ...args, '--config', this.configFile], {
+      timeoutMs: 30_000,
+      ...(input !== undefined ? { input } : {}),
+    });
   }
 }
 

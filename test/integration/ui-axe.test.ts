@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { BIN, BootgateProcess } from '../helpers/bootgate-process.ts';
-import { launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { BootgateProcess } from '../helpers/bootgate-process.ts';
+import { endBrowserLab, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const API = '127.0.0.1:18741';
 const UI = `http://${API}/ui/`;
@@ -67,38 +67,16 @@ describe('axe-core on every screen of the web UI (Chromium)', () => {
       dns: { enabled: true, upstreams: ['10.227.0.53'] },
     });
     await bg.start();
-    const token = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
-    const api = (method: string, path: string, body: unknown): void =>
-      void lab.exec(lab.server, 'curl', [
-        '-sS',
-        '--fail-with-body',
-        '-X',
-        method,
-        '-H',
-        `authorization: Bearer ${token}`,
-        '-H',
-        'content-type: application/json',
-        '--data-binary',
-        JSON.stringify(body),
-        `http://${API}/api/v1${path}`,
-      ]);
-    api('PUT', '/seat-groups/standard', { rateMinorPerHour: 120 });
-    api('POST', '/seats', { name: 'X1', mac: MAC, group: 'standard' });
-    lab.exec(lab.server, process.execPath, [BIN, 'staff', 'add', ADMIN.user, '--role', 'admin', '--config', bg.configFile], {
-      input: `${ADMIN.password}\n`,
-    });
+    bg.api(API, 'PUT', '/seat-groups/standard', { rateMinorPerHour: 120 });
+    bg.api(API, 'POST', '/seats', { name: 'X1', mac: MAC, group: 'standard' });
+    bg.cli(['staff', 'add', ADMIN.user, '--role', 'admin'], `${ADMIN.password}\n`);
     // a boot step so the terminal panel has a timeline to draw
     lab.exec(lab.server, 'curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:18742/boot.ipxe?mac=${MAC}`]);
     chrome = await launchChromiumInNetns(bg.dir, lab.server);
     page = chrome.page;
   });
 
-  after(async () => {
-    await chrome?.close();
-    if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    await lab.destroy();
-    if (bg) rmSync(bg.dir, { recursive: true, force: true });
-  });
+  after(() => endBrowserLab({ chrome, bg, lab }));
 
   const shot = async (screen: string, lang: string): Promise<void> => {
     if (process.env.BOOTGATE_UI_SCREENSHOTS && SHOTS[lang]?.includes(screen))

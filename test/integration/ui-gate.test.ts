@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
-import { launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
+import { BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { endBrowserLab, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW_LAN = '10.228.0.1';
 const WAN_HOST = '10.228.1.2';
@@ -28,7 +28,6 @@ describe('a session opened and closed in the UI opens and closes the seat gate (
   const lab = new NetnsLab('bguig');
   let bg: BootgateProcess | undefined;
   let seatNs = '';
-  let admin = '';
   let chrome: NetnsBrowser | undefined;
   let page: Page;
 
@@ -47,26 +46,9 @@ describe('a session opened and closed in the UI opens and closes the seat gate (
     writeFileSync(join(bg.dir, 'index.html'), 'hello from the wan\n');
     lab.spawnIn(wanNs, 'python3', ['-m', 'http.server', '80', '--bind', WAN_HOST, '--directory', bg.dir]);
     await bg.start();
-    admin = readFileSync(join(bg.dir, 'data/keys/admin.token'), 'utf8').trim();
-    const api = (method: string, path: string, body: unknown): void =>
-      void lab.exec(lab.server, 'curl', [
-        '-sS',
-        '--fail-with-body',
-        '-X',
-        method,
-        '-H',
-        `authorization: Bearer ${admin}`,
-        '-H',
-        'content-type: application/json',
-        '--data-binary',
-        JSON.stringify(body),
-        `http://${API}/api/v1${path}`,
-      ]);
-    api('PUT', '/seat-groups/standard', { rateMinorPerHour: 120 });
-    api('POST', '/seats', { name: 'G1', mac: SEAT_MAC, group: 'standard' });
-    lab.exec(lab.server, process.execPath, [BIN, 'staff', 'add', CASHIER.user, '--role', 'cashier', '--config', bg.configFile], {
-      input: `${CASHIER.password}\n`,
-    });
+    bg.api(API, 'PUT', '/seat-groups/standard', { rateMinorPerHour: 120 });
+    bg.api(API, 'POST', '/seats', { name: 'G1', mac: SEAT_MAC, group: 'standard' });
+    bg.cli(['staff', 'add', CASHIER.user, '--role', 'cashier'], `${CASHIER.password}\n`);
     const script = writeScript(
       bg.dir,
       'udhcpc.sh',
@@ -85,13 +67,8 @@ describe('a session opened and closed in the UI opens and closes the seat gate (
     page = chrome.page;
   });
 
-  after(async () => {
-    await chrome?.close();
-    if (bg) await Promise.race([bg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    // the gateway's nftables table goes with its namespace
-    await lab.destroy();
-    if (bg) rmSync(bg.dir, { recursive: true, force: true });
-  });
+  // the gateway's nftables table goes with its namespace
+  after(() => endBrowserLab({ chrome, bg, lab }));
 
   /** The seat's transparent HTTP to the WAN: the status code, or `exit N` when curl itself failed. */
   const fromSeat = (): string => {
@@ -144,9 +121,12 @@ describe('a session opened and closed in the UI opens and closes the seat gate (
     await page.click('#open-submit');
     await page.waitForSelector('#sessions-table tr[data-seat="G1"]');
     assert.equal(await seatGets((s) => s === '200'), '200');
-    const list = JSON.parse(
-      lab.exec(lab.server, 'curl', ['-sS', '-H', `authorization: Bearer ${admin}`, `http://${API}/api/v1/audit/records?kind=http&seat=G1`]),
-    ) as Array<{ userName: string; docNumber: string; host: string; status: number }>;
+    const list = bg!.api(API, 'GET', '/audit/records?kind=http&seat=G1') as Array<{
+      userName: string;
+      docNumber: string;
+      host: string;
+      status: number;
+    }>;
     assert.ok(list.length >= 1, JSON.stringify(list).slice(0, 500));
     assert.deepEqual([list[0]!.userName, list[0]!.docNumber, list[0]!.host, list[0]!.status], ['Iker Gate', 'ES2280001', 'www.bguig.test', 200]);
   });
