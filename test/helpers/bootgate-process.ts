@@ -98,3 +98,25 @@ export function writeScript(dir: string, name: string, body: string): string {
   writeFileSync(f, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
   return f;
 }
+
+/** A seat's lease with busybox udhcpc in `ns` (address and default route through the gateway), as a terminal's OS takes it. */
+export function leaseWithUdhcpc(lab: NetnsLab, ns: string, dir: string): string {
+  const script = writeScript(
+    dir,
+    'udhcpc.sh',
+    'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"; ip route replace default via "$router";; esac',
+  );
+  return lab.exec(ns, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
+}
+
+/** Waits (about 5 s at most) until `url` answers from inside `ns`: a server the test has just spawned there. */
+export async function waitForHttp(lab: NetnsLab, ns: string, url: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      lab.exec(ns, 'curl', ['-sf', '-o', '/dev/null', url]);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

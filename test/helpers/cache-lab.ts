@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { NetnsLab } from '../../src/lab/netns.ts';
-import { writeScript } from './bootgate-process.ts';
+import { leaseWithUdhcpc } from './bootgate-process.ts';
 
 export const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -58,12 +58,7 @@ export function leaseAndOpenSession(
   cli: (...args: string[]) => string,
   seat: { name: string; mac: string },
 ): void {
-  const script = writeScript(
-    dir,
-    'udhcpc.sh',
-    'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"; ip route replace default via "$router";; esac',
-  );
-  lab.exec(ns, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
+  leaseWithUdhcpc(lab, ns, dir);
   const userId = cli('users', 'add', '--name', 'Ana Pérez', '--doc-type', 'passport', '--doc-number', 'X1234567', '--doc-country', 'ES');
   cli('seats', 'add', '--name', seat.name, '--mac', seat.mac);
   cli('sessions', 'open', '--user', userId, '--seat', seat.name);

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { BIN, BootgateProcess, leaseWithUdhcpc, waitForHttp } from '../helpers/bootgate-process.ts';
 
 /**
  * The logging gateway inside `bootgate serve`, wired to DHCP, identity and audit: a seat namespace gets its lease
@@ -36,20 +36,8 @@ describe('gateway wired into bootgate serve (DHCP lease → cashier session → 
     writeFileSync(join(bg.dir, 'index.html'), 'hello from the wan\n');
     lab.spawnIn(wanNs, 'python3', ['-m', 'http.server', '80', '--bind', WAN_HOST, '--directory', bg.dir]);
     await bg.start();
-    const script = writeScript(
-      bg.dir,
-      'udhcpc.sh',
-      'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"; ip route replace default via "$router";; esac',
-    );
-    lab.exec(seatNs, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
-    for (let i = 0; i < 50; i++) {
-      try {
-        lab.exec(wanNs, 'curl', ['-sf', '-o', '/dev/null', `http://${WAN_HOST}/index.html`]);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    leaseWithUdhcpc(lab, seatNs, bg.dir);
+    await waitForHttp(lab, wanNs, `http://${WAN_HOST}/index.html`);
   });
 
   after(async () => {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { BIN, BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { BIN, BootgateProcess, leaseWithUdhcpc, waitForHttp } from '../helpers/bootgate-process.ts';
 
 /**
  * The durability contract of the logging proxy: a request the client saw complete has its audit record committed.
@@ -112,20 +112,8 @@ http { access_log off; keepalive_requests 100000; client_body_temp_path ${www}-b
     writeFileSync(join(bg.dir, 'storm.mjs'), CLIENT);
     writeFileSync(join(bg.dir, 'tunnel.mjs'), TUNNEL);
     await bg.start();
-    const script = writeScript(
-      bg.dir,
-      'udhcpc.sh',
-      'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"; ip route replace default via "$router";; esac',
-    );
-    lab.exec(seatNs, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
-    for (let i = 0; i < 50; i++) {
-      try {
-        lab.exec(wanNs, 'curl', ['-sf', '-o', '/dev/null', `http://${WAN_HOST}/up`]);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    leaseWithUdhcpc(lab, seatNs, bg.dir);
+    await waitForHttp(lab, wanNs, `http://${WAN_HOST}/up`);
   });
 
   after(async () => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { BootgateProcess, writeScript } from '../helpers/bootgate-process.ts';
+import { BootgateProcess, leaseWithUdhcpc, waitForHttp } from '../helpers/bootgate-process.ts';
 import { endBrowserLab, launchChromiumInNetns, logIn, type NetnsBrowser } from '../helpers/chromium-netns.ts';
 
 const GW_LAN = '10.228.0.1';
@@ -49,20 +49,8 @@ describe('a session opened and closed in the UI opens and closes the seat gate (
     bg.api(API, 'PUT', '/seat-groups/standard', { rateMinorPerHour: 120 });
     bg.api(API, 'POST', '/seats', { name: 'G1', mac: SEAT_MAC, group: 'standard' });
     bg.cli(['staff', 'add', CASHIER.user, '--role', 'cashier'], `${CASHIER.password}\n`);
-    const script = writeScript(
-      bg.dir,
-      'udhcpc.sh',
-      'case "$1" in bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"; ip route replace default via "$router";; esac',
-    );
-    lab.exec(seatNs, 'busybox', ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '4', '-T', '1', '-s', script], { timeoutMs: 20_000 });
-    for (let i = 0; i < 50; i++) {
-      try {
-        lab.exec(wanNs, 'curl', ['-sf', '-o', '/dev/null', `http://${WAN_HOST}/index.html`]);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    leaseWithUdhcpc(lab, seatNs, bg.dir);
+    await waitForHttp(lab, wanNs, `http://${WAN_HOST}/index.html`);
     chrome = await launchChromiumInNetns(bg.dir, lab.server);
     page = chrome.page;
   });
