@@ -75,30 +75,17 @@ export class WolSender {
     const setTimer = this.o.setTimer ?? setTimeout;
     const times = spreadSchedule(macs.length, now, spreadMs);
     const pace = this.o.pace;
-    if (pace) {
-      let failed = 0;
-      for (const [i, mac] of macs.entries()) {
-        const wait = times[i]! - (this.o.now ?? Date.now)();
-        if (wait > 0)
-          await new Promise<void>((resolve) => {
-            const t = setTimer(() => {
-              this.timers.delete(t);
-              resolve();
-            }, wait);
-            this.timers.add(t);
-          });
-        await pace(mac);
-        await this.send(mac).catch(() => void failed++);
-      }
-      return { sent: macs.length - failed, failed };
-    }
+    // with a pace, each packet waits for the turns of those before it (the timers fire in spread order) and its own
+    let turns = Promise.resolve();
     const results = await Promise.allSettled(
       macs.map(
         (mac, i) =>
           new Promise<void>((resolve, reject) => {
             const t = setTimer(() => {
               this.timers.delete(t);
-              this.send(mac).then(resolve, reject);
+              if (!pace) return void this.send(mac).then(resolve, reject);
+              turns = turns.then(() => pace(mac));
+              void turns.then(() => this.send(mac)).then(resolve, reject);
             }, times[i]! - now);
             this.timers.add(t);
           }),
